@@ -1,0 +1,45 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "RecDB",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "RecDB", targets: ["RecDB"]),
+        .executable(name: "recctl", targets: ["recctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLMDB",
+            pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(
+            name: "RecDB",
+            dependencies: ["CLMDB", "CZlib"]
+        ),
+        .executableTarget(
+            name: "recctl",
+            dependencies: [
+                "RecDB",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "RecDBTests",
+            dependencies: ["RecDB", "CLMDB"]
+        ),
+        .testTarget(
+            name: "recctlTests",
+            dependencies: ["RecDB", "recctl"]
+        ),
+    ]
+)

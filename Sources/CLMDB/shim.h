@@ -1,0 +1,4 @@
+#ifndef RECDB_CLMDB_SHIM_H
+#define RECDB_CLMDB_SHIM_H
+#include <lmdb.h>
+#endif

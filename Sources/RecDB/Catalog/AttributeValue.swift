@@ -1,0 +1,139 @@
+import Foundation
+
+/// A typed attribute of an item or a user.
+public enum AttributeValue: Hashable, Sendable, CustomStringConvertible {
+    case string(String)
+    case number(Double)
+    case bool(Bool)
+    case strings([String])
+    case timestamp(Timestamp)
+
+    /// The type's name as shown to people and in errors.
+    public var typeName: String {
+        switch self {
+        case .string: "string"
+        case .number: "number"
+        case .bool: "bool"
+        case .strings: "string list"
+        case .timestamp: "timestamp"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .string(let text): text
+        case .number(let value):
+            value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+        case .bool(let value): String(value)
+        case .strings(let values): "[" + values.joined(separator: ", ") + "]"
+        case .timestamp(let time): time.description
+        }
+    }
+
+    /// The value as JSON-compatible Foundation objects, for `--json` output.
+    public var jsonObject: Any {
+        switch self {
+        case .string(let text): text
+        case .number(let value): value
+        case .bool(let value): value
+        case .strings(let values): values
+        case .timestamp(let time): time.description
+        }
+    }
+}
+
+/// Attributes by name.
+public typealias Attributes = [String: AttributeValue]
+
+/// The attribute names RecDB knows the meaning of, with the type each must have.
+public enum WellKnownAttribute {
+    /// Item fields with a fixed type; `category` and `tags` also feed the posting lists used by filters.
+    public static let itemTypes: [String: String] = [
+        "title": "string", "description": "string", "brand": "string", "category": "string",
+        "tags": "string list", "price": "number", "available": "bool", "created_at": "timestamp",
+    ]
+
+    /// Checks names and types; rejects non-finite numbers and malformed category paths.
+    static func validate(_ attributes: Attributes, forItem: Bool, owner: String) throws {
+        for (name, value) in attributes {
+            guard !name.isEmpty, name.utf8.count <= 255 else {
+                throw RecDBError(.invalidArgument, "attribute names must have 1 to 255 bytes", location: owner)
+            }
+            if case .number(let number) = value, !number.isFinite {
+                throw RecDBError(.invalidArgument, "attribute '\(name)' is \(number); numbers must be finite", location: owner)
+            }
+            if forItem, let expected = itemTypes[name], expected != value.typeName {
+                throw RecDBError(
+                    .invalidArgument, "attribute '\(name)' must be a \(expected), not a \(value.typeName)", location: owner)
+            }
+        }
+        if forItem, case .string(let path)? = attributes["category"], categoryPrefixes(path).isEmpty, !path.isEmpty {
+            throw RecDBError(.invalidArgument, "category '\(path)' has no non-empty segment", location: owner)
+        }
+    }
+
+    /// `Books/Thriller/Nordic` → `["Books", "Books/Thriller", "Books/Thriller/Nordic"]`, segments trimmed.
+    public static func categoryPrefixes(_ path: String) -> [String] {
+        let segments = path.split(separator: "/").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        var prefixes: [String] = []
+        var current = ""
+        for segment in segments {
+            current = current.isEmpty ? segment : current + "/" + segment
+            prefixes.append(current)
+        }
+        return prefixes
+    }
+}
+
+// MARK: - Encoding
+
+extension Attributes {
+    /// Binary form: count, then per attribute (sorted by name) its name, a type tag and the payload.
+    func encoded(into writer: inout BinaryWriter) {
+        writer.write(UInt16(count))
+        for (name, value) in sorted(by: { $0.key < $1.key }) {
+            writer.write(name)
+            switch value {
+            case .string(let text):
+                writer.write(UInt8(1))
+                writer.write(text)
+            case .number(let number):
+                writer.write(UInt8(2))
+                writer.write(number)
+            case .bool(let flag):
+                writer.write(UInt8(3))
+                writer.write(UInt8(flag ? 1 : 0))
+            case .strings(let list):
+                writer.write(UInt8(4))
+                writer.write(UInt32(list.count))
+                for element in list { writer.write(element) }
+            case .timestamp(let time):
+                writer.write(UInt8(5))
+                writer.write(time.milliseconds)
+            }
+        }
+    }
+
+    static func decode(from reader: inout BinaryReader) throws -> Attributes {
+        let count = Int(try reader.readUInt16())
+        var attributes = Attributes(minimumCapacity: count)
+        for _ in 0..<count {
+            let name = try reader.readString()
+            let tag = try reader.readUInt8()
+            switch tag {
+            case 1: attributes[name] = .string(try reader.readString())
+            case 2: attributes[name] = .number(try reader.readDouble())
+            case 3: attributes[name] = .bool(try reader.readUInt8() != 0)
+            case 4:
+                let n = Int(try reader.readUInt32())
+                var list: [String] = []
+                list.reserveCapacity(n)
+                for _ in 0..<n { list.append(try reader.readString()) }
+                attributes[name] = .strings(list)
+            case 5: attributes[name] = .timestamp(Timestamp(milliseconds: try reader.readInt64()))
+            default: throw RecDBError(.corrupted, "unknown attribute type tag \(tag) for '\(name)'")
+            }
+        }
+        return attributes
+    }
+}

@@ -1,0 +1,258 @@
+/// Changes to the catalog inside one write transaction, handed out by ``RecDatabase/write(_:)``.
+/// Every index is updated in the same transaction as the record it indexes.
+public struct CatalogWriter: CatalogReading, ~Copyable {
+    public let database: RecDatabase
+    public let handle: OpaquePointer
+    private var nextIDs: [String: UInt64] = [:]
+    private var changedIDs: Set<String> = []
+    private var counterDeltas: [String: Int64] = [:]
+
+    /// The longest external id, in UTF-8 bytes (LMDB keys are at most 511 bytes).
+    public static let maxIDLength = 255
+
+    init(database: RecDatabase, handle: OpaquePointer) throws {
+        self.database = database
+        self.handle = handle
+    }
+
+    private var writeTxn: WriteTransaction { WriteTransaction(handle: handle) }
+
+    /// Writes the id counters and event counters gathered during the transaction.
+    mutating func flush() throws {
+        var txn = writeTxn
+        for name in changedIDs {
+            try schema.meta.put(name, UInt64Codec.withBytes(of: nextIDs[name]!) { Array($0) }, in: &txn)
+        }
+        for (name, delta) in counterDeltas where delta != 0 {
+            let current = Int64(try schema.counters.get(name, in: txn) ?? 0)
+            try schema.counters.put(name, UInt64(max(0, current + delta)), in: &txn)
+        }
+        changedIDs.removeAll()
+        counterDeltas.removeAll()
+    }
+
+    private mutating func allocate(_ name: String, startingAt first: UInt64) throws -> UInt64 {
+        let next: UInt64
+        if let cached = nextIDs[name] {
+            next = cached
+        } else if let raw = try schema.meta.get(name, in: txn) {
+            next = try raw.withUnsafeBytes { try UInt64Codec.decode($0) }
+        } else {
+            next = first
+        }
+        nextIDs[name] = next + 1
+        changedIDs.insert(name)
+        return next
+    }
+
+    private static func validateID(_ id: String, kind: String) throws {
+        guard !id.isEmpty, id.utf8.count <= maxIDLength else {
+            throw RecDBError(.invalidArgument, "\(kind) id must have 1 to \(maxIDLength) bytes: '\(id.prefix(40))'")
+        }
+    }
+
+    // MARK: - Items
+
+    /// Creates an item or merges `attributes` into an existing one (`replace` drops the attributes not given).
+    /// Category and tag postings follow the new values. Returns the internal id.
+    @discardableResult
+    public mutating func upsertItem(_ id: String, attributes: Attributes, replace: Bool = false) throws -> UInt32 {
+        try Self.validateID(id, kind: "item")
+        try WellKnownAttribute.validate(attributes, forItem: true, owner: "item '\(id)'")
+        var txn = writeTxn
+        if let internalID = try itemID(for: id) {
+            let old = try item(internalID: internalID)?.attributes ?? [:]
+            var merged = replace ? attributes : old
+            if !replace { merged.merge(attributes) { _, new in new } }
+            guard merged != old else { return internalID }
+            try updatePostings(item: internalID, old: old, new: merged)
+            try schema.items.put(internalID, EntityRecord(externalID: id, attributes: merged).bytes, in: &txn)
+            return internalID
+        }
+        let internalID = UInt32(try allocate("next.item", startingAt: 0))
+        guard internalID < UInt32.max else { throw RecDBError(.invalidArgument, "the catalog is out of item ids") }
+        try schema.itemIDs.put(id, internalID, in: &txn)
+        try schema.items.put(internalID, EntityRecord(externalID: id, attributes: attributes).bytes, in: &txn, flags: .append)
+        try updatePostings(item: internalID, old: [:], new: attributes)
+        return internalID
+    }
+
+    private mutating func updatePostings(item: UInt32, old: Attributes, new: Attributes) throws {
+        var txn = writeTxn
+        func categories(_ attributes: Attributes) -> Set<String> {
+            if case .string(let path)? = attributes["category"] { Set(WellKnownAttribute.categoryPrefixes(path)) } else { [] }
+        }
+        func tags(_ attributes: Attributes) -> Set<String> {
+            if case .strings(let list)? = attributes["tags"] {
+                Set(list.filter { !$0.isEmpty && $0.utf8.count <= 255 })
+            } else { [] }
+        }
+        let oldCategories = categories(old), newCategories = categories(new)
+        for path in oldCategories.subtracting(newCategories) { try schema.categoryItems.delete(path, value: item, in: &txn) }
+        for path in newCategories.subtracting(oldCategories) where path.utf8.count <= 255 {
+            try schema.categoryItems.put(path, item, in: &txn, flags: .noDuplicateData)
+        }
+        let oldTags = tags(old), newTags = tags(new)
+        for tag in oldTags.subtracting(newTags) { try schema.tagItems.delete(tag, value: item, in: &txn) }
+        for tag in newTags.subtracting(oldTags) { try schema.tagItems.put(tag, item, in: &txn, flags: .noDuplicateData) }
+    }
+
+    /// Deletes an item with its events, history entries, seen entries, postings and id mapping.
+    /// Returns false when there was no such item.
+    @discardableResult
+    public mutating func deleteItem(_ id: String) throws -> Bool {
+        guard let internalID = try itemID(for: id) else { return false }
+        var txn = writeTxn
+        var entries: [ItemEventEntry] = []
+        try schema.itemEvents.duplicatesRaw(of: internalID, in: txn) { raw in
+            entries.append(try ItemEventEntry(raw))
+            return .next
+        }
+        var users = Set<UInt32>()
+        for entry in entries {
+            guard let record = try schema.events.withValue(entry.sequence, in: txn, { try EventRecord($0) }) else { continue }
+            try removeEventIndexes(sequence: entry.sequence, record: record, keepingItemIndex: true)
+            users.insert(entry.user)
+        }
+        for user in users { try schema.seen.delete(user, value: internalID, in: &txn) }
+        try schema.itemEvents.delete(internalID, in: &txn)
+        try updatePostings(item: internalID, old: try item(internalID: internalID)?.attributes ?? [:], new: [:])
+        try schema.items.delete(internalID, in: &txn)
+        try schema.itemIDs.delete(id, in: &txn)
+        return true
+    }
+
+    // MARK: - Users
+
+    /// Creates a user or merges `attributes` into an existing one. Returns the internal id.
+    @discardableResult
+    public mutating func upsertUser(_ id: String, attributes: Attributes = [:], replace: Bool = false) throws -> UInt32 {
+        try Self.validateID(id, kind: "user")
+        try WellKnownAttribute.validate(attributes, forItem: false, owner: "user '\(id)'")
+        var txn = writeTxn
+        if let internalID = try userID(for: id) {
+            if attributes.isEmpty && !replace { return internalID }
+            let old = try user(internalID: internalID)?.attributes ?? [:]
+            var merged = replace ? attributes : old
+            if !replace { merged.merge(attributes) { _, new in new } }
+            if merged != old {
+                try schema.users.put(internalID, EntityRecord(externalID: id, attributes: merged).bytes, in: &txn)
+            }
+            return internalID
+        }
+        let internalID = UInt32(try allocate("next.user", startingAt: 0))
+        guard internalID < UInt32.max else { throw RecDBError(.invalidArgument, "the catalog is out of user ids") }
+        try schema.userIDs.put(id, internalID, in: &txn)
+        try schema.users.put(internalID, EntityRecord(externalID: id, attributes: attributes).bytes, in: &txn, flags: .append)
+        return internalID
+    }
+
+    /// Deletes a user with every event, history, seen and session entry. Returns false when there was none.
+    @discardableResult
+    public mutating func deleteUser(_ id: String) throws -> Bool {
+        guard let internalID = try userID(for: id) else { return false }
+        var txn = writeTxn
+        var entries: [UserEventEntry] = []
+        try schema.userEvents.duplicatesRaw(of: internalID, in: txn) { raw in
+            entries.append(try UserEventEntry(raw))
+            return .next
+        }
+        for entry in entries {
+            guard let record = try schema.events.withValue(entry.sequence, in: txn, { try EventRecord($0) }) else { continue }
+            try removeEventIndexes(sequence: entry.sequence, record: record, keepingItemIndex: false)
+        }
+        try schema.userEvents.delete(internalID, in: &txn)
+        try schema.seen.delete(internalID, in: &txn)
+        try schema.users.delete(internalID, in: &txn)
+        try schema.userIDs.delete(id, in: &txn)
+        return true
+    }
+
+    /// Removes one event from the event log, the session index, the counters, and the user or item index
+    /// (the caller removes the whole list of the side it is deleting).
+    private mutating func removeEventIndexes(sequence: UInt64, record: EventRecord, keepingItemIndex: Bool) throws {
+        var txn = writeTxn
+        try schema.events.delete(sequence, in: &txn)
+        if keepingItemIndex {
+            let entry = UserEventEntry(time: record.time, sequence: sequence, item: record.item, session: record.session)
+            try schema.userEvents.delete(record.user, value: entry.bytes, in: &txn)
+        } else {
+            let entry = ItemEventEntry(time: record.time, sequence: sequence, user: record.user)
+            try schema.itemEvents.delete(record.item, value: entry.bytes, in: &txn)
+        }
+        if record.session != 0 {
+            let entry = SessionEventEntry(time: record.time, sequence: sequence)
+            try schema.sessionEvents.delete(record.session, value: entry.bytes, in: &txn)
+            if try schema.sessionEvents.duplicateCount(of: record.session, in: txn) == 0,
+                let raw = try schema.sessions.get(record.session, in: txn)
+            {
+                let name = try raw.withUnsafeBytes { raw -> String in
+                    var reader = BinaryReader(raw)
+                    _ = try reader.readUInt32()
+                    return try reader.readString()
+                }
+                try schema.sessions.delete(record.session, in: &txn)
+                try schema.sessionIDs.delete(name, in: &txn)
+            }
+        }
+        if let type = database.eventType(code: record.typeCode) { counterDeltas["events." + type.name, default: 0] -= 1 }
+    }
+
+    // MARK: - Events
+
+    /// Records an event. Unknown users and items are created (without attributes) when `createMissing` is true,
+    /// otherwise they are an error. Returns the event's global sequence number.
+    @discardableResult
+    public mutating func addEvent(_ input: EventInput, createMissing: Bool = true) throws -> UInt64 {
+        guard let (code, _) = database.eventType(named: input.type) else {
+            let known = database.eventTypes.map(\.name).joined(separator: ", ")
+            throw RecDBError(.invalidArgument, "unknown event type '\(input.type)' (known: \(known))")
+        }
+        guard input.value.isFinite else { throw RecDBError(.invalidArgument, "event value \(input.value) is not finite") }
+        let user: UInt32
+        if let existing = try userID(for: input.user) {
+            user = existing
+        } else if createMissing {
+            user = try upsertUser(input.user)
+        } else {
+            throw RecDBError(.notFound, "unknown user '\(input.user)'")
+        }
+        let item: UInt32
+        if let existing = try itemID(for: input.item) {
+            item = existing
+        } else if createMissing {
+            item = try upsertItem(input.item, attributes: [:])
+        } else {
+            throw RecDBError(.notFound, "unknown item '\(input.item)'")
+        }
+        var txn = writeTxn
+        var session: UInt32 = 0
+        if let name = input.session, !name.isEmpty {
+            try Self.validateID(name, kind: "session")
+            if let existing = try sessionID(for: name) {
+                session = existing
+            } else {
+                session = UInt32(try allocate("next.session", startingAt: 1))
+                try schema.sessionIDs.put(name, session, in: &txn)
+                var writer = BinaryWriter()
+                writer.write(user)
+                writer.write(name)
+                try schema.sessions.put(session, writer.bytes, in: &txn, flags: .append)
+            }
+        }
+        let sequence = try allocate("next.event", startingAt: 1)
+        let time = input.timestamp.milliseconds
+        let record = EventRecord(
+            user: user, item: item, typeCode: code, value: input.value, time: time, session: session, text: input.text)
+        try schema.events.put(sequence, record.bytes, in: &txn, flags: .append)
+        try schema.userEvents.put(
+            user, UserEventEntry(time: time, sequence: sequence, item: item, session: session).bytes, in: &txn)
+        try schema.itemEvents.put(item, ItemEventEntry(time: time, sequence: sequence, user: user).bytes, in: &txn)
+        try schema.seen.put(user, item, in: &txn, flags: .noDuplicateData)
+        if session != 0 {
+            try schema.sessionEvents.put(session, SessionEventEntry(time: time, sequence: sequence).bytes, in: &txn)
+        }
+        counterDeltas["events." + input.type, default: 0] += 1
+        return sequence
+    }
+}

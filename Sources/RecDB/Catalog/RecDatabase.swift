@@ -1,0 +1,203 @@
+import CLMDB
+import Foundation
+
+/// A RecDB database: the catalog of items, users, events and sessions in one LMDB environment.
+///
+/// ```swift
+/// let db = try RecDatabase.open(at: "shop.recdb", create: true)
+/// try db.write { w in
+///     try w.upsertItem("i7", attributes: ["title": .string("Gone Girl"), "category": .string("Books/Thriller")])
+///     try w.addEvent(EventInput(user: "u42", item: "i7", type: "purchase", timestamp: .now))
+/// }
+/// let history = try db.read { r in try r.history(ofUser: "u42") }
+/// ```
+public final class RecDatabase: @unchecked Sendable {
+    /// The on-disk format this build writes. Opening a database with a higher version fails.
+    public static let formatVersion: UInt32 = 1
+    static let magic: [UInt8] = Array("RECDB".utf8)
+
+    /// Options for opening a database.
+    public struct Options: Sendable {
+        public var storage = Environment.Options()
+        /// The inactivity gap that splits a user's events into sessions when events carry no session id.
+        public var sessionGap: Int64 = 30 * 60 * 1000
+        public init() {}
+    }
+
+    public let environment: Environment
+    let schema: CatalogSchema
+    private let typesLock = NSLock()
+    private var typesByName: [String: (code: UInt16, type: EventType)] = [:]
+    private var typesByCode: [UInt16: EventType] = [:]
+
+    /// The folder of the database.
+    public var path: String { environment.path }
+    /// The inactivity gap used to split sessions, in milliseconds (stored in the database).
+    public private(set) var sessionGap: Int64
+
+    /// Opens the database in folder `path`. With `create`, a missing or empty folder becomes a new database;
+    /// without it, a missing database is an error that says to run `recctl init`.
+    public static func open(at path: String, create: Bool = false, options: Options = Options()) throws -> RecDatabase {
+        var storage = options.storage
+        storage.create = create
+        let dataFile = (path as NSString).appendingPathComponent("data.mdb")
+        if !create && !FileManager.default.fileExists(atPath: dataFile) {
+            throw RecDBError(.notFound, "no RecDB database here; create one with `recctl init`", location: path)
+        }
+        let env = try Environment.open(at: path, options: storage)
+        return try RecDatabase(environment: env, create: create, options: options)
+    }
+
+    private init(environment env: Environment, create: Bool, options: Options) throws {
+        environment = env
+        try Self.checkFormat(env, create: create, options: options)
+        schema = try CatalogSchema(environment: env)
+        sessionGap = options.sessionGap
+        try env.read { txn in
+            if let raw = try schema.meta.get("session_gap_ms", in: txn), raw.count == 8 {
+                sessionGap = raw.withUnsafeBytes { Int64(bitPattern: $0.loadBigEndianUInt64(at: 0)) }
+            }
+        }
+        try reloadEventTypes()
+    }
+
+    /// Fails unless `env` is empty (and may be initialised) or holds a RecDB catalog of a readable version.
+    private static func checkFormat(_ env: Environment, create: Bool, options: Options) throws {
+        let names = try env.databaseNames()
+        if names.isEmpty {
+            guard create, !env.options.readOnly else {
+                throw RecDBError(.notRecDB, "the database is empty; create it with `recctl init`", location: env.path)
+            }
+            let meta = try env.database("meta", key: StringCodec.self, value: BytesCodec.self)
+            let types = try env.database("event_types", key: StringCodec.self, value: BytesCodec.self)
+            try env.write { txn in
+                var format = BinaryWriter()
+                format.write(formatVersion)
+                try meta.put("format", magic + format.bytes, in: &txn)
+                var gap = BinaryWriter()
+                gap.write(UInt64(bitPattern: options.sessionGap))
+                try meta.put("session_gap_ms", gap.bytes, in: &txn)
+                try meta.put("created_at", Array(Timestamp.now.description.utf8), in: &txn)
+                for (index, type) in EventType.defaults.enumerated() {
+                    try types.put(type.name, encodeType(type, code: UInt16(index + 1)), in: &txn)
+                }
+            }
+            return
+        }
+        guard names.contains("meta") else {
+            throw RecDBError(
+                .notRecDB, "this LMDB environment was not made by RecDB (it holds \(names.prefix(5).joined(separator: ", ")))",
+                location: env.path)
+        }
+        let meta = try env.database("meta", key: StringCodec.self, value: BytesCodec.self)
+        let format = try env.read { txn in try meta.get("format", in: txn) }
+        guard let format, format.count == magic.count + 4, Array(format.prefix(magic.count)) == magic else {
+            throw RecDBError(.notRecDB, "the meta database has no RecDB format marker", location: env.path)
+        }
+        let version = format.withUnsafeBytes { $0.loadBigEndianUInt32(at: magic.count) }
+        if version > formatVersion {
+            throw RecDBError(
+                .formatTooNew,
+                "the database has format version \(version); this RecDB reads up to \(formatVersion): upgrade RecDB",
+                location: env.path)
+        }
+    }
+
+    // MARK: - Transactions
+
+    /// Runs `body` on a consistent snapshot of the catalog.
+    public func read<R>(_ body: (borrowing CatalogReader) throws -> R) throws -> R {
+        try environment.read { txn in
+            try body(CatalogReader(database: self, handle: txn.handle))
+        }
+    }
+
+    /// Runs `body` in one write transaction: all of its changes commit together on return, none on a throw.
+    /// `body` may run again when the map grows, so keep its effects inside the writer.
+    public func write<R>(_ body: (inout CatalogWriter) throws -> R) throws -> R {
+        try environment.write { txn in
+            var writer = try CatalogWriter(database: self, handle: txn.handle)
+            let result = try body(&writer)
+            try writer.flush()
+            return result
+        }
+    }
+
+    // MARK: - Event types
+
+    /// The configured event types.
+    public var eventTypes: [EventType] {
+        typesLock.lock()
+        defer { typesLock.unlock() }
+        return typesByCode.sorted { $0.key < $1.key }.map(\.value)
+    }
+
+    func eventType(named name: String) -> (code: UInt16, type: EventType)? {
+        typesLock.lock()
+        defer { typesLock.unlock() }
+        return typesByName[name]
+    }
+
+    func eventType(code: UInt16) -> EventType? {
+        typesLock.lock()
+        defer { typesLock.unlock() }
+        return typesByCode[code]
+    }
+
+    func reloadEventTypes() throws {
+        var byName: [String: (UInt16, EventType)] = [:]
+        try environment.read { txn in
+            try schema.eventTypes.scan(in: txn) { name, raw in
+                let decoded = try raw.withUnsafeBytes { try Self.decodeType(name: name, $0) }
+                byName[name] = decoded
+                return .next
+            }
+        }
+        typesLock.lock()
+        typesByName = byName.mapValues { (code: $0.0, type: $0.1) }
+        typesByCode = Dictionary(uniqueKeysWithValues: byName.values.map { ($0.0, $0.1) })
+        typesLock.unlock()
+    }
+
+    /// Adds an event type or changes the weight of an existing one.
+    public func defineEventType(_ type: EventType) throws {
+        guard !type.name.isEmpty, type.name.utf8.count <= 64, type.weight.isFinite else {
+            throw RecDBError(.invalidArgument, "event type needs a name of 1 to 64 bytes and a finite weight")
+        }
+        try environment.write { txn in
+            var code = UInt16(1)
+            var existing: UInt16?
+            try schema.eventTypes.scan(in: txn) { name, raw in
+                let decoded = try raw.withUnsafeBytes { try Self.decodeType(name: name, $0) }
+                if name == type.name { existing = decoded.0 }
+                code = max(code, decoded.0 + 1)
+                return .next
+            }
+            try schema.eventTypes.put(type.name, Self.encodeType(type, code: existing ?? code), in: &txn)
+        }
+        try reloadEventTypes()
+    }
+
+    static func encodeType(_ type: EventType, code: UInt16) -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.write(code)
+        writer.write(type.weight)
+        writer.write(UInt8(type.usesValue ? 1 : 0))
+        return writer.bytes
+    }
+
+    static func decodeType(name: String, _ raw: UnsafeRawBufferPointer) throws -> (UInt16, EventType) {
+        var reader = BinaryReader(raw)
+        let code = try reader.readUInt16()
+        let weight = try reader.readDouble()
+        let usesValue = try reader.readUInt8() != 0
+        return (code, EventType(name: name, weight: weight, usesValue: usesValue))
+    }
+
+    // MARK: - Maintenance
+
+    /// Writes a compacted, consistent copy of the database to the folder `destination` while writers go on.
+    public func backup(to destination: String) throws {
+        try environment.copy(to: destination, compact: true)
+    }
+}

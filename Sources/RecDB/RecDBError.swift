@@ -1,0 +1,96 @@
+import CLMDB
+
+/// The one error type RecDB throws: a code that callers can switch on, a message for people,
+/// where it happened (a file and line for imports, a key or path for storage), and the underlying cause.
+public struct RecDBError: Error, CustomStringConvertible, Sendable {
+    /// What kind of failure this is. A struct over a private enum so that codes can grow.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: String, Hashable, Sendable {
+            case storage, mapFull, notRecDB, formatTooNew, notFound, invalidArgument
+            case malformedInput, invalidUTF8, truncatedInput, unknownFormat, corrupted, io, alreadyExists
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// An LMDB call failed.
+        public static let storage = Code(.storage)
+        /// The memory map is full; RecDB grows it and retries, so callers rarely see this.
+        public static let mapFull = Code(.mapFull)
+        /// The folder holds an LMDB environment that RecDB did not create.
+        public static let notRecDB = Code(.notRecDB)
+        /// The database was written by a newer RecDB whose format this one cannot read.
+        public static let formatTooNew = Code(.formatTooNew)
+        /// An id, file or key that was asked for does not exist.
+        public static let notFound = Code(.notFound)
+        /// An argument is out of range or of the wrong type.
+        public static let invalidArgument = Code(.invalidArgument)
+        /// A row or record of input could not be parsed.
+        public static let malformedInput = Code(.malformedInput)
+        /// Input text is not valid UTF-8.
+        public static let invalidUTF8 = Code(.invalidUTF8)
+        /// Input ended in the middle of a record or a compressed stream.
+        public static let truncatedInput = Code(.truncatedInput)
+        /// An import format name that RecDB does not know.
+        public static let unknownFormat = Code(.unknownFormat)
+        /// Stored data violates an invariant.
+        public static let corrupted = Code(.corrupted)
+        /// Reading or writing a file failed.
+        public static let io = Code(.io)
+        /// Something that must be new already exists.
+        public static let alreadyExists = Code(.alreadyExists)
+
+        public var description: String {
+            switch base {
+            case .mapFull: return "map_full"
+            case .notRecDB: return "not_recdb"
+            case .formatTooNew: return "format_too_new"
+            case .notFound: return "not_found"
+            case .invalidArgument: return "invalid_argument"
+            case .malformedInput: return "malformed_input"
+            case .invalidUTF8: return "invalid_utf8"
+            case .truncatedInput: return "truncated_input"
+            case .unknownFormat: return "unknown_format"
+            case .alreadyExists: return "already_exists"
+            default: return base.rawValue
+            }
+        }
+    }
+
+    public var code: Code
+    public var message: String
+    /// Where the failure happened, such as `events.csv:17` or a database path; nil when not applicable.
+    public var location: String?
+    /// The LMDB status code, when an LMDB call failed.
+    public var lmdbStatus: Int32?
+    /// A lower-level error that caused this one.
+    public var cause: (any Error & Sendable)?
+
+    public init(
+        _ code: Code, _ message: String, location: String? = nil, lmdbStatus: Int32? = nil,
+        cause: (any Error & Sendable)? = nil
+    ) {
+        self.code = code
+        self.message = message
+        self.location = location
+        self.lmdbStatus = lmdbStatus
+        self.cause = cause
+    }
+
+    public var description: String {
+        var text = location.map { "\($0): \(message)" } ?? message
+        if let cause { text += " (caused by: \(cause))" }
+        return text
+    }
+
+    /// Wraps a non-zero LMDB status.
+    static func lmdb(_ status: Int32, _ what: String, location: String? = nil) -> RecDBError {
+        let reason = String(cString: mdb_strerror(status))
+        let code: Code = status == MDB_MAP_FULL ? .mapFull : (status == MDB_CORRUPTED ? .corrupted : .storage)
+        return RecDBError(code, "\(what): \(reason)", location: location, lmdbStatus: status)
+    }
+}
+
+@inline(__always)
+func check(_ status: Int32, _ what: @autoclosure () -> String) throws(RecDBError) {
+    if status != MDB_SUCCESS { throw RecDBError.lmdb(status, what()) }
+}

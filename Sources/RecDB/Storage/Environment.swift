@@ -1,0 +1,308 @@
+import CLMDB
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One LMDB environment: a folder with `data.mdb` and `lock.mdb`, opened once per process.
+///
+/// ```swift
+/// let env = try Environment.open(at: "/var/lib/recdb")
+/// let names = try env.database("names", key: UInt32Codec.self, value: StringCodec.self)
+/// try env.write { txn in try names.put(7, "seven", in: &txn) }
+/// let seven = try env.read { txn in try names.get(7, in: txn) }
+/// ```
+///
+/// The memory map grows on its own: when a write finds the map full, the transaction is aborted, the map is
+/// enlarged and the write closure runs again. Write closures must therefore keep their effects inside the
+/// transaction. Readers never block writers and always see the snapshot of the moment they began.
+public final class Environment: @unchecked Sendable {
+    /// Options for opening an environment.
+    public struct Options: Sendable {
+        /// The map size to start with; the map grows past it on demand. Small values are useful in tests.
+        public var initialMapSize: Int = 256 << 20
+        /// Skip `fsync` on commit: faster bulk loads, but a power loss may lose the last commits.
+        /// A process crash (`kill -9`) loses nothing that was committed either way.
+        public var noSync = false
+        /// Open for reading only.
+        public var readOnly = false
+        /// Create the folder when it does not exist.
+        public var create = true
+        /// The number of named databases the environment may hold.
+        public var maxDatabases: UInt32 = 64
+
+        public init() {}
+    }
+
+    /// The folder of the environment.
+    public let path: String
+    public let options: Options
+    let handle: OpaquePointer
+    /// Shared by every transaction, taken exclusively to change the map size (LMDB requires that no
+    /// transaction of this process is active then).
+    private let mapLock = ReadWriteLock()
+    private let dbiLock = NSLock()
+    private var dbis: [String: MDB_dbi] = [:]
+
+    private nonisolated(unsafe) static var openEnvironments: [String: WeakEnvironment] = [:]
+    private static let registryLock = NSLock()
+
+    /// Opens the environment in `path`, or returns the one this process already has open there.
+    public static func open(at path: String, options: Options = Options()) throws -> Environment {
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        if options.create && !options.readOnly {
+            do {
+                try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            } catch {
+                throw RecDBError(.io, "cannot create database folder: \(error.localizedDescription)", location: path)
+            }
+        }
+        let key = url.resolvingSymlinksInPath().path
+        registryLock.lock()
+        defer { registryLock.unlock() }
+        if let existing = openEnvironments[key]?.environment { return existing }
+        let env = try Environment(path: key, options: options)
+        openEnvironments[key] = WeakEnvironment(environment: env)
+        return env
+    }
+
+    private init(path: String, options: Options) throws {
+        self.path = path
+        self.options = options
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw RecDBError(.notFound, "no database folder here", location: path)
+        }
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env), "mdb_env_create")
+        guard let env else { throw RecDBError(.storage, "mdb_env_create returned no environment") }
+        do {
+            try check(mdb_env_set_maxdbs(env, options.maxDatabases), "mdb_env_set_maxdbs")
+            try check(mdb_env_set_maxreaders(env, 512), "mdb_env_set_maxreaders")
+            let dataFile = (path as NSString).appendingPathComponent("data.mdb")
+            let fileSize = (try? FileManager.default.attributesOfItem(atPath: dataFile)[.size] as? Int) ?? 0
+            try check(
+                mdb_env_set_mapsize(env, max(options.initialMapSize, Self.roundUp(fileSize + fileSize / 2))),
+                "mdb_env_set_mapsize")
+            var flags = UInt32(MDB_NOTLS)
+            if options.noSync { flags |= UInt32(MDB_NOSYNC) }
+            if options.readOnly { flags |= UInt32(MDB_RDONLY) }
+            let status = mdb_env_open(env, path, flags, 0o664)
+            if status != MDB_SUCCESS {
+                if status == MDB_INVALID || status == MDB_VERSION_MISMATCH {
+                    throw RecDBError(
+                        .notRecDB, "data.mdb is not an LMDB file of a version RecDB can read", location: path,
+                        lmdbStatus: status)
+                }
+                throw RecDBError.lmdb(status, "cannot open the database", location: path)
+            }
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        handle = env
+    }
+
+    deinit {
+        mdb_env_close(handle)
+    }
+
+    private static func roundUp(_ size: Int) -> Int {
+        let page = 1 << 20
+        return (size + page - 1) / page * page
+    }
+
+    // MARK: - Transactions
+
+    /// Runs `body` in a read transaction: a consistent snapshot that writers never disturb.
+    public func read<R>(_ body: (borrowing ReadTransaction) throws -> R) throws -> R {
+        mapLock.lockShared()
+        defer { mapLock.unlock() }
+        var txn: OpaquePointer?
+        try beginWithResizeCheck(flags: UInt32(MDB_RDONLY), &txn)
+        defer { mdb_txn_abort(txn) }
+        return try body(ReadTransaction(handle: txn!))
+    }
+
+    /// Runs `body` in a write transaction: a throw aborts it and nothing is visible; a return commits it.
+    ///
+    /// When the map is full the transaction is aborted, the map grows and `body` runs again, so keep
+    /// every effect of `body` inside the transaction.
+    public func write<R>(_ body: (inout WriteTransaction) throws -> R) throws -> R {
+        guard !options.readOnly else { throw RecDBError(.invalidArgument, "the database is open read-only", location: path) }
+        while true {
+            let outcome: Result<R, any Error> = try withSharedMapLock {
+                var raw: OpaquePointer?
+                try beginWithResizeCheck(flags: 0, &raw)
+                var txn = WriteTransaction(handle: raw!)
+                let result: Result<R, any Error>
+                do { result = .success(try body(&txn)) } catch { result = .failure(error) }
+                switch result {
+                case .success:
+                    let status = mdb_txn_commit(raw)
+                    if status != MDB_SUCCESS { return .failure(RecDBError.lmdb(status, "commit")) }
+                    return result
+                case .failure:
+                    mdb_txn_abort(raw)
+                    return result
+                }
+            }
+            switch outcome {
+            case .success(let value): return value
+            case .failure(let error as RecDBError) where error.code == .mapFull:
+                try growMap()
+            case .failure(let error): throw error
+            }
+        }
+    }
+
+    private func withSharedMapLock<R>(_ body: () throws -> R) throws -> R {
+        mapLock.lockShared()
+        defer { mapLock.unlock() }
+        return try body()
+    }
+
+    /// Begins a transaction; when another process grew the map, adopts its size and begins again.
+    private func beginWithResizeCheck(flags: UInt32, _ txn: inout OpaquePointer?) throws {
+        var status = mdb_txn_begin(handle, nil, flags, &txn)
+        if status == MDB_MAP_RESIZED {
+            mapLock.unlock()
+            mapLock.lockExclusive()
+            _ = mdb_env_set_mapsize(handle, 0)
+            mapLock.unlock()
+            mapLock.lockShared()
+            status = mdb_txn_begin(handle, nil, flags, &txn)
+        }
+        try check(status, "mdb_txn_begin")
+    }
+
+    /// The current size of the memory map in bytes.
+    public var mapSize: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        return info.me_mapsize
+    }
+
+    /// Doubles the map (by at most 8 GiB a step). Waits for this process's transactions to finish.
+    private func growMap() throws {
+        mapLock.lockExclusive()
+        defer { mapLock.unlock() }
+        let current = mapSize
+        let next = current + min(max(current, 64 << 20), 8 << 30)
+        try check(mdb_env_set_mapsize(handle, next), "growing the map to \(next) bytes")
+    }
+
+    // MARK: - Databases
+
+    /// Opens (creating when writable) a named database with the given codecs.
+    public func database<K: ByteCodec, V: ByteCodec>(
+        _ name: String, key: K.Type, value: V.Type, flags: DatabaseFlags = []
+    ) throws -> Database<K, V> {
+        Database(dbi: try dbi(named: name, flags: flags), name: name)
+    }
+
+    func dbi(named name: String, flags: DatabaseFlags) throws -> MDB_dbi {
+        dbiLock.lock()
+        defer { dbiLock.unlock() }
+        if let dbi = dbis[name] { return dbi }
+        var dbi = MDB_dbi()
+        if options.readOnly {
+            try read { txn in
+                let status = mdb_dbi_open(txn.handle, name, flags.rawValue, &dbi)
+                if status == MDB_NOTFOUND {
+                    throw RecDBError(.notFound, "database '\(name)' does not exist", location: path)
+                }
+                try check(status, "opening database '\(name)'")
+            }
+        } else {
+            try write { txn in
+                try check(mdb_dbi_open(txn.handle, name, flags.rawValue | UInt32(MDB_CREATE), &dbi), "opening database '\(name)'")
+            }
+        }
+        dbis[name] = dbi
+        return dbi
+    }
+
+    /// The names of the named databases in this environment.
+    public func databaseNames() throws -> [String] {
+        try read { txn in
+            var names: [String] = []
+            var main = MDB_dbi()
+            try check(mdb_dbi_open(txn.handle, nil, 0, &main), "opening the main database")
+            var cursor: OpaquePointer?
+            try check(mdb_cursor_open(txn.handle, main, &cursor), "mdb_cursor_open")
+            defer { mdb_cursor_close(cursor) }
+            var key = MDB_val(), value = MDB_val()
+            var op = MDB_FIRST
+            while mdb_cursor_get(cursor, &key, &value, op) == MDB_SUCCESS {
+                op = MDB_NEXT
+                let bytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
+                if let name = String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) { names.append(name) }
+            }
+            return names
+        }
+    }
+
+    // MARK: - Maintenance
+
+    /// Flushes buffers to disk; needed only when opened with `noSync`.
+    public func sync() throws {
+        try check(mdb_env_sync(handle, 1), "mdb_env_sync")
+    }
+
+    /// Writes a consistent copy to the folder `destination` (which must be empty or missing).
+    /// With `compact`, free pages are left out. Writers go on meanwhile: the copy is one read snapshot.
+    public func copy(to destination: String, compact: Bool = true) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
+        } catch {
+            throw RecDBError(.io, "cannot create backup folder: \(error.localizedDescription)", location: destination)
+        }
+        if FileManager.default.fileExists(atPath: (destination as NSString).appendingPathComponent("data.mdb")) {
+            throw RecDBError(.alreadyExists, "a database already exists here; choose an empty folder", location: destination)
+        }
+        mapLock.lockShared()
+        defer { mapLock.unlock() }
+        try check(mdb_env_copy2(handle, destination, compact ? UInt32(MDB_CP_COMPACT) : 0), "copying to \(destination)")
+    }
+
+    /// The size of `data.mdb` on disk in bytes.
+    public var fileSize: Int {
+        let dataFile = (path as NSString).appendingPathComponent("data.mdb")
+        return (try? FileManager.default.attributesOfItem(atPath: dataFile)[.size] as? Int) ?? 0
+    }
+
+    /// Bytes of the map in use: pages up to the last used one.
+    public var usedBytes: Int {
+        var info = MDB_envinfo()
+        var stat = MDB_stat()
+        mdb_env_info(handle, &info)
+        mdb_env_stat(handle, &stat)
+        return (info.me_last_pgno + 1) * Int(stat.ms_psize)
+    }
+}
+
+private struct WeakEnvironment {
+    weak var environment: Environment?
+}
+
+/// A `pthread_rwlock_t` that lives at a stable address.
+final class ReadWriteLock: @unchecked Sendable {
+    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
+
+    init() {
+        lock = .allocate(capacity: 1)
+        lock.initialize(to: pthread_rwlock_t())
+        pthread_rwlock_init(lock, nil)
+    }
+
+    deinit {
+        pthread_rwlock_destroy(lock)
+        lock.deallocate()
+    }
+
+    func lockShared() { pthread_rwlock_rdlock(lock) }
+    func lockExclusive() { pthread_rwlock_wrlock(lock) }
+    func unlock() { pthread_rwlock_unlock(lock) }
+}

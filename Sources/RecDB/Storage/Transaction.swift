@@ -1,0 +1,44 @@
+import CLMDB
+
+/// What read and write transactions share: reads work in either.
+public protocol Transaction: ~Copyable {
+    /// The `MDB_txn` pointer, for hot paths that call LMDB directly. Valid only inside the transaction's closure.
+    var handle: OpaquePointer { get }
+}
+
+/// A read-only snapshot. It exists only inside ``Environment/read(_:)`` and cannot be copied out of it.
+public struct ReadTransaction: Transaction, ~Copyable {
+    public let handle: OpaquePointer
+    init(handle: OpaquePointer) { self.handle = handle }
+}
+
+/// A write transaction. It exists only inside ``Environment/write(_:)``: returning from the closure commits it,
+/// throwing aborts it. Every read works in it too and sees its own uncommitted writes.
+public struct WriteTransaction: Transaction, ~Copyable {
+    public let handle: OpaquePointer
+    init(handle: OpaquePointer) { self.handle = handle }
+}
+
+/// Flags of a named database.
+public struct DatabaseFlags: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// Several sorted values per key.
+    public static let duplicates = DatabaseFlags(rawValue: UInt32(MDB_DUPSORT))
+    /// With `duplicates`: all values of a key have the same size, stored packed.
+    public static let fixedSizeDuplicates = DatabaseFlags(rawValue: UInt32(MDB_DUPSORT | MDB_DUPFIXED))
+}
+
+/// Flags of a single put.
+public struct PutFlags: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// Fail with `alreadyExists` when the key is present.
+    public static let noOverwrite = PutFlags(rawValue: UInt32(MDB_NOOVERWRITE))
+    /// In a duplicates database: do nothing when this exact key/value pair exists.
+    public static let noDuplicateData = PutFlags(rawValue: UInt32(MDB_NODUPDATA))
+    /// The key sorts after every key present (bulk loads in key order): much faster.
+    public static let append = PutFlags(rawValue: UInt32(MDB_APPEND))
+}

@@ -108,7 +108,8 @@ public final class RecDatabase: @unchecked Sendable {
     /// Runs `body` on a consistent snapshot of the catalog.
     public func read<R>(_ body: (borrowing CatalogReader) throws -> R) throws -> R {
         try environment.read { txn in
-            try body(CatalogReader(database: self, handle: txn.handle))
+            let reader = CatalogReader(database: self, handle: txn.handle)
+            return try body(reader)
         }
     }
 

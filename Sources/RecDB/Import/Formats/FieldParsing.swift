@@ -1,0 +1,161 @@
+import Foundation
+
+/// Conversions from input text to typed values, shared by the import formats. Each throws a message that
+/// names the column and the offending text; the caller adds the file and line.
+enum FieldParsing {
+    struct Invalid: Error {
+        var message: String
+    }
+
+    static func number(_ text: String, column: String) throws(Invalid) -> Double {
+        guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite else {
+            throw Invalid(message: "column '\(column)' is not a number: '\(text.prefix(40))'")
+        }
+        return value
+    }
+
+    static func bool(_ text: String, column: String) throws(Invalid) -> Bool {
+        switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "true", "1", "yes", "y", "t": return true
+        case "false", "0", "no", "n", "f": return false
+        default: throw Invalid(message: "column '\(column)' is not a boolean: '\(text.prefix(40))'")
+        }
+    }
+
+    /// Unit of numeric times.
+    enum TimeUnit: String, Sendable {
+        /// Numbers above 10^11 are milliseconds, others seconds; anything else is parsed as ISO 8601.
+        case auto
+        case seconds = "s"
+        case milliseconds = "ms"
+        case iso
+    }
+
+    static func timestamp(_ text: String, column: String, unit: TimeUnit = .auto) throws(Invalid) -> Timestamp {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if unit != .iso, let value = Double(trimmed), value.isFinite {
+            switch unit {
+            case .milliseconds: return Timestamp(milliseconds: Int64(value.rounded()))
+            case .seconds: return Timestamp(seconds: value)
+            default: return abs(value) >= 1e11 ? Timestamp(milliseconds: Int64(value.rounded())) : Timestamp(seconds: value)
+            }
+        }
+        if unit != .seconds && unit != .milliseconds, let time = Timestamp(parsing: trimmed) { return time }
+        throw Invalid(message: "column '\(column)' is not a time: '\(text.prefix(40))'")
+    }
+
+    static func list(_ text: String, separator: Character) -> [String] {
+        text.split(separator: separator).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// A value for a declared attribute type name (`string`, `number`, `bool`, `list`, `time`).
+    static func attribute(_ text: String, type: String, column: String, listSeparator: Character) throws(Invalid)
+        -> AttributeValue
+    {
+        switch type {
+        case "number": return .number(try number(text, column: column))
+        case "bool": return .bool(try bool(text, column: column))
+        case "list", "string list": return .strings(list(text, separator: listSeparator))
+        case "time", "timestamp": return .timestamp(try timestamp(text, column: column))
+        default: return .string(text)
+        }
+    }
+}
+
+/// Finds files of a data set by name in a folder, or takes the file given.
+enum DatasetFiles {
+    static func isDirectory(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
+    /// The first file in `folder` whose name matches one of `names` exactly, with or without `.gz`.
+    static func find(in folder: String, names: [String]) -> String? {
+        for name in names {
+            for candidate in [name, name + ".gz"] {
+                let path = (folder as NSString).appendingPathComponent(candidate)
+                if FileManager.default.fileExists(atPath: path) { return path }
+            }
+        }
+        return nil
+    }
+
+    /// The first file in `folder` whose name ends with one of `suffixes` (with or without `.gz`).
+    static func find(in folder: String, suffixes: [String]) -> String? {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
+        for suffix in suffixes {
+            if let name = names.first(where: { $0.hasSuffix(suffix) || $0.hasSuffix(suffix + ".gz") }) {
+                return (folder as NSString).appendingPathComponent(name)
+            }
+        }
+        return nil
+    }
+
+    static func requireExists(_ path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw RecDBError(.notFound, "no such file or folder", location: path)
+        }
+    }
+}
+
+extension ImportSink {
+    /// Runs `parse` for one row; a parse failure rejects the row with `location`.
+    func parseRow(at location: @autoclosure () -> String, _ parse: () throws -> [ImportRecord]) throws {
+        let records: [ImportRecord]
+        do {
+            records = try parse()
+        } catch let invalid as FieldParsing.Invalid {
+            try reject(at: location(), invalid.message)
+            return
+        }
+        try row(at: location(), records)
+    }
+
+    /// Reads every row of `reader`, turning invalid UTF-8 into a rejected row (the import goes on with
+    /// `--skip-bad`) and other read errors (a truncated gzip stream) into a stop.
+    func forEachRow(of reader: CSVReader, _ body: ([String]) throws -> Void) throws {
+        while true {
+            let fields: [String]?
+            do {
+                fields = try reader.nextRow()
+            } catch let error as RecDBError where error.code == .invalidUTF8 {
+                try reject(error)
+                continue
+            }
+            guard let fields else { break }
+            if reader.lines.fileSize > 0 {
+                fraction = Double(reader.lines.bytesRead) / Double(reader.lines.fileSize)
+            }
+            try body(fields)
+        }
+    }
+}
+
+/// Column lookup by header name.
+struct Header {
+    let names: [String]
+    let index: [String: Int]
+
+    init(_ names: [String]) {
+        self.names = names
+        var index: [String: Int] = [:]
+        for (position, name) in names.enumerated() where index[name] == nil { index[name] = position }
+        self.index = index
+    }
+
+    func require(_ name: String, in path: String) throws -> Int {
+        guard let position = index[name] else {
+            throw RecDBError(
+                .malformedInput, "the header has no column '\(name)' (it has: \(names.joined(separator: ", ")))",
+                location: "\(path):1")
+        }
+        return position
+    }
+}
+
+/// Checks that a row has at least `count` fields.
+func requireFields(_ fields: [String], _ count: Int) throws(FieldParsing.Invalid) {
+    if fields.count < count {
+        throw FieldParsing.Invalid(message: "expected \(count) fields, found \(fields.count) (truncated or malformed row)")
+    }
+}

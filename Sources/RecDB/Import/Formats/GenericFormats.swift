@@ -1,0 +1,237 @@
+import Foundation
+
+/// What the rows of a generic file describe.
+public enum RecordKind: String, Sendable, CaseIterable {
+    case items, users, events
+}
+
+/// How the fields of a generic file map to RecDB's, from `--map FIELD=COLUMN[:TYPE]` options.
+///
+/// Event fields: `user`, `item`, `type`, `value`, `time`, `session`, `text`. Item and user fields: `id`, then any
+/// attribute name (well-known item attributes get their fixed types; others take `:number`, `:bool`, `:list`,
+/// `:time`, default string). A field not mapped is looked up in a column of the same name (`time` also as
+/// `timestamp`); for items and users, columns not used otherwise become string attributes.
+public struct FieldMap: Sendable {
+    public var kind: RecordKind
+    /// field → (column, declared type)
+    public var fields: [String: (column: String, type: String?)]
+    /// The event type when no `type` column exists.
+    public var defaultEventType: String?
+    public var timeUnit: String
+    public var listSeparator: Character
+
+    public init(
+        kind: RecordKind, mappings: [String], defaultEventType: String? = nil, timeUnit: String = "auto",
+        listSeparator: Character = "|"
+    ) throws {
+        self.kind = kind
+        self.defaultEventType = defaultEventType
+        guard FieldParsing.TimeUnit(rawValue: timeUnit) != nil else {
+            throw RecDBError(.invalidArgument, "time unit must be auto, s, ms or iso, not '\(timeUnit)'")
+        }
+        self.timeUnit = timeUnit
+        self.listSeparator = listSeparator
+        var fields: [String: (String, String?)] = [:]
+        for mapping in mappings {
+            let parts = mapping.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw RecDBError(.invalidArgument, "mapping '\(mapping)' is not FIELD=COLUMN[:TYPE]")
+            }
+            var column = parts[1]
+            var type: String?
+            if let colon = column.lastIndex(of: ":"),
+                ["string", "number", "bool", "list", "time"].contains(String(column[column.index(after: colon)...]))
+            {
+                type = String(column[column.index(after: colon)...])
+                column = String(column[..<colon])
+            }
+            fields[parts[0]] = (column, type)
+        }
+        self.fields = fields
+        let allowedEventFields: Set<String> = ["user", "item", "type", "value", "time", "session", "text"]
+        if kind == .events, let unknown = fields.keys.first(where: { !allowedEventFields.contains($0) }) {
+            throw RecDBError(
+                .invalidArgument,
+                "'\(unknown)' is not an event field (use: \(allowedEventFields.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    func column(for field: String, alternatives: [String] = []) -> String {
+        fields[field]?.column ?? ([field] + alternatives).first ?? field
+    }
+
+    /// Builds the records of one row from a lookup of column values (strings, or JSON values for JSON Lines).
+    func records(columns: [String], value: (String) -> Any?) throws(FieldParsing.Invalid) -> [ImportRecord] {
+        func text(_ field: String, alternatives: [String] = [], required: Bool) throws(FieldParsing.Invalid) -> String? {
+            var names = [column(for: field)]
+            if fields[field] == nil { names += alternatives }
+            for name in names {
+                if let raw = value(name), !(raw is NSNull) {
+                    let string = Self.string(raw)
+                    if !string.isEmpty { return string }
+                }
+            }
+            if required { throw FieldParsing.Invalid(message: "missing '\(names[0])'") }
+            return nil
+        }
+        let unit = FieldParsing.TimeUnit(rawValue: timeUnit) ?? .auto
+        switch kind {
+        case .events:
+            let user = try text("user", alternatives: ["user_id", "userId"], required: true)!
+            let item = try text("item", alternatives: ["item_id", "itemId"], required: true)!
+            guard let type = try text("type", alternatives: ["event"], required: defaultEventType == nil) ?? defaultEventType
+            else { throw FieldParsing.Invalid(message: "missing event type") }
+            let value = try text("value", required: false).map { text throws(FieldParsing.Invalid) in
+                try FieldParsing.number(text, column: column(for: "value"))
+            }
+            let time = try text("time", alternatives: ["timestamp"], required: false).map { text throws(FieldParsing.Invalid) in
+                try FieldParsing.timestamp(text, column: column(for: "time"), unit: unit)
+            }
+            return [
+                .event(
+                    EventInput(
+                        user: user, item: item, type: type, value: value ?? 1, timestamp: time ?? .now,
+                        session: try text("session", required: false), text: try text("text", required: false)))
+            ]
+        case .items, .users:
+            let idColumn = column(for: "id")
+            let id = try text("id", alternatives: kind == .items ? ["item_id", "item"] : ["user_id", "user"], required: true)!
+            var attributes: Attributes = [:]
+            var used: Set<String> = [idColumn]
+            for (field, mapping) in fields where field != "id" {
+                used.insert(mapping.column)
+                guard let raw = value(mapping.column), !(raw is NSNull) else { continue }
+                attributes[field] = try attribute(field: field, raw: raw, declared: mapping.type, column: mapping.column)
+            }
+            for name in columns where !used.contains(name) && !["item_id", "item", "user_id", "user"].contains(name) {
+                guard let raw = value(name), !(raw is NSNull) else { continue }
+                if Self.string(raw).isEmpty && !(raw is [Any]) { continue }
+                attributes[name] = try attribute(field: name, raw: raw, declared: nil, column: name)
+            }
+            return kind == .items ? [.item(id: id, attributes: attributes)] : [.user(id: id, attributes: attributes)]
+        }
+    }
+
+    private func attribute(field: String, raw: Any, declared: String?, column: String) throws(FieldParsing.Invalid)
+        -> AttributeValue
+    {
+        let wellKnown = kind == .items ? WellKnownAttribute.itemTypes[field] : nil
+        let type = declared ?? wellKnown.map { $0 == "string list" ? "list" : $0 == "timestamp" ? "time" : $0 }
+        if let list = raw as? [Any] { return .strings(list.map(Self.string)) }
+        if let flag = raw as? Bool, type == nil || type == "bool" { return .bool(flag) }
+        if let number = raw as? Double, type == nil || type == "number" { return .number(number) }
+        if let number = raw as? Int, type == nil || type == "number" { return .number(Double(number)) }
+        return try FieldParsing.attribute(Self.string(raw), type: type ?? "string", column: column, listSeparator: listSeparator)
+    }
+
+    static func string(_ raw: Any) -> String {
+        switch raw {
+        case let text as String: text
+        case let number as Int: String(number)
+        case let number as Double: number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+        case let flag as Bool: String(flag)
+        default: "\(raw)"
+        }
+    }
+}
+
+/// A delimited text file (CSV, TSV, …) with a header row, mapped by ``FieldMap``.
+public struct DelimitedFormat: ImportFormat {
+    public let name = "csv"
+    public let path: String
+    public let delimiter: Character
+    public let map: FieldMap
+
+    public init(path: String, delimiter: Character = ",", map: FieldMap) throws {
+        try DatasetFiles.requireExists(path)
+        self.path = path
+        self.delimiter = delimiter
+        self.map = map
+    }
+
+    public func read(into sink: ImportSink) throws {
+        let reader = try CSVReader(path: path, delimiter: delimiter)
+        guard let names = try reader.nextRow() else { throw RecDBError(.truncatedInput, "the file is empty", location: path) }
+        let header = Header(names.map { $0.trimmingCharacters(in: .whitespaces) })
+        for (field, mapping) in map.fields where header.index[mapping.column] == nil {
+            throw RecDBError(
+                .malformedInput,
+                "--map \(field)=\(mapping.column): the header has no such column (it has: \(names.joined(separator: ", ")))",
+                location: "\(path):1")
+        }
+        try sink.forEachRow(of: reader) { fields in
+            try sink.parseRow(at: reader.location) {
+                guard fields.count == names.count else {
+                    throw FieldParsing.Invalid(
+                        message: "expected \(names.count) fields as in the header, found \(fields.count) (truncated or malformed row)")
+                }
+                return try map.records(columns: header.names) { column in header.index[column].map { fields[$0] } }
+            }
+        }
+    }
+}
+
+/// JSON Lines: one JSON object per line, mapped by ``FieldMap`` over its top-level keys.
+public struct JSONLinesFormat: ImportFormat {
+    public let name = "jsonl"
+    public let path: String
+    public let map: FieldMap
+
+    public init(path: String, map: FieldMap) throws {
+        try DatasetFiles.requireExists(path)
+        self.path = path
+        self.map = map
+    }
+
+    public func read(into sink: ImportSink) throws {
+        let reader = try LineReader(path: path)
+        while true {
+            let line: String?
+            do {
+                line = try reader.nextLine()
+            } catch let error as RecDBError where error.code == .invalidUTF8 {
+                try sink.reject(error)
+                continue
+            }
+            guard let line else { break }
+            if reader.fileSize > 0 { sink.fraction = Double(reader.bytesRead) / Double(reader.fileSize) }
+            if line.allSatisfy(\.isWhitespace) { continue }
+            let location = "\(path):\(reader.lineNumber)"
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+                try sink.reject(at: location, "not a JSON object (malformed or truncated line)")
+                continue
+            }
+            try sink.parseRow(at: location) {
+                try map.records(columns: Array(object.keys).sorted()) { object[$0] }
+            }
+        }
+    }
+}
+
+/// The import formats by name.
+public enum ImportFormats {
+    /// Names accepted by `recctl import`.
+    public static let names = ["movielens", "online-retail", "yoochoose", "retailrocket", "amazon", "diginetica", "csv", "tsv", "jsonl"]
+
+    /// Makes the named format over `path`. Generic formats (`csv`, `tsv`, `jsonl`) need `map`.
+    public static func make(name: String, path: String, map: FieldMap? = nil, delimiter: Character? = nil) throws
+        -> any ImportFormat
+    {
+        switch name.lowercased() {
+        case "movielens", "ml": return try MovieLensFormat(path: path)
+        case "online-retail", "onlineretail", "uci-online-retail": return try OnlineRetailFormat(path: path)
+        case "yoochoose", "rsc15": return try YoochooseFormat(path: path)
+        case "retailrocket": return try RetailRocketFormat(path: path)
+        case "amazon", "lcrec": return try AmazonFormat(path: path)
+        case "diginetica": return try DigineticaFormat(path: path)
+        case "csv", "tsv", "jsonl":
+            guard let map else {
+                throw RecDBError(.invalidArgument, "format '\(name)' needs --kind items|users|events (and --map where names differ)")
+            }
+            if name == "jsonl" { return try JSONLinesFormat(path: path, map: map) }
+            return try DelimitedFormat(path: path, delimiter: delimiter ?? (name == "tsv" ? "\t" : ","), map: map)
+        default:
+            throw RecDBError(.unknownFormat, "unknown import format '\(name)' (known: \(names.joined(separator: ", ")))")
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+import RecDB
+
+extension RecCtl {
+    struct Backup: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a compacted, consistent copy of the database to an empty folder while writers go on.")
+
+        @OptionGroup var options: DatabaseOptions
+
+        @Argument(help: "The folder to write the copy to (created; must not hold a database).")
+        var destination: String
+
+        func run() throws {
+            try running(json: options.json) {
+                let db = try options.open()
+                let started = Date()
+                try db.backup(to: destination)
+                let bytes = (try? FileManager.default.attributesOfItem(
+                    atPath: (destination as NSString).appendingPathComponent("data.mdb"))[.size] as? Int) ?? 0
+                let seconds = Date().timeIntervalSince(started)
+                if options.json {
+                    printJSON(["ok": true, "destination": destination, "bytes": bytes, "seconds": seconds])
+                } else {
+                    print("Backed up \(db.path) to \(destination): \(formatBytes(bytes)) in \(String(format: "%.2f", seconds)) s.")
+                }
+            }
+        }
+    }
+}

@@ -74,7 +74,7 @@ public enum WellKnownAttribute {
 
     /// `Books/Thriller/Nordic` → `["Books", "Books/Thriller", "Books/Thriller/Nordic"]`, segments trimmed.
     public static func categoryPrefixes(_ path: String) -> [String] {
-        let segments = path.split(separator: "/").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let segments = path.split(separator: "/").map { $0.trimmedSpaces }.filter { !$0.isEmpty }
         var prefixes: [String] = []
         var current = ""
         for segment in segments {

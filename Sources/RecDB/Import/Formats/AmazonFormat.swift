@@ -64,7 +64,7 @@ public struct AmazonFormat: ImportFormat {
                         if let text = fields[key] as? String, !text.isEmpty { attributes[attribute] = .string(text) }
                     }
                     if let categories = fields["categories"] as? String {
-                        let path = categories.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                        let path = categories.split(separator: ",").map { $0.trimmedSpaces }
                             .filter { !$0.isEmpty }.map { $0.replacingOccurrences(of: "/", with: "-") }
                         if !path.isEmpty { attributes["category"] = .string(path.joined(separator: "/")) }
                     }

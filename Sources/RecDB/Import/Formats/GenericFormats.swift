@@ -152,7 +152,7 @@ public struct DelimitedFormat: ImportFormat {
     public func read(into sink: ImportSink) throws {
         let reader = try CSVReader(path: path, delimiter: delimiter)
         guard let names = try reader.nextRow() else { throw RecDBError(.truncatedInput, "the file is empty", location: path) }
-        let header = Header(names.map { $0.trimmingCharacters(in: .whitespaces) })
+        let header = Header(names.map { $0.trimmedSpaces })
         for (field, mapping) in map.fields where header.index[mapping.column] == nil {
             throw RecDBError(
                 .malformedInput,

@@ -24,7 +24,7 @@ public struct OnlineRetailFormat: ImportFormat {
     public func read(into sink: ImportSink) throws {
         let reader = try CSVReader(path: path)
         guard let names = try reader.nextRow() else { throw RecDBError(.truncatedInput, "the file is empty", location: path) }
-        let header = Header(names.map { $0.trimmingCharacters(in: .whitespaces) })
+        let header = Header(names.map { $0.trimmedSpaces })
         let invoiceColumn = try header.require("InvoiceNo", in: path)
         let codeColumn = try header.require("StockCode", in: path)
         let descriptionColumn = try header.require("Description", in: path)
@@ -48,7 +48,7 @@ public struct OnlineRetailFormat: ImportFormat {
                 let time = try FieldParsing.timestamp(fields[dateColumn], column: "InvoiceDate", unit: .iso)
                 var records: [ImportRecord] = []
 
-                let title = fields[descriptionColumn].trimmingCharacters(in: .whitespaces)
+                let title = fields[descriptionColumn].trimmedSpaces
                 let known = items[code]
                 var attributes: Attributes = [:]
                 if !title.isEmpty && known?.title != title { attributes["title"] = .string(title) }
@@ -58,7 +58,7 @@ public struct OnlineRetailFormat: ImportFormat {
                     records.append(.item(id: code, attributes: attributes))
                 }
 
-                let customer = fields[customerColumn].trimmingCharacters(in: .whitespaces)
+                let customer = fields[customerColumn].trimmedSpaces
                 let user: String
                 if customer.isEmpty {
                     user = "guest-" + invoice

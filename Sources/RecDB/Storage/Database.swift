@@ -164,7 +164,9 @@ public struct Database<Key: ByteCodec, Value: ByteCodec>: @unchecked Sendable {
                     }
                     if status == MDB_SUCCESS {
                         status = mdb_cursor_get(cursor, &key, &value, MDB_LAST_DUP)
-                        if status == EINVAL_LMDB { status = MDB_SUCCESS }  // not a duplicates database
+                        // LMDB answers MDB_INCOMPATIBLE (EINVAL in some versions) when it is not a duplicates
+                        // database; the cursor stays where it was.
+                        if status == MDB_INCOMPATIBLE || status == EINVAL_LMDB { status = MDB_SUCCESS }
                     }
                 }
             }

@@ -208,12 +208,20 @@ public final class Environment: @unchecked Sendable {
         if let dbi = dbis[name] { return dbi }
         var dbi = MDB_dbi()
         if options.readOnly {
-            try read { txn in
-                let status = mdb_dbi_open(txn.handle, name, flags.rawValue, &dbi)
-                if status == MDB_NOTFOUND {
-                    throw RecDBError(.notFound, "database '\(name)' does not exist", location: path)
+            // A handle opened in a read-only transaction outlives it only when the transaction commits; `read`
+            // aborts, which closes the handle again. So this transaction commits.
+            try withSharedMapLock {
+                var txn: OpaquePointer?
+                try beginWithResizeCheck(flags: UInt32(MDB_RDONLY), &txn)
+                let status = mdb_dbi_open(txn, name, flags.rawValue, &dbi)
+                if status != MDB_SUCCESS {
+                    mdb_txn_abort(txn)
+                    if status == MDB_NOTFOUND {
+                        throw RecDBError(.notFound, "database '\(name)' does not exist", location: path)
+                    }
+                    try check(status, "opening database '\(name)'")
                 }
-                try check(status, "opening database '\(name)'")
+                try check(mdb_txn_commit(txn), "opening database '\(name)'")
             }
         } else {
             try write { txn in

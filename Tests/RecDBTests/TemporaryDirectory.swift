@@ -1,0 +1,29 @@
+import Foundation
+
+/// A unique, short-named folder under the system temporary directory that exists only while `body` runs.
+///
+/// ```swift
+/// try TemporaryDirectory.with { folder in
+///     let env = try Environment.open(at: folder.path)
+///     …
+/// }
+/// ```
+///
+/// `Environment.open` keeps one environment per path per process, so every test takes its own folder.
+/// Let every environment opened inside go out of scope before `body` returns.
+struct TemporaryDirectory {
+    /// The folder's path.
+    let path: String
+
+    /// The path of `name` inside the folder (not created).
+    func appending(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+
+    /// Creates a fresh folder, runs `body` with it and removes the folder afterwards, whether `body` throws or not.
+    static func with<R>(_ body: (TemporaryDirectory) throws -> R) throws -> R {
+        let name = "rdb-" + String(UInt64.random(in: .min ... .max), radix: 36)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(name, isDirectory: true)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(at: url) }
+        return try body(TemporaryDirectory(path: url.path))
+    }
+}

@@ -5,7 +5,11 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     public let handle: OpaquePointer
     private var nextIDs: [String: UInt64] = [:]
     private var changedIDs: Set<String> = []
-    private var counterDeltas: [String: Int64] = [:]
+    private var eventDeltas: [UInt16: Int64] = [:]
+    /// Ids committed by earlier transactions of the same writer (an import), to skip B-tree lookups.
+    var cache: IDCache?
+    /// Ids resolved or assigned in this transaction; they join `cache` once it commits.
+    private(set) var resolved = IDCache.Entries()
 
     /// The longest external id, in UTF-8 bytes (LMDB keys are at most 511 bytes).
     public static let maxIDLength = 255
@@ -23,12 +27,14 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         for name in changedIDs {
             try schema.meta.put(name, UInt64Codec.withBytes(of: nextIDs[name]!) { Array($0) }, in: &txn)
         }
-        for (name, delta) in counterDeltas where delta != 0 {
+        for (code, delta) in eventDeltas where delta != 0 {
+            guard let type = database.eventType(code: code) else { continue }
+            let name = "events." + type.name
             let current = Int64(try schema.counters.get(name, in: txn) ?? 0)
             try schema.counters.put(name, UInt64(max(0, current + delta)), in: &txn)
         }
         changedIDs.removeAll()
-        counterDeltas.removeAll()
+        eventDeltas.removeAll()
     }
 
     private mutating func allocate(_ name: String, startingAt first: UInt64) throws -> UInt64 {
@@ -102,6 +108,8 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     @discardableResult
     public mutating func deleteItem(_ id: String) throws -> Bool {
         guard let internalID = try itemID(for: id) else { return false }
+        cache?.entries.items[id] = nil
+        resolved.items[id] = nil
         var txn = writeTxn
         var entries: [ItemEventEntry] = []
         try schema.itemEvents.duplicatesRaw(of: internalID, in: txn) { raw in
@@ -151,6 +159,8 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     @discardableResult
     public mutating func deleteUser(_ id: String) throws -> Bool {
         guard let internalID = try userID(for: id) else { return false }
+        cache?.entries.users[id] = nil
+        resolved.users[id] = nil
         var txn = writeTxn
         var entries: [UserEventEntry] = []
         try schema.userEvents.duplicatesRaw(of: internalID, in: txn) { raw in
@@ -195,10 +205,26 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
                 try schema.sessionIDs.delete(name, in: &txn)
             }
         }
-        if let type = database.eventType(code: record.typeCode) { counterDeltas["events." + type.name, default: 0] -= 1 }
+        eventDeltas[record.typeCode, default: 0] -= 1
     }
 
     // MARK: - Events
+
+    /// An id from this transaction, the cache of committed ids, or the database (remembered for the cache).
+    private mutating func cachedID(_ name: String, _ table: WritableKeyPath<IDCache.Entries, [String: UInt32]>) throws
+        -> UInt32?
+    {
+        if let id = resolved[keyPath: table][name] ?? cache?.entries[keyPath: table][name] { return id }
+        let found: UInt32?
+        switch table {
+        case \IDCache.Entries.items: found = try itemID(for: name)
+        case \IDCache.Entries.users: found = try userID(for: name)
+        default: found = try sessionID(for: name)
+        }
+        guard let id = found else { return nil }
+        if cache != nil { resolved[keyPath: table][name] = id }
+        return id
+    }
 
     /// Records an event. Unknown users and items are created (without attributes) when `createMissing` is true,
     /// otherwise they are an error. Returns the event's global sequence number.
@@ -210,18 +236,20 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         }
         guard input.value.isFinite else { throw RecDBError(.invalidArgument, "event value \(input.value) is not finite") }
         let user: UInt32
-        if let existing = try userID(for: input.user) {
+        if let existing = try cachedID(input.user, \.users) {
             user = existing
         } else if createMissing {
             user = try upsertUser(input.user)
+            resolved.users[input.user] = user
         } else {
             throw RecDBError(.notFound, "unknown user '\(input.user)'")
         }
         let item: UInt32
-        if let existing = try itemID(for: input.item) {
+        if let existing = try cachedID(input.item, \.items) {
             item = existing
         } else if createMissing {
             item = try upsertItem(input.item, attributes: [:])
+            resolved.items[input.item] = item
         } else {
             throw RecDBError(.notFound, "unknown item '\(input.item)'")
         }
@@ -229,7 +257,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         var session: UInt32 = 0
         if let name = input.session, !name.isEmpty {
             try Self.validateID(name, kind: "session")
-            if let existing = try sessionID(for: name) {
+            if let existing = try cachedID(name, \.sessions) {
                 session = existing
             } else {
                 session = UInt32(try allocate("next.session", startingAt: 1))
@@ -238,6 +266,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
                 writer.write(user)
                 writer.write(name)
                 try schema.sessions.put(session, writer.bytes, in: &txn, flags: .append)
+                resolved.sessions[name] = session
             }
         }
         let sequence = try allocate("next.event", startingAt: 1)
@@ -252,7 +281,31 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         if session != 0 {
             try schema.sessionEvents.put(session, SessionEventEntry(time: time, sequence: sequence).bytes, in: &txn)
         }
-        counterDeltas["events." + input.type, default: 0] += 1
+        eventDeltas[code, default: 0] += 1
         return sequence
+    }
+}
+
+/// External → internal ids that one writer learned in transactions it committed, so that a long run of write
+/// transactions (an import) resolves repeated ids without B-tree lookups. It is cleared whenever another writer
+/// committed in between (LMDB transaction ids are consecutive), since that writer may have deleted ids.
+final class IDCache: @unchecked Sendable {
+    struct Entries {
+        var items: [String: UInt32] = [:]
+        var users: [String: UInt32] = [:]
+        var sessions: [String: UInt32] = [:]
+    }
+
+    var entries = Entries()
+    var lastTransactionID: Int?
+    /// Above this many entries the cache starts over, bounding its memory.
+    let limit = 4_000_000
+
+    func merge(_ new: Entries, transactionID: Int) {
+        if entries.items.count + entries.users.count + entries.sessions.count > limit { entries = Entries() }
+        entries.items.merge(new.items) { _, new in new }
+        entries.users.merge(new.users) { _, new in new }
+        entries.sessions.merge(new.sessions) { _, new in new }
+        lastTransactionID = transactionID
     }
 }

@@ -124,6 +124,24 @@ public final class RecDatabase: @unchecked Sendable {
         }
     }
 
+    /// Like ``write(_:)``, with an id cache that outlives the transaction (see ``IDCache``).
+    func write<R>(using cache: IDCache, _ body: (inout CatalogWriter) throws -> R) throws -> R {
+        var learned = IDCache.Entries()
+        var transactionID = 0
+        let result = try environment.write { txn in
+            transactionID = mdb_txn_id(txn.handle)
+            if let last = cache.lastTransactionID, transactionID != last + 1 { cache.entries = IDCache.Entries() }
+            var writer = try CatalogWriter(database: self, handle: txn.handle)
+            writer.cache = cache
+            let result = try body(&writer)
+            try writer.flush()
+            learned = writer.resolved
+            return result
+        }
+        cache.merge(learned, transactionID: transactionID)
+        return result
+    }
+
     // MARK: - Event types
 
     /// The configured event types.

@@ -195,30 +195,33 @@ public enum Importer {
         producer.start()
 
         var writeError: (any Error)?
-        while let batch = queue.take() {
-            do {
-                try database.write { writer in
-                    for record in batch.records {
-                        switch record {
-                        case .item(let id, let attributes): try writer.upsertItem(id, attributes: attributes)
-                        case .user(let id, let attributes): try writer.upsertUser(id, attributes: attributes)
-                        case .event(let event): try writer.addEvent(event)
+        let cache = IDCache()
+        try database.environment.withDeferredMetaSync {
+            while let batch = queue.take() {
+                do {
+                    try database.write(using: cache) { writer in
+                        for record in batch.records {
+                            switch record {
+                            case .item(let id, let attributes): try writer.upsertItem(id, attributes: attributes)
+                            case .user(let id, let attributes): try writer.upsertUser(id, attributes: attributes)
+                            case .event(let event): try writer.addEvent(event)
+                            }
                         }
                     }
+                } catch {
+                    writeError = error
+                    queue.cancel()
+                    break
                 }
-            } catch {
-                writeError = error
-                queue.cancel()
-                break
+                report.rowsImported += batch.rows
+                report.recordsWritten += batch.records.count
+                report.batchesCommitted += 1
+                options.progress?(
+                    ImportProgress(
+                        rowsRead: report.rowsImported + sink.rowsRejected, rowsImported: report.rowsImported,
+                        rowsRejected: sink.rowsRejected, batchesCommitted: report.batchesCommitted,
+                        seconds: Date().timeIntervalSince(started), fraction: sink.fraction))
             }
-            report.rowsImported += batch.rows
-            report.recordsWritten += batch.records.count
-            report.batchesCommitted += 1
-            options.progress?(
-                ImportProgress(
-                    rowsRead: report.rowsImported + sink.rowsRejected, rowsImported: report.rowsImported,
-                    rowsRejected: sink.rowsRejected, batchesCommitted: report.batchesCommitted,
-                    seconds: Date().timeIntervalSince(started), fraction: sink.fraction))
         }
         queue.waitUntilFinished()
         report.rowsRead = sink.rowsRead

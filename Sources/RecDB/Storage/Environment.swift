@@ -259,6 +259,20 @@ public final class Environment: @unchecked Sendable {
         try check(mdb_env_sync(handle, 1), "mdb_env_sync")
     }
 
+    /// Runs a series of write transactions (a bulk load) with the meta page left unsynced at each commit
+    /// (`MDB_NOMETASYNC`), then syncs once. Each commit still flushes its data pages, and that flush also carries the
+    /// previous commit's meta page, so a power loss during the run can undo at most the last commit, never corrupt
+    /// the file; a process crash loses nothing committed. Halves the fsyncs of a bulk load.
+    public func withDeferredMetaSync<R>(_ body: () throws -> R) throws -> R {
+        guard !options.noSync && !options.readOnly else { return try body() }
+        try check(mdb_env_set_flags(handle, UInt32(MDB_NOMETASYNC), 1), "mdb_env_set_flags")
+        defer {
+            mdb_env_set_flags(handle, UInt32(MDB_NOMETASYNC), 0)
+            mdb_env_sync(handle, 1)
+        }
+        return try body()
+    }
+
     /// Writes a consistent copy to the folder `destination` (which must be empty or missing).
     /// With `compact`, free pages are left out. Writers go on meanwhile: the copy is one read snapshot.
     public func copy(to destination: String, compact: Bool = true) throws {

@@ -71,9 +71,9 @@ extension RecCtl {
                     printAttributes(user.attributes)
                     if !rows.isEmpty { print("Recent history (newest first):") }
                     for row in rows {
-                        var line = "  \(row["time"]!)  \(String(describing: row["type"]!).padding(toLength: 9, withPad: " ", startingAt: 0))"
-                        line += " \(row["item"]!)"
-                        if let value = row["value"] as? Double, value != 1 { line += " ×\(AttributeValue.number(value))" }
+                        var kind = String(describing: row["type"]!)
+                        if let value = row["value"] as? Double, value != 1 { kind += "=\(AttributeValue.number(value))" }
+                        var line = "  \(row["time"]!)  \(kind.padding(toLength: 12, withPad: " ", startingAt: 0)) \(row["item"]!)"
                         if let title = row["title"] { line += "  \(title)" }
                         if let session = row["session"] { line += "  [session \(session)]" }
                         print(line)

@@ -91,6 +91,15 @@ enum DatasetFiles {
         return nil
     }
 
+    /// `path` itself when it is a file; when it is a folder, the file `find` picks in it, or a `notFound` error
+    /// saying that no `what` is there.
+    static func file(at path: String, what: String, find: (String) -> String?) throws -> String {
+        try requireExists(path)
+        guard isDirectory(path) else { return path }
+        guard let file = find(path) else { throw RecDBError(.notFound, "no \(what) here", location: path) }
+        return file
+    }
+
     static func requireExists(_ path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else {
             throw RecDBError(.notFound, "no such file or folder", location: path)

@@ -10,15 +10,7 @@ public struct OnlineRetailFormat: ImportFormat {
     public let path: String
 
     public init(path: String) throws {
-        try DatasetFiles.requireExists(path)
-        if DatasetFiles.isDirectory(path) {
-            guard let file = DatasetFiles.find(in: path, suffixes: [".csv"]) else {
-                throw RecDBError(.notFound, "no Online Retail CSV here", location: path)
-            }
-            self.path = file
-        } else {
-            self.path = path
-        }
+        self.path = try DatasetFiles.file(at: path, what: "Online Retail CSV") { DatasetFiles.find(in: $0, suffixes: [".csv"]) }
     }
 
     public func read(into sink: ImportSink) throws {

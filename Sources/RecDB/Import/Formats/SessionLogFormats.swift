@@ -102,13 +102,8 @@ public struct RetailRocketFormat: ImportFormat {
     public let path: String
 
     public init(path: String) throws {
-        try DatasetFiles.requireExists(path)
-        if DatasetFiles.isDirectory(path) {
-            guard let file = DatasetFiles.find(in: path, names: ["events.csv"]) ?? DatasetFiles.find(in: path, suffixes: [".csv"])
-            else { throw RecDBError(.notFound, "no events.csv here", location: path) }
-            self.path = file
-        } else {
-            self.path = path
+        self.path = try DatasetFiles.file(at: path, what: "events.csv") {
+            DatasetFiles.find(in: $0, names: ["events.csv"]) ?? DatasetFiles.find(in: $0, suffixes: [".csv"])
         }
     }
 
@@ -166,14 +161,8 @@ public struct DigineticaFormat: ImportFormat {
     public let path: String
 
     public init(path: String) throws {
-        try DatasetFiles.requireExists(path)
-        if DatasetFiles.isDirectory(path) {
-            guard let file = DatasetFiles.find(in: path, suffixes: ["item-views.csv"]) else {
-                throw RecDBError(.notFound, "no *item-views.csv here", location: path)
-            }
-            self.path = file
-        } else {
-            self.path = path
+        self.path = try DatasetFiles.file(at: path, what: "*item-views.csv") {
+            DatasetFiles.find(in: $0, suffixes: ["item-views.csv"])
         }
     }
 

@@ -70,9 +70,10 @@ extension RecCtl {
                     print("User \(user.id) (#\(user.internalID)), \(formatCount(total)) events")
                     printAttributes(user.attributes)
                     if !rows.isEmpty { print("Recent history (newest first):") }
+                    let valueTypes = Set(db.eventTypes.filter(\.usesValue).map(\.name))
                     for row in rows {
                         var kind = String(describing: row["type"]!)
-                        if let value = row["value"] as? Double, value != 1 { kind += "=\(AttributeValue.number(value))" }
+                        if let value = row["value"] as? Double, value != 1 || valueTypes.contains(kind) { kind += "=\(AttributeValue.number(value))" }
                         var line = "  \(row["time"]!)  \(kind.padding(toLength: 12, withPad: " ", startingAt: 0)) \(row["item"]!)"
                         if let title = row["title"] { line += "  \(title)" }
                         if let session = row["session"] { line += "  [session \(session)]" }

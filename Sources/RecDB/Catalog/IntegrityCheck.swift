@@ -36,6 +36,23 @@ extension RecDatabase {
                         : report("\(kind)s", "#\(internalID) '\(record.externalID)' is missing from \(kind)_ids")
                 }
             }
+            // Id counters lie beyond every id in use, so no new record can take an old id.
+            func nextID(_ name: String) throws -> UInt64 {
+                try s.meta.get(name, in: txn).map { bytes in try bytes.withUnsafeBytes { try UInt64Codec.decode($0) } } ?? 0
+            }
+            var lastItem: UInt32?, lastUser: UInt32?, lastEvent: UInt64?, lastSession: UInt32?
+            try s.items.scan(in: txn, reverse: true) { id, _ in lastItem = id; return .stop }
+            try s.users.scan(in: txn, reverse: true) { id, _ in lastUser = id; return .stop }
+            try s.events.scan(in: txn, reverse: true) { id, _ in lastEvent = id; return .stop }
+            try s.sessions.scan(in: txn, reverse: true) { id, _ in lastSession = id; return .stop }
+            for (name, last) in [
+                ("next.item", lastItem.map(UInt64.init)), ("next.user", lastUser.map(UInt64.init)),
+                ("next.event", lastEvent), ("next.session", lastSession.map(UInt64.init)),
+            ] {
+                if let last, try nextID(name) <= last {
+                    _ = report("meta", "\(name) is \(try nextID(name)) but id \(last) is in use")
+                }
+            }
             if problems.count >= limit { return problems }
 
             // The event log against the user, item, seen and session indexes.

@@ -160,10 +160,11 @@ public final class ImportSink: @unchecked Sendable {
 struct ImportBatch: Sendable {
     var records: [ImportRecord] = []
     var rows = 0
-    /// The location of the last row, for errors raised while writing.
-    var lastLocation = ""
+    /// Where the batch's first row is, for errors raised while writing it.
+    var firstLocation = ""
 
     mutating func append(_ rowRecords: [ImportRecord], location: () -> String) {
+        if rows == 0 { firstLocation = location() }
         records.append(contentsOf: rowRecords)
         rows += 1
     }
@@ -209,7 +210,9 @@ public enum Importer {
                         }
                     }
                 } catch {
-                    writeError = error
+                    var failure = error as? RecDBError ?? RecDBError(.io, "\(error)")
+                    failure.message += " (in the batch of \(batch.rows) rows starting at \(batch.firstLocation); not committed)"
+                    writeError = failure
                     queue.cancel()
                     break
                 }

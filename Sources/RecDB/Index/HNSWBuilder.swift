@@ -1,0 +1,346 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// HNSW parameters.
+public struct HNSWParameters: Sendable, Hashable, Codable {
+    /// Links per node on levels above 0.
+    public var m: Int = 16
+    /// Links per node on level 0 (usually 2·M).
+    public var m0: Int = 32
+    /// Candidate list size while building.
+    public var efConstruction: Int = 200
+    /// Default candidate list size while searching.
+    public var ef: Int = 64
+    /// Seed of the level assignment.
+    public var seed: UInt64 = 42
+
+    public init(m: Int = 16, m0: Int? = nil, efConstruction: Int = 200, ef: Int = 64, seed: UInt64 = 42) {
+        self.m = m
+        self.m0 = m0 ?? 2 * m
+        self.efConstruction = efConstruction
+        self.ef = ef
+        self.seed = seed
+    }
+
+    func validate() throws {
+        guard (2...128).contains(m), (m...256).contains(m0), (1...4096).contains(efConstruction), (1...65536).contains(ef)
+        else {
+            throw RecDBError(
+                .invalidArgument, "HNSW parameters out of range: M 2…128, M0 M…256, efConstruction 1…4096, ef 1…65536")
+        }
+    }
+}
+
+/// Builds an HNSW graph (Malkov & Yashunin) in memory over vectors indexed by node id, with several threads.
+/// Node ids are dense (item ids); nodes that are not inserted have no links and are never reached.
+final class HNSWBuilder: @unchecked Sendable {
+    let dimension: Int
+    let metric: Metric
+    let parameters: HNSWParameters
+    let nodeLimit: Int
+    let chunkShift: Int
+    /// `nodeLimit × dimension` floats (chunk-padded).
+    let vectors: UnsafeMutablePointer<Float>
+    /// `nodeLimit × (1 + M0)` link slots (chunk-padded).
+    let level0: UnsafeMutablePointer<UInt32>
+    /// Level of each node, -1 when not inserted. Raw memory: threads write distinct elements concurrently.
+    let levels: UnsafeMutablePointer<Int8>
+    private let upper: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>?>
+    private(set) var entryPoint: UInt32 = 0
+    private(set) var maxLevel = -1
+    private let locks: UnsafeMutablePointer<pthread_mutex_t>
+    private let lockMask = (1 << 12) - 1
+    private var globalLock = pthread_mutex_t()
+    let paddedNodes: Int
+
+    var level0Slots: Int { 1 + parameters.m0 }
+    var upperSlots: Int { 1 + parameters.m }
+
+    init(dimension: Int, metric: Metric, parameters: HNSWParameters, nodeLimit: Int, chunkShift: Int) {
+        self.dimension = dimension
+        self.metric = metric
+        self.parameters = parameters
+        self.nodeLimit = nodeLimit
+        self.chunkShift = chunkShift
+        let chunk = 1 << chunkShift
+        paddedNodes = max((nodeLimit + chunk - 1) / chunk, 1) * chunk
+        vectors = .allocate(capacity: paddedNodes * dimension)
+        vectors.initialize(repeating: 0, count: paddedNodes * dimension)
+        level0 = .allocate(capacity: paddedNodes * (1 + parameters.m0))
+        level0.initialize(repeating: 0, count: paddedNodes * (1 + parameters.m0))
+        levels = .allocate(capacity: max(nodeLimit, 1))
+        levels.initialize(repeating: -1, count: max(nodeLimit, 1))
+        upper = .allocate(capacity: max(nodeLimit, 1))
+        upper.initialize(repeating: nil, count: max(nodeLimit, 1))
+        locks = .allocate(capacity: lockMask + 1)
+        for i in 0...lockMask { pthread_mutex_init(locks + i, nil) }
+        pthread_mutex_init(&globalLock, nil)
+    }
+
+    deinit {
+        vectors.deallocate()
+        level0.deallocate()
+        for node in 0..<nodeLimit { upper[node]?.deallocate() }
+        upper.deallocate()
+        levels.deallocate()
+        for i in 0...lockMask { pthread_mutex_destroy(locks + i) }
+        locks.deallocate()
+    }
+
+    @inline(__always) func vector(_ node: UInt32) -> UnsafeMutablePointer<Float> { vectors + Int(node) * dimension }
+
+    @inline(__always)
+    private func distance(_ a: UInt32, _ b: UInt32) -> Float { metric.distance(vector(a), vector(b), dimension) }
+
+    /// The level a node gets: geometric with ratio 1/M, deterministic in (seed, node).
+    func randomLevel(_ node: UInt32) -> Int {
+        var x = parameters.seed &+ UInt64(node) &* 0x9E37_79B9_7F4A_7C15
+        x = (x ^ (x >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
+        x ^= x >> 31
+        let uniform = (Double(x >> 11) + 0.5) / Double(1 << 53)
+        let level = Int(-log(uniform) / log(Double(parameters.m)))
+        return min(level, 15)
+    }
+
+    @inline(__always)
+    private func list(_ node: UInt32, level: Int) -> UnsafeMutablePointer<UInt32> {
+        level == 0 ? level0 + Int(node) * level0Slots : upper[Int(node)]! + (level - 1) * upperSlots
+    }
+
+    @inline(__always) private func lock(_ node: UInt32) { pthread_mutex_lock(locks + (Int(node) & lockMask)) }
+    @inline(__always) private func unlock(_ node: UInt32) { pthread_mutex_unlock(locks + (Int(node) & lockMask)) }
+
+    /// Copies a node's list at `level` under its lock.
+    private func copyList(_ node: UInt32, level: Int, into buffer: inout [UInt32]) {
+        lock(node)
+        let source = list(node, level: level)
+        let count = Int(source[0])
+        buffer.removeAll(keepingCapacity: true)
+        for i in 0..<count { buffer.append(source[i + 1]) }
+        unlock(node)
+    }
+
+    // MARK: - Insertion
+
+    /// Inserts every node of `nodes` (whose vectors are already in `vectors`) using `threads` threads.
+    func insert(_ nodes: [UInt32], threads: Int, progress: (@Sendable (Int) -> Void)? = nil) {
+        guard !nodes.isEmpty else { return }
+        var start = 0
+        if maxLevel < 0 {
+            let context = SearchContext()
+            insert(nodes[0], context: context)
+            start = 1
+        }
+        let remaining = Array(nodes[start...])
+        let offset = start
+        let workers = max(1, min(threads, remaining.count))
+        let done = DoneCounter()
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let context = SearchContext()
+            var index = worker
+            while index < remaining.count {
+                insert(remaining[index], context: context)
+                index += workers
+                if worker == 0, let progress { progress(done.add(workers) + offset) }
+            }
+        }
+    }
+
+    private final class DoneCounter: @unchecked Sendable {
+        private var value = 0
+        private let lock = NSLock()
+        func add(_ n: Int) -> Int {
+            lock.lock()
+            defer { lock.unlock() }
+            value += n
+            return value
+        }
+    }
+
+    func insert(_ node: UInt32, context: SearchContext) {
+        let level = randomLevel(node)
+        lock(node)
+        if level > 0 {
+            let storage = UnsafeMutablePointer<UInt32>.allocate(capacity: level * upperSlots)
+            storage.initialize(repeating: 0, count: level * upperSlots)
+            upper[Int(node)] = storage
+        }
+        levels[Int(node)] = Int8(level)
+        unlock(node)
+
+        pthread_mutex_lock(&globalLock)
+        let currentMax = maxLevel
+        let entry = entryPoint
+        var holdsGlobal = true
+        if currentMax < 0 {
+            entryPoint = node
+            maxLevel = level
+            pthread_mutex_unlock(&globalLock)
+            return
+        }
+        if level <= currentMax {
+            pthread_mutex_unlock(&globalLock)
+            holdsGlobal = false
+        }
+        let query = vector(node)
+        var current = Neighbor(distance: metric.distance(query, vector(entry), dimension), node: entry)
+        var buffer: [UInt32] = []
+        buffer.reserveCapacity(level0Slots)
+        var lc = currentMax
+        while lc > level {
+            var changed = true
+            while changed {
+                changed = false
+                copyList(current.node, level: lc, into: &buffer)
+                for neighbor in buffer {
+                    let d = metric.distance(query, vector(neighbor), dimension)
+                    if d < current.distance {
+                        current = Neighbor(distance: d, node: neighbor)
+                        changed = true
+                    }
+                }
+            }
+            lc -= 1
+        }
+        var candidates: [Neighbor] = []
+        lc = min(level, currentMax)
+        while lc >= 0 {
+            searchLayer(query, from: current, level: lc, ef: parameters.efConstruction, context: context, buffer: &buffer)
+            candidates = Array(context.results.elements)
+            candidates.sort()
+            if let closest = candidates.first { current = closest }
+            let selected = selectNeighbors(candidates, limit: parameters.m)
+            connect(node, to: selected, level: lc)
+            lc -= 1
+        }
+        if holdsGlobal {
+            if level > maxLevel {
+                entryPoint = node
+                maxLevel = level
+            }
+            pthread_mutex_unlock(&globalLock)
+        }
+    }
+
+    /// Best-first search on one level during construction, reading lists under their locks.
+    private func searchLayer(
+        _ query: UnsafePointer<Float>, from start: Neighbor, level: Int, ef: Int, context: SearchContext,
+        buffer: inout [UInt32]
+    ) {
+        context.visited.reset(nodeCount: nodeLimit)
+        context.candidates.removeAll()
+        context.results.removeAll()
+        _ = context.visited.insert(start.node)
+        context.candidates.push(start)
+        context.results.push(start)
+        var bound = start.distance
+        while !context.candidates.isEmpty {
+            let current = context.candidates.pop()
+            if current.distance > bound && context.results.count >= ef { break }
+            copyList(current.node, level: level, into: &buffer)
+            for neighbor in buffer {
+                guard context.visited.insert(neighbor) else { continue }
+                let d = metric.distance(query, vector(neighbor), dimension)
+                if context.results.count < ef || d < bound {
+                    context.candidates.push(Neighbor(distance: d, node: neighbor))
+                    context.results.push(Neighbor(distance: d, node: neighbor))
+                    if context.results.count > ef { context.results.pop() }
+                    bound = context.results.top.distance
+                }
+            }
+        }
+    }
+
+    /// The HNSW heuristic: walk candidates closest first, keep one unless it is closer to an already kept
+    /// neighbour than to the base node. Spreads links across directions.
+    private func selectNeighbors(_ sorted: [Neighbor], limit: Int) -> [Neighbor] {
+        if sorted.count <= limit { return sorted }
+        var kept: [Neighbor] = []
+        kept.reserveCapacity(limit)
+        for candidate in sorted {
+            if kept.count >= limit { break }
+            var good = true
+            for other in kept where distance(candidate.node, other.node) < candidate.distance {
+                good = false
+                break
+            }
+            if good { kept.append(candidate) }
+        }
+        return kept
+    }
+
+    private func connect(_ node: UInt32, to neighbors: [Neighbor], level: Int) {
+        let capacity = level == 0 ? parameters.m0 : parameters.m
+        lock(node)
+        let own = list(node, level: level)
+        own[0] = UInt32(neighbors.count)
+        for (i, neighbor) in neighbors.enumerated() { own[i + 1] = neighbor.node }
+        unlock(node)
+        for neighbor in neighbors where neighbor.node != node {
+            lock(neighbor.node)
+            let other = list(neighbor.node, level: level)
+            let count = Int(other[0])
+            var present = false
+            for i in 0..<count where other[i + 1] == node {
+                present = true
+                break
+            }
+            if !present {
+                if count < capacity {
+                    other[count + 1] = node
+                    other[0] = UInt32(count + 1)
+                } else {
+                    var pool: [Neighbor] = [Neighbor(distance: neighbor.distance, node: node)]
+                    for i in 0..<count {
+                        pool.append(Neighbor(distance: distance(neighbor.node, other[i + 1]), node: other[i + 1]))
+                    }
+                    pool.sort()
+                    let kept = selectNeighbors(pool, limit: capacity)
+                    other[0] = UInt32(kept.count)
+                    for (i, k) in kept.enumerated() { other[i + 1] = k.node }
+                }
+            }
+            unlock(neighbor.node)
+        }
+    }
+
+    // MARK: - Output
+
+    /// The upper layers serialised as the blob ``UpperLayers`` reads.
+    func upperBlob() -> [UInt8] {
+        var nodes: [UInt32] = []
+        var offsets: [UInt32] = []
+        var links: [UInt32] = []
+        for node in 0..<nodeLimit where levels[node] > 0 {
+            nodes.append(UInt32(node))
+            offsets.append(UInt32(links.count))
+            let storage = upper[node]!
+            links.append(contentsOf: UnsafeBufferPointer(start: storage, count: Int(levels[node]) * upperSlots))
+        }
+        var blob: [UInt8] = []
+        blob.reserveCapacity(8 + (nodes.count * 2 + links.count) * 4)
+        withUnsafeBytes(of: UInt32(nodes.count).littleEndian) { blob += $0 }
+        withUnsafeBytes(of: UInt32(upperSlots).littleEndian) { blob += $0 }
+        nodes.withUnsafeBytes { blob += $0 }
+        offsets.withUnsafeBytes { blob += $0 }
+        links.withUnsafeBytes { blob += $0 }
+        return blob
+    }
+
+    /// A view over the graph as built, for searching before (or without) storing it.
+    func view(upperBlob blob: UnsafeRawBufferPointer) -> GraphView {
+        let chunk = 1 << chunkShift
+        let chunks = paddedNodes / chunk
+        return GraphView(
+            dimension: dimension, metric: metric, level0Slots: level0Slots, chunkShift: chunkShift,
+            vectors: ChunkTable(base: UnsafeRawPointer(vectors), chunkBytes: chunk * dimension * 4, count: chunks),
+            level0: ChunkTable(base: UnsafeRawPointer(level0), chunkBytes: chunk * level0Slots * 4, count: chunks),
+            upper: UpperLayers(blob: blob.baseAddress!, size: blob.count),
+            upperLinkCount: (blob.count - 8) / 4 - 2 * Int(blob.load(as: UInt32.self)),
+            entryPoint: entryPoint, maxLevel: max(maxLevel, 0), nodeLimit: nodeLimit)
+    }
+}

@@ -1,0 +1,136 @@
+/// A (distance, node) pair; ordered by distance, smaller is closer.
+struct Neighbor: Comparable {
+    var distance: Float
+    var node: UInt32
+
+    static func < (lhs: Neighbor, rhs: Neighbor) -> Bool {
+        lhs.distance < rhs.distance || (lhs.distance == rhs.distance && lhs.node < rhs.node)
+    }
+}
+
+/// A binary heap over preallocated storage: a max-heap (`isMax`) keeps the worst of the best found on top,
+/// a min-heap the closest candidate. No allocation after creation; capacity grows only when asked for more.
+struct NeighborHeap {
+    private(set) var storage: UnsafeMutablePointer<Neighbor>
+    private(set) var capacity: Int
+    private(set) var count = 0
+    let isMax: Bool
+
+    init(capacity: Int, isMax: Bool) {
+        self.capacity = max(capacity, 16)
+        storage = .allocate(capacity: self.capacity)
+        self.isMax = isMax
+    }
+
+    func deallocate() { storage.deallocate() }
+
+    var isEmpty: Bool { count == 0 }
+    var top: Neighbor { storage[0] }
+
+    mutating func removeAll() { count = 0 }
+
+    @inline(__always)
+    private func above(_ a: Neighbor, _ b: Neighbor) -> Bool { isMax ? b < a : a < b }
+
+    mutating func push(_ element: Neighbor) {
+        if count == capacity {
+            let bigger = UnsafeMutablePointer<Neighbor>.allocate(capacity: capacity * 2)
+            bigger.moveInitialize(from: storage, count: count)
+            storage.deallocate()
+            storage = bigger
+            capacity *= 2
+        }
+        var index = count
+        count += 1
+        while index > 0 {
+            let parent = (index - 1) >> 1
+            guard above(element, storage[parent]) else { break }
+            storage[index] = storage[parent]
+            index = parent
+        }
+        storage[index] = element
+    }
+
+    @discardableResult
+    mutating func pop() -> Neighbor {
+        let result = storage[0]
+        count -= 1
+        if count > 0 {
+            let last = storage[count]
+            var index = 0
+            while true {
+                let left = 2 * index + 1
+                if left >= count { break }
+                var child = left
+                if left + 1 < count && above(storage[left + 1], storage[left]) { child = left + 1 }
+                guard above(storage[child], last) else { break }
+                storage[index] = storage[child]
+                index = child
+            }
+            storage[index] = last
+        }
+        return result
+    }
+
+    /// The elements in no particular order.
+    var elements: UnsafeBufferPointer<Neighbor> { UnsafeBufferPointer(start: storage, count: count) }
+}
+
+/// Marks visited nodes with an epoch stamp, so starting a new search clears nothing.
+struct VisitedSet {
+    private var stamps: UnsafeMutablePointer<UInt16>
+    private(set) var capacity: Int
+    private var epoch: UInt16 = 1
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 1024)
+        stamps = .allocate(capacity: self.capacity)
+        stamps.initialize(repeating: 0, count: self.capacity)
+    }
+
+    func deallocate() { stamps.deallocate() }
+
+    /// Starts a new search over nodes below `nodeCount`.
+    mutating func reset(nodeCount: Int) {
+        if nodeCount > capacity {
+            stamps.deallocate()
+            capacity = max(nodeCount, capacity * 2)
+            stamps = .allocate(capacity: capacity)
+            stamps.initialize(repeating: 0, count: capacity)
+            epoch = 1
+            return
+        }
+        if epoch == .max {
+            stamps.update(repeating: 0, count: capacity)
+            epoch = 1
+        } else {
+            epoch += 1
+        }
+    }
+
+    /// Marks `node`; returns true when it was not marked in this search yet.
+    @inline(__always)
+    mutating func insert(_ node: UInt32) -> Bool {
+        let index = Int(node)
+        if stamps[index] == epoch { return false }
+        stamps[index] = epoch
+        return true
+    }
+
+    @inline(__always)
+    func contains(_ node: UInt32) -> Bool { stamps[Int(node)] == epoch }
+}
+
+/// Scratch memory for searches, reused across queries by one thread: heaps and the visited set.
+final class SearchContext: @unchecked Sendable {
+    var candidates = NeighborHeap(capacity: 512, isMax: false)
+    var results = NeighborHeap(capacity: 512, isMax: true)
+    var visited = VisitedSet(capacity: 1 << 16)
+    var scratch: [Neighbor] = []
+
+    deinit {
+        candidates.deallocate()
+        results.deallocate()
+        visited.deallocate()
+    }
+}

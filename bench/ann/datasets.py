@@ -50,7 +50,7 @@ MIX_NOISE = 1.0
 # item norms are exp(N(0, LOWRANK_POP_SIGMA)).
 LOWRANK_RANK = 16
 LOWRANK_NOISE = 0.1
-LOWRANK_POP_SIGMA = 0.8
+LOWRANK_POP_SIGMA = 0.5
 
 
 def log(msg):

@@ -37,7 +37,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         eventDeltas.removeAll()
     }
 
-    private mutating func allocate(_ name: String, startingAt first: UInt64) throws -> UInt64 {
+    mutating func allocate(_ name: String, startingAt first: UInt64) throws -> UInt64 {
         let next: UInt64
         if let cached = nextIDs[name] {
             next = cached

@@ -26,6 +26,7 @@ public final class RecDatabase: @unchecked Sendable {
 
     public let environment: Environment
     let schema: CatalogSchema
+    let vectorSchema: VectorSchema
     private let typesLock = NSLock()
     private var typesByName: [String: (code: UInt16, type: EventType)] = [:]
     private var typesByCode: [UInt16: EventType] = [:]
@@ -52,6 +53,7 @@ public final class RecDatabase: @unchecked Sendable {
         environment = env
         try Self.checkFormat(env, create: create, options: options)
         schema = try CatalogSchema(environment: env)
+        vectorSchema = try VectorSchema(environment: env)
         sessionGap = options.sessionGap
         try env.read { txn in
             if let raw = try schema.meta.get("session_gap_ms", in: txn), raw.count == 8 {
@@ -59,6 +61,7 @@ public final class RecDatabase: @unchecked Sendable {
             }
         }
         try reloadEventTypes()
+        if !env.options.readOnly { try removeAbandonedGenerations() }
     }
 
     /// Fails unless `env` is empty (and may be initialised) or holds a RecDB catalog of a readable version.

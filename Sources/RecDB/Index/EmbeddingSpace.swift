@@ -1,0 +1,194 @@
+import CLMDB
+import Foundation
+
+/// Whose vectors a space holds: items or users. A space may hold both (two-tower models).
+public enum VectorKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case items = 0
+    case users = 1
+
+    public var description: String { self == .items ? "items" : "users" }
+}
+
+/// A named embedding space: one model's vectors, with their dimension, metric, HNSW parameters and the
+/// generation of the index that serves each kind.
+public struct EmbeddingSpace: Sendable, Hashable {
+    public var name: String
+    /// Short id used in keys.
+    public var id: UInt16
+    public var dimension: Int
+    public var metric: Metric
+    public var parameters: HNSWParameters
+    /// The active index generation per kind (0: no index yet; searches scan exactly).
+    public var generations: [UInt32]
+
+    /// The longest allowed dimension.
+    public static let maxDimension = 4096
+
+    public func generation(_ kind: VectorKind) -> UInt32 { generations[Int(kind.rawValue)] }
+
+    var bytes: [UInt8] {
+        var writer = BinaryWriter()
+        writer.write(id)
+        writer.write(UInt32(dimension))
+        writer.write(metric.code)
+        writer.write(UInt16(parameters.m))
+        writer.write(UInt16(parameters.m0))
+        writer.write(UInt16(parameters.efConstruction))
+        writer.write(UInt32(parameters.ef))
+        writer.write(parameters.seed)
+        for generation in generations { writer.write(generation) }
+        return writer.bytes
+    }
+
+    init(name: String, id: UInt16, dimension: Int, metric: Metric, parameters: HNSWParameters, generations: [UInt32]) {
+        self.name = name
+        self.id = id
+        self.dimension = dimension
+        self.metric = metric
+        self.parameters = parameters
+        self.generations = generations
+    }
+
+    init(name: String, _ raw: UnsafeRawBufferPointer) throws {
+        var reader = BinaryReader(raw)
+        self.name = name
+        id = try reader.readUInt16()
+        dimension = Int(try reader.readUInt32())
+        guard let metric = Metric(code: try reader.readUInt8()) else {
+            throw RecDBError(.corrupted, "space '\(name)' has an unknown metric")
+        }
+        self.metric = metric
+        let m = Int(try reader.readUInt16()), m0 = Int(try reader.readUInt16())
+        let efConstruction = Int(try reader.readUInt16()), ef = Int(try reader.readUInt32())
+        parameters = HNSWParameters(m: m, m0: m0, efConstruction: efConstruction, ef: ef, seed: try reader.readUInt64())
+        generations = [try reader.readUInt32(), try reader.readUInt32()]
+    }
+}
+
+/// Keys of the vector databases.
+enum VectorKeys {
+    /// `space u16, kind u8, node u32`: a canonical vector (in `vectors`) or a pending change (in `vector_dirty`).
+    static func node(_ space: UInt16, _ kind: VectorKind, _ node: UInt32) -> [UInt8] {
+        var writer = BinaryWriter(capacity: 7)
+        writer.write(space)
+        writer.write(kind.rawValue)
+        writer.write(node)
+        return writer.bytes
+    }
+
+    static func prefix(_ space: UInt16, _ kind: VectorKind) -> [UInt8] {
+        var writer = BinaryWriter(capacity: 3)
+        writer.write(space)
+        writer.write(kind.rawValue)
+        return writer.bytes
+    }
+
+    /// Parts of one index generation, under `ann`.
+    enum Part: UInt8 {
+        case header = 0
+        case vectors = 1
+        case level0 = 2
+        case upper = 3
+        case tombstones = 4
+        /// Pending-change bitmap; lives under generation 0 (it belongs to no generation).
+        case dirty = 5
+    }
+
+    /// `space u16, kind u8, generation u32, part u8, index u32`.
+    static func ann(_ space: UInt16, _ kind: VectorKind, _ generation: UInt32, _ part: Part, _ index: UInt32 = 0) -> [UInt8] {
+        var writer = BinaryWriter(capacity: 12)
+        writer.write(space)
+        writer.write(kind.rawValue)
+        writer.write(generation)
+        writer.write(part.rawValue)
+        writer.write(index)
+        return writer.bytes
+    }
+
+    static func annPrefix(_ space: UInt16, _ kind: VectorKind, _ generation: UInt32) -> [UInt8] {
+        var writer = BinaryWriter(capacity: 7)
+        writer.write(space)
+        writer.write(kind.rawValue)
+        writer.write(generation)
+        return writer.bytes
+    }
+}
+
+/// The databases of embedding spaces.
+struct VectorSchema: Sendable {
+    /// space name → ``EmbeddingSpace`` record.
+    let spaces: Database<StringCodec, BytesCodec>
+    /// (space, kind, node) → float32 × dimension, native byte order: the vectors as written.
+    let vectors: Database<BytesCodec, BytesCodec>
+    /// (space, kind, node) → `u64` change sequence: vectors written or removed since the index last took them in.
+    let dirty: Database<BytesCodec, UInt64Codec>
+    /// (space, kind, generation, part, index) → index chunks.
+    let ann: Database<BytesCodec, BytesCodec>
+
+    init(environment env: Environment) throws {
+        spaces = try env.database("spaces", key: StringCodec.self, value: BytesCodec.self)
+        vectors = try env.database("vectors", key: BytesCodec.self, value: BytesCodec.self)
+        dirty = try env.database("vector_dirty", key: BytesCodec.self, value: UInt64Codec.self)
+        ann = try env.database("ann", key: BytesCodec.self, value: BytesCodec.self)
+    }
+}
+
+/// The header of one stored index generation.
+struct IndexHeader {
+    var chunkShift: Int
+    var nodeLimit: Int
+    var entryPoint: UInt32
+    var maxLevel: Int
+    var nodeCount: Int
+    var level0Slots: Int
+    var upperSlots: Int
+    var builtAt: Timestamp
+    var buildSeconds: Double
+    /// Vector changes up to this sequence are in the graph.
+    var changeSequence: UInt64
+
+    var bytes: [UInt8] {
+        var writer = BinaryWriter()
+        writer.write(UInt8(chunkShift))
+        writer.write(UInt32(nodeLimit))
+        writer.write(entryPoint)
+        writer.write(UInt8(maxLevel))
+        writer.write(UInt32(nodeCount))
+        writer.write(UInt16(level0Slots))
+        writer.write(UInt16(upperSlots))
+        writer.write(builtAt.milliseconds)
+        writer.write(buildSeconds)
+        writer.write(changeSequence)
+        return writer.bytes
+    }
+
+    init(
+        chunkShift: Int, nodeLimit: Int, entryPoint: UInt32, maxLevel: Int, nodeCount: Int, level0Slots: Int,
+        upperSlots: Int, builtAt: Timestamp, buildSeconds: Double, changeSequence: UInt64
+    ) {
+        self.chunkShift = chunkShift
+        self.nodeLimit = nodeLimit
+        self.entryPoint = entryPoint
+        self.maxLevel = maxLevel
+        self.nodeCount = nodeCount
+        self.level0Slots = level0Slots
+        self.upperSlots = upperSlots
+        self.builtAt = builtAt
+        self.buildSeconds = buildSeconds
+        self.changeSequence = changeSequence
+    }
+
+    init(_ raw: UnsafeRawBufferPointer) throws {
+        var reader = BinaryReader(raw)
+        chunkShift = Int(try reader.readUInt8())
+        nodeLimit = Int(try reader.readUInt32())
+        entryPoint = try reader.readUInt32()
+        maxLevel = Int(try reader.readUInt8())
+        nodeCount = Int(try reader.readUInt32())
+        level0Slots = Int(try reader.readUInt16())
+        upperSlots = Int(try reader.readUInt16())
+        builtAt = Timestamp(milliseconds: try reader.readInt64())
+        buildSeconds = try reader.readDouble()
+        changeSequence = try reader.readUInt64()
+    }
+}

@@ -1,0 +1,218 @@
+import CLMDB
+import Foundation
+
+extension RecDatabase {
+    /// Creates an embedding space. Its vectors are searched exactly until ``buildIndex(space:kind:threads:)``
+    /// builds an HNSW graph.
+    @discardableResult
+    public func createSpace(
+        _ name: String, dimension: Int, metric: Metric, parameters: HNSWParameters = HNSWParameters()
+    ) throws -> EmbeddingSpace {
+        guard !name.isEmpty, name.utf8.count <= 64, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) })
+        else {
+            throw RecDBError(.invalidArgument, "space names have 1 to 64 letters, digits, '_', '-' or '.': '\(name)'")
+        }
+        guard (1...EmbeddingSpace.maxDimension).contains(dimension) else {
+            throw RecDBError(.invalidArgument, "dimension must be 1…\(EmbeddingSpace.maxDimension), not \(dimension)")
+        }
+        try parameters.validate()
+        return try write { w in
+            var txn = WriteTransaction(handle: w.handle)
+            if try vectorSchema.spaces.contains(name, in: txn) {
+                throw RecDBError(.alreadyExists, "embedding space '\(name)' exists")
+            }
+            let id = UInt16(try w.allocateID("next.space", startingAt: 1))
+            let space = EmbeddingSpace(
+                name: name, id: id, dimension: dimension, metric: metric, parameters: parameters, generations: [0, 0])
+            try vectorSchema.spaces.put(name, space.bytes, in: &txn)
+            return space
+        }
+    }
+
+    /// Removes a space with its vectors and indexes.
+    public func dropSpace(_ name: String) throws {
+        try write { w in
+            var txn = WriteTransaction(handle: w.handle)
+            guard let space = try w.space(name) else { throw RecDBError(.notFound, "unknown embedding space '\(name)'") }
+            for kind in VectorKind.allCases {
+                for database in [vectorSchema.vectors.name, vectorSchema.ann.name] {
+                    let table = database == vectorSchema.vectors.name ? vectorSchema.vectors : vectorSchema.ann
+                    try deleteRange(table, prefix: VectorKeys.prefix(space.id, kind), in: &txn)
+                }
+                try deleteRange(vectorSchema.dirty, prefix: VectorKeys.prefix(space.id, kind), in: &txn)
+            }
+            try vectorSchema.spaces.delete(name, in: &txn)
+        }
+    }
+
+    /// Every embedding space.
+    public func spaces() throws -> [EmbeddingSpace] {
+        try read { r in
+            var result: [EmbeddingSpace] = []
+            try vectorSchema.spaces.scanRaw(in: ReadTransaction(handle: r.handle)) { key, value in
+                result.append(try EmbeddingSpace(name: try StringCodec.decode(key), value))
+                return .next
+            }
+            return result
+        }
+    }
+
+    func deleteRange<V: ByteCodec>(
+        _ table: Database<BytesCodec, V>, prefix: [UInt8], in txn: inout WriteTransaction
+    ) throws {
+        var keys: [[UInt8]] = []
+        try table.scanRaw(in: ReadTransaction(handle: txn.handle), prefix: prefix) { key, _ in
+            keys.append(Array(key))
+            return .next
+        }
+        for key in keys { try table.delete(key, in: &txn) }
+    }
+
+    /// Removes index generations that are not active: what a build interrupted by a crash left behind.
+    func removeAbandonedGenerations() throws {
+        let all = try spaces()
+        guard !all.isEmpty else { return }
+        try environment.write { txn in
+            for space in all {
+                for kind in VectorKind.allCases {
+                    var stale: [[UInt8]] = []
+                    let active = space.generation(kind)
+                    try vectorSchema.ann.scanRaw(
+                        in: ReadTransaction(handle: txn.handle), prefix: VectorKeys.prefix(space.id, kind)
+                    ) { key, _ in
+                        let generation = key.loadBigEndianUInt32(at: 3)
+                        if generation != 0 && generation != active { stale.append(Array(key)) }
+                        return .next
+                    }
+                    for key in stale { try vectorSchema.ann.delete(key, in: &txn) }
+                }
+            }
+        }
+    }
+}
+
+extension CatalogReading where Self: ~Copyable {
+    var vectorSchema: VectorSchema { database.vectorSchema }
+
+    /// An embedding space by name, or nil.
+    public func space(_ name: String) throws -> EmbeddingSpace? {
+        try vectorSchema.spaces.withValue(name, in: txn) { try EmbeddingSpace(name: name, $0) }
+    }
+
+    func requireSpace(_ name: String) throws -> EmbeddingSpace {
+        guard let space = try space(name) else {
+            throw RecDBError(.notFound, "unknown embedding space '\(name)' (create it with `recctl vectors create`)")
+        }
+        return space
+    }
+
+    /// The stored vector of an item or user, or nil.
+    public func vector(space name: String, _ kind: VectorKind = .items, id: String) throws -> [Float]? {
+        let space = try requireSpace(name)
+        guard let node = kind == .items ? try itemID(for: id) : try userID(for: id) else {
+            throw RecDBError(.notFound, "unknown \(kind == .items ? "item" : "user") '\(id)'")
+        }
+        return try vectorSchema.vectors.withValue(VectorKeys.node(space.id, kind, node), in: txn) { raw in
+            Array(raw.bindMemory(to: Float.self))
+        }
+    }
+
+    /// How many vectors of `kind` a space holds.
+    public func vectorCount(space name: String, _ kind: VectorKind = .items) throws -> Int {
+        let space = try requireSpace(name)
+        var count = 0
+        try vectorSchema.vectors.scanRaw(in: txn, prefix: VectorKeys.prefix(space.id, kind)) { _, _ in
+            count += 1
+            return .next
+        }
+        return count
+    }
+}
+
+extension CatalogWriter {
+    mutating func allocateID(_ name: String, startingAt first: UInt64) throws -> UInt64 {
+        try allocate(name, startingAt: first)
+    }
+
+    /// Stores the vector of an item (in the same transaction as any change to the item). The item must exist.
+    /// The vector is searchable as soon as the transaction commits: by exact scan until the index takes it in.
+    public mutating func setVector(_ values: [Float], space: String, item id: String) throws {
+        guard let node = try itemID(for: id) else { throw RecDBError(.notFound, "unknown item '\(id)'") }
+        try setVector(values, space: try requireSpace(space), kind: .items, node: node, owner: "item '\(id)'")
+    }
+
+    /// Stores the vector of a user. The user must exist.
+    public mutating func setVector(_ values: [Float], space: String, user id: String) throws {
+        guard let node = try userID(for: id) else { throw RecDBError(.notFound, "unknown user '\(id)'") }
+        try setVector(values, space: try requireSpace(space), kind: .users, node: node, owner: "user '\(id)'")
+    }
+
+    /// Removes the vector of an item or user; returns whether there was one.
+    @discardableResult
+    public mutating func removeVector(space name: String, _ kind: VectorKind = .items, id: String) throws -> Bool {
+        let space = try requireSpace(name)
+        guard let node = kind == .items ? try itemID(for: id) : try userID(for: id) else { return false }
+        return try removeVector(space: space, kind: kind, node: node)
+    }
+
+    mutating func removeVector(space: EmbeddingSpace, kind: VectorKind, node: UInt32) throws -> Bool {
+        var txn = WriteTransaction(handle: handle)
+        guard try vectorSchema.vectors.delete(VectorKeys.node(space.id, kind, node), in: &txn) else { return false }
+        try markDirty(space: space, kind: kind, node: node)
+        return true
+    }
+
+    func validate(_ values: UnsafeBufferPointer<Float>, space: EmbeddingSpace, owner: String) throws {
+        guard values.count == space.dimension else {
+            throw RecDBError(
+                .invalidArgument,
+                "vector of \(owner) has \(values.count) dimensions; space '\(space.name)' has \(space.dimension)")
+        }
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            throw RecDBError(.invalidArgument, "vector of \(owner) has \(values[bad]) at position \(bad); values must be finite")
+        }
+    }
+
+    mutating func setVector(_ values: [Float], space: EmbeddingSpace, kind: VectorKind, node: UInt32, owner: String)
+        throws
+    {
+        var vector = values
+        try vector.withUnsafeBufferPointer { try validate($0, space: space, owner: owner) }
+        if space.metric == .cosine {
+            let ok = vector.withUnsafeMutableBufferPointer { VectorKernels.normalize($0.baseAddress!, space.dimension) }
+            guard ok else { throw RecDBError(.invalidArgument, "vector of \(owner) is zero; cosine needs a direction") }
+        }
+        var txn = WriteTransaction(handle: handle)
+        try vector.withUnsafeBytes { bytes in
+            try VectorKeys.node(space.id, kind, node).withUnsafeBytes { key in
+                try vectorSchema.vectors.putRaw(key: key, value: bytes, in: &txn)
+            }
+        }
+        try markDirty(space: space, kind: kind, node: node)
+    }
+
+    /// Records that a node's vector changed after the active index was built, so searches take it from the
+    /// vector table (exact scan) instead of the graph until the index links it.
+    mutating func markDirty(space: EmbeddingSpace, kind: VectorKind, node: UInt32) throws {
+        guard space.generation(kind) != 0 else { return }
+        var txn = WriteTransaction(handle: handle)
+        let sequence = try allocate("next.vector_change", startingAt: 1)
+        try vectorSchema.dirty.put(VectorKeys.node(space.id, kind, node), sequence, in: &txn)
+        let chunk = UInt32(Int(node) >> BitmapChunks.chunkShift)
+        let key = VectorKeys.ann(space.id, kind, 0, .dirty, chunk)
+        var bits = try vectorSchema.ann.get(key, in: txn) ?? [UInt8](repeating: 0, count: BitmapChunks.bytesPerChunk)
+        let bit = Int(node) & (BitmapChunks.bitsPerChunk - 1)
+        bits[bit >> 3] |= 1 << UInt8(bit & 7)
+        try vectorSchema.ann.put(key, bits, in: &txn)
+    }
+
+    /// Removes every vector of an item or user being deleted.
+    mutating func removeVectors(of kind: VectorKind, node: UInt32) throws {
+        var spaces: [EmbeddingSpace] = []
+        try vectorSchema.spaces.scanRaw(in: txn) { key, value in
+            spaces.append(try EmbeddingSpace(name: try StringCodec.decode(key), value))
+            return .next
+        }
+        for space in spaces { _ = try removeVector(space: space, kind: kind, node: node) }
+    }
+}

@@ -118,20 +118,28 @@ public struct FieldMap: Sendable {
         let wellKnown = kind == .items ? WellKnownAttribute.itemTypes[field] : nil
         let type = declared ?? wellKnown.map { $0 == "string list" ? "list" : $0 == "timestamp" ? "time" : $0 }
         if let list = raw as? [Any] { return .strings(list.map(Self.string)) }
-        if let flag = raw as? Bool, type == nil || type == "bool" { return .bool(flag) }
+        if let flag = Self.jsonBool(raw), type == nil || type == "bool" { return .bool(flag) }
         if let number = raw as? Double, type == nil || type == "number" { return .number(number) }
         if let number = raw as? Int, type == nil || type == "number" { return .number(Double(number)) }
         return try FieldParsing.attribute(Self.string(raw), type: type ?? "string", column: column, listSeparator: listSeparator)
     }
 
     static func string(_ raw: Any) -> String {
+        if let flag = jsonBool(raw) { return String(flag) }
         switch raw {
-        case let text as String: text
-        case let number as Int: String(number)
-        case let number as Double: number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
-        case let flag as Bool: String(flag)
-        default: "\(raw)"
+        case let text as String: return text
+        case let number as Int: return String(number)
+        case let number as Double:
+            return number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+        default: return "\(raw)"
         }
+    }
+
+    /// A JSON `true` or `false`, or nil for anything else. `JSONSerialization` hands out booleans and numbers alike
+    /// as `NSNumber`s, and the numbers 0 and 1 cast to `Bool` too; only booleans have the `char` type code.
+    static func jsonBool(_ raw: Any) -> Bool? {
+        if let number = raw as? NSNumber { return String(cString: number.objCType) == "c" ? number.boolValue : nil }
+        return raw as? Bool
     }
 }
 

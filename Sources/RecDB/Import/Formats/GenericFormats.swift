@@ -10,7 +10,8 @@ public enum RecordKind: String, Sendable, CaseIterable {
 /// Event fields: `user`, `item`, `type`, `value`, `time`, `session`, `text`. Item and user fields: `id`, then any
 /// attribute name (well-known item attributes get their fixed types; others take `:number`, `:bool`, `:list`,
 /// `:time`, default string). A field not mapped is looked up in a column of the same name (`time` also as
-/// `timestamp`); for items and users, columns not used otherwise become string attributes.
+/// `timestamp`); for items and users, columns not used otherwise become string attributes. An empty cell or a JSON
+/// `null` is a missing value: it sets nothing.
 public struct FieldMap: Sendable {
     public var kind: RecordKind
     /// field → (column, declared type)
@@ -101,6 +102,8 @@ public struct FieldMap: Sendable {
             for (field, mapping) in fields where field != "id" {
                 used.insert(mapping.column)
                 guard let raw = value(mapping.column), !(raw is NSNull) else { continue }
+                // An empty cell is a missing value, as in unmapped columns and event fields.
+                if let text = raw as? String, text.isEmpty { continue }
                 attributes[field] = try attribute(field: field, raw: raw, declared: mapping.type, column: mapping.column)
             }
             for name in columns where !used.contains(name) && !["item_id", "item", "user_id", "user"].contains(name) {

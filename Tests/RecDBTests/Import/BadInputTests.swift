@@ -20,7 +20,8 @@ struct BadInputTests {
     func malformedRowStopsWithTheBatchesBeforeIt(batchSize: Int) throws {
         try TemporaryDirectory.with { folder in
             // Row 8 is on line 9 (after the header).
-            let path = try folder.write("events.csv", numberedEventsCSV(rows: 10, replacing: [8: "u1,i1,view,1700000008,eight"]))
+            let path = try folder.write(
+                "events.csv", numberedEventsCSV(rows: 10, replacing: [8: "u1,i1,view,1700000008,eight"]))
             let db = try folder.createDatabase()
             let stopped = expectImportStopped(.malformedInput, at: "\(path):9") {
                 try importFile("csv", path, into: db, map: Self.eventMap, batchSize: batchSize)
@@ -69,7 +70,8 @@ struct BadInputTests {
 
     @Test func unknownEventTypeNamesTheRowAndTheFix() throws {
         try TemporaryDirectory.with { folder in
-            let path = try folder.write("events.csv", numberedEventsCSV(rows: 4, replacing: [2: "u1,i1,share,1700000002,2"]))
+            let path = try folder.write(
+                "events.csv", numberedEventsCSV(rows: 4, replacing: [2: "u1,i1,share,1700000002,2"]))
             let db = try folder.createDatabase()
             let stopped = expectImportStopped(.malformedInput, at: "\(path):3") {
                 try importFile("csv", path, into: db, map: Self.eventMap, batchSize: 1)
@@ -88,7 +90,8 @@ struct BadInputTests {
     // MARK: - Invalid UTF-8
 
     /// The same rows as CSV and as JSON Lines, with bytes that are not UTF-8 in the user id of row 4.
-    static func invalidUTF8Fixture(_ format: String, in folder: TemporaryDirectory) throws -> (path: String, line: Int) {
+    static func invalidUTF8Fixture(_ format: String, in folder: TemporaryDirectory) throws -> (path: String, line: Int)
+    {
         let broken: [UInt8] = [0x75, 0xC3, 0x28, 0xFF]  // "u", a lead byte without its continuation, 0xFF
         var bytes: [UInt8] = []
         if format == "csv" {
@@ -101,7 +104,9 @@ struct BadInputTests {
         }
         for row in 1...6 {
             bytes += Array("{\"user\": \"".utf8) + (row == 4 ? broken : Array("u\(row % 4)".utf8))
-            bytes += Array("\", \"item\": \"i\(row)\", \"type\": \"view\", \"time\": \(1_700_000_000 + row), \"value\": \(row)}\n".utf8)
+            bytes += Array(
+                "\", \"item\": \"i\(row)\", \"type\": \"view\", \"time\": \(1_700_000_000 + row), \"value\": \(row)}\n"
+                    .utf8)
         }
         return (try folder.write("events.jsonl", bytes: bytes), 4)
     }
@@ -206,7 +211,9 @@ struct BadInputTests {
     // MARK: - Formats and files that do not exist
 
     @Test func unknownFormatListsTheKnownOnes() {
-        let error = #expect(throws: RecDBError.self) { _ = try ImportFormats.make(name: "netflix", path: "/nonexistent") }
+        let error = #expect(throws: RecDBError.self) {
+            _ = try ImportFormats.make(name: "netflix", path: "/nonexistent")
+        }
         #expect(error?.code == .unknownFormat)
         for name in ImportFormats.names {
             #expect(error?.message.contains(name) == true, "\(name) missing from: \(String(describing: error))")

@@ -17,7 +17,8 @@ struct CSVReaderTests {
                 rows.append(row)
                 lines.append(reader.rowLine)
             }
-            #expect(rows == [["id", "text"], ["1", "a, b"], ["2", "say \"hi\""], ["3", "two\nlines"], ["4", "last"]])
+            #expect(
+                rows == [["id", "text"], ["1", "a, b"], ["2", "say \"hi\""], ["3", "two\nlines"], ["4", "last"]])
             // A row's location is the line it starts on; a quoted line break moves the next row down.
             #expect(lines == [1, 2, 3, 4, 6])
         }

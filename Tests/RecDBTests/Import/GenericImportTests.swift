@@ -24,8 +24,10 @@ struct GenericImportTests {
             try db.read { r throws in
                 #expect(
                     try r.storedEvents(ofUser: "c1") == [
-                        StoredEvent(user: "c1", item: "s1", type: "purchase", value: 2, time: millis("2024-01-02T03:04:05Z")),
-                        StoredEvent(user: "c1", item: "s2", type: "purchase", value: 3, time: millis("2024-01-04T08:00:00Z")),
+                        StoredEvent(
+                            user: "c1", item: "s1", type: "purchase", value: 2, time: millis("2024-01-02T03:04:05Z")),
+                        StoredEvent(
+                            user: "c1", item: "s2", type: "purchase", value: 3, time: millis("2024-01-04T08:00:00Z")),
                     ])
                 #expect(try r.storedEvents(ofUser: "c2").map(\.time) == [millis("2024-01-03T00:00:00Z")])
             }
@@ -45,7 +47,10 @@ struct GenericImportTests {
                 """)
             let map = try FieldMap(
                 kind: .items,
-                mappings: ["id=sku", "title=name", "price=cost:number", "tags=labels", "weight=grams:number", "available=in_stock:bool"])
+                mappings: [
+                    "id=sku", "title=name", "price=cost:number", "tags=labels", "weight=grams:number",
+                    "available=in_stock:bool",
+                ])
             let db = try folder.createDatabase()
             #expect(try importFile("csv", path, into: db, map: map).rowsImported == 2)
             try db.read { r throws in
@@ -139,7 +144,8 @@ struct GenericImportTests {
             let eventReport = try importFile("jsonl", events, into: db, map: try FieldMap(kind: .events, mappings: []))
             #expect(eventReport.rowsImported == 3)
             #expect(eventReport.rowsRejected == 0)
-            #expect(try importFile("jsonl", items, into: db, map: try FieldMap(kind: .items, mappings: [])).rowsImported == 2)
+            let itemReport = try importFile("jsonl", items, into: db, map: try FieldMap(kind: .items, mappings: []))
+            #expect(itemReport.rowsImported == 2)
             try db.read { r throws in
                 // Numbers below 10^11 are seconds, above milliseconds; strings are ISO times; numeric ids become text.
                 #expect(
@@ -149,7 +155,8 @@ struct GenericImportTests {
                     ])
                 #expect(
                     try r.storedEvents(ofUser: "7") == [
-                        StoredEvent(user: "7", item: "i2", type: "cart", value: 1, time: 1_700_000_000_123, session: "visit-9")
+                        StoredEvent(
+                            user: "7", item: "i2", type: "cart", value: 1, time: 1_700_000_000_123, session: "visit-9")
                     ])
                 #expect(
                     try r.item("i1")?.attributes == [
@@ -205,9 +212,12 @@ struct GenericImportTests {
             let path = try folder.write("events.csv", numberedEventsCSV(rows: 3))
             let map = try FieldMap(kind: .events, mappings: ["user=customer"])
             let db = try folder.createDatabase()
-            let stopped = expectImportStopped(.malformedInput, at: "\(path):1") { try importFile("csv", path, into: db, map: map) }
+            let stopped = expectImportStopped(.malformedInput, at: "\(path):1") {
+                try importFile("csv", path, into: db, map: map)
+            }
             #expect(stopped?.error.message.contains("--map user=customer") == true)
             #expect(try db.read { r in try r.eventCount } == 0)
+            try expectConsistent(db)
         }
     }
 

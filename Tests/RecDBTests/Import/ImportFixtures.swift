@@ -136,7 +136,9 @@ extension CatalogReading where Self: ~Copyable {
     /// A user's events in time order, with external ids.
     func storedEvents(ofUser id: String) throws -> [StoredEvent] {
         try history(ofUser: id).map { entry in
-            guard let event = try event(sequence: entry.sequence) else { throw RecDBError(.notFound, "event \(entry.sequence)") }
+            guard let event = try event(sequence: entry.sequence) else {
+                throw RecDBError(.notFound, "event \(entry.sequence)")
+            }
             return try stored(event)
         }
     }

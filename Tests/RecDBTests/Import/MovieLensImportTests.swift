@@ -59,7 +59,8 @@ struct MovieLensImportTests {
                 #expect(harbor.tags == ["Drama", "Romance"])
                 #expect(try r.externalItemIDs(r.items(withTag: "Drama")) == ["101"])
                 // An empty field sets nothing.
-                #expect(try r.item("103")?.attributes == ["title": .string("Undated Reel"), "tags": .strings(["Comedy"])])
+                #expect(
+                    try r.item("103")?.attributes == ["title": .string("Undated Reel"), "tags": .strings(["Comedy"])])
 
                 let user = try #require(try r.user("7"))
                 #expect(
@@ -99,7 +100,9 @@ struct MovieLensImportTests {
     @Test func classicFilesDecodeLatin1Titles() throws {
         try TemporaryDirectory.with { folder in
             // u.item: id|title|release date|video date|url|19 genre flags (unknown, Action, …, Western).
-            func flags(_ genres: Set<Int>) -> String { (0..<19).map { genres.contains($0) ? "1" : "0" }.joined(separator: "|") }
+            func flags(_ genres: Set<Int>) -> String {
+                (0..<19).map { genres.contains($0) ? "1" : "0" }.joined(separator: "|")
+            }
             try folder.write(
                 "ml-classic/u.item",
                 bytes: latin1(
@@ -156,9 +159,12 @@ struct MovieLensImportTests {
         try TemporaryDirectory.with { folder in
             try folder.write("empty/README", "nothing here\n")
             let db = try folder.createDatabase()
-            let stopped = expectImportStopped(.notFound) { try importFile("movielens", folder.appending("empty"), into: db) }
+            let stopped = expectImportStopped(.notFound) {
+                try importFile("movielens", folder.appending("empty"), into: db)
+            }
             #expect(stopped?.report.rowsRead == 0)
             #expect(try db.read { r in try r.eventCount } == 0)
+            try expectConsistent(db)
         }
     }
 }

@@ -32,7 +32,8 @@ struct OnlineRetailImportTests {
                 #expect(try r.eventCountsByType() == ["purchase": 4, "return": 3])
 
                 // The description is the title (quoted commas survive); the latest positive unit price wins.
-                #expect(try r.item("P100")?.attributes == ["title": .string("BLUE ENAMEL MUG"), "price": .number(2.75)])
+                #expect(
+                    try r.item("P100")?.attributes == ["title": .string("BLUE ENAMEL MUG"), "price": .number(2.75)])
                 #expect(try r.item("P200")?.attributes == ["title": .string("LANTERN, SMALL"), "price": .number(4.25)])
                 #expect(try r.item("P300")?.price == 0.85)
 
@@ -40,20 +41,25 @@ struct OnlineRetailImportTests {
                 #expect(
                     try r.storedEvents(ofUser: "14001") == [
                         StoredEvent(
-                            user: "14001", item: "P100", type: "purchase", value: 6, time: millis("2011-03-01T09:15:00Z"),
+                            user: "14001", item: "P100", type: "purchase", value: 6,
+                            time: millis("2011-03-01T09:15:00Z"),
                             session: "500001"),
                         StoredEvent(
-                            user: "14001", item: "P200", type: "purchase", value: 2, time: millis("2011-03-01T09:15:00Z"),
+                            user: "14001", item: "P200", type: "purchase", value: 2,
+                            time: millis("2011-03-01T09:15:00Z"),
                             session: "500001"),
                         StoredEvent(
                             user: "14001", item: "P200", type: "return", value: 2, time: millis("2011-03-03T11:00:00Z"),
                             session: "C500003"),
                         StoredEvent(
-                            user: "14001", item: "P100", type: "purchase", value: 4, time: millis("2011-03-06T16:45:00Z"),
+                            user: "14001", item: "P100", type: "purchase", value: 4,
+                            time: millis("2011-03-06T16:45:00Z"),
                             session: "500007"),
                     ])
                 #expect(
-                    try r.storedEvents(ofUser: "14002").map { "\($0.type) \($0.value)" } == ["return 1.0", "return 3.0"])
+                    try r.storedEvents(ofUser: "14002").map { "\($0.type) \($0.value)" } == [
+                        "return 1.0", "return 3.0",
+                    ])
                 #expect(try r.user("14001")?.attributes == ["country": .string("France")])
 
                 // A line without a customer belongs to a guest of that invoice.
@@ -98,7 +104,9 @@ struct OnlineRetailImportTests {
 
                 """)
             let db = try folder.createDatabase()
-            let stopped = expectImportStopped(.malformedInput, at: "\(path):1") { try importFile("online-retail", path, into: db) }
+            let stopped = expectImportStopped(.malformedInput, at: "\(path):1") {
+                try importFile("online-retail", path, into: db)
+            }
             #expect(stopped?.error.message.contains("'UnitPrice'") == true)
             try expectConsistent(db)
         }

@@ -37,7 +37,8 @@ struct SessionLogImportTests {
                 #expect(
                     try r.storedEvents(ofUser: "s-71") == [
                         StoredEvent(
-                            user: "s-71", item: "90001", type: "click", value: 1, time: millis("2014-04-03T10:00:00.123Z"),
+                            user: "s-71", item: "90001", type: "click", value: 1,
+                            time: millis("2014-04-03T10:00:00.123Z"),
                             session: "71"),
                         StoredEvent(
                             user: "s-71", item: "90002", type: "click", value: 1, time: millis("2014-04-03T10:01:30Z"),
@@ -47,7 +48,8 @@ struct SessionLogImportTests {
                 #expect(
                     buy
                         == StoredEvent(
-                            user: "s-72", item: "90003", type: "purchase", value: 2, time: millis("2014-04-04T08:05:00Z"),
+                            user: "s-72", item: "90003", type: "purchase", value: 2,
+                            time: millis("2014-04-04T08:05:00Z"),
                             session: "72"))
                 // Category S is a special offer, 1–12 a category, larger numbers a brand.
                 #expect(try r.item("90002")?.tags == ["special-offer"])
@@ -75,8 +77,10 @@ struct SessionLogImportTests {
             try db.read { r throws in
                 #expect(
                     try r.storedEvents(ofUser: "s-5") == [
-                        StoredEvent(user: "s-5", item: "80001", type: "click", value: 1, time: 1_396_437_466_940, session: "5"),
-                        StoredEvent(user: "s-5", item: "80002", type: "click", value: 1, time: 1_396_437_500_500, session: "5"),
+                        StoredEvent(
+                            user: "s-5", item: "80001", type: "click", value: 1, time: 1_396_437_466_940, session: "5"),
+                        StoredEvent(
+                            user: "s-5", item: "80002", type: "click", value: 1, time: 1_396_437_500_500, session: "5"),
                     ])
                 #expect(try r.explicitSessionCount == 2)
                 #expect(try r.itemCount == 2)
@@ -126,11 +130,15 @@ struct SessionLogImportTests {
 
                 """)
             let db = try folder.createDatabase()
-            let stopped = expectImportStopped(.malformedInput, at: "\(path):3") { try importFile("retailrocket", path, into: db) }
+            let stopped = expectImportStopped(.malformedInput, at: "\(path):3") {
+                try importFile("retailrocket", path, into: db)
+            }
             #expect(stopped?.error.message.contains("unknown event 'refund'") == true)
-            let report = try importFile("retailrocket", path, into: try folder.createDatabase("skipping"), skipBad: true)
+            let report = try importFile(
+                "retailrocket", path, into: try folder.createDatabase("skipping"), skipBad: true)
             #expect(report.rowsImported == 1)
             #expect(report.rowsRejected == 1)
+            try expectConsistent(db)
         }
     }
 

@@ -23,7 +23,8 @@ struct DatabaseOptions: ParsableArguments {
         get throws {
             if let db { return db }
             if let env = ProcessInfo.processInfo.environment["RECDB_PATH"], !env.isEmpty { return env }
-            throw ValidationError("Give the database folder with --db PATH or set RECDB_PATH.")
+            // A RecDBError, not a ValidationError: commands report it like any other error (exit status 1).
+            throw RecDBError(.invalidArgument, "give the database folder with --db PATH or set RECDB_PATH")
         }
     }
 

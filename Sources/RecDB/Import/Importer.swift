@@ -105,19 +105,22 @@ public final class ImportSink: @unchecked Sendable {
         try reject(at: location, reason, counted: true)
     }
 
-    /// Refuses a row because of an error thrown while parsing it (such as invalid UTF-8).
+    /// Refuses a row because of an error thrown while parsing it (such as invalid UTF-8). When the import stops
+    /// here, it stops with that error's code.
     public func reject(_ error: RecDBError) throws {
         rowsRead += 1
-        try reject(at: error.location ?? "?", error.message, counted: false)
+        try reject(at: error.location ?? "?", error.message, counted: false, code: error.code)
     }
 
-    private func reject(at location: String, _ reason: String, counted: Bool) throws {
+    private func reject(at location: String, _ reason: String, counted: Bool, code: RecDBError.Code = .malformedInput)
+        throws
+    {
         if counted { rowsRead += 1 }
         rowsRejected += 1
         if rejections.count < options.keptRejections { rejections.append(ImportRejection(location: location, reason: reason)) }
         if !options.skipBad {
             throw RecDBError(
-                .malformedInput, reason + " (import stopped; rows before this batch are committed; --skip-bad skips such rows)",
+                code, reason + " (import stopped; rows before this batch are committed; --skip-bad skips such rows)",
                 location: location)
         }
     }

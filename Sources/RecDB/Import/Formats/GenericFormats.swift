@@ -10,7 +10,8 @@ public enum RecordKind: String, Sendable, CaseIterable {
 /// Event fields: `user`, `item`, `type`, `value`, `time`, `session`, `text`. Item and user fields: `id`, then any
 /// attribute name (well-known item attributes get their fixed types; others take `:number`, `:bool`, `:list`,
 /// `:time`, default string). A field not mapped is looked up in a column of the same name (`time` also as
-/// `timestamp`); for items and users, columns not used otherwise become string attributes.
+/// `timestamp`); for items and users, columns not used otherwise become string attributes. An empty cell or a JSON
+/// `null` is a missing value: it sets nothing.
 public struct FieldMap: Sendable {
     public var kind: RecordKind
     /// field → (column, declared type)
@@ -101,6 +102,8 @@ public struct FieldMap: Sendable {
             for (field, mapping) in fields where field != "id" {
                 used.insert(mapping.column)
                 guard let raw = value(mapping.column), !(raw is NSNull) else { continue }
+                // An empty cell is a missing value, as in unmapped columns and event fields.
+                if let text = raw as? String, text.isEmpty { continue }
                 attributes[field] = try attribute(field: field, raw: raw, declared: mapping.type, column: mapping.column)
             }
             for name in columns where !used.contains(name) && !["item_id", "item", "user_id", "user"].contains(name) {
@@ -118,20 +121,28 @@ public struct FieldMap: Sendable {
         let wellKnown = kind == .items ? WellKnownAttribute.itemTypes[field] : nil
         let type = declared ?? wellKnown.map { $0 == "string list" ? "list" : $0 == "timestamp" ? "time" : $0 }
         if let list = raw as? [Any] { return .strings(list.map(Self.string)) }
-        if let flag = raw as? Bool, type == nil || type == "bool" { return .bool(flag) }
+        if let flag = Self.jsonBool(raw), type == nil || type == "bool" { return .bool(flag) }
         if let number = raw as? Double, type == nil || type == "number" { return .number(number) }
         if let number = raw as? Int, type == nil || type == "number" { return .number(Double(number)) }
         return try FieldParsing.attribute(Self.string(raw), type: type ?? "string", column: column, listSeparator: listSeparator)
     }
 
     static func string(_ raw: Any) -> String {
+        if let flag = jsonBool(raw) { return String(flag) }
         switch raw {
-        case let text as String: text
-        case let number as Int: String(number)
-        case let number as Double: number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
-        case let flag as Bool: String(flag)
-        default: "\(raw)"
+        case let text as String: return text
+        case let number as Int: return String(number)
+        case let number as Double:
+            return number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+        default: return "\(raw)"
         }
+    }
+
+    /// A JSON `true` or `false`, or nil for anything else. `JSONSerialization` hands out booleans and numbers alike
+    /// as `NSNumber`s, and the numbers 0 and 1 cast to `Bool` too; only booleans have the `char` type code.
+    static func jsonBool(_ raw: Any) -> Bool? {
+        if let number = raw as? NSNumber { return String(cString: number.objCType) == "c" ? number.boolValue : nil }
+        return raw as? Bool
     }
 }
 

@@ -76,7 +76,8 @@ struct CommandTests {
             let userText = try RecCtl.succeed("show", "user", "8", "--db", db).stdout
             #expect(userText.hasPrefix("User 8 (#1), 2 events"), "\(userText)")
             #expect(userText.contains("occupation   engineer"))
-            let newest = try #require(userText.range(of: "101 ×5  Harbor Lights"), "\(userText)")
+            #expect(userText.contains("rating=5"), "\(userText)")
+            let newest = try #require(userText.range(of: "101  Harbor Lights"), "\(userText)")
             let oldest = try #require(userText.range(of: "103  Undated Reel"), "\(userText)")
             #expect(newest.lowerBound < oldest.lowerBound)
 

@@ -125,6 +125,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         for user in users { try schema.seen.delete(user, value: internalID, in: &txn) }
         try schema.itemEvents.delete(internalID, in: &txn)
         try updatePostings(item: internalID, old: try item(internalID: internalID)?.attributes ?? [:], new: [:])
+        try removeVectors(of: .items, node: internalID)
         try schema.items.delete(internalID, in: &txn)
         try schema.itemIDs.delete(id, in: &txn)
         return true
@@ -173,6 +174,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         }
         try schema.userEvents.delete(internalID, in: &txn)
         try schema.seen.delete(internalID, in: &txn)
+        try removeVectors(of: .users, node: internalID)
         try schema.users.delete(internalID, in: &txn)
         try schema.userIDs.delete(id, in: &txn)
         return true

@@ -27,7 +27,7 @@ struct HNSWGraphTests {
 
     @Test(arguments: [Metric.l2, .innerProduct, .cosine])
     func recallAgainstExactScan(metric: Metric) {
-        let count = 3000, dimension = 24
+        let count = 2000, dimension = 16
         let builder = HNSWBuilder(
             dimension: dimension, metric: metric, parameters: HNSWParameters(m: 12, efConstruction: 100),
             nodeLimit: count, chunkShift: 10)

@@ -92,6 +92,8 @@ enum VectorKeys {
         case tombstones = 4
         /// Pending-change bitmap; lives under generation 0 (it belongs to no generation).
         case dirty = 5
+        /// Which nodes the generation holds a vector for.
+        case present = 6
     }
 
     /// `space u16, kind u8, generation u32, part u8, index u32`.

@@ -7,7 +7,9 @@ struct RecCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recctl",
         abstract: "Administer a RecDB database: create, import, inspect, check and back up.",
-        subcommands: [Init.self, Import.self, Stats.self, Show.self, Check.self, Backup.self, Types.self]
+        subcommands: [
+            Init.self, Import.self, Stats.self, Show.self, Check.self, Backup.self, Types.self, Vectors.self, Index.self,
+        ]
     )
 }
 

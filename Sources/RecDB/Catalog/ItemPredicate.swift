@@ -1,0 +1,116 @@
+/// A condition on items, evaluated to the set of items that meet it (the allowed set of a filtered search).
+public indirect enum ItemPredicate: Sendable, Hashable {
+    /// In a category or any of its sub-categories.
+    case category(String)
+    /// Carrying a tag.
+    case tag(String)
+    /// An attribute compared with a value. Strings compare as text, numbers and timestamps as numbers;
+    /// `equal` on a string list means "contains".
+    case compare(attribute: String, ComparisonOperator, AttributeValue)
+    case and([ItemPredicate])
+    case or([ItemPredicate])
+    case not(ItemPredicate)
+
+    public enum ComparisonOperator: String, Sendable, Hashable, CaseIterable {
+        case equal = "="
+        case notEqual = "!="
+        case less = "<"
+        case lessOrEqual = "<="
+        case greater = ">"
+        case greaterOrEqual = ">="
+    }
+
+    /// Parses one `NAME OP VALUE` clause as `recctl --where` takes it: `category=Books/Thriller`, `tag=sale`,
+    /// `price<20`, `available=true`, `brand!=Acme`. Values that read as numbers or booleans compare as such.
+    public static func parse(_ clause: String) throws -> ItemPredicate {
+        let operators: [ComparisonOperator] = [.lessOrEqual, .greaterOrEqual, .notEqual, .equal, .less, .greater]
+        for op in operators {
+            guard let range = clause.range(of: op.rawValue) else { continue }
+            let name = String(clause[..<range.lowerBound]).trimmedSpaces
+            var text = String(clause[range.upperBound...]).trimmedSpaces
+            if text.count >= 2, text.first == "'" && text.last == "'" || text.first == "\"" && text.last == "\"" {
+                text = String(text.dropFirst().dropLast())
+            }
+            guard !name.isEmpty else { break }
+            if name == "category" && op == .equal { return .category(text) }
+            if (name == "tag" || name == "tags") && op == .equal { return .tag(text) }
+            let value: AttributeValue
+            if let number = Double(text), number.isFinite {
+                value = .number(number)
+            } else if text == "true" || text == "false" {
+                value = .bool(text == "true")
+            } else if let time = Timestamp(parsing: text) {
+                value = .timestamp(time)
+            } else {
+                value = .string(text)
+            }
+            return .compare(attribute: name, op, value)
+        }
+        throw RecDBError(
+            .invalidArgument, "'\(clause)' is not NAME OP VALUE with OP one of = != < <= > >= (e.g. price<20, category=Books)")
+    }
+
+    /// Whether an item's attributes meet a comparison.
+    static func holds(_ attributes: Attributes, _ name: String, _ op: ComparisonOperator, _ value: AttributeValue) -> Bool {
+        guard let actual = attributes[name] else { return op == .notEqual }
+        func order<T: Comparable>(_ a: T, _ b: T) -> Bool {
+            switch op {
+            case .equal: a == b
+            case .notEqual: a != b
+            case .less: a < b
+            case .lessOrEqual: a <= b
+            case .greater: a > b
+            case .greaterOrEqual: a >= b
+            }
+        }
+        switch (actual, value) {
+        case (.number(let a), .number(let b)): return order(a, b)
+        case (.timestamp(let a), .timestamp(let b)): return order(a, b)
+        case (.timestamp(let a), .number(let b)): return order(Double(a.milliseconds) / 1000, b)
+        case (.string(let a), .string(let b)): return order(a, b)
+        case (.string(let a), .number(let b)): return order(a, AttributeValue.number(b).description)
+        case (.bool(let a), .bool(let b)): return op == .equal ? a == b : op == .notEqual ? a != b : false
+        case (.strings(let list), _):
+            let needle = value.description
+            return op == .equal ? list.contains(needle) : op == .notEqual ? !list.contains(needle) : false
+        default: return op == .notEqual
+        }
+    }
+}
+
+extension CatalogReading where Self: ~Copyable {
+    /// Every live item, as a set.
+    public func allItems() throws -> AllowedSet {
+        var set = AllowedSet()
+        try schema.items.scanRaw(in: txn) { key, _ in
+            set.insert(key.loadBigEndianUInt32(at: 0))
+            return .next
+        }
+        return set
+    }
+
+    /// The items that meet `predicate`. Categories and tags come from their postings; other comparisons
+    /// scan the item records once.
+    public func items(matching predicate: ItemPredicate) throws -> AllowedSet {
+        switch predicate {
+        case .category(let path): return AllowedSet(try items(inCategory: path))
+        case .tag(let tag): return AllowedSet(try items(withTag: tag))
+        case .compare(let name, let op, let value):
+            var set = AllowedSet()
+            try forEachItem { item in
+                if ItemPredicate.holds(item.attributes, name, op, value) { set.insert(item.internalID) }
+                return .next
+            }
+            return set
+        case .and(let parts):
+            guard var result = try parts.first.map({ try items(matching: $0) }) else { return try allItems() }
+            for part in parts.dropFirst() { result = result.intersection(try items(matching: part)) }
+            return result
+        case .or(let parts):
+            var result = AllowedSet()
+            for part in parts { result = result.union(try items(matching: part)) }
+            return result
+        case .not(let inner): return try allItems().subtracting(try items(matching: inner))
+        }
+    }
+}

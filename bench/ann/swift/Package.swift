@@ -1,0 +1,18 @@
+// swift-tools-version: 6.1
+// The RecDB side of bench/ann: a release-built executable kept out of the main package so tests and CI never
+// build it.
+import PackageDescription
+
+let package = Package(
+    name: "recdb-ann",
+    platforms: [.macOS(.v15)],
+    dependencies: [.package(name: "RecDB", path: "../../..")],
+    targets: [
+        .executableTarget(
+            name: "recdb-ann",
+            dependencies: [.product(name: "RecDB", package: "RecDB")],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+        )
+    ],
+    swiftLanguageModes: [.v5]
+)

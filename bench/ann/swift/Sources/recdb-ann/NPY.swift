@@ -1,0 +1,64 @@
+import Foundation
+
+/// A NumPy `.npy` array of float32 or int32 (little-endian, C order), read whole.
+struct NPYArray {
+    var shape: [Int]
+    var floats: [Float] = []
+    var ints: [Int32] = []
+
+    init(path: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        guard data.count > 10, data.prefix(6) == Data([0x93]) + Data("NUMPY".utf8) else {
+            throw BenchError("\(path): not an .npy file")
+        }
+        let major = data[6]
+        let headerLength: Int
+        let headerStart: Int
+        if major == 1 {
+            headerLength = Int(data[8]) | Int(data[9]) << 8
+            headerStart = 10
+        } else {
+            headerLength = Int(data[8]) | Int(data[9]) << 8 | Int(data[10]) << 16 | Int(data[11]) << 24
+            headerStart = 12
+        }
+        let header = String(decoding: data[headerStart..<headerStart + headerLength], as: UTF8.self)
+        guard !header.contains("'fortran_order': True") else { throw BenchError("\(path): Fortran order") }
+        guard let open = header.range(of: "'shape': ("), let close = header[open.upperBound...].firstIndex(of: ")") else {
+            throw BenchError("\(path): no shape")
+        }
+        shape = header[open.upperBound..<close].split(separator: ",").compactMap {
+            Int($0.trimmingCharacters(in: .whitespaces))
+        }
+        let body = data[(headerStart + headerLength)...]
+        if header.contains("'<f4'") {
+            floats = body.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        } else if header.contains("'<i4'") {
+            ints = body.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
+        } else if header.contains("'|u1'") || header.contains("'<u1'") || header.contains("'|b1'") {
+            ints = body.map { Int32($0) }
+        } else if header.contains("'<i8'") {
+            ints = body.withUnsafeBytes { $0.bindMemory(to: Int64.self).map { Int32(truncatingIfNeeded: $0) } }
+        } else {
+            throw BenchError("\(path): unsupported dtype in \(header)")
+        }
+    }
+
+    var rows: Int { shape.first ?? 0 }
+    var columns: Int { shape.count > 1 ? shape[1...].reduce(1, *) : 1 }
+
+    func row(_ i: Int) -> ArraySlice<Float> { floats[i * columns..<(i + 1) * columns] }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension NPYArray {
+    /// The same integers viewed as rows of `rowLength` (for F × Q × K ground truth).
+    static func reshaped(_ array: NPYArray, rowLength: Int) -> NPYArray {
+        var copy = array
+        copy.shape = [array.ints.count / rowLength, rowLength]
+        return copy
+    }
+}

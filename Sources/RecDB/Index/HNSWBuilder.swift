@@ -165,12 +165,22 @@ final class HNSWBuilder: @unchecked Sendable {
         let level = randomLevel(node)
         lock(node)
         if level > 0 {
-            let storage = UnsafeMutablePointer<UInt32>.allocate(capacity: level * upperSlots)
-            storage.initialize(repeating: 0, count: level * upperSlots)
-            upper[Int(node)] = storage
+            if let existing = upper[Int(node)], levels[Int(node)] == Int8(level) {
+                existing.update(repeating: 0, count: level * upperSlots)  // a node linked again keeps its level
+            } else {
+                upper[Int(node)]?.deallocate()
+                let storage = UnsafeMutablePointer<UInt32>.allocate(capacity: level * upperSlots)
+                storage.initialize(repeating: 0, count: level * upperSlots)
+                upper[Int(node)] = storage
+            }
         }
+        let wasLinked = levels[Int(node)] >= 0
         levels[Int(node)] = Int8(level)
         unlock(node)
+        if wasLinked && maxLevel >= 0 && entryPoint == node {
+            // The entry point moved: its old links still lead everywhere, so only its vector changed.
+            return
+        }
 
         pthread_mutex_lock(&globalLock)
         let currentMax = maxLevel
@@ -210,7 +220,7 @@ final class HNSWBuilder: @unchecked Sendable {
         lc = min(level, currentMax)
         while lc >= 0 {
             searchLayer(query, from: current, level: lc, ef: parameters.efConstruction, context: context, buffer: &buffer)
-            candidates = Array(context.results.elements)
+            candidates = context.results.elements.filter { $0.node != node }
             candidates.sort()
             if let closest = candidates.first { current = closest }
             let selected = selectNeighbors(candidates, limit: parameters.m)
@@ -306,6 +316,39 @@ final class HNSWBuilder: @unchecked Sendable {
             }
             unlock(neighbor.node)
         }
+    }
+
+    // MARK: - Loading a stored graph
+
+    /// Copies a stored generation into this builder so that more nodes can be linked into it.
+    /// The builder must have the same chunk size and parameters as the stored graph, and at least its node limit.
+    func load(_ graph: GraphView, present: BitmapChunks) {
+        let chunk = 1 << chunkShift
+        let storedChunks = (graph.nodeLimit + chunk - 1) >> chunkShift
+        for c in 0..<storedChunks {
+            if let vectorChunk = graph.vectors[c] {
+                (vectors + c * chunk * dimension).update(
+                    from: vectorChunk.assumingMemoryBound(to: Float.self), count: chunk * dimension)
+            }
+            if let linkChunk = graph.level0[c] {
+                (level0 + c * chunk * level0Slots).update(
+                    from: linkChunk.assumingMemoryBound(to: UInt32.self), count: chunk * level0Slots)
+            }
+        }
+        for node in 0..<min(graph.nodeLimit, nodeLimit) where present.contains(UInt32(node)) { levels[node] = 0 }
+        if let stored = graph.upper {
+            for i in 0..<stored.count {
+                let node = Int(stored.nodes[i])
+                let level = stored.level(ofIndex: i, totalLinks: graph.upperLinkCount)
+                guard node < nodeLimit, level > 0 else { continue }
+                let storage = UnsafeMutablePointer<UInt32>.allocate(capacity: level * upperSlots)
+                storage.update(from: stored.links + Int(stored.offsets[i]), count: level * upperSlots)
+                upper[node] = storage
+                levels[node] = Int8(level)
+            }
+        }
+        entryPoint = graph.entryPoint
+        maxLevel = graph.maxLevel
     }
 
     // MARK: - Output

@@ -40,17 +40,26 @@ extension RecDatabase {
     /// Chunks hold `1 << indexChunkShift` nodes (4,096): a query resolves each chunk once per read transaction.
     static let indexChunkShift = 12
 
-    /// Builds a new HNSW generation of a space from one snapshot of its vectors, using `threads` threads, and
-    /// makes it active in one small transaction. Searches go on meanwhile on the previous generation (or by exact
-    /// scan); readers that began before the switch finish on the old one. A crash leaves the old one active.
+    /// The share of tombstones (deleted nodes still in the graph) above which linking rebuilds from scratch.
+    public static let tombstoneRebuildRatio = 0.1
+
+    /// Brings a space's index up to date and makes the result the active generation, in one small transaction.
+    ///
+    /// Without an index, or with `full`, or when deleted nodes would pass ``tombstoneRebuildRatio``, it builds a
+    /// new graph from one snapshot of the vectors. Otherwise it links only the pending changes into a copy of the
+    /// current graph (new and moved vectors are inserted, removed ones become tombstones that searches step over).
+    /// Searches go on meanwhile on the previous generation; readers that began before the switch finish on it.
+    /// A crash leaves the previous generation active and the partial one is removed at the next open.
     @discardableResult
     public func buildIndex(
-        space name: String, kind: VectorKind = .items, threads: Int = 2, progress: (@Sendable (Double) -> Void)? = nil
+        space name: String, kind: VectorKind = .items, threads: Int = 2, full: Bool = false,
+        progress: (@Sendable (Double) -> Void)? = nil
     ) throws -> IndexBuildReport {
         let started = Date()
         let chunkShift = Self.indexChunkShift
-        // 1. Snapshot the vectors.
-        let (space, builder, nodes, changeSequence) = try read { r -> (EmbeddingSpace, HNSWBuilder, [UInt32], UInt64) in
+        // 1. Snapshot the vectors (and, when linking, the current graph).
+        let (space, builder, nodes, changeSequence, tombstones) = try read {
+            r -> (EmbeddingSpace, HNSWBuilder, [UInt32], UInt64, [UInt32]) in
             let space = try r.requireSpace(name)
             let prefix = VectorKeys.prefix(space.id, kind)
             var last: UInt32 = 0
@@ -60,23 +69,60 @@ extension RecDatabase {
                 any = true
                 return .stop
             }
+            let next = try schema.meta.get("next.vector_change", in: r.txn).map { raw in
+                try raw.withUnsafeBytes { try UInt64Codec.decode($0) }
+            } ?? 1
+            func copyVector(_ node: UInt32, _ value: UnsafeRawBufferPointer, into builder: HNSWBuilder) throws {
+                guard value.count == space.dimension * 4 else {
+                    throw RecDBError(.corrupted, "vector of node \(node) in '\(name)' has \(value.count) bytes")
+                }
+                builder.vector(node).update(from: value.bindMemory(to: Float.self).baseAddress!, count: space.dimension)
+            }
+            // Link into the current graph when there is one and it is in good shape.
+            let linked: (EmbeddingSpace, HNSWBuilder, [UInt32], UInt64, [UInt32])? = try r.withVectorIndex(
+                space: name, kind: kind
+            ) { index in
+                guard !full, let graph = index.graph, let header = index.header, header.chunkShift == chunkShift,
+                    header.level0Slots == 1 + space.parameters.m0, header.upperSlots == 1 + space.parameters.m
+                else { return nil }
+                var dead: [UInt32] = []
+                for node in 0..<UInt32(header.nodeLimit) where index.tombstones.contains(node) { dead.append(node) }
+                var changed: [UInt32] = []
+                var removed: [UInt32] = []
+                for node in index.pending {
+                    if try vectorSchema.vectors.contains(VectorKeys.node(space.id, kind, node), in: r.txn) {
+                        changed.append(node)
+                    } else if Int(node) < header.nodeLimit && index.present.contains(node) {
+                        removed.append(node)
+                    }
+                }
+                let deadCount = Set(dead + removed).count
+                guard Double(deadCount) <= Self.tombstoneRebuildRatio * Double(max(header.nodeCount, 1)) else { return nil }
+                let limit = max(header.nodeLimit, any ? Int(last) + 1 : 0)
+                let builder = HNSWBuilder(
+                    dimension: space.dimension, metric: space.metric, parameters: space.parameters, nodeLimit: limit,
+                    chunkShift: chunkShift)
+                builder.load(graph, present: index.present)
+                for node in changed {
+                    try vectorSchema.vectors.withValue(VectorKeys.node(space.id, kind, node), in: r.txn) { value in
+                        try copyVector(node, value, into: builder)
+                    }
+                }
+                let tombstones = Array(Set(dead + removed).subtracting(changed)).sorted()
+                return (space, builder, changed, next - 1, tombstones)
+            }
+            if let linked { return linked }
             let builder = HNSWBuilder(
                 dimension: space.dimension, metric: space.metric, parameters: space.parameters,
                 nodeLimit: any ? Int(last) + 1 : 0, chunkShift: chunkShift)
             var nodes: [UInt32] = []
             try vectorSchema.vectors.scanRaw(in: r.txn, prefix: prefix) { key, value in
                 let node = key.loadBigEndianUInt32(at: 3)
-                guard value.count == space.dimension * 4 else {
-                    throw RecDBError(.corrupted, "vector of node \(node) in '\(name)' has \(value.count) bytes")
-                }
-                builder.vector(node).update(from: value.bindMemory(to: Float.self).baseAddress!, count: space.dimension)
+                try copyVector(node, value, into: builder)
                 nodes.append(node)
                 return .next
             }
-            let next = try schema.meta.get("next.vector_change", in: r.txn).map { raw in
-                try raw.withUnsafeBytes { try UInt64Codec.decode($0) }
-            } ?? 1
-            return (space, builder, nodes, next - 1)
+            return (space, builder, nodes, next - 1, [])
         }
         // 2. Build in memory.
         let total = nodes.count
@@ -87,7 +133,9 @@ extension RecDatabase {
         let chunks = builder.paddedNodes / chunk
         var present = [[UInt8]](repeating: [], count: (builder.paddedNodes + BitmapChunks.bitsPerChunk - 1) / BitmapChunks.bitsPerChunk)
         var hasNodes = [Bool](repeating: false, count: chunks)
-        for node in nodes {
+        var graphNodes: [UInt32] = []
+        for node in 0..<builder.nodeLimit where builder.levels[node] >= 0 { graphNodes.append(UInt32(node)) }
+        for node in graphNodes {
             let index = Int(node)
             hasNodes[index >> chunkShift] = true
             let bitmap = index >> BitmapChunks.chunkShift
@@ -126,7 +174,7 @@ extension RecDatabase {
         // 4. Switch to it in one small transaction.
         let header = IndexHeader(
             chunkShift: chunkShift, nodeLimit: builder.nodeLimit, entryPoint: builder.entryPoint,
-            maxLevel: max(builder.maxLevel, 0), nodeCount: nodes.count, level0Slots: builder.level0Slots,
+            maxLevel: max(builder.maxLevel, 0), nodeCount: graphNodes.count, level0Slots: builder.level0Slots,
             upperSlots: builder.upperSlots, builtAt: .now, buildSeconds: Date().timeIntervalSince(started),
             changeSequence: changeSequence)
         try write { w in
@@ -142,6 +190,16 @@ extension RecDatabase {
             for (index, bits) in present.enumerated() where !bits.isEmpty {
                 try vectorSchema.ann.put(VectorKeys.ann(space.id, kind, generation, .present, UInt32(index)), bits, in: &txn)
             }
+            var dead: [UInt32: [UInt8]] = [:]
+            for node in tombstones {
+                let index = Int(node)
+                let bit = index & (BitmapChunks.bitsPerChunk - 1)
+                dead[UInt32(index >> BitmapChunks.chunkShift), default: [UInt8](repeating: 0, count: BitmapChunks.bytesPerChunk)][
+                    bit >> 3] |= 1 << UInt8(bit & 7)
+            }
+            for (index, bits) in dead {
+                try vectorSchema.ann.put(VectorKeys.ann(space.id, kind, generation, .tombstones, index), bits, in: &txn)
+            }
             let old = current.generation(kind)
             if old != 0 { try deleteRange(vectorSchema.ann, prefix: VectorKeys.annPrefix(space.id, kind, old), in: &txn) }
             current.generations[Int(kind.rawValue)] = generation
@@ -150,7 +208,7 @@ extension RecDatabase {
         }
         bytes += upperBlob.count
         return IndexBuildReport(
-            space: name, kind: kind, generation: generation, nodes: nodes.count,
+            space: name, kind: kind, generation: generation, nodes: graphNodes.count - tombstones.count,
             seconds: Date().timeIntervalSince(started), bytes: bytes)
     }
 
@@ -272,7 +330,8 @@ public final class VectorIndexSnapshot {
     /// The current vector of a node: from the graph when it is there and unchanged, else from the vector table.
     @inline(__always)
     func withVector<R>(_ node: UInt32, _ body: (UnsafePointer<Float>) -> R) -> R? {
-        if let graph, !dirty.contains(node), present.contains(node), let vector = graph.vector(node) {
+        if let graph, !dirty.contains(node) {
+            guard present.contains(node), !tombstones.contains(node), let vector = graph.vector(node) else { return nil }
             return body(vector)
         }
         return storedVector(node, body)

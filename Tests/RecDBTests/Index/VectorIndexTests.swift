@@ -172,3 +172,50 @@ struct VectorIndexTests {
         }
     }
 }
+
+@Suite("Vector index churn")
+struct VectorIndexChurnTests {
+    @Test func linkingDeletesAndReinsertsKeepsRecallAndInvariants() throws {
+        try TemporaryDirectory.with { folder in
+            let (db, vectors) = try VectorIndexTests.makeDatabase(folder, count: 1500)
+            try db.buildIndex(space: "s")
+            #expect(try db.checkIndex(space: "s").problems.isEmpty)
+            // Delete 8 % of the items and insert their vectors again under new ids; move a few others.
+            var renamed: [UInt32: UInt32] = [:]
+            try db.write { w in
+                for victim in stride(from: 0, to: 1500, by: 12) {
+                    _ = try w.deleteItem("i\(victim)")
+                    let id = try w.upsertItem("again\(victim)", attributes: [:])
+                    try w.setVector(vectors[victim], space: "s", item: "again\(victim)")
+                    renamed[UInt32(victim)] = id
+                }
+            }
+            for round in 0..<2 {
+                let report = try db.buildIndex(space: "s")
+                #expect(report.generation == UInt32(2 + round))
+                let check = try db.checkIndex(space: "s")
+                #expect(check.problems.isEmpty, "\(check.problems)")
+                let stats = try db.indexStats(space: "s")
+                #expect(stats.pending == 0)
+                #expect(stats.tombstones == (round == 0 ? 125 : 125))
+            }
+            var generator = VectorIndexTests.Generator(state: 11)
+            var hits = 0
+            for _ in 0..<40 {
+                let query = generator.vector(16)
+                let truth = VectorIndexTests.exact(vectors, query, k: 10).map { renamed[$0] ?? $0 }
+                let found = try db.read { try $0.nearest(in: "s", to: query, k: 10, ef: 64) }.map(\.node)
+                #expect(found.allSatisfy { renamed[$0] == nil })  // deleted ids never come back
+                hits += Set(found).intersection(truth).count
+            }
+            #expect(Double(hits) / 400 >= 0.95)
+            // Past the tombstone ratio a build starts over: no tombstones remain.
+            try db.write { w in
+                for victim in stride(from: 1, to: 1500, by: 7) where victim % 12 != 0 { _ = try w.deleteItem("i\(victim)") }
+            }
+            try db.buildIndex(space: "s")
+            #expect(try db.indexStats(space: "s").tombstones == 0)
+            #expect(try db.checkIndex(space: "s").problems.isEmpty)
+        }
+    }
+}

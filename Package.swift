@@ -22,9 +22,10 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        .target(name: "CRecSupport"),
         .target(
             name: "RecDB",
-            dependencies: ["CLMDB", "CZlib"]
+            dependencies: ["CLMDB", "CZlib", "CRecSupport"]
         ),
         .executableTarget(
             name: "recctl",

@@ -67,6 +67,11 @@ def at_target(r):
     return None
 
 
+def rnd(x, nd):
+    x = num(x)
+    return None if x is None else round(x, nd)
+
+
 def ratio(a, b):
     a, b = num(a), num(b)
     return round(a / b, 3) if a is not None and b else None
@@ -174,14 +179,14 @@ def summary(sets, skipped_1m):
 
     def churn(r):
         c = (r or {}).get("churn")
-        return num(c.get("recall")) if isinstance(c, dict) else None
+        return rnd(c.get("recall"), 4) if isinstance(c, dict) else None
 
     out = {
-        "recall_at_10": best_recall(rec),
+        "recall_at_10": rnd(best_recall(rec), 4),
         "qps_ratio_vs_hnswlib": ratio(q("recdb"), q("hnswlib")),
         "build_ratio_vs_hnswlib": ratio((rec or {}).get("build_seconds"), (hn or {}).get("build_seconds")),
-        "filtered_min_recall_at_10": min_filtered(rec),
-        "open_ms_1m": num((big.get("recdb") or {}).get("open_ms")),
+        "filtered_min_recall_at_10": rnd(min_filtered(rec), 4),
+        "open_ms_1m": rnd((big.get("recdb") or {}).get("open_ms"), 3),
         "qps_ratio_vs_faiss": ratio(q("recdb"), q("faiss")),
         "build_ratio_vs_faiss": ratio((rec or {}).get("build_seconds"), (fa or {}).get("build_seconds")),
         "qps_ratio_vs_hnswlib_batch": ratio(q("recdb"), batch_at_same_ef("hnswlib")),
@@ -193,26 +198,26 @@ def summary(sets, skipped_1m):
         r = mix.get(lib)
         p = "" if lib == "recdb" else lib + "_"
         if lib != "recdb":
-            out[p + "recall_at_10"] = best_recall(r)
-            out[p + "filtered_min_recall_at_10"] = min_filtered(r)
-            out[p + "open_ms_1m"] = num((big.get(lib) or {}).get("open_ms"))
+            out[p + "recall_at_10"] = rnd(best_recall(r), 4)
+            out[p + "filtered_min_recall_at_10"] = rnd(min_filtered(r), 4)
+            out[p + "open_ms_1m"] = rnd((big.get(lib) or {}).get("open_ms"), 3)
             out[p + "churn_recall_at_10"] = churn(r)
-        out[lib + "_qps_at_095"] = q(lib)
+        out[lib + "_qps_at_095"] = rnd(q(lib), 1)
         out[lib + "_ef_at_095"] = (t[lib] or {}).get("ef")
-        out[lib + "_build_seconds"] = num((r or {}).get("build_seconds"))
-        out[lib + "_bytes_per_vector"] = num((r or {}).get("bytes_per_vector"))
-        out[lib + "_build_seconds_1m"] = num((big.get(lib) or {}).get("build_seconds"))
+        out[lib + "_build_seconds"] = rnd((r or {}).get("build_seconds"), 3)
+        out[lib + "_bytes_per_vector"] = rnd((r or {}).get("bytes_per_vector"), 1)
+        out[lib + "_build_seconds_1m"] = rnd((big.get(lib) or {}).get("build_seconds"), 3)
     per = {}
     for name, r in sets.items():
         per[name] = {}
         for lib, x in r.items():
             tt = at_target(x) or {}
-            per[name][lib] = {"best_recall": best_recall(x), "ef_at_095": tt.get("ef"), "qps_at_095": tt.get("qps"),
-                              "build_seconds": num(x.get("build_seconds")),
-                              "bytes_per_vector": num(x.get("bytes_per_vector")), "open_ms": num(x.get("open_ms")),
-                              "first_query_ms": num(x.get("first_query_ms"))}
+            per[name][lib] = {"best_recall": rnd(best_recall(x), 4), "ef_at_095": tt.get("ef"),
+                              "qps_at_095": rnd(tt.get("qps"), 1), "build_seconds": rnd(x.get("build_seconds"), 3),
+                              "bytes_per_vector": rnd(x.get("bytes_per_vector"), 1),
+                              "open_ms": rnd(x.get("open_ms"), 3), "first_query_ms": rnd(x.get("first_query_ms"), 3)}
             if x.get("filtered"):
-                per[name][lib]["filtered_min_recall"] = min_filtered(x)
+                per[name][lib]["filtered_min_recall"] = rnd(min_filtered(x), 4)
     out["sets"] = per
     return out
 

@@ -84,9 +84,12 @@ public struct AllowedSet: Sendable, Hashable {
         }
     }
 
-    func withFilter<R>(excluding excluded: [BitmapChunks], _ body: (NodeFilter) throws -> R) rethrows -> R {
+    func withFilter<R>(excluding excluded: NodeFilter, _ body: (NodeFilter) throws -> R) rethrows -> R {
         try words.withUnsafeBufferPointer { buffer in
-            try body(NodeFilter(allowed: buffer.baseAddress, allowedLimit: limit, excluded: excluded))
+            var filter = excluded
+            filter.allowed = buffer.baseAddress
+            filter.allowedLimit = limit
+            return try body(filter)
         }
     }
 }

@@ -1,9 +1,11 @@
+import CRecSupport
+
 /// Raw pointers to the chunks of a stored array (vectors, level-0 links, bitmaps), resolved on first use.
 /// A chunk that does not exist resolves to nil.
 final class ChunkTable: @unchecked Sendable {
     let count: Int
-    private let pointers: UnsafeMutablePointer<UnsafeRawPointer?>
-    private let states: UnsafeMutablePointer<UInt8>  // 0 unresolved, 1 resolved
+    let pointers: UnsafeMutablePointer<UnsafeRawPointer?>
+    let states: UnsafeMutablePointer<UInt8>  // 0 unresolved, 1 resolved
     private let resolver: (Int) -> UnsafeRawPointer?
 
     init(count: Int, resolver: @escaping (Int) -> UnsafeRawPointer?) {
@@ -30,10 +32,37 @@ final class ChunkTable: @unchecked Sendable {
     subscript(chunk: Int) -> UnsafeRawPointer? {
         if chunk >= count { return nil }
         if states[chunk] != 0 { return pointers[chunk] }
+        return resolve(chunk)
+    }
+
+    @inline(never)
+    func resolve(_ chunk: Int) -> UnsafeRawPointer? {
         let pointer = resolver(chunk)
         pointers[chunk] = pointer
         states[chunk] = 1
         return pointer
+    }
+}
+
+/// A ``ChunkTable`` seen through raw pointers: no reference counting on the hot path. Valid while the table lives.
+struct ChunkPointers {
+    let count: Int
+    let pointers: UnsafeMutablePointer<UnsafeRawPointer?>
+    let states: UnsafeMutablePointer<UInt8>
+    unowned(unsafe) let table: ChunkTable
+
+    init(_ table: ChunkTable) {
+        count = table.count
+        pointers = table.pointers
+        states = table.states
+        self.table = table
+    }
+
+    @inline(__always)
+    subscript(chunk: Int) -> UnsafeRawPointer? {
+        if chunk >= count { return nil }
+        if states[chunk] != 0 { return pointers[chunk] }
+        return table.resolve(chunk)
     }
 }
 
@@ -87,8 +116,10 @@ struct GraphView {
     /// Slots per node on level 0: 1 (count) + M0.
     let level0Slots: Int
     let chunkShift: Int
-    let vectors: ChunkTable
-    let level0: ChunkTable
+    let vectors: ChunkPointers
+    let level0: ChunkPointers
+    /// Keeps the tables alive as long as the view.
+    let owners: [ChunkTable]
     let upper: UpperLayers?
     let upperLinkCount: Int
     let entryPoint: UInt32
@@ -121,6 +152,38 @@ struct GraphView {
         guard let vector = vector(node) else { return .infinity }
         return metric.distance(query, vector, dimension)
     }
+
+    /// Hints the CPU to fetch a node's vector; call a few nodes ahead of computing its distance.
+    @inline(__always)
+    func prefetch(_ node: UInt32) {
+        let index = Int(node)
+        if let chunk = vectors[index >> chunkShift] {
+            let start = chunk + (index & ((1 << chunkShift) - 1)) * dimension * 4
+            var offset = 0
+            while offset < dimension * 4 {
+                recdb_prefetch(start + offset)
+                offset += 64
+            }
+        }
+    }
+
+    init(
+        dimension: Int, metric: Metric, level0Slots: Int, chunkShift: Int, vectors: ChunkTable, level0: ChunkTable,
+        upper: UpperLayers?, upperLinkCount: Int, entryPoint: UInt32, maxLevel: Int, nodeLimit: Int
+    ) {
+        self.dimension = dimension
+        self.metric = metric
+        self.level0Slots = level0Slots
+        self.chunkShift = chunkShift
+        self.vectors = ChunkPointers(vectors)
+        self.level0 = ChunkPointers(level0)
+        owners = [vectors, level0]
+        self.upper = upper
+        self.upperLinkCount = upperLinkCount
+        self.entryPoint = entryPoint
+        self.maxLevel = maxLevel
+        self.nodeLimit = nodeLimit
+    }
 }
 
 /// Which nodes a search may return.
@@ -128,8 +191,9 @@ struct NodeFilter {
     /// Allowed nodes (a bit per node id); nil allows all.
     var allowed: UnsafePointer<UInt64>?
     var allowedLimit = 0
-    /// Nodes whose graph entry is stale or deleted (tombstones, pending changes): traversed, never returned.
-    var excluded: [BitmapChunks] = []
+    /// Nodes whose graph entry is stale or deleted (pending changes, tombstones): traversed, never returned.
+    var excludedA: BitmapChunks?
+    var excludedB: BitmapChunks?
 
     @inline(__always)
     func accepts(_ node: UInt32) -> Bool {
@@ -137,7 +201,8 @@ struct NodeFilter {
             let index = Int(node)
             guard index < allowedLimit, allowed[index >> 6] & (1 << UInt64(index & 63)) != 0 else { return false }
         }
-        for bitmap in excluded where bitmap.contains(node) { return false }
+        if let excludedA, excludedA.contains(node) { return false }
+        if let excludedB, excludedB.contains(node) { return false }
         return true
     }
 }
@@ -147,14 +212,24 @@ struct BitmapChunks {
     static let chunkShift = 14
     static let bitsPerChunk = 1 << chunkShift
     static let bytesPerChunk = bitsPerChunk / 8
-    let table: ChunkTable
+    /// Raw pointers: whoever made the table keeps it alive (a ``VectorIndexSnapshot``).
+    let table: ChunkPointers
+
+    init(table: ChunkTable) { self.table = ChunkPointers(table) }
+
+    /// The 64 bits for nodes `base ..< base + 64` (`base` a multiple of 64).
+    @inline(__always)
+    func word(at base: Int) -> UInt64 {
+        guard let chunk = table[base >> Self.chunkShift] else { return 0 }
+        return chunk.loadUnaligned(fromByteOffset: ((base & (Self.bitsPerChunk - 1)) >> 6) * 8, as: UInt64.self)
+    }
 
     @inline(__always)
     func contains(_ node: UInt32) -> Bool {
         let index = Int(node)
         guard let chunk = table[index >> Self.chunkShift] else { return false }
         let bit = index & (Self.bitsPerChunk - 1)
-        return chunk.load(fromByteOffset: (bit >> 6) * 8, as: UInt64.self) & (1 << UInt64(bit & 63)) != 0
+        return chunk.loadUnaligned(fromByteOffset: (bit >> 6) * 8, as: UInt64.self) & (1 << UInt64(bit & 63)) != 0
     }
 }
 
@@ -192,51 +267,159 @@ extension GraphView {
         _ query: UnsafePointer<Float>, from start: Neighbor, ef: Int, filter: NodeFilter?, twoHop: Bool,
         context: SearchContext
     ) {
-        context.visited.reset(nodeCount: nodeLimit)
-        context.candidates.removeAll()
-        context.results.removeAll()
-        _ = context.visited.insert(start.node)
-        context.candidates.push(start)
+        var visited = context.visited, candidates = context.candidates, results = context.results
+        defer {
+            context.visited = visited
+            context.candidates = candidates
+            context.results = results
+        }
+        visited.reset(nodeCount: nodeLimit)
+        candidates.removeAll()
+        results.removeAll()
+        _ = visited.insert(start.node)
+        candidates.push(start)
         var bound = Float.infinity
+        var scored = 1, accepted = 0
+        defer {
+            context.scoredAccepted = accepted
+            context.scoredTotal = scored
+        }
         if filter?.accepts(start.node) ?? true {
-            context.results.push(start)
+            accepted += 1
+            results.push(start)
             bound = start.distance
         }
-        while !context.candidates.isEmpty {
-            let current = context.candidates.top
-            if current.distance > bound && context.results.count >= ef { break }
-            context.candidates.pop()
+        while !candidates.isEmpty {
+            let current = candidates.top
+            if current.distance > bound && results.count >= ef { break }
+            candidates.pop()
+            guard let list = links(current.node, level: 0) else { continue }
+            let count = Int(list[0])
+            var p = 1
+            while p <= count {
+                if !visited.contains(list[p]) { prefetch(list[p]) }
+                p += 1
+            }
+            var i = 1
+            while i <= count {
+                let neighbor = list[i]
+                i += 1
+                guard visited.insert(neighbor) else { continue }
+                let isAccepted = filter?.accepts(neighbor) ?? true
+                let d = distance(query, neighbor)
+                scored += 1
+                if isAccepted { accepted += 1 }
+                if results.count < ef || d < bound {
+                    candidates.push(Neighbor(distance: d, node: neighbor))
+                    if isAccepted {
+                        results.push(Neighbor(distance: d, node: neighbor))
+                        if results.count > ef { results.pop() }
+                        bound = results.top.distance
+                    }
+                }
+                if !isAccepted && twoHop, let second = links(neighbor, level: 0) {
+                    let secondCount = Int(second[0])
+                    var j = 1
+                    while j <= secondCount {
+                        let hop = second[j]
+                        j += 1
+                        guard filter?.accepts(hop) ?? true, visited.insert(hop) else { continue }
+                        let d2 = distance(query, hop)
+                        if results.count < ef || d2 < bound {
+                            candidates.push(Neighbor(distance: d2, node: hop))
+                            results.push(Neighbor(distance: d2, node: hop))
+                            if results.count > ef { results.pop() }
+                            bound = results.top.distance
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Best-first search on level 0 that only ever scores accepted nodes (ACORN-1 style): a node's neighbourhood is
+    /// its accepted neighbours plus the accepted neighbours of its rejected ones (two hops), so the walk stays in
+    /// the allowed subgraph and spends no distance computations on rejected nodes. Seeds are the accepted nodes
+    /// nearest to `start` in link hops. Results are left in `results`.
+    func searchAllowedSubgraph(
+        _ query: UnsafePointer<Float>, from start: Neighbor, ef: Int, filter: NodeFilter, context: SearchContext
+    ) {
+        var visited = context.visited, candidates = context.candidates, results = context.results
+        defer {
+            context.visited = visited
+            context.candidates = candidates
+            context.results = results
+        }
+        visited.reset(nodeCount: nodeLimit)
+        candidates.removeAll()
+        results.removeAll()
+        var bound = Float.infinity
+        @inline(__always) func consider(_ node: UInt32) {
+            let d = distance(query, node)
+            if results.count < ef || d < bound {
+                candidates.push(Neighbor(distance: d, node: node))
+                results.push(Neighbor(distance: d, node: node))
+                if results.count > ef { results.pop() }
+                bound = results.top.distance
+            }
+        }
+        // Seeds: breadth-first from the start through any nodes until enough accepted ones are found.
+        var frontier: [UInt32] = [start.node]
+        _ = visited.insert(start.node)
+        if filter.accepts(start.node) { consider(start.node) }
+        var seeds = results.count
+        var budget = 64 * ef
+        var walked = 1
+        defer {
+            context.scoredAccepted = seeds
+            context.scoredTotal = walked
+        }
+        while seeds < min(ef, 16) && !frontier.isEmpty && budget > 0 {
+            var next: [UInt32] = []
+            for node in frontier {
+                guard let list = links(node, level: 0) else { continue }
+                let count = Int(list[0])
+                var i = 1
+                while i <= count {
+                    let neighbor = list[i]
+                    i += 1
+                    guard visited.insert(neighbor) else { continue }
+                    budget -= 1
+                    walked += 1
+                    if filter.accepts(neighbor) {
+                        consider(neighbor)
+                        seeds += 1
+                    } else {
+                        next.append(neighbor)
+                    }
+                }
+            }
+            frontier = next
+        }
+        while !candidates.isEmpty {
+            let current = candidates.top
+            if current.distance > bound && results.count >= ef { break }
+            candidates.pop()
             guard let list = links(current.node, level: 0) else { continue }
             let count = Int(list[0])
             var i = 1
             while i <= count {
                 let neighbor = list[i]
                 i += 1
-                guard context.visited.insert(neighbor) else { continue }
-                let accepted = filter?.accepts(neighbor) ?? true
-                let d = distance(query, neighbor)
-                if context.results.count < ef || d < bound {
-                    context.candidates.push(Neighbor(distance: d, node: neighbor))
-                    if accepted {
-                        context.results.push(Neighbor(distance: d, node: neighbor))
-                        if context.results.count > ef { context.results.pop() }
-                        bound = context.results.top.distance
-                    }
+                guard visited.insert(neighbor) else { continue }
+                if filter.accepts(neighbor) {
+                    consider(neighbor)
+                    continue
                 }
-                if !accepted && twoHop, let second = links(neighbor, level: 0) {
-                    let secondCount = Int(second[0])
-                    var j = 1
-                    while j <= secondCount {
-                        let hop = second[j]
-                        j += 1
-                        guard filter?.accepts(hop) ?? true, context.visited.insert(hop) else { continue }
-                        let d2 = distance(query, hop)
-                        if context.results.count < ef || d2 < bound {
-                            context.candidates.push(Neighbor(distance: d2, node: hop))
-                            context.results.push(Neighbor(distance: d2, node: hop))
-                            if context.results.count > ef { context.results.pop() }
-                            bound = context.results.top.distance
-                        }
+                guard let second = links(neighbor, level: 0) else { continue }
+                let secondCount = Int(second[0])
+                var j = 1
+                while j <= secondCount {
+                    let hop = second[j]
+                    j += 1
+                    if !visited.contains(hop) && filter.accepts(hop) {
+                        _ = visited.insert(hop)
+                        consider(hop)
                     }
                 }
             }
@@ -250,7 +433,11 @@ extension GraphView {
     ) -> [Neighbor] {
         guard nodeLimit > 0, vector(entryPoint) != nil else { return [] }
         let start = descend(query)
-        searchLevel0(query, from: start, ef: max(ef, k), filter: filter, twoHop: twoHop, context: context)
+        if twoHop, let filter {
+            searchAllowedSubgraph(query, from: start, ef: max(ef, k), filter: filter, context: context)
+        } else {
+            searchLevel0(query, from: start, ef: max(ef, k), filter: filter, twoHop: false, context: context)
+        }
         while context.results.count > k { context.results.pop() }
         var found = Array(context.results.elements)
         found.sort()

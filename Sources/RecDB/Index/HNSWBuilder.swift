@@ -1,3 +1,4 @@
+import CRecSupport
 import Foundation
 
 #if canImport(Glibc)
@@ -91,6 +92,16 @@ final class HNSWBuilder: @unchecked Sendable {
     }
 
     @inline(__always) func vector(_ node: UInt32) -> UnsafeMutablePointer<Float> { vectors + Int(node) * dimension }
+
+    @inline(__always)
+    private func prefetch(_ node: UInt32) {
+        let start = UnsafeRawPointer(vector(node))
+        var offset = 0
+        while offset < dimension * 4 {
+            recdb_prefetch(start + offset)
+            offset += 64
+        }
+    }
 
     @inline(__always)
     private func distance(_ a: UInt32, _ b: UInt32) -> Float { metric.distance(vector(a), vector(b), dimension) }
@@ -241,25 +252,32 @@ final class HNSWBuilder: @unchecked Sendable {
         _ query: UnsafePointer<Float>, from start: Neighbor, level: Int, ef: Int, context: SearchContext,
         buffer: inout [UInt32]
     ) {
-        context.visited.reset(nodeCount: nodeLimit)
-        context.candidates.removeAll()
-        context.results.removeAll()
-        _ = context.visited.insert(start.node)
-        context.candidates.push(start)
-        context.results.push(start)
+        var visited = context.visited, candidates = context.candidates, results = context.results
+        defer {
+            context.visited = visited
+            context.candidates = candidates
+            context.results = results
+        }
+        visited.reset(nodeCount: nodeLimit)
+        candidates.removeAll()
+        results.removeAll()
+        _ = visited.insert(start.node)
+        candidates.push(start)
+        results.push(start)
         var bound = start.distance
-        while !context.candidates.isEmpty {
-            let current = context.candidates.pop()
-            if current.distance > bound && context.results.count >= ef { break }
+        while !candidates.isEmpty {
+            let current = candidates.pop()
+            if current.distance > bound && results.count >= ef { break }
             copyList(current.node, level: level, into: &buffer)
+            for neighbor in buffer where !visited.contains(neighbor) { prefetch(neighbor) }
             for neighbor in buffer {
-                guard context.visited.insert(neighbor) else { continue }
+                guard visited.insert(neighbor) else { continue }
                 let d = metric.distance(query, vector(neighbor), dimension)
-                if context.results.count < ef || d < bound {
-                    context.candidates.push(Neighbor(distance: d, node: neighbor))
-                    context.results.push(Neighbor(distance: d, node: neighbor))
-                    if context.results.count > ef { context.results.pop() }
-                    bound = context.results.top.distance
+                if results.count < ef || d < bound {
+                    candidates.push(Neighbor(distance: d, node: neighbor))
+                    results.push(Neighbor(distance: d, node: neighbor))
+                    if results.count > ef { results.pop() }
+                    bound = results.top.distance
                 }
             }
         }

@@ -127,6 +127,9 @@ final class SearchContext: @unchecked Sendable {
     var results = NeighborHeap(capacity: 512, isMax: true)
     var visited = VisitedSet(capacity: 1 << 16)
     var scratch: [Neighbor] = []
+    /// Of the nodes the last filtered walk scored, how many the filter accepted: the local selectivity.
+    var scoredAccepted = 0
+    var scoredTotal = 0
 
     deinit {
         candidates.deallocate()

@@ -252,12 +252,21 @@ public final class VectorIndexSnapshot {
     let dirty: BitmapChunks
     let tombstones: BitmapChunks
     let present: BitmapChunks
+    private let bitmapTables: [ChunkTable]
+    /// Whether any change waits beside the graph, and whether the graph holds deleted nodes.
+    let hasPending: Bool
+    let hasTombstones: Bool
     private let handle: OpaquePointer
     private let schema: VectorSchema
     private var pendingNodes: [UInt32]?
     private var upperStorage: UnsafeRawBufferPointer?
-    /// Allowed sets at most this large are searched exactly instead of through the graph.
-    public var exactSearchLimit = 3000
+    /// Allowed sets at most this large are searched exactly instead of through the graph
+    /// (default: an eighth of the graph, at least 2,048 and at most 32,768).
+    public var exactSearchLimit: Int?
+    /// When a filtered walk finds the filter accepting far fewer nodes around the query than overall (the allowed
+    /// items lie away from the query: a correlated filter), the graph cannot be trusted and an exact scan answers
+    /// instead, for allowed sets up to this size.
+    public var exactFallbackLimit = 1 << 20
 
     init(
         space: EmbeddingSpace, kind: VectorKind, handle: OpaquePointer, schema: VectorSchema,
@@ -285,9 +294,25 @@ public final class VectorIndexSnapshot {
         let nextID = try CatalogSchemaAccess.nextID(kind == .items ? "next.item" : "next.user", handle: handle, meta: meta)
         let idLimit = max(Int(nextID), header?.nodeLimit ?? 0)
         let bitmapChunks = (idLimit >> BitmapChunks.chunkShift) + 1
-        dirty = BitmapChunks(table: table(0, .dirty, count: bitmapChunks))
-        tombstones = BitmapChunks(table: table(generation, .tombstones, count: bitmapChunks))
-        present = BitmapChunks(table: table(generation, .present, count: bitmapChunks))
+        let dirtyTable = table(0, .dirty, count: bitmapChunks)
+        let tombstoneTable = table(generation, .tombstones, count: bitmapChunks)
+        let presentTable = table(generation, .present, count: bitmapChunks)
+        bitmapTables = [dirtyTable, tombstoneTable, presentTable]
+        dirty = BitmapChunks(table: dirtyTable)
+        tombstones = BitmapChunks(table: tombstoneTable)
+        present = BitmapChunks(table: presentTable)
+        func anyKey(_ prefix: [UInt8]) -> Bool {
+            var found = false
+            try? ann.scanRaw(in: txn, prefix: prefix) { _, _ in
+                found = true
+                return .stop
+            }
+            return found
+        }
+        hasPending = anyKey(VectorKeys.annPrefix(space.id, kind, 0))
+        var tombstonePrefix = VectorKeys.annPrefix(space.id, kind, generation)
+        tombstonePrefix.append(VectorKeys.Part.tombstones.rawValue)
+        hasTombstones = generation != 0 && anyKey(tombstonePrefix)
         guard let header else {
             graph = nil
             return
@@ -374,17 +399,26 @@ public final class VectorIndexSnapshot {
     ) -> [VectorMatch] {
         let metric = space.metric, dimension = space.dimension
         guard let graph, let header else { return exactScan(query, k: k, allowed: allowed) }
-        if let allowed, allowed.count <= exactSearchLimit { return exactScan(query, k: k, allowed: allowed) }
+        let exactLimit = exactSearchLimit ?? max(2048, min(header.nodeCount / 8, 32768))
+        if let allowed, allowed.count <= exactLimit { return exactScan(query, k: k, allowed: allowed) }
         let share = allowed.map { min(1, Double($0.count) / Double(max(header.nodeCount, 1))) } ?? 1
-        let widened = share >= 0.5 ? ef : min(4096, Int(Double(ef) / share.squareRoot()))
-        let excluded = [dirty, tombstones]
+        let tuning = FilterTuning.current
+        let widened = share >= tuning.widenBelow ? ef : min(4096, Int(Double(ef) * pow(1 / share, tuning.widenPower)))
+        var excluded = NodeFilter()
+        if hasPending { excluded.excludedA = dirty }
+        if hasTombstones { excluded.excludedB = tombstones }
         var found: [Neighbor]
         if let allowed {
             found = allowed.withFilter(excluding: excluded) { filter in
-                graph.search(query, k: k, ef: widened, filter: filter, twoHop: share < 0.1, context: context)
+                graph.search(query, k: k, ef: widened, filter: filter, twoHop: share < tuning.subgraphBelow, context: context)
+            }
+            let localShare = Double(context.scoredAccepted) / Double(max(context.scoredTotal, 1))
+            if localShare < share * tuning.fallbackBelow && allowed.count <= exactFallbackLimit {
+                return exactScan(query, k: k, allowed: allowed)
             }
         } else {
-            found = graph.search(query, k: k, ef: widened, filter: NodeFilter(excluded: excluded), context: context)
+            let filter: NodeFilter? = hasPending || hasTombstones ? excluded : nil
+            found = graph.search(query, k: k, ef: widened, filter: filter, context: context)
         }
         let pending = self.pending
         if !pending.isEmpty {
@@ -412,7 +446,34 @@ public final class VectorIndexSnapshot {
                 heap.push(Neighbor(distance: d, node: node))
             }
         }
-        if let allowed {
+        if let allowed, let graph {
+            // Word by word: allowed ∧ in the graph ∧ not changed ∧ not deleted, read from the mapped chunks;
+            // changed nodes come from the vector table.
+            let chunkShift = graph.chunkShift, chunkMask = (1 << chunkShift) - 1
+            allowed.words.withUnsafeBufferPointer { words in
+                for w in 0..<words.count where words[w] != 0 {
+                    let base = w << 6
+                    var eligible = words[w] & present.word(at: base) & ~tombstones.word(at: base)
+                    let changed = words[w] & dirty.word(at: base)
+                    eligible &= ~changed
+                    if eligible != 0, let chunk = graph.vectors[base >> chunkShift] {
+                        let vectors = chunk.assumingMemoryBound(to: Float.self)
+                        var bits = eligible
+                        while bits != 0 {
+                            let node = base + bits.trailingZeroBitCount
+                            bits &= bits - 1
+                            offer(UInt32(node), metric.distance(query, vectors + (node & chunkMask) * dimension, dimension))
+                        }
+                    }
+                    var pendingBits = changed
+                    while pendingBits != 0 {
+                        let node = UInt32(base + pendingBits.trailingZeroBitCount)
+                        pendingBits &= pendingBits - 1
+                        if let d = storedVector(node, { metric.distance(query, $0, dimension) }) { offer(node, d) }
+                    }
+                }
+            }
+        } else if let allowed {
             allowed.forEach { node in
                 if let d = withVector(node, { metric.distance(query, $0, dimension) }) { offer(node, d) }
             }
@@ -474,4 +535,25 @@ enum CatalogSchemaAccess {
     static func nextID(_ name: String, handle: OpaquePointer, meta: Database<StringCodec, BytesCodec>) throws -> UInt64 {
         try meta.withValue(name, in: ReadTransaction(handle: handle)) { try UInt64Codec.decode($0) } ?? 0
     }
+}
+
+/// Knobs of the filtered-search planner, settable through `RECDB_FILTER_TUNING="widenBelow,widenPower,subgraphBelow"`
+/// for benchmarking.
+struct FilterTuning {
+    var widenBelow = 0.5
+    var widenPower = 0.5
+    var subgraphBelow = 0.1
+    var fallbackBelow = 0.8
+
+    static let current: FilterTuning = {
+        var tuning = FilterTuning()
+        if let text = ProcessInfo.processInfo.environment["RECDB_FILTER_TUNING"] {
+            let parts = text.split(separator: ",").compactMap { Double($0) }
+            if parts.count == 4 {
+                tuning = FilterTuning(
+                    widenBelow: parts[0], widenPower: parts[1], subgraphBelow: parts[2], fallbackBelow: parts[3])
+            }
+        }
+        return tuning
+    }()
 }

@@ -47,11 +47,12 @@ let truth = try NPYArray(path: "\(dataDir)/\(name).gt.npy")
 let n = base.rows, dimension = base.columns
 log("\(name): \(n) × \(dimension), \(queries.rows) queries, metric \(metric)")
 
-try? FileManager.default.removeItem(atPath: dbPath)
 var result: [String: Any] = ["name": name, "n": n, "dim": dimension]
+let reuse = flags.contains("reuse") && FileManager.default.fileExists(atPath: "\(dbPath)/data.mdb")
+if !reuse { try? FileManager.default.removeItem(atPath: dbPath) }
 
 // Load: items 0…n-1 with their vectors (internal ids equal row numbers in a fresh database).
-do {
+if !reuse {
     var storage = RecDatabase.Options()
     storage.storage.noSync = true
     let db = try RecDatabase.open(at: dbPath, create: true, options: storage)
@@ -126,7 +127,7 @@ func measure(ef: Int, allowed: AllowedSet? = nil, truth: NPYArray, truthOffset: 
 
 _ = try measure(ef: efs.first ?? 10, truth: truth)  // warm the page cache and chunk tables
 var curve: [[String: Any]] = []
-for ef in efs {
+for ef in flags.contains("skip-curve") ? [] : efs {
     let point = try measure(ef: ef, truth: truth)
     log("ef \(ef): recall \(point["recall"]!), qps \(Int(point["qps"] as! Double))")
     curve.append(point)

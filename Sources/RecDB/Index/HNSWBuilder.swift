@@ -126,13 +126,17 @@ final class HNSWBuilder: @unchecked Sendable {
     @inline(__always) private func unlock(_ node: UInt32) { pthread_mutex_unlock(locks + (Int(node) & lockMask)) }
 
     /// Copies a node's list at `level` under its lock.
-    private func copyList(_ node: UInt32, level: Int, into buffer: inout [UInt32]) {
+    /// Copies a node's links at `level` into `buffer` (room for 1 + M0) under the node's lock; returns them.
+    @inline(__always)
+    private func copyList(_ node: UInt32, level: Int, into buffer: UnsafeMutablePointer<UInt32>)
+        -> UnsafeBufferPointer<UInt32>
+    {
         lock(node)
         let source = list(node, level: level)
         let count = Int(source[0])
-        buffer.removeAll(keepingCapacity: true)
-        for i in 0..<count { buffer.append(source[i + 1]) }
+        buffer.update(from: source + 1, count: count)
         unlock(node)
+        return UnsafeBufferPointer(start: buffer, count: count)
     }
 
     // MARK: - Insertion
@@ -209,15 +213,14 @@ final class HNSWBuilder: @unchecked Sendable {
         }
         let query = vector(node)
         var current = Neighbor(distance: metric.distance(query, vector(entry), dimension), node: entry)
-        var buffer: [UInt32] = []
-        buffer.reserveCapacity(level0Slots)
+        let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: level0Slots)
+        defer { buffer.deallocate() }
         var lc = currentMax
         while lc > level {
             var changed = true
             while changed {
                 changed = false
-                copyList(current.node, level: lc, into: &buffer)
-                for neighbor in buffer {
+                for neighbor in copyList(current.node, level: lc, into: buffer) {
                     let d = metric.distance(query, vector(neighbor), dimension)
                     if d < current.distance {
                         current = Neighbor(distance: d, node: neighbor)
@@ -230,7 +233,7 @@ final class HNSWBuilder: @unchecked Sendable {
         var candidates: [Neighbor] = []
         lc = min(level, currentMax)
         while lc >= 0 {
-            searchLayer(query, from: current, level: lc, ef: parameters.efConstruction, context: context, buffer: &buffer)
+            searchLayer(query, from: current, level: lc, ef: parameters.efConstruction, context: context, buffer: buffer)
             candidates = context.results.elements.filter { $0.node != node }
             candidates.sort()
             if let closest = candidates.first { current = closest }
@@ -250,7 +253,7 @@ final class HNSWBuilder: @unchecked Sendable {
     /// Best-first search on one level during construction, reading lists under their locks.
     private func searchLayer(
         _ query: UnsafePointer<Float>, from start: Neighbor, level: Int, ef: Int, context: SearchContext,
-        buffer: inout [UInt32]
+        buffer: UnsafeMutablePointer<UInt32>
     ) {
         var visited = context.visited, candidates = context.candidates, results = context.results
         defer {
@@ -268,9 +271,9 @@ final class HNSWBuilder: @unchecked Sendable {
         while !candidates.isEmpty {
             let current = candidates.pop()
             if current.distance > bound && results.count >= ef { break }
-            copyList(current.node, level: level, into: &buffer)
-            for neighbor in buffer where !visited.contains(neighbor) { prefetch(neighbor) }
-            for neighbor in buffer {
+            let neighbors = copyList(current.node, level: level, into: buffer)
+            for neighbor in neighbors where !visited.contains(neighbor) { prefetch(neighbor) }
+            for neighbor in neighbors {
                 guard visited.insert(neighbor) else { continue }
                 let d = metric.distance(query, vector(neighbor), dimension)
                 if results.count < ef || d < bound {

@@ -207,6 +207,10 @@ extension RecDatabase {
             try resetDirty(space: current, kind: kind, through: changeSequence, in: &txn)
         }
         bytes += upperBlob.count
+        #if DEBUG
+        let problems = try checkIndex(space: name, kind: kind).problems
+        precondition(problems.isEmpty, "index invariants broken after a build of '\(name)': \(problems)")
+        #endif
         return IndexBuildReport(
             space: name, kind: kind, generation: generation, nodes: graphNodes.count - tombstones.count,
             seconds: Date().timeIntervalSince(started), bytes: bytes)

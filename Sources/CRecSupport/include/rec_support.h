@@ -1,9 +1,19 @@
 #ifndef RECDB_REC_SUPPORT_H
 #define RECDB_REC_SUPPORT_H
 
+#include <stddef.h>
+
 /* What Swift cannot say itself: a cache prefetch hint. Inline, so it costs one instruction in Swift callers. */
 static inline __attribute__((always_inline)) void recdb_prefetch(const void *address) {
     __builtin_prefetch(address, 0, 3);
 }
+
+/* 1 when this CPU runs the AVX2 + FMA kernels below (checked once at load time), else 0. */
+int recdb_has_avx2_fma(void);
+
+/* Inner product and squared Euclidean distance of two float32 vectors of length n, with AVX2 + FMA.
+   Call only when recdb_has_avx2_fma() returns 1. */
+float recdb_dot_avx2(const float *a, const float *b, size_t n);
+float recdb_l2sq_avx2(const float *a, const float *b, size_t n);
 
 #endif

@@ -1,3 +1,6 @@
+import CRecSupport
+import Foundation
+
 /// How vectors of an embedding space are compared.
 public enum Metric: String, Sendable, CaseIterable, Codable {
     /// Cosine similarity; vectors are normalised when written, so search uses the inner product.
@@ -37,9 +40,15 @@ public enum Metric: String, Sendable, CaseIterable, Codable {
     /// The distance the index orders by (smaller is closer): the negated inner product, or the squared L2 distance.
     @inline(__always)
     func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dimension: Int) -> Float {
+        if VectorKernels.useAVX2 {
+            switch self {
+            case .l2: return recdb_l2sq_avx2(a, b, dimension)
+            case .cosine, .innerProduct: return -recdb_dot_avx2(a, b, dimension)
+            }
+        }
         switch self {
-        case .l2: VectorKernels.squaredL2(a, b, dimension)
-        case .cosine, .innerProduct: -VectorKernels.dot(a, b, dimension)
+        case .l2: return VectorKernels.squaredL2(a, b, dimension)
+        case .cosine, .innerProduct: return -VectorKernels.dot(a, b, dimension)
         }
     }
 
@@ -57,6 +66,10 @@ public enum Metric: String, Sendable, CaseIterable, Codable {
 /// 16 lanes at a time with two independent accumulators, then a tree sum of the halves (a lane-by-lane horizontal
 /// sum compiles to scalar code on this toolchain; the split sum stays vectorised). The tail is scalar.
 enum VectorKernels {
+    /// Whether the C kernels with AVX2 and FMA run here: Swift's own SIMD compiles for the baseline x86-64 (SSE2),
+    /// so the 256-bit fused kernels are chosen at run time. `RECDB_NO_AVX2=1` turns them off.
+    static let useAVX2 = recdb_has_avx2_fma() == 1 && ProcessInfo.processInfo.environment["RECDB_NO_AVX2"] == nil
+
     @inline(__always)
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
         var i = 0

@@ -66,6 +66,9 @@ struct HNSWGraphTests {
                 b.withUnsafeBufferPointer { pb in
                     #expect(abs(VectorKernels.dot(pa.baseAddress!, pb.baseAddress!, n) - dot) < 1e-4)
                     #expect(abs(VectorKernels.squaredL2(pa.baseAddress!, pb.baseAddress!, n) - l2) < 1e-4)
+                    // Metric.distance may take the AVX2 kernels: same results.
+                    #expect(abs(Metric.innerProduct.distance(pa.baseAddress!, pb.baseAddress!, n) + dot) < 1e-4)
+                    #expect(abs(Metric.l2.distance(pa.baseAddress!, pb.baseAddress!, n) - l2) < 1e-4)
                 }
             }
         }

@@ -108,7 +108,8 @@ struct VectorCommandTests {
             let extra = try folder.write("extra.csv", "id,x0,x1,x2,x3\nB1,0.5,0.5,0,0\n")
             let unknown = try RecCtl.fail("vectors", "import", "emb", extra, "--db", db)
             #expect(unknown.hasPrefix("\(extra):2: unknown item 'B1'"), "\(unknown)")
-            let created = try RecCtl.succeed("vectors", "import", "emb", extra, "--create-missing", "--db", db, "--json")
+            let created = try RecCtl.succeed(
+                "vectors", "import", "emb", extra, "--create-missing", "--db", db, "--json")
             #expect(created.json["created"] as? Int == 1, "\(created)")
             #expect(try Self.search("emb", "--vector", "1,1,0,0", "-k", "1", db: db).map(\.id) == ["B1"])
             let pending = try RecCtl.succeed("index", "stats", "emb", "--db", db, "--json").json

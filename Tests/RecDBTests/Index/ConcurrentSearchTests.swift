@@ -186,7 +186,9 @@ struct ConcurrentSearchTests {
                             let query = Self.randomVector()
                             try db.read { r in
                                 let found = try r.nearest(in: "s", to: query, k: 10)
-                                if let problem = try Self.problem(found, in: r) { shared.fail("reader \(reader): \(problem)") }
+                                if let problem = try Self.problem(found, in: r) {
+                                    shared.fail("reader \(reader): \(problem)")
+                                }
                                 // A filtered walk of the graph (not the exact scan a small set would get).
                                 let even = try r.items(matching: .category("Even"))
                                 let walked = try r.withVectorIndex(space: "s") { index in
@@ -202,7 +204,9 @@ struct ConcurrentSearchTests {
                                 let before = try r.nearest(in: "s", to: query, k: 10)
                                 let builds = shared.builds
                                 let waitUntil = Date().addingTimeInterval(10)
-                                while shared.builds == builds && !shared.writerDone && Date() < waitUntil { usleep(1_000) }
+                                while shared.builds == builds && !shared.writerDone && Date() < waitUntil {
+                                    usleep(1_000)
+                                }
                                 let after = try r.nearest(in: "s", to: query, k: 10)
                                 if after != before { shared.fail("a held snapshot changed across a build") }
                                 if shared.builds > builds { shared.heldAcrossBuild() }

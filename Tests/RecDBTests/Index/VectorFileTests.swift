@@ -114,12 +114,14 @@ struct VectorFileTests {
         try TemporaryDirectory.with { folder in
             let db = try Self.makeDatabase(folder, items: ["1"])
             let path = try folder.write("v.fvecs", bytes: Self.fvecs(Self.rows))
-            let report = try db.importVectors(space: "e", from: VectorFile(path: path), createMissing: true, batchSize: 2)
+            let report = try db.importVectors(
+                space: "e", from: VectorFile(path: path), createMissing: true, batchSize: 2)
             #expect(report.rows == 5 && report.created == 4)
             #expect(try db.read { try $0.itemCount } == 5)
             #expect(try Self.storedVectors(db, ["0", "1", "2", "3", "4"]) == Self.rows)
             // The same file as users: creates users, leaves the item vectors alone.
-            let users = try db.importVectors(space: "e", kind: .users, from: VectorFile(path: path), createMissing: true)
+            let users = try db.importVectors(
+                space: "e", kind: .users, from: VectorFile(path: path), createMissing: true)
             #expect(users.created == 5)
             #expect(try db.read { try $0.vector(space: "e", .users, id: "2") } == Self.rows[2])
             #expect(try db.read { try $0.vectorCount(space: "e", .items) } == 5)

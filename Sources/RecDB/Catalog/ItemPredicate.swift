@@ -21,21 +21,30 @@ public indirect enum ItemPredicate: Sendable, Hashable {
     }
 
     /// Parses one `NAME OP VALUE` clause as `recctl --where` takes it: `category=Books/Thriller`, `tag=sale`,
-    /// `price<20`, `available=true`, `brand!=Acme`. Values that read as numbers or booleans compare as such.
+    /// `price<20`, `available=true`, `brand!=Acme`. Values that read as numbers, booleans or dates compare as such;
+    /// a value in quotes (`zip="02139"`, `title='a<b'`) is text. `category!=X` and `tag!=X` hold for the items that
+    /// `category=X` and `tag=X` leave out.
     public static func parse(_ clause: String) throws -> ItemPredicate {
         let operators: [ComparisonOperator] = [.lessOrEqual, .greaterOrEqual, .notEqual, .equal, .less, .greater]
-        for op in operators {
-            guard let range = clause.range(of: op.rawValue) else { continue }
-            let name = String(clause[..<range.lowerBound]).trimmedSpaces
-            var text = String(clause[range.upperBound...]).trimmedSpaces
+        // The first operator splits the clause: one inside the value belongs to the value.
+        for index in clause.indices {
+            guard let op = operators.first(where: { clause[index...].hasPrefix($0.rawValue) }) else { continue }
+            let name = String(clause[..<index]).trimmedSpaces
+            var text = String(clause[index...].dropFirst(op.rawValue.count)).trimmedSpaces
+            var quoted = false
             if text.count >= 2, text.first == "'" && text.last == "'" || text.first == "\"" && text.last == "\"" {
                 text = String(text.dropFirst().dropLast())
+                quoted = true
             }
             guard !name.isEmpty else { break }
-            if name == "category" && op == .equal { return .category(text) }
-            if (name == "tag" || name == "tags") && op == .equal { return .tag(text) }
+            if name == "category" || name == "tag" || name == "tags", op == .equal || op == .notEqual {
+                let posting: ItemPredicate = name == "category" ? .category(text) : .tag(text)
+                return op == .equal ? posting : .not(posting)
+            }
             let value: AttributeValue
-            if let number = Double(text), number.isFinite {
+            if quoted {
+                value = .string(text)
+            } else if let number = Double(text), number.isFinite {
                 value = .number(number)
             } else if text == "true" || text == "false" {
                 value = .bool(text == "true")

@@ -72,6 +72,20 @@ public struct AllowedSet: Sendable, Hashable {
         return result
     }
 
+    /// Sets are equal when they hold the same ids, however many trailing empty words their bitmaps carry.
+    public static func == (a: AllowedSet, b: AllowedSet) -> Bool {
+        guard a.count == b.count else { return false }
+        let shared = min(a.words.count, b.words.count)
+        return a.words[..<shared] == b.words[..<shared] && a.words[shared...].allSatisfy { $0 == 0 }
+            && b.words[shared...].allSatisfy { $0 == 0 }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        let used = (words.lastIndex { $0 != 0 } ?? -1) + 1
+        hasher.combine(used)
+        for word in words[..<used] { hasher.combine(word) }
+    }
+
     /// Calls `body` for each id in increasing order.
     public func forEach(_ body: (UInt32) throws -> Void) rethrows {
         for (w, word) in words.enumerated() where word != 0 {

@@ -94,6 +94,9 @@ enum VectorKeys {
         case dirty = 5
         /// Which nodes the generation holds a vector for.
         case present = 6
+        /// Set while the first build of a kind runs, so that changes are recorded as pending before any index
+        /// exists; lives under generation 0 and goes with the pending changes when the build switches.
+        case building = 7
     }
 
     /// `space u16, kind u8, generation u32, part u8, index u32`.

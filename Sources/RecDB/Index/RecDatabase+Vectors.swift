@@ -68,6 +68,16 @@ extension RecDatabase {
         for key in keys { try table.delete(key, in: &txn) }
     }
 
+    /// Before the first build of a kind takes its snapshot: from here on vector changes are recorded as pending
+    /// (as they are once an index exists), so those committed while the build runs stay visible after it switches.
+    func markFirstBuild(space name: String, kind: VectorKind) throws {
+        try write { w in
+            guard let space = try w.space(name), space.generation(kind) == 0 else { return }
+            var txn = WriteTransaction(handle: w.handle)
+            try vectorSchema.ann.put(VectorKeys.ann(space.id, kind, 0, .building), [1], in: &txn)
+        }
+    }
+
     /// Removes index generations that are not active: what a build interrupted by a crash left behind.
     func removeAbandonedGenerations() throws {
         let all = try spaces()
@@ -192,10 +202,14 @@ extension CatalogWriter {
     }
 
     /// Records that a node's vector changed after the active index was built, so searches take it from the
-    /// vector table (exact scan) instead of the graph until the index links it.
+    /// vector table (exact scan) instead of the graph until the index links it. Before the first index there is
+    /// nothing to record, except while the first build runs: a change after its snapshot must stay pending.
     mutating func markDirty(space: EmbeddingSpace, kind: VectorKind, node: UInt32) throws {
-        guard space.generation(kind) != 0 else { return }
         var txn = WriteTransaction(handle: handle)
+        guard
+            try space.generation(kind) != 0
+                || vectorSchema.ann.contains(VectorKeys.ann(space.id, kind, 0, .building), in: txn)
+        else { return }
         let sequence = try allocate("next.vector_change", startingAt: 1)
         try vectorSchema.dirty.put(VectorKeys.node(space.id, kind, node), sequence, in: &txn)
         let chunk = UInt32(Int(node) >> BitmapChunks.chunkShift)

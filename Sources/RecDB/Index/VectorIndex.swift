@@ -57,6 +57,7 @@ extension RecDatabase {
     ) throws -> IndexBuildReport {
         let started = Date()
         let chunkShift = Self.indexChunkShift
+        try markFirstBuild(space: name, kind: kind)
         // 1. Snapshot the vectors (and, when linking, the current graph).
         let (space, builder, nodes, changeSequence, tombstones) = try read {
             r -> (EmbeddingSpace, HNSWBuilder, [UInt32], UInt64, [UInt32]) in

@@ -153,6 +153,18 @@ struct GraphView {
         return metric.distance(query, vector, dimension)
     }
 
+    /// Hints the CPU to fetch a node's level-0 link list.
+    @inline(__always)
+    func prefetchLinks(_ node: UInt32) {
+        let index = Int(node)
+        if let chunk = level0[index >> chunkShift] {
+            let start = chunk + (index & ((1 << chunkShift) - 1)) * level0Slots * 4
+            recdb_prefetch(start)
+            recdb_prefetch(start + 64)
+            if level0Slots > 32 { recdb_prefetch(start + 128) }
+        }
+    }
+
     /// Hints the CPU to fetch a node's vector; call a few nodes ahead of computing its distance.
     @inline(__always)
     func prefetch(_ node: UInt32) {
@@ -293,6 +305,7 @@ extension GraphView {
             let current = candidates.top
             if current.distance > bound && results.count >= ef { break }
             candidates.pop()
+            if !candidates.isEmpty { prefetchLinks(candidates.top.node) }
             guard let list = links(current.node, level: 0) else { continue }
             let count = Int(list[0])
             var p = 1

@@ -393,9 +393,10 @@ public final class VectorIndexSnapshot {
         let prepared = try prepare(query)
         guard k > 0 else { return [] }
         if let allowed, allowed.count == 0 { return [] }
-        let context = context?.context ?? SearchContext()
+        let scratch = context?.context ?? SearchContextPool.shared.take()
+        defer { if context == nil { SearchContextPool.shared.give(scratch) } }
         return prepared.withUnsafeBufferPointer { q in
-            searchPrepared(q.baseAddress!, k: k, ef: ef ?? space.parameters.ef, allowed: allowed, context: context)
+            searchPrepared(q.baseAddress!, k: k, ef: ef ?? space.parameters.ef, allowed: allowed, context: scratch)
         }
     }
 
@@ -493,6 +494,26 @@ public final class VectorIndexSnapshot {
         var found = Array(heap.elements)
         found.sort()
         return found.map { VectorMatch(node: $0.node, distance: $0.distance, score: metric.score(fromDistance: $0.distance)) }
+    }
+}
+
+/// Scratch memories shared by searches that bring none: a query takes one and gives it back, so its visited set
+/// (one stamp per node) is not allocated and cleared per query.
+final class SearchContextPool: @unchecked Sendable {
+    static let shared = SearchContextPool()
+    private let lock = NSLock()
+    private var free: [SearchContext] = []
+
+    func take() -> SearchContext {
+        lock.lock()
+        defer { lock.unlock() }
+        return free.popLast() ?? SearchContext()
+    }
+
+    func give(_ context: SearchContext) {
+        lock.lock()
+        defer { lock.unlock() }
+        if free.count < 64 { free.append(context) }
     }
 }
 

@@ -1,0 +1,231 @@
+import Foundation
+
+/// Something that ranks items for a user: a trained model seen by the evaluator.
+public protocol Recommender: Sendable {
+    /// The model's name in reports.
+    var name: String { get }
+    /// Writes a score for every item id (`scores.count` = the item limit) for `user`, whose training
+    /// interactions are `history` (item ids and summed weights). Higher is better.
+    func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
+               into scores: UnsafeMutableBufferPointer<Float>)
+    /// The item's vector, for intra-list diversity; nil when the model has none.
+    func itemVector(_ item: UInt32) -> [Float]?
+}
+
+extension Recommender {
+    public func itemVector(_ item: UInt32) -> [Float]? { nil }
+}
+
+/// Ranking metrics at K, averaged over the evaluated users, plus list-level measures.
+public struct EvaluationResult: Sendable, Codable {
+    public var model: String
+    public var split: String
+    public var k: Int
+    public var users = 0
+    public var precision = 0.0
+    public var recall = 0.0
+    public var f1 = 0.0
+    public var ndcg = 0.0
+    public var mrr = 0.0
+    public var hitRate = 0.0
+    /// Distinct items recommended to anyone ÷ items in the catalog.
+    public var coverage = 0.0
+    /// 1 − mean pairwise similarity within a list (cosine of item vectors, else Jaccard of category and tags).
+    public var diversity = 0.0
+    /// Mean −log2 of the recommended items' popularity share among training users.
+    public var novelty = 0.0
+    public var seconds = 0.0
+    /// The same metrics over users with at most 3 training interactions (nil when there are none).
+    public var coldStart: ColdStart?
+
+    public struct ColdStart: Sendable, Codable {
+        public var users: Int
+        public var ndcg: Double
+        public var recall: Double
+        public var hitRate: Double
+    }
+}
+
+struct EvaluationPartial {
+    var precision = 0.0, recall = 0.0, f1 = 0.0, ndcg = 0.0, mrr = 0.0, hits = 0.0, users = 0
+    var coldUsers = 0, coldNDCG = 0.0, coldRecall = 0.0, coldHits = 0.0
+    var diversity = 0.0, diversityLists = 0, novelty = 0.0, noveltyItems = 0
+    var recommended = Set<UInt32>()
+}
+
+/// Full-ranking offline evaluation: every item the user has not met in training is a candidate (no sampled
+/// negatives); training items are excluded from the lists.
+public struct Evaluator: Sendable {
+    public let split: EvaluationSplit
+    public let train: InteractionMatrix
+    public let k: Int
+    /// Items the catalog holds (coverage's denominator).
+    public let catalogItems: Int
+    /// Category and tag sets per item, for diversity when a model has no vectors.
+    public let itemFeatures: [UInt32: Set<String>]
+    /// Share of training users per item, for novelty.
+    let popularityShare: [Double]
+
+    public init(split: EvaluationSplit, k: Int = 10, catalogItems: Int, itemFeatures: [UInt32: Set<String>] = [:]) {
+        self.split = split
+        self.k = k
+        self.catalogItems = catalogItems
+        self.itemFeatures = itemFeatures
+        let matrix = InteractionMatrix(split.train)
+        train = matrix
+        var users = [Int](repeating: 0, count: matrix.columns)
+        var active = 0
+        for u in 0..<matrix.rows {
+            let row = matrix.row(u).indices
+            if !row.isEmpty { active += 1 }
+            for item in row { users[Int(item)] += 1 }
+        }
+        active = max(active, 1)
+        popularityShare = users.map { (Double($0) + 0.5) / Double(active) }
+    }
+
+    /// Evaluates on the test (or validation) held-out items, using `threads` threads.
+    public func evaluate(_ model: some Recommender, onValidation: Bool = false, threads: Int = 2) -> EvaluationResult {
+        let started = Date()
+        let heldOut = onValidation ? split.validation : split.test
+        let users = heldOut.keys.sorted()
+        let itemCount = train.columns
+        let workers = max(1, min(threads, users.count))
+        let partials = UnsafeMutableBufferPointer<EvaluationPartial>.allocate(capacity: workers)
+        partials.initialize(repeating: EvaluationPartial())
+        defer { partials.deallocate() }
+        let k = self.k
+        let shared = UncheckedSendable(partials)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let partials = shared.value
+            var partial = EvaluationPartial()
+            let scores = UnsafeMutableBufferPointer<Float>.allocate(capacity: itemCount)
+            defer { scores.deallocate() }
+            var index = worker
+            while index < users.count {
+                defer { index += workers }
+                let user = users[index]
+                guard let relevant = heldOut[user], !relevant.isEmpty else { continue }
+                let history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>) =
+                    Int(user) < train.rows ? train.row(Int(user)) : ([], [])
+                scores.update(repeating: 0)
+                model.score(user: user, history: history, into: scores)
+                for item in history.indices { scores[Int(item)] = -.infinity }
+                let top = Self.topK(scores, k: k)
+                let relevantSet = Set(relevant)
+                var hits = 0, dcg = 0.0, firstRank = 0
+                for (rank, item) in top.enumerated() where relevantSet.contains(item) {
+                    hits += 1
+                    dcg += 1 / log2(Double(rank) + 2)
+                    if firstRank == 0 { firstRank = rank + 1 }
+                }
+                let ideal = (0..<min(k, relevant.count)).reduce(0.0) { $0 + 1 / log2(Double($1) + 2) }
+                let precision = Double(hits) / Double(k), recall = Double(hits) / Double(relevant.count)
+                partial.precision += precision
+                partial.recall += recall
+                partial.f1 += precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
+                partial.ndcg += ideal > 0 ? dcg / ideal : 0
+                partial.mrr += firstRank > 0 ? 1 / Double(firstRank) : 0
+                partial.hits += hits > 0 ? 1 : 0
+                partial.users += 1
+                if history.indices.count <= 3 {
+                    partial.coldUsers += 1
+                    partial.coldNDCG += ideal > 0 ? dcg / ideal : 0
+                    partial.coldRecall += recall
+                    partial.coldHits += hits > 0 ? 1 : 0
+                }
+                partial.recommended.formUnion(top)
+                for item in top {
+                    partial.novelty += -log2(popularityShare[Int(item)])
+                    partial.noveltyItems += 1
+                }
+                if top.count > 1 {
+                    partial.diversity += 1 - meanPairwiseSimilarity(top, model: model)
+                    partial.diversityLists += 1
+                }
+            }
+            partials[worker] = partial
+        }
+        var total = EvaluationPartial()
+        for p in partials {
+            total.precision += p.precision
+            total.recall += p.recall
+            total.f1 += p.f1
+            total.ndcg += p.ndcg
+            total.mrr += p.mrr
+            total.hits += p.hits
+            total.users += p.users
+            total.coldUsers += p.coldUsers
+            total.coldNDCG += p.coldNDCG
+            total.coldRecall += p.coldRecall
+            total.coldHits += p.coldHits
+            total.diversity += p.diversity
+            total.diversityLists += p.diversityLists
+            total.novelty += p.novelty
+            total.noveltyItems += p.noveltyItems
+            total.recommended.formUnion(p.recommended)
+        }
+        let n = Double(max(total.users, 1))
+        var result = EvaluationResult(model: model.name, split: split.kind.rawValue, k: k)
+        result.users = total.users
+        result.precision = total.precision / n
+        result.recall = total.recall / n
+        result.f1 = total.f1 / n
+        result.ndcg = total.ndcg / n
+        result.mrr = total.mrr / n
+        result.hitRate = total.hits / n
+        result.coverage = Double(total.recommended.count) / Double(max(catalogItems, 1))
+        result.diversity = total.diversityLists > 0 ? total.diversity / Double(total.diversityLists) : 0
+        result.novelty = total.noveltyItems > 0 ? total.novelty / Double(total.noveltyItems) : 0
+        if total.coldUsers > 0 {
+            let c = Double(total.coldUsers)
+            result.coldStart = .init(
+                users: total.coldUsers, ndcg: total.coldNDCG / c, recall: total.coldRecall / c, hitRate: total.coldHits / c)
+        }
+        result.seconds = Date().timeIntervalSince(started)
+        return result
+    }
+
+    /// The indices of the `k` largest finite scores, best first (ties by lower id).
+    static func topK(_ scores: UnsafeMutableBufferPointer<Float>, k: Int) -> [UInt32] {
+        var heap = NeighborHeap(capacity: k + 1, isMax: true)
+        defer { heap.deallocate() }
+        for i in 0..<scores.count {
+            let s = scores[i]
+            guard s.isFinite else { continue }
+            // Distances are negated scores so the max-heap keeps the k best.
+            let candidate = Neighbor(distance: -s, node: UInt32(i))
+            if heap.count < k {
+                heap.push(candidate)
+            } else if candidate < heap.top {
+                heap.pop()
+                heap.push(candidate)
+            }
+        }
+        return heap.elements.sorted().map(\.node)
+    }
+
+    func meanPairwiseSimilarity(_ items: [UInt32], model: some Recommender) -> Double {
+        var total = 0.0, pairs = 0
+        let vectors = items.map { model.itemVector($0) }
+        for i in 0..<items.count {
+            for j in (i + 1)..<items.count {
+                if let a = vectors[i], let b = vectors[j] {
+                    var dot: Float = 0, na: Float = 0, nb: Float = 0
+                    for d in 0..<a.count {
+                        dot += a[d] * b[d]
+                        na += a[d] * a[d]
+                        nb += b[d] * b[d]
+                    }
+                    total += na > 0 && nb > 0 ? Double(dot / (na.squareRoot() * nb.squareRoot())) : 0
+                } else {
+                    let a = itemFeatures[items[i]] ?? [], b = itemFeatures[items[j]] ?? []
+                    let union = a.union(b).count
+                    total += union > 0 ? Double(a.intersection(b).count) / Double(union) : 0
+                }
+                pairs += 1
+            }
+        }
+        return pairs > 0 ? total / Double(pairs) : 0
+    }
+}

@@ -1,0 +1,68 @@
+/// A train / validation / test division of an interaction log.
+public struct EvaluationSplit: Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
+        /// Per user in time order: the last interaction is the test, the one before it validation.
+        case leaveLastOut = "leave-last-out"
+        /// By time over the whole log: the first 80 % of events train, the next 10 % validate, the last 10 % test.
+        case temporal
+    }
+
+    public var kind: Kind
+    public var train: InteractionLog
+    /// Held-out items per user: validation and test (only items the user has not met in training).
+    public var validation: [UInt32: [UInt32]]
+    public var test: [UInt32: [UInt32]]
+    /// Users left out of the test because their held-out items all appeared in their training history.
+    public var skippedUsers = 0
+
+    /// Splits `log` (sorted by user then time).
+    public init(_ log: InteractionLog, kind: Kind) {
+        self.kind = kind
+        validation = [:]
+        test = [:]
+        switch kind {
+        case .leaveLastOut:
+            var keep = [Bool](repeating: true, count: log.count)
+            var heldOut: [(user: UInt32, validation: UInt32, test: UInt32, trainRange: Range<Int>)] = []
+            for (user, range) in log.userRanges() where range.count >= 3 {
+                let last = range.upperBound - 1
+                keep[last] = false
+                keep[last - 1] = false
+                heldOut.append((user, log.items[last - 1], log.items[last], range.lowerBound..<(last - 1)))
+            }
+            train = log.filter { keep[$0] }
+            for entry in heldOut {
+                let seen = Set(entry.trainRange.map { log.items[$0] })
+                if !seen.contains(entry.validation) { validation[entry.user] = [entry.validation] }
+                if seen.contains(entry.test) {
+                    skippedUsers += 1
+                } else {
+                    test[entry.user] = [entry.test]
+                }
+            }
+        case .temporal:
+            let sortedTimes = log.times.sorted()
+            let trainEnd = sortedTimes.isEmpty ? 0 : sortedTimes[min(sortedTimes.count - 1, sortedTimes.count * 8 / 10)]
+            let validationEnd = sortedTimes.isEmpty ? 0 : sortedTimes[min(sortedTimes.count - 1, sortedTimes.count * 9 / 10)]
+            train = log.filter { log.times[$0] < trainEnd }
+            var seen: [UInt32: Set<UInt32>] = [:]
+            for index in 0..<train.count { seen[train.users[index], default: []].insert(train.items[index]) }
+            var validationSets: [UInt32: Set<UInt32>] = [:], testSets: [UInt32: Set<UInt32>] = [:]
+            var heldOutUsers = Set<UInt32>()
+            for index in 0..<log.count where log.times[index] >= trainEnd {
+                let user = log.users[index], item = log.items[index]
+                guard let known = seen[user], log.weights[index] > 0 else { continue }
+                if log.times[index] < validationEnd { heldOutUsers.insert(user) }
+                guard !known.contains(item) else { continue }
+                if log.times[index] < validationEnd {
+                    validationSets[user, default: []].insert(item)
+                } else {
+                    testSets[user, default: []].insert(item)
+                }
+            }
+            validation = validationSets.mapValues { $0.sorted() }
+            test = testSets.mapValues { $0.sorted() }
+            skippedUsers = 0
+        }
+    }
+}

@@ -1,0 +1,126 @@
+/// Every interaction of one snapshot, as parallel arrays sorted by user then time: what models train on and what
+/// evaluation splits. Weights come from the event types (view 1, purchase 5, rating = value, return −5, …).
+public struct InteractionLog: Sendable {
+    public var users: [UInt32] = []
+    public var items: [UInt32] = []
+    public var weights: [Float] = []
+    /// Milliseconds since the epoch.
+    public var times: [Int64] = []
+    /// One past the largest user and item id in the catalog (dense id spaces; some ids may be unused).
+    public var userLimit = 0
+    public var itemLimit = 0
+
+    public init() {}
+
+    public var count: Int { users.count }
+
+    mutating func append(user: UInt32, item: UInt32, weight: Float, time: Int64) {
+        users.append(user)
+        items.append(item)
+        weights.append(weight)
+        times.append(time)
+    }
+
+    /// The interactions whose index `keep` accepts, in the same order.
+    public func filter(_ keep: (Int) -> Bool) -> InteractionLog {
+        var result = InteractionLog()
+        result.userLimit = userLimit
+        result.itemLimit = itemLimit
+        for index in 0..<count where keep(index) {
+            result.append(user: users[index], item: items[index], weight: weights[index], time: times[index])
+        }
+        return result
+    }
+
+    /// The ranges of each user's interactions (the log is sorted by user).
+    public func userRanges() -> [(user: UInt32, range: Range<Int>)] {
+        var ranges: [(UInt32, Range<Int>)] = []
+        var start = 0
+        while start < count {
+            var end = start + 1
+            while end < count && users[end] == users[start] { end += 1 }
+            ranges.append((users[start], start..<end))
+            start = end
+        }
+        return ranges
+    }
+}
+
+extension CatalogReading where Self: ~Copyable {
+    /// All interactions of this snapshot with their event-type weights, sorted by user then time.
+    /// Streams the history index; memory is proportional to the number of events.
+    public func interactionLog() throws -> InteractionLog {
+        var log = InteractionLog()
+        let count = try eventCount
+        log.users.reserveCapacity(count)
+        log.items.reserveCapacity(count)
+        log.weights.reserveCapacity(count)
+        log.times.reserveCapacity(count)
+        var typeWeights: [UInt16: EventType] = [:]
+        for type in database.eventTypes {
+            if let (code, _) = database.eventType(named: type.name) { typeWeights[code] = type }
+        }
+        try schema.userEvents.scanRaw(in: txn) { key, value in
+            let user = key.loadBigEndianUInt32(at: 0)
+            let entry = try UserEventEntry(value)
+            guard let record = try schema.events.withValue(entry.sequence, in: txn, { try EventRecord($0) }) else {
+                return .next
+            }
+            let weight = typeWeights[record.typeCode].map { $0.weight(forValue: record.value) } ?? 1
+            log.append(user: user, item: entry.item, weight: Float(weight), time: entry.time)
+            return .next
+        }
+        log.userLimit = Int(try CatalogSchemaAccess.nextID("next.user", handle: handle, meta: schema.meta))
+        log.itemLimit = Int(try CatalogSchemaAccess.nextID("next.item", handle: handle, meta: schema.meta))
+        return log
+    }
+}
+
+/// A user × item matrix of summed interaction weights in compressed sparse rows, built from a log.
+/// Pairs whose weights sum to zero or less (a purchase then a return) are left out.
+public struct InteractionMatrix: Sendable {
+    public let rows: Int
+    public let columns: Int
+    public let rowStart: [Int]
+    public let indices: [UInt32]
+    public let values: [Float]
+
+    public init(_ log: InteractionLog, rows: Int? = nil, columns: Int? = nil, transpose: Bool = false) {
+        let rowCount = transpose ? (columns ?? log.itemLimit) : (rows ?? log.userLimit)
+        let columnCount = transpose ? (rows ?? log.userLimit) : (columns ?? log.itemLimit)
+        var pairs: [UInt64: Float] = [:]
+        pairs.reserveCapacity(log.count)
+        for index in 0..<log.count {
+            let r = transpose ? log.items[index] : log.users[index]
+            let c = transpose ? log.users[index] : log.items[index]
+            pairs[UInt64(r) << 32 | UInt64(c), default: 0] += log.weights[index]
+        }
+        let sorted = pairs.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+        var rowStart = [Int](repeating: 0, count: rowCount + 1)
+        var indices: [UInt32] = []
+        var values: [Float] = []
+        indices.reserveCapacity(sorted.count)
+        values.reserveCapacity(sorted.count)
+        for (key, value) in sorted {
+            let r = Int(key >> 32)
+            guard r < rowCount else { continue }
+            rowStart[r + 1] += 1
+            indices.append(UInt32(truncatingIfNeeded: key))
+            values.append(value)
+        }
+        for r in 0..<rowCount { rowStart[r + 1] += rowStart[r] }
+        self.rows = rowCount
+        self.columns = columnCount
+        self.rowStart = rowStart
+        self.indices = indices
+        self.values = values
+    }
+
+    public var nonZeros: Int { indices.count }
+
+    /// The column indices and values of row `r`.
+    @inline(__always)
+    public func row(_ r: Int) -> (indices: ArraySlice<UInt32>, values: ArraySlice<Float>) {
+        (indices[rowStart[r]..<rowStart[r + 1]], values[rowStart[r]..<rowStart[r + 1]])
+    }
+}

@@ -1,0 +1,286 @@
+import Foundation
+
+/// Dense `rows × columns` float matrix in row-major order, shared by threads that write disjoint rows.
+final class FactorMatrix: @unchecked Sendable {
+    let rows: Int
+    let columns: Int
+    let storage: UnsafeMutablePointer<Float>
+
+    init(rows: Int, columns: Int, scale: Float, seed: UInt64) {
+        self.rows = rows
+        self.columns = columns
+        storage = .allocate(capacity: max(rows * columns, 1))
+        var state = seed &+ 0x9E37_79B9_7F4A_7C15
+        for i in 0..<rows * columns {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            storage[i] = (Float(state >> 40) / Float(1 << 24)) * scale
+        }
+    }
+
+    deinit { storage.deallocate() }
+
+    @inline(__always) func row(_ r: Int) -> UnsafeMutablePointer<Float> { storage + r * columns }
+
+    var array: [Float] { Array(UnsafeBufferPointer(start: storage, count: rows * columns)) }
+
+    /// `MᵀM + λI` (columns × columns).
+    func gram(regularization: Float) -> [Float] {
+        let f = columns
+        var result = [Float](repeating: 0, count: f * f)
+        result.withUnsafeMutableBufferPointer { out in
+            for r in 0..<rows {
+                let v = row(r)
+                for a in 0..<f {
+                    let va = v[a]
+                    if va == 0 { continue }
+                    let target = out.baseAddress! + a * f
+                    for b in 0..<f { target[b] += va * v[b] }
+                }
+            }
+            for a in 0..<f { out[a * f + a] += regularization }
+        }
+        return result
+    }
+}
+
+/// Matrix factorisation for implicit feedback (Hu, Koren and Volinsky 2008), alternating least squares with a
+/// conjugate-gradient solver (Takács, Pilászy and Tikk 2011). Event weights, times `alpha`, are the confidences;
+/// every interacted item has preference 1. Users' and items' factor solves run on `threads` threads.
+public struct ALSModel: Recommender {
+    public struct Parameters: Sendable, Hashable, Codable {
+        public var factors = 64
+        public var regularization: Float = 0.01
+        public var alpha: Float = 1
+        public var iterations = 15
+        public var conjugateGradientSteps = 3
+        public var seed: UInt64 = 42
+        public init() {}
+    }
+
+    public let name: String
+    public let parameters: Parameters
+    public let userFactors: [Float]
+    public let itemFactors: [Float]
+    public let trainingSeconds: Double
+
+    public init(name: String = "als", log: InteractionLog, parameters: Parameters = Parameters(), threads: Int = 2) {
+        let started = Date()
+        self.name = name
+        self.parameters = parameters
+        let f = parameters.factors
+        let byUser = InteractionMatrix(log)
+        let byItem = InteractionMatrix(log, transpose: true)
+        let users = FactorMatrix(rows: byUser.rows, columns: f, scale: 0.01, seed: parameters.seed)
+        let items = FactorMatrix(rows: byItem.rows, columns: f, scale: 0.01, seed: parameters.seed &+ 1)
+        for _ in 0..<parameters.iterations {
+            Self.solve(users, fixed: items, ratings: byUser, parameters: parameters, threads: threads)
+            Self.solve(items, fixed: users, ratings: byItem, parameters: parameters, threads: threads)
+        }
+        userFactors = users.array
+        itemFactors = items.array
+        trainingSeconds = Date().timeIntervalSince(started)
+    }
+
+    /// One half-iteration: each row of `target` moves towards the least-squares solution against `fixed`, with a
+    /// few conjugate-gradient steps warm-started from its current value.
+    static func solve(
+        _ target: FactorMatrix, fixed: FactorMatrix, ratings: InteractionMatrix, parameters: Parameters, threads: Int
+    ) {
+        let f = target.columns
+        let gram = fixed.gram(regularization: parameters.regularization)
+        let alpha = parameters.alpha, steps = parameters.conjugateGradientSteps
+        let workers = max(1, min(threads, target.rows))
+        gram.withUnsafeBufferPointer { gramBuffer in
+            let gramPointer = UncheckedSendable(gramBuffer.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                let yty = gramPointer.value
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 3 * f)
+                defer { scratch.deallocate() }
+                let r = scratch, p = scratch + f, ap = scratch + 2 * f
+                var u = worker
+                while u < target.rows {
+                    defer { u += workers }
+                    let x = target.row(u)
+                    let (indices, values) = ratings.row(u)
+                    // r = Yᵀ Cu p(u) − (YᵀY + λI) x − Yᵀ (Cu − I) Y x
+                    multiply(yty, x, into: r, f)
+                    for d in 0..<f { r[d] = -r[d] }
+                    for (item, weight) in zip(indices, values) {
+                        let y = fixed.row(Int(item))
+                        let confidence = alpha * weight
+                        let coefficient = confidence - (confidence - 1) * VectorKernels.dot(y, x, f)
+                        for d in 0..<f { r[d] += coefficient * y[d] }
+                    }
+                    p.update(from: r, count: f)
+                    var residual = VectorKernels.dot(r, r, f)
+                    for _ in 0..<steps {
+                        guard residual > 1e-10 else { break }
+                        // Ap = (YᵀY + λI) p + Yᵀ (Cu − I) Y p
+                        multiply(yty, p, into: ap, f)
+                        for (item, weight) in zip(indices, values) {
+                            let y = fixed.row(Int(item))
+                            let coefficient = (alpha * weight - 1) * VectorKernels.dot(y, p, f)
+                            for d in 0..<f { ap[d] += coefficient * y[d] }
+                        }
+                        let denominator = VectorKernels.dot(p, ap, f)
+                        guard denominator > 0 else { break }
+                        let step = residual / denominator
+                        for d in 0..<f {
+                            x[d] += step * p[d]
+                            r[d] -= step * ap[d]
+                        }
+                        let next = VectorKernels.dot(r, r, f)
+                        let ratio = next / residual
+                        for d in 0..<f { p[d] = r[d] + ratio * p[d] }
+                        residual = next
+                    }
+                }
+            }
+        }
+    }
+
+    /// `out = M v` for a square `f × f` row-major matrix.
+    @inline(__always)
+    static func multiply(_ m: UnsafePointer<Float>, _ v: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ f: Int) {
+        for a in 0..<f { out[a] = VectorKernels.dot(m + a * f, v, f) }
+    }
+
+    public func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
+                      into scores: UnsafeMutableBufferPointer<Float>) {
+        FactorScoring.score(user: user, users: userFactors, items: itemFactors, factors: parameters.factors, into: scores)
+    }
+
+    public func itemVector(_ item: UInt32) -> [Float]? {
+        FactorScoring.vector(item, itemFactors, parameters.factors)
+    }
+}
+
+/// Bayesian personalised ranking (Rendle et al. 2009): stochastic gradient ascent on the log-likelihood that a
+/// user prefers an item they interacted with over one sampled at random, with item biases. Threads update the
+/// shared factors without locks (Hogwild), as `implicit` does.
+public struct BPRModel: Recommender {
+    public struct Parameters: Sendable, Hashable, Codable {
+        public var factors = 64
+        public var learningRate: Float = 0.01
+        public var regularization: Float = 0.01
+        public var iterations = 100
+        public var seed: UInt64 = 42
+        public init() {}
+    }
+
+    public let name: String
+    public let parameters: Parameters
+    /// Rows of `factors + 1`: for users the last column is 1, for items it is the item's bias.
+    public let userFactors: [Float]
+    public let itemFactors: [Float]
+    public let trainingSeconds: Double
+
+    public init(name: String = "bpr", log: InteractionLog, parameters: Parameters = Parameters(), threads: Int = 2) {
+        let started = Date()
+        self.name = name
+        self.parameters = parameters
+        let f = parameters.factors + 1
+        let byUser = InteractionMatrix(log)
+        let itemCount = max(byUser.columns, 1)
+        let users = FactorMatrix(rows: byUser.rows, columns: f, scale: 1 / Float(f), seed: parameters.seed)
+        let items = FactorMatrix(rows: itemCount, columns: f, scale: 1 / Float(f), seed: parameters.seed &+ 1)
+        for u in 0..<users.rows { users.row(u)[f - 1] = 1 }
+        for i in 0..<items.rows { items.row(i)[f - 1] = 0 }
+        // Samples: one (user, item) per stored interaction, drawn uniformly per iteration.
+        var sampleUsers: [UInt32] = []
+        sampleUsers.reserveCapacity(byUser.nonZeros)
+        for u in 0..<byUser.rows {
+            for _ in byUser.rowStart[u]..<byUser.rowStart[u + 1] { sampleUsers.append(UInt32(u)) }
+        }
+        let samples = sampleUsers.count
+        let sampledUsers = sampleUsers
+        let lr = parameters.learningRate, reg = parameters.regularization
+        let workers = max(1, threads)
+        for iteration in 0..<parameters.iterations where samples > 0 {
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                var state = parameters.seed &+ UInt64(iteration) &* 1_000_003 &+ UInt64(worker) &* 7919
+                @inline(__always) func next() -> UInt64 {
+                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                    return state >> 11
+                }
+                let gradient = UnsafeMutablePointer<Float>.allocate(capacity: f)
+                defer { gradient.deallocate() }
+                for _ in 0..<(samples / workers) {
+                    let position = Int(next() % UInt64(samples))
+                    let user = Int(sampledUsers[position])
+                    let liked = byUser.indices[position]
+                    let row = byUser.row(user).indices
+                    var disliked = UInt32(next() % UInt64(itemCount))
+                    var attempts = 0
+                    while Self.contains(row, disliked) && attempts < 10 {
+                        disliked = UInt32(next() % UInt64(itemCount))
+                        attempts += 1
+                    }
+                    if attempts == 10 { continue }
+                    let x = users.row(user), yi = items.row(Int(liked)), yj = items.row(Int(disliked))
+                    var difference: Float = 0
+                    for d in 0..<f { difference += x[d] * (yi[d] - yj[d]) }
+                    let z = 1 / (1 + expf(difference))
+                    for d in 0..<(f - 1) {
+                        let xd = x[d]
+                        gradient[d] = z * (yi[d] - yj[d]) - reg * xd
+                        yi[d] += lr * (z * xd - reg * yi[d])
+                        yj[d] += lr * (-z * xd - reg * yj[d])
+                    }
+                    yi[f - 1] += lr * (z - reg * yi[f - 1])
+                    yj[f - 1] += lr * (-z - reg * yj[f - 1])
+                    for d in 0..<(f - 1) { x[d] += lr * gradient[d] }
+                }
+            }
+        }
+        userFactors = users.array
+        itemFactors = items.array
+        trainingSeconds = Date().timeIntervalSince(started)
+    }
+
+    @inline(__always)
+    static func contains(_ sorted: ArraySlice<UInt32>, _ value: UInt32) -> Bool {
+        var low = sorted.startIndex, high = sorted.endIndex
+        while low < high {
+            let mid = (low + high) >> 1
+            if sorted[mid] < value { low = mid + 1 } else { high = mid }
+        }
+        return low < sorted.endIndex && sorted[low] == value
+    }
+
+    public func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
+                      into scores: UnsafeMutableBufferPointer<Float>) {
+        FactorScoring.score(user: user, users: userFactors, items: itemFactors, factors: parameters.factors + 1, into: scores)
+    }
+
+    public func itemVector(_ item: UInt32) -> [Float]? {
+        FactorScoring.vector(item, itemFactors, parameters.factors + 1).map { Array($0.dropLast()) }
+    }
+}
+
+/// Scores by inner product of user and item factor rows.
+enum FactorScoring {
+    static func score(user: UInt32, users: [Float], items: [Float], factors f: Int, into scores: UnsafeMutableBufferPointer<Float>) {
+        let u = Int(user)
+        guard (u + 1) * f <= users.count else { return }
+        users.withUnsafeBufferPointer { userBuffer in
+            items.withUnsafeBufferPointer { itemBuffer in
+                let x = userBuffer.baseAddress! + u * f
+                let count = min(scores.count, itemBuffer.count / f)
+                for i in 0..<count { scores[i] = VectorKernels.dot(x, itemBuffer.baseAddress! + i * f, f) }
+            }
+        }
+    }
+
+    static func vector(_ item: UInt32, _ items: [Float], _ f: Int) -> [Float]? {
+        let i = Int(item)
+        guard (i + 1) * f <= items.count else { return nil }
+        return Array(items[i * f..<(i + 1) * f])
+    }
+}
+
+/// Hands a value that is safe to share by construction (read-only memory, disjoint writes) to concurrent code.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

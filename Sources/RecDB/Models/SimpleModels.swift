@@ -1,0 +1,104 @@
+import Foundation
+
+/// Time-decayed popularity: each interaction counts its weight × 2^(−age / half-life), age measured from the newest
+/// interaction of the training data. Serves cold users and the end of every fallback chain.
+public struct PopularityModel: Recommender {
+    public let name: String
+    /// Score per item id.
+    public let scores: [Float]
+
+    public init(name: String = "popularity", log: InteractionLog, halfLifeDays: Double = 30) {
+        self.name = name
+        var scores = [Float](repeating: 0, count: log.itemLimit)
+        let newest = log.times.max() ?? 0
+        let halfLife = max(halfLifeDays, 1e-3) * 86_400_000
+        for index in 0..<log.count where log.weights[index] > 0 {
+            let age = Double(newest - log.times[index])
+            scores[Int(log.items[index])] += log.weights[index] * Float(exp2(-age / halfLife))
+        }
+        self.scores = scores
+    }
+
+    public func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
+                      into scores: UnsafeMutableBufferPointer<Float>) {
+        for i in 0..<min(scores.count, self.scores.count) { scores[i] = self.scores[i] }
+    }
+
+    /// The most popular items among `candidates` (e.g. one category's postings), best first.
+    public func top(_ k: Int, among candidates: [UInt32]) -> [(item: UInt32, score: Float)] {
+        var scored: [(item: UInt32, score: Float)] = []
+        scored.reserveCapacity(candidates.count)
+        for item in candidates { scored.append((item, Int(item) < scores.count ? scores[Int(item)] : 0)) }
+        scored.sort { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
+        return Array(scored.prefix(k))
+    }
+}
+
+/// Item-based k-nearest neighbours: cosine similarity between items' interaction columns (binary or weighted),
+/// the top `neighbours` kept per item. A user's score for an item sums its similarities to the items in the
+/// user's history; "similar items" and "items for a basket" read the neighbour lists directly.
+public struct ItemKNNModel: Recommender {
+    public let name: String
+    public let neighbours: Int
+    /// Per item: neighbour ids and similarities, most similar first.
+    public let lists: [[(item: UInt32, similarity: Float)]]
+
+    public init(name: String = "itemknn", log: InteractionLog, neighbours: Int = 100, binary: Bool = true,
+                threads: Int = 2) {
+        self.name = name
+        self.neighbours = neighbours
+        let byUser = InteractionMatrix(log)
+        let byItem = InteractionMatrix(log, transpose: true)
+        let itemCount = byItem.rows
+        var norms = [Float](repeating: 0, count: itemCount)
+        for i in 0..<itemCount {
+            let values = byItem.row(i).values
+            norms[i] = binary ? Float(values.count).squareRoot() : values.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        }
+        let itemNorms = norms
+        let output = UnsafeMutableBufferPointer<[(item: UInt32, similarity: Float)]>.allocate(capacity: itemCount)
+        output.initialize(repeating: [])
+        defer { output.deallocate() }
+        let workers = max(1, min(threads, itemCount))
+        let shared = UncheckedSendable(output)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let output = shared.value
+            var accumulator = [Float](repeating: 0, count: itemCount)
+            var touched: [Int] = []
+            var i = worker
+            while i < itemCount {
+                defer { i += workers }
+                let column = byItem.row(i)
+                guard !column.indices.isEmpty else { continue }
+                for (user, wi) in zip(column.indices, column.values) {
+                    let row = byUser.row(Int(user))
+                    for (j, wj) in zip(row.indices, row.values) where Int(j) != i {
+                        if accumulator[Int(j)] == 0 { touched.append(Int(j)) }
+                        accumulator[Int(j)] += binary ? 1 : wi * wj
+                    }
+                }
+                var list: [(item: UInt32, similarity: Float)] = []
+                list.reserveCapacity(touched.count)
+                for j in touched {
+                    let denominator = itemNorms[i] * itemNorms[j]
+                    if denominator > 0 { list.append((UInt32(j), accumulator[j] / denominator)) }
+                    accumulator[j] = 0
+                }
+                touched.removeAll(keepingCapacity: true)
+                list.sort { $0.similarity > $1.similarity || ($0.similarity == $1.similarity && $0.item < $1.item) }
+                if list.count > neighbours { list.removeSubrange(neighbours...) }
+                output[i] = list
+            }
+        }
+        lists = Array(output)
+    }
+
+    public func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
+                      into scores: UnsafeMutableBufferPointer<Float>) {
+        for item in history.indices where Int(item) < lists.count {
+            for neighbour in lists[Int(item)] where Int(neighbour.item) < scores.count {
+                scores[Int(neighbour.item)] += neighbour.similarity
+            }
+        }
+    }
+}

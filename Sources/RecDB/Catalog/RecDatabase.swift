@@ -27,6 +27,7 @@ public final class RecDatabase: @unchecked Sendable {
     public let environment: Environment
     let schema: CatalogSchema
     let vectorSchema: VectorSchema
+    let modelSchema: ModelSchema
     private let typesLock = NSLock()
     private var typesByName: [String: (code: UInt16, type: EventType)] = [:]
     private var typesByCode: [UInt16: EventType] = [:]
@@ -54,6 +55,7 @@ public final class RecDatabase: @unchecked Sendable {
         try Self.checkFormat(env, create: create, options: options)
         schema = try CatalogSchema(environment: env)
         vectorSchema = try VectorSchema(environment: env)
+        modelSchema = try ModelSchema(environment: env)
         sessionGap = options.sessionGap
         try env.read { txn in
             if let raw = try schema.meta.get("session_gap_ms", in: txn), raw.count == 8 {
@@ -61,7 +63,10 @@ public final class RecDatabase: @unchecked Sendable {
             }
         }
         try reloadEventTypes()
-        if !env.options.readOnly { try removeAbandonedGenerations() }
+        if !env.options.readOnly {
+            try removeAbandonedGenerations()
+            try removeStaleModelData()
+        }
     }
 
     /// Fails unless `env` is empty (and may be initialised) or holds a RecDB catalog of a readable version.

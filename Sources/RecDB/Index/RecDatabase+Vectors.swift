@@ -8,7 +8,15 @@ extension RecDatabase {
     public func createSpace(
         _ name: String, dimension: Int, metric: Metric, parameters: HNSWParameters = HNSWParameters()
     ) throws -> EmbeddingSpace {
-        guard !name.isEmpty, name.utf8.count <= 64, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) })
+        try createSpace(name, dimension: dimension, metric: metric, parameters: parameters, forModel: false)
+    }
+
+    /// Spaces of model generations are named `MODEL@GENERATION`; `@` is reserved for them.
+    func createSpace(
+        _ name: String, dimension: Int, metric: Metric, parameters: HNSWParameters = HNSWParameters(), forModel: Bool
+    ) throws -> EmbeddingSpace {
+        let allowed = forModel ? "_-.@" : "_-."
+        guard !name.isEmpty, name.utf8.count <= 64, name.allSatisfy({ $0.isLetter || $0.isNumber || allowed.contains($0) })
         else {
             throw RecDBError(.invalidArgument, "space names have 1 to 64 letters, digits, '_', '-' or '.': '\(name)'")
         }

@@ -1,0 +1,318 @@
+import Foundation
+
+/// A trained model as stored: what it is, its active generation and where that generation's data lives.
+public struct ModelRecord: Sendable, Codable {
+    /// The model's name (`als`, `bpr`, `itemknn`, `popularity`).
+    public var name: String
+    public var kind: String
+    /// Parameters as given, for `recctl models`.
+    public var parameters: [String: Double]
+    /// The active generation; 0 before the first refresh.
+    public var generation: UInt32
+    /// For factor models: the embedding space holding this generation's user and item vectors.
+    public var space: String?
+    public var trainedAt: String
+    public var trainingSeconds: Double
+    /// Events in the snapshot it trained on.
+    public var events: Int
+    public var lastEvaluation: EvaluationResult?
+}
+
+/// What a refresh did.
+public struct RefreshReport: Sendable {
+    public var record: ModelRecord
+    public var seconds: Double
+}
+
+extension ModelSpec {
+    var kind: String { name }
+
+    var parameterTable: [String: Double] {
+        /// Floats as people wrote them (0.01, not 0.009999999776482582).
+        func d(_ value: Float) -> Double { Double(value.description) ?? Double(value) }
+        switch self {
+        case .popularity(let halfLife): ["half_life_days": halfLife]
+        case .itemKNN(let neighbours): ["neighbours": Double(neighbours)]
+        case .als(let p):
+            [
+                "factors": Double(p.factors), "iterations": Double(p.iterations), "regularization": d(p.regularization),
+                "alpha": d(p.alpha), "cg_steps": Double(p.conjugateGradientSteps), "seed": Double(p.seed),
+            ]
+        case .bpr(let p):
+            [
+                "factors": Double(p.factors), "iterations": Double(p.iterations), "learning_rate": d(p.learningRate),
+                "regularization": d(p.regularization), "seed": Double(p.seed),
+            ]
+        }
+    }
+}
+
+/// Databases of trained models.
+struct ModelSchema: Sendable {
+    /// model name → JSON ``ModelRecord``.
+    let models: Database<StringCodec, BytesCodec>
+    /// (model name, generation, part, index) → model data that is not an embedding space (scores, neighbour lists).
+    let data: Database<BytesCodec, BytesCodec>
+
+    init(environment env: Environment) throws {
+        models = try env.database("models", key: StringCodec.self, value: BytesCodec.self)
+        data = try env.database("model_data", key: BytesCodec.self, value: BytesCodec.self)
+    }
+
+    static func dataPrefix(_ model: String, _ generation: UInt32? = nil) -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.write(model)
+        if let generation { writer.write(generation) }
+        return writer.bytes
+    }
+
+    static func dataKey(_ model: String, _ generation: UInt32, part: UInt8, index: UInt32) -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.write(model)
+        writer.write(generation)
+        writer.write(part)
+        writer.write(index)
+        return writer.bytes
+    }
+
+    static func spaceName(_ model: String, _ generation: UInt32) -> String { "\(model)@\(generation)" }
+}
+
+extension RecDatabase {
+    /// The stored models.
+    public func models() throws -> [ModelRecord] {
+        try read { r in
+            var records: [ModelRecord] = []
+            try modelSchema.models.scanRaw(in: r.txn) { _, value in
+                records.append(try JSONDecoder().decode(ModelRecord.self, from: Data(value)))
+                return .next
+            }
+            return records
+        }
+    }
+
+    /// A stored model by name, or nil.
+    public func model(_ name: String) throws -> ModelRecord? {
+        try read { r in try r.model(name) }
+    }
+
+    /// Trains `spec` from one read snapshot and makes the result the model's active generation.
+    ///
+    /// The new generation is written in chunked write transactions while the current one keeps serving; then one
+    /// small transaction switches the model to it. Readers that began before the switch finish on the old
+    /// generation (an LMDB snapshot), whose data is deleted afterwards. A crash at any point leaves the old
+    /// generation active; what the new one had written is removed at the next open.
+    @discardableResult
+    public func refresh(
+        _ spec: ModelSpec, threads: Int = 2, progress: (@Sendable (String) -> Void)? = nil
+    ) throws -> RefreshReport {
+        let started = Date()
+        let name = spec.name
+        progress?("reading the snapshot")
+        let (log, previous) = try read { r in (try r.interactionLog(), try r.model(name)) }
+        progress?("training \(name) on \(log.count) interactions")
+        let trainStarted = Date()
+        let model = spec.train(on: log, threads: threads)
+        let trainingSeconds = Date().timeIntervalSince(trainStarted)
+        let generation = (previous?.generation ?? 0) + 1
+        var record = ModelRecord(
+            name: name, kind: spec.kind, parameters: spec.parameterTable, generation: generation, space: nil,
+            trainedAt: Timestamp.now.description, trainingSeconds: trainingSeconds, events: log.count,
+            lastEvaluation: previous?.lastEvaluation)
+        progress?("writing generation \(generation)")
+        switch model {
+        case let factors as ALSModel:
+            record.space = try writeFactorGeneration(
+                name, generation, users: factors.userFactors, items: factors.itemFactors,
+                dimension: factors.parameters.factors, log: log, threads: threads)
+        case let factors as BPRModel:
+            record.space = try writeFactorGeneration(
+                name, generation, users: factors.userFactors, items: factors.itemFactors,
+                dimension: factors.parameters.factors + 1, log: log, threads: threads)
+        case let popularity as PopularityModel:
+            try writeData(name, generation, part: 1, floats: popularity.scores)
+        case let knn as ItemKNNModel:
+            try writeNeighbourLists(name, generation, knn.lists)
+        default:
+            break
+        }
+        progress?("switching to generation \(generation)")
+        let recordBytes = try JSONEncoder().encode(record)
+        try write { w in
+            var txn = WriteTransaction(handle: w.handle)
+            let current = try w.model(name)
+            guard current?.generation == previous?.generation else {
+                throw RecDBError(.alreadyExists, "another refresh of '\(name)' finished first; this one is discarded")
+            }
+            try modelSchema.models.put(name, Array(recordBytes), in: &txn)
+        }
+        try removeStaleModelData(of: name)
+        return RefreshReport(record: record, seconds: Date().timeIntervalSince(started))
+    }
+
+    /// Writes a factor model's vectors into a new embedding space (items and users) and indexes the items.
+    private func writeFactorGeneration(
+        _ model: String, _ generation: UInt32, users: [Float], items: [Float], dimension: Int, log: InteractionLog,
+        threads: Int
+    ) throws -> String {
+        let spaceName = ModelSchema.spaceName(model, generation)
+        if try read({ try $0.space(spaceName) }) != nil { try dropSpace(spaceName) }
+        let space = try createSpace(spaceName, dimension: dimension, metric: .innerProduct, forModel: true)
+        for (kind, factors) in [(VectorKind.items, items), (VectorKind.users, users)] {
+            let rows = factors.count / dimension
+            var start = 0
+            while start < rows {
+                let end = min(rows, start + 10_000)
+                try write { w in
+                    for row in start..<end {
+                        let node = UInt32(row)
+                        let exists = kind == .items
+                            ? try schema.items.contains(node, in: w.txn) : try schema.users.contains(node, in: w.txn)
+                        guard exists else { continue }
+                        try w.setVector(
+                            Array(factors[row * dimension..<(row + 1) * dimension]), space: space, kind: kind, node: node,
+                            owner: "\(kind) #\(row)")
+                    }
+                }
+                start = end
+            }
+        }
+        try buildIndex(space: spaceName, kind: .items, threads: threads)
+        return spaceName
+    }
+
+    private func writeData(_ model: String, _ generation: UInt32, part: UInt8, floats: [Float]) throws {
+        let perValue = 1 << 18
+        var index: UInt32 = 0
+        var start = 0
+        repeat {
+            let end = min(floats.count, start + perValue)
+            let bytes = floats[start..<end].withUnsafeBytes { Array($0) }
+            try environment.write { txn in
+                try modelSchema.data.put(ModelSchema.dataKey(model, generation, part: part, index: index), bytes, in: &txn)
+            }
+            index += 1
+            start = end
+        } while start < floats.count
+    }
+
+    private func writeNeighbourLists(_ model: String, _ generation: UInt32, _ lists: [[(item: UInt32, similarity: Float)]])
+        throws
+    {
+        let perChunk = 4096
+        var chunk = 0
+        while chunk * perChunk < max(lists.count, 1) {
+            let range = (chunk * perChunk)..<min(lists.count, (chunk + 1) * perChunk)
+            var writer = BinaryWriter()
+            for i in range {
+                writer.write(UInt32(lists[i].count))
+                for neighbour in lists[i] {
+                    writer.write(neighbour.item)
+                    writer.write(neighbour.similarity)
+                }
+            }
+            let bytes = writer.bytes
+            let index = UInt32(chunk)
+            try environment.write { txn in
+                try modelSchema.data.put(ModelSchema.dataKey(model, generation, part: 2, index: index), bytes, in: &txn)
+            }
+            chunk += 1
+        }
+    }
+
+    /// Deletes spaces and data of `model` (or every model) that belong to no active generation: the generation a
+    /// refresh replaced, or what a refresh interrupted by a crash left behind.
+    func removeStaleModelData(of model: String? = nil) throws {
+        let records = try models()
+        let active = Dictionary(uniqueKeysWithValues: records.map { ($0.name, $0.generation) })
+        for space in try spaces() {
+            guard let at = space.name.lastIndex(of: "@"), let generation = UInt32(space.name[space.name.index(after: at)...])
+            else { continue }
+            let owner = String(space.name[..<at])
+            guard model == nil || owner == model else { continue }
+            if active[owner] != generation { try dropSpace(space.name) }
+        }
+        try write { w in
+            var txn = WriteTransaction(handle: w.handle)
+            var stale: [[UInt8]] = []
+            try modelSchema.data.scanRaw(in: w.txn) { key, _ in
+                var reader = BinaryReader(key)
+                let owner = try reader.readString()
+                let generation = try reader.readUInt32()
+                if (model == nil || owner == model) && active[owner] != generation { stale.append(Array(key)) }
+                return .next
+            }
+            for key in stale { try modelSchema.data.delete(key, in: &txn) }
+        }
+    }
+
+    /// Stores an evaluation result on the model's record (shown by `recctl models`).
+    public func recordEvaluation(_ result: EvaluationResult, for name: String) throws {
+        try write { w in
+            var txn = WriteTransaction(handle: w.handle)
+            guard var record = try w.model(name) else { return }
+            record.lastEvaluation = result
+            try modelSchema.models.put(name, Array(try JSONEncoder().encode(record)), in: &txn)
+        }
+    }
+}
+
+extension CatalogReading where Self: ~Copyable {
+    var modelSchema: ModelSchema { database.modelSchema }
+
+    /// A stored model by name, as of this snapshot.
+    public func model(_ name: String) throws -> ModelRecord? {
+        try modelSchema.models.withValue(name, in: txn) { try JSONDecoder().decode(ModelRecord.self, from: Data($0)) }
+    }
+
+    /// The `k` items the active generation of `model` ranks highest for `user`, leaving out items the user has met.
+    /// Factor models search their item index with the user's vector; item-kNN sums the neighbour lists of the
+    /// user's history; popularity ranks by decayed popularity. All from this one snapshot.
+    public func recommend(model name: String, user: String, k: Int) throws -> [(item: UInt32, score: Float)] {
+        guard let record = try model(name), record.generation > 0 else {
+            throw RecDBError(.notFound, "model '\(name)' has not been trained (run `recctl refresh \(name)`)")
+        }
+        guard let userID = try userID(for: user) else { throw RecDBError(.notFound, "unknown user '\(user)'") }
+        let seen = Set(try seenItems(ofUserID: userID))
+        if let space = record.space {
+            guard let vector = try self.vector(space: space, .users, id: user) else { return [] }
+            var allowed = try allItems()
+            for item in seen { allowed.remove(item) }
+            return try nearest(in: space, to: vector, k: k, allowed: allowed).map { ($0.node, $0.score) }
+        }
+        let itemLimit = Int(try CatalogSchemaAccess.nextID("next.item", handle: handle, meta: schema.meta))
+        var scores = [Float](repeating: 0, count: itemLimit)
+        if record.kind == "popularity" {
+            var offset = 0
+            try modelSchema.data.scanRaw(in: txn, prefix: ModelSchema.dataPrefix(name, record.generation) + [1]) { _, value in
+                let floats = value.bindMemory(to: Float.self)
+                for (i, v) in floats.enumerated() where offset + i < itemLimit { scores[offset + i] = v }
+                offset += floats.count
+                return .next
+            }
+        } else {
+            for item in seen {
+                let chunk = UInt32(Int(item) / 4096)
+                try modelSchema.data.withValue(ModelSchema.dataKey(name, record.generation, part: 2, index: chunk), in: txn) {
+                    raw in
+                    var reader = BinaryReader(raw)
+                    for position in 0..<(Int(item) % 4096 + 1) {
+                        let count = Int(try reader.readUInt32())
+                        for _ in 0..<count {
+                            let neighbour = try reader.readUInt32(), similarity = try reader.readFloat()
+                            if position == Int(item) % 4096 && Int(neighbour) < itemLimit {
+                                scores[Int(neighbour)] += similarity
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var ranked: [(item: UInt32, score: Float)] = []
+        for (i, score) in scores.enumerated() where score > 0 && !seen.contains(UInt32(i)) {
+            if try schema.items.contains(UInt32(i), in: txn) { ranked.append((UInt32(i), score)) }
+        }
+        ranked.sort { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
+        return Array(ranked.prefix(k))
+    }
+}

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import RecDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Model parameters shared by `refresh` and `eval`.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Factors of ALS and BPR.") var factors: Int = 64
+    @Option(help: "Iterations (default: ALS 15, BPR 100).") var iterations: Int?
+    @Option(help: "Regularisation of ALS and BPR.") var regularization: Float = 0.01
+    @Option(help: "ALS confidence scale applied to event weights.") var alpha: Float = 1
+    @Option(help: "BPR learning rate.") var learningRate: Float = 0.01
+    @Option(help: "Item-kNN neighbours kept per item.") var neighbours: Int = 100
+    @Option(help: "Popularity half-life in days.") var halfLife: Double = 30
+    @Option(help: "Seed of the random initialisation and sampling.") var seed: UInt64 = 42
+
+    func spec(_ name: String) throws -> ModelSpec {
+        switch try ModelSpec.named(name) {
+        case .als:
+            var p = ALSModel.Parameters()
+            p.factors = factors
+            p.iterations = iterations ?? 15
+            p.regularization = regularization
+            p.alpha = alpha
+            p.seed = seed
+            return .als(p)
+        case .bpr:
+            var p = BPRModel.Parameters()
+            p.factors = factors
+            p.iterations = iterations ?? 100
+            p.regularization = regularization
+            p.learningRate = learningRate
+            p.seed = seed
+            return .bpr(p)
+        case .itemKNN: return .itemKNN(neighbours: neighbours)
+        case .popularity: return .popularity(halfLifeDays: halfLife)
+        }
+    }
+}
+
+extension RecCtl {
+    struct Refresh: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Train a model from a snapshot and switch to the new generation; queries go on meanwhile.")
+        @OptionGroup var options: DatabaseOptions
+        @Argument(help: "popularity, itemknn, als or bpr") var model: String
+        @OptionGroup var parameters: ModelOptions
+        @Option(help: "Threads for training.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+        func run() throws {
+            try running(json: options.json) {
+                let db = try options.open()
+                let spec = try parameters.spec(model)
+                let bar = !options.json && isatty(STDERR_FILENO) != 0
+                let report = try db.refresh(spec, threads: max(1, threads)) { step in
+                    if bar { FileHandle.standardError.write(Data("\r\u{1B}[K\(spec.name): \(step)…".utf8)) }
+                }
+                if bar { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                let r = report.record
+                if options.json {
+                    printJSON([
+                        "ok": true, "model": r.name, "generation": Int(r.generation), "events": r.events,
+                        "training_seconds": r.trainingSeconds, "seconds": report.seconds, "space": (r.space as Any?) ?? NSNull(),
+                    ])
+                } else {
+                    print(
+                        "Refreshed \(r.name): generation \(r.generation) from \(formatCount(r.events)) events, trained in "
+                            + String(format: "%.2f s (%.2f s in all).", r.trainingSeconds, report.seconds))
+                }
+            }
+        }
+    }
+
+    struct Models: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List models with their generation, training time, parameters and last evaluation.")
+        @OptionGroup var options: DatabaseOptions
+
+        func run() throws {
+            try running(json: options.json) {
+                let records = try options.open().models()
+                if options.json {
+                    let data = try JSONEncoder().encode(records)
+                    print(String(decoding: data, as: UTF8.self))
+                    return
+                }
+                if records.isEmpty { print("No trained models yet (recctl refresh als).") }
+                for r in records {
+                    let parameters = r.parameters.sorted { $0.key < $1.key }
+                        .map { "\($0.key)=\(AttributeValue.number($0.value))" }.joined(separator: " ")
+                    print("\(r.name)  generation \(r.generation)  trained \(r.trainedAt) in "
+                        + String(format: "%.2f s", r.trainingSeconds) + " on \(formatCount(r.events)) events")
+                    print("    \(parameters)")
+                    if let e = r.lastEvaluation {
+                        print("    last evaluation (\(e.split), K \(e.k)): NDCG \(String(format: "%.4f", e.ndcg)), "
+                            + "recall \(String(format: "%.4f", e.recall)), HR \(String(format: "%.4f", e.hitRate))")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Recommend: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recommend items for a user with a trained model's active generation.")
+        @OptionGroup var options: DatabaseOptions
+        @Option(help: "The model.") var model: String = "als"
+        @Option(help: "The user's id.") var user: String
+        @Option(name: .short, help: "How many items.") var k: Int = 10
+
+        func run() throws {
+            try running(json: options.json) {
+                let db = try options.open()
+                let rows: [[String: Any]] = try db.read { r in
+                    try r.recommend(model: model, user: user, k: k).map { entry in
+                        let item = try r.item(internalID: entry.item)
+                        var row: [String: Any] = ["id": item?.id ?? "#\(entry.item)", "score": Double(entry.score)]
+                        if let title = item?.title { row["title"] = title }
+                        return row
+                    }
+                }
+                if options.json { return printJSON(rows) }
+                for (rank, row) in rows.enumerated() {
+                    let id = String(describing: row["id"]!).padding(toLength: 10, withPad: " ", startingAt: 0)
+                    print(String(format: "%3d  ", rank + 1) + id + String(format: " %8.4f  ", row["score"] as! Double)
+                        + ((row["title"] as? String) ?? ""))
+                }
+            }
+        }
+    }
+}

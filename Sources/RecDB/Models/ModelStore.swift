@@ -30,7 +30,7 @@ extension ModelSpec {
     var parameterTable: [String: Double] {
         /// Floats as people wrote them (0.01, not 0.009999999776482582).
         func d(_ value: Float) -> Double { Double(value.description) ?? Double(value) }
-        switch self {
+        return switch self {
         case .popularity(let halfLife): ["half_life_days": halfLife]
         case .itemKNN(let neighbours): ["neighbours": Double(neighbours)]
         case .als(let p):

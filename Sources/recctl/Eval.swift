@@ -17,12 +17,7 @@ extension RecCtl {
         @Option(help: "leave-last-out or temporal.") var split: String = "leave-last-out"
         @Option(name: .short, help: "List length K.") var k: Int = 10
         @Option(help: "Comma-separated models: popularity, itemknn, als, bpr.") var models: String = "popularity,itemknn,als,bpr"
-        @Option(help: "Factors of ALS and BPR.") var factors: Int = 64
-        @Option(help: "ALS iterations.") var alsIterations: Int = 15
-        @Option(help: "BPR iterations.") var bprIterations: Int = 100
-        @Option(help: "ALS regularisation.") var regularization: Float = 0.01
-        @Option(help: "ALS confidence scale applied to event weights.") var alpha: Float = 1
-        @Option(help: "Item-kNN neighbours kept per item.") var neighbours: Int = 100
+        @OptionGroup var parameters: ModelOptions
         @Option(help: "Threads for training and evaluation.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
         @Flag(help: "Evaluate on the validation part instead of the test part.") var validation = false
 
@@ -31,26 +26,16 @@ extension RecCtl {
                 guard let kind = EvaluationSplit.Kind(rawValue: split) else {
                     throw ValidationError("--split must be leave-last-out or temporal")
                 }
-                let specs = try models.split(separator: ",").map { name -> ModelSpec in
-                    switch try ModelSpec.named(String(name)) {
-                    case .als:
-                        var p = ALSModel.Parameters()
-                        p.factors = factors
-                        p.iterations = alsIterations
-                        p.regularization = regularization
-                        p.alpha = alpha
-                        return .als(p)
-                    case .bpr:
-                        var p = BPRModel.Parameters()
-                        p.factors = factors
-                        p.iterations = bprIterations
-                        return .bpr(p)
-                    case .itemKNN: return .itemKNN(neighbours: neighbours)
-                    case let other: return other
+                let specs = try models.split(separator: ",").map { try parameters.spec(String($0)) }
+                let db = try options.open()
+                let (splitInfo, rows) = try db.evaluate(
+                    specs, split: kind, k: k, threads: max(1, threads), onValidation: validation)
+                // Models that are stored remember their latest test-set evaluation (recctl models shows it).
+                if !validation {
+                    for row in rows where try db.model(row.spec.name) != nil {
+                        try db.recordEvaluation(row.result, for: row.spec.name)
                     }
                 }
-                let (splitInfo, rows) = try options.open().evaluate(
-                    specs, split: kind, k: k, threads: max(1, threads), onValidation: validation)
                 if options.json {
                     let encoder = JSONEncoder()
                     encoder.outputFormatting = [.sortedKeys]
@@ -69,7 +54,7 @@ extension RecCtl {
                     + "\(formatCount(splitInfo.test.count)) test users (\(splitInfo.skippedUsers) skipped: test item seen in training)")
                 let header = ["model", "P@\(k)", "R@\(k)", "F1@\(k)", "NDCG@\(k)", "MRR@\(k)", "HR@\(k)", "cover", "divers",
                               "novelty", "cold NDCG", "train s"]
-                print(header.map { $0.padding(toLength: max(9, $0.count), withPad: " ", startingAt: 0) }.joined(separator: " "))
+                print(header.map { $0.padding(toLength: max($0 == "model" ? 12 : 9, $0.count), withPad: " ", startingAt: 0) }.joined(separator: " "))
                 for row in rows {
                     let r = row.result
                     let cells = [
@@ -77,12 +62,48 @@ extension RecCtl {
                         f(r.diversity), String(format: "%.2f", r.novelty),
                         r.coldStart.map { f($0.ndcg) + " (\($0.users))" } ?? "-", String(format: "%.2f", row.trainingSeconds),
                     ]
-                    print(zip(cells, header).map { $0.0.padding(toLength: max(9, $0.1.count), withPad: " ", startingAt: 0) }
+                    print(zip(cells, header).map { $0.0.padding(toLength: max($0.1 == "model" ? 12 : 9, $0.1.count), withPad: " ", startingAt: 0) }
                         .joined(separator: " "))
                 }
             }
         }
 
         private func f(_ value: Double) -> String { String(format: "%.4f", value) }
+    }
+}
+
+extension RecCtl {
+    struct Tune: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Search a small grid of a model's parameters, ranked by NDCG@K on the validation split.")
+        @OptionGroup var options: DatabaseOptions
+        @Argument(help: "popularity, itemknn, als or bpr") var model: String
+        @Option(help: "leave-last-out or temporal.") var split: String = "leave-last-out"
+        @Option(name: .short, help: "List length K.") var k: Int = 10
+        @Option(help: "Show this many settings.") var top: Int = 5
+        @Option(help: "Threads for training and evaluation.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+        func run() throws {
+            try running(json: options.json) {
+                guard let kind = EvaluationSplit.Kind(rawValue: split) else {
+                    throw ValidationError("--split must be leave-last-out or temporal")
+                }
+                let rows = try options.open().tune(try ModelSpec.named(model), split: kind, k: k, threads: max(1, threads))
+                if options.json {
+                    printJSON(rows.map { row -> [String: Any] in
+                        [
+                            "parameters": row.spec.parameterDescription, "ndcg": row.result.ndcg, "recall": row.result.recall,
+                            "hit_rate": row.result.hitRate, "training_seconds": row.trainingSeconds,
+                        ]
+                    })
+                    return
+                }
+                print("\(rows.count) settings of \(model), ranked by validation NDCG@\(k) (\(kind.rawValue)):")
+                for row in rows.prefix(top) {
+                    print(String(format: "  NDCG %.4f  R %.4f  HR %.4f  %6.2f s  ", row.result.ndcg, row.result.recall,
+                                 row.result.hitRate, row.trainingSeconds) + row.spec.parameterDescription)
+                }
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "ALS confidence scale applied to event weights.") var alpha: Float = 1
     @Option(help: "BPR learning rate.") var learningRate: Float = 0.01
     @Option(help: "Item-kNN neighbours kept per item.") var neighbours: Int = 100
+    @Option(help: "Item-kNN similarity: cosine or conditional (P(j|i)).") var similarity: String = "cosine"
     @Option(help: "Popularity half-life in days.") var halfLife: Double = 30
     @Option(help: "Seed of the random initialisation and sampling.") var seed: UInt64 = 42
 
@@ -35,7 +36,11 @@ struct ModelOptions: ParsableArguments {
             p.learningRate = learningRate
             p.seed = seed
             return .bpr(p)
-        case .itemKNN: return .itemKNN(neighbours: neighbours)
+        case .itemKNN:
+            guard let kind = ItemKNNModel.Similarity(rawValue: similarity) else {
+                throw ValidationError("--similarity must be cosine or conditional")
+            }
+            return .itemKNN(neighbours: neighbours, similarity: kind)
         case .popularity: return .popularity(halfLifeDays: halfLife)
         }
     }
@@ -98,6 +103,35 @@ extension RecCtl {
                         print("    last evaluation (\(e.split), K \(e.k)): NDCG \(String(format: "%.4f", e.ndcg)), "
                             + "recall \(String(format: "%.4f", e.recall)), HR \(String(format: "%.4f", e.hitRate))")
                     }
+                }
+            }
+        }
+    }
+
+    struct Similar: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Items like one item (similar items) or several (a basket), from the item-kNN model.")
+        @OptionGroup var options: DatabaseOptions
+        @Argument(help: "One or more item ids.") var items: [String]
+        @Option(help: "The item-kNN model.") var model: String = "itemknn"
+        @Option(name: .short, help: "How many items.") var k: Int = 10
+
+        func run() throws {
+            try running(json: options.json) {
+                let db = try options.open()
+                let rows: [[String: Any]] = try db.read { r in
+                    try r.similarItems(to: items, model: model, k: k).map { entry in
+                        let item = try r.item(internalID: entry.item)
+                        var row: [String: Any] = ["id": item?.id ?? "#\(entry.item)", "score": Double(entry.score)]
+                        if let title = item?.title { row["title"] = title }
+                        return row
+                    }
+                }
+                if options.json { return printJSON(rows) }
+                for (rank, row) in rows.enumerated() {
+                    let id = String(describing: row["id"]!).padding(toLength: 10, withPad: " ", startingAt: 0)
+                    print(String(format: "%3d  ", rank + 1) + id + String(format: " %8.4f  ", row["score"] as! Double)
+                        + ((row["title"] as? String) ?? ""))
                 }
             }
         }

@@ -27,12 +27,19 @@ public struct RefreshReport: Sendable {
 extension ModelSpec {
     var kind: String { name }
 
+    /// The parameters as `name=value` words, for people.
+    public var parameterDescription: String {
+        parameterTable.sorted { $0.key < $1.key }.map { "\($0.key)=\(AttributeValue.number($0.value))" }
+            .joined(separator: " ")
+    }
+
     var parameterTable: [String: Double] {
         /// Floats as people wrote them (0.01, not 0.009999999776482582).
         func d(_ value: Float) -> Double { Double(value.description) ?? Double(value) }
         return switch self {
         case .popularity(let halfLife): ["half_life_days": halfLife]
-        case .itemKNN(let neighbours): ["neighbours": Double(neighbours)]
+        case .itemKNN(let neighbours, let similarity):
+            ["neighbours": Double(neighbours), "conditional": similarity == .conditionalProbability ? 1 : 0]
         case .als(let p):
             [
                 "factors": Double(p.factors), "iterations": Double(p.iterations), "regularization": d(p.regularization),
@@ -260,6 +267,46 @@ extension RecDatabase {
 extension CatalogReading where Self: ~Copyable {
     var modelSchema: ModelSchema { database.modelSchema }
 
+    /// An item's stored neighbour list in an item-kNN model generation, most similar first.
+    func neighbours(of item: UInt32, model record: ModelRecord) throws -> [(item: UInt32, similarity: Float)] {
+        let chunk = UInt32(Int(item) / 4096)
+        var result: [(item: UInt32, similarity: Float)] = []
+        try modelSchema.data.withValue(ModelSchema.dataKey(record.name, record.generation, part: 2, index: chunk), in: txn) {
+            raw in
+            var reader = BinaryReader(raw)
+            for position in 0...(Int(item) % 4096) {
+                guard !reader.isAtEnd else { return }
+                let count = Int(try reader.readUInt32())
+                for _ in 0..<count {
+                    let neighbour = try reader.readUInt32(), similarity = try reader.readFloat()
+                    if position == Int(item) % 4096 { result.append((neighbour, similarity)) }
+                }
+            }
+        }
+        return result
+    }
+
+    /// Items like the given ones (one item: "similar items"; several: "items for a basket"), from the active
+    /// generation of an item-kNN model: their neighbour lists summed, the given items left out.
+    public func similarItems(to ids: [String], model name: String = "itemknn", k: Int) throws -> [(item: UInt32, score: Float)] {
+        guard let record = try model(name), record.generation > 0, record.kind == "itemknn" else {
+            throw RecDBError(.notFound, "item-kNN model '\(name)' has not been trained (run `recctl refresh itemknn`)")
+        }
+        var scores: [UInt32: Float] = [:]
+        var given = Set<UInt32>()
+        for id in ids {
+            guard let item = try itemID(for: id) else { throw RecDBError(.notFound, "unknown item '\(id)'") }
+            given.insert(item)
+            for neighbour in try neighbours(of: item, model: record) { scores[neighbour.item, default: 0] += neighbour.similarity }
+        }
+        var ranked: [(item: UInt32, score: Float)] = []
+        for (item, score) in scores where !given.contains(item) {
+            if try schema.items.contains(item, in: txn) { ranked.append((item, score)) }
+        }
+        ranked.sort { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
+        return Array(ranked.prefix(k))
+    }
+
     /// A stored model by name, as of this snapshot.
     public func model(_ name: String) throws -> ModelRecord? {
         try modelSchema.models.withValue(name, in: txn) { try JSONDecoder().decode(ModelRecord.self, from: Data($0)) }
@@ -292,19 +339,8 @@ extension CatalogReading where Self: ~Copyable {
             }
         } else {
             for item in seen {
-                let chunk = UInt32(Int(item) / 4096)
-                try modelSchema.data.withValue(ModelSchema.dataKey(name, record.generation, part: 2, index: chunk), in: txn) {
-                    raw in
-                    var reader = BinaryReader(raw)
-                    for position in 0..<(Int(item) % 4096 + 1) {
-                        let count = Int(try reader.readUInt32())
-                        for _ in 0..<count {
-                            let neighbour = try reader.readUInt32(), similarity = try reader.readFloat()
-                            if position == Int(item) % 4096 && Int(neighbour) < itemLimit {
-                                scores[Int(neighbour)] += similarity
-                            }
-                        }
-                    }
+                for neighbour in try neighbours(of: item, model: record) where Int(neighbour.item) < itemLimit {
+                    scores[Int(neighbour.item)] += neighbour.similarity
                 }
             }
         }

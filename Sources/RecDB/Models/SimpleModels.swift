@@ -38,13 +38,21 @@ public struct PopularityModel: Recommender {
 /// the top `neighbours` kept per item. A user's score for an item sums its similarities to the items in the
 /// user's history; "similar items" and "items for a basket" read the neighbour lists directly.
 public struct ItemKNNModel: Recommender {
+    /// How two items' similarity is measured from the users who interacted with them.
+    public enum Similarity: String, Sendable, Hashable, Codable {
+        /// co(i, j) / √(n_i · n_j) over binary (or weighted) columns.
+        case cosine
+        /// P(j | i) = co(i, j) / n_i: asymmetric, favours what follows a given item.
+        case conditionalProbability = "conditional"
+    }
+
     public let name: String
     public let neighbours: Int
     /// Per item: neighbour ids and similarities, most similar first.
     public let lists: [[(item: UInt32, similarity: Float)]]
 
     public init(name: String = "itemknn", log: InteractionLog, neighbours: Int = 100, binary: Bool = true,
-                threads: Int = 2) {
+                similarity: Similarity = .cosine, threads: Int = 2) {
         self.name = name
         self.neighbours = neighbours
         let byUser = InteractionMatrix(log)
@@ -80,7 +88,8 @@ public struct ItemKNNModel: Recommender {
                 var list: [(item: UInt32, similarity: Float)] = []
                 list.reserveCapacity(touched.count)
                 for j in touched {
-                    let denominator = itemNorms[i] * itemNorms[j]
+                    let denominator = similarity == .cosine
+                        ? itemNorms[i] * itemNorms[j] : itemNorms[i] * itemNorms[i]
                     if denominator > 0 { list.append((UInt32(j), accumulator[j] / denominator)) }
                     accumulator[j] = 0
                 }

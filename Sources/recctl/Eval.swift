@@ -53,13 +53,13 @@ extension RecCtl {
                 print("Split \(kind.rawValue): \(formatCount(splitInfo.train.count)) training interactions, "
                     + "\(formatCount(splitInfo.test.count)) test users (\(splitInfo.skippedUsers) skipped: test item seen in training)")
                 let header = ["model", "P@\(k)", "R@\(k)", "F1@\(k)", "NDCG@\(k)", "MRR@\(k)", "HR@\(k)", "cover", "divers",
-                              "novelty", "cold NDCG", "train s"]
+                              "novelty", "cold NDCG (users)", "train s"]
                 print(header.map { $0.padding(toLength: max($0 == "model" ? 12 : 9, $0.count), withPad: " ", startingAt: 0) }.joined(separator: " "))
                 for row in rows {
                     let r = row.result
                     let cells = [
                         r.model, f(r.precision), f(r.recall), f(r.f1), f(r.ndcg), f(r.mrr), f(r.hitRate), f(r.coverage),
-                        f(r.diversity), String(format: "%.2f", r.novelty),
+                        r.diversity.map(f) ?? "-", String(format: "%.2f", r.novelty),
                         r.coldStart.map { f($0.ndcg) + " (\($0.users))" } ?? "-", String(format: "%.2f", row.trainingSeconds),
                     ]
                     print(zip(cells, header).map { $0.0.padding(toLength: max($0.1 == "model" ? 12 : 9, $0.1.count), withPad: " ", startingAt: 0) }

@@ -30,8 +30,9 @@ public struct EvaluationResult: Sendable, Codable {
     public var hitRate = 0.0
     /// Distinct items recommended to anyone ÷ items in the catalog.
     public var coverage = 0.0
-    /// 1 − mean pairwise similarity within a list (cosine of item vectors, else Jaccard of category and tags).
-    public var diversity = 0.0
+    /// 1 − mean pairwise similarity within a list (cosine of item vectors, else Jaccard of category and tags);
+    /// nil when the model has no vectors and the items have no categories or tags.
+    public var diversity: Double?
     /// Mean −log2 of the recommended items' popularity share among training users.
     public var novelty = 0.0
     public var seconds = 0.0
@@ -139,8 +140,8 @@ public struct Evaluator: Sendable {
                     partial.novelty += -log2(popularityShare[Int(item)])
                     partial.noveltyItems += 1
                 }
-                if top.count > 1 {
-                    partial.diversity += 1 - meanPairwiseSimilarity(top, model: model)
+                if top.count > 1, let similarity = meanPairwiseSimilarity(top, model: model) {
+                    partial.diversity += 1 - similarity
                     partial.diversityLists += 1
                 }
             }
@@ -175,7 +176,7 @@ public struct Evaluator: Sendable {
         result.mrr = total.mrr / n
         result.hitRate = total.hits / n
         result.coverage = Double(total.recommended.count) / Double(max(catalogItems, 1))
-        result.diversity = total.diversityLists > 0 ? total.diversity / Double(total.diversityLists) : 0
+        result.diversity = total.diversityLists > 0 ? total.diversity / Double(total.diversityLists) : nil
         result.novelty = total.noveltyItems > 0 ? total.novelty / Double(total.noveltyItems) : 0
         if total.coldUsers > 0 {
             let c = Double(total.coldUsers)
@@ -205,7 +206,7 @@ public struct Evaluator: Sendable {
         return heap.elements.sorted().map(\.node)
     }
 
-    func meanPairwiseSimilarity(_ items: [UInt32], model: some Recommender) -> Double {
+    func meanPairwiseSimilarity(_ items: [UInt32], model: some Recommender) -> Double? {
         var total = 0.0, pairs = 0
         let vectors = items.map { model.itemVector($0) }
         for i in 0..<items.count {
@@ -218,14 +219,16 @@ public struct Evaluator: Sendable {
                         nb += b[d] * b[d]
                     }
                     total += na > 0 && nb > 0 ? Double(dot / (na.squareRoot() * nb.squareRoot())) : 0
+                    pairs += 1
                 } else {
                     let a = itemFeatures[items[i]] ?? [], b = itemFeatures[items[j]] ?? []
                     let union = a.union(b).count
-                    total += union > 0 ? Double(a.intersection(b).count) / Double(union) : 0
+                    guard union > 0 else { continue }
+                    total += Double(a.intersection(b).count) / Double(union)
+                    pairs += 1
                 }
-                pairs += 1
             }
         }
-        return pairs > 0 ? total / Double(pairs) : 0
+        return pairs > 0 ? total / Double(pairs) : nil
     }
 }

@@ -10,6 +10,9 @@ Scoring and metrics happen in the Swift evaluator, not here.
 
   peers.py --export DIR --out DIR [--threads 2] [--repeats 3] [--ease-lambdas 50,100,200,500,1000]
            [--svd-ranks 16,32,64,128] [--skip ease,puresvd]
+  peers.py --export DIR --time-only TIMES.json [--threads 2]
+           trains implicit's ALS and BPR once each (seed 42) and appends their seconds to TIMES.json
+           (`run` alternates this with `recdb-models time`, so both sides are timed under the same load)
 """
 import argparse
 import json
@@ -52,63 +55,63 @@ def save(out, name, array):
     return path
 
 
-def timed(fit, repeats):
-    """Runs fit() `repeats` times; returns the last result and every wall time."""
-    seconds, result = [], None
-    for _ in range(repeats):
-        result = None
+def factor_runs(out, stem, fit, repeats, bias=False):
+    """Trains `repeats` times with seeds 42, 43, …, saving each run's factors; returns the runs and their times."""
+    runs = []
+    for run in range(repeats):
+        model = None
         t0 = time.perf_counter()
-        result = fit()
-        seconds.append(time.perf_counter() - t0)
-    return result, seconds
+        model = fit(42 + run)
+        seconds = time.perf_counter() - t0
+        runs.append({
+            "seed": 42 + run, "seconds": seconds,
+            "user_factors": save(out, f"{stem}.run{run}.users", model.user_factors),
+            "item_factors": save(out, f"{stem}.run{run}.items", model.item_factors),
+        })
+        if bias:
+            assert model.item_factors.shape[1] == model.factors + 1, model.item_factors.shape
+    times = [r["seconds"] for r in runs]
+    say(f"{stem}: best {min(times):.3f} s, median {np.median(times):.3f} s "
+        f"(runs {', '.join(f'{t:.3f}' for t in times)})")
+    return runs
 
 
-def train_implicit(meta, matrix, out, threads, repeats):
-    entries = []
-    a = meta["als"]
+def implicit_fits(meta, matrix, threads):
+    a, b = meta["als"], meta["bpr"]
 
-    def fit_als():
+    def fit_als(seed):
         model = AlternatingLeastSquares(
             factors=a["factors"], regularization=a["regularization"], alpha=a["alpha"], iterations=a["iterations"],
-            use_native=True, use_cg=True, calculate_training_loss=False, num_threads=threads, random_state=42)
+            use_native=True, use_cg=True, calculate_training_loss=False, num_threads=threads, random_state=seed)
         model.cg_steps = a["cg_steps"]
         model.fit(matrix, show_progress=False)
         return model
 
-    # implicit's own advice: its native loops call BLAS per row, so BLAS itself runs on one thread.
-    with threadpoolctl.threadpool_limits(1, "blas"):
-        model, seconds = timed(fit_als, repeats)
-    say(f"implicit ALS: {np.median(seconds):.3f} s (runs {', '.join(f'{s:.3f}' for s in seconds)})")
-    entries.append({
-        "name": "implicit-als", "source": "implicit", "family": "als", "kind": "factors",
-        "user_factors": save(out, "implicit_als.users", model.user_factors),
-        "item_factors": save(out, "implicit_als.items", model.item_factors),
-        "train_seconds": float(np.median(seconds)), "train_seconds_runs": seconds,
-        "params": {**a, "use_cg": True, "threads": threads},
-    })
-
-    b = meta["bpr"]
-
-    def fit_bpr():
+    def fit_bpr(seed):
         model = BayesianPersonalizedRanking(
             factors=b["factors"], learning_rate=b["learning_rate"], regularization=b["regularization"],
-            iterations=b["iterations"], num_threads=threads, verify_negative_samples=True, random_state=42)
+            iterations=b["iterations"], num_threads=threads, verify_negative_samples=True, random_state=seed)
         model.fit(matrix, show_progress=False)
         return model
 
+    return fit_als, fit_bpr
+
+
+def train_implicit(meta, matrix, out, threads, repeats):
+    a, b = meta["als"], meta["bpr"]
+    fit_als, fit_bpr = implicit_fits(meta, matrix, threads)
+    # implicit's own advice: its native loops call BLAS per row, so BLAS itself runs on one thread (the model's
+    # threads are OpenMP's, num_threads).
     with threadpoolctl.threadpool_limits(1, "blas"):
-        model, seconds = timed(fit_bpr, repeats)
-    # implicit's BPR keeps factors + 1 columns: users' last column is 1, items' is the item bias (as RecDB's BPR).
-    assert model.item_factors.shape[1] == b["factors"] + 1, model.item_factors.shape
-    say(f"implicit BPR: {np.median(seconds):.3f} s (runs {', '.join(f'{s:.3f}' for s in seconds)})")
-    entries.append({
-        "name": "implicit-bpr", "source": "implicit", "family": "bpr", "kind": "factors", "bias_column": True,
-        "user_factors": save(out, "implicit_bpr.users", model.user_factors),
-        "item_factors": save(out, "implicit_bpr.items", model.item_factors),
-        "train_seconds": float(np.median(seconds)), "train_seconds_runs": seconds,
-        "params": {**b, "verify_negative_samples": True, "threads": threads},
-    })
-    return entries
+        als_runs = factor_runs(out, "implicit_als", fit_als, repeats)
+        # implicit's BPR keeps factors + 1 columns: users' last is 1, items' is the item bias (as RecDB's BPR).
+        bpr_runs = factor_runs(out, "implicit_bpr", fit_bpr, repeats, bias=True)
+    return [
+        {"name": "implicit-als", "source": "implicit", "family": "als", "kind": "factors", "runs": als_runs,
+         "params": {**a, "use_cg": True, "threads": threads}},
+        {"name": "implicit-bpr", "source": "implicit", "family": "bpr", "kind": "factors", "bias_column": True,
+         "runs": bpr_runs, "params": {**b, "verify_negative_samples": True, "threads": threads}},
+    ]
 
 
 def binary(matrix):
@@ -134,7 +137,7 @@ def train_ease(matrix, out, lambdas, threads):
             say(f"EASE λ={lam:g}: {seconds:.3f} s")
             entries.append({
                 "name": "ease", "source": "numpy", "family": "ease", "kind": "item-item", "tune": "ease",
-                "matrix": save(out, name, weights), "train_seconds": seconds, "train_seconds_runs": [seconds],
+                "runs": [{"matrix": save(out, name, weights), "seconds": seconds}],
                 "params": {"lambda": lam, "binary": True},
             })
     return entries
@@ -155,9 +158,9 @@ def train_puresvd(matrix, out, ranks, threads):
             say(f"PureSVD rank {rank}: {seconds:.3f} s")
             entries.append({
                 "name": "puresvd", "source": "numpy", "family": "puresvd", "kind": "factors", "tune": "puresvd",
-                "user_factors": save(out, f"puresvd.r{rank}.users", users),
-                "item_factors": save(out, f"puresvd.r{rank}.items", items),
-                "train_seconds": seconds, "train_seconds_runs": [seconds], "params": {"rank": rank, "binary": True},
+                "runs": [{"user_factors": save(out, f"puresvd.r{rank}.users", users),
+                          "item_factors": save(out, f"puresvd.r{rank}.items", items), "seconds": seconds}],
+                "params": {"rank": rank, "binary": True},
             })
     return entries
 
@@ -165,7 +168,8 @@ def train_puresvd(matrix, out, ranks, threads):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--export", required=True)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out")
+    parser.add_argument("--time-only", metavar="TIMES.json")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ease-lambdas", default="50,100,200,500,1000")
@@ -175,6 +179,28 @@ def main():
     skip = set(filter(None, args.skip.split(",")))
 
     meta, matrix = load(args.export)
+    if args.time_only:
+        times = {}
+        if os.path.exists(args.time_only):
+            with open(args.time_only) as f:
+                times = json.load(f)
+        fit_als, fit_bpr = implicit_fits(meta, matrix, args.threads)
+        warm_als, warm_bpr = implicit_fits(
+            {"als": {**meta["als"], "iterations": 1}, "bpr": {**meta["bpr"], "iterations": 1}}, matrix, args.threads)
+        with threadpoolctl.threadpool_limits(1, "blas"):
+            warm_als(42)  # untimed: thread pools and first-touch costs, as the Swift side does
+            warm_bpr(42)
+            for name, fit in (("implicit-als", fit_als), ("implicit-bpr", fit_bpr)):
+                t0 = time.perf_counter()
+                fit(42)
+                seconds = time.perf_counter() - t0
+                times.setdefault(name, []).append(seconds)
+                say(f"{name}: {seconds:.3f} s")
+        with open(args.time_only, "w") as f:
+            json.dump(times, f, indent=1)
+        return
+    if not args.out:
+        parser.error("--out is required unless --time-only")
     os.makedirs(args.out, exist_ok=True)
     say(f"{matrix.shape[0]} users x {matrix.shape[1]} items, {matrix.nnz} training pairs ({meta['split']})")
     models = []

@@ -29,13 +29,15 @@ public enum ModelSpec: Sendable, Hashable {
     }
 
     /// Trains the model on `log`.
-    public func train(on log: InteractionLog, threads: Int = 2) -> any Recommender {
+    public func train(on log: InteractionLog, threads: Int = 2, progress: (@Sendable (Double) -> Void)? = nil)
+        -> any Recommender
+    {
         switch self {
         case .popularity(let halfLife): PopularityModel(log: log, halfLifeDays: halfLife)
         case .itemKNN(let neighbours, let similarity):
             ItemKNNModel(log: log, neighbours: neighbours, similarity: similarity, threads: threads)
-        case .als(let parameters): ALSModel(log: log, parameters: parameters, threads: threads)
-        case .bpr(let parameters): BPRModel(log: log, parameters: parameters, threads: threads)
+        case .als(let parameters): ALSModel(log: log, parameters: parameters, threads: threads, progress: progress)
+        case .bpr(let parameters): BPRModel(log: log, parameters: parameters, threads: threads, progress: progress)
         }
     }
 }

@@ -63,7 +63,10 @@ public struct ALSModel: Recommender {
     public let itemFactors: [Float]
     public let trainingSeconds: Double
 
-    public init(name: String = "als", log: InteractionLog, parameters: Parameters = Parameters(), threads: Int = 2) {
+    public init(
+        name: String = "als", log: InteractionLog, parameters: Parameters = Parameters(), threads: Int = 2,
+        progress: (@Sendable (Double) -> Void)? = nil
+    ) {
         let started = Date()
         self.name = name
         self.parameters = parameters
@@ -72,9 +75,10 @@ public struct ALSModel: Recommender {
         let byItem = InteractionMatrix(log, transpose: true)
         let users = FactorMatrix(rows: byUser.rows, columns: f, scale: 0.01, seed: parameters.seed)
         let items = FactorMatrix(rows: byItem.rows, columns: f, scale: 0.01, seed: parameters.seed &+ 1)
-        for _ in 0..<parameters.iterations {
+        for iteration in 0..<parameters.iterations {
             Self.solve(users, fixed: items, ratings: byUser, parameters: parameters, threads: threads)
             Self.solve(items, fixed: users, ratings: byItem, parameters: parameters, threads: threads)
+            progress?(Double(iteration + 1) / Double(max(parameters.iterations, 1)))
         }
         userFactors = users.array
         itemFactors = items.array
@@ -175,7 +179,10 @@ public struct BPRModel: Recommender {
     public let itemFactors: [Float]
     public let trainingSeconds: Double
 
-    public init(name: String = "bpr", log: InteractionLog, parameters: Parameters = Parameters(), threads: Int = 2) {
+    public init(
+        name: String = "bpr", log: InteractionLog, parameters: Parameters = Parameters(), threads: Int = 2,
+        progress: (@Sendable (Double) -> Void)? = nil
+    ) {
         let started = Date()
         self.name = name
         self.parameters = parameters
@@ -232,6 +239,7 @@ public struct BPRModel: Recommender {
                     for d in 0..<(f - 1) { x[d] += lr * gradient[d] }
                 }
             }
+            progress?(Double(iteration + 1) / Double(max(parameters.iterations, 1)))
         }
         userFactors = users.array
         itemFactors = items.array

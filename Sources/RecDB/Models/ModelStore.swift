@@ -119,7 +119,9 @@ extension RecDatabase {
         let (log, previous) = try read { r in (try r.interactionLog(), try r.model(name)) }
         progress?("training \(name) on \(log.count) interactions")
         let trainStarted = Date()
-        let model = spec.train(on: log, threads: threads)
+        let model = spec.train(on: log, threads: threads) { fraction in
+            progress?(String(format: "training %@ %3.0f%%", name, fraction * 100))
+        }
         let trainingSeconds = Date().timeIntervalSince(trainStarted)
         let generation = (previous?.generation ?? 0) + 1
         var record = ModelRecord(

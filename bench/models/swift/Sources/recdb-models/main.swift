@@ -4,6 +4,7 @@ import RecDB
 // recdb-models export   --db PATH --split leave-last-out|temporal --out DIR
 // recdb-models evaluate --db PATH --split leave-last-out|temporal --peers DIR --threads 2 [--repeats 3]
 //                       [--name NAME] --out RESULT.json
+// recdb-models time     --db PATH --split leave-last-out|temporal --threads 2 [--rounds 1] --out TIMES.json
 //
 // Both steps build the split from one read snapshot of the database with the library's EvaluationSplit, which is
 // deterministic, so the peers train on exactly the training data RecDB's models train on, and every model, RecDB's
@@ -12,9 +13,10 @@ let usage = """
     usage: recdb-models export --db PATH --split leave-last-out|temporal --out DIR
            recdb-models evaluate --db PATH --split leave-last-out|temporal --peers DIR --threads 2 [--repeats 3] \
     [--name NAME] --out RESULT.json
+           recdb-models time --db PATH --split leave-last-out|temporal --threads 2 [--rounds 1] --out TIMES.json
     """
 var arguments = Array(CommandLine.arguments.dropFirst())
-guard let command = arguments.first, ["export", "evaluate"].contains(command) else {
+guard let command = arguments.first, ["export", "evaluate", "time"].contains(command) else {
     FileHandle.standardError.write(Data((usage + "\n").utf8))
     exit(2)
 }
@@ -62,6 +64,38 @@ func readJSON(_ path: String) throws -> [String: Any] {
 /// The settings both sides train with (RecDB's defaults; the export hands them to the peers).
 let als = ALSModel.Parameters()
 let bpr = BPRModel.Parameters()
+/// Float32 settings as the decimals they were written as (0.01, not 0.009999999776482582).
+func decimal(_ value: Float) -> Double { Double("\(value)") ?? Double(value) }
+let alsParameters: [String: Any] = [
+    "factors": als.factors, "iterations": als.iterations, "regularization": decimal(als.regularization),
+    "alpha": decimal(als.alpha), "cg_steps": als.conjugateGradientSteps,
+]
+let bprParameters: [String: Any] = [
+    "factors": bpr.factors, "iterations": bpr.iterations, "learning_rate": decimal(bpr.learningRate),
+    "regularization": decimal(bpr.regularization),
+]
+
+/// An evaluation result as a JSON dictionary (the library's Codable keys).
+func dictionary(_ result: EvaluationResult) throws -> [String: Any] {
+    (try JSONSerialization.jsonObject(with: JSONEncoder().encode(result))) as? [String: Any] ?? [:]
+}
+
+/// The mean of every number over `rows` (nested objects too); other values from the first row.
+func mean(_ rows: [[String: Any]]) -> [String: Any] {
+    guard var result = rows.first else { return [:] }
+    for (key, value) in result {
+        if value is NSNumber {
+            let values = rows.compactMap { ($0[key] as? NSNumber)?.doubleValue }
+            if values.count == rows.count, key != "k", key != "users" {
+                result[key] = values.reduce(0, +) / Double(values.count)
+            }
+        } else if value is [String: Any] {
+            let nested = rows.compactMap { $0[key] as? [String: Any] }
+            if nested.count == rows.count { result[key] = mean(nested) }
+        }
+    }
+    return result
+}
 
 struct Snapshot {
     var log: InteractionLog
@@ -141,62 +175,98 @@ do {
             "train_events": data.split.train.count, "events": data.log.count, "catalog_items": data.catalogItems,
             "test_users": data.split.test.count, "validation_users": data.split.validation.count,
             "fingerprint": fingerprint(train),
-            "als": [
-                "factors": als.factors, "iterations": als.iterations, "regularization": Double(als.regularization),
-                "alpha": Double(als.alpha), "cg_steps": als.conjugateGradientSteps,
-            ],
-            "bpr": [
-                "factors": bpr.factors, "iterations": bpr.iterations, "learning_rate": Double(bpr.learningRate),
-                "regularization": Double(bpr.regularization),
-            ],
+            "als": alsParameters, "bpr": bprParameters,
         ]
         try writeJSON(meta, to: out + "/meta.json")
         log("exported \(train.nonZeros) training pairs to \(out)")
+
+    case "time":
+        // Training times only (seed 42), appended to TIMES.json under the model's name: `run` alternates this with
+        // `peers.py --time-only` so that both sides are timed under the same load.
+        let threads = Int(option("threads", "2"))!, rounds = max(1, Int(option("rounds", "1"))!)
+        let out = option("out")
+        var times = (try? readJSON(out)) ?? [:]
+        var warmALS = als, warmBPR = bpr  // untimed: thread pools and first-touch costs, as peers.py does
+        warmALS.iterations = 1
+        warmBPR.iterations = 1
+        _ = ModelSpec.als(warmALS).train(on: data.split.train, threads: threads)
+        _ = ModelSpec.bpr(warmBPR).train(on: data.split.train, threads: threads)
+        for _ in 0..<rounds {
+            for spec in [ModelSpec.als(als), .bpr(bpr)] {
+                let t0 = now()
+                let model = spec.train(on: data.split.train, threads: threads)
+                let seconds = now() - t0
+                _ = model.name
+                times[spec.name] = (times[spec.name] as? [Double] ?? []) + [seconds]
+                log(String(format: "%@: %.3f s", spec.name, seconds))
+            }
+        }
+        try writeJSON(times, to: out)
 
     default:
         let threads = Int(option("threads", "2"))!
         let repeats = max(1, Int(option("repeats", "3"))!)
         let peersDir = option("peers"), out = option("out")
         let evaluator = Evaluator(split: data.split, k: 10, catalogItems: data.catalogItems, itemFeatures: data.features)
-        let encoder = JSONEncoder()
-        func row(_ result: EvaluationResult) throws -> [String: Any] {
-            (try JSONSerialization.jsonObject(with: encoder.encode(result))) as? [String: Any] ?? [:]
-        }
         var models: [[String: Any]] = []
-        func record(_ model: some Recommender, source: String, family: String, seconds: [Double], params: [String: Any],
-                    extra: [String: Any] = [:]) throws {
-            var entry = try row(evaluator.evaluate(model, threads: threads))
-            entry["validation_ndcg"] = evaluator.evaluate(model, onValidation: true, threads: threads).ndcg
+
+        /// Evaluates each run's model on the test and the validation part; the row holds the mean of every metric
+        /// over the runs, the best (smallest) training time and every run's figures.
+        func record(_ runs: [(model: any Recommender, seconds: Double)], source: String, family: String,
+                    params: [String: Any], extra: [String: Any] = [:]) throws {
+            var tests: [[String: Any]] = [], validations: [Double] = []
+            for run in runs {
+                tests.append(try dictionary(evaluator.evaluate(run.model, threads: threads)))
+                validations.append(evaluator.evaluate(run.model, onValidation: true, threads: threads).ndcg)
+            }
+            var entry = mean(tests)
+            let seconds = runs.map(\.seconds)
+            entry["validation_ndcg"] = validations.reduce(0, +) / Double(validations.count)
+            entry["ndcg_runs"] = tests.map { $0["ndcg"] ?? 0 }
             entry["source"] = source
             entry["family"] = family
-            entry["train_seconds"] = median(seconds)
+            entry["train_seconds"] = seconds.min() ?? 0
+            entry["train_seconds_median"] = median(seconds)
             entry["train_seconds_runs"] = seconds
             entry["params"] = params
             entry.merge(extra) { $1 }
-            log(String(format: "%@ (%@): NDCG@10 %.4f, train %.3f s", model.name, source,
-                       entry["ndcg"] as? Double ?? 0, median(seconds)))
+            log(String(format: "%@ (%@): NDCG@10 %.4f (%d run%@), train %.3f s", runs[0].model.name, source,
+                       entry["ndcg"] as? Double ?? 0, runs.count, runs.count > 1 ? "s" : "", seconds.min() ?? 0))
             models.append(entry)
         }
 
-        // RecDB's models, trained through ModelSpec as `recctl eval` does; ALS and BPR `repeats` times (median time).
+        // The training matrices RecDB's ALS builds from the log before it iterates (part of its training time).
+        let matrixStart = now()
+        _ = (InteractionMatrix(data.split.train), InteractionMatrix(data.split.train, transpose: true))
+        let matrixSeconds = now() - matrixStart
+
+        // RecDB's models, trained through ModelSpec as `recctl eval` does. ALS and BPR `repeats` times with seeds
+        // 42, 43, …, as the peers are.
+        func seeded(_ spec: ModelSpec, _ run: Int) -> ModelSpec {
+            switch spec {
+            case .als(var p):
+                p.seed = 42 + UInt64(run)
+                return .als(p)
+            case .bpr(var p):
+                p.seed = 42 + UInt64(run)
+                return .bpr(p)
+            default: return spec
+            }
+        }
         let specs: [(ModelSpec, [String: Any], Int)] = [
             (.popularity(halfLifeDays: 30), ["half_life_days": 30], 1),
-            (.itemKNN(neighbours: 100), ["neighbours": 100], 1),
-            (.als(als), ["factors": als.factors, "iterations": als.iterations, "regularization": als.regularization,
-                         "alpha": als.alpha, "cg_steps": als.conjugateGradientSteps], repeats),
-            (.bpr(bpr), ["factors": bpr.factors, "iterations": bpr.iterations, "learning_rate": bpr.learningRate,
-                         "regularization": bpr.regularization], repeats),
+            (.itemKNN(neighbours: 100), ["neighbours": 100, "similarity": "cosine"], 1),
+            (.als(als), alsParameters, repeats),
+            (.bpr(bpr), bprParameters, repeats),
         ]
-        for (spec, params, runs) in specs {
-            var seconds: [Double] = []
-            var model: (any Recommender)?
-            for _ in 0..<runs {
-                model = nil
+        for (spec, params, count) in specs {
+            var runs: [(model: any Recommender, seconds: Double)] = []
+            for run in 0..<count {
                 let t0 = now()
-                model = spec.train(on: data.split.train, threads: threads)
-                seconds.append(now() - t0)
+                let model = seeded(spec, run).train(on: data.split.train, threads: threads)
+                runs.append((model, now() - t0))
             }
-            try record(model!, source: "recdb", family: spec.name, seconds: seconds, params: params)
+            try record(runs, source: "recdb", family: spec.name, params: params)
         }
 
         // The peers' models, as peers.py wrote them. Entries sharing a `tune` group are candidates: the one with the
@@ -205,20 +275,23 @@ do {
         guard peers["fingerprint"] as? String == fingerprint(train) else {
             throw BenchError("\(peersDir)/peers.json was trained on other data (fingerprint differs): export again")
         }
-        func load(_ entry: [String: Any]) throws -> any Recommender {
+        func load(_ entry: [String: Any], _ run: [String: Any]) throws -> any Recommender {
             let name = entry["name"] as? String ?? "?"
             switch entry["kind"] as? String {
             case "factors":
                 return try FactorRecommender(
-                    name: name, userFile: peersDir + "/" + (entry["user_factors"] as! String),
-                    itemFile: peersDir + "/" + (entry["item_factors"] as! String), userLimit: train.rows,
+                    name: name, userFile: peersDir + "/" + (run["user_factors"] as! String),
+                    itemFile: peersDir + "/" + (run["item_factors"] as! String), userLimit: train.rows,
                     itemLimit: train.columns, dropLast: entry["bias_column"] as? Bool ?? false)
             case "item-item":
                 return try ItemItemRecommender(
-                    name: name, file: peersDir + "/" + (entry["matrix"] as! String), itemLimit: train.columns)
+                    name: name, file: peersDir + "/" + (run["matrix"] as! String), itemLimit: train.columns)
             default:
                 throw BenchError("\(name): unknown kind \(entry["kind"] ?? "nil")")
             }
+        }
+        func runs(of entry: [String: Any]) throws -> [(model: any Recommender, seconds: Double)] {
+            try (entry["runs"] as? [[String: Any]] ?? []).map { (try load(entry, $0), $0["seconds"] as? Double ?? 0) }
         }
         let entries = peers["models"] as? [[String: Any]] ?? []
         var groups: [String] = []
@@ -233,19 +306,23 @@ do {
             if members.count > 1 {
                 var best = -1.0
                 for member in members {
-                    let ndcg = evaluator.evaluate(try load(member), onValidation: true, threads: threads).ndcg
+                    let trained = try runs(of: member)
+                    var ndcg = 0.0
+                    for run in trained {
+                        let model = run.model
+                        ndcg += evaluator.evaluate(model, onValidation: true, threads: threads).ndcg
+                    }
+                    ndcg /= Double(max(trained.count, 1))
                     candidates.append(["params": member["params"] ?? [:], "validation_ndcg": ndcg,
-                                       "train_seconds": member["train_seconds"] ?? 0])
+                                       "train_seconds": trained.map(\.seconds).min() ?? 0])
                     if ndcg > best {
                         best = ndcg
                         chosen = member
                     }
                 }
             }
-            let model = try load(chosen)
-            try record(model, source: chosen["source"] as? String ?? "peer", family: chosen["family"] as? String ?? group,
-                       seconds: chosen["train_seconds_runs"] as? [Double] ?? [chosen["train_seconds"] as? Double ?? 0],
-                       params: chosen["params"] as? [String: Any] ?? [:],
+            try record(try runs(of: chosen), source: chosen["source"] as? String ?? "peer",
+                       family: chosen["family"] as? String ?? group, params: chosen["params"] as? [String: Any] ?? [:],
                        extra: candidates.isEmpty ? [:] : ["candidates": candidates])
         }
 
@@ -255,7 +332,7 @@ do {
             "train_events": data.split.train.count, "train_pairs": train.nonZeros, "users": train.rows,
             "items": train.columns, "catalog_items": data.catalogItems, "test_users": data.split.test.count,
             "validation_users": data.split.validation.count, "skipped_users": data.split.skippedUsers,
-            "peers": peers["environment"] ?? [:], "models": models,
+            "peers": peers["environment"] ?? [:], "recdb_matrix_seconds": matrixSeconds, "models": models,
         ]
         try writeJSON(result, to: out)
         log("wrote \(out) (\(String(format: "%.1f", now() - started)) s)")

@@ -119,20 +119,8 @@ extension RecCtl {
         func run() throws {
             try running(json: options.json) {
                 let db = try options.open()
-                let rows: [[String: Any]] = try db.read { r in
-                    try r.similarItems(to: items, model: model, k: k).map { entry in
-                        let item = try r.item(internalID: entry.item)
-                        var row: [String: Any] = ["id": item?.id ?? "#\(entry.item)", "score": Double(entry.score)]
-                        if let title = item?.title { row["title"] = title }
-                        return row
-                    }
-                }
-                if options.json { return printJSON(rows) }
-                for (rank, row) in rows.enumerated() {
-                    let id = String(describing: row["id"]!).padding(toLength: 10, withPad: " ", startingAt: 0)
-                    print(String(format: "%3d  ", rank + 1) + id + String(format: " %8.4f  ", row["score"] as! Double)
-                        + ((row["title"] as? String) ?? ""))
-                }
+                let rows = try db.read { r in try itemRows(r, try r.similarItems(to: items, model: model, k: k)) }
+                printItemRows(rows, json: options.json)
             }
         }
     }
@@ -148,21 +136,29 @@ extension RecCtl {
         func run() throws {
             try running(json: options.json) {
                 let db = try options.open()
-                let rows: [[String: Any]] = try db.read { r in
-                    try r.recommend(model: model, user: user, k: k).map { entry in
-                        let item = try r.item(internalID: entry.item)
-                        var row: [String: Any] = ["id": item?.id ?? "#\(entry.item)", "score": Double(entry.score)]
-                        if let title = item?.title { row["title"] = title }
-                        return row
-                    }
-                }
-                if options.json { return printJSON(rows) }
-                for (rank, row) in rows.enumerated() {
-                    let id = String(describing: row["id"]!).padding(toLength: 10, withPad: " ", startingAt: 0)
-                    print(String(format: "%3d  ", rank + 1) + id + String(format: " %8.4f  ", row["score"] as! Double)
-                        + ((row["title"] as? String) ?? ""))
-                }
+                let rows = try db.read { r in try itemRows(r, try r.recommend(model: model, user: user, k: k)) }
+                printItemRows(rows, json: options.json)
             }
         }
+    }
+}
+
+/// Ranked items as rows with their external id, score and title.
+func itemRows(_ r: borrowing CatalogReader, _ ranked: [(item: UInt32, score: Float)]) throws -> [[String: Any]] {
+    try ranked.map { entry in
+        let item = try r.item(internalID: entry.item)
+        var row: [String: Any] = ["id": item?.id ?? "#\(entry.item)", "score": Double(entry.score)]
+        if let title = item?.title { row["title"] = title }
+        return row
+    }
+}
+
+/// Prints ranked item rows as a numbered list, or as JSON.
+func printItemRows(_ rows: [[String: Any]], json: Bool) {
+    if json { return printJSON(rows) }
+    for (rank, row) in rows.enumerated() {
+        let id = String(describing: row["id"]!).padding(toLength: 10, withPad: " ", startingAt: 0)
+        print(String(format: "%3d  ", rank + 1) + id + String(format: " %8.4f  ", row["score"] as! Double)
+            + ((row["title"] as? String) ?? ""))
     }
 }

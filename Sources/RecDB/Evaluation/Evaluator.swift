@@ -59,6 +59,9 @@ struct EvaluationPartial {
 public struct Evaluator: Sendable {
     public let split: EvaluationSplit
     public let train: InteractionMatrix
+    /// Every item each user met in training, whatever the weights sum to (a purchase then a return sums to 0 and
+    /// is not in `train`, but is met all the same): these never make a list.
+    let met: InteractionMatrix
     public let k: Int
     /// Items the catalog holds (coverage's denominator).
     public let catalogItems: Int
@@ -74,6 +77,9 @@ public struct Evaluator: Sendable {
         self.itemFeatures = itemFeatures
         let matrix = InteractionMatrix(split.train)
         train = matrix
+        var everyPair = split.train
+        everyPair.weights = everyPair.weights.map { _ in 1 }
+        met = InteractionMatrix(everyPair)
         var users = [Int](repeating: 0, count: matrix.columns)
         var active = 0
         for u in 0..<matrix.rows {
@@ -111,7 +117,7 @@ public struct Evaluator: Sendable {
                     Int(user) < train.rows ? train.row(Int(user)) : ([], [])
                 scores.update(repeating: 0)
                 model.score(user: user, history: history, into: scores)
-                for item in history.indices { scores[Int(item)] = -.infinity }
+                if Int(user) < met.rows { for item in met.row(Int(user)).indices { scores[Int(item)] = -.infinity } }
                 let top = Self.topK(scores, k: k)
                 let relevantSet = Set(relevant)
                 var hits = 0, dcg = 0.0, firstRank = 0

@@ -30,8 +30,8 @@ public struct EvaluationResult: Sendable, Codable {
     public var hitRate = 0.0
     /// Distinct items recommended to anyone ÷ items in the catalog.
     public var coverage = 0.0
-    /// 1 − mean pairwise similarity within a list (cosine of item vectors, else Jaccard of category and tags);
-    /// nil when the model has no vectors and the items have no categories or tags.
+    /// 1 − mean pairwise similarity within a list (cosine of item vectors clamped to [0, 1], else Jaccard of category
+    /// and tags), in [0, 1]; nil when the model has no vectors and the items have no categories or tags.
     public var diversity: Double?
     /// Mean −log2 of the recommended items' popularity share among training users.
     public var novelty = 0.0
@@ -224,7 +224,9 @@ public struct Evaluator: Sendable {
                         na += a[d] * a[d]
                         nb += b[d] * b[d]
                     }
-                    total += na > 0 && nb > 0 ? Double(dot / (na.squareRoot() * nb.squareRoot())) : 0
+                    // Factor vectors can point apart (cosine < 0); count that as no similarity, so diversity stays
+                    // in [0, 1] like the Jaccard fallback of models without vectors.
+                    total += na > 0 && nb > 0 ? min(1, max(0, Double(dot / (na.squareRoot() * nb.squareRoot())))) : 0
                     pairs += 1
                 } else {
                     let a = itemFeatures[items[i]] ?? [], b = itemFeatures[items[j]] ?? []

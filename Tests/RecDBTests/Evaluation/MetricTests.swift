@@ -109,6 +109,15 @@ struct MetricTests {
         Self.expectClose(result.diversity, (0 + 1 + 1 + 0) / 4, "diversity")
     }
 
+    @Test func itemVectorsPointingApartCountAsUnrelated() {
+        var model = Self.model
+        model.vectors = [[1, 0], [1, 0], [-1, 0], [-1, 0], [1, 1], [-1, -1], [1, 0]]
+        // Lists 2 3 | 1 2 | 4 5 | 0 1 → cosines 1, −1, −1, 1, clamped to 1, 0, 0, 1 → 1 − cos = 0, 1, 1, 0
+        // (unclamped, 1 − (−1) = 2 would take diversity to 1).
+        let result = Evaluator(split: Self.split(), k: 2, catalogItems: 7).evaluate(model)
+        Self.expectClose(result.diversity, (0 + 1 + 1 + 0) / 4, "diversity")
+    }
+
     @Test func diversityFallsBackToJaccardOfFeatures() {
         let features: [UInt32: Set<String>] = [
             0: ["a", "b"], 1: ["b", "c"], 2: ["x"], 3: ["x"], 4: ["p", "q", "r"], 5: ["q"],

@@ -124,6 +124,24 @@ struct RefreshTests {
         }
     }
 
+    @Test func recordedEvaluationStaysAcrossRefreshes() throws {
+        try TemporaryDirectory.with { folder in
+            let db = try Self.makeDatabase(folder)
+            try db.refresh(Self.als, threads: 1)
+            let (split, rows) = try db.evaluate([Self.als], split: .leaveLastOut, k: 2, threads: 1)
+            // Every user has 3 or 4 views, whose last is new to it: 12 test users.
+            #expect(split.test.count == 12 && rows.count == 1 && rows[0].result.users == 12)
+            try db.recordEvaluation(rows[0].result, for: "als")
+            #expect(try db.model("als")?.lastEvaluation?.ndcg == rows[0].result.ndcg)
+            try db.refresh(Self.als, threads: 1)
+            let record = try #require(try db.model("als"))
+            #expect(record.generation == 2 && record.lastEvaluation?.k == 2 && record.lastEvaluation?.users == 12)
+            // Recording for a model that was never trained does nothing.
+            try db.recordEvaluation(rows[0].result, for: "bpr")
+            #expect(try db.models().map(\.name) == ["als"])
+        }
+    }
+
     /// What a refresh killed mid-way leaves (a space and model data of a generation that never became active) is
     /// removed when the database is next opened.
     @Test func openRemovesGenerationsThatNeverBecameActive() throws {

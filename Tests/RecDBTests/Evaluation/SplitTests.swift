@@ -25,7 +25,9 @@ struct SplitTests {
         #expect(split.validation == [0: [3], 2: [6]])
         #expect(split.skippedUsers == 1)
         // Training: user 0's first two, user 1's two, user 2's first, user 3's first, user 4's one.
-        let train = (0..<split.train.count).map { (split.train.users[$0], split.train.items[$0], split.train.times[$0]) }
+        let train = (0..<split.train.count).map {
+            (split.train.users[$0], split.train.items[$0], split.train.times[$0])
+        }
         #expect(train.map(\.0) == [0, 0, 1, 1, 2, 3, 4])
         #expect(train.map(\.1) == [1, 2, 1, 5, 5, 7, 9])
         #expect(train.map(\.2) == [10, 11, 20, 21, 30, 40, 50])

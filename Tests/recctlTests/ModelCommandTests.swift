@@ -131,6 +131,12 @@ struct ModelCommandTests {
                     "recommend", "--model", "popularity", "--user", "1", "-k", "5", "--db", db, "--json"))
             #expect(Set(popular.compactMap { $0["id"] as? String }) == ["106", "107", "108"], "\(popular)")
 
+            // Similar items from item-kNN: 101's neighbours, never 101 itself.
+            try RecCtl.succeed("refresh", "itemknn", "--db", db)
+            let similar = Self.jsonArray(try RecCtl.succeed("similar", "101", "--db", db, "--json", "-k", "3"))
+            let similarIDs = similar.compactMap { $0["id"] as? String }
+            #expect(similarIDs.count == 3 && !similarIDs.contains("101"), "\(similar)")
+
             // Errors: exit 1 with `recctl: error: …`.
             #expect(try RecCtl.fail("refresh", "svd", "--db", db).contains("unknown model 'svd'"))
             #expect(try RecCtl.fail("recommend", "--model", "svd", "--user", "1", "--db", db).contains("'svd'"))

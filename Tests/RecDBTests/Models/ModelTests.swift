@@ -154,6 +154,16 @@ struct ModelTests {
         Self.expectNeighbours(model.lists[3], [(0, 1 / sqrt(10))])
     }
 
+    /// Conditional probability P(j | i) = common users / users of i, so asymmetric: (0→1) = 5/5, (1→0) = 5/6,
+    /// (0→2) = (0→3) = 1/5, (1→2) = (1→3) = 1/6, (2→0) = (2→1) = 1/3, (3→0) = (3→1) = 1/2. Ties by lower id.
+    @Test func itemKNNConditionalProbabilityIsAsymmetric() {
+        let model = ItemKNNModel(log: Self.basket, neighbours: 10, similarity: .conditionalProbability, threads: 1)
+        Self.expectNeighbours(model.lists[0], [(1, 1), (2, 1.0 / 5), (3, 1.0 / 5)])
+        Self.expectNeighbours(model.lists[1], [(0, 5.0 / 6), (2, 1.0 / 6), (3, 1.0 / 6)])
+        Self.expectNeighbours(model.lists[2], [(0, 1.0 / 3), (1, 1.0 / 3)])
+        Self.expectNeighbours(model.lists[3], [(0, 1.0 / 2), (1, 1.0 / 2)])
+    }
+
     // MARK: - Popularity
 
     @Test func popularityDecaysWithAge() {

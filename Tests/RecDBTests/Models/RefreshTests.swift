@@ -43,6 +43,11 @@ struct RefreshTests {
         return (seen, ids)
     }
 
+    /// The external ids of `found`.
+    static func ids(_ found: [(item: UInt32, score: Float)], in r: borrowing CatalogReader) throws -> [String] {
+        try found.map { try #require(try r.externalItemID($0.item)) }
+    }
+
     /// (model, generation) of every key in `model_data`.
     static func dataGenerations(_ db: RecDatabase) throws -> [String: Set<UInt32>] {
         try db.read { r in
@@ -121,6 +126,25 @@ struct RefreshTests {
                 #expect(popular.allSatisfy { !seen.contains($0.item) })
                 #expect(ids == ["i6", "i5", "i4", "i7", "i3"], "\(ids)")
             }
+        }
+    }
+
+    @Test func similarItemsReadTheStoredNeighbourLists() throws {
+        try TemporaryDirectory.with { folder in
+            let db = try Self.makeDatabase(folder)
+            expectRecDBError(.notFound) { _ = try db.read { r in try r.similarItems(to: ["i0"], k: 3) } }
+            try db.refresh(.itemKNN(neighbours: 10), threads: 1)
+            try db.read { r in
+                // i0, i1, i2 are viewed by u0…u5 and i3 by u1…u5: cos(i0, i1) = cos(i0, i2) = 6/6, cos(i0, i3) = 5/√30.
+                let similar = try r.similarItems(to: ["i0"], k: 10)
+                #expect(try Self.ids(similar, in: r) == ["i1", "i2", "i3"])
+                #expect(abs(similar[0].score - 1) < 1e-6 && abs(Double(similar[2].score) - 5 / sqrt(30)) < 1e-6)
+                // A basket: the given items are left out; i1 and i2 tie (1 + 5/√30 each), lower id first.
+                #expect(try Self.ids(r.similarItems(to: ["i0", "i3"], k: 10), in: r) == ["i1", "i2"])
+                // Nothing crosses the blocks.
+                #expect(try Self.ids(r.similarItems(to: ["i7"], k: 10), in: r) == ["i4", "i5", "i6"])
+            }
+            expectRecDBError(.notFound) { _ = try db.read { r in try r.similarItems(to: ["nope"], k: 3) } }
         }
     }
 

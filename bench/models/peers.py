@@ -121,7 +121,7 @@ def binary(matrix):
 
 
 def train_ease(matrix, out, lambdas, threads):
-    """EASE: B = I − P·diag(1/diag(P)), P = (XᵀX + λI)⁻¹, X binary; one candidate per λ (the time includes XᵀX)."""
+    """EASE: B = I − P·diag(1/diag(P)), P = (XᵀX + λI)⁻¹, X binary; one candidate per λ (timed with XᵀX)."""
     entries = []
     x = binary(matrix)
     with threadpoolctl.threadpool_limits(threads):

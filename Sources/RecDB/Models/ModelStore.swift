@@ -319,6 +319,7 @@ extension CatalogReading where Self: ~Copyable {
     /// user's history; popularity ranks by decayed popularity. All from this one snapshot.
     public func recommend(model name: String, user: String, k: Int) throws -> [(item: UInt32, score: Float)] {
         guard let record = try model(name), record.generation > 0 else {
+            _ = try ModelSpec.named(name)  // an unknown name says which models exist
             throw RecDBError(.notFound, "model '\(name)' has not been trained (run `recctl refresh \(name)`)")
         }
         guard let userID = try userID(for: user) else { throw RecDBError(.notFound, "unknown user '\(user)'") }

@@ -6,7 +6,7 @@ import RecDB
 //                       [--name NAME] --out RESULT.json
 // recdb-models time     --db PATH --split leave-last-out|temporal --threads 2 [--rounds 1] --out TIMES.json
 //
-// Both steps build the split from one read snapshot of the database with the library's EvaluationSplit, which is
+// Every step builds the split from one read snapshot of the database with the library's EvaluationSplit, which is
 // deterministic, so the peers train on exactly the training data RecDB's models train on, and every model, RecDB's
 // or a peer's, is scored by the same Evaluator.
 let usage = """
@@ -47,7 +47,8 @@ func now() -> Double {
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     guard !sorted.isEmpty else { return 0 }
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }
 func writeJSON(_ object: Any, to path: String) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
@@ -122,7 +123,8 @@ func snapshot(path: String, kind: EvaluationSplit.Kind) throws -> Snapshot {
     }
     guard log.count > 0 else { throw BenchError("\(path): the database has no events") }
     let split = EvaluationSplit(log, kind: kind)
-    return Snapshot(log: log, catalogItems: items, features: features, split: split, train: InteractionMatrix(split.train))
+    return Snapshot(
+        log: log, catalogItems: items, features: features, split: split, train: InteractionMatrix(split.train))
 }
 
 /// An order-sensitive fingerprint of the training matrix, so `evaluate` can tell that the peers saw the same data.
@@ -151,7 +153,8 @@ do {
     let data = try snapshot(path: dbPath, kind: kind)
     let train = data.train
     log("\(dbPath): \(data.log.count) events, split \(kind.rawValue): \(data.split.train.count) training events, "
-        + "\(train.nonZeros) user-item pairs, \(data.split.test.count) test users (\(String(format: "%.2f", now() - started)) s)")
+        + "\(train.nonZeros) user-item pairs, \(data.split.test.count) test users "
+        + "(\(String(format: "%.2f", now() - started)) s)")
 
     switch command {
     case "export":
@@ -207,7 +210,8 @@ do {
         let threads = Int(option("threads", "2"))!
         let repeats = max(1, Int(option("repeats", "3"))!)
         let peersDir = option("peers"), out = option("out")
-        let evaluator = Evaluator(split: data.split, k: 10, catalogItems: data.catalogItems, itemFeatures: data.features)
+        let evaluator = Evaluator(
+            split: data.split, k: 10, catalogItems: data.catalogItems, itemFeatures: data.features)
         var models: [[String: Any]] = []
 
         /// Evaluates each run's model on the test and the validation part; the row holds the mean of every metric

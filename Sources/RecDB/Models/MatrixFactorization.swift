@@ -6,14 +6,15 @@ final class FactorMatrix: @unchecked Sendable {
     let columns: Int
     let storage: UnsafeMutablePointer<Float>
 
-    init(rows: Int, columns: Int, scale: Float, seed: UInt64) {
+    /// Random entries, uniform in [0, scale) or, when `centered`, in [−scale/2, scale/2).
+    init(rows: Int, columns: Int, scale: Float, seed: UInt64, centered: Bool = false) {
         self.rows = rows
         self.columns = columns
         storage = .allocate(capacity: max(rows * columns, 1))
         var state = seed &+ 0x9E37_79B9_7F4A_7C15
         for i in 0..<rows * columns {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            storage[i] = (Float(state >> 40) / Float(1 << 24)) * scale
+            storage[i] = (Float(state >> 40) / Float(1 << 24) - (centered ? 0.5 : 0)) * scale
         }
     }
 
@@ -160,7 +161,8 @@ public struct ALSModel: Recommender {
 }
 
 /// Bayesian personalised ranking (Rendle et al. 2009): stochastic gradient ascent on the log-likelihood that a
-/// user prefers an item they interacted with over one sampled at random, with item biases. Threads update the
+/// user prefers an item they interacted with over a sampled one (drawn in proportion to popularity; samples whose
+/// negative the user met are skipped), with item biases. Threads update the
 /// shared factors without locks (Hogwild), as `implicit` does.
 public struct BPRModel: Recommender {
     public struct Parameters: Sendable, Hashable, Codable {
@@ -189,8 +191,9 @@ public struct BPRModel: Recommender {
         let f = parameters.factors + 1
         let byUser = InteractionMatrix(log)
         let itemCount = max(byUser.columns, 1)
-        let users = FactorMatrix(rows: byUser.rows, columns: f, scale: 1 / Float(f), seed: parameters.seed)
-        let items = FactorMatrix(rows: itemCount, columns: f, scale: 1 / Float(f), seed: parameters.seed &+ 1)
+        let users = FactorMatrix(rows: byUser.rows, columns: f, scale: 1 / Float(f - 1), seed: parameters.seed, centered: true)
+        let items = FactorMatrix(
+            rows: itemCount, columns: f, scale: 1 / Float(f - 1), seed: parameters.seed &+ 1, centered: true)
         for u in 0..<users.rows { users.row(u)[f - 1] = 1 }
         for i in 0..<items.rows { items.row(i)[f - 1] = 0 }
         // Samples: one (user, item) per stored interaction, drawn uniformly per iteration.
@@ -217,13 +220,10 @@ public struct BPRModel: Recommender {
                     let user = Int(sampledUsers[position])
                     let liked = byUser.indices[position]
                     let row = byUser.row(user).indices
-                    var disliked = UInt32(next() % UInt64(itemCount))
-                    var attempts = 0
-                    while Self.contains(row, disliked) && attempts < 10 {
-                        disliked = UInt32(next() % UInt64(itemCount))
-                        attempts += 1
-                    }
-                    if attempts == 10 { continue }
+                    // The negative is the item of another random interaction: drawn in proportion to popularity,
+                    // which makes harder negatives than a uniform draw (implicit samples the same way).
+                    let disliked = byUser.indices[Int(next() % UInt64(samples))]
+                    if Self.contains(row, disliked) { continue }
                     let x = users.row(user), yi = items.row(Int(liked)), yj = items.row(Int(disliked))
                     var difference: Float = 0
                     for d in 0..<f { difference += x[d] * (yi[d] - yj[d]) }

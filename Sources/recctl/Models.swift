@@ -132,11 +132,12 @@ extension RecCtl {
         @Option(help: "The model.") var model: String = "als"
         @Option(help: "The user's id.") var user: String
         @Option(name: .short, help: "How many items.") var k: Int = 10
+        @Option(help: "Only items in this category (or below it).") var category: String?
 
         func run() throws {
             try running(json: options.json) {
                 let db = try options.open()
-                let rows = try db.read { r in try itemRows(r, try r.recommend(model: model, user: user, k: k)) }
+                let rows = try db.read { r in try itemRows(r, try r.recommend(model: model, user: user, k: k, category: category)) }
                 printItemRows(rows, json: options.json)
             }
         }

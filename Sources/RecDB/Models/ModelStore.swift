@@ -317,16 +317,21 @@ extension CatalogReading where Self: ~Copyable {
     /// The `k` items the active generation of `model` ranks highest for `user`, leaving out items the user has met.
     /// Factor models search their item index with the user's vector; item-kNN sums the neighbour lists of the
     /// user's history; popularity ranks by decayed popularity. All from this one snapshot.
-    public func recommend(model name: String, user: String, k: Int) throws -> [(item: UInt32, score: Float)] {
+    ///
+    /// With `category`, only items in that category (or below it) are ranked: "popular in Books", "for you in Books".
+    public func recommend(model name: String, user: String, k: Int, category: String? = nil) throws
+        -> [(item: UInt32, score: Float)]
+    {
         guard let record = try model(name), record.generation > 0 else {
             _ = try ModelSpec.named(name)  // an unknown name says which models exist
             throw RecDBError(.notFound, "model '\(name)' has not been trained (run `recctl refresh \(name)`)")
         }
         guard let userID = try userID(for: user) else { throw RecDBError(.notFound, "unknown user '\(user)'") }
         let seen = Set(try seenItems(ofUserID: userID))
+        let inCategory = try category.map { AllowedSet(try items(inCategory: $0)) }
         if let space = record.space {
             guard let vector = try self.vector(space: space, .users, id: user) else { return [] }
-            var allowed = try allItems()
+            var allowed = try inCategory ?? allItems()
             for item in seen { allowed.remove(item) }
             return try nearest(in: space, to: vector, k: k, allowed: allowed).map { ($0.node, $0.score) }
         }
@@ -349,6 +354,7 @@ extension CatalogReading where Self: ~Copyable {
         }
         var ranked: [(item: UInt32, score: Float)] = []
         for (i, score) in scores.enumerated() where score > 0 && !seen.contains(UInt32(i)) {
+            if let inCategory, !inCategory.contains(UInt32(i)) { continue }
             if try schema.items.contains(UInt32(i), in: txn) { ranked.append((UInt32(i), score)) }
         }
         ranked.sort { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }

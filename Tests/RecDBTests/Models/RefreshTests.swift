@@ -129,6 +129,26 @@ struct RefreshTests {
         }
     }
 
+    @Test func recommendWithinACategoryRanksOnlyItsItems() throws {
+        try TemporaryDirectory.with { folder in
+            let db = try Self.makeDatabase(folder)
+            try db.write { w in
+                for item in 0..<8 {
+                    try w.upsertItem("i\(item)", attributes: ["category": .string(item % 2 == 0 ? "Even/Small" : "Odd")])
+                }
+            }
+            try db.refresh(.popularity(halfLifeDays: 30), threads: 1)
+            try db.refresh(Self.als, threads: 1)
+            try db.read { r in
+                for model in ["popularity", "als"] {
+                    let ids = try Self.check(try r.recommend(model: model, user: "u0", k: 10, category: "Even"), for: "u0", in: r)
+                        .ids
+                    #expect(!ids.isEmpty && ids.allSatisfy { Int($0.dropFirst())! % 2 == 0 }, "\(model): \(ids)")
+                }
+            }
+        }
+    }
+
     @Test func similarItemsReadTheStoredNeighbourLists() throws {
         try TemporaryDirectory.with { folder in
             let db = try Self.makeDatabase(folder)

@@ -88,27 +88,48 @@ public struct InteractionMatrix: Sendable {
     public init(_ log: InteractionLog, rows: Int? = nil, columns: Int? = nil, transpose: Bool = false) {
         let rowCount = transpose ? (columns ?? log.itemLimit) : (rows ?? log.userLimit)
         let columnCount = transpose ? (rows ?? log.userLimit) : (columns ?? log.itemLimit)
-        var pairs: [UInt64: Float] = [:]
-        pairs.reserveCapacity(log.count)
-        for index in 0..<log.count {
-            let r = transpose ? log.items[index] : log.users[index]
-            let c = transpose ? log.users[index] : log.items[index]
-            pairs[UInt64(r) << 32 | UInt64(c), default: 0] += log.weights[index]
+        let rowOf = transpose ? log.items : log.users
+        let columnOf = transpose ? log.users : log.items
+        // Counting sort of the interactions by row, then per row: sort by column, sum duplicates, drop sums ≤ 0.
+        var counts = [Int](repeating: 0, count: rowCount + 1)
+        for r in rowOf where Int(r) < rowCount { counts[Int(r) + 1] += 1 }
+        for r in 0..<rowCount { counts[r + 1] += counts[r] }
+        var fill = counts
+        var columnsByRow = [UInt32](repeating: 0, count: counts[rowCount])
+        var weightsByRow = [Float](repeating: 0, count: counts[rowCount])
+        for i in 0..<log.count {
+            let r = Int(rowOf[i])
+            guard r < rowCount else { continue }
+            columnsByRow[fill[r]] = columnOf[i]
+            weightsByRow[fill[r]] = log.weights[i]
+            fill[r] += 1
         }
-        let sorted = pairs.filter { $0.value > 0 }.sorted { $0.key < $1.key }
         var rowStart = [Int](repeating: 0, count: rowCount + 1)
         var indices: [UInt32] = []
         var values: [Float] = []
-        indices.reserveCapacity(sorted.count)
-        values.reserveCapacity(sorted.count)
-        for (key, value) in sorted {
-            let r = Int(key >> 32)
-            guard r < rowCount else { continue }
-            rowStart[r + 1] += 1
-            indices.append(UInt32(truncatingIfNeeded: key))
-            values.append(value)
+        indices.reserveCapacity(columnsByRow.count)
+        values.reserveCapacity(columnsByRow.count)
+        var order: [Int] = []
+        for r in 0..<rowCount {
+            let range = counts[r]..<counts[r + 1]
+            order.removeAll(keepingCapacity: true)
+            order.append(contentsOf: range)
+            order.sort { columnsByRow[$0] < columnsByRow[$1] }
+            var k = 0
+            while k < order.count {
+                let column = columnsByRow[order[k]]
+                var sum: Float = 0
+                while k < order.count && columnsByRow[order[k]] == column {
+                    sum += weightsByRow[order[k]]
+                    k += 1
+                }
+                if sum > 0 {
+                    indices.append(column)
+                    values.append(sum)
+                }
+            }
+            rowStart[r + 1] = indices.count
         }
-        for r in 0..<rowCount { rowStart[r + 1] += rowStart[r] }
         self.rows = rowCount
         self.columns = columnCount
         self.rowStart = rowStart

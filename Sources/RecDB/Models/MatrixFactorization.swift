@@ -192,10 +192,10 @@ public struct BPRModel: Recommender {
         let byUser = InteractionMatrix(log)
         let itemCount = max(byUser.columns, 1)
         let users = FactorMatrix(rows: byUser.rows, columns: f, scale: 1 / Float(f - 1), seed: parameters.seed, centered: true)
-        let items = FactorMatrix(
+        let itemsMatrix = FactorMatrix(
             rows: itemCount, columns: f, scale: 1 / Float(f - 1), seed: parameters.seed &+ 1, centered: true)
         for u in 0..<users.rows { users.row(u)[f - 1] = 1 }
-        for i in 0..<items.rows { items.row(i)[f - 1] = 0 }
+        for i in 0..<itemsMatrix.rows { itemsMatrix.row(i)[f - 1] = 0 }
         // Samples: one (user, item) per stored interaction, drawn uniformly per iteration.
         var sampleUsers: [UInt32] = []
         sampleUsers.reserveCapacity(byUser.nonZeros)
@@ -206,6 +206,7 @@ public struct BPRModel: Recommender {
         let sampledUsers = sampleUsers
         let lr = parameters.learningRate, reg = parameters.regularization
         let workers = max(1, threads)
+        let indices = UncheckedSendable(byUser.indices), rowStart = UncheckedSendable(byUser.rowStart)
         for iteration in 0..<parameters.iterations where samples > 0 {
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
                 var state = parameters.seed &+ UInt64(iteration) &* 1_000_003 &+ UInt64(worker) &* 7919
@@ -213,37 +214,51 @@ public struct BPRModel: Recommender {
                     state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
                     return state >> 11
                 }
-                let gradient = UnsafeMutablePointer<Float>.allocate(capacity: f)
-                defer { gradient.deallocate() }
-                for _ in 0..<(samples / workers) {
-                    let position = Int(next() % UInt64(samples))
-                    let user = Int(sampledUsers[position])
-                    let liked = byUser.indices[position]
-                    let row = byUser.row(user).indices
-                    // The negative is the item of another random interaction: drawn in proportion to popularity,
-                    // which makes harder negatives than a uniform draw (implicit samples the same way).
-                    let disliked = byUser.indices[Int(next() % UInt64(samples))]
-                    if Self.contains(row, disliked) { continue }
-                    let x = users.row(user), yi = items.row(Int(liked)), yj = items.row(Int(disliked))
-                    var difference: Float = 0
-                    for d in 0..<f { difference += x[d] * (yi[d] - yj[d]) }
-                    let z = 1 / (1 + expf(difference))
-                    for d in 0..<(f - 1) {
-                        let xd = x[d]
-                        gradient[d] = z * (yi[d] - yj[d]) - reg * xd
-                        yi[d] += lr * (z * xd - reg * yi[d])
-                        yj[d] += lr * (-z * xd - reg * yj[d])
+                indices.value.withUnsafeBufferPointer { items in
+                    rowStart.value.withUnsafeBufferPointer { starts in
+                        sampledUsers.withUnsafeBufferPointer { owners in
+                            for _ in 0..<(samples / workers) {
+                                let position = Int(next() % UInt64(samples))
+                                let user = Int(owners[position])
+                                let liked = items[position]
+                                // The negative is the item of another random interaction: drawn in proportion to
+                                // popularity, which makes harder negatives than a uniform draw (as implicit does).
+                                let disliked = items[Int(next() % UInt64(samples))]
+                                if Self.contains(items, from: starts[user], to: starts[user + 1], disliked) { continue }
+                                let x = users.row(user), yi = itemsMatrix.row(Int(liked))
+                                let yj = itemsMatrix.row(Int(disliked))
+                                var difference: Float = 0
+                                for d in 0..<f { difference += x[d] * (yi[d] - yj[d]) }
+                                let z = 1 / (1 + expf(difference))
+                                for d in 0..<(f - 1) {
+                                    let xd = x[d]
+                                    x[d] += lr * (z * (yi[d] - yj[d]) - reg * xd)
+                                    yi[d] += lr * (z * xd - reg * yi[d])
+                                    yj[d] += lr * (-z * xd - reg * yj[d])
+                                }
+                                yi[f - 1] += lr * (z - reg * yi[f - 1])
+                                yj[f - 1] += lr * (-z - reg * yj[f - 1])
+                            }
+                        }
                     }
-                    yi[f - 1] += lr * (z - reg * yi[f - 1])
-                    yj[f - 1] += lr * (-z - reg * yj[f - 1])
-                    for d in 0..<(f - 1) { x[d] += lr * gradient[d] }
                 }
             }
             progress?(Double(iteration + 1) / Double(max(parameters.iterations, 1)))
         }
         userFactors = users.array
-        itemFactors = items.array
+        itemFactors = itemsMatrix.array
         trainingSeconds = Date().timeIntervalSince(started)
+    }
+
+    /// Whether the sorted run `items[from..<to]` holds `value`.
+    @inline(__always)
+    static func contains(_ items: UnsafeBufferPointer<UInt32>, from: Int, to: Int, _ value: UInt32) -> Bool {
+        var low = from, high = to
+        while low < high {
+            let mid = (low + high) >> 1
+            if items[mid] < value { low = mid + 1 } else { high = mid }
+        }
+        return low < to && items[low] == value
     }
 
     @inline(__always)

@@ -113,6 +113,7 @@ struct UpperLayers {
 struct GraphView {
     let dimension: Int
     let metric: Metric
+    let kernel: DistanceKernel
     /// Slots per node on level 0: 1 (count) + M0.
     let level0Slots: Int
     let chunkShift: Int
@@ -150,7 +151,7 @@ struct GraphView {
     @inline(__always)
     func distance(_ query: UnsafePointer<Float>, _ node: UInt32) -> Float {
         guard let vector = vector(node) else { return .infinity }
-        return metric.distance(query, vector, dimension)
+        return kernel(query, vector, dimension)
     }
 
     /// Hints the CPU to fetch a node's level-0 link list.
@@ -185,6 +186,7 @@ struct GraphView {
     ) {
         self.dimension = dimension
         self.metric = metric
+        kernel = metric.kernel
         self.level0Slots = level0Slots
         self.chunkShift = chunkShift
         self.vectors = ChunkPointers(vectors)

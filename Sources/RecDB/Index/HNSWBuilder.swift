@@ -40,6 +40,7 @@ public struct HNSWParameters: Sendable, Hashable, Codable {
 final class HNSWBuilder: @unchecked Sendable {
     let dimension: Int
     let metric: Metric
+    private let kernel: DistanceKernel
     let parameters: HNSWParameters
     let nodeLimit: Int
     let chunkShift: Int
@@ -63,6 +64,7 @@ final class HNSWBuilder: @unchecked Sendable {
     init(dimension: Int, metric: Metric, parameters: HNSWParameters, nodeLimit: Int, chunkShift: Int) {
         self.dimension = dimension
         self.metric = metric
+        kernel = metric.kernel
         self.parameters = parameters
         self.nodeLimit = nodeLimit
         self.chunkShift = chunkShift
@@ -104,7 +106,7 @@ final class HNSWBuilder: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func distance(_ a: UInt32, _ b: UInt32) -> Float { metric.distance(vector(a), vector(b), dimension) }
+    private func distance(_ a: UInt32, _ b: UInt32) -> Float { kernel(vector(a), vector(b), dimension) }
 
     /// The level a node gets: geometric with ratio 1/M, deterministic in (seed, node).
     func randomLevel(_ node: UInt32) -> Int {
@@ -212,7 +214,7 @@ final class HNSWBuilder: @unchecked Sendable {
             holdsGlobal = false
         }
         let query = vector(node)
-        var current = Neighbor(distance: metric.distance(query, vector(entry), dimension), node: entry)
+        var current = Neighbor(distance: kernel(query, vector(entry), dimension), node: entry)
         let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: level0Slots)
         defer { buffer.deallocate() }
         var lc = currentMax
@@ -221,7 +223,7 @@ final class HNSWBuilder: @unchecked Sendable {
             while changed {
                 changed = false
                 for neighbor in copyList(current.node, level: lc, into: buffer) {
-                    let d = metric.distance(query, vector(neighbor), dimension)
+                    let d = kernel(query, vector(neighbor), dimension)
                     if d < current.distance {
                         current = Neighbor(distance: d, node: neighbor)
                         changed = true
@@ -275,7 +277,7 @@ final class HNSWBuilder: @unchecked Sendable {
             for neighbor in neighbors where !visited.contains(neighbor) { prefetch(neighbor) }
             for neighbor in neighbors {
                 guard visited.insert(neighbor) else { continue }
-                let d = metric.distance(query, vector(neighbor), dimension)
+                let d = kernel(query, vector(neighbor), dimension)
                 if results.count < ef || d < bound {
                     candidates.push(Neighbor(distance: d, node: neighbor))
                     results.push(Neighbor(distance: d, node: neighbor))

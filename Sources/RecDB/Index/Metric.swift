@@ -52,6 +52,10 @@ public enum Metric: String, Sendable, CaseIterable, Codable {
         }
     }
 
+    /// The distance function with the CPU check done once: hot loops keep one of these instead of calling
+    /// ``distance(_:_:_:)``, whose check of a lazily initialised global costs a `swift_once` per call.
+    var kernel: DistanceKernel { DistanceKernel(metric: self, avx2: VectorKernels.useAVX2) }
+
     /// The score shown to people (larger is better): similarity for cosine and inner product, distance for L2.
     func score(fromDistance distance: Float) -> Float {
         switch self {
@@ -141,5 +145,25 @@ enum VectorKernels {
         let inverse = 1 / norm
         for i in 0..<n { v[i] *= inverse }
         return true
+    }
+}
+
+/// ``Metric/distance(_:_:_:)`` with the kernel choice made up front.
+struct DistanceKernel {
+    let metric: Metric
+    let avx2: Bool
+
+    @inline(__always)
+    func callAsFunction(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dimension: Int) -> Float {
+        if avx2 {
+            switch metric {
+            case .l2: return recdb_l2sq_avx2(a, b, dimension)
+            case .cosine, .innerProduct: return -recdb_dot_avx2(a, b, dimension)
+            }
+        }
+        switch metric {
+        case .l2: return VectorKernels.squaredL2(a, b, dimension)
+        case .cosine, .innerProduct: return -VectorKernels.dot(a, b, dimension)
+        }
     }
 }

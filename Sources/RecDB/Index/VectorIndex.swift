@@ -456,6 +456,7 @@ public final class VectorIndexSnapshot {
             // Word by word: allowed ∧ in the graph ∧ not changed ∧ not deleted, read from the mapped chunks;
             // changed nodes come from the vector table.
             let chunkShift = graph.chunkShift, chunkMask = (1 << chunkShift) - 1
+            let kernel = metric.kernel
             allowed.words.withUnsafeBufferPointer { words in
                 for w in 0..<words.count where words[w] != 0 {
                     let base = w << 6
@@ -468,7 +469,7 @@ public final class VectorIndexSnapshot {
                         while bits != 0 {
                             let node = base + bits.trailingZeroBitCount
                             bits &= bits - 1
-                            offer(UInt32(node), metric.distance(query, vectors + (node & chunkMask) * dimension, dimension))
+                            offer(UInt32(node), kernel(query, vectors + (node & chunkMask) * dimension, dimension))
                         }
                     }
                     var pendingBits = changed

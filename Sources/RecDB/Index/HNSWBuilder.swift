@@ -236,8 +236,15 @@ final class HNSWBuilder: @unchecked Sendable {
         lc = min(level, currentMax)
         while lc >= 0 {
             searchLayer(query, from: current, level: lc, ef: parameters.efConstruction, context: context, buffer: buffer)
-            candidates = context.results.elements.filter { $0.node != node }
-            candidates.sort()
+            // The max-heap pops farthest first: reversed, that is closest first, with no sort.
+            candidates.removeAll(keepingCapacity: true)
+            var results = context.results
+            while !results.isEmpty {
+                let next = results.pop()
+                if next.node != node { candidates.append(next) }
+            }
+            context.results = results
+            candidates.reverse()
             if let closest = candidates.first { current = closest }
             let selected = selectNeighbors(candidates, limit: parameters.m)
             connect(node, to: selected, level: lc)

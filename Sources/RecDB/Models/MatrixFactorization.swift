@@ -162,8 +162,8 @@ public struct ALSModel: Recommender {
 
 /// Bayesian personalised ranking (Rendle et al. 2009): stochastic gradient ascent on the log-likelihood that a
 /// user prefers an item they interacted with over a sampled one (drawn in proportion to popularity; samples whose
-/// negative the user met are skipped), with item biases. Threads update the
-/// shared factors without locks (Hogwild), as `implicit` does.
+/// negative the user met are skipped), with item biases. Threads update the shared factors without locks (Hogwild),
+/// as `implicit` does.
 public struct BPRModel: Recommender {
     public struct Parameters: Sendable, Hashable, Codable {
         public var factors = 64

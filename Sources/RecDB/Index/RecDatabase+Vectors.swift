@@ -88,23 +88,27 @@ extension RecDatabase {
 
     /// Removes index generations that are not active: what a build interrupted by a crash left behind.
     func removeAbandonedGenerations() throws {
-        let all = try spaces()
-        guard !all.isEmpty else { return }
-        try environment.write { txn in
-            for space in all {
-                for kind in VectorKind.allCases {
-                    var stale: [[UInt8]] = []
+        // Look in a read transaction first: opening a database must not wait for another process's writer, and
+        // must not touch a generation that a live build in another process is still writing.
+        let stale = try read { r -> [[UInt8]] in
+            var stale: [[UInt8]] = []
+            try vectorSchema.spaces.scanRaw(in: r.txn) { key, value in
+                let space = try EmbeddingSpace(name: try StringCodec.decode(key), value)
+                for kind in VectorKind.allCases where !(try isJobRunningElsewhere(Self.indexJob(space.name, kind), in: r.txn)) {
                     let active = space.generation(kind)
-                    try vectorSchema.ann.scanRaw(
-                        in: ReadTransaction(handle: txn.handle), prefix: VectorKeys.prefix(space.id, kind)
-                    ) { key, _ in
+                    try vectorSchema.ann.scanRaw(in: r.txn, prefix: VectorKeys.prefix(space.id, kind)) { key, _ in
                         let generation = key.loadBigEndianUInt32(at: 3)
                         if generation != 0 && generation != active { stale.append(Array(key)) }
                         return .next
                     }
-                    for key in stale { try vectorSchema.ann.delete(key, in: &txn) }
                 }
+                return .next
             }
+            return stale
+        }
+        guard !stale.isEmpty else { return }
+        try environment.write { txn in
+            for key in stale { try vectorSchema.ann.delete(key, in: &txn) }
         }
     }
 }

@@ -55,6 +55,14 @@ extension RecDatabase {
         space name: String, kind: VectorKind = .items, threads: Int = 2, full: Bool = false,
         progress: (@Sendable (Double) -> Void)? = nil
     ) throws -> IndexBuildReport {
+        try withJob(Self.indexJob(name, kind)) {
+            try buildIndexHoldingLease(space: name, kind: kind, threads: threads, full: full, progress: progress)
+        }
+    }
+
+    private func buildIndexHoldingLease(
+        space name: String, kind: VectorKind, threads: Int, full: Bool, progress: (@Sendable (Double) -> Void)?
+    ) throws -> IndexBuildReport {
         let started = Date()
         let chunkShift = Self.indexChunkShift
         try markFirstBuild(space: name, kind: kind)

@@ -113,6 +113,12 @@ extension RecDatabase {
     public func refresh(
         _ spec: ModelSpec, threads: Int = 2, progress: (@Sendable (String) -> Void)? = nil
     ) throws -> RefreshReport {
+        try withJob(Self.refreshJob(spec.name)) { try refreshHoldingLease(spec, threads: threads, progress: progress) }
+    }
+
+    private func refreshHoldingLease(_ spec: ModelSpec, threads: Int, progress: (@Sendable (String) -> Void)?) throws
+        -> RefreshReport
+    {
         let started = Date()
         let name = spec.name
         progress?("reading the snapshot")
@@ -232,26 +238,51 @@ extension RecDatabase {
     /// Deletes spaces and data of `model` (or every model) that belong to no active generation: the generation a
     /// refresh replaced, or what a refresh interrupted by a crash left behind.
     func removeStaleModelData(of model: String? = nil) throws {
-        let records = try models()
-        let active = Dictionary(uniqueKeysWithValues: records.map { ($0.name, $0.generation) })
-        for space in try spaces() {
-            guard let at = space.name.lastIndex(of: "@"), let generation = UInt32(space.name[space.name.index(after: at)...])
-            else { continue }
-            let owner = String(space.name[..<at])
-            guard model == nil || owner == model else { continue }
-            if active[owner] != generation { try dropSpace(space.name) }
-        }
-        try write { w in
-            var txn = WriteTransaction(handle: w.handle)
-            var stale: [[UInt8]] = []
-            try modelSchema.data.scanRaw(in: w.txn) { key, _ in
-                var reader = BinaryReader(key)
-                let owner = try reader.readString()
-                let generation = try reader.readUInt32()
-                if (model == nil || owner == model) && active[owner] != generation { stale.append(Array(key)) }
+        // Look in a read transaction first: opening a database must not wait for another process's writer.
+        let (staleSpaces, staleKeys) = try read { r -> ([String], [[UInt8]]) in
+            var active: [String: UInt32] = [:]
+            try modelSchema.models.scanRaw(in: r.txn) { _, value in
+                let record = try JSONDecoder().decode(ModelRecord.self, from: Data(value))
+                active[record.name] = record.generation
                 return .next
             }
-            for key in stale { try modelSchema.data.delete(key, in: &txn) }
+            // Owners whose refresh is running in a live process keep their partial generation.
+            var busy = Set<String>()
+            var owners = Set(active.keys)
+            try vectorSchema.spaces.scanRaw(in: r.txn) { key, _ in
+                let name = try StringCodec.decode(key)
+                if let at = name.lastIndex(of: "@") { owners.insert(String(name[..<at])) }
+                return .next
+            }
+            for owner in owners where try isJobRunningElsewhere(Self.refreshJob(owner), in: r.txn) {
+                busy.insert(owner)
+            }
+            let isStale = { (owner: String, generation: UInt32) -> Bool in
+                (model == nil || owner == model) && active[owner] != generation && !busy.contains(owner)
+            }
+            var spaces: [String] = []
+            try vectorSchema.spaces.scanRaw(in: r.txn) { key, _ in
+                let name = try StringCodec.decode(key)
+                if let at = name.lastIndex(of: "@"), let generation = UInt32(name[name.index(after: at)...]),
+                    isStale(String(name[..<at]), generation)
+                {
+                    spaces.append(name)
+                }
+                return .next
+            }
+            var keys: [[UInt8]] = []
+            try modelSchema.data.scanRaw(in: r.txn) { key, _ in
+                var reader = BinaryReader(key)
+                let owner = try reader.readString(), generation = try reader.readUInt32()
+                if isStale(owner, generation) { keys.append(Array(key)) }
+                return .next
+            }
+            return (spaces, keys)
+        }
+        for space in staleSpaces { try dropSpace(space) }
+        guard !staleKeys.isEmpty else { return }
+        try environment.write { txn in
+            for key in staleKeys { try modelSchema.data.delete(key, in: &txn) }
         }
     }
 

@@ -207,26 +207,27 @@ public final class Environment: @unchecked Sendable {
         defer { dbiLock.unlock() }
         if let dbi = dbis[name] { return dbi }
         var dbi = MDB_dbi()
-        if options.readOnly {
-            // A handle opened in a read-only transaction outlives it only when the transaction commits; `read`
-            // aborts, which closes the handle again. So this transaction commits.
-            try withSharedMapLock {
-                var txn: OpaquePointer?
-                try beginWithResizeCheck(flags: UInt32(MDB_RDONLY), &txn)
-                let status = mdb_dbi_open(txn, name, flags.rawValue, &dbi)
-                if status != MDB_SUCCESS {
-                    mdb_txn_abort(txn)
-                    if status == MDB_NOTFOUND {
-                        throw RecDBError(.notFound, "database '\(name)' does not exist", location: path)
-                    }
-                    try check(status, "opening database '\(name)'")
-                }
-                try check(mdb_txn_commit(txn), "opening database '\(name)'")
+        // An existing database opens in a read transaction, so opening never waits for another process's writer.
+        // A handle opened in a read transaction outlives it only when the transaction commits (an abort closes it).
+        let status: Int32 = try withSharedMapLock {
+            var txn: OpaquePointer?
+            try beginWithResizeCheck(flags: UInt32(MDB_RDONLY), &txn)
+            let status = mdb_dbi_open(txn, name, flags.rawValue, &dbi)
+            guard status == MDB_SUCCESS else {
+                mdb_txn_abort(txn)
+                return status
             }
-        } else {
+            return mdb_txn_commit(txn)
+        }
+        if status == MDB_NOTFOUND {
+            guard !options.readOnly else {
+                throw RecDBError(.notFound, "database '\(name)' does not exist", location: path)
+            }
             try write { txn in
                 try check(mdb_dbi_open(txn.handle, name, flags.rawValue | UInt32(MDB_CREATE), &dbi), "opening database '\(name)'")
             }
+        } else {
+            try check(status, "opening database '\(name)'")
         }
         dbis[name] = dbi
         return dbi

@@ -219,3 +219,31 @@ struct VectorIndexChurnTests {
         }
     }
 }
+
+@Suite("Clean-up at open")
+struct CleanupAtOpenTests {
+    @Test func partialGenerationOfALiveBuildSurvivesAnOpenAndADeadOnesDoesNot() throws {
+        try TemporaryDirectory.with { folder in
+            let (db, _) = try VectorIndexTests.makeDatabase(folder, count: 50)
+            try db.buildIndex(space: "s")
+            let space = try #require(try db.read { try $0.space("s") })
+            let partial = VectorKeys.ann(space.id, .items, 9, .vectors, 0)
+            func plant(holder: Int32) throws {
+                try db.environment.write { txn in
+                    try db.vectorSchema.ann.put(partial, [1, 2, 3, 4], in: &txn)
+                    var writer = BinaryWriter()
+                    writer.write(UInt32(bitPattern: holder))
+                    try db.schema.meta.put(RecDatabase.jobKey(RecDatabase.indexJob("s", .items)), writer.bytes, in: &txn)
+                }
+            }
+            func partialSurvivesReopen() throws -> Bool {
+                let reopened = try RecDatabase.open(at: db.path)
+                return try reopened.read { r in try reopened.vectorSchema.ann.contains(partial, in: r.txn) }
+            }
+            try plant(holder: 1)  // init: alive, and not this process
+            #expect(try partialSurvivesReopen())
+            try plant(holder: Int32.max - 7)  // no such process: the build died
+            #expect(try !partialSurvivesReopen())
+        }
+    }
+}

@@ -44,6 +44,13 @@ extension RecCtl {
                     guard let user = try r.user(id) else { throw RecDBError(.notFound, "unknown user '\(id)'") }
                     let total = try r.history(ofUserID: user.internalID).count
                     let entries = try r.history(ofUserID: user.internalID, limit: limit, newestFirst: true)
+                    // Explicit session ids by internal id, looked up once for the whole history.
+                    var sessionNames: [UInt32: String] = [:]
+                    if entries.contains(where: { $0.sessionID != 0 }) {
+                        for session in try r.sessions(ofUserID: user.internalID) {
+                            if let id = session.id, let first = session.entries.first { sessionNames[first.sessionID] = id }
+                        }
+                    }
                     var rows: [[String: Any]] = []
                     for entry in entries {
                         let event = try r.event(sequence: entry.sequence)
@@ -53,11 +60,7 @@ extension RecCtl {
                             "item": item?.id ?? "#\(entry.itemID)",
                         ]
                         if let title = item?.title { row["title"] = title }
-                        if entry.sessionID != 0, let session = try r.sessions(ofUserID: user.internalID)
-                            .first(where: { $0.entries.contains(entry) })?.id
-                        {
-                            row["session"] = session
-                        }
+                        if entry.sessionID != 0, let session = sessionNames[entry.sessionID] { row["session"] = session }
                         rows.append(row)
                     }
                     if options.json {

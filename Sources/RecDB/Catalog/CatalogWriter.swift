@@ -73,6 +73,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
             guard merged != old else { return internalID }
             try updatePostings(item: internalID, old: old, new: merged)
             try schema.items.put(internalID, EntityRecord(externalID: id, attributes: merged).bytes, in: &txn)
+            try updateContentVector(item: internalID, id: id, attributes: merged)
             return internalID
         }
         let internalID = UInt32(try allocate("next.item", startingAt: 0))
@@ -80,6 +81,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         try schema.itemIDs.put(id, internalID, in: &txn)
         try schema.items.put(internalID, EntityRecord(externalID: id, attributes: attributes).bytes, in: &txn, flags: .append)
         try updatePostings(item: internalID, old: [:], new: attributes)
+        if !attributes.isEmpty { try updateContentVector(item: internalID, id: id, attributes: attributes) }
         return internalID
     }
 

@@ -28,6 +28,8 @@ public final class RecDatabase: @unchecked Sendable {
     let schema: CatalogSchema
     let vectorSchema: VectorSchema
     let modelSchema: ModelSchema
+    /// Decoded model data per generation.
+    let modelCache = ModelCache()
     private let typesLock = NSLock()
     private var typesByName: [String: (code: UInt16, type: EventType)] = [:]
     private var typesByCode: [UInt16: EventType] = [:]

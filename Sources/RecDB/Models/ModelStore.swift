@@ -50,6 +50,19 @@ extension ModelSpec {
                 "factors": Double(p.factors), "iterations": Double(p.iterations), "learning_rate": d(p.learningRate),
                 "regularization": d(p.regularization), "seed": Double(p.seed),
             ]
+        case .content(let p):
+            [
+                "dimensions": Double(p.dimensions), "min_document_frequency": Double(p.minDocumentFrequency),
+                "stemming": p.stemming ? 1 : 0, "power_iterations": Double(p.powerIterations),
+            ]
+        case .session(let p):
+            [
+                "neighbours": Double(p.neighbours), "sample_size": Double(p.sampleSize), "rule_weight": d(p.ruleWeight),
+                "rule_steps": Double(p.ruleSteps),
+            ]
+        case .transition: [:]
+        case .blend(_, let weights): Dictionary(uniqueKeysWithValues: weights.enumerated().map { ("weight\($0.offset)", d($0.element)) })
+        case .chain(_, let cold): ["cold_history": Double(cold)]
         }
     }
 }
@@ -83,6 +96,14 @@ struct ModelSchema: Sendable {
     }
 
     static func spaceName(_ model: String, _ generation: UInt32) -> String { "\(model)@\(generation)" }
+
+    // Parts of a generation's model data.
+    static let popularityPart: UInt8 = 1
+    static let neighboursPart: UInt8 = 2
+    static let vocabularyPart: UInt8 = 3
+    static let basisPart: UInt8 = 4
+    static let gramPart: UInt8 = 5
+    static let sessionsPart: UInt8 = 6
 }
 
 extension RecDatabase {
@@ -121,11 +142,26 @@ extension RecDatabase {
     {
         let started = Date()
         let name = spec.name
+        switch spec {
+        case .blend, .chain:
+            throw RecDBError(
+                .invalidArgument, "'\(name)' is combined at query time from its parts; refresh each part instead")
+        default: break
+        }
         progress?("reading the snapshot")
-        let (log, previous) = try read { r in (try r.interactionLog(), try r.model(name)) }
-        progress?("training \(name) on \(log.count) interactions")
+        let (log, previous, items) = try read { r -> (InteractionLog, ModelRecord?, [Item]) in
+            var items: [Item] = []
+            if spec.needsItems {
+                try r.forEachItem { item in
+                    items.append(item)
+                    return .next
+                }
+            }
+            return (try r.interactionLog(), try r.model(name), items)
+        }
+        progress?("training \(name) on \(spec.needsItems ? "\(items.count) items" : "\(log.count) interactions")")
         let trainStarted = Date()
-        let model = spec.train(on: log, threads: threads) { fraction in
+        let model = spec.train(on: log, threads: threads, items: items, sessionGap: sessionGap) { fraction in
             progress?(String(format: "training %@ %3.0f%%", name, fraction * 100))
         }
         let trainingSeconds = Date().timeIntervalSince(trainStarted)
@@ -140,10 +176,22 @@ extension RecDatabase {
             record.space = try writeFactorGeneration(
                 name, generation, users: factors.userFactors, items: factors.itemFactors,
                 dimension: factors.parameters.factors, log: log, threads: threads)
+            try writeData(
+                name, generation, part: ModelSchema.gramPart,
+                floats: FoldIn.gram(factors.itemFactors, dimension: factors.parameters.factors, solved: factors.parameters.factors))
         case let factors as BPRModel:
             record.space = try writeFactorGeneration(
                 name, generation, users: factors.userFactors, items: factors.itemFactors,
                 dimension: factors.parameters.factors + 1, log: log, threads: threads)
+            try writeData(
+                name, generation, part: ModelSchema.gramPart,
+                floats: FoldIn.gram(factors.itemFactors, dimension: factors.parameters.factors + 1, solved: factors.parameters.factors))
+        case let content as ContentModel:
+            record.space = try writeContentGeneration(name, generation, content, threads: threads)
+        case let session as SessionKNNModel:
+            try writeSessions(name, generation, session.log)
+        case let transition as TransitionModel:
+            try writeSessions(name, generation, transition.log)
         case let popularity as PopularityModel:
             try writeData(name, generation, part: 1, floats: popularity.scores)
         case let knn as ItemKNNModel:
@@ -158,6 +206,10 @@ extension RecDatabase {
             let current = try w.model(name)
             guard current?.generation == previous?.generation else {
                 throw RecDBError(.alreadyExists, "another refresh of '\(name)' finished first; this one is discarded")
+            }
+            // Items upserted while the content model trained get their vectors now, with the new projection.
+            if let content = model as? ContentModel, let space = record.space {
+                try w.addMissingContentVectors(space: space, projection: content.projection)
             }
             try modelSchema.models.put(name, Array(recordBytes), in: &txn)
         }
@@ -194,6 +246,61 @@ extension RecDatabase {
         }
         try buildIndex(space: spaceName, kind: .items, threads: threads)
         return spaceName
+    }
+
+    /// Writes a content generation: the item vectors into a cosine space (indexed), the vocabulary and the basis
+    /// into model data.
+    private func writeContentGeneration(_ model: String, _ generation: UInt32, _ content: ContentModel, threads: Int)
+        throws -> String
+    {
+        let spaceName = ModelSchema.spaceName(model, generation)
+        if try read({ try $0.space(spaceName) }) != nil { try dropSpace(spaceName) }
+        let d = content.dimension
+        let space = try createSpace(spaceName, dimension: d, metric: .cosine, forModel: true)
+        let rows = content.itemVectors.count / max(d, 1)
+        var start = 0
+        while start < rows {
+            let end = min(rows, start + 10_000)
+            try write { w in
+                for row in start..<end {
+                    let vector = Array(content.itemVectors[row * d..<(row + 1) * d])
+                    guard vector.contains(where: { $0 != 0 }), try schema.items.contains(UInt32(row), in: w.txn) else { continue }
+                    try w.setVector(vector, space: space, kind: .items, node: UInt32(row), owner: "item #\(row)")
+                }
+            }
+            start = end
+        }
+        let vocabulary = content.projection.vocabularyBytes
+        try environment.write { txn in
+            try modelSchema.data.put(
+                ModelSchema.dataKey(model, generation, part: ModelSchema.vocabularyPart, index: 0), vocabulary, in: &txn)
+        }
+        try writeData(model, generation, part: ModelSchema.basisPart, floats: content.projection.basis)
+        try buildIndex(space: spaceName, kind: .items, threads: threads)
+        return spaceName
+    }
+
+    /// Writes the training sessions of a session model, 4,096 per value: count, then per session its end time,
+    /// item count and items.
+    private func writeSessions(_ model: String, _ generation: UInt32, _ log: SessionLog) throws {
+        let perChunk = 4096
+        var chunk = 0
+        repeat {
+            let range = (chunk * perChunk)..<min(log.count, (chunk + 1) * perChunk)
+            var writer = BinaryWriter()
+            writer.write(UInt32(range.count))
+            for s in range {
+                writer.write(log.ends[s])
+                writer.write(UInt32(log.sessions[s].count))
+                for item in log.sessions[s] { writer.write(item) }
+            }
+            let bytes = writer.bytes, index = UInt32(chunk)
+            try environment.write { txn in
+                try modelSchema.data.put(
+                    ModelSchema.dataKey(model, generation, part: ModelSchema.sessionsPart, index: index), bytes, in: &txn)
+            }
+            chunk += 1
+        } while chunk * perChunk < log.count
     }
 
     private func writeData(_ model: String, _ generation: UInt32, part: UInt8, floats: [Float]) throws {

@@ -28,13 +28,14 @@ public indirect enum ModelSpec: Sendable, Hashable {
         case .session: "session"
         case .transition: "transition"
         case .blend(let parts, let weights):
-            "blend:" + zip(parts, weights).map { "\($0.name)=\(AttributeValue.number(Double($1)))" }.joined(separator: "+")
+            "blend:" + zip(parts, weights).map { "\($0.name)=\($1)" }.joined(separator: "+")
         case .chain(let parts, _): "chain:" + parts.map(\.name).joined(separator: ">")
         }
     }
 
     /// The models by name with default parameters: popularity, itemknn, als, bpr, content, session, transition;
-    /// `blend:als=0.7+content=0.3` mixes models; `chain:als>content>popularity` falls back for cold users.
+    /// `blend:als=0.7+content=0.3` mixes models; `chain:als>content>popularity` (or `chain:als/content/popularity`,
+    /// which needs no quotes in a shell) falls back for cold users.
     public static func named(_ name: String) throws -> ModelSpec {
         let lowered = name.lowercased()
         if lowered.hasPrefix("blend:") {
@@ -52,7 +53,7 @@ public indirect enum ModelSpec: Sendable, Hashable {
             return .blend(parts, weights: weights)
         }
         if lowered.hasPrefix("chain:") {
-            let parts = try lowered.dropFirst(6).split(separator: ">").map { try named(String($0)) }
+            let parts = try lowered.dropFirst(6).split(whereSeparator: { $0 == ">" || $0 == "/" }).map { try named(String($0)) }
             guard !parts.isEmpty else { throw RecDBError(.invalidArgument, "a chain needs models: chain:als>content>popularity") }
             return .chain(parts, coldHistory: 3)
         }

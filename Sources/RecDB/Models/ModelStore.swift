@@ -15,6 +15,8 @@ public struct ModelRecord: Sendable, Codable {
     public var trainingSeconds: Double
     /// Events in the snapshot it trained on.
     public var events: Int
+    /// The sequence number of the newest event in that snapshot: a user with later events is folded in at query time.
+    public var lastEventSequence: UInt64?
     public var lastEvaluation: EvaluationResult?
 }
 
@@ -149,7 +151,7 @@ extension RecDatabase {
         default: break
         }
         progress?("reading the snapshot")
-        let (log, previous, items) = try read { r -> (InteractionLog, ModelRecord?, [Item]) in
+        let (log, previous, items, lastSequence) = try read { r -> (InteractionLog, ModelRecord?, [Item], UInt64) in
             var items: [Item] = []
             if spec.needsItems {
                 try r.forEachItem { item in
@@ -157,7 +159,7 @@ extension RecDatabase {
                     return .next
                 }
             }
-            return (try r.interactionLog(), try r.model(name), items)
+            return (try r.interactionLog(), try r.model(name), items, try r.lastEventSequence())
         }
         progress?("training \(name) on \(spec.needsItems ? "\(items.count) items" : "\(log.count) interactions")")
         let trainStarted = Date()
@@ -170,6 +172,7 @@ extension RecDatabase {
             name: name, kind: spec.kind, parameters: spec.parameterTable, generation: generation, space: nil,
             trainedAt: Timestamp.now.description, trainingSeconds: trainingSeconds, events: log.count,
             lastEvaluation: previous?.lastEvaluation)
+        record.lastEventSequence = lastSequence
         progress?("writing generation \(generation)")
         switch model {
         case let factors as ALSModel:

@@ -82,7 +82,7 @@ struct ModelCommandTests {
             // A usage error, as argument-parser reports them.
             let usage = try RecCtl.run("eval", "--db", db, "--split", "random")
             #expect(
-                usage.status == 64 && usage.stderr.contains("--split must be leave-last-out or temporal"), "\(usage)")
+                usage.status == 64 && usage.stderr.contains("--split must be leave-last-out, temporal or cold-items"), "\(usage)")
         }
     }
 
@@ -122,8 +122,10 @@ struct ModelCommandTests {
             #expect(!ids.isEmpty && Set(ids).isSubset(of: ["106", "107", "108"]), "\(rows)")
             #expect(rows.allSatisfy { $0["score"] is Double && ($0["title"] as? String)?.hasPrefix("Movie 1") == true })
             let text = try RecCtl.succeed("recommend", "--model", "als", "--user", "1", "-k", "2", "--db", db).stdout
-            let lines = text.split(separator: "\n")
+            // Each result is a ranked line and an indented explanation.
+            let lines = text.split(separator: "\n").filter { !$0.hasPrefix("       ") }
             #expect(lines.count == min(2, ids.count), "\(text)")
+            #expect(text.contains("Because you "), "\(text)")
             let top = lines.first.map(String.init) ?? ""
             #expect(top.hasPrefix("  1  \(ids[0])") && top.contains("Movie \(ids[0])"), "\(text)")
             let popular = Self.jsonArray(

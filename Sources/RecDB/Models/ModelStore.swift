@@ -455,50 +455,13 @@ extension CatalogReading where Self: ~Copyable {
         try modelSchema.models.withValue(name, in: txn) { try JSONDecoder().decode(ModelRecord.self, from: Data($0)) }
     }
 
-    /// The `k` items the active generation of `model` ranks highest for `user`, leaving out items the user has met.
-    /// Factor models search their item index with the user's vector; item-kNN sums the neighbour lists of the
-    /// user's history; popularity ranks by decayed popularity. All from this one snapshot.
-    ///
-    /// With `category`, only items in that category (or below it) are ranked: "popular in Books", "for you in Books".
+    /// The `k` items the active generation of `model` ranks highest for `user`, leaving out items the user has met,
+    /// optionally only in `category` (or below it): ``recommend(_:)`` with one model, as scores.
     public func recommend(model name: String, user: String, k: Int, category: String? = nil) throws
         -> [(item: UInt32, score: Float)]
     {
-        guard let record = try model(name), record.generation > 0 else {
-            _ = try ModelSpec.named(name)  // an unknown name says which models exist
-            throw RecDBError(.notFound, "model '\(name)' has not been trained (run `recctl refresh \(name)`)")
-        }
-        guard let userID = try userID(for: user) else { throw RecDBError(.notFound, "unknown user '\(user)'") }
-        let seen = Set(try seenItems(ofUserID: userID))
-        let inCategory = try category.map { AllowedSet(try items(inCategory: $0)) }
-        if let space = record.space {
-            guard let vector = try self.vector(space: space, .users, id: user) else { return [] }
-            var allowed = try inCategory ?? allItems()
-            for item in seen { allowed.remove(item) }
-            return try nearest(in: space, to: vector, k: k, allowed: allowed).map { ($0.node, $0.score) }
-        }
-        let itemLimit = Int(try CatalogSchemaAccess.nextID("next.item", handle: handle, meta: schema.meta))
-        var scores = [Float](repeating: 0, count: itemLimit)
-        if record.kind == "popularity" {
-            var offset = 0
-            try modelSchema.data.scanRaw(in: txn, prefix: ModelSchema.dataPrefix(name, record.generation) + [1]) { _, value in
-                let floats = value.bindMemory(to: Float.self)
-                for (i, v) in floats.enumerated() where offset + i < itemLimit { scores[offset + i] = v }
-                offset += floats.count
-                return .next
-            }
-        } else {
-            for item in seen {
-                for neighbour in try neighbours(of: item, model: record) where Int(neighbour.item) < itemLimit {
-                    scores[Int(neighbour.item)] += neighbour.similarity
-                }
-            }
-        }
-        var ranked: [(item: UInt32, score: Float)] = []
-        for (i, score) in scores.enumerated() where score > 0 && !seen.contains(UInt32(i)) {
-            if let inCategory, !inCategory.contains(UInt32(i)) { continue }
-            if try schema.items.contains(UInt32(i), in: txn) { ranked.append((UInt32(i), score)) }
-        }
-        ranked.sort { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
-        return Array(ranked.prefix(k))
+        let request = RecommendRequest(
+            .user(user), count: k, models: [ModelWeight(name)], filter: category.map { .category($0) })
+        return try recommend(request).map { ($0.internalID, $0.score) }
     }
 }

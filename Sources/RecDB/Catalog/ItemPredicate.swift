@@ -154,9 +154,29 @@ extension CatalogReading where Self: ~Copyable {
     /// `items(matching:)` through the database's filter cache: a filter that was evaluated against the same
     /// catalog version is not evaluated again.
     public func cachedItems(matching predicate: ItemPredicate) throws -> AllowedSet {
-        let version = try itemsVersion
+        try cachedItems(matching: predicate, version: try itemsVersion)
+    }
+
+    /// Composite predicates combine their parts' cached sets, so `category = X AND price < 20` for many X scans
+    /// the prices once.
+    private func cachedItems(matching predicate: ItemPredicate, version: UInt64) throws -> AllowedSet {
         if let cached = database.filterCache.get(predicate, version: version) { return cached }
-        let set = try items(matching: predicate)
+        let set: AllowedSet
+        switch predicate {
+        case .and(let parts) where !parts.isEmpty:
+            var result = try cachedItems(matching: parts[0], version: version)
+            for part in parts.dropFirst() { result = result.intersection(try cachedItems(matching: part, version: version)) }
+            set = result
+        case .or(let parts):
+            var result = AllowedSet()
+            for part in parts { result = result.union(try cachedItems(matching: part, version: version)) }
+            set = result
+        case .not(let inner):
+            set = try cachedItems(matching: .and([]), version: version)
+                .subtracting(try cachedItems(matching: inner, version: version))
+        default:
+            set = try items(matching: predicate)
+        }
         database.filterCache.put(predicate, version: version, set)
         return set
     }

@@ -52,6 +52,7 @@ extension CatalogReading where Self: ~Copyable {
         }
         let resolved = try resolve(request)
         let models = try plan(resolved)
+        if let allowed = resolved.allowed, allowed.count == 0 { return [] }
         // Rank in blocks so that a deeper page extends the ranking of the earlier ones and never repeats an item.
         let needed = request.offset + request.count
         let block = 25
@@ -412,6 +413,19 @@ extension CatalogReading where Self: ~Copyable {
     func popularityCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
         let ranking = try popularityRanking(record)
         var result: [Candidate] = []
+        if let allowed = resolved.allowed, allowed.count * 8 < ranking.count {
+            // A narrow filter: rank its items by popularity instead of walking the whole ranking.
+            let scores = try popularityScores(record)
+            var scored: [(UInt32, Float)] = []
+            allowed.forEach { item in
+                if Int(item) < scores.count, scores[Int(item)] > 0, resolved.accepts(item) { scored.append((item, scores[Int(item)])) }
+            }
+            scored.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+            for (item, score) in scored.prefix(pool) {
+                result.append(Candidate(item: item, score: score, model: record.name, reason: .popularity))
+            }
+            return result
+        }
         for (item, score) in ranking where resolved.accepts(item) {
             guard try schema.items.contains(item, in: txn) else { continue }
             result.append(Candidate(item: item, score: score, model: record.name, reason: .popularity))
@@ -423,11 +437,18 @@ extension CatalogReading where Self: ~Copyable {
     /// Items by decayed popularity, best first, once per generation.
     func popularityRanking(_ record: ModelRecord) throws -> [(UInt32, Float)] {
         try database.modelCache.value(model: record.name, generation: record.generation, part: "ranking") {
-            let scores = try modelFloats(record, part: ModelSchema.popularityPart)
+            let scores = try popularityScores(record)
             var ranking: [(UInt32, Float)] = []
             for (index, score) in scores.enumerated() where score > 0 { ranking.append((UInt32(index), score)) }
             ranking.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
             return ranking
+        }
+    }
+
+    /// Decayed popularity per item id, once per generation.
+    func popularityScores(_ record: ModelRecord) throws -> [Float] {
+        try database.modelCache.value(model: record.name, generation: record.generation, part: "scores") {
+            try modelFloats(record, part: ModelSchema.popularityPart)
         }
     }
 
@@ -463,7 +484,8 @@ extension CatalogReading where Self: ~Copyable {
             return Array(result.prefix(limit))
         case .maximalMarginalRelevance(let lambda)?:
             guard lambda < 1, pool.count > 1 else { return Array(pool.prefix(limit)) }
-            let vectors = pool.map { diversityVector($0.item) }
+            let space = diversitySpace()
+            let vectors = pool.map { candidate in space.flatMap { diversityVector(candidate.item, in: $0) } }
             let high = pool.map(\.score).max() ?? 0, low = pool.map(\.score).min() ?? 0
             let span = high > low ? high - low : 1
             var picked: [Int] = []
@@ -493,17 +515,21 @@ extension CatalogReading where Self: ~Copyable {
         }
     }
 
-    /// A unit vector for similarity between items: the content model's if trained, else the first factor model's.
-    func diversityVector(_ item: UInt32) -> [Float]? {
+    /// The space whose vectors measure similarity between items: the content model's if trained, else the first
+    /// factor model's.
+    func diversitySpace() -> EmbeddingSpace? {
         for name in ["content", "als", "bpr"] {
-            guard let record = try? model(name), let spaceName = record.space, let space = try? space(spaceName),
-                var vector = try? storedVector(space, .items, item)
-            else { continue }
-            let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            guard norm > 0 else { continue }
-            for d in 0..<vector.count { vector[d] /= norm }
-            return vector
+            if let record = try? model(name), let spaceName = record.space, let space = try? space(spaceName) { return space }
         }
         return nil
+    }
+
+    /// An item's unit vector in `space`, or nil.
+    func diversityVector(_ item: UInt32, in space: EmbeddingSpace) -> [Float]? {
+        guard var vector = try? storedVector(space, .items, item) else { return nil }
+        let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        guard norm > 0 else { return nil }
+        for d in 0..<vector.count { vector[d] /= norm }
+        return vector
     }
 }

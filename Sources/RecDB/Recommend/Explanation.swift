@@ -9,15 +9,21 @@ extension CatalogReading where Self: ~Copyable {
             sources = try closestSources(to: candidate.item, resolved, model: candidate.model)
         }
         var provenance = Provenance(reason: candidate.reason, items: [], category: nil, neighbours: candidate.neighbours)
-        for source in sources.prefix(3) {
-            guard let record = try item(internalID: source) else { continue }
+        for source in sources where provenance.items.count < 3 {
             var eventType: String?
-            if candidate.reason == .history || candidate.reason == .content,
-                let entry = resolved.history.first(where: { $0.itemID == source })
-            {
-                eventType = try schema.events.withValue(entry.sequence, in: txn) { try EventRecord($0) }
-                    .flatMap { database.eventType(code: $0.typeCode)?.name }
+            if candidate.reason == .history || candidate.reason == .content, !resolved.history.isEmpty {
+                // The newest event with the item that counted in its favour: a returned item is no reason.
+                eventType = nil
+                for entry in resolved.history where entry.itemID == source {
+                    guard let type = try schema.events.withValue(entry.sequence, in: txn, { try EventRecord($0) })
+                        .flatMap({ database.eventType(code: $0.typeCode) }), type.weight > 0 || type.usesValue
+                    else { continue }
+                    eventType = type.name
+                    break
+                }
+                guard eventType != nil else { continue }
             }
+            guard let record = try item(internalID: source) else { continue }
             provenance.items.append(.init(id: record.id, title: record.title, eventType: eventType))
         }
         let id: String
@@ -57,7 +63,7 @@ extension CatalogReading where Self: ~Copyable {
             scored.append((source, dot))
         }
         guard !scored.isEmpty else { return [sources[0]] }
-        return scored.sorted { $0.1 > $1.1 }.prefix(3).map(\.0)
+        return scored.sorted { $0.1 > $1.1 }.prefix(6).map(\.0)
     }
 }
 

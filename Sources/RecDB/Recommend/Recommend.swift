@@ -357,16 +357,10 @@ extension CatalogReading where Self: ~Copyable {
                 scores[neighbour.item] = entry
             }
         }
-        var ranked = scores.map {
+        let ranked = scores.map {
             Candidate(item: $0.key, score: $0.value.score, model: record.name, reason: resolved.sourceReason, sources: [$0.value.source])
         }
-        ranked.sort { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
-        var result: [Candidate] = []
-        for candidate in ranked where try schema.items.contains(candidate.item, in: txn) {
-            result.append(candidate)
-            if result.count >= pool { break }
-        }
-        return result
+        return try bestLive(ranked, pool: pool)
     }
 
     func sessionCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
@@ -383,9 +377,14 @@ extension CatalogReading where Self: ~Copyable {
                     item: UInt32(index), score: score, model: record.name, reason: .session, sources: [visit.last!],
                     neighbours: neighbours.count))
         }
-        ranked.sort { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
+        return try bestLive(ranked, pool: pool)
+    }
+
+    /// The `pool` best of `ranked` (sorted here) whose items still exist.
+    private func bestLive(_ ranked: [Candidate], pool: Int) throws -> [Candidate] {
+        let sorted = ranked.sorted { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
         var result: [Candidate] = []
-        for candidate in ranked where try schema.items.contains(candidate.item, in: txn) {
+        for candidate in sorted where try schema.items.contains(candidate.item, in: txn) {
             result.append(candidate)
             if result.count >= pool { break }
         }

@@ -8,9 +8,13 @@ let package = Package(
         .library(name: "RecDB", targets: ["RecDB"]),
         .library(name: "RecML", targets: ["RecML"]),
         .executable(name: "recctl", targets: ["recctl"]),
+        .executable(name: "recd", targets: ["RecDaemon"]),
+        .library(name: "RecClient", targets: ["RecClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -23,6 +27,11 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        .systemLibrary(
+            name: "CEditline",
+            pkgConfig: "libedit",
+            providers: [.apt(["libedit-dev"])]
+        ),
         .target(name: "CRecSupport"),
         .target(name: "RecML"),
         .target(
@@ -32,9 +41,25 @@ let package = Package(
         .executableTarget(
             name: "recctl",
             dependencies: [
-                "RecDB",
+                "RecDB", "RecClient", "CEditline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        .executableTarget(
+            name: "RecDaemon",
+            dependencies: [
+                "RecDB",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .target(name: "RecClient"),
+        .testTarget(
+            name: "RecDaemonTests",
+            dependencies: ["RecClient", "RecDaemon", "RecDB"]
         ),
         .testTarget(
             name: "RecDBTests",

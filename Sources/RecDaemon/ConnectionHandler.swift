@@ -23,9 +23,9 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         if let provider = context.channel as? SocketOptionProvider {
-            let future: EventLoopFuture<ucred> = provider.unsafeGetSocketOption(
+            let future: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
                 level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
-            peerUID = future.map { Optional($0.uid) }.recover { _ in nil }
+            peerUID = future.map { credentials -> UInt32? in credentials.uid }.recover { _ in nil }
         } else {
             peerUID = context.eventLoop.makeSucceededFuture(nil)
         }
@@ -136,6 +136,13 @@ final class ConnectionHandler: ChannelInboundHandler {
         server.logger.debug("connection error: \(error)")
         context.close(promise: nil)
     }
+}
+
+/// Linux's `struct ucred` (hidden behind `_GNU_SOURCE` in the C headers): what `SO_PEERCRED` returns.
+struct PeerCredentials {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
 }
 
 /// Answers a connection over the limit with one error line and closes it.

@@ -11,7 +11,7 @@ enum QueryTarget {
 
     /// The daemon when one answers on `socket` (default: `recd.sock` in the database folder), else the database.
     static func connect(_ options: DatabaseOptions, socket: String?) throws -> QueryTarget {
-        let path = socket ?? ((try options.path) as NSString).appendingPathComponent("recd.sock")
+        let path = try socket ?? ((try options.path) as NSString).appendingPathComponent("recd.sock")
         if FileManager.default.fileExists(atPath: path), let client = try? RecClient(socketPath: path) {
             return .daemon(client)
         }
@@ -125,7 +125,7 @@ extension RecCtl {
 
         func run() throws {
             try running(json: options.json) {
-                let path = socket ?? ((try options.path) as NSString).appendingPathComponent("recd.sock")
+                let path = try socket ?? ((try options.path) as NSString).appendingPathComponent("recd.sock")
                 guard let client = try? RecClient(socketPath: path) else {
                     if options.json { printJSON(["running": false, "socket": path]) } else { print("recd is not running on \(path)") }
                     throw ExitCode(3)

@@ -30,14 +30,20 @@ struct SchemaValidator {
     private func typeName(_ value: Any) -> String {
         switch value {
         case is NSNull: return "null"
+        case is Bool where !(value is Int && String(cString: (value as! NSNumber).objCType) != "c"):
+            return "boolean"
         case let number as NSNumber:
-            if CFGetTypeID(number) == CFBooleanGetTypeID() { return "boolean" }
+            if String(cString: number.objCType) == "c" { return "boolean" }
             return number.doubleValue == number.doubleValue.rounded() ? "integer" : "number"
         case is String: return "string"
         case is [Any]: return "array"
         case is [String: Any]: return "object"
         default: return "unknown"
         }
+    }
+
+    private func same(_ a: Any, _ b: Any) -> Bool {
+        typeName(a) == typeName(b) && "\(a)" == "\(b)"
     }
 
     private func check(_ value: Any, _ schema: [String: Any], at path: String) -> [String] {
@@ -55,8 +61,8 @@ struct SchemaValidator {
             let matches = allowed.contains(actual) || (actual == "integer" && allowed.contains("number"))
             if !matches { return ["\(path): \(actual) is not \(allowed)"] }
         }
-        if let constant = schema["const"], !(constant as AnyObject).isEqual(value) { problems.append("\(path): not \(constant)") }
-        if let options = schema["enum"] as? [Any], !options.contains(where: { ($0 as AnyObject).isEqual(value) }) {
+        if let constant = schema["const"], !same(constant, value) { problems.append("\(path): not \(constant)") }
+        if let options = schema["enum"] as? [Any], !options.contains(where: { same($0, value) }) {
             problems.append("\(path): \(value) not in \(options)")
         }
         if let minimum = schema["minimum"] as? Double, let number = value as? Double, number < minimum {

@@ -50,12 +50,15 @@ struct ParserTests {
 
     @Test func everyTarget() throws {
         #expect(try Self.recommend("RECOMMEND 5 ITEMS FOR SESSION 's9'").target == .standard(.session("s9")))
-        #expect(try Self.recommend("RECOMMEND 5 ITEMS FOR ITEMS ('i1', i2, 85123A)").target
-            == .standard(.items(["i1", "i2", "85123A"])))
-        #expect(try Self.recommend("RECOMMEND 5 ITEMS SIMILAR TO ITEM 'i7' USING content").target
-            == .standard(.similarTo("i7")))
-        #expect(try Self.recommend("RECOMMEND 10 ITEMS MATCHING 'waterproof hiking boots'").target
-            == .matching("waterproof hiking boots"))
+        #expect(
+            try Self.recommend("RECOMMEND 5 ITEMS FOR ITEMS ('i1', i2, 85123A)").target
+                == .standard(.items(["i1", "i2", "85123A"])))
+        #expect(
+            try Self.recommend("RECOMMEND 5 ITEMS SIMILAR TO ITEM 'i7' USING content").target
+                == .standard(.similarTo("i7")))
+        #expect(
+            try Self.recommend("RECOMMEND 10 ITEMS MATCHING 'waterproof hiking boots'").target
+                == .matching("waterproof hiking boots"))
         #expect(try Self.recommend("RECOMMEND 10 USERS FOR ITEM 'i7'").target == .standard(.usersForItem("i7")))
         let blend = try Self.recommend("RECOMMEND 3 ITEMS FOR USER 42 USING BLEND(als 0.7, content 0.3) INCLUDE SEEN")
         #expect(blend.models == [ModelWeight("als", weight: 0.7), ModelWeight("content", weight: 0.3)])
@@ -82,55 +85,83 @@ struct ParserTests {
         #expect(try filter("category != 'Garden'") == .not(.category("Garden")))
         #expect(try filter("tags CONTAINS 'sale'") == .tag("sale"))
         #expect(try filter("AVAILABLE") == .available)
-        #expect(try filter("brand IN ('Acme', 'Bolt')") == .oneOf(attribute: "brand", [.string("Acme"), .string("Bolt")]))
+        #expect(
+            try filter("brand IN ('Acme', 'Bolt')") == .oneOf(attribute: "brand", [.string("Acme"), .string("Bolt")]))
         #expect(try filter("category IN ('A', 'B')") == .or([.category("A"), .category("B")]))
         #expect(try filter("price NOT IN (1, 2)") == .not(.oneOf(attribute: "price", [.number(1), .number(2)])))
-        #expect(try filter("a = 1 OR b = 2 AND NOT (c >= 3 OR d <= -4.5)")
-            == .or([
-                .compare(attribute: "a", .equal, .number(1)),
-                .and([
-                    .compare(attribute: "b", .equal, .number(2)),
-                    .not(.or([.compare(attribute: "c", .greaterOrEqual, .number(3)),
-                              .compare(attribute: "d", .lessOrEqual, .number(-4.5))])),
-                ]),
-            ]))
-        #expect(try filter("featured = TRUE AND price <> 3") == .and([
-            .compare(attribute: "featured", .equal, .bool(true)), .compare(attribute: "price", .notEqual, .number(3)),
-        ]))
+        #expect(
+            try filter("a = 1 OR b = 2 AND NOT (c >= 3 OR d <= -4.5)")
+                == .or([
+                    .compare(attribute: "a", .equal, .number(1)),
+                    .and([
+                        .compare(attribute: "b", .equal, .number(2)),
+                        .not(
+                            .or([
+                                .compare(attribute: "c", .greaterOrEqual, .number(3)),
+                                .compare(attribute: "d", .lessOrEqual, .number(-4.5)),
+                            ])),
+                    ]),
+                ]))
+        #expect(
+            try filter("featured = TRUE AND price <> 3")
+                == .and([
+                    .compare(attribute: "featured", .equal, .bool(true)),
+                    .compare(attribute: "price", .notEqual, .number(3)),
+                ]))
         let time = try #require(Timestamp(parsing: "2026-01-01"))
-        #expect(try filter("created_at > '2026-01-01'") == .compare(attribute: "created_at", .greater, .timestamp(time)))
-        #expect(try filter("released < TIMESTAMP '2026-01-01'") == .compare(attribute: "released", .less, .timestamp(time)))
-        #expect(try filter("price < $max AND brand = $b", ["max": 20, "b": "Acme"]) == .and([
-            .compare(attribute: "price", .less, .number(20)), .compare(attribute: "brand", .equal, .string("Acme")),
-        ]))
+        #expect(
+            try filter("created_at > '2026-01-01'") == .compare(attribute: "created_at", .greater, .timestamp(time)))
+        #expect(
+            try filter("released < TIMESTAMP '2026-01-01'") == .compare(attribute: "released", .less, .timestamp(time)))
+        #expect(
+            try filter("price < $max AND brand = $b", ["max": 20, "b": "Acme"])
+                == .and([
+                    .compare(attribute: "price", .less, .number(20)),
+                    .compare(attribute: "brand", .equal, .string("Acme")),
+                ]))
         #expect(try filter("NOT NOT AVAILABLE") == .available)
     }
 
     @Test func writesAndAdmin() throws {
-        #expect(try Self.parse("UPSERT ITEM 'i7' SET title = 'Gone Girl', category = 'Books/Thriller', price = 9.99, tags = ['bestseller', 'new'], available = false")
-            == .upsertItem(id: "i7", attributes: [
-                "title": .string("Gone Girl"), "category": .string("Books/Thriller"), "price": .number(9.99),
-                "tags": .strings(["bestseller", "new"]), "available": .bool(false),
-            ]))
-        #expect(try Self.parse("upsert user u42 set age = 31") == .upsertUser(id: "u42", attributes: ["age": .number(31)]))
+        #expect(
+            try Self.parse(
+                "UPSERT ITEM 'i7' SET title = 'Gone Girl', category = 'Books/Thriller', price = 9.99, tags = ['bestseller', 'new'], available = false"
+            )
+                == .upsertItem(
+                    id: "i7",
+                    attributes: [
+                        "title": .string("Gone Girl"), "category": .string("Books/Thriller"), "price": .number(9.99),
+                        "tags": .strings(["bestseller", "new"]), "available": .bool(false),
+                    ]))
+        #expect(
+            try Self.parse("upsert user u42 set age = 31") == .upsertUser(id: "u42", attributes: ["age": .number(31)]))
         #expect(try Self.parse("DELETE ITEM 'i7'") == .deleteItem("i7"))
         #expect(try Self.parse("DELETE USER $u", ["u": 17]) == .deleteUser("17"))
         let time = try #require(Timestamp(parsing: "2026-11-26T10:00:00Z"))
-        #expect(try Self.parse("EVENT purchase USER 'u42' ITEM 'i7' VALUE 1 SESSION 's9' AT '2026-11-26T10:00:00Z' TEXT 'it''s good'")
-            == .event(EventQuery(type: "purchase", user: "u42", item: "i7", value: 1, session: "s9", timestamp: time, text: "it's good")))
+        #expect(
+            try Self.parse(
+                "EVENT purchase USER 'u42' ITEM 'i7' VALUE 1 SESSION 's9' AT '2026-11-26T10:00:00Z' TEXT 'it''s good'")
+                == .event(
+                    EventQuery(
+                        type: "purchase", user: "u42", item: "i7", value: 1, session: "s9", timestamp: time,
+                        text: "it's good")))
         #expect(try Self.parse("SHOW USER 'u42' HISTORY LIMIT 20") == .showUser("u42", history: true, limit: 20))
         #expect(try Self.parse("SHOW USER 'u42'") == .showUser("u42", history: false, limit: nil))
         #expect(try Self.parse("SHOW ITEM 85123A") == .showItem("85123A"))
         #expect(try Self.parse("REFRESH MODEL als") == .refresh(model: "als"))
-        #expect(try Self.parse("EVALUATE MODEL als K 5 SPLIT cold-items") == .evaluate(model: "als", k: 5, split: .coldItems))
+        #expect(
+            try Self.parse("EVALUATE MODEL als K 5 SPLIT cold-items")
+                == .evaluate(model: "als", k: 5, split: .coldItems))
         #expect(try Self.parse("evaluate model bpr") == .evaluate(model: "bpr", k: 10, split: .leaveLastOut))
     }
 
     @Test func parametersAreBoundNotSpliced() throws {
         let hostile = "x' OR 1=1 --"
-        #expect(try Self.parse("SHOW USER $u", ["u": .string(hostile)]) == .showUser(hostile, history: false, limit: nil))
-        #expect(try Self.recommend("RECOMMEND 5 ITEMS FOR USER $u WHERE brand = $u", ["u": .string(hostile)]).filter
-            == .compare(attribute: "brand", .equal, .string(hostile)))
+        #expect(
+            try Self.parse("SHOW USER $u", ["u": .string(hostile)]) == .showUser(hostile, history: false, limit: nil))
+        #expect(
+            try Self.recommend("RECOMMEND 5 ITEMS FOR USER $u WHERE brand = $u", ["u": .string(hostile)]).filter
+                == .compare(attribute: "brand", .equal, .string(hostile)))
         // Missing and ill-typed parameters are invalid arguments, pointing at the parameter.
         let missing = try #require(Self.error("SHOW USER $who"))
         #expect(missing.code == .invalidArgument && missing.position == 10)
@@ -155,6 +186,7 @@ struct ParserTests {
         ("RECOMMEND 10001 ITEMS FOR USER u", 10, "expected an integer from 1 to 10000"),
         ("RECOMMEND 5 ITEMS FOR USER u DIVERSIFY 1.5", 39, "DIVERSIFY takes a number between 0 and 1"),
         ("RECOMMEND 5 ITEMS FOR USER u WHERE price < 1e999", 43, "out of range"),
+        ("RECOMMEND 5 ITEMS FOR USER u EXCLUDE SEEN INCLUDE SEEN", 42, "EXCLUDE SEEN or INCLUDE SEEN given twice at 42"),
         ("RECOMMEND 5 USERS FOR ITEM i WHERE price < 3", 29, "WHERE filters items"),
     ])
     func syntaxErrorsPointAtTheProblem(query: String, position: Int, message: String) throws {
@@ -165,13 +197,15 @@ struct ParserTests {
     }
 
     @Test func limitsAreClearErrors() throws {
-        let deep = "RECOMMEND 1 ITEMS FOR USER u WHERE " + String(repeating: "(", count: 100) + "AVAILABLE"
+        let deep =
+            "RECOMMEND 1 ITEMS FOR USER u WHERE " + String(repeating: "(", count: 100) + "AVAILABLE"
             + String(repeating: ")", count: 100)
         let depth = try #require(Self.error(deep))
         #expect(depth.code == .syntax && depth.message.contains("deeper than 64"))
         let nots = "RECOMMEND 1 ITEMS FOR USER u WHERE " + String(repeating: "NOT ", count: 5000) + "AVAILABLE"
         #expect(Self.error(nots)?.message.contains("deeper than 64") == true)
-        let shallow = "RECOMMEND 1 ITEMS FOR USER u WHERE " + String(repeating: "(", count: 60) + "AVAILABLE"
+        let shallow =
+            "RECOMMEND 1 ITEMS FOR USER u WHERE " + String(repeating: "(", count: 60) + "AVAILABLE"
             + String(repeating: ")", count: 60)
         #expect(Self.error(shallow) == nil)
         let long = "SHOW ITEM '" + String(repeating: "x", count: 70_000) + "'"

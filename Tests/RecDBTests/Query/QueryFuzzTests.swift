@@ -54,10 +54,12 @@ struct QueryFuzzTests {
             tokens.remove(at: Int.random(in: 0..<tokens.count, using: &rng))
             return tokens.joined(separator: " ")
         case 1:
-            tokens.insert(vocabulary.randomElement(using: &rng) ?? "", at: Int.random(in: 0...tokens.count, using: &rng))
+            tokens.insert(
+                vocabulary.randomElement(using: &rng) ?? "", at: Int.random(in: 0...tokens.count, using: &rng))
             return tokens.joined(separator: " ")
         case 2 where tokens.count > 1:
-            let a = Int.random(in: 0..<tokens.count, using: &rng), b = Int.random(in: 0..<tokens.count, using: &rng)
+            let a = Int.random(in: 0..<tokens.count, using: &rng)
+            let b = Int.random(in: 0..<tokens.count, using: &rng)
             tokens.swapAt(a, b)
             return tokens.joined(separator: " ")
         case 3 where !characters.isEmpty:
@@ -91,11 +93,13 @@ struct QueryFuzzTests {
         try RecommendTests.with { db in
             var rng = Generator(state: 20_261_126)
             let started = Date()
-            var parsed = 0, executed = 0
+            var parsed = 0
+            var executed = 0
             for round in 0..<10_000 {
                 var query = Self.valid.randomElement(using: &rng) ?? ""
                 for _ in 0..<Int.random(in: 0...3, using: &rng) { query = Self.mutate(query, &rng) }
-                let parameters: [String: QueryValue] = round % 3 == 0 ? ["u": "u\(round % 30)"] : ["u": .number(Double(round))]
+                let parameters: [String: QueryValue] =
+                    round % 3 == 0 ? ["u": "u\(round % 30)"] : ["u": .number(Double(round))]
                 do {
                     let statement = try db.prepare(query, parameters: parameters)
                     parsed += 1

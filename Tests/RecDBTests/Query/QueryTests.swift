@@ -22,7 +22,8 @@ struct QueryTests {
             let filtered = try db.query(
                 "recommend 10 items for user 'u3' where category = 'Books' and price < 12 and available explain")
             let allowed = try db.read { r in
-                try r.items(matching: .and([.category("Books"), .compare(attribute: "price", .less, .number(12)), .available]))
+                try r.items(
+                    matching: .and([.category("Books"), .compare(attribute: "price", .less, .number(12)), .available]))
             }
             for row in filtered["items"]?.arrayValue ?? [] {
                 let id = try #require(row["id"]?.stringValue)
@@ -43,7 +44,8 @@ struct QueryTests {
             #expect(!Self.ids(basket).contains("c3") && !Self.ids(basket).contains("c1"))
             let similar = try db.query("RECOMMEND 4 ITEMS SIMILAR TO ITEM g4 USING content DIVERSIFY 0.3")
             #expect(Self.ids(similar).count == 4 && !Self.ids(similar).contains("g4"))
-            let blend = try db.query("RECOMMEND 4 ITEMS FOR USER u20 USING BLEND(als 0.7, content 0.3) DIVERSIFY BY CATEGORY 2")
+            let blend = try db.query(
+                "RECOMMEND 4 ITEMS FOR USER u20 USING BLEND(als 0.7, content 0.3) DIVERSIFY BY CATEGORY 2")
             #expect(blend["items"]?[0]?["model"] == "blend")
             let users = try db.query("RECOMMEND 3 USERS FOR ITEM t5 EXPLAIN")
             #expect(Self.ids(users, "users").count == 3 && users["items"] == nil)
@@ -56,7 +58,8 @@ struct QueryTests {
 
             let seenExcluded = try db.query("RECOMMEND 20 ITEMS FOR USER u0 USING popularity")
             let seenIncluded = try db.query("RECOMMEND 20 ITEMS FOR USER u0 USING popularity INCLUDE SEEN")
-            let history = try db.read { r in try r.history(ofUser: "u0").compactMap { try r.externalItemID($0.itemID) } }
+            let history = try db.read { r in try r.history(ofUser: "u0").compactMap { try r.externalItemID($0.itemID) }
+            }
             #expect(Set(Self.ids(seenExcluded)).isDisjoint(with: history))
             let unfiltered = try db.recommend(
                 RecommendRequest(.user("u0"), count: 20, models: [ModelWeight("popularity")], excludeSeen: false))
@@ -81,7 +84,8 @@ struct QueryTests {
         try TemporaryDirectory.with { folder in
             let db = try folder.createDatabase()
             let created = try db.query(
-                "UPSERT ITEM 'i7' SET title = 'Gone Girl', category = 'Books/Thriller', price = 9.99, tags = ['bestseller']")
+                "UPSERT ITEM 'i7' SET title = 'Gone Girl', category = 'Books/Thriller', price = 9.99, tags = ['bestseller']"
+            )
             #expect(created["created"] == true && created["id"] == "i7" && created["internal_id"]?.numberValue != nil)
             let updated = try db.query("upsert item i7 set price = $p", parameters: ["p": 7.5])
             #expect(updated["created"] == false && updated["internal_id"] == created["internal_id"])
@@ -90,7 +94,8 @@ struct QueryTests {
             #expect(item["attributes"]?["tags"] == ["bestseller"])
 
             #expect(try db.query("UPSERT USER u42 SET age = 31")["created"] == true)
-            let event = try db.query("EVENT purchase USER 'u42' ITEM 'i7' VALUE 2 SESSION 's9' AT '2026-11-26T10:00:00Z'")
+            let event = try db.query(
+                "EVENT purchase USER 'u42' ITEM 'i7' VALUE 2 SESSION 's9' AT '2026-11-26T10:00:00Z'")
             #expect(event["sequence"]?.numberValue != nil)
             _ = try db.query("EVENT view USER u42 ITEM i8 AT '2026-11-26T10:05:00Z'")
             let user = try db.query("SHOW USER u42 HISTORY LIMIT 5")
@@ -115,7 +120,9 @@ struct QueryTests {
     @Test func groupCommitRunsSeveralWritesInOneTransaction() throws {
         try TemporaryDirectory.with { folder in
             let db = try folder.createDatabase()
-            let statements = try (0..<5).map { try db.prepare("EVENT view USER $u ITEM $i", parameters: ["u": "u\($0)", "i": .number(Double($0))]) }
+            let statements = try (0..<5).map {
+                try db.prepare("EVENT view USER $u ITEM $i", parameters: ["u": "u\($0)", "i": .number(Double($0))])
+            }
             #expect(statements.allSatisfy { $0.kind == .write })
             let results = try db.write { w in try statements.map { try db.execute($0, in: &w) } }
             #expect(results.count == 5)
@@ -158,16 +165,23 @@ struct QueryTests {
                 for step in 0..<6 {
                     _ = try db.query(
                         "EVENT view USER $u ITEM $i AT $t",
-                        parameters: ["u": "u\(user)", "i": "i\((user + step) % 10)", "t": .string(Timestamp(milliseconds: Int64(user * 100 + step) * 60_000).description)])
+                        parameters: [
+                            "u": "u\(user)", "i": "i\((user + step) % 10)",
+                            "t": .string(Timestamp(milliseconds: Int64(user * 100 + step) * 60_000).description),
+                        ])
                 }
             }
             #expect(try db.prepare("REFRESH MODEL popularity").kind == .admin)
             let refreshed = try db.query("REFRESH MODEL popularity")
-            #expect(refreshed["model"] == "popularity" && refreshed["generation"] == 1 && refreshed["seconds"]?.numberValue != nil)
+            #expect(
+                refreshed["model"] == "popularity" && refreshed["generation"] == 1
+                    && refreshed["seconds"]?.numberValue != nil)
             let models = try db.query("SHOW MODELS")
             #expect(models["models"]?[0]?["name"] == "popularity" && models["models"]?[0]?["generation"] == 1)
             let evaluation = try db.query("EVALUATE MODEL popularity K 5 SPLIT leave-last-out")
-            #expect(evaluation["k"] == 5 && evaluation["split"] == "leave-last-out" && evaluation["ndcg"]?.numberValue != nil)
+            #expect(
+                evaluation["k"] == 5 && evaluation["split"] == "leave-last-out"
+                    && evaluation["ndcg"]?.numberValue != nil)
             #expect(try db.query("RECOMMEND 3 ITEMS FOR USER u1")["items"]?.arrayValue?.count == 3)
             #expect(throws: RecDBError.self) { try db.query("REFRESH MODEL nosuchmodel") }
         }
@@ -183,10 +197,14 @@ struct QueryValueTests {
             "n": .number(.nan), "i": .number(.infinity), "big": 1e300, "neg": -0.125,
         ]
         let text = value.jsonText
-        #expect(text == #"{"a":"quote \" backslash \\ newline \n tab \t nul \u0000 bell \u0007 é 😀","b":[1,2.5,true,null],"big":1e+300,"i":null,"n":null,"neg":-0.125}"#)
+        #expect(
+            text
+                == #"{"a":"quote \" backslash \\ newline \n tab \t nul \u0000 bell \u0007 é 😀","b":[1,2.5,true,null],"big":1e+300,"i":null,"n":null,"neg":-0.125}"#
+        )
         // Foundation reads it back to the same value (non-finite numbers as null).
         let parsed = try QueryValue(json: try JSONSerialization.jsonObject(with: Data(text.utf8)))
-        #expect(parsed["a"] == value["a"] && parsed["b"] == value["b"] && parsed["n"] == .null && parsed["big"] == 1e300)
+        #expect(
+            parsed["a"] == value["a"] && parsed["b"] == value["b"] && parsed["n"] == .null && parsed["big"] == 1e300)
     }
 
     @Test func initFromFoundationJSON() throws {

@@ -44,7 +44,9 @@ extension RecDatabase {
     public func execute(_ statement: Statement, in writer: inout CatalogWriter) throws -> QueryValue {
         guard statement.kind == .write else {
             throw RecDBError(
-                .invalidArgument, "only UPSERT, DELETE and EVENT run in a caller's write transaction, not a \(statement.kind.rawValue) statement")
+                .invalidArgument,
+                "only UPSERT, DELETE and EVENT run in a caller's write transaction, not a \(statement.kind.rawValue) statement"
+            )
         }
         return try writer.executeWrite(statement.body)
     }
@@ -167,7 +169,9 @@ extension CatalogReading where Self: ~Copyable {
                         "parameters": .object(record.parameters.mapValues { .number($0) }),
                     ]
                     if let space = record.space { members["space"] = .string(space) }
-                    if let evaluation = record.lastEvaluation { members["evaluation"] = RecDatabase.metrics(evaluation) }
+                    if let evaluation = record.lastEvaluation {
+                        members["evaluation"] = RecDatabase.metrics(evaluation)
+                    }
                     return .object(members)
                 })
         ]
@@ -235,7 +239,9 @@ extension CatalogReading where Self: ~Copyable {
         let allowed = try query.filter.map { try cachedItems(matching: $0) }
         if let allowed, allowed.count == 0 { return [] }
         let wanted = query.offset + query.count
-        guard wanted <= Parser.maxCount else { throw RecDBError(.invalidArgument, "offset + count may be at most 10,000") }
+        guard wanted <= Parser.maxCount else {
+            throw RecDBError(.invalidArgument, "offset + count may be at most 10,000")
+        }
         let matches = try nearest(in: space, to: vector, k: wanted + excluded.count, allowed: allowed)
             .filter { !excluded.contains($0.node) }
         var results: [Recommendation] = []

@@ -118,7 +118,10 @@ struct Lexer {
             index += 1
             return Token(kind: .symbol, text: String(c), offset: start)
         }
-        let shown = c.unicodeScalars.first.map { $0.isASCII && $0.value >= 32 ? String(c) : "U+" + String($0.value, radix: 16, uppercase: true) } ?? "?"
+        let shown =
+            c.unicodeScalars.first.map {
+                $0.isASCII && $0.value >= 32 ? String(c) : "U+" + String($0.value, radix: 16, uppercase: true)
+            } ?? "?"
         throw RecDBError(.syntax, "unexpected character '\(shown)' at \(start)", position: start)
     }
 

@@ -56,7 +56,8 @@ struct Parser {
 
     private func syntaxError(_ expected: String, at token: Token? = nil) -> RecDBError {
         let token = token ?? current
-        return RecDBError(.syntax, "expected \(expected) at \(token.offset) (found \(token.quoted))", position: token.offset)
+        return RecDBError(
+            .syntax, "expected \(expected) at \(token.offset) (found \(token.quoted))", position: token.offset)
     }
 
     private func invalid(_ message: String, at token: Token) -> RecDBError {
@@ -127,7 +128,8 @@ struct Parser {
         if accept("ITEMS") {
             if accept("FOR") {
                 if accept("USER") {
-                    query = RecommendQuery(target: .standard(.user(try identifier("a user id after FOR USER"))), count: count)
+                    query = RecommendQuery(
+                        target: .standard(.user(try identifier("a user id after FOR USER"))), count: count)
                 } else if accept("SESSION") {
                     query = RecommendQuery(
                         target: .standard(.session(try identifier("a session id after FOR SESSION"))), count: count)
@@ -141,7 +143,8 @@ struct Parser {
             } else if accept("SIMILAR") {
                 try expect("TO", "after SIMILAR")
                 try expect("ITEM", "after SIMILAR TO")
-                query = RecommendQuery(target: .standard(.similarTo(try identifier("an item id after SIMILAR TO ITEM"))), count: count)
+                query = RecommendQuery(
+                    target: .standard(.similarTo(try identifier("an item id after SIMILAR TO ITEM"))), count: count)
             } else if accept("MATCHING") {
                 query = RecommendQuery(target: .matching(try text("the text to match after MATCHING")), count: count)
             } else {
@@ -150,7 +153,8 @@ struct Parser {
         } else if accept("USERS") {
             try expect("FOR", "after USERS")
             try expect("ITEM", "after USERS FOR")
-            query = RecommendQuery(target: .standard(.usersForItem(try identifier("an item id after USERS FOR ITEM"))), count: count)
+            query = RecommendQuery(
+                target: .standard(.usersForItem(try identifier("an item id after USERS FOR ITEM"))), count: count)
         } else {
             throw syntaxError("ITEMS or USERS after the count")
         }
@@ -174,12 +178,14 @@ struct Parser {
             } else if accept("WHERE") {
                 try once("WHERE", token)
                 guard !query.returnsUsers else {
-                    throw RecDBError(.syntax, "WHERE filters items; RECOMMEND … USERS takes none at \(token.offset)", position: token.offset)
+                    throw RecDBError(
+                        .syntax, "WHERE filters items; RECOMMEND … USERS takes none at \(token.offset)",
+                        position: token.offset)
                 }
                 query.filter = try expression()
             } else if accept("EXCLUDE") {
                 if accept("SEEN") {
-                    try once("SEEN", token)
+                    try once("EXCLUDE SEEN or INCLUDE SEEN", token)
                     query.excludeSeen = true
                 } else if current.isSymbol("(") {
                     try once("EXCLUDE", token)
@@ -189,13 +195,14 @@ struct Parser {
                 }
             } else if accept("INCLUDE") {
                 try expect("SEEN", "after INCLUDE")
-                try once("SEEN", token)
+                try once("EXCLUDE SEEN or INCLUDE SEEN", token)
                 query.excludeSeen = false
             } else if accept("DIVERSIFY") {
                 try once("DIVERSIFY", token)
                 if accept("BY") {
                     try expect("CATEGORY", "after DIVERSIFY BY")
-                    query.diversification = .perCategory(try integer("a per-category cap after DIVERSIFY BY CATEGORY", range: 1...Self.maxCount))
+                    query.diversification = .perCategory(
+                        try integer("a per-category cap after DIVERSIFY BY CATEGORY", range: 1...Self.maxCount))
                 } else {
                     let amount = try number("a diversity between 0 and 1 (or BY CATEGORY) after DIVERSIFY")
                     guard amount.value >= 0, amount.value <= 1 else {
@@ -225,7 +232,9 @@ struct Parser {
             let name = try identifier("a model name in BLEND")
             let weight = try number("a weight after '\(name)'")
             guard weight.value >= 0 else { throw invalid("weights must be ≥ 0", at: weight.token) }
-            guard parts.count < Self.maxListLength else { throw invalid("more than \(Self.maxListLength) models", at: nameToken) }
+            guard parts.count < Self.maxListLength else {
+                throw invalid("more than \(Self.maxListLength) models", at: nameToken)
+            }
             parts.append(ModelWeight(name, weight: Float(weight.value)))
         } while acceptSymbol(",")
         try expectSymbol(")", "to close BLEND")
@@ -288,7 +297,9 @@ struct Parser {
         while current.kind != .end && !current.isSymbol(";") {
             let token = current
             if accept("K") {
-                guard seen.insert("K").inserted else { throw RecDBError(.syntax, "K given twice at \(token.offset)", position: token.offset) }
+                guard seen.insert("K").inserted else {
+                    throw RecDBError(.syntax, "K given twice at \(token.offset)", position: token.offset)
+                }
                 k = try integer("a cutoff after K", range: 1...1000)
             } else if accept("SPLIT") {
                 guard seen.insert("SPLIT").inserted else {
@@ -316,9 +327,12 @@ struct Parser {
             let name = try identifier("an attribute name")
             try expectSymbol("=", "after the attribute name")
             guard attributes[name] == nil else {
-                throw RecDBError(.syntax, "attribute '\(name)' set twice at \(nameToken.offset)", position: nameToken.offset)
+                throw RecDBError(
+                    .syntax, "attribute '\(name)' set twice at \(nameToken.offset)", position: nameToken.offset)
             }
-            guard attributes.count < Self.maxListLength else { throw invalid("more than \(Self.maxListLength) attributes", at: nameToken) }
+            guard attributes.count < Self.maxListLength else {
+                throw invalid("more than \(Self.maxListLength) attributes", at: nameToken)
+            }
             attributes[name] = try attributeValue(for: name)
         } while acceptSymbol(",")
         return attributes
@@ -348,7 +362,9 @@ struct Parser {
             let token = advance()
             negations += 1
             guard depth + negations <= Self.maxDepth else {
-                throw RecDBError(.syntax, "expression nested deeper than \(Self.maxDepth) levels at \(token.offset)", position: token.offset)
+                throw RecDBError(
+                    .syntax, "expression nested deeper than \(Self.maxDepth) levels at \(token.offset)",
+                    position: token.offset)
             }
         }
         let inner = try primary()
@@ -358,7 +374,8 @@ struct Parser {
     private mutating func nested<T>(_ body: (inout Parser) throws -> T) throws -> T {
         guard depth < Self.maxDepth else {
             throw RecDBError(
-                .syntax, "expression nested deeper than \(Self.maxDepth) levels at \(current.offset)", position: current.offset)
+                .syntax, "expression nested deeper than \(Self.maxDepth) levels at \(current.offset)",
+                position: current.offset)
         }
         depth += 1
         defer { depth -= 1 }
@@ -379,7 +396,8 @@ struct Parser {
         index += 1
         let name = nameToken.text
         let lowered = name.lowercased()
-        let isCategory = lowered == "category", isTags = lowered == "tags" || lowered == "tag"
+        let isCategory = lowered == "category"
+        let isTags = lowered == "tags" || lowered == "tag"
         if accept("CONTAINS") {
             let value = try comparisonValue(for: name)
             if isTags { return .tag(value.description) }
@@ -551,7 +569,9 @@ struct Parser {
         if acceptSymbol("]") { return .strings(list) }
         repeat {
             let token = current
-            guard list.count < Self.maxListLength else { throw invalid("more than \(Self.maxListLength) list elements", at: token) }
+            guard list.count < Self.maxListLength else {
+                throw invalid("more than \(Self.maxListLength) list elements", at: token)
+            }
             switch token.kind {
             case .string, .word, .number:
                 index += 1
@@ -585,7 +605,8 @@ struct Parser {
             }
             return .strings(list)
         default:
-            throw invalid("parameter $\(token.text) must be a string, a finite number, a bool or a list of strings", at: token)
+            throw invalid(
+                "parameter $\(token.text) must be a string, a finite number, a bool or a list of strings", at: token)
         }
     }
 }

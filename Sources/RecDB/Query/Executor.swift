@@ -73,6 +73,8 @@ extension RecDatabase {
             guard let row = try evaluate([spec], split: split, k: k).rows.first else {
                 throw RecDBError(.notFound, "no evaluation for '\(name)'")
             }
+            // A stored model remembers its latest evaluation (SHOW MODELS), as `recctl eval` does.
+            if try model(spec.name) != nil { try recordEvaluation(row.result, for: spec.name) }
             var value = Self.metrics(row.result)
             if case .object(var members) = value {
                 members["training_seconds"] = .number(row.trainingSeconds)

@@ -24,7 +24,8 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]
         ),
         .target(name: "CRecSupport"),
-        .target(name: "RecML"),
+        .target(name: "CRecML"),
+        .target(name: "RecML", dependencies: ["CRecML"]),
         .target(
             name: "RecDB",
             dependencies: ["CLMDB", "CZlib", "CRecSupport", "RecML"]

@@ -1,0 +1,254 @@
+// Quantised matrix-vector kernels for RecML's GGUF runtime. AVX2 versions are compiled with target attributes and
+// chosen at run time, so the package needs no machine-specific compiler flags; portable scalar versions otherwise.
+#include "CRecML.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define RECML_X86 1
+#endif
+
+static int recml_avx2_state = -1;
+
+int recml_has_avx2(void) {
+    if (recml_avx2_state < 0) {
+#if RECML_X86
+        __builtin_cpu_init();
+        recml_avx2_state = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#else
+        recml_avx2_state = 0;
+#endif
+    }
+    return recml_avx2_state;
+}
+
+void recml_cpu_relax(void) {
+#if RECML_X86
+    _mm_pause();
+#endif
+}
+
+float recml_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1F;
+    uint32_t mant = h & 0x3FF;
+    uint32_t bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else {
+            // subnormal: normalise
+            int e = -1;
+            do { e++; mant <<= 1; } while ((mant & 0x400) == 0);
+            mant &= 0x3FF;
+            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | (mant << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7F800000 | (mant << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+// MARK: - scalar
+
+static void quantize_scalar(const float *x, int n, int8_t *q, float *d, float *s) {
+    for (int b = 0; b < n / 32; b++) {
+        const float *xb = x + b * 32;
+        float amax = 0;
+        for (int j = 0; j < 32; j++) { float a = fabsf(xb[j]); if (a > amax) amax = a; }
+        float scale = amax / 127.0f;
+        float inv = scale != 0 ? 1.0f / scale : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            int v = (int)lrintf(xb[j] * inv);
+            q[b * 32 + j] = (int8_t)v;
+            sum += v;
+        }
+        d[b] = scale;
+        if (s) s[b] = scale * (float)sum;
+    }
+}
+
+static void q4_1_scalar(const void *w, int nBlocks, int r0, int r1, const int8_t *aq, const float *ad,
+                        const float *as, int nTok, float *out, int outStride) {
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * nBlocks * 20;
+        for (int t = 0; t < nTok; t++) {
+            const int8_t *a = aq + (size_t)t * nBlocks * 32;
+            float acc = 0;
+            for (int b = 0; b < nBlocks; b++) {
+                const uint8_t *blk = row + b * 20;
+                float dw = recml_f16_to_f32(rd16(blk)), mw = recml_f16_to_f32(rd16(blk + 2));
+                int isum = 0;
+                for (int j = 0; j < 16; j++) {
+                    isum += (blk[4 + j] & 0x0F) * a[b * 32 + j] + (blk[4 + j] >> 4) * a[b * 32 + j + 16];
+                }
+                acc += dw * ad[t * nBlocks + b] * (float)isum + mw * as[t * nBlocks + b];
+            }
+            out[(size_t)t * outStride + r] = acc;
+        }
+    }
+}
+
+static void q8_0_scalar(const void *w, int nBlocks, int r0, int r1, const int8_t *aq, const float *ad, int nTok,
+                        float *out, int outStride) {
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * nBlocks * 34;
+        for (int t = 0; t < nTok; t++) {
+            const int8_t *a = aq + (size_t)t * nBlocks * 32;
+            float acc = 0;
+            for (int b = 0; b < nBlocks; b++) {
+                const uint8_t *blk = row + b * 34;
+                const int8_t *qs = (const int8_t *)(blk + 2);
+                int isum = 0;
+                for (int j = 0; j < 32; j++) isum += qs[j] * a[b * 32 + j];
+                acc += recml_f16_to_f32(rd16(blk)) * ad[t * nBlocks + b] * (float)isum;
+            }
+            out[(size_t)t * outStride + r] = acc;
+        }
+    }
+}
+
+// MARK: - AVX2
+
+#if RECML_X86
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+AVX2 static inline float hsum8(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+AVX2 static void quantize_avx2(const float *x, int n, int8_t *q, float *d, float *s) {
+    const __m256 signBit = _mm256_set1_ps(-0.0f);
+    for (int b = 0; b < n / 32; b++) {
+        const float *xb = x + b * 32;
+        __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
+        __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(signBit, v0), _mm256_andnot_ps(signBit, v1)),
+                                 _mm256_max_ps(_mm256_andnot_ps(signBit, v2), _mm256_andnot_ps(signBit, v3)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4);
+        float scale = amax / 127.0f;
+        float inv = scale != 0 ? 1.0f / scale : 0.0f;
+        __m256 iv = _mm256_set1_ps(inv);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, iv), _MM_FROUND_TO_NEAREST_INT));
+        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, iv), _MM_FROUND_TO_NEAREST_INT));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, iv), _MM_FROUND_TO_NEAREST_INT));
+        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, iv), _MM_FROUND_TO_NEAREST_INT));
+        if (s) {
+            __m256i sum = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+            s[b] = scale * hsum8(_mm256_cvtepi32_ps(sum));
+        }
+        // pack 32-bit -> 16-bit -> 8-bit, then undo the lane interleaving of the packs
+        __m256i p01 = _mm256_packs_epi32(i0, i1), p23 = _mm256_packs_epi32(i2, i3);
+        __m256i p = _mm256_packs_epi16(p01, p23);
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(q + b * 32), p);
+        d[b] = scale;
+    }
+}
+
+// Unpacks one Q4_1 block's 16 bytes to 32 unsigned nibbles: j in the low 128 bits, j + 16 in the high 128 bits.
+AVX2 static inline __m256i unpack_q4(const uint8_t *qs) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)qs);
+    __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+#define TILE 4
+
+AVX2 static void q4_1_avx2(const void *w, int nBlocks, int r0, int r1, const int8_t *aq, const float *ad,
+                           const float *as, int nTok, float *out, int outStride) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int t0 = 0; t0 < nTok; t0 += TILE) {
+        int nt = nTok - t0 < TILE ? nTok - t0 : TILE;
+        for (int r = r0; r < r1; r++) {
+            const uint8_t *row = (const uint8_t *)w + (size_t)r * nBlocks * 20;
+            __m256 acc[TILE];
+            float bias[TILE];
+            for (int t = 0; t < TILE; t++) { acc[t] = _mm256_setzero_ps(); bias[t] = 0; }
+            for (int b = 0; b < nBlocks; b++) {
+                const uint8_t *blk = row + b * 20;
+                __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(*(const int32_t *)blk));
+                float dw = _mm_cvtss_f32(dm);
+                float mw = _mm_cvtss_f32(_mm_movehdup_ps(dm));
+                __m256i wq = unpack_q4(blk + 4);
+                for (int t = 0; t < nt; t++) {
+                    size_t ai = (size_t)(t0 + t) * nBlocks + b;
+                    __m256i a = _mm256_loadu_si256((const __m256i *)(aq + ai * 32));
+                    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wq, a), ones);
+                    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * ad[ai]), acc[t]);
+                    bias[t] += mw * as[ai];
+                }
+            }
+            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * outStride + r] = hsum8(acc[t]) + bias[t];
+        }
+    }
+}
+
+AVX2 static void q8_0_avx2(const void *w, int nBlocks, int r0, int r1, const int8_t *aq, const float *ad, int nTok,
+                           float *out, int outStride) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int t0 = 0; t0 < nTok; t0 += TILE) {
+        int nt = nTok - t0 < TILE ? nTok - t0 : TILE;
+        for (int r = r0; r < r1; r++) {
+            const uint8_t *row = (const uint8_t *)w + (size_t)r * nBlocks * 34;
+            __m256 acc[TILE];
+            for (int t = 0; t < TILE; t++) acc[t] = _mm256_setzero_ps();
+            for (int b = 0; b < nBlocks; b++) {
+                const uint8_t *blk = row + b * 34;
+                float dw = _cvtsh_ss(*(const uint16_t *)blk);
+                __m256i wq = _mm256_loadu_si256((const __m256i *)(blk + 2));
+                __m256i wabs = _mm256_sign_epi8(wq, wq);
+                for (int t = 0; t < nt; t++) {
+                    size_t ai = (size_t)(t0 + t) * nBlocks + b;
+                    __m256i a = _mm256_loadu_si256((const __m256i *)(aq + ai * 32));
+                    __m256i sa = _mm256_sign_epi8(a, wq);
+                    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, sa), ones);
+                    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * ad[ai]), acc[t]);
+                }
+            }
+            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * outStride + r] = hsum8(acc[t]);
+        }
+    }
+}
+#endif
+
+// MARK: - dispatch
+
+void recml_quantize_q8(const float *x, int n, int8_t *q, float *d, float *s) {
+#if RECML_X86
+    if (recml_has_avx2()) { quantize_avx2(x, n, q, d, s); return; }
+#endif
+    quantize_scalar(x, n, q, d, s);
+}
+
+void recml_matmul_q4_1(const void *w, int nBlocks, int rowBegin, int rowEnd, const int8_t *aq, const float *ad,
+                       const float *as, int nTok, float *out, int outStride) {
+#if RECML_X86
+    if (recml_has_avx2()) { q4_1_avx2(w, nBlocks, rowBegin, rowEnd, aq, ad, as, nTok, out, outStride); return; }
+#endif
+    q4_1_scalar(w, nBlocks, rowBegin, rowEnd, aq, ad, as, nTok, out, outStride);
+}
+
+void recml_matmul_q8_0(const void *w, int nBlocks, int rowBegin, int rowEnd, const int8_t *aq, const float *ad,
+                       int nTok, float *out, int outStride) {
+#if RECML_X86
+    if (recml_has_avx2()) { q8_0_avx2(w, nBlocks, rowBegin, rowEnd, aq, ad, nTok, out, outStride); return; }
+#endif
+    q8_0_scalar(w, nBlocks, rowBegin, rowEnd, aq, ad, nTok, out, outStride);
+}

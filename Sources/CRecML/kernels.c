@@ -228,7 +228,138 @@ AVX2 static void q8_0_avx2(const void *w, int nBlocks, int r0, int r1, const int
 }
 #endif
 
+static uint16_t f32_to_f16_scalar(float f) {
+    uint32_t bits;
+    memcpy(&bits, &f, 4);
+    uint16_t sign = (uint16_t)((bits >> 16) & 0x8000);
+    int exp = (int)((bits >> 23) & 0xFF) - 127 + 15;
+    uint32_t mant = bits & 0x7FFFFF;
+    if (((bits >> 23) & 0xFF) == 0xFF) return sign | 0x7C00 | (mant ? 0x200 : 0);
+    if (exp >= 31) return sign | 0x7C00;
+    if (exp <= 0) {
+        if (exp < -10) return sign;
+        mant |= 0x800000;
+        uint32_t shift = (uint32_t)(14 - exp);
+        uint32_t half = mant >> shift, rem = mant & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+        if (rem > halfway || (rem == halfway && (half & 1))) half++;
+        return sign | (uint16_t)half;
+    }
+    uint32_t half = ((uint32_t)exp << 10) | (mant >> 13), rem = mant & 0x1FFF;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++;
+    return sign | (uint16_t)half;
+}
+
+static void attend_scalar(const float *q, int nq, const uint16_t *k, const uint16_t *v, int length, int headDim,
+                          float scale, float *scores, float *out) {
+    for (int h = 0; h < nq; h++) {
+        const float *qh = q + h * headDim;
+        float *sh = scores + (size_t)h * length;
+        float mx = -INFINITY;
+        for (int p = 0; p < length; p++) {
+            const uint16_t *kp = k + (size_t)p * headDim;
+            float acc = 0;
+            for (int j = 0; j < headDim; j++) acc += qh[j] * recml_f16_to_f32(kp[j]);
+            sh[p] = acc * scale;
+            if (sh[p] > mx) mx = sh[p];
+        }
+        float total = 0;
+        for (int p = 0; p < length; p++) { sh[p] = expf(sh[p] - mx); total += sh[p]; }
+        float inv = 1.0f / total;
+        float *oh = out + h * headDim;
+        for (int j = 0; j < headDim; j++) oh[j] = 0;
+        for (int p = 0; p < length; p++) {
+            const uint16_t *vp = v + (size_t)p * headDim;
+            float w = sh[p] * inv;
+            for (int j = 0; j < headDim; j++) oh[j] += w * recml_f16_to_f32(vp[j]);
+        }
+    }
+}
+
+#if RECML_X86
+AVX2 static void f32_to_f16_avx2(const float *x, uint16_t *out, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm_storeu_si128((__m128i *)(out + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    }
+    for (; i < n; i++) out[i] = f32_to_f16_scalar(x[i]);
+}
+
+#define LDH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+
+AVX2 static void attend_avx2(const float *q, int nq, const uint16_t *k, const uint16_t *v, int length, int headDim,
+                             float scale, float *scores, float *out) {
+    float mx[8];
+    for (int h = 0; h < nq; h++) mx[h] = -INFINITY;
+    // scores: each key row is read once for up to 4 query heads; two accumulators per head shorten FMA chains
+    for (int h0 = 0; h0 < nq; h0 += 4) {
+        int nh = nq - h0 < 4 ? nq - h0 : 4;
+        for (int p = 0; p < length; p++) {
+            const uint16_t *kp = k + (size_t)p * headDim;
+            __m256 a0[4], a1[4];
+            for (int h = 0; h < 4; h++) { a0[h] = _mm256_setzero_ps(); a1[h] = _mm256_setzero_ps(); }
+            for (int j = 0; j < headDim; j += 16) {
+                __m256 k0 = LDH(kp + j), k1 = LDH(kp + j + 8);
+                for (int h = 0; h < nh; h++) {
+                    const float *qh = q + (h0 + h) * headDim + j;
+                    a0[h] = _mm256_fmadd_ps(_mm256_loadu_ps(qh), k0, a0[h]);
+                    a1[h] = _mm256_fmadd_ps(_mm256_loadu_ps(qh + 8), k1, a1[h]);
+                }
+            }
+            for (int h = 0; h < nh; h++) {
+                float sc = hsum8(_mm256_add_ps(a0[h], a1[h])) * scale;
+                scores[(size_t)(h0 + h) * length + p] = sc;
+                if (sc > mx[h0 + h]) mx[h0 + h] = sc;
+            }
+        }
+    }
+    float inv[8];
+    for (int h = 0; h < nq; h++) {
+        float *sh = scores + (size_t)h * length;
+        float m = mx[h], total = 0;
+        for (int p = 0; p < length; p++) { sh[p] = expf(sh[p] - m); total += sh[p]; }
+        inv[h] = 1.0f / total;
+    }
+    // weighted sum of values, 16 output floats at a time for up to 4 heads
+    for (int h0 = 0; h0 < nq; h0 += 4) {
+        int nh = nq - h0 < 4 ? nq - h0 : 4;
+        for (int j = 0; j < headDim; j += 16) {
+            __m256 a0[4], a1[4];
+            for (int h = 0; h < 4; h++) { a0[h] = _mm256_setzero_ps(); a1[h] = _mm256_setzero_ps(); }
+            for (int p = 0; p < length; p++) {
+                const uint16_t *vp = v + (size_t)p * headDim + j;
+                __m256 v0 = LDH(vp), v1 = LDH(vp + 8);
+                for (int h = 0; h < nh; h++) {
+                    __m256 w = _mm256_set1_ps(scores[(size_t)(h0 + h) * length + p]);
+                    a0[h] = _mm256_fmadd_ps(w, v0, a0[h]);
+                    a1[h] = _mm256_fmadd_ps(w, v1, a1[h]);
+                }
+            }
+            for (int h = 0; h < nh; h++) {
+                __m256 sc = _mm256_set1_ps(inv[h0 + h]);
+                _mm256_storeu_ps(out + (h0 + h) * headDim + j, _mm256_mul_ps(a0[h], sc));
+                _mm256_storeu_ps(out + (h0 + h) * headDim + j + 8, _mm256_mul_ps(a1[h], sc));
+            }
+        }
+    }
+}
+#endif
+
 // MARK: - dispatch
+
+void recml_f32_to_f16(const float *x, uint16_t *out, int n) {
+#if RECML_X86
+    if (recml_has_avx2()) { f32_to_f16_avx2(x, out, n); return; }
+#endif
+    for (int i = 0; i < n; i++) out[i] = f32_to_f16_scalar(x[i]);
+}
+
+void recml_attend(const float *q, int nq, const uint16_t *k, const uint16_t *v, int length, int headDim,
+                  float scale, float *scores, float *out) {
+#if RECML_X86
+    if (recml_has_avx2() && nq <= 8) { attend_avx2(q, nq, k, v, length, headDim, scale, scores, out); return; }
+#endif
+    attend_scalar(q, nq, k, v, length, headDim, scale, scores, out);
+}
 
 void recml_quantize_q8(const float *x, int n, int8_t *q, float *d, float *s) {
 #if RECML_X86

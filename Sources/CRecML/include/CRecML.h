@@ -32,6 +32,15 @@ void recml_matmul_q8_0(const void *w, int nBlocks, int rowBegin, int rowEnd,
                        const int8_t *aq, const float *ad, int nTok,
                        float *out, int outStride);
 
+/// Converts `n` floats to IEEE halves (round to nearest even).
+void recml_f32_to_f16(const float *x, uint16_t *out, int n);
+
+/// Attention of `nq` query heads (consecutive, `headDim` floats each) that share one KV head, over positions
+/// 0..<length of an F16 cache: key p at `k + p * headDim`, value p at `v + p * headDim`. `scores` needs
+/// nq * length floats. Writes nq * headDim floats to `out` (consecutive heads). headDim must be a multiple of 16.
+void recml_attend(const float *q, int nq, const uint16_t *k, const uint16_t *v, int length, int headDim,
+                  float scale, float *scores, float *out);
+
 #ifdef __cplusplus
 }
 #endif

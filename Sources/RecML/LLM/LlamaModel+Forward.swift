@@ -61,7 +61,7 @@ struct Workspace {
         if context > scoreCapacity {
             scores?.deallocate()
             scoreCapacity = max(context, scoreCapacity * 2, 256)
-            scores = .allocate(capacity: scoreCapacity * threads)
+            scores = .allocate(capacity: scoreCapacity * 8 * 4 * threads)  // 8 heads per KV group, 4 chunks per thread
         }
     }
 }
@@ -171,36 +171,43 @@ extension LlamaModel {
         let scale = 1 / Float(c.headDim).squareRoot()
         let scoreCap = w.scoreCapacity
         let scoresBase = w.scores!
+        let qkvChunks = pool.chunks(rows: c.kvDim, minRows: 16)
+        let dimChunks = pool.chunks(rows: c.dim), ffnChunks = pool.chunks(rows: c.ffnDim)
+        let attChunks = min(count * c.kvHeads, pool.threads == 1 ? 1 : 4 * pool.threads)
 
         for (li, layer) in layers.enumerated() {
             // attention block
             rmsNorm(x, layer.attnNorm, xn, count, c.dim, eps: c.normEps)
             recml_quantize_q8(xn, Int32(count * c.dim), aq, ad, asum)
-            pool.run { t in
-                matmul(layer.wq, aq, ad, asum, count, q, c.dim, pool.share(c.dim, t, align: 16))
-                matmul(layer.wk, aq, ad, asum, count, k, c.kvDim, pool.share(c.kvDim, t, align: 16))
-                matmul(layer.wv, aq, ad, asum, count, v, c.kvDim, pool.share(c.kvDim, t, align: 16))
+            pool.run(chunks: qkvChunks) { t in
+                matmul(layer.wq, aq, ad, asum, count, q, c.dim, WorkerPool.rows(c.dim, chunk: t, of: qkvChunks))
+                matmul(layer.wk, aq, ad, asum, count, k, c.kvDim, WorkerPool.rows(c.kvDim, chunk: t, of: qkvChunks))
+                matmul(layer.wv, aq, ad, asum, count, v, c.kvDim, WorkerPool.rows(c.kvDim, chunk: t, of: qkvChunks))
             }
             for i in 0..<count {
                 rope(q + i * c.dim, c.heads, c.headDim, cosSin + i * c.headDim)
                 rope(k + i * c.kvDim, c.kvHeads, c.headDim, cosSin + i * c.headDim)
                 let cache = caches[seqOf[i]]
-                cache.key(li, posOf[i]).update(from: k + i * c.kvDim, count: c.kvDim)
-                cache.value(li, posOf[i]).update(from: v + i * c.kvDim, count: c.kvDim)
+                for g in 0..<c.kvHeads {
+                    let at = posOf[i] * c.headDim
+                    recml_f32_to_f16(k + i * c.kvDim + g * c.headDim, cache.key(li, g) + at, Int32(c.headDim))
+                    recml_f32_to_f16(v + i * c.kvDim + g * c.headDim, cache.value(li, g) + at, Int32(c.headDim))
+                }
             }
-            pool.run { t in
-                let scores = scoresBase + t * scoreCap
-                for item in pool.share(count * c.heads, t) {
-                    let i = item / c.heads, h = item % c.heads
+            pool.run(chunks: attChunks) { t in
+                let scores = scoresBase + t * scoreCap * 8
+                for item in WorkerPool.rows(count * c.kvHeads, chunk: t, of: attChunks, align: 1) {
+                    let i = item / c.kvHeads, g = item % c.kvHeads
                     let cache = caches[seqOf[i]]
-                    attend(
-                        q + i * c.dim + h * c.headDim, cache, li, (h / group) * c.headDim, posOf[i] + 1, c.headDim,
-                        scale, scores, att + i * c.dim + h * c.headDim)
+                    let head = g * group * c.headDim
+                    recml_attend(
+                        q + i * c.dim + head, Int32(group), cache.key(li, g), cache.value(li, g),
+                        Int32(posOf[i] + 1), Int32(c.headDim), scale, scores, att + i * c.dim + head)
                 }
             }
             recml_quantize_q8(att, Int32(count * c.dim), aq, ad, asum)
-            pool.run { t in
-                let rows = pool.share(c.dim, t, align: 16)
+            pool.run(chunks: dimChunks) { t in
+                let rows = WorkerPool.rows(c.dim, chunk: t, of: dimChunks)
                 matmul(layer.wo, aq, ad, asum, count, tmp, c.dim, rows)
                 for i in 0..<count {
                     for r in rows { x[i * c.dim + r] += tmp[i * c.dim + r] }
@@ -209,8 +216,8 @@ extension LlamaModel {
             // feed-forward block
             rmsNorm(x, layer.ffnNorm, xn, count, c.dim, eps: c.normEps)
             recml_quantize_q8(xn, Int32(count * c.dim), aq, ad, asum)
-            pool.run { t in
-                let rows = pool.share(c.ffnDim, t, align: 16)
+            pool.run(chunks: ffnChunks) { t in
+                let rows = WorkerPool.rows(c.ffnDim, chunk: t, of: ffnChunks)
                 matmul(layer.gate, aq, ad, asum, count, hidden, c.ffnDim, rows)
                 matmul(layer.up, aq, ad, asum, count, up, c.ffnDim, rows)
                 for i in 0..<count {
@@ -221,8 +228,8 @@ extension LlamaModel {
                 }
             }
             recml_quantize_q8(hidden, Int32(count * c.ffnDim), aq, ad, asum)
-            pool.run { t in
-                let rows = pool.share(c.dim, t, align: 16)
+            pool.run(chunks: dimChunks) { t in
+                let rows = WorkerPool.rows(c.dim, chunk: t, of: dimChunks)
                 matmul(layer.down, aq, ad, asum, count, tmp, c.dim, rows)
                 for i in 0..<count {
                     for r in rows { x[i * c.dim + r] += tmp[i * c.dim + r] }
@@ -239,8 +246,9 @@ extension LlamaModel {
         rmsNorm(lr, outputNorm, xn, n, c.dim, eps: c.normEps)
         recml_quantize_q8(xn, Int32(n * c.dim), aq, ad, nil)
         let out = output
-        pool.run { t in
-            matmul(out, aq, ad, asum, n, logitsOut, c.vocab, pool.share(c.vocab, t, align: 16))
+        let headChunks = pool.threads == 1 ? 1 : 8 * pool.threads
+        pool.run(chunks: headChunks) { t in
+            matmul(out, aq, ad, asum, n, logitsOut, c.vocab, WorkerPool.rows(c.vocab, chunk: t, of: headChunks))
         }
     }
 
@@ -308,39 +316,3 @@ func rope(_ x: UnsafeMutablePointer<Float>, _ heads: Int, _ headDim: Int, _ cosS
     }
 }
 
-/// One head of attention for one query over positions 0..<length of a cache.
-@inline(__always)
-func attend(
-    _ q: UnsafePointer<Float>, _ cache: KVCache, _ layer: Int, _ offset: Int, _ length: Int, _ headDim: Int,
-    _ scale: Float, _ scores: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>
-) {
-    var maxScore = -Float.infinity
-    for p in 0..<length {
-        let kp = UnsafePointer(cache.key(layer, p) + offset)
-        var acc = SIMD16<Float>()
-        var j = 0
-        while j < headDim {
-            acc += UnsafeRawPointer(q + j).loadUnaligned(as: SIMD16<Float>.self)
-                * UnsafeRawPointer(kp + j).loadUnaligned(as: SIMD16<Float>.self)
-            j += 16
-        }
-        let s = treeSum(acc) * scale
-        scores[p] = s
-        maxScore = max(maxScore, s)
-    }
-    var total: Float = 0
-    for p in 0..<length {
-        let e = expf(scores[p] - maxScore)
-        scores[p] = e
-        total += e
-    }
-    let inv = 1 / total
-    for j in stride(from: 0, to: headDim, by: 16) {
-        var acc = SIMD16<Float>()
-        for p in 0..<length {
-            let vp = UnsafePointer(cache.value(layer, p) + offset + j)
-            acc += UnsafeRawPointer(vp).loadUnaligned(as: SIMD16<Float>.self) * scores[p]
-        }
-        UnsafeMutableRawPointer(out + j).storeBytes(of: acc * inv, as: SIMD16<Float>.self)
-    }
-}

@@ -31,23 +31,26 @@ struct QMatrix: @unchecked Sendable {
     var blocks: Int { cols / 32 }
 }
 
-/// The KV cache of one sequence: keys and values of every layer for positions 0..<length, float32.
+/// The KV cache of one sequence: keys and values of every layer for positions 0..<length, stored as IEEE halves
+/// (as llama.cpp does by default) in [layer][kv head][position][head dim] order, so one head's keys are contiguous.
 public final class KVCache: @unchecked Sendable {
     /// Maximum number of positions.
     public let capacity: Int
     /// Positions filled so far.
     public internal(set) var length = 0
     let layers: Int
-    let kvDim: Int
-    let keys: UnsafeMutablePointer<Float>
-    let values: UnsafeMutablePointer<Float>
+    let kvHeads: Int
+    let headDim: Int
+    let keys: UnsafeMutablePointer<UInt16>
+    let values: UnsafeMutablePointer<UInt16>
 
-    init(layers: Int, kvDim: Int, capacity: Int) {
+    init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int) {
         self.capacity = capacity
         self.layers = layers
-        self.kvDim = kvDim
-        keys = .allocate(capacity: layers * capacity * kvDim)
-        values = .allocate(capacity: layers * capacity * kvDim)
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        keys = .allocate(capacity: layers * kvHeads * capacity * headDim)
+        values = .allocate(capacity: layers * kvHeads * capacity * headDim)
     }
 
     deinit {
@@ -55,20 +58,25 @@ public final class KVCache: @unchecked Sendable {
         values.deallocate()
     }
 
-    @inline(__always) func key(_ layer: Int, _ pos: Int) -> UnsafeMutablePointer<Float> {
-        keys + (layer * capacity + pos) * kvDim
+    /// Keys of one layer and KV head, position 0.
+    @inline(__always) func key(_ layer: Int, _ head: Int) -> UnsafeMutablePointer<UInt16> {
+        keys + (layer * kvHeads + head) * capacity * headDim
     }
 
-    @inline(__always) func value(_ layer: Int, _ pos: Int) -> UnsafeMutablePointer<Float> {
-        values + (layer * capacity + pos) * kvDim
+    /// Values of one layer and KV head, position 0.
+    @inline(__always) func value(_ layer: Int, _ head: Int) -> UnsafeMutablePointer<UInt16> {
+        values + (layer * kvHeads + head) * capacity * headDim
     }
 
     /// Makes this cache hold the first `count` positions of `other` (for shared prompt prefixes and beam search).
     public func copy(from other: KVCache, count: Int? = nil) {
+        precondition(other.layers == layers && other.kvHeads == kvHeads && other.headDim == headDim)
         let n = min(count ?? other.length, other.length, capacity)
         for layer in 0..<layers {
-            key(layer, 0).update(from: other.key(layer, 0), count: n * kvDim)
-            value(layer, 0).update(from: other.value(layer, 0), count: n * kvDim)
+            for head in 0..<kvHeads {
+                key(layer, head).update(from: other.key(layer, head), count: n * headDim)
+                value(layer, head).update(from: other.value(layer, head), count: n * headDim)
+            }
         }
         length = n
     }
@@ -119,7 +127,7 @@ public final class LlamaModel: @unchecked Sendable {
             ropeBase: Float((try? gguf.float("llama.rope.freq_base")) ?? 10000),
             normEps: Float((try? gguf.float("llama.attention.layer_norm_rms_epsilon")) ?? 1e-5))
         guard config.headDim * heads == dim, config.dim % 32 == 0, config.ffnDim % 32 == 0,
-            heads % config.kvHeads == 0, config.headDim % 16 == 0
+            heads % config.kvHeads == 0, heads / config.kvHeads <= 8, config.headDim % 16 == 0
         else {
             throw RecMLError(.unsupported, "unsupported shape \(config)", location: gguf.path)
         }
@@ -213,7 +221,7 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// A new, empty KV cache for up to `capacity` positions (clamped to the trained context length).
     public func makeCache(capacity: Int) -> KVCache {
-        KVCache(layers: config.layers, kvDim: config.kvDim, capacity: min(max(1, capacity), config.contextLength))
+        KVCache(layers: config.layers, kvHeads: config.kvHeads, headDim: config.headDim, capacity: min(max(1, capacity), config.contextLength))
     }
 
     /// Number of threads matmuls are split across.

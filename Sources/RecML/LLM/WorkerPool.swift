@@ -7,18 +7,23 @@ import CRecML
 import Foundation
 import Synchronization
 
-/// A fixed set of persistent threads that run one task at a time, split by thread index: `run { i in … }` calls the
-/// body with i = 0 on the calling thread and i = 1..<threads on the workers, and returns when all have finished.
+/// A fixed set of persistent threads that share one task at a time: `run(chunks: n) { c in … }` calls the body once
+/// for each chunk c in 0..<n, on the calling thread and the workers, and returns when all chunks are done.
 ///
-/// Workers spin briefly between tasks (matmuls follow each other within microseconds) and then sleep on a
-/// condition variable, so an idle model costs no CPU. No allocation per task.
+/// Chunks are claimed from an atomic counter tagged with the task's generation, so when a worker is descheduled
+/// (the machine is shared) the calling thread simply takes the remaining chunks instead of waiting at a barrier.
+/// Workers spin briefly between tasks (matmuls follow each other within microseconds), then sleep on a condition
+/// variable, so an idle model costs no CPU. No allocation per task.
 final class WorkerPool: @unchecked Sendable {
     let threads: Int
     private let state: State
+    private var generation = 0
 
     private final class State: @unchecked Sendable {
         let posted = Atomic<Int>(0)
-        let finished = Atomic<Int>(0)
+        /// generation << 40 | chunk count << 20 | next unclaimed chunk
+        let claim = Atomic<Int>(0)
+        let done = Atomic<Int>(0)
         let stopping = Atomic<Bool>(false)
         var task: ((Int) -> Void)?
         var mutex = pthread_mutex_t()
@@ -29,13 +34,33 @@ final class WorkerPool: @unchecked Sendable {
             pthread_cond_init(&cond, nil)
         }
 
-        func workerLoop(_ index: Int) {
+        /// Claims and runs chunks of generation `gen` until none are left.
+        func participate(_ gen: Int) {
+            while true {
+                var v = claim.load(ordering: .acquiring)
+                var chunk = -1
+                while v >> 40 == gen && v & 0xFFFFF < (v >> 20) & 0xFFFFF {
+                    let (exchanged, original) = claim.compareExchange(
+                        expected: v, desired: v + 1, ordering: .acquiringAndReleasing)
+                    if exchanged {
+                        chunk = v & 0xFFFFF
+                        break
+                    }
+                    v = original
+                }
+                if chunk < 0 { return }
+                task?(chunk)
+                done.add(1, ordering: .releasing)
+            }
+        }
+
+        func workerLoop() {
             var seen = 0
             while true {
                 var spins = 0
                 while posted.load(ordering: .acquiring) == seen && !stopping.load(ordering: .relaxed) {
                     spins += 1
-                    if spins < 20_000 {
+                    if spins < 4_000 {
                         recml_cpu_relax()
                     } else {
                         pthread_mutex_lock(&mutex)
@@ -47,8 +72,7 @@ final class WorkerPool: @unchecked Sendable {
                 }
                 if stopping.load(ordering: .relaxed) { return }
                 seen = posted.load(ordering: .acquiring)
-                task?(index)
-                finished.add(1, ordering: .releasing)
+                participate(seen)
             }
         }
     }
@@ -57,9 +81,9 @@ final class WorkerPool: @unchecked Sendable {
     init(threads: Int) {
         self.threads = max(1, min(threads, 64))
         state = State()
-        for index in 1..<self.threads {
+        for _ in 1..<self.threads {
             let state = self.state
-            let thread = Thread { state.workerLoop(index) }
+            let thread = Thread { state.workerLoop() }
             thread.stackSize = 1 << 20
             thread.start()
         }
@@ -72,35 +96,45 @@ final class WorkerPool: @unchecked Sendable {
         pthread_mutex_unlock(&state.mutex)
     }
 
-    /// Runs `body(i)` for i in 0..<threads, i = 0 on the calling thread; returns when all calls have returned.
-    func run(_ body: (Int) -> Void) {
-        if threads == 1 {
-            body(0)
+    /// Runs `body(c)` for every chunk c in 0..<chunks, spread over the threads; returns when all have returned.
+    func run(chunks: Int, _ body: (Int) -> Void) {
+        precondition(chunks < 1 << 20)
+        if threads == 1 || chunks <= 1 {
+            for c in 0..<chunks { body(c) }
             return
         }
+        generation = (generation + 1) & 0x7F_FFFF
+        if generation == 0 { generation = 1 }
+        let gen = generation
         let state = self.state
         withoutActuallyEscaping(body) { escapable in
             state.task = escapable
-            state.finished.store(0, ordering: .relaxed)
-            state.posted.add(1, ordering: .releasing)
+            state.done.store(0, ordering: .relaxed)
+            state.claim.store(gen << 40 | chunks << 20, ordering: .releasing)
+            state.posted.store(gen, ordering: .releasing)
             pthread_mutex_lock(&state.mutex)
             pthread_cond_broadcast(&state.cond)
             pthread_mutex_unlock(&state.mutex)
-            escapable(0)
+            state.participate(gen)
             var spins = 0
-            while state.finished.load(ordering: .acquiring) < threads - 1 {
+            while state.done.load(ordering: .acquiring) < chunks {
                 spins += 1
-                if spins < 50_000 { recml_cpu_relax() } else { sched_yield() }
+                if spins < 20_000 { recml_cpu_relax() } else { sched_yield() }
             }
             state.task = nil
         }
     }
 
-    /// The half-open range of `count` items that thread `index` handles, aligned to `align`.
+    /// Rows of chunk `c` when `count` rows are cut into `chunks` pieces aligned to `align`.
     @inline(__always)
-    func share(_ count: Int, _ index: Int, align: Int = 1) -> Range<Int> {
+    static func rows(_ count: Int, chunk c: Int, of chunks: Int, align: Int = 16) -> Range<Int> {
         let units = (count + align - 1) / align
-        let lo = units * index / threads * align, hi = units * (index + 1) / threads * align
+        let lo = units * c / chunks * align, hi = units * (c + 1) / chunks * align
         return min(lo, count)..<min(hi, count)
+    }
+
+    /// How many chunks to cut `rows` rows of work into: a few per thread so a stalled thread's share is picked up.
+    func chunks(rows: Int, minRows: Int = 32) -> Int {
+        threads == 1 ? 1 : max(1, min(4 * threads, rows / minRows))
     }
 }

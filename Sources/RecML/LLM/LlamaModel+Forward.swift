@@ -24,10 +24,14 @@ struct Workspace {
     var cosSin: UnsafeMutablePointer<Float>? = nil
     var scores: UnsafeMutablePointer<Float>? = nil
     var logitRows: UnsafeMutablePointer<Float>? = nil
+    var seqOf: UnsafeMutablePointer<Int>? = nil
+    var posOf: UnsafeMutablePointer<Int>? = nil
+    var logitRowList: UnsafeMutablePointer<Int>? = nil
 
     mutating func free() {
         for p in [x, xn, q, k, v, att, tmp, hidden, up, ad, asum, cosSin, scores, logitRows] { p?.deallocate() }
         aq?.deallocate()
+        for p in [seqOf, posOf, logitRowList] { p?.deallocate() }
         self = Workspace()
     }
 
@@ -53,6 +57,9 @@ struct Workspace {
             fresh.asum = .allocate(capacity: n * wide / 32)
             fresh.cosSin = .allocate(capacity: n * c.headDim)
             fresh.logitRows = .allocate(capacity: n * c.dim)
+            fresh.seqOf = .allocate(capacity: n)
+            fresh.posOf = .allocate(capacity: n)
+            fresh.logitRowList = .allocate(capacity: n)
             free()
             self = fresh
             scores = keepScores
@@ -82,11 +89,26 @@ extension LlamaModel {
         while start < tokens.count {
             let n = min(Self.maxRows, tokens.count - start)
             let last = start + n == tokens.count
-            forward(count: n, caches: [cache], logitsOut: last ? logits : nil) { i in
+            if single.isEmpty { single.append(cache) } else { single[0] = cache }
+            defer { single[0] = placeholder }
+            forward(count: n, caches: single, logitsOut: last ? logits : nil) { i in
                 (tokens[start + i], 0, last && i == n - 1)
             }
             start += n
         }
+    }
+
+    /// Evaluates one token appended to `cache` and writes its logits (the per-token decoding step; no allocation).
+    public func evaluate(token: Int32, cache: KVCache, logits: UnsafeMutablePointer<Float>) throws {
+        guard token >= 0, Int(token) < config.vocab else {
+            throw RecMLError(.invalidArgument, "token id \(token) outside 0..<\(config.vocab)")
+        }
+        guard cache.length < cache.capacity else {
+            throw RecMLError(.invalidArgument, "KV cache full: \(cache.capacity) positions")
+        }
+        if single.isEmpty { single.append(cache) } else { single[0] = cache }
+        defer { single[0] = placeholder }
+        forward(count: 1, caches: single, logitsOut: logits) { _ in (token, 0, true) }
     }
 
     /// Evaluates one token for each of `caches` in a single batched forward pass (the token of row i goes to
@@ -145,18 +167,18 @@ extension LlamaModel {
         let x = w.x!, xn = w.xn!, q = w.q!, k = w.k!, v = w.v!, att = w.att!, tmp = w.tmp!, hidden = w.hidden!, up = w.up!
         let aq = w.aq!, ad = w.ad!, asum = w.asum!, cosSin = w.cosSin!
         // Row bookkeeping on the stack-free path: positions and cache indices in small reused arrays.
-        let meta = UnsafeMutablePointer<Int>.allocate(capacity: 2 * count)  // freed below; one per forward, not per op
-        defer { meta.deallocate() }
-        let seqOf = meta, posOf = meta + count
-        var nextPos = caches.map { $0.length }
-        var logitRowList: [Int] = []
+        let seqOf = w.seqOf!, posOf = w.posOf!, logitRowList = w.logitRowList!
+        var logitRowCount = 0
         let half = c.headDim / 2
         for i in 0..<count {
             let (token, s, wanted) = row(i)
             seqOf[i] = s
-            posOf[i] = nextPos[s]
-            nextPos[s] += 1
-            if wanted { logitRowList.append(i) }
+            posOf[i] = caches[s].length  // rows of one cache come in position order
+            caches[s].length += 1
+            if wanted {
+                logitRowList[logitRowCount] = i
+                logitRowCount += 1
+            }
             // embedding (Q8_0 or other row format) dequantised into x
             gguf.dequantizeRow(tokenEmbedding, row: Int(token), into: x + i * c.dim)
             let pos = Float(posOf[i])
@@ -236,13 +258,12 @@ extension LlamaModel {
                 }
             }
         }
-        for (s, cache) in caches.enumerated() { cache.length = nextPos[s] }
-        guard let logitsOut, !logitRowList.isEmpty else { return }
+        guard let logitsOut, logitRowCount > 0 else { return }
         let lr = w.logitRows!
-        for (j, i) in logitRowList.enumerated() {
-            (lr + j * c.dim).update(from: x + i * c.dim, count: c.dim)
+        for j in 0..<logitRowCount {
+            (lr + j * c.dim).update(from: x + logitRowList[j] * c.dim, count: c.dim)
         }
-        let n = logitRowList.count
+        let n = logitRowCount
         rmsNorm(lr, outputNorm, xn, n, c.dim, eps: c.normEps)
         recml_quantize_q8(xn, Int32(n * c.dim), aq, ad, nil)
         let out = output

@@ -104,6 +104,9 @@ public final class LlamaModel: @unchecked Sendable {
     private var owned: [UnsafeMutableRawPointer] = []
     let invFreq: [Float]
     var work = Workspace()
+    /// A reusable one-element cache list for single-sequence passes, and an empty cache to park in it.
+    var single: [KVCache] = []
+    lazy var placeholder = KVCache(layers: 0, kvHeads: 0, headDim: 0, capacity: 0)
 
     /// Loads the model in `gguf`, running matmuls on `threads` threads (the caller's plus `threads - 1` workers).
     public init(gguf: GGUFFile, threads: Int = 2) throws {

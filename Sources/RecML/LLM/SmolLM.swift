@@ -116,7 +116,7 @@ public final class SmolLM: @unchecked Sendable {
             history.append(token)
             if !onToken(token) || stops.contains(token) || out.count == options.maxTokens { break }
             guard cache.length < cache.capacity else { break }
-            try model.evaluate([token], cache: cache, logits: logits)
+            try model.evaluate(token: token, cache: cache, logits: logits)
         }
         return out
     }

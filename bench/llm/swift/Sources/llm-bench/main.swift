@@ -43,7 +43,7 @@ case "speed":
         var token = Int32(logits.indices.max { logits[$0] < logits[$1] }!)
         for _ in 0..<gen {
             try logits.withUnsafeMutableBufferPointer {
-                try model.model.evaluate([token], cache: cache, logits: $0.baseAddress!)
+                try model.model.evaluate(token: token, cache: cache, logits: $0.baseAddress!)
                 var best = 0
                 for i in 1..<vocab where $0[i] > $0[best] { best = i }
                 token = Int32(best)

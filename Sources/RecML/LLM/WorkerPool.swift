@@ -18,6 +18,16 @@ final class WorkerPool: @unchecked Sendable {
     let threads: Int
     private let state: State
     private var generation = 0
+    // Contention detector: time the caller spends waiting for workers, relative to whole tasks.
+    private var waitedNanos = 0
+    private var taskNanos = 0
+    private var tasksMeasured = 0
+    private var callerChunks = 0
+    private var totalChunks = 0
+    private var soloTasksLeft = 0
+    /// Tasks run without workers since the pool was made because waiting dominated (for diagnostics).
+    private(set) var soloTasks = 0
+    private let debug = ProcessInfo.processInfo.environment["RECML_POOL_DEBUG"] != nil
 
     private final class State: @unchecked Sendable {
         let posted = Atomic<Int>(0)
@@ -34,8 +44,10 @@ final class WorkerPool: @unchecked Sendable {
             pthread_cond_init(&cond, nil)
         }
 
-        /// Claims and runs chunks of generation `gen` until none are left.
-        func participate(_ gen: Int) {
+        /// Claims and runs chunks of generation `gen` until none are left; returns how many it ran.
+        @discardableResult
+        func participate(_ gen: Int) -> Int {
+            var ran = 0
             while true {
                 var v = claim.load(ordering: .acquiring)
                 var chunk = -1
@@ -48,8 +60,9 @@ final class WorkerPool: @unchecked Sendable {
                     }
                     v = original
                 }
-                if chunk < 0 { return }
+                if chunk < 0 { return ran }
                 task?(chunk)
+                ran += 1
                 done.add(1, ordering: .releasing)
             }
         }
@@ -103,6 +116,14 @@ final class WorkerPool: @unchecked Sendable {
             for c in 0..<chunks { body(c) }
             return
         }
+        if soloTasksLeft > 0 {
+            // Workers were mostly descheduled (the machine is busy): run alone for a while, then probe again.
+            soloTasksLeft -= 1
+            soloTasks += 1
+            for c in 0..<chunks { body(c) }
+            return
+        }
+        let start = Self.nanos()
         generation = (generation + 1) & 0x7F_FFFF
         if generation == 0 { generation = 1 }
         let gen = generation
@@ -115,14 +136,39 @@ final class WorkerPool: @unchecked Sendable {
             pthread_mutex_lock(&state.mutex)
             pthread_cond_broadcast(&state.cond)
             pthread_mutex_unlock(&state.mutex)
-            state.participate(gen)
+            callerChunks += state.participate(gen)
+            totalChunks += chunks
             var spins = 0
+            var waitStart = 0
             while state.done.load(ordering: .acquiring) < chunks {
+                if spins == 0 { waitStart = Self.nanos() }
                 spins += 1
                 if spins < 20_000 { recml_cpu_relax() } else { sched_yield() }
             }
             state.task = nil
+            let end = Self.nanos()
+            if spins > 0 { waitedNanos += end - waitStart }
+            taskNanos += end - start
         }
+        tasksMeasured += 1
+        if tasksMeasured == 512 {
+            if debug {
+                print("pool: waited \(waitedNanos / 1000) us of \(taskNanos / 1000) us, caller ran \(callerChunks) of \(totalChunks) chunks")
+            }
+            // Go solo when the caller mostly waits for workers, or when workers hardly get to run.
+            if waitedNanos * 4 > taskNanos || callerChunks * 100 > totalChunks * 85 { soloTasksLeft = 8_192 }
+            callerChunks = 0
+            totalChunks = 0
+            waitedNanos = 0
+            taskNanos = 0
+            tasksMeasured = 0
+        }
+    }
+
+    @inline(__always) static func nanos() -> Int {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return ts.tv_sec * 1_000_000_000 + ts.tv_nsec
     }
 
     /// Rows of chunk `c` when `count` rows are cut into `chunks` pieces aligned to `align`.

@@ -57,6 +57,11 @@ float recml_f16_to_f32(uint16_t h) {
 
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
+static uint16_t f32_to_f16_scalar(float f);
+
+/// Rounds a float to the nearest half and back (llama.cpp stores activation block scales as halves).
+static inline float round_f16(float f) { return recml_f16_to_f32(f32_to_f16_scalar(f)); }
+
 // MARK: - scalar
 
 static void quantize_scalar(const float *x, int n, int8_t *q, float *d, float *s) {
@@ -65,15 +70,15 @@ static void quantize_scalar(const float *x, int n, int8_t *q, float *d, float *s
         float amax = 0;
         for (int j = 0; j < 32; j++) { float a = fabsf(xb[j]); if (a > amax) amax = a; }
         float scale = amax / 127.0f;
-        float inv = scale != 0 ? 1.0f / scale : 0.0f;
+        float inv = amax != 0 ? 127.0f / amax : 0.0f;
         int sum = 0;
         for (int j = 0; j < 32; j++) {
-            int v = (int)lrintf(xb[j] * inv);
+            int v = (int)nearbyintf(xb[j] * inv);
             q[b * 32 + j] = (int8_t)v;
             sum += v;
         }
-        d[b] = scale;
-        if (s) s[b] = scale * (float)sum;
+        d[b] = round_f16(scale);
+        if (s) s[b] = round_f16(scale * (float)sum);
     }
 }
 
@@ -143,7 +148,7 @@ AVX2 static void quantize_avx2(const float *x, int n, int8_t *q, float *d, float
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
         float amax = _mm_cvtss_f32(m4);
         float scale = amax / 127.0f;
-        float inv = scale != 0 ? 1.0f / scale : 0.0f;
+        float inv = amax != 0 ? 127.0f / amax : 0.0f;
         __m256 iv = _mm256_set1_ps(inv);
         __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, iv), _MM_FROUND_TO_NEAREST_INT));
         __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, iv), _MM_FROUND_TO_NEAREST_INT));
@@ -151,14 +156,14 @@ AVX2 static void quantize_avx2(const float *x, int n, int8_t *q, float *d, float
         __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, iv), _MM_FROUND_TO_NEAREST_INT));
         if (s) {
             __m256i sum = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
-            s[b] = scale * hsum8(_mm256_cvtepi32_ps(sum));
+            s[b] = _cvtsh_ss(_cvtss_sh(scale * hsum8(_mm256_cvtepi32_ps(sum)), 0));
         }
         // pack 32-bit -> 16-bit -> 8-bit, then undo the lane interleaving of the packs
         __m256i p01 = _mm256_packs_epi32(i0, i1), p23 = _mm256_packs_epi32(i2, i3);
         __m256i p = _mm256_packs_epi16(p01, p23);
         p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)(q + b * 32), p);
-        d[b] = scale;
+        d[b] = _cvtsh_ss(_cvtss_sh(scale, 0));
     }
 }
 
@@ -249,6 +254,8 @@ static uint16_t f32_to_f16_scalar(float f) {
     return sign | (uint16_t)half;
 }
 
+// Like llama.cpp with an F16 KV cache: the query and the softmax probabilities are rounded to halves for the two
+// products, exponentials are summed in double.
 static void attend_scalar(const float *q, int nq, const uint16_t *k, const uint16_t *v, int length, int headDim,
                           float scale, float *scores, float *out) {
     for (int h = 0; h < nq; h++) {
@@ -258,19 +265,19 @@ static void attend_scalar(const float *q, int nq, const uint16_t *k, const uint1
         for (int p = 0; p < length; p++) {
             const uint16_t *kp = k + (size_t)p * headDim;
             float acc = 0;
-            for (int j = 0; j < headDim; j++) acc += qh[j] * recml_f16_to_f32(kp[j]);
+            for (int j = 0; j < headDim; j++) acc += round_f16(qh[j]) * recml_f16_to_f32(kp[j]);
             sh[p] = acc * scale;
             if (sh[p] > mx) mx = sh[p];
         }
-        float total = 0;
+        double total = 0;
         for (int p = 0; p < length; p++) { sh[p] = expf(sh[p] - mx); total += sh[p]; }
-        float inv = 1.0f / total;
+        float inv = (float)(1.0 / total);
+        for (int p = 0; p < length; p++) sh[p] = round_f16(sh[p] * inv);
         float *oh = out + h * headDim;
         for (int j = 0; j < headDim; j++) oh[j] = 0;
         for (int p = 0; p < length; p++) {
             const uint16_t *vp = v + (size_t)p * headDim;
-            float w = sh[p] * inv;
-            for (int j = 0; j < headDim; j++) oh[j] += w * recml_f16_to_f32(vp[j]);
+            for (int j = 0; j < headDim; j++) oh[j] += sh[p] * recml_f16_to_f32(vp[j]);
         }
     }
 }
@@ -290,6 +297,13 @@ AVX2 static void attend_avx2(const float *q, int nq, const uint16_t *k, const ui
                              float scale, float *scores, float *out) {
     float mx[8];
     for (int h = 0; h < nq; h++) mx[h] = -INFINITY;
+    // the query rounded to halves, as llama.cpp converts it for the F16 key product
+    float qr[8 * 256];
+    if (headDim > 256) { attend_scalar(q, nq, k, v, length, headDim, scale, scores, out); return; }
+    for (int i = 0; i < nq * headDim; i += 8) {
+        _mm256_storeu_ps(qr + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q + i), _MM_FROUND_TO_NEAREST_INT)));
+    }
+    q = qr;
     // scores: each key row is read once for up to 4 query heads; two accumulators per head shorten FMA chains
     for (int h0 = 0; h0 < nq; h0 += 4) {
         int nh = nq - h0 < 4 ? nq - h0 : 4;
@@ -312,12 +326,20 @@ AVX2 static void attend_avx2(const float *q, int nq, const uint16_t *k, const ui
             }
         }
     }
-    float inv[8];
     for (int h = 0; h < nq; h++) {
         float *sh = scores + (size_t)h * length;
-        float m = mx[h], total = 0;
+        float m = mx[h];
+        double total = 0;
         for (int p = 0; p < length; p++) { sh[p] = expf(sh[p] - m); total += sh[p]; }
-        inv[h] = 1.0f / total;
+        float inv = (float)(1.0 / total);
+        // normalised probabilities rounded to halves (llama.cpp's F16 value product)
+        int p = 0;
+        __m256 iv = _mm256_set1_ps(inv);
+        for (; p + 8 <= length; p += 8) {
+            __m256 x = _mm256_mul_ps(_mm256_loadu_ps(sh + p), iv);
+            _mm256_storeu_ps(sh + p, _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT)));
+        }
+        for (; p < length; p++) sh[p] = _cvtsh_ss(_cvtss_sh(sh[p] * inv, 0));
     }
     // weighted sum of values, 16 output floats at a time for up to 4 heads
     for (int h0 = 0; h0 < nq; h0 += 4) {
@@ -335,9 +357,8 @@ AVX2 static void attend_avx2(const float *q, int nq, const uint16_t *k, const ui
                 }
             }
             for (int h = 0; h < nh; h++) {
-                __m256 sc = _mm256_set1_ps(inv[h0 + h]);
-                _mm256_storeu_ps(out + (h0 + h) * headDim + j, _mm256_mul_ps(a0[h], sc));
-                _mm256_storeu_ps(out + (h0 + h) * headDim + j + 8, _mm256_mul_ps(a1[h], sc));
+                _mm256_storeu_ps(out + (h0 + h) * headDim + j, a0[h]);
+                _mm256_storeu_ps(out + (h0 + h) * headDim + j + 8, a1[h]);
             }
         }
     }

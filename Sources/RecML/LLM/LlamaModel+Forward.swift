@@ -170,6 +170,7 @@ extension LlamaModel {
         let seqOf = w.seqOf!, posOf = w.posOf!, logitRowList = w.logitRowList!
         var logitRowCount = 0
         let half = c.headDim / 2
+        let thetaScale = powf(c.ropeBase, -2 / Float(c.headDim))
         for i in 0..<count {
             let (token, s, wanted) = row(i)
             seqOf[i] = s
@@ -181,11 +182,12 @@ extension LlamaModel {
             }
             // embedding (Q8_0 or other row format) dequantised into x
             gguf.dequantizeRow(tokenEmbedding, row: Int(token), into: x + i * c.dim)
-            let pos = Float(posOf[i])
+            // angles as llama.cpp computes them: theta = pos, multiplied by base^(-2/d) per pair, in float
+            var theta = Float(posOf[i])
             for j in 0..<half {
-                let angle = Double(pos) * Double(invFreq[j])
-                cosSin[i * c.headDim + 2 * j] = Float(cos(angle))
-                cosSin[i * c.headDim + 2 * j + 1] = Float(sin(angle))
+                cosSin[i * c.headDim + 2 * j] = cosf(theta)
+                cosSin[i * c.headDim + 2 * j + 1] = sinf(theta)
+                theta *= thetaScale
             }
         }
         let pool = self.pool
@@ -300,16 +302,10 @@ func rmsNorm(_ x: UnsafePointer<Float>, _ weight: [Float], _ y: UnsafeMutablePoi
     weight.withUnsafeBufferPointer { wp in
         for r in 0..<rows {
             let xr = x + r * n, yr = y + r * n
-            var acc = SIMD16<Float>()
-            var j = 0
-            while j + 16 <= n {
-                let a = UnsafeRawPointer(xr + j).loadUnaligned(as: SIMD16<Float>.self)
-                acc += a * a
-                j += 16
-            }
-            var sum = treeSum(acc)
-            while j < n { sum += xr[j] * xr[j]; j += 1 }
-            let inv = 1 / (sum / Float(n) + eps).squareRoot()
+            // sum of squares in double, as llama.cpp does
+            var sum = 0.0
+            for j in 0..<n { sum += Double(xr[j]) * Double(xr[j]) }
+            let inv = 1 / (Float(sum / Double(n)) + eps).squareRoot()
             for j in 0..<n { yr[j] = xr[j] * inv * wp[j] }
         }
     }

@@ -80,6 +80,43 @@ case "batch":
     let total = outs.map(\.count).reduce(0, +)
     for o in outs { FileHandle.standardError.write(Data((model.tokenizer.decode(o, skipSpecial: true) + "\n").utf8)) }
     print("{\"impl\":\"recml\",\"mode\":\"batch\",\"sequences\":\(count),\"tokens\":\(total),\"seconds\":\(t1 - t0)}")
+case "refcheck":
+    // Teacher-forced fidelity against llama.cpp's reference file: max |logit diff| over the top-5 tokens of the
+    // first 3 steps, and the largest diff of the reference top-1 logit over all 48 steps.
+    let reference = argument("--reference", "")
+    let text = try String(contentsOfFile: reference, encoding: .utf8)
+    var worstTop5: Float = 0
+    for line in text.split(separator: "\n") {
+        let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+        let prompt = (obj["prompt_token_ids"] as! [Int]).map { Int32($0) }
+        let gen = (obj["generated_token_ids"] as! [Int]).map { Int32($0) }
+        let top5 = obj["top5_logits_first3"] as! [[[String: Any]]]
+        let margins = obj["top1_top2_margin_per_step"] as! [Double]
+        let cache = model.makeCache(capacity: 256)
+        var logits = try model.logits(after: prompt, cache: cache)
+        var caseTop5: Float = 0
+        var argmaxAgree = 0, argmaxTotal = 0
+        for step in 0..<48 {
+            if step < 3 {
+                var diffs: [String] = []
+                for t in top5[step] {
+                    let d = logits[t["id"] as! Int] - Float(t["logit"] as! Double)
+                    diffs.append(String(format: "%+.3f", d))
+                    caseTop5 = max(caseTop5, abs(d))
+                }
+                if CommandLine.arguments.contains("--verbose") { print("  step \(step): \(diffs.joined(separator: " "))") }
+            }
+            let best = logits.indices.max { logits[$0] < logits[$1] }!
+            if margins[step] > 0.1 {
+                argmaxTotal += 1
+                if Int32(best) == gen[step] { argmaxAgree += 1 }
+            }
+            logits = try model.logits(after: [gen[step]], cache: cache)
+        }
+        worstTop5 = max(worstTop5, caseTop5)
+        print("{\"case\":\"\(obj["id"]!)\",\"top5_max_abs_diff\":\(caseTop5),\"teacher_forced_argmax_agree\":\(argmaxAgree),\"of\":\(argmaxTotal)}")
+    }
+    print("{\"top5_max_abs_diff\":\(worstTop5)}")
 default:
     FileHandle.standardError.write(Data("unknown mode \(mode)\n".utf8))
     exit(2)

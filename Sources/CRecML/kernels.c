@@ -176,8 +176,43 @@ AVX2 static inline __m256i unpack_q4(const uint8_t *qs) {
 
 #define TILE 4
 
+// One activation row (the decoding step): two blocks per iteration into independent accumulators.
+AVX2 static void q4_1_gemv_avx2(const void *w, int nBlocks, int r0, int r1, const int8_t *aq, const float *ad,
+                                const float *as, float *out) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * nBlocks * 20;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        float bias0 = 0, bias1 = 0;
+        int b = 0;
+        for (; b + 2 <= nBlocks; b += 2) {
+            const uint8_t *k0 = row + b * 20, *k1 = k0 + 20;
+            __m128 dm0 = _mm_cvtph_ps(_mm_cvtsi32_si128(*(const int32_t *)k0));
+            __m128 dm1 = _mm_cvtph_ps(_mm_cvtsi32_si128(*(const int32_t *)k1));
+            __m256i p0 = _mm256_madd_epi16(
+                _mm256_maddubs_epi16(unpack_q4(k0 + 4), _mm256_loadu_si256((const __m256i *)(aq + b * 32))), ones);
+            __m256i p1 = _mm256_madd_epi16(
+                _mm256_maddubs_epi16(unpack_q4(k1 + 4), _mm256_loadu_si256((const __m256i *)(aq + b * 32 + 32))), ones);
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(_mm_cvtss_f32(dm0) * ad[b]), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(_mm_cvtss_f32(dm1) * ad[b + 1]), acc1);
+            bias0 += _mm_cvtss_f32(_mm_movehdup_ps(dm0)) * as[b];
+            bias1 += _mm_cvtss_f32(_mm_movehdup_ps(dm1)) * as[b + 1];
+        }
+        for (; b < nBlocks; b++) {
+            const uint8_t *k0 = row + b * 20;
+            __m128 dm0 = _mm_cvtph_ps(_mm_cvtsi32_si128(*(const int32_t *)k0));
+            __m256i p0 = _mm256_madd_epi16(
+                _mm256_maddubs_epi16(unpack_q4(k0 + 4), _mm256_loadu_si256((const __m256i *)(aq + b * 32))), ones);
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(_mm_cvtss_f32(dm0) * ad[b]), acc0);
+            bias0 += _mm_cvtss_f32(_mm_movehdup_ps(dm0)) * as[b];
+        }
+        out[r] = hsum8(_mm256_add_ps(acc0, acc1)) + bias0 + bias1;
+    }
+}
+
 AVX2 static void q4_1_avx2(const void *w, int nBlocks, int r0, int r1, const int8_t *aq, const float *ad,
                            const float *as, int nTok, float *out, int outStride) {
+    if (nTok == 1) { q4_1_gemv_avx2(w, nBlocks, r0, r1, aq, ad, as, out); return; }
     const __m256i ones = _mm256_set1_epi16(1);
     for (int t0 = 0; t0 < nTok; t0 += TILE) {
         int nt = nTok - t0 < TILE ? nTok - t0 : TILE;
@@ -205,8 +240,37 @@ AVX2 static void q4_1_avx2(const void *w, int nBlocks, int r0, int r1, const int
     }
 }
 
+AVX2 static void q8_0_gemv_avx2(const void *w, int nBlocks, int r0, int r1, const int8_t *aq, const float *ad,
+                                float *out) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * nBlocks * 34;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        int b = 0;
+        for (; b + 2 <= nBlocks; b += 2) {
+            const uint8_t *k0 = row + b * 34, *k1 = k0 + 34;
+            __m256i w0 = _mm256_loadu_si256((const __m256i *)(k0 + 2)), w1 = _mm256_loadu_si256((const __m256i *)(k1 + 2));
+            __m256i a0 = _mm256_loadu_si256((const __m256i *)(aq + b * 32));
+            __m256i a1 = _mm256_loadu_si256((const __m256i *)(aq + b * 32 + 32));
+            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(a0, w0)), ones);
+            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w1, w1), _mm256_sign_epi8(a1, w1)), ones);
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)k0) * ad[b]), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)k1) * ad[b + 1]), acc1);
+        }
+        for (; b < nBlocks; b++) {
+            const uint8_t *k0 = row + b * 34;
+            __m256i w0 = _mm256_loadu_si256((const __m256i *)(k0 + 2));
+            __m256i a0 = _mm256_loadu_si256((const __m256i *)(aq + b * 32));
+            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(a0, w0)), ones);
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)k0) * ad[b]), acc0);
+        }
+        out[r] = hsum8(_mm256_add_ps(acc0, acc1));
+    }
+}
+
 AVX2 static void q8_0_avx2(const void *w, int nBlocks, int r0, int r1, const int8_t *aq, const float *ad, int nTok,
                            float *out, int outStride) {
+    if (nTok == 1) { q8_0_gemv_avx2(w, nBlocks, r0, r1, aq, ad, out); return; }
     const __m256i ones = _mm256_set1_epi16(1);
     for (int t0 = 0; t0 < nTok; t0 += TILE) {
         int nt = nTok - t0 < TILE ? nTok - t0 : TILE;

@@ -22,6 +22,21 @@ struct SmolLMTests {
         }
     }
 
+    @Test func tokenizerRoundTripsAndSplitsDigitsAndSpecials() throws {
+        let tok = try SmolLMReference.model().tokenizer
+        let samples = [
+            "Hello  world\n\n  indented\tx ", "naïve café 日本語 🙂 ünïcödé", "it's 2024! They'll've $3.50 (USB-C)",
+            "   leading and trailing   ", "a\r\nb", "",
+        ]
+        for text in samples { #expect(tok.decode(tok.encode(text)) == text, "round trip of \(text.debugDescription)") }
+        #expect(tok.encode("12345").count == 5)
+        #expect(tok.encode("<|im_start|>user") == [1] + tok.encode("user"))
+        let plain = tok.encode("<|im_start|>", parseSpecial: false)
+        #expect(!plain.contains(1) && plain.count > 1)
+        #expect(tok.decode(plain) == "<|im_start|>")
+        #expect(tok.decode([1, 2], skipSpecial: true) == "")
+    }
+
     @Test func greedyTokensMatchLlamaCppUntilLowMargin() throws {
         let model = try SmolLMReference.model()
         for c in SmolLMReference.cases {

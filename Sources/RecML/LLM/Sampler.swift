@@ -5,6 +5,8 @@ import Darwin
 #endif
 
 /// Picks the next token from a row of logits under `GenerationOptions`. Buffers are allocated once per sampler.
+/// Order: repetition penalty, temperature, top-k, top-p (nucleus over the tempered probabilities, as Hugging Face
+/// transformers does), then a draw from the kept tokens with the seeded generator.
 struct Sampler {
     let options: GenerationOptions
     var rng: SeededGenerator
@@ -51,6 +53,15 @@ struct Sampler {
         // total probability mass, for top-p over a partial candidate list
         var total: Float = 0
         for i in 0..<n { total += expf((logits[i] - maxLogit) * invT) }
+        if options.topK <= 0 && options.topP >= 1 {
+            // plain temperature sampling: walk the whole distribution, no candidate list needed
+            var r = rng.unit() * total
+            for i in 0..<n {
+                r -= expf((logits[i] - maxLogit) * invT)
+                if r <= 0 { return Int32(i) }
+            }
+            return Self.argmax(logits, n)
+        }
         var k = options.topK > 0 ? min(options.topK, n) : min(64, n)
         while true {
             topCandidates(logits, n, k)

@@ -101,6 +101,8 @@ struct SmolLMTests {
         #expect(a == b)
         #expect(streamed == a)
         if let last = a.last, a.count < 40 { #expect(model.defaultStopTokens.contains(last)) }
+        let plain = GenerationOptions(maxTokens: 8, temperature: 1.0, seed: 3)
+        #expect(model.generate(prompt: prompt, options: plain) == model.generate(prompt: prompt, options: plain))
         let stopped = model.generate(prompt: prompt, options: .greedy(maxTokens: 48))
         #expect(stopped.last == 2)
         #expect(stopped.count == SmolLMReference.cases[4].first_eos_index + 1)

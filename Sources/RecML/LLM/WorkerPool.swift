@@ -156,7 +156,7 @@ final class WorkerPool: @unchecked Sendable {
                 print("pool: waited \(waitedNanos / 1000) us of \(taskNanos / 1000) us, caller ran \(callerChunks) of \(totalChunks) chunks")
             }
             // Go solo when the caller mostly waits for workers, or when workers hardly get to run.
-            if waitedNanos * 4 > taskNanos || callerChunks * 100 > totalChunks * 85 { soloTasksLeft = 8_192 }
+            if waitedNanos * 4 > taskNanos || callerChunks * 100 > totalChunks * 70 { soloTasksLeft = 8_192 }
             callerChunks = 0
             totalChunks = 0
             waitedNanos = 0

@@ -26,8 +26,10 @@ struct Sampler {
     static func penalize(_ logits: UnsafeMutablePointer<Float>, history: ArraySlice<Int32>, options: GenerationOptions) {
         guard options.repetitionPenalty != 1, options.repetitionWindow > 0 else { return }
         let recent = history.suffix(options.repetitionWindow)
-        var seen = Set<Int32>()
-        for t in recent where seen.insert(t).inserted {
+        // each distinct token once; the window is small, so a scan beats allocating a set per step
+        for i in recent.indices {
+            let t = recent[i]
+            guard t >= 0, !recent[recent.startIndex..<i].contains(t) else { continue }
             let l = logits[Int(t)]
             logits[Int(t)] = l > 0 ? l / options.repetitionPenalty : l * options.repetitionPenalty
         }

@@ -34,14 +34,19 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// One tensor: its shape in ggml order (`shape[0]` is the contiguous row length), type and bytes in the map.
     public struct Tensor: @unchecked Sendable {
+        /// The tensor's name, such as `blk.0.attn_q.weight`.
         public let name: String
+        /// Dimensions in ggml order: `shape[0]` is the contiguous row length.
         public let shape: [Int]
+        /// Element type.
         public let type: TensorType
         /// Byte offset from the start of the file.
         public let fileOffset: Int
+        /// Size of the tensor's data in bytes.
         public let byteCount: Int
         /// The tensor's bytes, valid while the `GGUFFile` lives.
         public let data: UnsafeRawPointer
+        /// Number of elements.
         public var elementCount: Int { shape.reduce(1, *) }
         /// Row length (`shape[0]`) and number of rows (product of the other dimensions).
         public var rows: Int { elementCount / max(shape.first ?? 1, 1) }
@@ -49,11 +54,15 @@ public final class GGUFFile: @unchecked Sendable {
         public var rowBytes: Int { (shape.first ?? 0) / type.block.elements * type.block.bytes }
     }
 
+    /// The file's path, for error messages.
     public let path: String
+    /// GGUF format version (2 or 3).
     public let version: UInt32
     /// Metadata in file order.
     public let metadata: [(key: String, value: Value)]
+    /// Tensors in file order.
     public let tensors: [Tensor]
+    /// Alignment of tensor data (`general.alignment`, default 32).
     public let alignment: Int
     /// Byte offset of the tensor data section.
     public let dataOffset: Int

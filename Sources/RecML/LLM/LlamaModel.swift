@@ -7,17 +7,28 @@ import CRecML
 
 /// Hyper-parameters of a llama-architecture model, read from GGUF metadata.
 public struct LlamaConfig: Sendable, Equatable {
+    /// Transformer blocks (`llama.block_count`).
     public var layers: Int
+    /// Model width (`llama.embedding_length`).
     public var dim: Int
+    /// Hidden width of the SwiGLU feed-forward block (`llama.feed_forward_length`).
     public var ffnDim: Int
+    /// Query heads (`llama.attention.head_count`).
     public var heads: Int
+    /// Key/value heads (`llama.attention.head_count_kv`); each serves heads / kvHeads query heads.
     public var kvHeads: Int
+    /// Width of one head (`llama.rope.dimension_count`, else dim / heads).
     public var headDim: Int
+    /// Vocabulary size (rows of the token embedding).
     public var vocab: Int
+    /// Trained context length; KV caches are clamped to it.
     public var contextLength: Int
+    /// RoPE frequency base (`llama.rope.freq_base`).
     public var ropeBase: Float
+    /// RMSNorm epsilon (`llama.attention.layer_norm_rms_epsilon`).
     public var normEps: Float
 
+    /// Width of the keys (and values) of one position: kvHeads * headDim.
     public var kvDim: Int { kvHeads * headDim }
 }
 
@@ -88,7 +99,9 @@ public final class KVCache: @unchecked Sendable {
 /// A llama-architecture transformer over a GGUF file: Q4_1 / Q8_0 matrices used in place, activations quantised
 /// to 8 bits on the fly for the integer dot products, float32 KV cache, rows of each matmul split across threads.
 public final class LlamaModel: @unchecked Sendable {
+    /// Hyper-parameters read from the file.
     public let config: LlamaConfig
+    /// The file the weights are read from, in place.
     public let gguf: GGUFFile
     let tokenEmbedding: GGUFFile.Tensor
     let output: QMatrix

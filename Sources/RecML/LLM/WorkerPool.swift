@@ -12,20 +12,25 @@ import Synchronization
 ///
 /// Chunks are claimed from an atomic counter tagged with the task's generation, so when a worker is descheduled
 /// (the machine is shared) the calling thread simply takes the remaining chunks instead of waiting at a barrier.
+/// The pool also times windows of tasks run in parallel and run alone, and uses the faster mode for a while:
+/// on a busy machine, a starved worker costs more (wake-ups, cache-line traffic, stalls) than it adds.
 /// Workers spin briefly between tasks (matmuls follow each other within microseconds), then sleep on a condition
 /// variable, so an idle model costs no CPU. No allocation per task.
 final class WorkerPool: @unchecked Sendable {
     let threads: Int
     private let state: State
     private var generation = 0
-    // Contention detector: time the caller spends waiting for workers, relative to whole tasks.
-    private var waitedNanos = 0
-    private var taskNanos = 0
-    private var tasksMeasured = 0
-    private var callerChunks = 0
-    private var totalChunks = 0
-    private var soloTasksLeft = 0
-    /// Tasks run without workers since the pool was made because waiting dominated (for diagnostics).
+    // Mode choice by measurement: a window of tasks run in parallel, a window run alone, then the faster mode for
+    // a while. On an idle machine parallel wins clearly; when other processes starve the worker, solo wins.
+    private enum Phase { case probeParallel, probeSolo, exploit }
+    private var phase = Phase.probeParallel
+    private var phaseTasks = 0
+    private var phaseNanos = 0
+    private var parallelNanos = 0
+    private var useParallel = true
+    private static let probeTasks = 256
+    private static let exploitTasks = 4_096
+    /// Tasks run without workers because solo measured faster (for diagnostics).
     private(set) var soloTasks = 0
     private let debug = ProcessInfo.processInfo.environment["RECML_POOL_DEBUG"] != nil
 
@@ -116,14 +121,39 @@ final class WorkerPool: @unchecked Sendable {
             for c in 0..<chunks { body(c) }
             return
         }
-        if soloTasksLeft > 0 {
-            // Workers were mostly descheduled (the machine is busy): run alone for a while, then probe again.
-            soloTasksLeft -= 1
-            soloTasks += 1
-            for c in 0..<chunks { body(c) }
-            return
+        let parallel: Bool
+        switch phase {
+        case .probeParallel: parallel = true
+        case .probeSolo: parallel = false
+        case .exploit: parallel = useParallel
         }
         let start = Self.nanos()
+        if parallel {
+            runParallel(chunks: chunks, body)
+        } else {
+            soloTasks += 1
+            for c in 0..<chunks { body(c) }
+        }
+        phaseNanos += Self.nanos() - start
+        phaseTasks += 1
+        switch phase {
+        case .probeParallel where phaseTasks == Self.probeTasks:
+            parallelNanos = phaseNanos
+            phase = .probeSolo
+        case .probeSolo where phaseTasks == Self.probeTasks:
+            useParallel = parallelNanos <= phaseNanos
+            if debug { print("pool: parallel \(parallelNanos / 1000) us, solo \(phaseNanos / 1000) us per \(Self.probeTasks) tasks") }
+            phase = .exploit
+        case .exploit where phaseTasks == Self.exploitTasks:
+            phase = .probeParallel
+        default:
+            return
+        }
+        phaseTasks = 0
+        phaseNanos = 0
+    }
+
+    private func runParallel(chunks: Int, _ body: (Int) -> Void) {
         generation = (generation + 1) & 0x7F_FFFF
         if generation == 0 { generation = 1 }
         let gen = generation
@@ -136,32 +166,13 @@ final class WorkerPool: @unchecked Sendable {
             pthread_mutex_lock(&state.mutex)
             pthread_cond_broadcast(&state.cond)
             pthread_mutex_unlock(&state.mutex)
-            callerChunks += state.participate(gen)
-            totalChunks += chunks
+            state.participate(gen)
             var spins = 0
-            var waitStart = 0
             while state.done.load(ordering: .acquiring) < chunks {
-                if spins == 0 { waitStart = Self.nanos() }
                 spins += 1
                 if spins < 20_000 { recml_cpu_relax() } else { sched_yield() }
             }
             state.task = nil
-            let end = Self.nanos()
-            if spins > 0 { waitedNanos += end - waitStart }
-            taskNanos += end - start
-        }
-        tasksMeasured += 1
-        if tasksMeasured == 512 {
-            if debug {
-                print("pool: waited \(waitedNanos / 1000) us of \(taskNanos / 1000) us, caller ran \(callerChunks) of \(totalChunks) chunks")
-            }
-            // Go solo when the caller mostly waits for workers, or when workers hardly get to run.
-            if waitedNanos * 4 > taskNanos || callerChunks * 100 > totalChunks * 70 { soloTasksLeft = 8_192 }
-            callerChunks = 0
-            totalChunks = 0
-            waitedNanos = 0
-            taskNanos = 0
-            tasksMeasured = 0
         }
     }
 

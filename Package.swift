@@ -33,7 +33,9 @@ let package = Package(
             providers: [.apt(["libedit-dev"])]
         ),
         .target(name: "CRecSupport"),
-        .target(name: "RecML"),
+        // The model kernels are optimised even in debug builds: tests run whole forward passes of a real model.
+        .target(name: "CRecML", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "RecML", dependencies: ["CRecML"], swiftSettings: [.unsafeFlags(["-O"])]),
         .target(
             name: "RecDB",
             dependencies: ["CLMDB", "CZlib", "CRecSupport", "RecML"]

@@ -62,8 +62,19 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         let server = self.server
         let eventLoop = context.eventLoop
-        let prepared = server.readers.runIfActive(eventLoop: eventLoop) {
-            try server.database.prepare(request.query, parameters: request.parameters)
+        // Short statements are parsed here (microseconds); long ones on the reader pool. A read then runs on the
+        // pool in one hop; a write goes straight to the writer.
+        let prepared: EventLoopFuture<Statement>
+        if request.query.utf8.count <= 4096 {
+            do {
+                prepared = eventLoop.makeSucceededFuture(try server.database.prepare(request.query, parameters: request.parameters))
+            } catch {
+                prepared = eventLoop.makeFailedFuture(error)
+            }
+        } else {
+            prepared = server.readers.runIfActive(eventLoop: eventLoop) {
+                try server.database.prepare(request.query, parameters: request.parameters)
+            }
         }
         let peer = peerUID ?? eventLoop.makeSucceededFuture(nil)
         let result = prepared.and(peer).flatMap { statement, uid -> EventLoopFuture<QueryValue> in

@@ -30,9 +30,21 @@ struct DaemonTests {
             #expect(schema.problems(response).isEmpty, "\(line) → \(response): \(schema.problems(response))")
         }
         #expect(responses[1]["id"] as? Int == 7)
-        #expect(schema.problems(responses[0]["result"]!, against: "#/$defs/recommendResult").isEmpty)
-        #expect(schema.problems(responses[2]["result"]!, against: "#/$defs/writeResult").isEmpty)
-        #expect(schema.problems(responses[5]["result"]!, against: "#/$defs/statusResult").isEmpty)
+        for (index, shape) in [(0, "recommendResult"), (1, "recommendResult"), (2, "eventResult"), (3, "upsertResult"),
+                               (4, "statsResult"), (5, "statusResult")] {
+            let result = try #require(responses[index]["result"], "\(lines[index]): \(responses[index])")
+            let problems = schema.problems(result, against: "#/$defs/\(shape)")
+            #expect(problems.isEmpty, "\(lines[index]) → \(result): \(problems)")
+        }
+        // The other statements' results, through the client library.
+        for (query, shape) in [("SHOW MODELS", "modelsResult"), ("SHOW ITEM 't1'", "itemResult"),
+                               ("SHOW USER 'u1' HISTORY LIMIT 3", "userResult"), ("DELETE ITEM 't19'", "deleteResult"),
+                               ("REFRESH MODEL popularity", "refreshResult"), ("EVALUATE MODEL popularity K 5", "evaluateResult"),
+                               ("RECOMMEND 3 USERS FOR ITEM 'c4' EXPLAIN", "recommendResult")] {
+            let result = try client.querySync(query)
+            let problems = schema.problems(result, against: "#/$defs/\(shape)")
+            #expect(problems.isEmpty, "\(query) → \(result): \(problems)")
+        }
         #expect((responses[6]["error"] as? [String: Any])?["code"] as? String == "not_found")
         let syntax = try #require(responses[7]["error"] as? [String: Any])
         #expect(syntax["code"] as? String == "syntax" && syntax["at"] as? Int == 10, "\(syntax)")

@@ -75,9 +75,11 @@ struct RecommendQuery: Sendable, Hashable {
 
     /// The recommend API request for a standard target.
     func request(_ target: RecommendRequest.Target) -> RecommendRequest {
-        RecommendRequest(
+        var request = RecommendRequest(
             target, count: count, offset: offset, models: models, filter: filter, excludeSeen: excludeSeen,
             exclude: exclude, diversification: diversification)
+        request.explain = explain
+        return request
     }
 }
 

@@ -75,6 +75,16 @@ extension CatalogReading where Self: ~Copyable {
             if blocks * block > needed * 4 + 200 { break }
         }
         let page = Array(ranked.dropFirst(request.offset).prefix(request.count))
+        guard request.explain else {
+            return try page.map { candidate in
+                let id = resolved.returnsUsers
+                    ? try externalUserID(candidate.item) : try externalItemID(candidate.item)
+                let provenance = Provenance(reason: candidate.reason, items: [], category: nil, neighbours: candidate.neighbours)
+                return Recommendation(
+                    id: id ?? "#\(candidate.item)", internalID: candidate.item, score: candidate.score,
+                    model: candidate.model, provenance: provenance, explanation: "")
+            }
+        }
         return try page.map { try explain($0, resolved) }
     }
 

@@ -45,6 +45,9 @@ public struct RecommendRequest: Sendable, Hashable {
     /// Items never to return.
     public var exclude: [String]
     public var diversification: Diversification?
+    /// Whether to find each result's source items and render its explanation (a few vector reads per result);
+    /// without it, results carry only the reason of their provenance.
+    public var explain = true
 
     public init(
         _ target: Target, count: Int = 10, offset: Int = 0, models: [ModelWeight] = [], filter: ItemPredicate? = nil,

@@ -23,8 +23,13 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
         .target(name: "CRecSupport"),
-        .target(name: "RecML"),
+        .target(name: "RecML", dependencies: ["COpenBLAS"]),
         .target(
             name: "RecDB",
             dependencies: ["CLMDB", "CZlib", "CRecSupport", "RecML"]

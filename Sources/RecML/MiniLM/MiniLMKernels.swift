@@ -15,6 +15,25 @@ enum MiniLMKernels {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
     }
 
+    // The generic SIMD helpers (`clamped`, `pointwiseMax`, `replacing(with:where:)`) compile to lane-by-lane loops
+    // through the stack; these bitwise versions stay in vector registers.
+
+    @inline(__always)
+    static func bits(_ v: V) -> SIMD16<Int32> { unsafeBitCast(v, to: SIMD16<Int32>.self) }
+
+    @inline(__always)
+    static func float(_ v: SIMD16<Int32>) -> V { unsafeBitCast(v, to: V.self) }
+
+    /// Lanes of `a` where `mask` is set, else of `b`.
+    @inline(__always)
+    static func select(_ mask: SIMDMask<SIMD16<Int32>>, _ a: V, _ b: V) -> V {
+        let m = unsafeBitCast(mask, to: SIMD16<Int32>.self)
+        return float((bits(a) & m) | (bits(b) & ~m))
+    }
+
+    @inline(__always)
+    static func maximum(_ a: V, _ b: V) -> V { select(a .> b, a, b) }
+
     /// C[m×n] = A[m×k] · Bᵀ with B stored `[n, k]` row-major (PyTorch's `[out, in]`), then `+ bias` on every row
     /// when given. `lda`, `ldb`, `ldc` are row strides.
     static func linear(
@@ -77,7 +96,9 @@ enum MiniLMKernels {
     /// Relative error about 2e-7 for x in [-87, 88]; smaller x gives 0.
     @inline(__always)
     static func exp(_ x: V) -> V {
-        let x = x.clamped(lowerBound: V(repeating: -87.3), upperBound: V(repeating: 88.0))
+        let low = V(repeating: -87.3)
+        let high = V(repeating: 88.0)
+        let x = select(x .< low, low, select(x .> high, high, x))
         let magic = V(repeating: 12_582_912)  // 1.5 · 2^23: adding it rounds to an integer
         let shifted = x * V(repeating: 1.442_695_04) + magic
         let n = shifted - magic
@@ -103,7 +124,7 @@ enum MiniLMKernels {
         while i < count {
             let v = load(x + i)
             let z = v * V(repeating: 0.707_106_78)
-            let a = z.replacing(with: -z, where: z .< 0)
+            let a = float(bits(z) & SIMD16<Int32>(repeating: 0x7FFF_FFFF))
             let t = 1 / (1 + V(repeating: 0.327_591_1) * a)
             var q = V(repeating: 1.061_405_429)
             q = q * t + V(repeating: -1.453_152_027)
@@ -112,7 +133,7 @@ enum MiniLMKernels {
             q = q * t + V(repeating: 0.254_829_592)
             q = q * t
             let tail = q * exp(-(a * a))  // 1 - erf(|z|)
-            let onePlusErf = tail.replacing(with: 2 - tail, where: z .>= 0)
+            let onePlusErf = select(z .>= 0, 2 - tail, tail)
             store(V(repeating: 0.5) * v * onePlusErf, x + i)
             i += 16
         }
@@ -128,7 +149,7 @@ enum MiniLMKernels {
             if full > 0 {
                 var m = V(repeating: -.infinity)
                 while j < full {
-                    m = pointwiseMax(m, load(p + j))
+                    m = Self.maximum(m, load(p + j))
                     j += 16
                 }
                 maximum = m.max()

@@ -185,11 +185,13 @@ public final class MiniLMEncoder: @unchecked Sendable {
                 for head in 0..<Self.heads {
                     let column = head * Self.headSize
                     cblas_sgemm(
-                        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(Self.headSize),
+                        CblasRowMajor, CblasNoTrans, CblasTrans,
+                        Int32(n), Int32(n), Int32(Self.headSize),
                         scale, base + column, Int32(3 * h), base + h + column, Int32(3 * h), 0, scores, Int32(n))
                     MiniLMKernels.softmaxRows(scores, rows: n, count: n, ld: n)
                     cblas_sgemm(
-                        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(Self.headSize), Int32(n),
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                        Int32(n), Int32(Self.headSize), Int32(n),
                         1, scores, Int32(n), base + 2 * h + column, Int32(3 * h), 0,
                         context + offset * h + column, Int32(h))
                 }

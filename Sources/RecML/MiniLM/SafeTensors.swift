@@ -35,7 +35,8 @@ public final class SafeTensors: @unchecked Sendable {
         var headerLength: UInt64 = 0
         for i in (0..<8).reversed() { headerLength = headerLength << 8 | UInt64(bytes[i]) }
         guard headerLength <= UInt64(bytes.count - 8) else {
-            throw corrupt("header says \(headerLength) bytes but the file has only \(bytes.count - 8) after it (truncated?)")
+            throw corrupt(
+                "header says \(headerLength) bytes but the file has only \(bytes.count - 8) after it (truncated?)")
         }
         dataStart = 8 + Int(headerLength)
         let header = Data(bytes[8..<dataStart])
@@ -87,7 +88,8 @@ public final class SafeTensors: @unchecked Sendable {
                 .corruptModel, "has \(entry.range.count) bytes, expected \(count * 4) for shape \(shape)",
                 location: location)
         }
-        let raw = UnsafeRawBufferPointer(rebasing: file.bytes[(dataStart + entry.range.lowerBound)...].prefix(count * 4))
+        let start = dataStart + entry.range.lowerBound
+        let raw = UnsafeRawBufferPointer(rebasing: file.bytes[start..<(start + count * 4)])
         if count == 0 { return UnsafeBufferPointer(start: nil, count: 0) }
         if Int(bitPattern: raw.baseAddress!) % MemoryLayout<Float>.alignment == 0 {
             return UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: Float.self), count: count)

@@ -50,7 +50,7 @@ struct MiniLMEncoderTests {
         let encoder = try MiniLMFixtures.encoder()
         #expect(encoder.dimension == 384)
         #expect(encoder.maxTokens == 256)
-        let texts = (0..<40).map { i in
+        let texts = (0..<12).map { i in
             String(repeating: "stapler paper clip \(i) ", count: 1 + (i * 7) % 13)
         }
         let batch = encoder.encode(texts, threads: 2)
@@ -99,7 +99,8 @@ struct MiniLMEncoderTests {
     static func makeModel(
         in folder: String, tensors: [(String, [Int])], dataBytes: Int? = nil, headerLengthOverride: UInt64? = nil
     ) throws {
-        try "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n".write(toFile: folder + "/vocab.txt", atomically: true, encoding: .utf8)
+        try "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n".write(
+            toFile: folder + "/vocab.txt", atomically: true, encoding: .utf8)
         try #"{"max_seq_length": 256, "do_lower_case": false}"#.write(
             toFile: folder + "/sentence_bert_config.json", atomically: true, encoding: .utf8)
         var header: [String: Any] = ["__metadata__": ["format": "pt"]]
@@ -168,7 +169,10 @@ struct MiniLMEncoderTests {
         try MiniLMFixtures.withTemporaryFolder { folder in
             try Self.makeModel(
                 in: folder,
-                tensors: [("embeddings.word_embeddings.weight", [5, 384]), ("embeddings.position_embeddings.weight", [512, 100])])
+                tensors: [
+                    ("embeddings.word_embeddings.weight", [5, 384]),
+                    ("embeddings.position_embeddings.weight", [512, 100]),
+                ])
             let error = try Self.loadError(folder)
             #expect(error.code == .corruptModel)
             #expect(error.description.contains("tensor embeddings.position_embeddings.weight"))

@@ -16,7 +16,9 @@ import Testing
     @Test func lowercasesStripsAccentsAndSplitsPieces() throws {
         let tokenizer = try Self.make()
         #expect(tokenizer.tokens("Café CRÈME") == ["[CLS]", "cafe", "cr", "##eme", "[SEP]"])
-        #expect(tokenizer.tokens("unaffable, Straße!") == ["[CLS]", "un", "##aff", "##able", ",", "st", "##raße", "!", "[SEP]"])
+        #expect(
+            tokenizer.tokens("unaffable, Straße!")
+                == ["[CLS]", "un", "##aff", "##able", ",", "st", "##raße", "!", "[SEP]"])
     }
 
     @Test func unknownWordsAndCJK() throws {
@@ -29,7 +31,8 @@ import Testing
 
     @Test func cleansControlsAndWhitespace() throws {
         let tokenizer = try Self.make()
-        #expect(tokenizer.tokens("\u{0}a\u{FFFD}\t\u{200B}b\n\u{00A0}s's") == ["[CLS]", "a", "b", "s", "'", "s", "[SEP]"])
+        #expect(
+            tokenizer.tokens("\u{0}a\u{FFFD}\t\u{200B}b\n\u{00A0}s's") == ["[CLS]", "a", "b", "s", "'", "s", "[SEP]"])
         #expect(tokenizer.tokens("") == ["[CLS]", "[SEP]"])
         #expect(tokenizer.tokens("   ") == ["[CLS]", "[SEP]"])
     }

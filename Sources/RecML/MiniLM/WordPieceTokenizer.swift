@@ -184,7 +184,7 @@ public struct WordPieceTokenizer: Sendable {
         let decomposed = String(cleaned).decomposedStringWithCanonicalMapping
         for scalar in decomposed.unicodeScalars {
             let properties = scalar.properties
-            if properties.generalCategory == .nonspacingMark { continue }
+            if properties.generalCategory == .nonspacingMark && inReferenceTables(scalar) { continue }
             if properties.changesWhenLowercased {
                 out.append(contentsOf: properties.lowercaseMapping.unicodeScalars)
             } else {
@@ -201,14 +201,24 @@ public struct WordPieceTokenizer: Sendable {
         }
     }
 
-    /// Control in BERT's sense: categories Cc, Cf, Cn, Co, except tab, newline and carriage return.
+    /// Whether the reference tokenizer's category tables know `scalar`. Its tests for non-spacing marks, controls
+    /// and punctuation use Unicode 8.0 data, so a character added later (U+061D, U+2E43, U+1DF9...) counts as
+    /// unassigned there: it is neither dropped nor split off but stays in its word, which usually becomes `[UNK]`.
+    /// (Whitespace, lowercasing and NFD use current Unicode data there, as here.)
+    private static func inReferenceTables(_ scalar: Unicode.Scalar) -> Bool {
+        guard let age = scalar.properties.age else { return false }
+        return age.major < 8 || (age.major == 8 && age.minor == 0)
+    }
+
+    /// Control in BERT's sense: categories Cc, Cf, Co, except tab, newline and carriage return. Unassigned code points
+    /// (Cn) are kept, as the reference tokenizer keeps them (they end up in `[UNK]` words).
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x09, 0x0A, 0x0D: return false
         case 0x20..<0x7F: return false
         default:
             switch scalar.properties.generalCategory {
-            case .control, .format, .unassigned, .privateUse, .surrogate: return true
+            case .control, .format, .privateUse, .surrogate: return inReferenceTables(scalar)
             default: return false
             }
         }
@@ -235,7 +245,7 @@ public struct WordPieceTokenizer: Sendable {
         switch scalar.properties.generalCategory {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
             .finalPunctuation, .otherPunctuation:
-            return true
+            return inReferenceTables(scalar)
         default:
             return false
         }

@@ -37,6 +37,15 @@ import Testing
         #expect(tokenizer.tokens("   ") == ["[CLS]", "[SEP]"])
     }
 
+    /// The reference's category tables are Unicode 8.0: later characters are neither split off nor dropped.
+    @Test func charactersNewerThanUnicode8StayInTheirWord() throws {
+        let tokenizer = try Self.make()
+        #expect(tokenizer.tokens("a\u{2E42}b") == ["[CLS]", "a", "[UNK]", "b", "[SEP]"])  // Ps, Unicode 8.0
+        #expect(tokenizer.tokens("a\u{2E43}b") == ["[CLS]", "[UNK]", "[SEP]"])  // Po, Unicode 9.0
+        #expect(tokenizer.tokens("a\u{061C}b") == ["[CLS]", "a", "##b", "[SEP]"])  // Cf, Unicode 6.3: dropped
+        #expect(tokenizer.tokens("a\u{08E2}b") == ["[CLS]", "[UNK]", "[SEP]"])  // Cf, Unicode 9.0: kept
+    }
+
     @Test func literalSpecialTokensStayWhole() throws {
         let tokenizer = try Self.make()
         #expect(tokenizer.tokens("a[SEP]b [mask]") == ["[CLS]", "a", "[SEP]", "b", "[UNK]", "[UNK]", "[UNK]", "[SEP]"])

@@ -1,10 +1,19 @@
 // Usage: minilm-bench MODEL_FOLDER TEXTS_FILE OUT_FILE THREADS
+//        minilm-bench --tokens MODEL_FOLDER TEXTS_FILE   (prints each text's token ids as a JSON array per line)
 // TEXTS_FILE holds one JSON string per line. Encodes a short warm-up, then all texts once, timed; prints
 // `{"seconds": S, "sentences": N}` and writes the embeddings to OUT_FILE as little-endian float32, row after row.
 import Foundation
 import RecML
 
 let arguments = CommandLine.arguments
+if arguments.count == 4 && arguments[1] == "--tokens" {
+    let encoder = try MiniLMEncoder(folder: arguments[2])
+    for line in try String(contentsOfFile: arguments[3], encoding: .utf8).split(separator: "\n") {
+        let text = try JSONDecoder().decode(String.self, from: Data(line.utf8))
+        print("[" + encoder.tokenize(text).map(String.init).joined(separator: ", ") + "]")
+    }
+    exit(0)
+}
 guard arguments.count == 5, let threads = Int(arguments[4]) else {
     FileHandle.standardError.write("usage: minilm-bench MODEL_FOLDER TEXTS_FILE OUT_FILE THREADS\n".data(using: .utf8)!)
     exit(2)

@@ -29,7 +29,8 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "CRecSupport"),
-        .target(name: "RecML", dependencies: ["COpenBLAS"]),
+        .target(name: "CRecMLKernels"),
+        .target(name: "RecML", dependencies: ["COpenBLAS", "CRecMLKernels"]),
         .target(
             name: "RecDB",
             dependencies: ["CLMDB", "CZlib", "CRecSupport", "RecML"]

@@ -1,4 +1,5 @@
 import COpenBLAS
+import CRecMLKernels
 import Foundation
 
 /// The all-MiniLM-L6-v2 sentence encoder: text in, a 384-dimensional unit vector out, computed on the CPU from the
@@ -188,7 +189,7 @@ public final class MiniLMEncoder: @unchecked Sendable {
                         CblasRowMajor, CblasNoTrans, CblasTrans,
                         Int32(n), Int32(n), Int32(Self.headSize),
                         scale, base + column, Int32(3 * h), base + h + column, Int32(3 * h), 0, scores, Int32(n))
-                    MiniLMKernels.softmaxRows(scores, rows: n, count: n, ld: n)
+                    recml_softmax_rows(scores, n, n, n)
                     cblas_sgemm(
                         CblasRowMajor, CblasNoTrans, CblasNoTrans,
                         Int32(n), Int32(Self.headSize), Int32(n),
@@ -207,7 +208,7 @@ public final class MiniLMEncoder: @unchecked Sendable {
             MiniLMKernels.linear(
                 x, lda: h, rows: total, inputs: h, weight: layer.intermediate, bias: layer.intermediateBias,
                 outputs: Self.intermediate, into: inner, ldc: Self.intermediate)
-            MiniLMKernels.gelu(inner, count: total * Self.intermediate)
+            recml_gelu(inner, total * Self.intermediate)
             MiniLMKernels.linear(
                 inner, lda: Self.intermediate, rows: total, inputs: Self.intermediate, weight: layer.output,
                 bias: nil, outputs: h, into: scratch, ldc: h)

@@ -111,13 +111,15 @@ public final class MiniLMEncoder: @unchecked Sendable {
         chunks.append(start..<order.count)
         let sequences = ids
         let ranges = chunks
+        let largestChunk = chunks.map { chunk in order[chunk].reduce(0) { $0 + sequences[$1].count } }.max() ?? 0
+        let longest = sequences.map(\.count).max() ?? 0
 
         let output = UnsafeMutableBufferPointer<Float>.allocate(capacity: texts.count * dimension)
         defer { output.deallocate() }
         let next = ChunkCounter()
         let shared = SendablePointer(output.baseAddress!)
         DispatchQueue.concurrentPerform(iterations: threads) { _ in
-            let workspace = Workspace(tokens: Self.chunkTokens + maxTokens, longest: maxTokens)
+            let workspace = Workspace(tokens: largestChunk, longest: longest)
             while let chunk = next.take(below: ranges.count) {
                 let members = order[ranges[chunk]]
                 forward(members.map { sequences[$0] }, workspace: workspace) { member, vector in

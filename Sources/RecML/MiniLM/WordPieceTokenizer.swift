@@ -97,29 +97,31 @@ public struct WordPieceTokenizer: Sendable {
     // MARK: - Special tokens
 
     private enum Segment {
-        case text(Substring)
+        case text(Substring.UnicodeScalarView)
         case special(String)
     }
 
-    /// Splits out the special tokens written literally in the raw text; they are matched before normalisation.
+    /// Splits out the special tokens written literally in the raw text; they are matched on the raw scalars, before
+    /// normalisation.
     private static func splitSpecialTokens(_ text: String) -> [Segment] {
-        guard text.utf8.contains(UInt8(ascii: "[")) else { return [.text(text[...])] }
+        let scalars = text.unicodeScalars
+        guard text.utf8.contains(UInt8(ascii: "[")) else { return [.text(text[...].unicodeScalars)] }
         var segments: [Segment] = []
-        var start = text.startIndex
-        var index = text.startIndex
-        while index < text.endIndex {
-            if text[index] == "[",
-                let token = specialTokens.first(where: { text[index...].hasPrefix($0) })
+        var start = scalars.startIndex
+        var index = scalars.startIndex
+        while index < scalars.endIndex {
+            if scalars[index] == "[",
+                let token = specialTokens.first(where: { scalars[index...].starts(with: $0.unicodeScalars) })
             {
-                if start < index { segments.append(.text(text[start..<index])) }
+                if start < index { segments.append(.text(text[start..<index].unicodeScalars)) }
                 segments.append(.special(token))
-                index = text.index(index, offsetBy: token.count)
+                index = scalars.index(index, offsetBy: token.unicodeScalars.count)
                 start = index
             } else {
-                index = text.index(after: index)
+                index = scalars.index(after: index)
             }
         }
-        if start < text.endIndex { segments.append(.text(text[start..<text.endIndex])) }
+        if start < scalars.endIndex { segments.append(.text(text[start..<scalars.endIndex].unicodeScalars)) }
         return segments
     }
 
@@ -133,7 +135,9 @@ public struct WordPieceTokenizer: Sendable {
         var offsets: [Int] = []
     }
 
-    private func appendPieces(of raw: Substring, to ids: inout [Int32], limit: Int, scratch: inout Scratch) {
+    private func appendPieces(
+        of raw: Substring.UnicodeScalarView, to ids: inout [Int32], limit: Int, scratch: inout Scratch
+    ) {
         Self.normalize(raw, into: &scratch.scalars)
         scratch.word.removeAll(keepingCapacity: true)
         for scalar in scratch.scalars {
@@ -152,11 +156,11 @@ public struct WordPieceTokenizer: Sendable {
     }
 
     /// `BertNormalizer`: clean text, space out CJK, strip accents, lowercase.
-    private static func normalize(_ raw: Substring, into out: inout [Unicode.Scalar]) {
+    private static func normalize(_ raw: Substring.UnicodeScalarView, into out: inout [Unicode.Scalar]) {
         out.removeAll(keepingCapacity: true)
         var cleaned = String.UnicodeScalarView()
         var ascii = true
-        for scalar in raw.unicodeScalars {
+        for scalar in raw {
             let value = scalar.value
             if value == 0 || value == 0xFFFD || isControl(scalar) { continue }
             if isWhitespace(scalar) {

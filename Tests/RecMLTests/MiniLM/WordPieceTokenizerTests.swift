@@ -49,6 +49,8 @@ import Testing
     @Test func literalSpecialTokensStayWhole() throws {
         let tokenizer = try Self.make()
         #expect(tokenizer.tokens("a[SEP]b [mask]") == ["[CLS]", "a", "[SEP]", "b", "[UNK]", "[UNK]", "[UNK]", "[SEP]"])
+        // Matched on scalars: a combining mark after the token does not hide it.
+        #expect(tokenizer.tokens("[SEP]\u{301}a") == ["[CLS]", "[SEP]", "a", "[SEP]"])
     }
 
     @Test func truncatesToMaxTokens() throws {

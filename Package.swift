@@ -8,9 +8,13 @@ let package = Package(
         .library(name: "RecDB", targets: ["RecDB"]),
         .library(name: "RecML", targets: ["RecML"]),
         .executable(name: "recctl", targets: ["recctl"]),
+        .executable(name: "recd", targets: ["RecDaemon"]),
+        .library(name: "RecClient", targets: ["RecClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -28,9 +32,15 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .systemLibrary(
+            name: "CEditline",
+            pkgConfig: "libedit",
+            providers: [.apt(["libedit-dev"])]
+        ),
         .target(name: "CRecSupport"),
-        .target(name: "CRecMLKernels"),
-        .target(name: "RecML", dependencies: ["COpenBLAS", "CRecMLKernels"]),
+        // The model kernels are optimised even in debug builds: tests run whole forward passes of a real model.
+        .target(name: "CRecML", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "RecML", dependencies: ["CRecML", "COpenBLAS"], swiftSettings: [.unsafeFlags(["-O"])]),
         .target(
             name: "RecDB",
             dependencies: ["CLMDB", "CZlib", "CRecSupport", "RecML"]
@@ -38,9 +48,25 @@ let package = Package(
         .executableTarget(
             name: "recctl",
             dependencies: [
-                "RecDB",
+                "RecDB", "RecClient", "CEditline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        .executableTarget(
+            name: "RecDaemon",
+            dependencies: [
+                "RecDB",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .target(name: "RecClient"),
+        .testTarget(
+            name: "RecDaemonTests",
+            dependencies: ["RecClient", "RecDaemon", "RecDB"]
         ),
         .testTarget(
             name: "RecDBTests",

@@ -7,7 +7,7 @@ public struct RecDBError: Error, CustomStringConvertible, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case storage, mapFull, notRecDB, formatTooNew, notFound, invalidArgument
-            case malformedInput, invalidUTF8, truncatedInput, unknownFormat, corrupted, io, alreadyExists
+            case malformedInput, invalidUTF8, truncatedInput, unknownFormat, corrupted, io, alreadyExists, syntax
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -38,6 +38,8 @@ public struct RecDBError: Error, CustomStringConvertible, Sendable {
         public static let io = Code(.io)
         /// Something that must be new already exists.
         public static let alreadyExists = Code(.alreadyExists)
+        /// A query is not well formed; ``RecDBError/position`` tells where.
+        public static let syntax = Code(.syntax)
 
         public var description: String {
             switch base {
@@ -64,16 +66,19 @@ public struct RecDBError: Error, CustomStringConvertible, Sendable {
     public var lmdbStatus: Int32?
     /// A lower-level error that caused this one.
     public var cause: (any Error & Sendable)?
+    /// For query errors: the 0-based character offset in the query text where the problem was found.
+    public var position: Int?
 
     public init(
         _ code: Code, _ message: String, location: String? = nil, lmdbStatus: Int32? = nil,
-        cause: (any Error & Sendable)? = nil
+        cause: (any Error & Sendable)? = nil, position: Int? = nil
     ) {
         self.code = code
         self.message = message
         self.location = location
         self.lmdbStatus = lmdbStatus
         self.cause = cause
+        self.position = position
     }
 
     public var description: String {

@@ -14,9 +14,17 @@ extension RecCtl {
                 """)
 
         @OptionGroup var options: DatabaseOptions
-        @Option(help: "leave-last-out or temporal.") var split: String = "leave-last-out"
+        @Option(help: "leave-last-out, temporal or cold-items.") var split: String = "leave-last-out"
         @Option(name: .short, help: "List length K.") var k: Int = 10
-        @Option(help: "Comma-separated models: popularity, itemknn, als, bpr.") var models: String = "popularity,itemknn,als,bpr"
+        @Option(
+            help: """
+                Comma-separated models: popularity, itemknn, als, bpr, content, session, transition,                 blend:als=0.7+content=0.3, chain:als>content>popularity.
+                """)
+        var models: String = "popularity,itemknn,als,bpr"
+        @Option(
+            name: .customLong("sessions-test"),
+            help: "Next-item evaluation instead: test sessions in session-rec's TSV (SessionId, ItemId, Time); models session, transition.")
+        var sessionsTest: String?
         @OptionGroup var parameters: ModelOptions
         @Option(help: "Threads for training and evaluation.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
         @Flag(help: "Evaluate on the validation part instead of the test part.") var validation = false
@@ -24,10 +32,26 @@ extension RecCtl {
         func run() throws {
             try running(json: options.json) {
                 guard let kind = EvaluationSplit.Kind(rawValue: split) else {
-                    throw ValidationError("--split must be leave-last-out or temporal")
+                    throw ValidationError("--split must be leave-last-out, temporal or cold-items")
                 }
                 let specs = try models.split(separator: ",").map { try parameters.spec(String($0)) }
                 let db = try options.open()
+                if let sessionsTest {
+                    let results = try db.evaluateSessions(
+                        specs, test: try SessionTestSet(path: sessionsTest), k: k, threads: max(1, threads))
+                    if options.json {
+                        let encoder = JSONEncoder()
+                        encoder.outputFormatting = [.sortedKeys]
+                        print(String(decoding: try encoder.encode(results), as: UTF8.self))
+                        return
+                    }
+                    print("model        sessions  predictions  HR@\(k)    MRR@\(k)   train s")
+                    for r in results {
+                        print(r.model.padding(toLength: 12, withPad: " ", startingAt: 0)
+                            + String(format: " %8d  %11d  %.4f   %.4f   %.2f", r.sessions, r.predictions, r.hitRate, r.mrr, r.trainingSeconds))
+                    }
+                    return
+                }
                 let (splitInfo, rows) = try db.evaluate(
                     specs, split: kind, k: k, threads: max(1, threads), onValidation: validation)
                 // Models that are stored remember their latest test-set evaluation (recctl models shows it).
@@ -53,16 +77,18 @@ extension RecCtl {
                 print("Split \(kind.rawValue): \(formatCount(splitInfo.train.count)) training interactions, "
                     + "\(formatCount(splitInfo.test.count)) test users (\(splitInfo.skippedUsers) skipped: test item seen in training)")
                 let header = ["model", "P@\(k)", "R@\(k)", "F1@\(k)", "NDCG@\(k)", "MRR@\(k)", "HR@\(k)", "cover", "divers",
-                              "novelty", "cold NDCG (users)", "train s"]
-                print(header.map { $0.padding(toLength: max($0 == "model" ? 12 : 9, $0.count), withPad: " ", startingAt: 0) }.joined(separator: " "))
+                              "novelty", "cold NDCG (users)", "cold-item HR (users)", "train s"]
+                let width = max(12, rows.map(\.result.model.count).max() ?? 0)
+                print(header.map { $0.padding(toLength: max($0 == "model" ? width : 9, $0.count), withPad: " ", startingAt: 0) }.joined(separator: " "))
                 for row in rows {
                     let r = row.result
                     let cells = [
                         r.model, f(r.precision), f(r.recall), f(r.f1), f(r.ndcg), f(r.mrr), f(r.hitRate), f(r.coverage),
                         r.diversity.map(f) ?? "-", String(format: "%.2f", r.novelty),
-                        r.coldStart.map { f($0.ndcg) + " (\($0.users))" } ?? "-", String(format: "%.2f", row.trainingSeconds),
+                        r.coldStart.map { f($0.ndcg) + " (\($0.users))" } ?? "-",
+                        r.coldItems.map { f($0.hitRate) + " (\($0.users))" } ?? "-", String(format: "%.2f", row.trainingSeconds),
                     ]
-                    print(zip(cells, header).map { $0.0.padding(toLength: max($0.1 == "model" ? 12 : 9, $0.1.count), withPad: " ", startingAt: 0) }
+                    print(zip(cells, header).map { $0.0.padding(toLength: max($0.1 == "model" ? width : 9, $0.1.count), withPad: " ", startingAt: 0) }
                         .joined(separator: " "))
                 }
             }
@@ -78,7 +104,7 @@ extension RecCtl {
             abstract: "Search a small grid of a model's parameters, ranked by NDCG@K on the validation split.")
         @OptionGroup var options: DatabaseOptions
         @Argument(help: "popularity, itemknn, als or bpr") var model: String
-        @Option(help: "leave-last-out or temporal.") var split: String = "leave-last-out"
+        @Option(help: "leave-last-out, temporal or cold-items.") var split: String = "leave-last-out"
         @Option(name: .short, help: "List length K.") var k: Int = 10
         @Option(help: "Show this many settings.") var top: Int = 5
         @Option(help: "Threads for training and evaluation.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount

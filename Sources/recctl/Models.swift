@@ -43,6 +43,7 @@ struct ModelOptions: ParsableArguments {
             }
             return .itemKNN(neighbours: neighbours, similarity: kind)
         case .popularity: return .popularity(halfLifeDays: halfLife)
+        case let other: return other
         }
     }
 }
@@ -135,18 +136,91 @@ extension RecCtl {
 
     struct Recommend: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Recommend items for a user with a trained model's active generation.")
+            abstract: "Recommend items for a user, a session, a basket or an item, or users for an item.",
+            discussion: """
+                Without --model the fallback chain serves (personalised → session → content → popularity). \
+                Several --model options blend (scores normalised per model): --model als=0.7 --model content=0.3. \
+                --where clauses (ANDed): category=Books, price<20, tag=sale, available=true, brand!=Acme.
+                """)
         @OptionGroup var options: DatabaseOptions
-        @Option(help: "The model.") var model: String = "als"
-        @Option(help: "The user's id.") var user: String
-        @Option(name: .short, help: "How many items.") var k: Int = 10
+        @Option(help: "For this user.") var user: String?
+        @Option(help: "Next item for this session (its explicit id).") var session: String?
+        @Option(help: "For a basket: comma-separated item ids.") var items: String?
+        @Option(name: .customLong("similar-to"), help: "Items like this one.") var similarTo: String?
+        @Option(name: .customLong("users-for"), help: "Users for this item.") var usersFor: String?
+        @Option(help: "A model, or MODEL=WEIGHT; repeat to blend.") var model: [String] = []
+        @Option(name: .short, help: "How many results.") var k: Int = 10
+        @Option(help: "Results to skip (pages).") var offset: Int = 0
+        @Option(name: .customLong("where"), help: "Only items meeting NAME OP VALUE; repeat to AND.") var conditions: [String] = []
         @Option(help: "Only items in this category (or below it).") var category: String?
+        @Option(help: "Comma-separated item ids never to return.") var exclude: String?
+        @Flag(name: .customLong("include-seen"), help: "Keep items the user has met.") var includeSeen = false
+        @Option(help: "Diversify by maximal marginal relevance with this lambda (0…1; 1 = none).") var diversify: Float?
+        @Option(name: .customLong("per-category"), help: "At most this many items per category on a page.") var perCategory: Int?
+
+        func validate() throws {
+            let targets = [user, session, items, similarTo, usersFor].compactMap { $0 }
+            guard targets.count == 1 else {
+                throw ValidationError("give exactly one of --user, --session, --items, --similar-to, --users-for")
+            }
+            if let diversify, !(0...1).contains(diversify) { throw ValidationError("--diversify takes a lambda in 0…1") }
+        }
 
         func run() throws {
             try running(json: options.json) {
+                let target: RecommendRequest.Target
+                if let user { target = .user(user) }
+                else if let session { target = .session(session) }
+                else if let items { target = .items(items.split(separator: ",").map(String.init)) }
+                else if let similarTo { target = .similarTo(similarTo) }
+                else { target = .usersForItem(usersFor!) }
+                var request = RecommendRequest(target, count: k, offset: offset)
+                request.models = try model.map { text in
+                    let parts = text.split(separator: "=", maxSplits: 1)
+                    guard let weight = parts.count == 2 ? Float(parts[1]) : 1 else {
+                        throw ValidationError("--model takes NAME or NAME=WEIGHT, not '\(text)'")
+                    }
+                    return ModelWeight(String(parts[0]), weight: weight)
+                }
+                var predicates = try conditions.map { try ItemPredicate.parse($0) }
+                if let category { predicates.append(.category(category)) }
+                request.filter = predicates.isEmpty ? nil : predicates.count == 1 ? predicates[0] : .and(predicates)
+                request.exclude = exclude?.split(separator: ",").map(String.init) ?? []
+                request.excludeSeen = !includeSeen
+                if let perCategory { request.diversification = .perCategory(perCategory) }
+                if let diversify { request.diversification = .maximalMarginalRelevance(lambda: diversify) }
                 let db = try options.open()
-                let rows = try db.read { r in try itemRows(r, try r.recommend(model: model, user: user, k: k, category: category)) }
-                printItemRows(rows, json: options.json)
+                let results = try db.recommend(request)
+                let titles = try db.read { r in
+                    try results.map { result in usersFor == nil ? try r.item(internalID: result.internalID)?.title : nil }
+                }
+                if options.json {
+                    printJSON(zip(results, titles).map { result, title -> [String: Any] in
+                        var row: [String: Any] = [
+                            "id": result.id, "score": Double(result.score), "model": result.model,
+                            "explanation": result.explanation,
+                            "provenance": [
+                                "reason": result.provenance.reason.rawValue,
+                                "items": result.provenance.items.map { source -> [String: Any] in
+                                    var item: [String: Any] = ["id": source.id]
+                                    if let title = source.title { item["title"] = title }
+                                    if let type = source.eventType { item["event"] = type }
+                                    return item
+                                },
+                            ] as [String: Any],
+                        ]
+                        if let title { row["title"] = title }
+                        return row
+                    })
+                    return
+                }
+                if results.isEmpty { print("No results.") }
+                for (rank, (result, title)) in zip(results, titles).enumerated() {
+                    let id = result.id.padding(toLength: max(10, result.id.count), withPad: " ", startingAt: 0)
+                    print(String(format: "%3d  ", offset + rank + 1) + id + String(format: " %8.4f  ", result.score)
+                        + result.model.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + (title ?? ""))
+                    print("       " + result.explanation)
+                }
             }
         }
     }

@@ -82,7 +82,7 @@ struct KilledRefreshTests {
             let check = try RecCtl.run("check", "--db", path)
             #expect(check.status == 0 && check.reason == .exit, "\(check)")
             let rows = try RecCtl.succeed("recommend", "--model", "als", "--user", "u1", "-k", "3", "--db", path)
-            #expect(rows.stdout.split(separator: "\n").count == 3, "\(rows)")
+            #expect(rows.stdout.split(separator: "\n").filter { !$0.hasPrefix("       ") }.count == 3, "\(rows)")
             // The killed writer's lock is released: the next refresh goes through and becomes generation 2.
             let next = try RecCtl.succeed(
                 "refresh", "als", "--iterations", "1", "--factors", "8", "--threads", "1", "--db", path, "--json"

@@ -82,7 +82,7 @@ struct ModelCommandTests {
             // A usage error, as argument-parser reports them.
             let usage = try RecCtl.run("eval", "--db", db, "--split", "random")
             #expect(
-                usage.status == 64 && usage.stderr.contains("--split must be leave-last-out or temporal"), "\(usage)")
+                usage.status == 64 && usage.stderr.contains("--split must be leave-last-out, temporal or cold-items"), "\(usage)")
         }
     }
 
@@ -122,8 +122,10 @@ struct ModelCommandTests {
             #expect(!ids.isEmpty && Set(ids).isSubset(of: ["106", "107", "108"]), "\(rows)")
             #expect(rows.allSatisfy { $0["score"] is Double && ($0["title"] as? String)?.hasPrefix("Movie 1") == true })
             let text = try RecCtl.succeed("recommend", "--model", "als", "--user", "1", "-k", "2", "--db", db).stdout
-            let lines = text.split(separator: "\n")
+            // Each result is a ranked line and an indented explanation.
+            let lines = text.split(separator: "\n").filter { !$0.hasPrefix("       ") }
             #expect(lines.count == min(2, ids.count), "\(text)")
+            #expect(text.contains("Because you "), "\(text)")
             let top = lines.first.map(String.init) ?? ""
             #expect(top.hasPrefix("  1  \(ids[0])") && top.contains("Movie \(ids[0])"), "\(text)")
             let popular = Self.jsonArray(
@@ -154,6 +156,41 @@ struct ModelCommandTests {
             #expect(evaluation?["k"] as? Int == 3 && evaluation?["users"] as? Int == 6, "\(evaluated)")
             #expect(evaluated.map { $0["name"] as? String }.contains("bpr") == false)
             #expect(try RecCtl.succeed("models", "--db", db).stdout.contains("last evaluation (leave-last-out, K 3)"))
+        }
+    }
+}
+
+/// `recctl refresh content|session` and `recommend` for every kind of target, and session evaluation.
+@Suite("recctl recommend")
+struct RecommendCommandTests {
+    @Test func contentSessionAndTargets() throws {
+        try TemporaryDirectory.with { folder in
+            let db = try ModelCommandTests.importedDatabase(in: folder)
+            for model in ["popularity", "content", "session", "itemknn"] {
+                try RecCtl.succeed("refresh", model, "--db", db)
+            }
+            let similar = ModelCommandTests.jsonArray(
+                try RecCtl.succeed("recommend", "--similar-to", "101", "--model", "content", "-k", "3", "--db", db, "--json"))
+            #expect(similar.count == 3 && similar.allSatisfy { ($0["explanation"] as? String)?.hasPrefix("Similar to Movie 101") == true },
+                    "\(similar)")
+            let basket = ModelCommandTests.jsonArray(
+                try RecCtl.succeed("recommend", "--items", "101,102", "-k", "3", "--db", db, "--json"))
+            #expect(!basket.isEmpty && basket.allSatisfy { !["101", "102"].contains($0["id"] as? String) }, "\(basket)")
+            let chain = ModelCommandTests.jsonArray(
+                try RecCtl.succeed("recommend", "--user", "1", "--where", "category!=none", "-k", "2", "--db", db, "--json"))
+            #expect(chain.count == 2 && chain.allSatisfy { $0["provenance"] is [String: Any] && $0["model"] is String })
+            let paged = try RecCtl.succeed("recommend", "--user", "1", "-k", "1", "--offset", "1", "--db", db).stdout
+            #expect(paged.hasPrefix("  2  "), "\(paged)")
+            let bad = try RecCtl.run("recommend", "--user", "1", "--items", "101", "--db", db)
+            #expect(bad.status == 64 && bad.stderr.contains("exactly one of"), "\(bad)")
+            #expect(try RecCtl.fail("recommend", "--similar-to", "999", "--db", db).contains("unknown item '999'"))
+            // Next-item evaluation against a test file in session-rec's layout.
+            try folder.write("test.tsv", "SessionId\tItemId\tTime\n9\t101\t1\n9\t102\t2\n9\t103\t3\n")
+            let sessions = try RecCtl.succeed(
+                "eval", "--db", db, "--models", "transition,session", "--sessions-test", folder.appending("test.tsv"), "--json")
+            let rows = (try? JSONSerialization.jsonObject(with: Data(sessions.stdout.utf8))) as? [[String: Any]] ?? []
+            #expect(rows.map { $0["model"] as? String } == ["transition", "session"], "\(sessions.stdout)")
+            #expect(rows.allSatisfy { $0["predictions"] as? Int == 2 })
         }
     }
 }

@@ -99,6 +99,16 @@ extension CatalogReading where Self: ~Copyable {
             timestamp: Timestamp(milliseconds: record.time), sessionID: record.session, text: record.text)
     }
 
+    /// The sequence number of the newest event, 0 when there is none.
+    public func lastEventSequence() throws -> UInt64 {
+        var last: UInt64 = 0
+        try schema.events.scanRaw(in: txn, reverse: true) { key, _ in
+            last = key.loadBigEndianUInt64(at: 0)
+            return .stop
+        }
+        return last
+    }
+
     /// Calls `body` for every event from sequence number `start` on, in write order (for incremental training).
     public func forEachEvent(from start: UInt64 = 0, _ body: (Event) throws -> ScanControl) throws {
         try schema.events.scanRaw(in: txn, from: UInt64Codec.withBytes(of: start) { Array($0) }) { key, value in

@@ -6,6 +6,10 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     private var nextIDs: [String: UInt64] = [:]
     private var changedIDs: Set<String> = []
     private var eventDeltas: [UInt16: Int64] = [:]
+    /// Whether an item was written or deleted: the catalog's item version moves on at flush.
+    private var itemsChanged = false
+    /// The `meta` key of the item version (see ``CatalogReading/itemsVersion``).
+    static let itemsVersionKey = "items.version"
     /// Ids committed by earlier transactions of the same writer (an import), to skip B-tree lookups.
     var cache: IDCache?
     /// Ids resolved or assigned in this transaction; they join `cache` once it commits.
@@ -32,6 +36,11 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
             let name = "events." + type.name
             let current = Int64(try schema.counters.get(name, in: txn) ?? 0)
             try schema.counters.put(name, UInt64(max(0, current + delta)), in: &txn)
+        }
+        if itemsChanged {
+            let version = try CatalogSchemaAccess.nextID(Self.itemsVersionKey, handle: handle, meta: schema.meta) + 1
+            try schema.meta.put(Self.itemsVersionKey, UInt64Codec.withBytes(of: version) { Array($0) }, in: &txn)
+            itemsChanged = false
         }
         changedIDs.removeAll()
         eventDeltas.removeAll()
@@ -71,15 +80,19 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
             var merged = replace ? attributes : old
             if !replace { merged.merge(attributes) { _, new in new } }
             guard merged != old else { return internalID }
+            itemsChanged = true
             try updatePostings(item: internalID, old: old, new: merged)
             try schema.items.put(internalID, EntityRecord(externalID: id, attributes: merged).bytes, in: &txn)
+            try updateContentVector(item: internalID, id: id, attributes: merged)
             return internalID
         }
         let internalID = UInt32(try allocate("next.item", startingAt: 0))
         guard internalID < UInt32.max else { throw RecDBError(.invalidArgument, "the catalog is out of item ids") }
+        itemsChanged = true
         try schema.itemIDs.put(id, internalID, in: &txn)
         try schema.items.put(internalID, EntityRecord(externalID: id, attributes: attributes).bytes, in: &txn, flags: .append)
         try updatePostings(item: internalID, old: [:], new: attributes)
+        if !attributes.isEmpty { try updateContentVector(item: internalID, id: id, attributes: attributes) }
         return internalID
     }
 
@@ -108,6 +121,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     @discardableResult
     public mutating func deleteItem(_ id: String) throws -> Bool {
         guard let internalID = try itemID(for: id) else { return false }
+        itemsChanged = true
         cache?.entries.items[id] = nil
         resolved.items[id] = nil
         var txn = writeTxn

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A condition on items, evaluated to the set of items that meet it (the allowed set of a filtered search).
 public indirect enum ItemPredicate: Sendable, Hashable {
     /// In a category or any of its sub-categories.
@@ -7,6 +9,10 @@ public indirect enum ItemPredicate: Sendable, Hashable {
     /// An attribute compared with a value. Strings compare as text, numbers and timestamps as numbers;
     /// `equal` on a string list means "contains".
     case compare(attribute: String, ComparisonOperator, AttributeValue)
+    /// The attribute equals one of the values (for a string list: contains one of them).
+    case oneOf(attribute: String, [AttributeValue])
+    /// Items whose `available` attribute is not false.
+    case available
     case and([ItemPredicate])
     case or([ItemPredicate])
     case not(ItemPredicate)
@@ -119,7 +125,86 @@ extension CatalogReading where Self: ~Copyable {
             var result = AllowedSet()
             for part in parts { result = result.union(try items(matching: part)) }
             return result
+        case .oneOf(let name, let values):
+            var set = AllowedSet()
+            try forEachItem { item in
+                if values.contains(where: { ItemPredicate.holds(item.attributes, name, .equal, $0) }) {
+                    set.insert(item.internalID)
+                }
+                return .next
+            }
+            return set
+        case .available:
+            var set = AllowedSet()
+            try forEachItem { item in
+                if item.available { set.insert(item.internalID) }
+                return .next
+            }
+            return set
         case .not(let inner): return try allItems().subtracting(try items(matching: inner))
         }
+    }
+
+    /// A number that changes whenever any item is written or deleted: cached filter results stay valid while it
+    /// stays the same.
+    public var itemsVersion: UInt64 {
+        get throws { try CatalogSchemaAccess.nextID(CatalogWriter.itemsVersionKey, handle: handle, meta: schema.meta) }
+    }
+
+    /// `items(matching:)` through the database's filter cache: a filter that was evaluated against the same
+    /// catalog version is not evaluated again.
+    public func cachedItems(matching predicate: ItemPredicate) throws -> AllowedSet {
+        try cachedItems(matching: predicate, version: try itemsVersion)
+    }
+
+    /// Composite predicates combine their parts' cached sets, so `category = X AND price < 20` for many X scans
+    /// the prices once.
+    private func cachedItems(matching predicate: ItemPredicate, version: UInt64) throws -> AllowedSet {
+        if let cached = database.filterCache.get(predicate, version: version) { return cached }
+        let set: AllowedSet
+        switch predicate {
+        case .and(let parts) where !parts.isEmpty:
+            var result = try cachedItems(matching: parts[0], version: version)
+            for part in parts.dropFirst() { result = result.intersection(try cachedItems(matching: part, version: version)) }
+            set = result
+        case .or(let parts):
+            var result = AllowedSet()
+            for part in parts { result = result.union(try cachedItems(matching: part, version: version)) }
+            set = result
+        case .not(let inner):
+            set = try cachedItems(matching: .and([]), version: version)
+                .subtracting(try cachedItems(matching: inner, version: version))
+        default:
+            set = try items(matching: predicate)
+        }
+        database.filterCache.put(predicate, version: version, set)
+        return set
+    }
+}
+
+/// Allowed sets of recent filters, valid for one catalog version (see ``CatalogReading/itemsVersion``).
+final class FilterCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var version: UInt64 = .max
+    private var sets: [ItemPredicate: AllowedSet] = [:]
+    private let capacity = 256
+
+    func get(_ predicate: ItemPredicate, version: UInt64) -> AllowedSet? {
+        lock.lock()
+        defer { lock.unlock() }
+        return version == self.version ? sets[predicate] : nil
+    }
+
+    func put(_ predicate: ItemPredicate, version: UInt64, _ set: AllowedSet) {
+        lock.lock()
+        defer { lock.unlock() }
+        if version != self.version {
+            // Only a newer catalog replaces the cache; an old snapshot's result is not kept.
+            guard self.version == .max || version > self.version else { return }
+            self.version = version
+            sets.removeAll()
+        }
+        if sets.count >= capacity { sets.removeAll() }
+        sets[predicate] = set
     }
 }

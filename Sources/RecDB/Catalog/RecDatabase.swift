@@ -28,6 +28,10 @@ public final class RecDatabase: @unchecked Sendable {
     let schema: CatalogSchema
     let vectorSchema: VectorSchema
     let modelSchema: ModelSchema
+    /// Decoded model data per generation.
+    let modelCache = ModelCache()
+    /// Allowed sets of recent filters.
+    let filterCache = FilterCache()
     private let typesLock = NSLock()
     private var typesByName: [String: (code: UInt16, type: EventType)] = [:]
     private var typesByCode: [UInt16: EventType] = [:]

@@ -38,6 +38,9 @@ public struct EvaluationResult: Sendable, Codable {
     public var seconds = 0.0
     /// The same metrics over users with at most 3 training interactions (nil when there are none).
     public var coldStart: ColdStart?
+    /// The same metrics over held-out items that have no training interaction at all (cold items), counting only
+    /// those items as relevant, over the users who have one (nil when there are none).
+    public var coldItems: ColdStart?
 
     public struct ColdStart: Sendable, Codable {
         public var users: Int
@@ -50,6 +53,7 @@ public struct EvaluationResult: Sendable, Codable {
 struct EvaluationPartial {
     var precision = 0.0, recall = 0.0, f1 = 0.0, ndcg = 0.0, mrr = 0.0, hits = 0.0, users = 0
     var coldUsers = 0, coldNDCG = 0.0, coldRecall = 0.0, coldHits = 0.0
+    var coldItemUsers = 0, coldItemNDCG = 0.0, coldItemRecall = 0.0, coldItemHits = 0.0
     var diversity = 0.0, diversityLists = 0, novelty = 0.0, noveltyItems = 0
     var recommended = Set<UInt32>()
 }
@@ -69,6 +73,8 @@ public struct Evaluator: Sendable {
     public let itemFeatures: [UInt32: Set<String>]
     /// Share of training users per item, for novelty.
     let popularityShare: [Double]
+    /// Training users per item; 0 marks a cold item.
+    let itemTrainingCounts: [Int]
 
     public init(split: EvaluationSplit, k: Int = 10, catalogItems: Int, itemFeatures: [UInt32: Set<String>] = [:]) {
         self.split = split
@@ -89,6 +95,7 @@ public struct Evaluator: Sendable {
         }
         active = max(active, 1)
         popularityShare = users.map { (Double($0) + 0.5) / Double(active) }
+        itemTrainingCounts = users
     }
 
     /// Evaluates on the test (or validation) held-out items, using `threads` threads.
@@ -141,6 +148,20 @@ public struct Evaluator: Sendable {
                     partial.coldRecall += recall
                     partial.coldHits += hits > 0 ? 1 : 0
                 }
+                let coldRelevant = relevant.filter { Int($0) >= itemTrainingCounts.count || itemTrainingCounts[Int($0)] == 0 }
+                if !coldRelevant.isEmpty {
+                    let coldSet = Set(coldRelevant)
+                    var coldHits = 0, coldDCG = 0.0
+                    for (rank, item) in top.enumerated() where coldSet.contains(item) {
+                        coldHits += 1
+                        coldDCG += 1 / log2(Double(rank) + 2)
+                    }
+                    let coldIdeal = (0..<min(k, coldRelevant.count)).reduce(0.0) { $0 + 1 / log2(Double($1) + 2) }
+                    partial.coldItemUsers += 1
+                    partial.coldItemNDCG += coldDCG / coldIdeal
+                    partial.coldItemRecall += Double(coldHits) / Double(coldRelevant.count)
+                    partial.coldItemHits += coldHits > 0 ? 1 : 0
+                }
                 partial.recommended.formUnion(top)
                 for item in top {
                     partial.novelty += -log2(popularityShare[Int(item)])
@@ -166,6 +187,10 @@ public struct Evaluator: Sendable {
             total.coldNDCG += p.coldNDCG
             total.coldRecall += p.coldRecall
             total.coldHits += p.coldHits
+            total.coldItemUsers += p.coldItemUsers
+            total.coldItemNDCG += p.coldItemNDCG
+            total.coldItemRecall += p.coldItemRecall
+            total.coldItemHits += p.coldItemHits
             total.diversity += p.diversity
             total.diversityLists += p.diversityLists
             total.novelty += p.novelty
@@ -188,6 +213,12 @@ public struct Evaluator: Sendable {
             let c = Double(total.coldUsers)
             result.coldStart = .init(
                 users: total.coldUsers, ndcg: total.coldNDCG / c, recall: total.coldRecall / c, hitRate: total.coldHits / c)
+        }
+        if total.coldItemUsers > 0 {
+            let c = Double(total.coldItemUsers)
+            result.coldItems = .init(
+                users: total.coldItemUsers, ndcg: total.coldItemNDCG / c, recall: total.coldItemRecall / c,
+                hitRate: total.coldItemHits / c)
         }
         result.seconds = Date().timeIntervalSince(started)
         return result

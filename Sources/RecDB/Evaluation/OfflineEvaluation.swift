@@ -1,11 +1,22 @@
 import Foundation
 
-/// A model to train and its parameters, as `recctl eval` and `recctl tune` name them.
-public enum ModelSpec: Sendable, Hashable {
+/// A model to train and its parameters, as `recctl eval`, `recctl tune` and `recctl refresh` name them.
+public indirect enum ModelSpec: Sendable, Hashable {
     case popularity(halfLifeDays: Double)
     case itemKNN(neighbours: Int, similarity: ItemKNNModel.Similarity = .cosine)
     case als(ALSModel.Parameters)
     case bpr(BPRModel.Parameters)
+    /// TF-IDF + SVD over item text (trained on the catalog's items, not on events).
+    case content(ContentModel.Parameters)
+    /// Next item in a visit: session kNN with sequential rules.
+    case session(SessionKNNModel.Parameters)
+    /// The plain item-transition baseline for sessions.
+    case transition
+    /// Scores of several models, each normalised to [0, 1] per request, mixed with weights.
+    case blend([ModelSpec], weights: [Float])
+    /// The fallback chain: the first model for users with more than `coldHistory` training interactions, the
+    /// second for the others; every later model breaks ties (so popularity fills what the others leave unscored).
+    case chain([ModelSpec], coldHistory: Int)
 
     public var name: String {
         switch self {
@@ -13,33 +24,160 @@ public enum ModelSpec: Sendable, Hashable {
         case .itemKNN: "itemknn"
         case .als: "als"
         case .bpr: "bpr"
+        case .content: "content"
+        case .session: "session"
+        case .transition: "transition"
+        case .blend(let parts, let weights):
+            "blend:" + zip(parts, weights).map { "\($0.name)=\($1)" }.joined(separator: "+")
+        case .chain(let parts, _): "chain:" + parts.map(\.name).joined(separator: ">")
         }
     }
 
-    /// The models by name with default parameters: popularity, itemknn, als, bpr.
+    /// The models by name with default parameters: popularity, itemknn, als, bpr, content, session, transition;
+    /// `blend:als=0.7+content=0.3` mixes models; `chain:als>content>popularity` (or `chain:als/content/popularity`,
+    /// which needs no quotes in a shell) falls back for cold users.
     public static func named(_ name: String) throws -> ModelSpec {
-        switch name.lowercased() {
+        let lowered = name.lowercased()
+        if lowered.hasPrefix("blend:") {
+            var parts: [ModelSpec] = [], weights: [Float] = []
+            for term in lowered.dropFirst(6).split(separator: "+") {
+                let pieces = term.split(separator: "=", maxSplits: 1)
+                let weight = pieces.count == 2 ? Float(pieces[1]) : 1
+                guard let weight, weight.isFinite, weight >= 0 else {
+                    throw RecDBError(.invalidArgument, "blend weight in '\(term)' must be a number ≥ 0")
+                }
+                parts.append(try named(String(pieces[0])))
+                weights.append(weight)
+            }
+            guard !parts.isEmpty else { throw RecDBError(.invalidArgument, "a blend needs models: blend:als=0.7+content=0.3") }
+            return .blend(parts, weights: weights)
+        }
+        if lowered.hasPrefix("chain:") {
+            let parts = try lowered.dropFirst(6).split(whereSeparator: { $0 == ">" || $0 == "/" }).map { try named(String($0)) }
+            guard !parts.isEmpty else { throw RecDBError(.invalidArgument, "a chain needs models: chain:als>content>popularity") }
+            return .chain(parts, coldHistory: 3)
+        }
+        switch lowered {
         case "popularity", "pop": return .popularity(halfLifeDays: 30)
         case "itemknn", "item-knn", "knn": return .itemKNN(neighbours: 100, similarity: .cosine)
         case "als": return .als(ALSModel.Parameters())
         case "bpr": return .bpr(BPRModel.Parameters())
+        case "content", "tfidf": return .content(ContentModel.Parameters())
+        case "session", "sknn", "vsknn": return .session(SessionKNNModel.Parameters())
+        case "transition", "transitions": return .transition
         default:
-            throw RecDBError(.invalidArgument, "unknown model '\(name)' (known: popularity, itemknn, als, bpr)")
+            throw RecDBError(
+                .invalidArgument,
+                "unknown model '\(name)' (known: popularity, itemknn, als, bpr, content, session, transition, "
+                    + "blend:A=w+B=w, chain:A>B>C)")
         }
     }
 
-    /// Trains the model on `log`.
-    public func train(on log: InteractionLog, threads: Int = 2, progress: (@Sendable (Double) -> Void)? = nil)
-        -> any Recommender
-    {
+    /// Trains the model on `log`. `items` (the catalog's items) feed the content model; `sessionGap` splits
+    /// sessions for the session models.
+    public func train(
+        on log: InteractionLog, threads: Int = 2, items: [Item] = [], sessionGap: Int64 = 30 * 60 * 1000,
+        progress: (@Sendable (Double) -> Void)? = nil
+    ) -> any Recommender {
         switch self {
         case .popularity(let halfLife): PopularityModel(log: log, halfLifeDays: halfLife)
         case .itemKNN(let neighbours, let similarity):
             ItemKNNModel(log: log, neighbours: neighbours, similarity: similarity, threads: threads)
         case .als(let parameters): ALSModel(log: log, parameters: parameters, threads: threads, progress: progress)
         case .bpr(let parameters): BPRModel(log: log, parameters: parameters, threads: threads, progress: progress)
+        case .content(let parameters): ContentModel(items: items, itemLimit: log.itemLimit, parameters: parameters)
+        case .session(let parameters): SessionKNNModel(sessions: SessionLog(log, gap: sessionGap), parameters: parameters)
+        case .transition: TransitionModel(sessions: SessionLog(log, gap: sessionGap))
+        case .blend(let parts, let weights):
+            BlendModel(
+                name: name,
+                parts: parts.map { $0.train(on: log, threads: threads, items: items, sessionGap: sessionGap) },
+                weights: weights)
+        case .chain(let parts, let coldHistory):
+            FallbackChainModel(
+                name: name,
+                parts: parts.map { $0.train(on: log, threads: threads, items: items, sessionGap: sessionGap) },
+                coldHistory: coldHistory)
         }
     }
+
+    /// Whether training reads the catalog's items.
+    var needsItems: Bool {
+        switch self {
+        case .content: true
+        case .blend(let parts, _), .chain(let parts, _): parts.contains { $0.needsItems }
+        default: false
+        }
+    }
+}
+
+/// Several models' scores, each min–max normalised to [0, 1] over the catalog for the request, mixed with weights.
+public struct BlendModel: Recommender {
+    public let name: String
+    public let parts: [any Recommender]
+    public let weights: [Float]
+
+    public init(name: String, parts: [any Recommender], weights: [Float]) {
+        self.name = name
+        self.parts = parts
+        self.weights = weights
+    }
+
+    public func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
+                      into scores: UnsafeMutableBufferPointer<Float>) {
+        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: scores.count)
+        defer { buffer.deallocate() }
+        for (part, weight) in zip(parts, weights) where weight > 0 {
+            buffer.update(repeating: 0)
+            part.score(user: user, history: history, into: buffer)
+            Self.addNormalised(buffer, weight: weight, into: scores)
+        }
+    }
+
+    /// `scores += weight × (part − min) / (max − min)`; a constant part adds nothing.
+    static func addNormalised(_ part: UnsafeMutableBufferPointer<Float>, weight: Float, into scores: UnsafeMutableBufferPointer<Float>) {
+        var low = Float.infinity, high = -Float.infinity
+        for v in part where v.isFinite {
+            low = min(low, v)
+            high = max(high, v)
+        }
+        guard high > low else { return }
+        let scale = weight / (high - low)
+        for i in 0..<scores.count where part[i].isFinite { scores[i] += (part[i] - low) * scale }
+    }
+
+    public func itemVector(_ item: UInt32) -> [Float]? { parts.lazy.compactMap { $0.itemVector(item) }.first }
+}
+
+/// The fallback chain as the recommend API runs it: the first model serves users with enough history, the second
+/// the cold ones; each later model only breaks the ties the earlier ones leave (unscored items), at a scale too
+/// small to reorder what they ranked.
+public struct FallbackChainModel: Recommender {
+    public let name: String
+    public let parts: [any Recommender]
+    public let coldHistory: Int
+
+    public init(name: String, parts: [any Recommender], coldHistory: Int) {
+        self.name = name
+        self.parts = parts
+        self.coldHistory = coldHistory
+    }
+
+    public func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
+                      into scores: UnsafeMutableBufferPointer<Float>) {
+        let start = history.indices.count > coldHistory || parts.count == 1 ? 0 : 1
+        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: scores.count)
+        defer { buffer.deallocate() }
+        var scale: Float = 1
+        for part in parts[start...] {
+            buffer.update(repeating: 0)
+            part.score(user: user, history: history, into: buffer)
+            BlendModel.addNormalised(buffer, weight: scale, into: scores)
+            scale *= 1e-3
+        }
+    }
+
+    public func itemVector(_ item: UInt32) -> [Float]? { parts.lazy.compactMap { $0.itemVector(item) }.first }
 }
 
 /// One model's row of an evaluation table: its metrics and how long it trained.
@@ -56,15 +194,18 @@ extension RecDatabase {
         _ models: [ModelSpec], split kind: EvaluationSplit.Kind, k: Int = 10, threads: Int = 2,
         onValidation: Bool = false
     ) throws -> (split: EvaluationSplit, rows: [ModelEvaluation]) {
-        let (log, items, features) = try read { r -> (InteractionLog, Int, [UInt32: Set<String>]) in
+        let wantItems = models.contains { $0.needsItems }
+        let (log, items, features, catalog) = try read { r -> (InteractionLog, Int, [UInt32: Set<String>], [Item]) in
             var features: [UInt32: Set<String>] = [:]
+            var catalog: [Item] = []
             try r.forEachItem { item in
                 var set = Set(item.tags.map { "tag:" + $0 })
                 if let category = item.category { set.insert("category:" + category) }
                 if !set.isEmpty { features[item.internalID] = set }
+                if wantItems { catalog.append(item) }
                 return .next
             }
-            return (try r.interactionLog(), try r.itemCount, features)
+            return (try r.interactionLog(), try r.itemCount, features, catalog)
         }
         guard log.count > 0 else { throw RecDBError(.notFound, "the database has no events to evaluate on") }
         let split = EvaluationSplit(log, kind: kind)
@@ -72,7 +213,7 @@ extension RecDatabase {
         var rows: [ModelEvaluation] = []
         for spec in models {
             let started = Date()
-            let model = spec.train(on: split.train, threads: threads)
+            let model = spec.train(on: split.train, threads: threads, items: catalog, sessionGap: sessionGap)
             let trainingSeconds = Date().timeIntervalSince(started)
             rows.append(
                 ModelEvaluation(
@@ -117,6 +258,32 @@ extension ModelSpec {
                 }
             }
             return grid
+        case .content(let base):
+            return [32, 64, 128, 256].flatMap { dimensions in
+                [true, false].map { stemming in
+                    var p = base
+                    p.dimensions = dimensions
+                    p.stemming = stemming
+                    return ModelSpec.content(p)
+                }
+            }
+        case .session(let base):
+            return [50, 100, 200].flatMap { neighbours in
+                [Float(0), 0.5, 1, 2].map { ruleWeight in
+                    var p = base
+                    p.neighbours = neighbours
+                    p.ruleWeight = ruleWeight
+                    return ModelSpec.session(p)
+                }
+            }
+        case .transition: return [.transition]
+        case .blend(let parts, let weights):
+            // The first part's weight from 0.1 to 0.9, the rest sharing the remainder as given.
+            let rest = weights.dropFirst().reduce(0, +)
+            return [Float(0.1), 0.3, 0.5, 0.7, 0.9].map { first in
+                .blend(parts, weights: [first] + weights.dropFirst().map { rest > 0 ? $0 / rest * (1 - first) : 0 })
+            }
+        case .chain: return [self]
         }
     }
 }

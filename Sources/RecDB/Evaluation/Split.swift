@@ -5,6 +5,9 @@ public struct EvaluationSplit: Sendable {
         case leaveLastOut = "leave-last-out"
         /// By time over the whole log: the first 80 % of events train, the next 10 % validate, the last 10 % test.
         case temporal
+        /// Cold items: a random 10 % of items (seeded) lose every interaction to the test part, another 5 % to
+        /// validation; the models never see them in training. Measures what content models add for new items.
+        case coldItems = "cold-items"
     }
 
     public var kind: Kind
@@ -63,6 +66,29 @@ public struct EvaluationSplit: Sendable {
             validation = validationSets.mapValues { $0.sorted() }
             test = testSets.mapValues { $0.sorted() }
             skippedUsers = 0
+        case .coldItems:
+            // A fixed hash of the item id decides its part, so the split is the same on every run.
+            func part(_ item: UInt32) -> Int {
+                var x = UInt64(item) &+ 0x9E37_79B9_7F4A_7C15
+                x = (x ^ (x >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
+                x ^= x >> 31
+                let bucket = Int(x % 100)
+                return bucket < 10 ? 2 : bucket < 15 ? 1 : 0
+            }
+            train = log.filter { part(log.items[$0]) == 0 }
+            var trainUsers = Set<UInt32>()
+            for user in train.users { trainUsers.insert(user) }
+            var validationSets: [UInt32: Set<UInt32>] = [:], testSets: [UInt32: Set<UInt32>] = [:]
+            for index in 0..<log.count where log.weights[index] > 0 && trainUsers.contains(log.users[index]) {
+                switch part(log.items[index]) {
+                case 2: testSets[log.users[index], default: []].insert(log.items[index])
+                case 1: validationSets[log.users[index], default: []].insert(log.items[index])
+                default: break
+                }
+            }
+            validation = validationSets.mapValues { $0.sorted() }
+            test = testSets.mapValues { $0.sorted() }
         }
     }
 }

@@ -6,6 +6,8 @@ public struct InteractionLog: Sendable {
     public var weights: [Float] = []
     /// Milliseconds since the epoch.
     public var times: [Int64] = []
+    /// The explicit session of each interaction; 0 when it has none (sessions then split by inactivity).
+    public var sessions: [UInt32] = []
     /// One past the largest user and item id in the catalog (dense id spaces; some ids may be unused).
     public var userLimit = 0
     public var itemLimit = 0
@@ -14,11 +16,12 @@ public struct InteractionLog: Sendable {
 
     public var count: Int { users.count }
 
-    mutating func append(user: UInt32, item: UInt32, weight: Float, time: Int64) {
+    mutating func append(user: UInt32, item: UInt32, weight: Float, time: Int64, session: UInt32 = 0) {
         users.append(user)
         items.append(item)
         weights.append(weight)
         times.append(time)
+        sessions.append(session)
     }
 
     /// The interactions whose index `keep` accepts, in the same order.
@@ -27,7 +30,9 @@ public struct InteractionLog: Sendable {
         result.userLimit = userLimit
         result.itemLimit = itemLimit
         for index in 0..<count where keep(index) {
-            result.append(user: users[index], item: items[index], weight: weights[index], time: times[index])
+            result.append(
+                user: users[index], item: items[index], weight: weights[index], time: times[index],
+                session: index < sessions.count ? sessions[index] : 0)
         }
         return result
     }
@@ -56,6 +61,7 @@ extension CatalogReading where Self: ~Copyable {
         log.items.reserveCapacity(count)
         log.weights.reserveCapacity(count)
         log.times.reserveCapacity(count)
+        log.sessions.reserveCapacity(count)
         var typeWeights: [UInt16: EventType] = [:]
         for type in database.eventTypes {
             if let (code, _) = database.eventType(named: type.name) { typeWeights[code] = type }
@@ -67,7 +73,7 @@ extension CatalogReading where Self: ~Copyable {
                 return .next
             }
             let weight = typeWeights[record.typeCode].map { $0.weight(forValue: record.value) } ?? 1
-            log.append(user: user, item: entry.item, weight: Float(weight), time: entry.time)
+            log.append(user: user, item: entry.item, weight: Float(weight), time: entry.time, session: entry.session)
             return .next
         }
         log.userLimit = Int(try CatalogSchemaAccess.nextID("next.user", handle: handle, meta: schema.meta))

@@ -15,6 +15,8 @@ public struct ModelRecord: Sendable, Codable {
     public var trainingSeconds: Double
     /// Events in the snapshot it trained on.
     public var events: Int
+    /// The sequence number of the newest event in that snapshot: a user with later events is folded in at query time.
+    public var lastEventSequence: UInt64?
     public var lastEvaluation: EvaluationResult?
 }
 
@@ -50,6 +52,19 @@ extension ModelSpec {
                 "factors": Double(p.factors), "iterations": Double(p.iterations), "learning_rate": d(p.learningRate),
                 "regularization": d(p.regularization), "seed": Double(p.seed),
             ]
+        case .content(let p):
+            [
+                "dimensions": Double(p.dimensions), "min_document_frequency": Double(p.minDocumentFrequency),
+                "stemming": p.stemming ? 1 : 0, "power_iterations": Double(p.powerIterations),
+            ]
+        case .session(let p):
+            [
+                "neighbours": Double(p.neighbours), "sample_size": Double(p.sampleSize), "rule_weight": d(p.ruleWeight),
+                "rule_steps": Double(p.ruleSteps),
+            ]
+        case .transition: [:]
+        case .blend(_, let weights): Dictionary(uniqueKeysWithValues: weights.enumerated().map { ("weight\($0.offset)", d($0.element)) })
+        case .chain(_, let cold): ["cold_history": Double(cold)]
         }
     }
 }
@@ -83,6 +98,14 @@ struct ModelSchema: Sendable {
     }
 
     static func spaceName(_ model: String, _ generation: UInt32) -> String { "\(model)@\(generation)" }
+
+    // Parts of a generation's model data.
+    static let popularityPart: UInt8 = 1
+    static let neighboursPart: UInt8 = 2
+    static let vocabularyPart: UInt8 = 3
+    static let basisPart: UInt8 = 4
+    static let gramPart: UInt8 = 5
+    static let sessionsPart: UInt8 = 6
 }
 
 extension RecDatabase {
@@ -121,11 +144,26 @@ extension RecDatabase {
     {
         let started = Date()
         let name = spec.name
+        switch spec {
+        case .blend, .chain:
+            throw RecDBError(
+                .invalidArgument, "'\(name)' is combined at query time from its parts; refresh each part instead")
+        default: break
+        }
         progress?("reading the snapshot")
-        let (log, previous) = try read { r in (try r.interactionLog(), try r.model(name)) }
-        progress?("training \(name) on \(log.count) interactions")
+        let (log, previous, items, lastSequence) = try read { r -> (InteractionLog, ModelRecord?, [Item], UInt64) in
+            var items: [Item] = []
+            if spec.needsItems {
+                try r.forEachItem { item in
+                    items.append(item)
+                    return .next
+                }
+            }
+            return (try r.interactionLog(), try r.model(name), items, try r.lastEventSequence())
+        }
+        progress?("training \(name) on \(spec.needsItems ? "\(items.count) items" : "\(log.count) interactions")")
         let trainStarted = Date()
-        let model = spec.train(on: log, threads: threads) { fraction in
+        let model = spec.train(on: log, threads: threads, items: items, sessionGap: sessionGap) { fraction in
             progress?(String(format: "training %@ %3.0f%%", name, fraction * 100))
         }
         let trainingSeconds = Date().timeIntervalSince(trainStarted)
@@ -134,16 +172,29 @@ extension RecDatabase {
             name: name, kind: spec.kind, parameters: spec.parameterTable, generation: generation, space: nil,
             trainedAt: Timestamp.now.description, trainingSeconds: trainingSeconds, events: log.count,
             lastEvaluation: previous?.lastEvaluation)
+        record.lastEventSequence = lastSequence
         progress?("writing generation \(generation)")
         switch model {
         case let factors as ALSModel:
             record.space = try writeFactorGeneration(
                 name, generation, users: factors.userFactors, items: factors.itemFactors,
                 dimension: factors.parameters.factors, log: log, threads: threads)
+            try writeData(
+                name, generation, part: ModelSchema.gramPart,
+                floats: FoldIn.gram(factors.itemFactors, dimension: factors.parameters.factors, solved: factors.parameters.factors))
         case let factors as BPRModel:
             record.space = try writeFactorGeneration(
                 name, generation, users: factors.userFactors, items: factors.itemFactors,
                 dimension: factors.parameters.factors + 1, log: log, threads: threads)
+            try writeData(
+                name, generation, part: ModelSchema.gramPart,
+                floats: FoldIn.gram(factors.itemFactors, dimension: factors.parameters.factors + 1, solved: factors.parameters.factors))
+        case let content as ContentModel:
+            record.space = try writeContentGeneration(name, generation, content, threads: threads)
+        case let session as SessionKNNModel:
+            try writeSessions(name, generation, session.log)
+        case let transition as TransitionModel:
+            try writeSessions(name, generation, transition.log)
         case let popularity as PopularityModel:
             try writeData(name, generation, part: 1, floats: popularity.scores)
         case let knn as ItemKNNModel:
@@ -158,6 +209,10 @@ extension RecDatabase {
             let current = try w.model(name)
             guard current?.generation == previous?.generation else {
                 throw RecDBError(.alreadyExists, "another refresh of '\(name)' finished first; this one is discarded")
+            }
+            // Items upserted while the content model trained get their vectors now, with the new projection.
+            if let content = model as? ContentModel, let space = record.space {
+                try w.addMissingContentVectors(space: space, projection: content.projection)
             }
             try modelSchema.models.put(name, Array(recordBytes), in: &txn)
         }
@@ -194,6 +249,61 @@ extension RecDatabase {
         }
         try buildIndex(space: spaceName, kind: .items, threads: threads)
         return spaceName
+    }
+
+    /// Writes a content generation: the item vectors into a cosine space (indexed), the vocabulary and the basis
+    /// into model data.
+    private func writeContentGeneration(_ model: String, _ generation: UInt32, _ content: ContentModel, threads: Int)
+        throws -> String
+    {
+        let spaceName = ModelSchema.spaceName(model, generation)
+        if try read({ try $0.space(spaceName) }) != nil { try dropSpace(spaceName) }
+        let d = content.dimension
+        let space = try createSpace(spaceName, dimension: d, metric: .cosine, forModel: true)
+        let rows = content.itemVectors.count / max(d, 1)
+        var start = 0
+        while start < rows {
+            let end = min(rows, start + 10_000)
+            try write { w in
+                for row in start..<end {
+                    let vector = Array(content.itemVectors[row * d..<(row + 1) * d])
+                    guard vector.contains(where: { $0 != 0 }), try schema.items.contains(UInt32(row), in: w.txn) else { continue }
+                    try w.setVector(vector, space: space, kind: .items, node: UInt32(row), owner: "item #\(row)")
+                }
+            }
+            start = end
+        }
+        let vocabulary = content.projection.vocabularyBytes
+        try environment.write { txn in
+            try modelSchema.data.put(
+                ModelSchema.dataKey(model, generation, part: ModelSchema.vocabularyPart, index: 0), vocabulary, in: &txn)
+        }
+        try writeData(model, generation, part: ModelSchema.basisPart, floats: content.projection.basis)
+        try buildIndex(space: spaceName, kind: .items, threads: threads)
+        return spaceName
+    }
+
+    /// Writes the training sessions of a session model, 4,096 per value: count, then per session its end time,
+    /// item count and items.
+    private func writeSessions(_ model: String, _ generation: UInt32, _ log: SessionLog) throws {
+        let perChunk = 4096
+        var chunk = 0
+        repeat {
+            let range = (chunk * perChunk)..<min(log.count, (chunk + 1) * perChunk)
+            var writer = BinaryWriter()
+            writer.write(UInt32(range.count))
+            for s in range {
+                writer.write(log.ends[s])
+                writer.write(UInt32(log.sessions[s].count))
+                for item in log.sessions[s] { writer.write(item) }
+            }
+            let bytes = writer.bytes, index = UInt32(chunk)
+            try environment.write { txn in
+                try modelSchema.data.put(
+                    ModelSchema.dataKey(model, generation, part: ModelSchema.sessionsPart, index: index), bytes, in: &txn)
+            }
+            chunk += 1
+        } while chunk * perChunk < log.count
     }
 
     private func writeData(_ model: String, _ generation: UInt32, part: UInt8, floats: [Float]) throws {
@@ -342,53 +452,16 @@ extension CatalogReading where Self: ~Copyable {
 
     /// A stored model by name, as of this snapshot.
     public func model(_ name: String) throws -> ModelRecord? {
-        try modelSchema.models.withValue(name, in: txn) { try JSONDecoder().decode(ModelRecord.self, from: Data($0)) }
+        try modelSchema.models.withValue(name, in: txn) { try database.modelCache.record(name, stored: $0) }
     }
 
-    /// The `k` items the active generation of `model` ranks highest for `user`, leaving out items the user has met.
-    /// Factor models search their item index with the user's vector; item-kNN sums the neighbour lists of the
-    /// user's history; popularity ranks by decayed popularity. All from this one snapshot.
-    ///
-    /// With `category`, only items in that category (or below it) are ranked: "popular in Books", "for you in Books".
+    /// The `k` items the active generation of `model` ranks highest for `user`, leaving out items the user has met,
+    /// optionally only in `category` (or below it): ``recommend(_:)`` with one model, as scores.
     public func recommend(model name: String, user: String, k: Int, category: String? = nil) throws
         -> [(item: UInt32, score: Float)]
     {
-        guard let record = try model(name), record.generation > 0 else {
-            _ = try ModelSpec.named(name)  // an unknown name says which models exist
-            throw RecDBError(.notFound, "model '\(name)' has not been trained (run `recctl refresh \(name)`)")
-        }
-        guard let userID = try userID(for: user) else { throw RecDBError(.notFound, "unknown user '\(user)'") }
-        let seen = Set(try seenItems(ofUserID: userID))
-        let inCategory = try category.map { AllowedSet(try items(inCategory: $0)) }
-        if let space = record.space {
-            guard let vector = try self.vector(space: space, .users, id: user) else { return [] }
-            var allowed = try inCategory ?? allItems()
-            for item in seen { allowed.remove(item) }
-            return try nearest(in: space, to: vector, k: k, allowed: allowed).map { ($0.node, $0.score) }
-        }
-        let itemLimit = Int(try CatalogSchemaAccess.nextID("next.item", handle: handle, meta: schema.meta))
-        var scores = [Float](repeating: 0, count: itemLimit)
-        if record.kind == "popularity" {
-            var offset = 0
-            try modelSchema.data.scanRaw(in: txn, prefix: ModelSchema.dataPrefix(name, record.generation) + [1]) { _, value in
-                let floats = value.bindMemory(to: Float.self)
-                for (i, v) in floats.enumerated() where offset + i < itemLimit { scores[offset + i] = v }
-                offset += floats.count
-                return .next
-            }
-        } else {
-            for item in seen {
-                for neighbour in try neighbours(of: item, model: record) where Int(neighbour.item) < itemLimit {
-                    scores[Int(neighbour.item)] += neighbour.similarity
-                }
-            }
-        }
-        var ranked: [(item: UInt32, score: Float)] = []
-        for (i, score) in scores.enumerated() where score > 0 && !seen.contains(UInt32(i)) {
-            if let inCategory, !inCategory.contains(UInt32(i)) { continue }
-            if try schema.items.contains(UInt32(i), in: txn) { ranked.append((UInt32(i), score)) }
-        }
-        ranked.sort { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
-        return Array(ranked.prefix(k))
+        let request = RecommendRequest(
+            .user(user), count: k, models: [ModelWeight(name)], filter: category.map { .category($0) })
+        return try recommend(request).map { ($0.internalID, $0.score) }
     }
 }

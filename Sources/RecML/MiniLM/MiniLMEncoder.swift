@@ -1,5 +1,5 @@
 import COpenBLAS
-import CRecMLKernels
+import CRecML
 import Foundation
 
 /// The all-MiniLM-L6-v2 sentence encoder: text in, a 384-dimensional unit vector out, computed on the CPU from the

@@ -1,7 +1,7 @@
 import COpenBLAS
 
 /// The row kernels of the MiniLM forward pass (bias, residual, LayerNorm) over raw pointers with `SIMD16<Float>`,
-/// and the one matrix product all dense layers use. GELU and softmax are in C (`CRecMLKernels`), where they can use
+/// and the one matrix product all dense layers use. GELU and softmax are in C (`CRecML`, minilm_kernels.c), where they can use
 /// AVX2 or AVX-512. Nothing here allocates.
 enum MiniLMKernels {
     typealias V = SIMD16<Float>

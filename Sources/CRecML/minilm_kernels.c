@@ -1,4 +1,4 @@
-#include "recml_kernels.h"
+#include "recml_minilm.h"
 
 // The vector helpers below are always inlined into functions compiled for AVX2 or AVX-512, so the ABI of passing
 // 64-byte vectors between functions, which this warning is about, never applies.

@@ -1,0 +1,159 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A client of `recd` for local apps: one Unix-socket connection, requests answered in order.
+///
+/// ```swift
+/// let client = try RecClient(socketPath: "shop.recdb/recd.sock")
+/// let items = try await client.recommend("RECOMMEND 10 ITEMS FOR USER $u EXCLUDE SEEN", parameters: ["u": "u42"])
+/// for item in items { print(item.id, item.score, item.explanation ?? "") }
+/// ```
+///
+/// Calls on one client are serialised; open several clients for parallel requests.
+public final class RecClient: @unchecked Sendable {
+    public let socketPath: String
+    private let fd: Int32
+    private let lock = NSLock()
+    private let queue = DispatchQueue(label: "recclient")
+    private var buffer: [UInt8] = []
+    private var nextID = 0
+
+    /// Connects to the server's socket.
+    public init(socketPath: String) throws {
+        self.socketPath = socketPath
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw RecClientError(code: "io", message: "cannot create a socket: \(String(cString: strerror(errno)))") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(socketPath.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            close(fd)
+            throw RecClientError(code: "invalid_argument", message: "socket path too long: \(socketPath)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw RecClientError(code: "unavailable", message: "no server on \(socketPath): \(message)")
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Sends one raw request line and returns the raw response line (without newlines). Blocking.
+    public func exchange(_ line: String) throws -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        try sendAll(Array((line + "\n").utf8))
+        return try readLine()
+    }
+
+    /// Runs a query with bound parameters and returns its result, or throws the server's error. Blocking.
+    public func querySync(_ query: String, parameters: [String: Any] = [:]) throws -> Any {
+        lock.lock()
+        nextID += 1
+        let id = nextID
+        lock.unlock()
+        var envelope: [String: Any] = ["id": id, "q": query]
+        if !parameters.isEmpty { envelope["params"] = parameters }
+        let data = try JSONSerialization.data(withJSONObject: envelope)
+        let response = try exchange(String(decoding: data, as: UTF8.self))
+        guard let object = try JSONSerialization.jsonObject(with: Data(response.utf8)) as? [String: Any] else {
+            throw RecClientError(code: "bad_response", message: "the server sent \(response.prefix(80))")
+        }
+        if object["ok"] as? Bool == true { return object["result"] ?? NSNull() }
+        let error = object["error"] as? [String: Any] ?? [:]
+        throw RecClientError(
+            code: error["code"] as? String ?? "unknown", message: error["message"] as? String ?? response,
+            position: error["at"] as? Int)
+    }
+
+    /// Runs a query; the result as Foundation JSON values (dictionaries, arrays, strings, numbers).
+    public func query(_ query: String, parameters: [String: Any] = [:]) async throws -> Any {
+        let box = UncheckedBox(parameters)
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                do {
+                    continuation.resume(returning: UncheckedBox(try self.querySync(query, parameters: box.value)))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }.value
+    }
+
+    /// Runs a `RECOMMEND … ITEMS …` query and decodes its items.
+    public func recommend(_ query: String, parameters: [String: Any] = [:]) async throws -> [RecommendedItem] {
+        let result = try await self.query(query, parameters: parameters)
+        guard let object = result as? [String: Any], let list = (object["items"] ?? object["users"]) as? [Any] else {
+            throw RecClientError(code: "bad_response", message: "the result has no items")
+        }
+        let data = try JSONSerialization.data(withJSONObject: list)
+        return try JSONDecoder().decode([RecommendedItem].self, from: data)
+    }
+
+    private func sendAll(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent < 0 {
+                if errno == EINTR { continue }
+                throw RecClientError(code: "io", message: "send failed: \(String(cString: strerror(errno)))")
+            }
+            offset += sent
+        }
+    }
+
+    private func readLine() throws -> String {
+        while true {
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(buffer[..<newline])
+                buffer.removeSubrange(...newline)
+                return String(decoding: line, as: UTF8.self)
+            }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw RecClientError(code: "closed", message: "the server closed the connection") }
+            buffer.append(contentsOf: chunk[..<count])
+        }
+    }
+}
+
+/// An item (or user) of a `RECOMMEND` result.
+public struct RecommendedItem: Decodable, Sendable, Hashable {
+    public var id: String
+    public var score: Double
+    public var model: String
+    public var title: String?
+    /// With `EXPLAIN`: a sentence for shoppers.
+    public var explanation: String?
+}
+
+/// An error the server answered with, or a connection failure.
+public struct RecClientError: Error, CustomStringConvertible, Sendable {
+    /// The server's error code (`syntax`, `not_found`, `permission_denied`, …) or `unavailable`, `closed`, `io`.
+    public var code: String
+    public var message: String
+    /// For syntax errors: the character offset in the query.
+    public var position: Int?
+
+    public init(code: String, message: String, position: Int? = nil) {
+        self.code = code
+        self.message = message
+        self.position = position
+    }
+
+    public var description: String { position.map { "\(message) (at \($0))" } ?? message }
+}
+
+private struct UncheckedBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

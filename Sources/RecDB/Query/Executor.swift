@@ -1,0 +1,298 @@
+import Foundation
+
+// Result shapes (stable: JSON Schemas are written against them). Keys in snake_case; optional keys are left out
+// rather than null.
+//
+// RECOMMEND … ITEMS   {"items": [{"id", "score", "model", "title"?, "explanation"?, "provenance"?}]}
+// RECOMMEND … USERS   {"users": [{"id", "score", "model", "explanation"?, "provenance"?}]}
+//     provenance (EXPLAIN only): {"reason", "items": [{"id", "title"?, "event"?}], "category"?, "neighbours"?}
+//     reason is one of history, session, basket, similar_item, content, popularity, audience.
+// UPSERT ITEM|USER    {"id", "internal_id", "created": bool}
+// DELETE ITEM|USER    {"id", "deleted": bool}       (internal_id too when it existed)
+// EVENT               {"sequence"}
+// SHOW STATS          {"users", "items", "events", "sessions", "events_by_type": {type: count}}
+// SHOW MODELS         {"models": [{"name", "kind", "generation", "trained_at", "training_seconds", "events",
+//                      "parameters": {…}, "space"?, "evaluation"?: {metrics as EVALUATE}}]}
+// SHOW ITEM           {"id", "internal_id", "attributes": {…}}
+// SHOW USER           {"id", "internal_id", "attributes": {…}, "history"?: [{"item", "title"?, "type", "value",
+//                      "time", "sequence"}]}           (history newest first, with HISTORY or LIMIT)
+// REFRESH MODEL       {"model", "generation", "seconds"}
+// EVALUATE MODEL      {"model", "split", "k", "users", "precision", "recall", "f1", "ndcg", "mrr", "hit_rate",
+//                      "coverage", "novelty", "diversity"?, "seconds", "training_seconds"}
+
+extension RecDatabase {
+    /// Parses `text` and binds `parameters` (`$u` → parameters["u"]); throws .syntax with position, or
+    /// .invalidArgument for a missing/ill-typed parameter.
+    public func prepare(_ text: String, parameters: [String: QueryValue] = [:]) throws -> Statement {
+        Statement(text: text, body: try Parser.parse(text, parameters: parameters))
+    }
+
+    /// Runs a statement: reads on one read transaction, writes in one write transaction, admin as their own jobs.
+    public func execute(_ statement: Statement) throws -> QueryValue {
+        switch statement.kind {
+        case .read:
+            return try read { r in try r.executeRead(statement.body) }
+        case .write:
+            return try write { w in try w.executeWrite(statement.body) }
+        case .admin:
+            return try executeAdmin(statement.body)
+        }
+    }
+
+    /// Runs a write statement inside the caller's write transaction (group commit: several clients' writes share
+    /// one transaction).
+    public func execute(_ statement: Statement, in writer: inout CatalogWriter) throws -> QueryValue {
+        guard statement.kind == .write else {
+            throw RecDBError(
+                .invalidArgument,
+                "only UPSERT, DELETE and EVENT run in a caller's write transaction, not a \(statement.kind.rawValue) statement"
+            )
+        }
+        return try writer.executeWrite(statement.body)
+    }
+
+    /// prepare + execute: the embedded entry point.
+    ///
+    /// ```swift
+    /// let page = try db.query("RECOMMEND 10 ITEMS FOR USER $u WHERE price < $max EXPLAIN", parameters: ["u": "u42", "max": 20])
+    /// ```
+    public func query(_ text: String, parameters: [String: QueryValue] = [:]) throws -> QueryValue {
+        try execute(try prepare(text, parameters: parameters))
+    }
+
+    private func executeAdmin(_ body: StatementBody) throws -> QueryValue {
+        switch body {
+        case .refresh(let name):
+            let report = try refresh(try ModelSpec.named(name))
+            return [
+                "model": .string(report.record.name), "generation": .number(Double(report.record.generation)),
+                "seconds": .number(report.seconds),
+            ]
+        case .evaluate(let name, let k, let split):
+            let spec = try ModelSpec.named(name)
+            guard let row = try evaluate([spec], split: split, k: k).rows.first else {
+                throw RecDBError(.notFound, "no evaluation for '\(name)'")
+            }
+            // A stored model remembers its latest evaluation (SHOW MODELS), as `recctl eval` does.
+            if try model(spec.name) != nil { try recordEvaluation(row.result, for: spec.name) }
+            var value = Self.metrics(row.result)
+            if case .object(var members) = value {
+                members["training_seconds"] = .number(row.trainingSeconds)
+                value = .object(members)
+            }
+            return value
+        default:
+            throw RecDBError(.invalidArgument, "not an admin statement")
+        }
+    }
+
+    static func metrics(_ result: EvaluationResult) -> QueryValue {
+        var members: [String: QueryValue] = [
+            "model": .string(result.model), "split": .string(result.split), "k": .number(Double(result.k)),
+            "users": .number(Double(result.users)), "precision": .number(result.precision),
+            "recall": .number(result.recall), "f1": .number(result.f1), "ndcg": .number(result.ndcg),
+            "mrr": .number(result.mrr), "hit_rate": .number(result.hitRate), "coverage": .number(result.coverage),
+            "novelty": .number(result.novelty), "seconds": .number(result.seconds),
+        ]
+        if let diversity = result.diversity { members["diversity"] = .number(diversity) }
+        return .object(members)
+    }
+}
+
+// MARK: - Reads
+
+extension CatalogReading where Self: ~Copyable {
+    func executeRead(_ body: StatementBody) throws -> QueryValue {
+        switch body {
+        case .recommend(let query): return try executeRecommend(query)
+        case .showStats: return try showStats()
+        case .showModels: return try showModels()
+        case .showItem(let id):
+            guard let item = try item(id) else { throw RecDBError(.notFound, "unknown item '\(id)'") }
+            return [
+                "id": .string(item.id), "internal_id": .number(Double(item.internalID)),
+                "attributes": QueryValue(item.attributes),
+            ]
+        case .showUser(let id, let withHistory, let limit):
+            guard let user = try user(id) else { throw RecDBError(.notFound, "unknown user '\(id)'") }
+            var members: [String: QueryValue] = [
+                "id": .string(user.id), "internal_id": .number(Double(user.internalID)),
+                "attributes": QueryValue(user.attributes),
+            ]
+            if withHistory { members["history"] = try historyValue(user.internalID, limit: limit ?? 20) }
+            return .object(members)
+        default:
+            throw RecDBError(.invalidArgument, "not a read statement")
+        }
+    }
+
+    private func historyValue(_ user: UInt32, limit: Int) throws -> QueryValue {
+        var entries: [QueryValue] = []
+        for entry in try history(ofUserID: user, limit: limit, newestFirst: true) {
+            var members: [String: QueryValue] = [
+                "time": .string(entry.timestamp.description), "sequence": .number(Double(entry.sequence)),
+            ]
+            if let item = try item(internalID: entry.itemID) {
+                members["item"] = .string(item.id)
+                if let title = item.title { members["title"] = .string(title) }
+            } else {
+                members["item"] = .string("#\(entry.itemID)")
+            }
+            if let event = try event(sequence: entry.sequence) {
+                members["type"] = .string(event.type)
+                members["value"] = .number(event.value)
+            }
+            entries.append(.object(members))
+        }
+        return .array(entries)
+    }
+
+    private func showStats() throws -> QueryValue {
+        [
+            "users": .number(Double(try userCount)), "items": .number(Double(try itemCount)),
+            "events": .number(Double(try eventCount)), "sessions": .number(Double(try sessionCount())),
+            "events_by_type": .object(try eventCountsByType().mapValues { .number(Double($0)) }),
+        ]
+    }
+
+    private func showModels() throws -> QueryValue {
+        var records: [ModelRecord] = []
+        try modelSchema.models.scanRaw(in: txn) { _, value in
+            records.append(try JSONDecoder().decode(ModelRecord.self, from: Data(value)))
+            return .next
+        }
+        return [
+            "models": .array(
+                records.map { record in
+                    var members: [String: QueryValue] = [
+                        "name": .string(record.name), "kind": .string(record.kind),
+                        "generation": .number(Double(record.generation)), "trained_at": .string(record.trainedAt),
+                        "training_seconds": .number(record.trainingSeconds), "events": .number(Double(record.events)),
+                        "parameters": .object(record.parameters.mapValues { .number($0) }),
+                    ]
+                    if let space = record.space { members["space"] = .string(space) }
+                    if let evaluation = record.lastEvaluation {
+                        members["evaluation"] = RecDatabase.metrics(evaluation)
+                    }
+                    return .object(members)
+                })
+        ]
+    }
+
+    // MARK: Recommend
+
+    private func executeRecommend(_ query: RecommendQuery) throws -> QueryValue {
+        let results: [Recommendation]
+        switch query.target {
+        case .standard(let target): results = try recommend(query.request(target))
+        case .matching(let text): results = try matching(text, query)
+        }
+        var rows: [QueryValue] = []
+        rows.reserveCapacity(results.count)
+        for result in results {
+            var members: [String: QueryValue] = [
+                "id": .string(result.id), "score": .number(Double(result.score)), "model": .string(result.model),
+            ]
+            if !query.returnsUsers, let title = try item(internalID: result.internalID)?.title {
+                members["title"] = .string(title)
+            }
+            if query.explain {
+                members["explanation"] = .string(result.explanation)
+                members["provenance"] = Self.provenanceValue(result.provenance)
+            }
+            rows.append(.object(members))
+        }
+        return [query.returnsUsers ? "users" : "items": .array(rows)]
+    }
+
+    private static func provenanceValue(_ provenance: Provenance) -> QueryValue {
+        var members: [String: QueryValue] = [
+            "reason": .string(provenance.reason.rawValue),
+            "items": .array(
+                provenance.items.map { source in
+                    var item: [String: QueryValue] = ["id": .string(source.id)]
+                    if let title = source.title { item["title"] = .string(title) }
+                    if let event = source.eventType { item["event"] = .string(event) }
+                    return .object(item)
+                }),
+        ]
+        if let category = provenance.category { members["category"] = .string(category) }
+        if provenance.neighbours > 0 { members["neighbours"] = .number(Double(provenance.neighbours)) }
+        return .object(members)
+    }
+
+    /// `MATCHING 'text'`: until the text model exists, the content model's TF-IDF + SVD projection of the phrase,
+    /// searched in the content space with the filter and exclusions.
+    private func matching(_ text: String, _ query: RecommendQuery) throws -> [Recommendation] {
+        let name = ContentModel.storedName
+        if let other = query.models.first(where: { $0.model.lowercased() != name }) {
+            throw RecDBError(.invalidArgument, "MATCHING uses the content model; USING \(other.model) does not apply")
+        }
+        guard query.diversification == nil else {
+            throw RecDBError(.invalidArgument, "DIVERSIFY is not supported with MATCHING yet")
+        }
+        guard let record = try model(name), record.generation > 0, let space = record.space else {
+            throw RecDBError(.notFound, "MATCHING needs the text model (recctl refresh text)")
+        }
+        let projection = try contentProjection(record)
+        guard let vector = projection.vector(forText: text) else { return [] }
+        var excluded = Set<UInt32>()
+        for id in query.exclude { if let item = try itemID(for: id) { excluded.insert(item) } }
+        let allowed = try query.filter.map { try cachedItems(matching: $0) }
+        if let allowed, allowed.count == 0 { return [] }
+        let wanted = query.offset + query.count
+        guard wanted <= Parser.maxCount else {
+            throw RecDBError(.invalidArgument, "offset + count may be at most 10,000")
+        }
+        let matches = try nearest(in: space, to: vector, k: wanted + excluded.count, allowed: allowed)
+            .filter { !excluded.contains($0.node) }
+        var results: [Recommendation] = []
+        for match in matches.dropFirst(query.offset).prefix(query.count) {
+            guard let item = try item(internalID: match.node) else { continue }
+            results.append(
+                Recommendation(
+                    id: item.id, internalID: match.node, score: match.score, model: record.name,
+                    provenance: Provenance(reason: .content, items: [], category: nil, neighbours: 0),
+                    explanation: "Its description matches “\(text)”."))
+        }
+        return results
+    }
+}
+
+// MARK: - Writes
+
+extension CatalogWriter {
+    mutating func executeWrite(_ body: StatementBody) throws -> QueryValue {
+        switch body {
+        case .upsertItem(let id, let attributes):
+            let existed = try itemID(for: id) != nil
+            let internalID = try upsertItem(id, attributes: attributes)
+            return ["id": .string(id), "internal_id": .number(Double(internalID)), "created": .bool(!existed)]
+        case .upsertUser(let id, let attributes):
+            let existed = try userID(for: id) != nil
+            let internalID = try upsertUser(id, attributes: attributes)
+            return ["id": .string(id), "internal_id": .number(Double(internalID)), "created": .bool(!existed)]
+        case .deleteItem(let id):
+            let internalID = try itemID(for: id)
+            let deleted = try deleteItem(id)
+            return Self.deletion(id, internalID, deleted)
+        case .deleteUser(let id):
+            let internalID = try userID(for: id)
+            let deleted = try deleteUser(id)
+            return Self.deletion(id, internalID, deleted)
+        case .event(let event):
+            let input = EventInput(
+                user: event.user, item: event.item, type: event.type, value: event.value,
+                timestamp: event.timestamp ?? .now, session: event.session, text: event.text)
+            return ["sequence": .number(Double(try addEvent(input)))]
+        default:
+            throw RecDBError(.invalidArgument, "not a write statement")
+        }
+    }
+
+    private static func deletion(_ id: String, _ internalID: UInt32?, _ deleted: Bool) -> QueryValue {
+        var members: [String: QueryValue] = ["id": .string(id), "deleted": .bool(deleted)]
+        if let internalID { members["internal_id"] = .number(Double(internalID)) }
+        return .object(members)
+    }
+}

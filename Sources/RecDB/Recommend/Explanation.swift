@@ -1,0 +1,112 @@
+import Foundation
+
+extension CatalogReading where Self: ~Copyable {
+    /// Completes a ranked candidate: finds the source items behind it when the model did not say, and renders the
+    /// explanation sentence from the provenance. Sentences name only items read from the catalog.
+    func explain(_ candidate: Candidate, _ resolved: ResolvedRequest) throws -> Recommendation {
+        var sources = candidate.sources
+        if sources.isEmpty, candidate.reason != .popularity {
+            sources = try closestSources(to: candidate.item, resolved, model: candidate.model)
+        }
+        var provenance = Provenance(reason: candidate.reason, items: [], category: nil, neighbours: candidate.neighbours)
+        for source in sources where provenance.items.count < 3 {
+            var eventType: String?
+            if candidate.reason == .history || candidate.reason == .content, !resolved.history.isEmpty {
+                // The newest event with the item that counted in its favour: a returned item is no reason.
+                eventType = nil
+                for entry in resolved.history where entry.itemID == source {
+                    guard let type = try schema.events.withValue(entry.sequence, in: txn, { try EventRecord($0) })
+                        .flatMap({ database.eventType(code: $0.typeCode) }), type.weight > 0 || type.usesValue
+                    else { continue }
+                    eventType = type.name
+                    break
+                }
+                guard eventType != nil else { continue }
+            }
+            guard let record = try item(internalID: source) else { continue }
+            provenance.items.append(.init(id: record.id, title: record.title, eventType: eventType))
+        }
+        let id: String
+        if resolved.returnsUsers {
+            id = try externalUserID(candidate.item) ?? "#\(candidate.item)"
+        } else {
+            let record = try item(internalID: candidate.item)
+            id = record?.id ?? "#\(candidate.item)"
+            if candidate.reason == .popularity, let path = record?.category {
+                provenance.category = path.split(separator: "/").first.map(String.init)
+            }
+        }
+        return Recommendation(
+            id: id, internalID: candidate.item, score: candidate.score, model: candidate.model, provenance: provenance,
+            explanation: Explanation.sentence(provenance))
+    }
+
+    /// The history or source items most like `item` in the model's vectors (or the content model's), best first.
+    func closestSources(to item: UInt32, _ resolved: ResolvedRequest, model name: String) throws -> [UInt32] {
+        let sources = sourceItems(resolved, limit: 50)
+        guard !sources.isEmpty else { return [] }
+        var spaceRecord = try model(name)
+        if spaceRecord?.space == nil || name == "blend" { spaceRecord = try model("content") ?? model("als") }
+        guard let spaceName = spaceRecord?.space, let space = try space(spaceName) else { return [sources[0]] }
+        let target: [Float]?
+        if resolved.returnsUsers {
+            target = try storedVector(space, .items, resolved.sourceItems[0])
+        } else {
+            target = try storedVector(space, .items, item)
+        }
+        guard let target else { return [sources[0]] }
+        var scored: [(UInt32, Float)] = []
+        for source in sources {
+            guard let vector = try storedVector(space, .items, source) else { continue }
+            var dot: Float = 0
+            for d in 0..<min(vector.count, target.count) { dot += vector[d] * target[d] }
+            scored.append((source, dot))
+        }
+        guard !scored.isEmpty else { return [sources[0]] }
+        return scored.sorted { $0.1 > $1.1 }.prefix(6).map(\.0)
+    }
+}
+
+/// Renders provenance as a sentence for shoppers. Only names that the provenance carries (read from the catalog)
+/// ever appear.
+public enum Explanation {
+    public static func sentence(_ provenance: Provenance) -> String {
+        let first = provenance.items.first
+        let name = first.map { $0.title ?? $0.id }
+        switch provenance.reason {
+        case .history, .content:
+            guard let name else { return "Picked for you" }
+            let verb = verb(for: first?.eventType)
+            if first?.eventType.map(verbPutsItemFirst) == true {
+                return provenance.reason == .history
+                    ? "Because you added \(name) to your cart" : "Like \(name), which you added to your cart"
+            }
+            return provenance.reason == .history ? "Because you \(verb) \(name)" : "Like \(name), which you \(verb)"
+        case .session:
+            return name.map { "Often chosen next after \($0)" } ?? "Often chosen next in a visit like yours"
+        case .basket:
+            return name.map { "Goes well with \($0)" } ?? "Goes well with your basket"
+        case .similarItem:
+            return name.map { "Similar to \($0)" } ?? "Similar items"
+        case .popularity:
+            return provenance.category.map { "Popular in \($0) right now" } ?? "Popular right now"
+        case .audience:
+            return name.map { "Likes items like \($0)" } ?? "Likely to be interested"
+        }
+    }
+
+    static func verbPutsItemFirst(_ eventType: String) -> Bool {
+        ["cart", "add_to_cart", "addtocart"].contains(eventType)
+    }
+
+    static func verb(for eventType: String?) -> String {
+        switch eventType {
+        case "purchase", "buy", "order": "bought"
+        case "view", "click", "detail": "viewed"
+        case "rating", "rate", "review": "rated"
+        case "like", "favorite", "wishlist": "liked"
+        case "return": "returned"
+        default: "chose"
+        }
+    }
+}

@@ -1,0 +1,534 @@
+import Foundation
+
+extension RecDatabase {
+    /// Recommends from one consistent snapshot: see ``RecommendRequest``. Every result carries its score, the
+    /// model that produced it, its provenance and an explanation sentence.
+    public func recommend(_ request: RecommendRequest) throws -> [Recommendation] {
+        try read { r in try r.recommend(request) }
+    }
+}
+
+/// A scored candidate before ranking: which model found it and which source items drove it.
+struct Candidate {
+    var item: UInt32
+    var score: Float
+    var model: String
+    var reason: Provenance.Reason
+    /// Internal ids of the items that drove it, most influential first (may be filled in later).
+    var sources: [UInt32] = []
+    var neighbours = 0
+}
+
+/// A request resolved against the snapshot: internal ids, the exclusions and the allowed set.
+struct ResolvedRequest {
+    var request: RecommendRequest
+    var userID: UInt32?
+    /// The user's recent history, newest first.
+    var history: [HistoryEntry] = []
+    /// The items that stand for the target: the visit or basket in time order, or the one item.
+    var sourceItems: [UInt32] = []
+    var sourceReason: Provenance.Reason = .history
+    var excluded = Set<UInt32>()
+    var allowed: AllowedSet?
+    var itemLimit = 0
+    /// Whether results are users (users for an item).
+    var returnsUsers = false
+
+    func accepts(_ node: UInt32) -> Bool {
+        if returnsUsers { return true }
+        return !excluded.contains(node) && (allowed?.contains(node) ?? true)
+    }
+}
+
+extension CatalogReading where Self: ~Copyable {
+    /// Recommends in this snapshot: see ``RecommendRequest``.
+    public func recommend(_ request: RecommendRequest) throws -> [Recommendation] {
+        guard request.count >= 0, request.offset >= 0 else {
+            throw RecDBError(.invalidArgument, "count and offset must be ≥ 0 (count \(request.count), offset \(request.offset))")
+        }
+        guard request.count > 0 else { return [] }
+        guard request.count + request.offset <= 10_000 else {
+            throw RecDBError(.invalidArgument, "offset + count may be at most 10,000")
+        }
+        let resolved = try resolve(request)
+        let models = try plan(resolved)
+        if let allowed = resolved.allowed, allowed.count == 0 { return [] }
+        // Rank in blocks so that a deeper page extends the ranking of the earlier ones and never repeats an item.
+        let needed = request.offset + request.count
+        let block = 25
+        var ranked: [Candidate] = []
+        var placed = Set<UInt32>()
+        var blocks = 1
+        while ranked.count < needed {
+            let size = blocks * block
+            let pool = try candidates(models, resolved, pool: size * 2)
+            var added = false
+            for candidate in diversify(pool, resolved, limit: size) where !placed.contains(candidate.item) {
+                placed.insert(candidate.item)
+                ranked.append(candidate)
+                added = true
+            }
+            // Stop when the models have nothing more to give.
+            if !added || pool.count < size * 2 && blocks > 1 { break }
+            if ranked.count >= needed { break }
+            blocks += 1
+            if blocks * block > needed * 4 + 200 { break }
+        }
+        let page = Array(ranked.dropFirst(request.offset).prefix(request.count))
+        return try page.map { try explain($0, resolved) }
+    }
+
+    // MARK: - Resolving
+
+    func resolve(_ request: RecommendRequest) throws -> ResolvedRequest {
+        var resolved = ResolvedRequest(request: request)
+        resolved.itemLimit = Int(try CatalogSchemaAccess.nextID("next.item", handle: handle, meta: schema.meta))
+        switch request.target {
+        case .user(let id):
+            guard let user = try userID(for: id) else { throw RecDBError(.notFound, "unknown user '\(id)'") }
+            resolved.userID = user
+            resolved.history = try history(ofUserID: user, limit: 200, newestFirst: true)
+            resolved.sourceReason = .history
+            if request.excludeSeen {
+                if resolved.history.count < 200 {
+                    for entry in resolved.history { resolved.excluded.insert(entry.itemID) }
+                } else {
+                    for item in try seenItems(ofUserID: user) { resolved.excluded.insert(item) }
+                }
+            }
+        case .session(let id):
+            guard let session = try session(id) else { throw RecDBError(.notFound, "unknown session '\(id)'") }
+            resolved.sourceItems = session.entries.suffix(50).map(\.itemID)
+            resolved.sourceReason = .session
+            resolved.excluded.formUnion(resolved.sourceItems)
+        case .items(let ids):
+            guard !ids.isEmpty else { throw RecDBError(.invalidArgument, "FOR ITEMS needs at least one item") }
+            for id in ids {
+                guard let item = try itemID(for: id) else { throw RecDBError(.notFound, "unknown item '\(id)'") }
+                resolved.sourceItems.append(item)
+            }
+            resolved.sourceReason = .basket
+            resolved.excluded.formUnion(resolved.sourceItems)
+        case .similarTo(let id):
+            guard let item = try itemID(for: id) else { throw RecDBError(.notFound, "unknown item '\(id)'") }
+            resolved.sourceItems = [item]
+            resolved.sourceReason = .similarItem
+            resolved.excluded.insert(item)
+        case .usersForItem(let id):
+            guard let item = try itemID(for: id) else { throw RecDBError(.notFound, "unknown item '\(id)'") }
+            resolved.sourceItems = [item]
+            resolved.sourceReason = .audience
+            resolved.returnsUsers = true
+        }
+        for id in request.exclude {
+            if let item = try itemID(for: id) { resolved.excluded.insert(item) }
+        }
+        if let filter = request.filter, !resolved.returnsUsers { resolved.allowed = try cachedItems(matching: filter) }
+        return resolved
+    }
+
+    /// The visit that session models continue: the session's or basket's items, or the user's latest session.
+    func visit(_ resolved: ResolvedRequest) -> [UInt32] {
+        if !resolved.sourceItems.isEmpty { return resolved.sourceItems }
+        guard let newest = resolved.history.first else { return [] }
+        var items: [UInt32] = []
+        var previous = newest
+        for entry in resolved.history {
+            let sameVisit = newest.sessionID != 0
+                ? entry.sessionID == newest.sessionID
+                : previous.timestamp.milliseconds - entry.timestamp.milliseconds <= database.sessionGap
+            guard sameVisit, items.count < 50 else { break }
+            items.append(entry.itemID)
+            previous = entry
+        }
+        return items.reversed()
+    }
+
+    // MARK: - Planning
+
+    /// The models to ask, each with its weight; `blend` when several named models are mixed, else a fallback
+    /// chain (weight 0 marks chain order).
+    func plan(_ resolved: ResolvedRequest) throws -> (models: [(record: ModelRecord, weight: Float)], blend: Bool) {
+        let request = resolved.request
+        if !request.models.isEmpty {
+            var chosen: [(ModelRecord, Float)] = []
+            for part in request.models {
+                guard let record = try model(part.model), record.generation > 0 else {
+                    _ = try ModelSpec.named(part.model)
+                    throw RecDBError(.notFound, "model '\(part.model)' has not been trained (run `recctl refresh \(part.model)`)")
+                }
+                guard part.weight.isFinite, part.weight >= 0 else {
+                    throw RecDBError(.invalidArgument, "weight of '\(part.model)' must be a number ≥ 0")
+                }
+                chosen.append((record, part.weight))
+            }
+            return (chosen, chosen.count > 1)
+        }
+        let names: [String]
+        switch request.target {
+        case .user: names = ["als", "bpr", "itemknn", "session", "content", "popularity"]
+        case .session: names = ["session", "transition", "itemknn", "content", "popularity"]
+        case .items: names = ["itemknn", "session", "content", "als", "popularity"]
+        case .similarTo: names = ["itemknn", "content", "als", "bpr", "popularity"]
+        case .usersForItem: names = ["als", "bpr"]
+        }
+        var chain: [(ModelRecord, Float)] = []
+        var personalised = false
+        for name in names {
+            guard let record = try model(name), record.generation > 0 else { continue }
+            // One personalised model leads the chain; the others follow only if it cannot serve.
+            if ["als", "bpr", "itemknn"].contains(record.kind) {
+                if personalised && isUserTarget(request) { continue }
+                personalised = true
+            }
+            chain.append((record, 0))
+        }
+        guard !chain.isEmpty else {
+            throw RecDBError(
+                .notFound,
+                resolved.returnsUsers
+                    ? "users for an item need a trained factor model (recctl refresh als)"
+                    : "no model is trained yet (recctl refresh popularity, then als, content, session)")
+        }
+        return (chain, false)
+    }
+
+    private func isUserTarget(_ request: RecommendRequest) -> Bool {
+        if case .user = request.target { return true }
+        return false
+    }
+
+    // MARK: - Candidates
+
+    /// Up to `pool` candidates: the blend of the models, or the chain filled model by model.
+    func candidates(
+        _ plan: (models: [(record: ModelRecord, weight: Float)], blend: Bool), _ resolved: ResolvedRequest, pool: Int
+    ) throws -> [Candidate] {
+        if plan.blend {
+            var merged: [UInt32: Candidate] = [:]
+            var best: [UInt32: Float] = [:]
+            for (record, weight) in plan.models where weight > 0 {
+                let found = try candidates(from: record, resolved, pool: pool)
+                guard let high = found.map(\.score).max(), let low = found.map(\.score).min() else { continue }
+                let span = high - low
+                for candidate in found {
+                    let contribution = weight * (span > 0 ? (candidate.score - low) / span : 1)
+                    if var existing = merged[candidate.item] {
+                        existing.score += contribution
+                        if contribution > best[candidate.item]! {
+                            best[candidate.item] = contribution
+                            existing.reason = candidate.reason
+                            existing.sources = candidate.sources
+                        }
+                        merged[candidate.item] = existing
+                    } else {
+                        var blended = candidate
+                        blended.score = contribution
+                        blended.model = "blend"
+                        merged[candidate.item] = blended
+                        best[candidate.item] = contribution
+                    }
+                }
+            }
+            return merged.values.sorted { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
+        }
+        var result: [Candidate] = []
+        var taken = Set<UInt32>()
+        for (record, _) in plan.models {
+            guard result.count < pool else { break }
+            for candidate in try candidates(from: record, resolved, pool: pool) where !taken.contains(candidate.item) {
+                taken.insert(candidate.item)
+                result.append(candidate)
+                if result.count >= pool { break }
+            }
+        }
+        return result
+    }
+
+    /// One model's best `pool` candidates that the request accepts, best first.
+    func candidates(from record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
+        switch record.kind {
+        case "als", "bpr": return try factorCandidates(record, resolved, pool: pool)
+        case "itemknn": return try neighbourCandidates(record, resolved, pool: pool)
+        case "session", "transition": return try sessionCandidates(record, resolved, pool: pool)
+        case "content": return try contentCandidates(record, resolved, pool: pool)
+        case "popularity": return try popularityCandidates(record, resolved, pool: pool)
+        default: return []
+        }
+    }
+
+    /// The search's allowed set: the filter, minus exclusions when there are many of them.
+    private func searchSet(_ resolved: ResolvedRequest) -> (allowed: AllowedSet?, extra: Int) {
+        guard resolved.excluded.count > 64 else { return (resolved.allowed, resolved.excluded.count) }
+        var allowed = resolved.allowed ?? AllowedSet(0..<UInt32(resolved.itemLimit))
+        for item in resolved.excluded { allowed.remove(item) }
+        return (allowed, 0)
+    }
+
+    private func searchSpace(
+        _ space: String, _ query: [Float], _ resolved: ResolvedRequest, pool: Int, kind: VectorKind = .items
+    ) throws -> [VectorMatch] {
+        if kind == .users { return try nearest(in: space, to: query, k: pool, kind: .users) }
+        let (allowed, extra) = searchSet(resolved)
+        if let allowed, allowed.count == 0 { return [] }
+        return try nearest(in: space, to: query, k: pool + extra, allowed: allowed).filter { resolved.accepts($0.node) }
+    }
+
+    func factorCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
+        guard let spaceName = record.space, let space = try space(spaceName) else { return [] }
+        let query: [Float]?
+        switch resolved.request.target {
+        case .similarTo, .usersForItem:
+            query = try storedVector(space, .items, resolved.sourceItems[0])
+        case .user:
+            query = try userVector(record, space, resolved)
+        case .session, .items:
+            query = try foldIn(record, space, resolved.sourceItems.map { ($0, Float(1)) })
+        }
+        guard var query else { return [] }
+        if resolved.returnsUsers, record.kind == "bpr" { query[query.count - 1] = 0 }
+        let matches = try searchSpace(spaceName, query, resolved, pool: pool, kind: resolved.returnsUsers ? .users : .items)
+        let reason: Provenance.Reason = resolved.returnsUsers ? .audience : resolved.sourceReason
+        return matches.prefix(pool).map { Candidate(item: $0.node, score: $0.score, model: record.name, reason: reason) }
+    }
+
+    func storedVector(_ space: EmbeddingSpace, _ kind: VectorKind, _ node: UInt32) throws -> [Float]? {
+        try vectorSchema.vectors.withValue(VectorKeys.node(space.id, kind, node), in: txn) { $0.loadFloats() }
+    }
+
+    /// The user's vector: stored by the last refresh, or folded in from the current history when the user has
+    /// events since (or none was stored).
+    func userVector(_ record: ModelRecord, _ space: EmbeddingSpace, _ resolved: ResolvedRequest) throws -> [Float]? {
+        guard let user = resolved.userID else { return nil }
+        let newest = resolved.history.first?.sequence ?? 0
+        if let trainedThrough = record.lastEventSequence, newest <= trainedThrough,
+            let stored = try storedVector(space, .users, user)
+        {
+            return stored
+        }
+        guard !resolved.history.isEmpty else { return nil }
+        var weights: [UInt32: Float] = [:]
+        for entry in resolved.history {
+            weights[entry.itemID, default: 0] += try eventWeight(sequence: entry.sequence)
+        }
+        return try foldIn(record, space, weights.map { ($0.key, $0.value) })
+    }
+
+    func eventWeight(sequence: UInt64) throws -> Float {
+        guard let record = try schema.events.withValue(sequence, in: txn, { try EventRecord($0) }),
+            let type = database.eventType(code: record.typeCode)
+        else { return 1 }
+        return Float(type.weight(forValue: record.value))
+    }
+
+    /// Solves a user vector for the given items and weights against the model's item factors.
+    func foldIn(_ record: ModelRecord, _ space: EmbeddingSpace, _ items: [(UInt32, Float)]) throws -> [Float]? {
+        let gram = try foldInGram(record)
+        let dimension = space.dimension
+        let solved = record.kind == "bpr" ? dimension - 1 : dimension
+        var history: [(vector: [Float], weight: Float)] = []
+        for (item, weight) in items {
+            if let vector = try storedVector(space, .items, item) { history.append((vector, weight)) }
+        }
+        let alpha = Float(record.parameters["alpha"] ?? 1), regularization = Float(record.parameters["regularization"] ?? 0.01)
+        return FoldIn.solve(
+            history: history, gram: gram, dimension: dimension, solved: solved,
+            regularization: max(regularization, 1e-3), alpha: record.kind == "bpr" ? 1 : alpha)
+    }
+
+    /// The items that stand for the target: the user's recent history (newest first, distinct), or the source items.
+    func sourceItems(_ resolved: ResolvedRequest, limit: Int = 50) -> [UInt32] {
+        if !resolved.sourceItems.isEmpty { return resolved.sourceItems }
+        var seen = Set<UInt32>(), items: [UInt32] = []
+        for entry in resolved.history where seen.insert(entry.itemID).inserted {
+            items.append(entry.itemID)
+            if items.count >= limit { break }
+        }
+        return items
+    }
+
+    func neighbourCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
+        var scores: [UInt32: (score: Float, source: UInt32, best: Float)] = [:]
+        for source in sourceItems(resolved) {
+            for neighbour in try neighbours(of: source, model: record) where resolved.accepts(neighbour.item) {
+                var entry = scores[neighbour.item] ?? (0, source, 0)
+                entry.score += neighbour.similarity
+                if neighbour.similarity > entry.best { entry.source = source; entry.best = neighbour.similarity }
+                scores[neighbour.item] = entry
+            }
+        }
+        let ranked = scores.map {
+            Candidate(item: $0.key, score: $0.value.score, model: record.name, reason: resolved.sourceReason, sources: [$0.value.source])
+        }
+        return try bestLive(ranked, pool: pool)
+    }
+
+    func sessionCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
+        let visit = visit(resolved)
+        guard !visit.isEmpty else { return [] }
+        let model = try sessionModel(record)
+        let limit = max(resolved.itemLimit, 1)
+        var scores = [Float](repeating: 0, count: limit)
+        let neighbours = scores.withUnsafeMutableBufferPointer { model.scoreNext(after: visit, into: $0) }
+        var ranked: [Candidate] = []
+        for (index, score) in scores.enumerated() where score > 0 && resolved.accepts(UInt32(index)) {
+            ranked.append(
+                Candidate(
+                    item: UInt32(index), score: score, model: record.name, reason: .session, sources: [visit.last!],
+                    neighbours: neighbours.count))
+        }
+        return try bestLive(ranked, pool: pool)
+    }
+
+    /// The `pool` best of `ranked` (sorted here) whose items still exist.
+    private func bestLive(_ ranked: [Candidate], pool: Int) throws -> [Candidate] {
+        let sorted = ranked.sorted { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
+        var result: [Candidate] = []
+        for candidate in sorted where try schema.items.contains(candidate.item, in: txn) {
+            result.append(candidate)
+            if result.count >= pool { break }
+        }
+        return result
+    }
+
+    func contentCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
+        guard let spaceName = record.space, let space = try space(spaceName) else { return [] }
+        let sources = sourceItems(resolved, limit: 20)
+        var profile = [Float](repeating: 0, count: space.dimension)
+        var any = false
+        for (rank, item) in sources.enumerated() {
+            guard let vector = try storedVector(space, .items, item) else { continue }
+            // Recent items count more: 1, 1/2, 1/3 … by recency rank (sources are newest first for users).
+            let weight = resolved.sourceItems.isEmpty ? 1 / Float(rank + 1) : 1
+            for d in 0..<vector.count { profile[d] += weight * vector[d] }
+            any = true
+        }
+        guard any else { return [] }
+        let matches = try searchSpace(spaceName, profile, resolved, pool: pool)
+        let reason: Provenance.Reason = resolved.sourceReason == .similarItem ? .similarItem : .content
+        return matches.map { Candidate(item: $0.node, score: $0.score, model: record.name, reason: reason) }
+    }
+
+    func popularityCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
+        let ranking = try popularityRanking(record)
+        var result: [Candidate] = []
+        if let allowed = resolved.allowed, allowed.count * 8 < ranking.count {
+            // A narrow filter: rank its items by popularity instead of walking the whole ranking.
+            let scores = try popularityScores(record)
+            var scored: [(UInt32, Float)] = []
+            allowed.forEach { item in
+                if Int(item) < scores.count, scores[Int(item)] > 0, resolved.accepts(item) { scored.append((item, scores[Int(item)])) }
+            }
+            scored.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+            for (item, score) in scored.prefix(pool) {
+                result.append(Candidate(item: item, score: score, model: record.name, reason: .popularity))
+            }
+            return result
+        }
+        for (item, score) in ranking where resolved.accepts(item) {
+            guard try schema.items.contains(item, in: txn) else { continue }
+            result.append(Candidate(item: item, score: score, model: record.name, reason: .popularity))
+            if result.count >= pool { break }
+        }
+        return result
+    }
+
+    /// Items by decayed popularity, best first, once per generation.
+    func popularityRanking(_ record: ModelRecord) throws -> [(UInt32, Float)] {
+        try database.modelCache.value(model: record.name, generation: record.generation, part: "ranking") {
+            let scores = try popularityScores(record)
+            var ranking: [(UInt32, Float)] = []
+            for (index, score) in scores.enumerated() where score > 0 { ranking.append((UInt32(index), score)) }
+            ranking.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+            return ranking
+        }
+    }
+
+    /// Decayed popularity per item id, once per generation.
+    func popularityScores(_ record: ModelRecord) throws -> [Float] {
+        try database.modelCache.value(model: record.name, generation: record.generation, part: "scores") {
+            try modelFloats(record, part: ModelSchema.popularityPart)
+        }
+    }
+
+    // MARK: - Diversification
+
+    /// The first `limit` of `pool` in ranked order, diversified as the request asks.
+    func diversify(_ pool: [Candidate], _ resolved: ResolvedRequest, limit: Int) -> [Candidate] {
+        switch resolved.request.diversification {
+        case nil: return Array(pool.prefix(limit))
+        case .perCategory(let cap)?:
+            // The cap holds on every page (every `count` consecutive results) as far as the candidates allow; an
+            // item over the cap waits for a later page instead of being dropped.
+            let pageSize = max(resolved.request.count, 1)
+            let categories = pool.map { candidate in ((try? item(internalID: candidate.item)?.category) ?? nil) ?? "" }
+            var waiting = Array(pool.indices), result: [Candidate] = []
+            while result.count < limit && !waiting.isEmpty {
+                var counts: [String: Int] = [:], page: [Int] = [], rest: [Int] = []
+                for index in waiting {
+                    let key = categories[index]
+                    if page.count < pageSize && (key.isEmpty || counts[key, default: 0] < cap) {
+                        counts[key, default: 0] += 1
+                        page.append(index)
+                    } else {
+                        rest.append(index)
+                    }
+                }
+                if page.isEmpty { break }
+                // A page the cap cannot fill takes the best of the rest, so every page stays `count` long.
+                while page.count < pageSize && !rest.isEmpty { page.append(rest.removeFirst()) }
+                result += page.map { pool[$0] }
+                waiting = rest
+            }
+            return Array(result.prefix(limit))
+        case .maximalMarginalRelevance(let lambda)?:
+            guard lambda < 1, pool.count > 1 else { return Array(pool.prefix(limit)) }
+            let space = diversitySpace()
+            let vectors = pool.map { candidate in space.flatMap { diversityVector(candidate.item, in: $0) } }
+            let high = pool.map(\.score).max() ?? 0, low = pool.map(\.score).min() ?? 0
+            let span = high > low ? high - low : 1
+            var picked: [Int] = []
+            var maxSimilarity = [Float](repeating: 0, count: pool.count)
+            var used = [Bool](repeating: false, count: pool.count)
+            while picked.count < min(limit, pool.count) {
+                var best = -1
+                var bestValue = -Float.infinity
+                for i in 0..<pool.count where !used[i] {
+                    let relevance = (pool[i].score - low) / span
+                    let value = lambda * relevance - (1 - lambda) * maxSimilarity[i]
+                    if value > bestValue { bestValue = value; best = i }
+                }
+                used[best] = true
+                picked.append(best)
+                if let chosen = vectors[best] {
+                    for i in 0..<pool.count where !used[i] {
+                        if let other = vectors[i] {
+                            var dot: Float = 0
+                            for d in 0..<min(chosen.count, other.count) { dot += chosen[d] * other[d] }
+                            maxSimilarity[i] = max(maxSimilarity[i], max(0, dot))
+                        }
+                    }
+                }
+            }
+            return picked.map { pool[$0] }
+        }
+    }
+
+    /// The space whose vectors measure similarity between items: the content model's if trained, else the first
+    /// factor model's.
+    func diversitySpace() -> EmbeddingSpace? {
+        for name in ["content", "als", "bpr"] {
+            if let record = try? model(name), let spaceName = record.space, let space = try? space(spaceName) { return space }
+        }
+        return nil
+    }
+
+    /// An item's unit vector in `space`, or nil.
+    func diversityVector(_ item: UInt32, in space: EmbeddingSpace) -> [Float]? {
+        guard var vector = try? storedVector(space, .items, item) else { return nil }
+        let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        guard norm > 0 else { return nil }
+        for d in 0..<vector.count { vector[d] /= norm }
+        return vector
+    }
+}

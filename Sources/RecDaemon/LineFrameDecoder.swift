@@ -1,0 +1,52 @@
+import NIOCore
+
+/// One request line, or the fact that a line was longer than the limit (its bytes were dropped).
+enum RequestLine {
+    case line([UInt8])
+    case oversize(Int)
+}
+
+/// Splits the byte stream at `\n`. A line longer than `maxLength` is not buffered: its bytes are counted and
+/// dropped up to its newline, and it is reported as `.oversize`, so one bad line fails alone and the connection
+/// goes on. A half-written line at end of stream is dropped (the client vanished mid-request).
+struct LineFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = RequestLine
+    let maxLength: Int
+    /// Bytes of an oversize line dropped so far; nil when not inside one.
+    private var dropping: Int?
+
+    init(maxLength: Int) {
+        self.maxLength = maxLength
+    }
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let view = buffer.readableBytesView
+        if let newline = view.firstIndex(of: UInt8(ascii: "\n")) {
+            let length = newline - view.startIndex
+            if let dropped = dropping {
+                buffer.moveReaderIndex(forwardBy: length + 1)
+                dropping = nil
+                context.fireChannelRead(wrapInboundOut(.oversize(dropped + length)))
+            } else if length > maxLength {
+                buffer.moveReaderIndex(forwardBy: length + 1)
+                context.fireChannelRead(wrapInboundOut(.oversize(length)))
+            } else {
+                let bytes = buffer.readBytes(length: length) ?? []
+                buffer.moveReaderIndex(forwardBy: 1)
+                context.fireChannelRead(wrapInboundOut(.line(bytes)))
+            }
+            return .continue
+        }
+        if dropping != nil || view.count > maxLength {
+            dropping = (dropping ?? 0) + view.count
+            buffer.moveReaderIndex(forwardBy: view.count)
+        }
+        return .needMoreData
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+        return .needMoreData
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import Logging
+import RecDB
+
+/// Refreshes models on a schedule, one at a time, on its own thread: queries go on while a model trains (its new
+/// generation appears at once when the refresh switches to it).
+final class RefreshScheduler: @unchecked Sendable {
+    let database: RecDatabase
+    let models: [String]
+    let interval: TimeInterval
+    let logger: Logger
+    private let timer: DispatchSourceTimer
+
+    init(database: RecDatabase, models: [String], every interval: TimeInterval, logger: Logger) {
+        self.database = database
+        self.models = models
+        self.interval = interval
+        self.logger = logger
+        timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "recd-refresh"))
+    }
+
+    func start() {
+        timer.schedule(deadline: .now() + interval, repeating: interval)
+        timer.setEventHandler { [self] in refreshAll() }
+        timer.resume()
+    }
+
+    func stop() { timer.cancel() }
+
+    private func refreshAll() {
+        for name in models {
+            do {
+                let report = try database.refresh(try ModelSpec.named(name))
+                logger.info("refreshed \(name): generation \(report.record.generation) in \(String(format: "%.2f", report.seconds)) s")
+            } catch {
+                logger.error("refresh of \(name) failed: \(error)")
+            }
+        }
+    }
+
+    /// Seconds in a duration like `90s`, `30m`, `1h` (a bare number is seconds).
+    static func seconds(_ text: String) -> TimeInterval? {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        if let unit = text.last, let scale = units[unit], let value = Double(text.dropLast()), value > 0 { return value * scale }
+        if let value = Double(text), value > 0 { return value }
+        return nil
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import RecDB
+
+/// The wire protocol (`Schemas/wire-protocol.schema.json`): one request per line, one JSON response line per request.
+///
+/// A line that starts with `{` is a JSON envelope `{"id": …, "q": "…", "params": {…}}`; any other line is a bare
+/// query, so `socat - UNIX-CONNECT:recd.sock` works by hand. Responses are
+/// `{"id": …, "ok": true, "result": …, "took_us": N}` or
+/// `{"id": …, "ok": false, "error": {"code": "syntax", "message": "…", "at": 17}}`.
+enum Wire {
+    struct Request {
+        /// The client's id, echoed as JSON text (`null` when none was given).
+        var id: String
+        var query: String
+        var parameters: [String: QueryValue]
+    }
+
+    struct Failure: Error {
+        var code: String
+        var message: String
+        var position: Int?
+    }
+
+    /// Parses one line (without its newline). Throws `Failure` for bad envelopes and invalid UTF-8.
+    static func request(_ bytes: [UInt8]) throws -> Request {
+        var line = bytes
+        if line.last == UInt8(ascii: "\r") { line.removeLast() }
+        guard let text = String(validating: line, as: UTF8.self) else {
+            let offset = firstInvalidUTF8(line)
+            throw Failure(code: "invalid_utf8", message: "the request is not valid UTF-8 (byte \(offset))", position: offset)
+        }
+        let trimmed = text.drop { $0 == " " || $0 == "\t" }
+        guard trimmed.first == "{" else { return Request(id: "null", query: text, parameters: [:]) }
+        let object: [String: Any]
+        do {
+            guard let parsed = try JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed]) as? [String: Any]
+            else { throw Failure(code: "bad_request", message: "a JSON request must be an object", position: 0) }
+            object = parsed
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw Failure(code: "bad_request", message: "the request is not valid JSON", position: 0)
+        }
+        var id = "null"
+        if let raw = object["id"] {
+            guard let value = try? QueryValue(json: raw), isScalar(value) else {
+                throw Failure(code: "bad_request", message: "\"id\" must be a string, a number or null", position: nil)
+            }
+            id = value.jsonText
+        }
+        guard let query = object["q"] as? String else {
+            throw Failure(code: "bad_request", message: "the request has no \"q\" string", position: nil)
+        }
+        var parameters: [String: QueryValue] = [:]
+        if let raw = object["params"] {
+            guard let dictionary = raw as? [String: Any] else {
+                throw Failure(code: "bad_request", message: "\"params\" must be an object", position: nil)
+            }
+            for (name, value) in dictionary {
+                guard let bound = try? QueryValue(json: value) else {
+                    throw Failure(code: "bad_request", message: "parameter \"\(name)\" has an unsupported value", position: nil)
+                }
+                parameters[name] = bound
+            }
+        }
+        return Request(id: id, query: query, parameters: parameters)
+    }
+
+    static func isScalar(_ value: QueryValue) -> Bool {
+        switch value {
+        case .null, .string, .number: true
+        default: false
+        }
+    }
+
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int {
+        var low = 0, high = bytes.count
+        // The longest valid prefix, by bisection (a valid prefix may end inside a sequence, so step back up to 3).
+        while low < high {
+            let mid = (low + high + 1) / 2
+            if String(validating: bytes[0..<mid], as: UTF8.self) != nil { low = mid } else { high = mid - 1 }
+        }
+        return low
+    }
+
+    static func success(id: String, result: QueryValue, tookMicroseconds: Int) -> String {
+        "{\"id\":\(id),\"ok\":true,\"result\":\(result.jsonText),\"took_us\":\(tookMicroseconds)}"
+    }
+
+    static func failure(id: String, _ failure: Failure) -> String {
+        var error: [String: QueryValue] = ["code": .string(failure.code), "message": .string(failure.message)]
+        if let position = failure.position { error["at"] = .number(Double(position)) }
+        return "{\"id\":\(id),\"ok\":false,\"error\":\(QueryValue.object(error).jsonText)}"
+    }
+
+    /// A RecDB error as a wire failure.
+    static func failure(_ error: Error) -> Failure {
+        if let failure = error as? Failure { return failure }
+        if let error = error as? RecDBError {
+            return Failure(code: error.code.description, message: error.description, position: error.position)
+        }
+        return Failure(code: "internal", message: "\(error)", position: nil)
+    }
+}

@@ -28,6 +28,11 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]
         ),
         .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .systemLibrary(
             name: "CEditline",
             pkgConfig: "libedit",
             providers: [.apt(["libedit-dev"])]
@@ -35,7 +40,7 @@ let package = Package(
         .target(name: "CRecSupport"),
         // The model kernels are optimised even in debug builds: tests run whole forward passes of a real model.
         .target(name: "CRecML", cSettings: [.unsafeFlags(["-O2"])]),
-        .target(name: "RecML", dependencies: ["CRecML"], swiftSettings: [.unsafeFlags(["-O"])]),
+        .target(name: "RecML", dependencies: ["CRecML", "COpenBLAS"], swiftSettings: [.unsafeFlags(["-O"])]),
         .target(
             name: "RecDB",
             dependencies: ["CLMDB", "CZlib", "CRecSupport", "RecML"]

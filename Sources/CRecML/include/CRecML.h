@@ -3,6 +3,8 @@
 
 #include <stdint.h>
 
+#include "recml_minilm.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif

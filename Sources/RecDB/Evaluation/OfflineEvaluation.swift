@@ -8,6 +8,8 @@ public indirect enum ModelSpec: Sendable, Hashable {
     case bpr(BPRModel.Parameters)
     /// TF-IDF + SVD over item text (trained on the catalog's items, not on events).
     case content(ContentModel.Parameters)
+    /// MiniLM sentence embeddings of item text (needs `recctl models install minilm`).
+    case text
     /// Next item in a visit: session kNN with sequential rules.
     case session(SessionKNNModel.Parameters)
     /// The plain item-transition baseline for sessions.
@@ -25,6 +27,7 @@ public indirect enum ModelSpec: Sendable, Hashable {
         case .als: "als"
         case .bpr: "bpr"
         case .content: "content"
+        case .text: "text"
         case .session: "session"
         case .transition: "transition"
         case .blend(let parts, let weights):
@@ -63,12 +66,13 @@ public indirect enum ModelSpec: Sendable, Hashable {
         case "als": return .als(ALSModel.Parameters())
         case "bpr": return .bpr(BPRModel.Parameters())
         case "content", "tfidf": return .content(ContentModel.Parameters())
+        case "text", "minilm": return .text
         case "session", "sknn", "vsknn": return .session(SessionKNNModel.Parameters())
         case "transition", "transitions": return .transition
         default:
             throw RecDBError(
                 .invalidArgument,
-                "unknown model '\(name)' (known: popularity, itemknn, als, bpr, content, session, transition, "
+                "unknown model '\(name)' (known: popularity, itemknn, als, bpr, content, text, session, transition, "
                     + "blend:A=w+B=w, chain:A>B>C)")
         }
     }
@@ -86,6 +90,13 @@ public indirect enum ModelSpec: Sendable, Hashable {
         case .als(let parameters): ALSModel(log: log, parameters: parameters, threads: threads, progress: progress)
         case .bpr(let parameters): BPRModel(log: log, parameters: parameters, threads: threads, progress: progress)
         case .content(let parameters): ContentModel(items: items, itemLimit: log.itemLimit, parameters: parameters)
+        case .text:
+            // Callers check the encoder first (`requireTextEncoder`); without it the model knows no item.
+            if let encoder = try? SharedTextEncoder.get() {
+                TextModel(items: items, itemLimit: log.itemLimit, encoder: encoder, threads: threads, progress: progress)
+            } else {
+                TextModel(items: [], itemLimit: log.itemLimit, dimension: 384)
+            }
         case .session(let parameters): SessionKNNModel(sessions: SessionLog(log, gap: sessionGap), parameters: parameters)
         case .transition: TransitionModel(sessions: SessionLog(log, gap: sessionGap))
         case .blend(let parts, let weights):
@@ -101,10 +112,19 @@ public indirect enum ModelSpec: Sendable, Hashable {
         }
     }
 
+    /// Throws `notFound` naming `recctl models install minilm` when the spec needs the text encoder and it is absent.
+    func requireTextEncoder() throws {
+        switch self {
+        case .text: _ = try SharedTextEncoder.get()
+        case .blend(let parts, _), .chain(let parts, _): for part in parts { try part.requireTextEncoder() }
+        default: break
+        }
+    }
+
     /// Whether training reads the catalog's items.
     var needsItems: Bool {
         switch self {
-        case .content: true
+        case .content, .text: true
         case .blend(let parts, _), .chain(let parts, _): parts.contains { $0.needsItems }
         default: false
         }
@@ -194,6 +214,7 @@ extension RecDatabase {
         _ models: [ModelSpec], split kind: EvaluationSplit.Kind, k: Int = 10, threads: Int = 2,
         onValidation: Bool = false
     ) throws -> (split: EvaluationSplit, rows: [ModelEvaluation]) {
+        for spec in models { try spec.requireTextEncoder() }
         let wantItems = models.contains { $0.needsItems }
         let (log, items, features, catalog) = try read { r -> (InteractionLog, Int, [UInt32: Set<String>], [Item]) in
             var features: [UInt32: Set<String>] = [:]
@@ -277,6 +298,7 @@ extension ModelSpec {
                 }
             }
         case .transition: return [.transition]
+        case .text: return [.text]
         case .blend(let parts, let weights):
             // The first part's weight from 0.1 to 0.9, the rest sharing the remainder as given.
             let rest = weights.dropFirst().reduce(0, +)

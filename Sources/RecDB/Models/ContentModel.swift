@@ -68,28 +68,12 @@ public struct ContentModel: Recommender {
     }
 
     public func itemVector(_ item: UInt32) -> [Float]? {
-        let d = dimension, offset = Int(item) * d
-        guard offset + d <= itemVectors.count else { return nil }
-        let vector = Array(itemVectors[offset..<offset + d])
-        return vector.contains { $0 != 0 } ? vector : nil
+        ItemVectorProfile.vector(item, itemVectors, dimension)
     }
 
     public func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
                       into scores: UnsafeMutableBufferPointer<Float>) {
-        let d = dimension
-        var profile = [Float](repeating: 0, count: d)
-        for (item, weight) in zip(history.indices, history.values) where weight > 0 {
-            let offset = Int(item) * d
-            guard offset + d <= itemVectors.count else { continue }
-            let w = 1 + log(weight)
-            for k in 0..<d { profile[k] += w * itemVectors[offset + k] }
-        }
-        itemVectors.withUnsafeBufferPointer { vectors in
-            profile.withUnsafeBufferPointer { p in
-                let rows = min(scores.count, vectors.count / max(d, 1))
-                for i in 0..<rows { scores[i] = VectorKernels.dot(vectors.baseAddress! + i * d, p.baseAddress!, d) }
-            }
-        }
+        ItemVectorProfile.score(history: history, itemVectors: itemVectors, dimension: dimension, into: scores)
     }
 
     /// The top `rank` right singular vectors of `matrix` (a `columnCount × rank` row-major basis), scaled so that

@@ -62,7 +62,7 @@ extension ModelSpec {
                 "neighbours": Double(p.neighbours), "sample_size": Double(p.sampleSize), "rule_weight": d(p.ruleWeight),
                 "rule_steps": Double(p.ruleSteps),
             ]
-        case .transition: [:]
+        case .transition, .text: [:]
         case .blend(_, let weights): Dictionary(uniqueKeysWithValues: weights.enumerated().map { ("weight\($0.offset)", d($0.element)) })
         case .chain(_, let cold): ["cold_history": Double(cold)]
         }
@@ -150,6 +150,7 @@ extension RecDatabase {
                 .invalidArgument, "'\(name)' is combined at query time from its parts; refresh each part instead")
         default: break
         }
+        try spec.requireTextEncoder()
         progress?("reading the snapshot")
         let (log, previous, items, lastSequence) = try read { r -> (InteractionLog, ModelRecord?, [Item], UInt64) in
             var items: [Item] = []
@@ -191,6 +192,9 @@ extension RecDatabase {
                 floats: FoldIn.gram(factors.itemFactors, dimension: factors.parameters.factors + 1, solved: factors.parameters.factors))
         case let content as ContentModel:
             record.space = try writeContentGeneration(name, generation, content, threads: threads)
+        case let text as TextModel:
+            record.space = try writeItemVectors(name, generation, text.itemVectors, dimension: text.dimension)
+            try buildIndex(space: record.space!, kind: .items, threads: threads)
         case let session as SessionKNNModel:
             try writeSessions(name, generation, session.log)
         case let transition as TransitionModel:
@@ -210,9 +214,15 @@ extension RecDatabase {
             guard current?.generation == previous?.generation else {
                 throw RecDBError(.alreadyExists, "another refresh of '\(name)' finished first; this one is discarded")
             }
-            // Items upserted while the content model trained get their vectors now, with the new projection.
+            // Items upserted while the model trained get their vectors now.
             if let content = model as? ContentModel, let space = record.space {
-                try w.addMissingContentVectors(space: space, projection: content.projection)
+                try w.addMissingItemVectors(space: space) { content.projection.vector(for: $0) }
+            }
+            if model is TextModel, let space = record.space, let encoder = try? SharedTextEncoder.get() {
+                try w.addMissingItemVectors(space: space) { item in
+                    let text = TextModel.text(of: item)
+                    return text.isEmpty ? nil : encoder.encode(text)
+                }
             }
             try modelSchema.models.put(name, Array(recordBytes), in: &txn)
         }
@@ -256,23 +266,7 @@ extension RecDatabase {
     private func writeContentGeneration(_ model: String, _ generation: UInt32, _ content: ContentModel, threads: Int)
         throws -> String
     {
-        let spaceName = ModelSchema.spaceName(model, generation)
-        if try read({ try $0.space(spaceName) }) != nil { try dropSpace(spaceName) }
-        let d = content.dimension
-        let space = try createSpace(spaceName, dimension: d, metric: .cosine, forModel: true)
-        let rows = content.itemVectors.count / max(d, 1)
-        var start = 0
-        while start < rows {
-            let end = min(rows, start + 10_000)
-            try write { w in
-                for row in start..<end {
-                    let vector = Array(content.itemVectors[row * d..<(row + 1) * d])
-                    guard vector.contains(where: { $0 != 0 }), try schema.items.contains(UInt32(row), in: w.txn) else { continue }
-                    try w.setVector(vector, space: space, kind: .items, node: UInt32(row), owner: "item #\(row)")
-                }
-            }
-            start = end
-        }
+        let spaceName = try writeItemVectors(model, generation, content.itemVectors, dimension: content.dimension)
         let vocabulary = content.projection.vocabularyBytes
         try environment.write { txn in
             try modelSchema.data.put(
@@ -280,6 +274,29 @@ extension RecDatabase {
         }
         try writeData(model, generation, part: ModelSchema.basisPart, floats: content.projection.basis)
         try buildIndex(space: spaceName, kind: .items, threads: threads)
+        return spaceName
+    }
+
+    /// Writes row-major item vectors (zero rows skipped) into a new cosine space `MODEL@GENERATION`, in chunks.
+    private func writeItemVectors(_ model: String, _ generation: UInt32, _ vectors: [Float], dimension d: Int) throws
+        -> String
+    {
+        let spaceName = ModelSchema.spaceName(model, generation)
+        if try read({ try $0.space(spaceName) }) != nil { try dropSpace(spaceName) }
+        let space = try createSpace(spaceName, dimension: d, metric: .cosine, forModel: true)
+        let rows = vectors.count / max(d, 1)
+        var start = 0
+        while start < rows {
+            let end = min(rows, start + 10_000)
+            try write { w in
+                for row in start..<end {
+                    let vector = Array(vectors[row * d..<(row + 1) * d])
+                    guard vector.contains(where: { $0 != 0 }), try schema.items.contains(UInt32(row), in: w.txn) else { continue }
+                    try w.setVector(vector, space: space, kind: .items, node: UInt32(row), owner: "item #\(row)")
+                }
+            }
+            start = end
+        }
         return spaceName
     }
 

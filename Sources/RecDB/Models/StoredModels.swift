@@ -79,22 +79,35 @@ extension UnsafeRawBufferPointer {
 }
 
 extension CatalogWriter {
-    /// Keeps an item's vector in the active content model current: called in the transaction that writes the item,
-    /// so a new item is recommendable by content as soon as it commits.
+    /// Keeps an item's vectors in the active content and text models current: called in the transaction that
+    /// writes the item, so a new item is recommendable (and found by MATCHING) as soon as it commits.
     mutating func updateContentVector(item internalID: UInt32, id: String, attributes: Attributes) throws {
-        guard let record = try model(ContentModel.storedName), record.kind == "content", let spaceName = record.space,
+        let item = Item(id: id, internalID: internalID, attributes: attributes)
+        if let record = try model(ContentModel.storedName), record.kind == "content", let spaceName = record.space,
             let space = try space(spaceName)
-        else { return }
-        let projection = try contentProjection(record)
-        if let vector = projection.vector(for: Item(id: id, internalID: internalID, attributes: attributes)) {
-            try setVector(vector, space: space, kind: .items, node: internalID, owner: "item '\(id)'")
-        } else {
-            _ = try removeVector(space: space, kind: .items, node: internalID)
+        {
+            let vector = try contentProjection(record).vector(for: item)
+            try replaceItemVector(vector, space: space, item: item)
+        }
+        if let record = try model(TextModel.storedName), record.kind == "text", let spaceName = record.space,
+            let space = try space(spaceName)
+        {
+            let text = TextModel.text(of: item)
+            let vector = text.isEmpty ? nil : try SharedTextEncoder.get().encode(text)
+            try replaceItemVector(vector, space: space, item: item)
         }
     }
 
-    /// Gives every item without a vector in `space` one from `projection` (items written while a refresh trained).
-    mutating func addMissingContentVectors(space spaceName: String, projection: ContentProjection) throws {
+    private mutating func replaceItemVector(_ vector: [Float]?, space: EmbeddingSpace, item: Item) throws {
+        if let vector {
+            try setVector(vector, space: space, kind: .items, node: item.internalID, owner: "item '\(item.id)'")
+        } else {
+            _ = try removeVector(space: space, kind: .items, node: item.internalID)
+        }
+    }
+
+    /// Gives every item without a vector in `space` one from `vectorOf` (items written while a refresh trained).
+    mutating func addMissingItemVectors(space spaceName: String, _ vectorOf: (Item) throws -> [Float]?) throws {
         guard let space = try space(spaceName) else { return }
         var missing: [Item] = []
         try forEachItem { item in
@@ -104,7 +117,7 @@ extension CatalogWriter {
             return .next
         }
         for item in missing {
-            if let vector = projection.vector(for: item) {
+            if let vector = try vectorOf(item) {
                 try setVector(vector, space: space, kind: .items, node: item.internalID, owner: "item '\(item.id)'")
             }
         }
@@ -114,4 +127,9 @@ extension CatalogWriter {
 extension ContentModel {
     /// The name under which the catalog keeps its content model current on item writes.
     public static let storedName = "content"
+}
+
+extension TextModel {
+    /// The name under which the catalog keeps its text model current on item writes.
+    public static let storedName = "text"
 }

@@ -185,7 +185,7 @@ extension CatalogReading where Self: ~Copyable {
         let results: [Recommendation]
         switch query.target {
         case .standard(let target): results = try recommend(query.request(target))
-        case .matching(let text): results = try matching(text, query)
+        case .matching(let text): results = try recommend(query.request(.matching(text)))
         }
         var rows: [QueryValue] = []
         rows.reserveCapacity(results.count)
@@ -221,42 +221,6 @@ extension CatalogReading where Self: ~Copyable {
         return .object(members)
     }
 
-    /// `MATCHING 'text'`: until the text model exists, the content model's TF-IDF + SVD projection of the phrase,
-    /// searched in the content space with the filter and exclusions.
-    private func matching(_ text: String, _ query: RecommendQuery) throws -> [Recommendation] {
-        let name = ContentModel.storedName
-        if let other = query.models.first(where: { $0.model.lowercased() != name }) {
-            throw RecDBError(.invalidArgument, "MATCHING uses the content model; USING \(other.model) does not apply")
-        }
-        guard query.diversification == nil else {
-            throw RecDBError(.invalidArgument, "DIVERSIFY is not supported with MATCHING yet")
-        }
-        guard let record = try model(name), record.generation > 0, let space = record.space else {
-            throw RecDBError(.notFound, "MATCHING needs the text model (recctl refresh text)")
-        }
-        let projection = try contentProjection(record)
-        guard let vector = projection.vector(forText: text) else { return [] }
-        var excluded = Set<UInt32>()
-        for id in query.exclude { if let item = try itemID(for: id) { excluded.insert(item) } }
-        let allowed = try query.filter.map { try cachedItems(matching: $0) }
-        if let allowed, allowed.count == 0 { return [] }
-        let wanted = query.offset + query.count
-        guard wanted <= Parser.maxCount else {
-            throw RecDBError(.invalidArgument, "offset + count may be at most 10,000")
-        }
-        let matches = try nearest(in: space, to: vector, k: wanted + excluded.count, allowed: allowed)
-            .filter { !excluded.contains($0.node) }
-        var results: [Recommendation] = []
-        for match in matches.dropFirst(query.offset).prefix(query.count) {
-            guard let item = try item(internalID: match.node) else { continue }
-            results.append(
-                Recommendation(
-                    id: item.id, internalID: match.node, score: match.score, model: record.name,
-                    provenance: Provenance(reason: .content, items: [], category: nil, neighbours: 0),
-                    explanation: "Its description matches “\(text)”."))
-        }
-        return results
-    }
 }
 
 // MARK: - Writes

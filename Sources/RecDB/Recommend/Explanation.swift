@@ -5,10 +5,11 @@ extension CatalogReading where Self: ~Copyable {
     /// explanation sentence from the provenance. Sentences name only items read from the catalog.
     func explain(_ candidate: Candidate, _ resolved: ResolvedRequest) throws -> Recommendation {
         var sources = candidate.sources
-        if sources.isEmpty, candidate.reason != .popularity {
+        if sources.isEmpty, candidate.reason != .popularity, candidate.reason != .matching {
             sources = try closestSources(to: candidate.item, resolved, model: candidate.model)
         }
         var provenance = Provenance(reason: candidate.reason, items: [], category: nil, neighbours: candidate.neighbours)
+        if case .matching(let phrase) = resolved.request.target { provenance.phrase = phrase }
         for source in sources where provenance.items.count < 3 {
             var eventType: String?
             if candidate.reason == .history || candidate.reason == .content, !resolved.history.isEmpty {
@@ -92,6 +93,8 @@ public enum Explanation {
             return provenance.category.map { "Popular in \($0) right now" } ?? "Popular right now"
         case .audience:
             return name.map { "Likes items like \($0)" } ?? "Likely to be interested"
+        case .matching:
+            return provenance.phrase.map { "Matches “\($0)”" } ?? "Matches your search"
         }
     }
 

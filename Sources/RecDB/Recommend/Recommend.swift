@@ -129,6 +129,11 @@ extension CatalogReading where Self: ~Copyable {
             resolved.sourceItems = [item]
             resolved.sourceReason = .audience
             resolved.returnsUsers = true
+        case .matching(let phrase):
+            guard !phrase.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw RecDBError(.invalidArgument, "MATCHING needs a phrase")
+            }
+            resolved.sourceReason = .matching
         }
         for id in request.exclude {
             if let item = try itemID(for: id) { resolved.excluded.insert(item) }
@@ -176,11 +181,12 @@ extension CatalogReading where Self: ~Copyable {
         }
         let names: [String]
         switch request.target {
-        case .user: names = ["als", "bpr", "itemknn", "session", "content", "popularity"]
-        case .session: names = ["session", "transition", "itemknn", "content", "popularity"]
-        case .items: names = ["itemknn", "session", "content", "als", "popularity"]
-        case .similarTo: names = ["itemknn", "content", "als", "bpr", "popularity"]
+        case .user: names = ["als", "bpr", "itemknn", "session", "text", "content", "popularity"]
+        case .session: names = ["session", "transition", "itemknn", "text", "content", "popularity"]
+        case .items: names = ["itemknn", "session", "text", "content", "als", "popularity"]
+        case .similarTo: names = ["itemknn", "text", "content", "als", "bpr", "popularity"]
         case .usersForItem: names = ["als", "bpr"]
+        case .matching: names = ["text", "content"]
         }
         var chain: [(ModelRecord, Float)] = []
         var personalised = false
@@ -194,6 +200,9 @@ extension CatalogReading where Self: ~Copyable {
             chain.append((record, 0))
         }
         guard !chain.isEmpty else {
+            if case .matching = request.target {
+                throw RecDBError(.notFound, "MATCHING needs the text model (recctl refresh text) or the content model")
+            }
             throw RecDBError(
                 .notFound,
                 resolved.returnsUsers
@@ -261,7 +270,7 @@ extension CatalogReading where Self: ~Copyable {
         case "als", "bpr": return try factorCandidates(record, resolved, pool: pool)
         case "itemknn": return try neighbourCandidates(record, resolved, pool: pool)
         case "session", "transition": return try sessionCandidates(record, resolved, pool: pool)
-        case "content": return try contentCandidates(record, resolved, pool: pool)
+        case "content", "text": return try contentCandidates(record, resolved, pool: pool)
         case "popularity": return try popularityCandidates(record, resolved, pool: pool)
         default: return []
         }
@@ -294,6 +303,8 @@ extension CatalogReading where Self: ~Copyable {
             query = try userVector(record, space, resolved)
         case .session, .items:
             query = try foldIn(record, space, resolved.sourceItems.map { ($0, Float(1)) })
+        case .matching:
+            query = nil
         }
         guard var query else { return [] }
         if resolved.returnsUsers, record.kind == "bpr" { query[query.count - 1] = 0 }
@@ -401,8 +412,22 @@ extension CatalogReading where Self: ~Copyable {
         return result
     }
 
+    /// Candidates of a model that describes items by vectors (content, text): items like the profile of the
+    /// source items (a user's recent items, the visit, the basket, the item), or like the phrase for MATCHING.
     func contentCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
         guard let spaceName = record.space, let space = try space(spaceName) else { return [] }
+        if case .matching(let phrase) = resolved.request.target {
+            let query: [Float]?
+            if record.kind == "text" {
+                query = try SharedTextEncoder.get().encode(phrase)
+            } else {
+                query = try contentProjection(record).vector(forText: phrase)
+            }
+            guard let query else { return [] }
+            return try searchSpace(spaceName, query, resolved, pool: pool).map {
+                Candidate(item: $0.node, score: $0.score, model: record.name, reason: .matching)
+            }
+        }
         let sources = sourceItems(resolved, limit: 20)
         var profile = [Float](repeating: 0, count: space.dimension)
         var any = false

@@ -19,6 +19,8 @@ public struct RecommendRequest: Sendable, Hashable {
         case similarTo(String)
         /// Users likely to want an item (a campaign audience).
         case usersForItem(String)
+        /// Items whose text is like a phrase (`MATCHING 'waterproof hiking boots'`): the text model, else content.
+        case matching(String)
     }
 
     /// How the list is made varied.
@@ -106,6 +108,8 @@ public struct Provenance: Sendable, Hashable {
         case popularity
         /// Users whose tastes match the item (users for an item).
         case audience
+        /// The item's text is like the phrase asked for.
+        case matching
     }
 
     public var reason: Reason
@@ -114,6 +118,8 @@ public struct Provenance: Sendable, Hashable {
     public var items: [SourceItem]
     /// For popularity: the category it is popular in.
     public var category: String?
+    /// For matching: the phrase.
+    public var phrase: String?
     /// Neighbour sessions or users that voted, when the model has them (count only).
     public var neighbours: Int
 

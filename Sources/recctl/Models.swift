@@ -53,7 +53,7 @@ extension RecCtl {
         static let configuration = CommandConfiguration(
             abstract: "Train a model from a snapshot and switch to the new generation; queries go on meanwhile.")
         @OptionGroup var options: DatabaseOptions
-        @Argument(help: "popularity, itemknn, als or bpr") var model: String
+        @Argument(help: "popularity, itemknn, als, bpr, content, text, session or transition") var model: String
         @OptionGroup var parameters: ModelOptions
         @Option(help: "Threads for training.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -148,6 +148,7 @@ extension RecCtl {
         @Option(help: "For a basket: comma-separated item ids.") var items: String?
         @Option(name: .customLong("similar-to"), help: "Items like this one.") var similarTo: String?
         @Option(name: .customLong("users-for"), help: "Users for this item.") var usersFor: String?
+        @Option(help: "Items whose text is like this phrase (the text model, else content).") var matching: String?
         @Option(help: "A model, or MODEL=WEIGHT; repeat to blend.") var model: [String] = []
         @Option(name: .short, help: "How many results.") var k: Int = 10
         @Option(help: "Results to skip (pages).") var offset: Int = 0
@@ -159,9 +160,9 @@ extension RecCtl {
         @Option(name: .customLong("per-category"), help: "At most this many items per category on a page.") var perCategory: Int?
 
         func validate() throws {
-            let targets = [user, session, items, similarTo, usersFor].compactMap { $0 }
+            let targets = [user, session, items, similarTo, usersFor, matching].compactMap { $0 }
             guard targets.count == 1 else {
-                throw ValidationError("give exactly one of --user, --session, --items, --similar-to, --users-for")
+                throw ValidationError("give exactly one of --user, --session, --items, --similar-to, --users-for, --matching")
             }
             if let diversify, !(0...1).contains(diversify) { throw ValidationError("--diversify takes a lambda in 0…1") }
         }
@@ -173,6 +174,7 @@ extension RecCtl {
                 else if let session { target = .session(session) }
                 else if let items { target = .items(items.split(separator: ",").map(String.init)) }
                 else if let similarTo { target = .similarTo(similarTo) }
+                else if let matching { target = .matching(matching) }
                 else { target = .usersForItem(usersFor!) }
                 var request = RecommendRequest(target, count: k, offset: offset)
                 request.models = try model.map { text in

@@ -17,6 +17,12 @@ let package = Package(
         .executableTarget(
             name: "minilm-bench",
             dependencies: [.product(name: "RecML", package: rootIdentity)]
-        )
+        ),
+        .executableTarget(
+            name: "text-latency",
+            dependencies: [
+                .product(name: "RecDB", package: rootIdentity), .product(name: "RecClient", package: rootIdentity),
+            ]
+        ),
     ]
 )

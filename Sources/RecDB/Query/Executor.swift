@@ -182,27 +182,43 @@ extension CatalogReading where Self: ~Copyable {
     // MARK: Recommend
 
     private func executeRecommend(_ query: RecommendQuery) throws -> QueryValue {
-        let results: [Recommendation]
+        var results: [Recommendation]
+        let context: String
         switch query.target {
-        case .standard(let target): results = try recommend(query.request(target))
-        case .matching(let text): results = try recommend(query.request(.matching(text)))
+        case .standard(let target):
+            results = try recommend(query.request(target))
+            context = "\(target)"
+        case .matching(let text):
+            results = try recommend(query.request(.matching(text)))
+            context = "matching:" + text
+        }
+        let titles = try results.map { query.returnsUsers ? nil : try item(internalID: $0.internalID)?.title }
+        var generated: ExplanationGenerator.Report?
+        if query.generated {
+            // Sentences the guard rejects keep their template.
+            generated = try ExplanationGenerator.shared.explain(&results, titles: titles, context: context)
         }
         var rows: [QueryValue] = []
         rows.reserveCapacity(results.count)
-        for result in results {
+        for (result, title) in zip(results, titles) {
             var members: [String: QueryValue] = [
                 "id": .string(result.id), "score": .number(Double(result.score)), "model": .string(result.model),
             ]
-            if !query.returnsUsers, let title = try item(internalID: result.internalID)?.title {
-                members["title"] = .string(title)
-            }
+            if let title { members["title"] = .string(title) }
             if query.explain {
                 members["explanation"] = .string(result.explanation)
                 members["provenance"] = Self.provenanceValue(result.provenance)
             }
             rows.append(.object(members))
         }
-        return [query.returnsUsers ? "users" : "items": .array(rows)]
+        var value: [String: QueryValue] = [query.returnsUsers ? "users" : "items": .array(rows)]
+        if let generated {
+            value["generated"] = [
+                "sentences": .number(Double(generated.generated)), "cached": .number(Double(generated.cached)),
+                "rejected_by_guard": .number(Double(generated.rejected)), "seconds": .number(generated.seconds),
+            ]
+        }
+        return .object(value)
     }
 
     private static func provenanceValue(_ provenance: Provenance) -> QueryValue {

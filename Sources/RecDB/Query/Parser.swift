@@ -216,8 +216,9 @@ struct Parser {
             } else if accept("EXPLAIN") {
                 try once("EXPLAIN", token)
                 query.explain = true
+                query.generated = accept("GENERATED")
             } else {
-                throw syntaxError("USING, WHERE, EXCLUDE, INCLUDE SEEN, DIVERSIFY, OFFSET, EXPLAIN or the end")
+                throw syntaxError("USING, WHERE, EXCLUDE, INCLUDE SEEN, DIVERSIFY, OFFSET, EXPLAIN [GENERATED] or the end")
             }
         }
     }

@@ -67,6 +67,8 @@ struct RecommendQuery: Sendable, Hashable {
     var exclude: [String] = []
     var diversification: RecommendRequest.Diversification?
     var explain = false
+    /// `EXPLAIN GENERATED`: explanations phrased by the language model, guarded.
+    var generated = false
 
     var returnsUsers: Bool {
         if case .standard(.usersForItem) = target { return true }

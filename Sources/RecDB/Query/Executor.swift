@@ -194,9 +194,14 @@ extension CatalogReading where Self: ~Copyable {
         }
         let titles = try results.map { query.returnsUsers ? nil : try item(internalID: $0.internalID)?.title }
         var generated: ExplanationGenerator.Report?
+        var unavailable: String?
         if query.generated {
-            // Sentences the guard rejects keep their template.
-            generated = try ExplanationGenerator.shared.explain(&results, titles: titles, context: context)
+            // Sentences the guard rejects keep their template; so do all when the model is not installed.
+            do {
+                generated = try ExplanationGenerator.shared.explain(&results, titles: titles, context: context)
+            } catch let error as RecDBError where error.code == .notFound {
+                unavailable = error.message
+            }
         }
         var rows: [QueryValue] = []
         rows.reserveCapacity(results.count)
@@ -212,6 +217,7 @@ extension CatalogReading where Self: ~Copyable {
             rows.append(.object(members))
         }
         var value: [String: QueryValue] = [query.returnsUsers ? "users" : "items": .array(rows)]
+        if let unavailable { value["generated"] = ["unavailable": .string(unavailable)] }
         if let generated {
             value["generated"] = [
                 "sentences": .number(Double(generated.generated)), "cached": .number(Double(generated.cached)),

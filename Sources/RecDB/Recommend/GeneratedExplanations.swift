@@ -28,8 +28,11 @@ public final class ExplanationGenerator: @unchecked Sendable {
     public var maxTokens = 40
 
     static let systemPrompt = """
-        You write one short sentence for a shopper saying why an item is recommended. Use only the item and the \
-        reason given. Do not mention any other product, brand, price or number.
+        You write one short, friendly sentence for a shopper saying why an item is recommended. Use only the item \
+        name and the reason given, with the names written exactly as given. Never mention any other product, \
+        brand, price or number.
+        Example: Item: RED ENAMEL MUG. Reason: the shopper bought BLUE ENAMEL MUG.
+        Since you bought the BLUE ENAMEL MUG, you may like the RED ENAMEL MUG too.
         """
 
     /// Replaces the explanations of `results` with generated ones where the guard accepts them. `context` names
@@ -38,6 +41,8 @@ public final class ExplanationGenerator: @unchecked Sendable {
         let started = Date()
         var report = Report()
         var pending: [(index: Int, key: String, suffix: String, allowed: String)] = []
+        /// Per pending result: the source item's name, which the sentence must quote exactly.
+        var required: [String?] = []
         for (index, result) in results.enumerated() {
             guard let fact = Self.fact(result.provenance), let title = titles[index] else {
                 report.skipped += 1
@@ -55,6 +60,7 @@ public final class ExplanationGenerator: @unchecked Sendable {
             }
             let allowed = ([title, fact] + result.provenance.items.compactMap(\.title)).joined(separator: " ")
             pending.append((index, key, "Item: \(title)\nReason: \(fact)", allowed))
+            required.append(result.provenance.items.first.map { $0.title ?? $0.id })
         }
         guard !pending.isEmpty else {
             report.seconds = Date().timeIntervalSince(started)
@@ -69,9 +75,9 @@ public final class ExplanationGenerator: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }  // one page at a time: the model has one workspace
         let outputs = try model.generateBatch(prefix: prefix, suffixes: suffixes, options: .greedy(maxTokens: maxTokens))
-        for (entry, tokens) in zip(pending, outputs) {
+        for ((entry, tokens), source) in zip(zip(pending, outputs), required) {
             let sentence = Self.clean(model.tokenizer.decode(tokens, skipSpecial: true))
-            if let sentence, Self.guardAccepts(sentence, allowed: entry.allowed) {
+            if let sentence, Self.guardAccepts(sentence, allowed: entry.allowed, mustName: source) {
                 results[entry.index].explanation = sentence
                 if cache.count >= cacheCapacity { cache.removeAll() }
                 cache[entry.key] = sentence
@@ -120,33 +126,49 @@ public final class ExplanationGenerator: @unchecked Sendable {
         if let stop = sentence.range(of: #"[.!?](\s|$)"#, options: .regularExpression) {
             sentence = String(sentence[..<stop.upperBound]).trimmingCharacters(in: .whitespaces)
         }
-        let words = sentence.split(separator: " ").count
-        guard (3...40).contains(words) else { return nil }
+        let words = sentence.split(separator: " ").map { $0.lowercased() }
+        guard (3...40).contains(words.count), !sentence.hasPrefix("Item:"), !sentence.hasPrefix("Reason:") else { return nil }
+        // A degenerate loop ("set of 3 set of 3 …") repeats a three-word run.
+        var runs = Set<String>()
+        for i in 0..<max(0, words.count - 2) where !runs.insert(words[i...i + 2].joined(separator: " ")).inserted { return nil }
+        // Speak to the shopper.
+        if sentence.hasPrefix("The shopper ") { sentence = "You " + sentence.dropFirst("The shopper ".count) }
         return sentence
     }
 
-    /// Words that may be capitalised without being names.
-    static let commonWords: Set<String> = [
-        "you", "your", "we", "our", "i", "this", "it", "its", "the", "a", "an", "if", "since", "because", "as", "with",
-        "for", "and", "or", "to", "of", "in", "on", "try", "check", "perfect", "great", "recommended", "shoppers",
-        "shopper", "customers", "item", "items", "based", "enjoy", "love", "like", "looking", "popular", "similar",
-        "here", "why", "not", "some", "consider", "add", "pair", "goes", "well", "next", "after", "matches", "search",
-        "right", "now", "bought", "viewed", "chose", "rated", "liked", "cart", "basket", "recently", "also", "many",
-        "people", "who", "that", "these", "those", "what", "how", "when", "just", "so", "then", "maybe", "ideal",
-    ]
+    /// Words a sentence may use besides those of its provenance: function words and the vocabulary of saying why.
+    static let commonWords: Set<String> = Set(
+        """
+        a an the this that these those it its it's you your you're you'll we our i me my he she they them their \
+        is are was were be been being am has have had do does did will would can could may might should must \
+        and or but so because since as if when while then than too also just only even still very really quite \
+        of in on at to for from with by about into onto over under after before next again more most much many \
+        some any all both each other another one ones same such not no nor here there why how what which who \
+        like likes liked love loves loved enjoy enjoys enjoyed want wants need needs choose chose chosen choice \
+        bought buy buying viewed view viewing looked look looking rated liked picked pick added add adding \
+        returned goes go going well pair pairs paired match matches matching fits fit complement complements \
+        complete completes try check out consider perfect great nice ideal lovely good best favourite favorite \
+        similar alike same style styled design designed item items product products piece pieces one ones \
+        shopper shoppers customer customers people others often usually frequently popular right now today \
+        recommended recommend recommends suggest suggested search searched searching matched cart basket \
+        collection set sets range too please may might
+        """.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
 
-    /// Whether `sentence` names only what `allowed` contains: every word with a digit, every capitalised word
-    /// (other than common words) and every quotation must occur in the allowed text (case-insensitive).
-    static func guardAccepts(_ sentence: String, allowed: String) -> Bool {
+    /// Whether `sentence` says only what `allowed` (the item's title, the reason, the source titles) contains:
+    /// every word must be in it or among `commonWords`, every quotation must occur in it, and the source item
+    /// (`mustName`) must appear exactly (case-insensitive). A sentence of other words could name an invented item,
+    /// brand or number, so it is not shown.
+    static func guardAccepts(_ sentence: String, allowed: String, mustName source: String? = nil) -> Bool {
         let allowedWords = Set(words(allowed.lowercased()))
         let lowerAllowed = allowed.lowercased()
+        // The item the reason rests on must be named exactly (not mangled, not swapped for the recommended one).
+        if let source, !sentence.lowercased().contains(source.lowercased()) { return false }
         for quote in sentence.split(separator: "\"", omittingEmptySubsequences: false).enumerated() where quote.offset % 2 == 1 {
             if !lowerAllowed.contains(quote.element.lowercased().trimmingCharacters(in: .whitespaces)) { return false }
         }
         for word in words(sentence) {
             let lower = word.lowercased()
-            if word.contains(where: \.isNumber) && !allowedWords.contains(lower) { return false }
-            if word.first?.isUppercase == true && !commonWords.contains(lower) && !allowedWords.contains(lower) { return false }
+            guard allowedWords.contains(lower) || commonWords.contains(lower) else { return false }
         }
         return true
     }

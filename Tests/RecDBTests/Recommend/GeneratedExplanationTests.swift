@@ -13,10 +13,16 @@ struct GeneratedExplanationTests {
         #expect(!ExplanationGenerator.guardAccepts("You bought it, so try the Acme Thermos too.", allowed: allowed),
                 "an invented brand")
         #expect(!ExplanationGenerator.guardAccepts("It is 20% off today.", allowed: allowed), "an invented number")
+        #expect(!ExplanationGenerator.guardAccepts("The item is a set of 7 balls.", allowed: allowed), "invented words")
         #expect(!ExplanationGenerator.guardAccepts("Shoppers call it \"the best bottle ever\".", allowed: allowed),
                 "an invented quotation")
         #expect(ExplanationGenerator.guardAccepts("Goes well with \"Knitted Union Flag Hot Water Bottle\".", allowed: allowed))
+        #expect(!ExplanationGenerator.guardAccepts(
+            "You bought the Scottie Dog Hot Water Bottle.", allowed: allowed, mustName: "Knitted Union Flag Hot Water Bottle"),
+            "the source item must be named, not the recommended one")
         #expect(ExplanationGenerator.clean("  Because you liked it.\nMore text") == "Because you liked it.")
+        #expect(ExplanationGenerator.clean("The shopper bought a set of 3 set of 3 set of 3") == nil)
+        #expect(ExplanationGenerator.clean("The shopper bought the red mug.") == "You bought the red mug.")
         #expect(ExplanationGenerator.clean("Too short") == nil)
     }
 

@@ -105,6 +105,24 @@ extension CatalogReading where Self: ~Copyable {
     func executeRead(_ body: StatementBody) throws -> QueryValue {
         switch body {
         case .recommend(let query): return try executeRecommend(query)
+        case .ask(let text, let count):
+            let answer = try ask(text, count: count)
+            var interpreted: [String: QueryValue] = [
+                "keywords": .string(answer.request.keywords), "source": .string(answer.request.source),
+            ]
+            if let price = answer.request.maxPrice { interpreted["max_price"] = .number(price) }
+            var items: [QueryValue] = []
+            for result in answer.results {
+                var members: [String: QueryValue] = [
+                    "id": .string(result.id), "score": .number(Double(result.score)), "model": .string(result.model),
+                ]
+                if let item = try item(internalID: result.internalID) {
+                    if let title = item.title { members["title"] = .string(title) }
+                    if let price = item.price { members["price"] = .number(price) }
+                }
+                items.append(.object(members))
+            }
+            return ["interpreted": .object(interpreted), "answer": .string(answer.answer), "items": .array(items)]
         case .showStats: return try showStats()
         case .showModels: return try showModels()
         case .showItem(let id):

@@ -107,6 +107,11 @@ struct Parser {
             }
         } else if accept("EVENT") {
             body = .event(try event())
+        } else if accept("ASK") {
+            let request = try text("the shopper's request in quotes after ASK")
+            var count = 5
+            if accept("LIMIT") { count = try integer("a number after LIMIT", range: 1...100) }
+            body = .ask(request, count: count)
         } else if accept("SHOW") {
             body = try show()
         } else if accept("REFRESH") {
@@ -115,7 +120,7 @@ struct Parser {
         } else if accept("EVALUATE") {
             body = try evaluate()
         } else {
-            throw syntaxError("RECOMMEND, UPSERT, DELETE, EVENT, SHOW, REFRESH or EVALUATE", at: first)
+            throw syntaxError("RECOMMEND, ASK, UPSERT, DELETE, EVENT, SHOW, REFRESH or EVALUATE", at: first)
         }
         _ = acceptSymbol(";")
         guard current.kind == .end else { throw syntaxError("the end of the statement") }

@@ -1,7 +1,7 @@
 /// How a statement touches the database, so that a server can route it: reads run concurrently on snapshots, writes
 /// share group-committed write transactions, admin statements are long jobs that only trusted peers may run.
 public enum QueryKind: String, Sendable, Hashable {
-    /// `RECOMMEND`, `SHOW`.
+    /// `RECOMMEND`, `ASK`, `SHOW`.
     case read
     /// `UPSERT`, `DELETE`, `EVENT`.
     case write
@@ -25,7 +25,7 @@ public struct Statement: Sendable {
         self.text = text
         self.body = body
         switch body {
-        case .recommend, .showStats, .showModels, .showItem, .showUser: kind = .read
+        case .recommend, .ask, .showStats, .showModels, .showItem, .showUser: kind = .read
         case .upsertItem, .upsertUser, .deleteItem, .deleteUser, .event: kind = .write
         case .refresh, .evaluate: kind = .admin
         }
@@ -41,6 +41,8 @@ enum StatementBody: Sendable, Hashable {
     case deleteUser(String)
     /// An event; a nil timestamp means the time of execution.
     case event(EventQuery)
+    /// `ASK 'free text' [LIMIT n]`: a shopper's request read by the language model.
+    case ask(String, count: Int)
     case showStats
     case showModels
     case showItem(String)

@@ -5,11 +5,12 @@ extension CatalogReading where Self: ~Copyable {
     /// explanation sentence from the provenance. Sentences name only items read from the catalog.
     func explain(_ candidate: Candidate, _ resolved: ResolvedRequest) throws -> Recommendation {
         var sources = candidate.sources
-        if sources.isEmpty, candidate.reason != .popularity, candidate.reason != .matching {
+        if sources.isEmpty, ![.popularity, .matching, .profile].contains(candidate.reason) {
             sources = try closestSources(to: candidate.item, resolved, model: candidate.model)
         }
         var provenance = Provenance(reason: candidate.reason, items: [], category: nil, neighbours: candidate.neighbours)
         if case .matching(let phrase) = resolved.request.target { provenance.phrase = phrase }
+        if candidate.reason == .profile { provenance.phrase = resolved.about.map { String($0.prefix(80)) } }
         for source in sources where provenance.items.count < 3 {
             var eventType: String?
             if candidate.reason == .history || candidate.reason == .content, !resolved.history.isEmpty {
@@ -95,6 +96,8 @@ public enum Explanation {
             return name.map { "Likes items like \($0)" } ?? "Likely to be interested"
         case .matching:
             return provenance.phrase.map { "Matches “\($0)”" } ?? "Matches your search"
+        case .profile:
+            return provenance.phrase.map { "For what you told us: “\($0)”" } ?? "For the interests you told us about"
         }
     }
 

@@ -21,7 +21,6 @@ public final class ExplanationGenerator: @unchecked Sendable {
     public static let shared = ExplanationGenerator()
 
     private let lock = NSLock()
-    private var model: SmolLM?
     private var cache: [String: String] = [:]
     private let cacheCapacity = 20_000
     /// Tokens per sentence at most (the time budget: about 0.1 s per step for a page of 10 on 2 threads).
@@ -66,41 +65,29 @@ public final class ExplanationGenerator: @unchecked Sendable {
             report.seconds = Date().timeIntervalSince(started)
             return report
         }
-        let model = try loadedModel()
-        let prefix = model.tokenizer.encode(
-            "<|im_start|>system\n\(Self.systemPrompt)<|im_end|>\n<|im_start|>user\n", parseSpecial: true)
-        let suffixes = pending.map {
-            model.tokenizer.encode($0.suffix + "<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true)
-        }
-        lock.lock()
-        defer { lock.unlock() }  // one page at a time: the model has one workspace
-        let outputs = try model.generateBatch(prefix: prefix, suffixes: suffixes, options: .greedy(maxTokens: maxTokens))
-        for ((entry, tokens), source) in zip(zip(pending, outputs), required) {
-            let sentence = Self.clean(model.tokenizer.decode(tokens, skipSpecial: true))
-            if let sentence, Self.guardAccepts(sentence, allowed: entry.allowed, mustName: source) {
-                results[entry.index].explanation = sentence
-                if cache.count >= cacheCapacity { cache.removeAll() }
-                cache[entry.key] = sentence
-                report.generated += 1
-            } else {
-                report.rejected += 1
+        try SharedLanguageModel.with { model in
+            let prefix = model.tokenizer.encode(
+                "<|im_start|>system\n\(Self.systemPrompt)<|im_end|>\n<|im_start|>user\n", parseSpecial: true)
+            let suffixes = pending.map {
+                model.tokenizer.encode($0.suffix + "<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true)
+            }
+            let outputs = try model.generateBatch(prefix: prefix, suffixes: suffixes, options: .greedy(maxTokens: maxTokens))
+            lock.lock()
+            defer { lock.unlock() }
+            for ((entry, tokens), source) in zip(zip(pending, outputs), required) {
+                let sentence = Self.clean(model.tokenizer.decode(tokens, skipSpecial: true))
+                if let sentence, Self.guardAccepts(sentence, allowed: entry.allowed, mustName: source) {
+                    results[entry.index].explanation = sentence
+                    if cache.count >= cacheCapacity { cache.removeAll() }
+                    cache[entry.key] = sentence
+                    report.generated += 1
+                } else {
+                    report.rejected += 1
+                }
             }
         }
         report.seconds = Date().timeIntervalSince(started)
         return report
-    }
-
-    private func loadedModel() throws -> SmolLM {
-        lock.lock()
-        defer { lock.unlock() }
-        if let model { return model }
-        do {
-            let loaded = try SmolLM.installed(threads: 2)
-            model = loaded
-            return loaded
-        } catch let error as RecMLError {
-            throw RecDBError(.notFound, error.description, cause: error)
-        }
     }
 
     /// The reason in plain words, from provenance only; nil when there is nothing grounded to say.
@@ -115,7 +102,7 @@ public final class ExplanationGenerator: @unchecked Sendable {
         case .similarItem: return source.map { "it is similar to \($0)" }
         case .popularity: return provenance.category.map { "it is popular in \($0) right now" } ?? "it is popular right now"
         case .matching: return provenance.phrase.map { "it matches the search \"\($0)\"" }
-        case .audience: return nil
+        case .audience, .profile: return nil
         }
     }
 
@@ -175,5 +162,40 @@ public final class ExplanationGenerator: @unchecked Sendable {
 
     static func words(_ text: String) -> [String] {
         text.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "'" || $0 == "-") }).map(String.init)
+    }
+}
+
+/// The SmolLM2 runtime of this process, loaded on first use and used by one request at a time (it has one
+/// workspace); a request waits for the one before it.
+enum SharedLanguageModel {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var model: SmolLM?
+
+    /// Runs `body` with the model; throws `notFound` naming `recctl models install smollm2` when it is absent.
+    static func with<R>(_ body: (SmolLM) throws -> R) throws -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        if model == nil {
+            do {
+                model = try SmolLM.installed(threads: 2)
+            } catch let error as RecMLError {
+                throw RecDBError(.notFound, error.description, cause: error)
+            }
+        }
+        return try body(model!)
+    }
+
+    /// Greedy completion of one chat turn after worked examples (user, assistant pairs): the assistant's text.
+    static func complete(system: String, examples: [(String, String)] = [], user: String, maxTokens: Int) throws -> String {
+        try with { model in
+            var text = "<|im_start|>system\n\(system)<|im_end|>\n"
+            for (question, answer) in examples {
+                text += "<|im_start|>user\n\(question)<|im_end|>\n<|im_start|>assistant\n\(answer)<|im_end|>\n"
+            }
+            text += "<|im_start|>user\n\(user)<|im_end|>\n<|im_start|>assistant\n"
+            let prompt = model.tokenizer.encode(text, parseSpecial: true)
+            let tokens = try model.generateThrowing(prompt: prompt, options: .greedy(maxTokens: maxTokens)) { _ in true }
+            return model.tokenizer.decode(tokens, skipSpecial: true)
+        }
     }
 }

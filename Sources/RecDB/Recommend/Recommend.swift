@@ -33,6 +33,8 @@ struct ResolvedRequest {
     var itemLimit = 0
     /// Whether results are users (users for an item).
     var returnsUsers = false
+    /// A user's own description of their interests (the `about` attribute), for users without history.
+    var about: String?
 
     func accepts(_ node: UInt32) -> Bool {
         if returnsUsers { return true }
@@ -99,6 +101,11 @@ extension CatalogReading where Self: ~Copyable {
             resolved.userID = user
             resolved.history = try history(ofUserID: user, limit: 200, newestFirst: true)
             resolved.sourceReason = .history
+            if resolved.history.isEmpty, case .string(let about)? = try self.user(internalID: user)?.attributes["about"],
+                !about.isEmpty
+            {
+                resolved.about = about
+            }
             if request.excludeSeen {
                 if resolved.history.count < 200 {
                     for entry in resolved.history { resolved.excluded.insert(entry.itemID) }
@@ -426,6 +433,13 @@ extension CatalogReading where Self: ~Copyable {
             guard let query else { return [] }
             return try searchSpace(spaceName, query, resolved, pool: pool).map {
                 Candidate(item: $0.node, score: $0.score, model: record.name, reason: .matching)
+            }
+        }
+        if record.kind == "text", let about = resolved.about {
+            // A user with no events who described themselves: their words (and the interests read in them).
+            let query = try SharedTextEncoder.get().encode(ProfileReader.profileText(about: about))
+            return try searchSpace(spaceName, query, resolved, pool: pool).map {
+                Candidate(item: $0.node, score: $0.score, model: record.name, reason: .profile)
             }
         }
         let sources = sourceItems(resolved, limit: 20)

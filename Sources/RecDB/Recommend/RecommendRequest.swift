@@ -110,6 +110,8 @@ public struct Provenance: Sendable, Hashable {
         case audience
         /// The item's text is like the phrase asked for.
         case matching
+        /// A new user's own description of their interests (`about`).
+        case profile
     }
 
     public var reason: Reason

@@ -63,3 +63,43 @@ struct GeneratedExplanationTests {
         }
     }
 }
+
+@Suite("Shopper requests and self-described users")
+struct ShopperRequestTests {
+    @Test func readingsAreGroundedInTheShoppersWords() {
+        let request = "a gift for my dad who likes fishing, under 30 pounds"
+        let parsed = ShopperRequestReader.parse("keywords: fishing gift\nmax_price: 30", request: request)
+        #expect(parsed == ShopperRequest(keywords: "fishing gift", maxPrice: 30, source: "model"))
+        #expect(ShopperRequestReader.parse("keywords: fishing gift\nmax_price: 45", request: request)?.maxPrice == nil,
+                "a price the shopper never named is dropped")
+        #expect(ShopperRequestReader.parse("keywords: the product words to search for", request: "xyz") == nil,
+                "keywords with nothing of the request are not a reading of it")
+        #expect(ShopperRequestReader.parse("I cannot help with that.", request: request) == nil)
+    }
+
+    @Test(
+        .enabled(
+            if: (ModelFiles.smollm2.isInstalled && ModelFiles.minilm.isInstalled)
+                || ProcessInfo.processInfo.environment["CI"] != nil,
+            "SmolLM2 or MiniLM is not installed; run: recctl models install minilm smollm2"))
+    func askAndAboutProfilesFindRealItems() throws {
+        try TemporaryDirectory.with { folder in
+            let db = try RecommendTests.makeDatabase(folder)
+            try db.refresh(.text)
+            let answer = try db.query("ASK 'something for my garden, less than 15 pounds' LIMIT 4")
+            let items = try #require(answer["items"]?.arrayValue)
+            #expect(!items.isEmpty && items.count <= 4)
+            let text = try #require(answer["answer"]?.stringValue)
+            let titles = items.compactMap { $0["title"]?.stringValue }
+            #expect(titles.prefix(3).allSatisfy { text.contains($0) }, "the answer names the results: \(text)")
+            #expect(titles.filter { $0.lowercased().contains("garden") || $0.lowercased().contains("hose")
+                || $0.lowercased().contains("shovel") || $0.lowercased().contains("lawn") || $0.lowercased().contains("seeds")
+                || $0.lowercased().contains("plants") }.count >= items.count / 2, "\(titles)")
+            // A user with no events who describes themselves gets results from the text model.
+            _ = try db.query("UPSERT USER 'newcomer' SET about = 'I spend my weekends baking Italian pasta'")
+            let picks = try db.recommend(RecommendRequest(.user("newcomer"), count: 5))
+            #expect(picks.first?.model == "text" && picks.first?.provenance.reason == .profile, "\(picks)")
+            #expect(picks.filter { $0.id.hasPrefix("c") }.count >= 3, "\(picks.map(\.id))")
+        }
+    }
+}

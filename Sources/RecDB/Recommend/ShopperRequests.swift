@@ -1,0 +1,125 @@
+import Foundation
+
+/// What `ASK 'a gift for my dad who likes fishing, under 30 pounds'` understood.
+public struct ShopperRequest: Sendable, Hashable {
+    /// Words to search item text for.
+    public var keywords: String
+    /// A price ceiling the shopper named.
+    public var maxPrice: Double?
+    /// `model` when the language model's reading was used, `fallback` when its output did not parse (the raw text
+    /// is searched instead).
+    public var source: String
+}
+
+/// The answer to `ASK`: the request as understood, the items found and a sentence that names only those items.
+public struct ShopperAnswer: Sendable {
+    public var request: ShopperRequest
+    public var results: [Recommendation]
+    public var answer: String
+}
+
+extension CatalogReading where Self: ~Copyable {
+    /// Turns a shopper's free-text request into a search (keywords, a price ceiling) with the language model, runs
+    /// it with `MATCHING`, and answers with a sentence naming only the real results. When the model is absent or its
+    /// output does not parse, or finds nothing, the raw text is searched instead.
+    public func ask(_ text: String, count: Int = 5) throws -> ShopperAnswer {
+        var request = ShopperRequest(keywords: text, maxPrice: nil, source: "fallback")
+        if let reading = try? SharedLanguageModel.complete(
+            system: ShopperRequestReader.system, examples: ShopperRequestReader.examples, user: text, maxTokens: 32),
+            let parsed = ShopperRequestReader.parse(reading, request: text)
+        {
+            request = parsed
+        }
+        var results = try search(request, count: count)
+        if results.isEmpty && request.source == "model" {
+            request = ShopperRequest(keywords: text, maxPrice: nil, source: "fallback")
+            results = try search(request, count: count)
+        }
+        var titles: [String] = []
+        for result in results.prefix(3) { titles.append(try item(internalID: result.internalID)?.title ?? result.id) }
+        let answer: String
+        if titles.isEmpty {
+            answer = "Sorry, nothing in the shop matches “\(request.keywords)”."
+        } else {
+            let list = titles.count == 1 ? titles[0] : titles.dropLast().joined(separator: ", ") + " and " + titles.last!
+            let price = request.maxPrice.map { " under \(AttributeValue.number($0))" } ?? ""
+            answer = "For “\(request.keywords)”\(price), you could look at \(list)."
+        }
+        return ShopperAnswer(request: request, results: results, answer: answer)
+    }
+
+    private func search(_ request: ShopperRequest, count: Int) throws -> [Recommendation] {
+        var recommend = RecommendRequest(.matching(request.keywords), count: count)
+        if let maxPrice = request.maxPrice {
+            recommend.filter = .compare(attribute: "price", .lessOrEqual, .number(maxPrice))
+        }
+        return try self.recommend(recommend)
+    }
+}
+
+/// The prompt that reads a shopper's request, and the check of what the model wrote.
+enum ShopperRequestReader {
+    static let system = "Turn the shopper's request into a product search: the product words, and the highest price named."
+    static let examples = [
+        ("a red mug for my sister, less than 12 pounds", "keywords: red mug\nmax_price: 12"),
+        ("I need something to keep my tea warm", "keywords: tea cosy teapot warmer\nmax_price: none"),
+        ("birthday present for a boy who loves dinosaurs, max 20", "keywords: dinosaur toy birthday\nmax_price: 20"),
+    ]
+
+    /// The request the model's `output` describes, or nil when it does not parse. A price counts only when the
+    /// shopper's own text contains that number (the model may not invent one).
+    static func parse(_ output: String, request: String) -> ShopperRequest? {
+        var keywords: String?
+        var maxPrice: Double?
+        for line in output.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2 else { continue }
+            switch parts[0].lowercased() {
+            case "keywords": keywords = parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"'."))
+            case "max_price", "max price":
+                let digits = parts[1].filter { $0.isNumber || $0 == "." }
+                if let value = Double(digits), value > 0, request.contains(digits.hasSuffix(".0") ? String(digits.dropLast(2)) : digits) {
+                    maxPrice = value
+                }
+            default: continue
+            }
+        }
+        guard let keywords, !keywords.isEmpty, keywords.count <= 200, keywords.lowercased() != "none" else { return nil }
+        // Grounded: at least one keyword comes from the shopper's own words (the model may add related ones).
+        let asked = Set(TextAnalyzer().words(request))
+        guard TextAnalyzer().words(keywords).contains(where: asked.contains) else { return nil }
+        return ShopperRequest(keywords: keywords, maxPrice: maxPrice, source: "model")
+    }
+}
+
+/// A cold user's self-description (`about`) read as interests, for a text profile.
+enum ProfileReader {
+    static let system = """
+        List the shopping interests in the person's self-description as a short comma-separated list of product \
+        words. Example: "I love baking and my garden" gives: baking, cake tins, garden tools
+        """
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var cache: [String: String] = [:]
+
+    /// The text a profile is encoded from: the description and, when the language model is installed, the interests
+    /// it reads in it (cached per description).
+    static func profileText(about: String) -> String {
+        lock.lock()
+        if let cached = cache[about] {
+            lock.unlock()
+            return cached
+        }
+        lock.unlock()
+        var text = about
+        if let interests = try? SharedLanguageModel.complete(system: system, user: about, maxTokens: 24) {
+            let line = interests.split(separator: "\n").first.map(String.init) ?? ""
+            if !line.isEmpty { text = "\(line). \(about)" }
+        }
+        lock.lock()
+        if cache.count > 10_000 { cache.removeAll() }
+        cache[about] = text
+        lock.unlock()
+        return text
+    }
+}

@@ -21,7 +21,8 @@ public final class ExplanationGenerator: @unchecked Sendable {
     public static let shared = ExplanationGenerator()
 
     private let lock = NSLock()
-    private var cache: [String: String] = [:]
+    /// Sentence per (target, item, provenance); nil records that the guard rejected the sentence (template kept).
+    private var cache: [String: String?] = [:]
     private let cacheCapacity = 20_000
     /// Tokens per sentence at most (the time budget: about 0.1 s per step for a page of 10 on 2 threads).
     public var maxTokens = 40
@@ -53,7 +54,7 @@ public final class ExplanationGenerator: @unchecked Sendable {
             let cached = cache[key]
             lock.unlock()
             if let cached {
-                results[index].explanation = cached
+                if let sentence = cached { results[index].explanation = sentence }
                 report.cached += 1
                 continue
             }
@@ -76,12 +77,13 @@ public final class ExplanationGenerator: @unchecked Sendable {
             defer { lock.unlock() }
             for ((entry, tokens), source) in zip(zip(pending, outputs), required) {
                 let sentence = Self.clean(model.tokenizer.decode(tokens, skipSpecial: true))
+                if cache.count >= cacheCapacity { cache.removeAll() }
                 if let sentence, Self.guardAccepts(sentence, allowed: entry.allowed, mustName: source) {
                     results[entry.index].explanation = sentence
-                    if cache.count >= cacheCapacity { cache.removeAll() }
-                    cache[entry.key] = sentence
+                    cache[entry.key] = .some(sentence)
                     report.generated += 1
                 } else {
+                    cache[entry.key] = .some(nil)
                     report.rejected += 1
                 }
             }

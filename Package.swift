@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "RecClient"),
         .testTarget(
             name: "RecDaemonTests",
-            dependencies: ["RecClient", "RecDaemon", "RecDB"]
+            dependencies: ["RecClient", "RecDaemon", "RecDB", "RecML"]
         ),
         .testTarget(
             name: "RecDBTests",

@@ -1,6 +1,7 @@
 import Foundation
 import RecClient
 import RecDB
+import RecML
 import Testing
 
 #if canImport(Glibc)
@@ -129,7 +130,7 @@ struct DaemonTests {
     @Test func fuzzedQueriesNeverCrashOrHang() throws {
         let daemon = try Daemon()
         let raw = try RawConnection(daemon.socket)
-        var random = SplitMix64(seed: 2026)
+        var random = SeededGenerator(seed: 2026)
         let seeds = [
             "RECOMMEND 10 ITEMS FOR USER 'u1' USING als WHERE category = 'Books' AND price < 20 EXCLUDE SEEN DIVERSIFY 0.3 EXPLAIN",
             "RECOMMEND 5 ITEMS FOR ITEMS ('t1','t2') OFFSET 5", "RECOMMEND 3 USERS FOR ITEM 'g3'",
@@ -290,14 +291,3 @@ final class Locked<Value>: @unchecked Sendable {
     func mutate(_ body: (inout Value) -> Void) { lock.lock(); body(&stored); lock.unlock() }
 }
 
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

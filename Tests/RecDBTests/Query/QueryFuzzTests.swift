@@ -1,4 +1,5 @@
 import Foundation
+import RecML
 import Testing
 
 @testable import RecDB
@@ -6,17 +7,8 @@ import Testing
 /// 10,000 random and mutated queries: each one returns a result or throws a RecDBError, and the whole run is quick.
 @Suite("Query fuzzing")
 struct QueryFuzzTests {
-    /// SplitMix64: a small seeded generator so that a failure can be replayed.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    /// A seeded generator (SplitMix64) so that a failure can be replayed.
+    typealias Generator = SeededGenerator
 
     static let valid = [
         "RECOMMEND 10 ITEMS FOR USER $u USING als WHERE category = 'Books' AND price < 20 EXCLUDE SEEN DIVERSIFY 0.3 EXPLAIN",
@@ -91,7 +83,7 @@ struct QueryFuzzTests {
 
     @Test func randomAndMutatedQueriesNeverCrash() throws {
         try RecommendTests.with { db in
-            var rng = Generator(state: 20_261_126)
+            var rng = Generator(seed: 20_261_126)
             let started = Date()
             var parsed = 0
             var executed = 0

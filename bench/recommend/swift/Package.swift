@@ -10,7 +10,7 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "recdb-recommend",
-            dependencies: [.product(name: "RecDB", package: "RecDB")]
+            dependencies: [.product(name: "RecDB", package: "RecDB"), .product(name: "RecML", package: "RecDB")]
         )
     ],
     swiftLanguageModes: [.v5]

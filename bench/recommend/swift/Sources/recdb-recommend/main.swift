@@ -6,6 +6,7 @@
 //   recdb-recommend DB_FOLDER [ITEMS] [USERS] [QUERIES]
 import Foundation
 import RecDB
+import RecML
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else {
@@ -18,18 +19,7 @@ let userCount = arguments.count > 3 ? Int(arguments[3])! : 20_000
 let queries = arguments.count > 4 ? Int(arguments[4])! : 2_000
 func log(_ text: String) { FileHandle.standardError.write((text + "\n").data(using: .utf8)!) }
 
-var rng = SystemRandomNumberGenerator()
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-var random = SplitMix(state: 42)
+var random = SeededGenerator(seed: 42)
 let vocabulary = (0..<2_000).map { "w\($0)" }
 func category(_ item: Int) -> String { "Cat\(item % 50)/Sub\((item / 50) % 7)" }
 

@@ -30,13 +30,20 @@ final class Server {
             .serverChannelOption(ChannelOptions.backlog, value: 512)
             .childChannelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
             .childChannelInitializer { channel in
-                guard server.register(channel) else {
-                    return channel.pipeline.addHandler(RejectHandler(limit: server.policy.maxConnections))
+                // The initializer runs on the channel's event loop: handlers are added synchronously there.
+                do {
+                    guard server.register(channel) else {
+                        try channel.pipeline.syncOperations.addHandler(RejectHandler(limit: server.policy.maxConnections))
+                        return channel.eventLoop.makeSucceededVoidFuture()
+                    }
+                    try channel.pipeline.syncOperations.addHandlers([
+                        ByteToMessageHandler(LineFrameDecoder(maxLength: server.policy.maxLineLength)),
+                        ConnectionHandler(server: server),
+                    ])
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
                 }
-                return channel.pipeline.addHandlers([
-                    ByteToMessageHandler(LineFrameDecoder(maxLength: server.policy.maxLineLength)),
-                    ConnectionHandler(server: server),
-                ])
             }
         // Create the socket file with the wanted mode: bind honours the umask.
         let previous = umask(~socketMode & 0o777)

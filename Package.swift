@@ -39,8 +39,8 @@ let package = Package(
         ),
         .target(name: "CRecSupport"),
         // The model kernels are optimised even in debug builds: tests run whole forward passes of a real model.
-        .target(name: "CRecML", cSettings: [.unsafeFlags(["-O2"])]),
-        .target(name: "RecML", dependencies: ["CRecML", "COpenBLAS"], swiftSettings: [.unsafeFlags(["-O"])]),
+        .target(name: "CRecML"),
+        .target(name: "RecML", dependencies: ["CRecML", "COpenBLAS"]),
         .target(
             name: "RecDB",
             dependencies: ["CLMDB", "CZlib", "CRecSupport", "RecML"]

@@ -266,6 +266,12 @@ struct RefreshTests {
         return (nil, generation)
     }
 
+    /// Waits (up to 5 s) until the readers have made more than `count` reads.
+    static func waitForReads(_ shared: Shared, after count: Int) {
+        let deadline = Date().addingTimeInterval(5)
+        while shared.reads <= count && Date() < deadline { usleep(1_000) }
+    }
+
     @Test func readersKeepAConsistentModelWhileRefreshesRun() throws {
         try TemporaryDirectory.with { folder in
             let db = try Self.makeDatabase(folder)
@@ -299,9 +305,13 @@ struct RefreshTests {
                     shared.finish()
                     for finished in readers { finished.wait() }
                 }
+                // Optimised builds refresh this tiny model in milliseconds: let the readers read between refreshes.
+                Self.waitForReads(shared, after: 0)
                 for refresh in 0..<10 {
+                    let before = shared.reads
                     try db.refresh(Self.als, threads: 1)
                     if refresh == 0 { sizeAfterSecond = db.environment.fileSize }
+                    Self.waitForReads(shared, after: before)
                 }
             }
             #expect(shared.failures == [])

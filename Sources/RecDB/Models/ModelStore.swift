@@ -69,6 +69,55 @@ extension ModelSpec {
     }
 }
 
+extension ModelSpec {
+    /// The spec a stored model was trained with (its kind and recorded parameters), so that evaluating a stored
+    /// model evaluates that model, not the defaults. Nil for kinds that are not stored.
+    public init?(record: ModelRecord) {
+        let p = record.parameters
+        func int(_ key: String, _ fallback: Int) -> Int { p[key].map { Int($0) } ?? fallback }
+        func float(_ key: String, _ fallback: Float) -> Float { p[key].map { Float($0) } ?? fallback }
+        switch record.kind {
+        case "popularity": self = .popularity(halfLifeDays: p["half_life_days"] ?? 30)
+        case "itemknn":
+            self = .itemKNN(neighbours: int("neighbours", 100), similarity: p["conditional"] == 1 ? .conditionalProbability : .cosine)
+        case "als":
+            var a = ALSModel.Parameters()
+            a.factors = int("factors", a.factors)
+            a.iterations = int("iterations", a.iterations)
+            a.regularization = float("regularization", a.regularization)
+            a.alpha = float("alpha", a.alpha)
+            a.conjugateGradientSteps = int("cg_steps", a.conjugateGradientSteps)
+            a.seed = UInt64(int("seed", Int(a.seed)))
+            self = .als(a)
+        case "bpr":
+            var b = BPRModel.Parameters()
+            b.factors = int("factors", b.factors)
+            b.iterations = int("iterations", b.iterations)
+            b.learningRate = float("learning_rate", b.learningRate)
+            b.regularization = float("regularization", b.regularization)
+            b.seed = UInt64(int("seed", Int(b.seed)))
+            self = .bpr(b)
+        case "content":
+            var c = ContentModel.Parameters()
+            c.dimensions = int("dimensions", c.dimensions)
+            c.minDocumentFrequency = int("min_document_frequency", c.minDocumentFrequency)
+            c.stemming = p["stemming"].map { $0 != 0 } ?? c.stemming
+            c.powerIterations = int("power_iterations", c.powerIterations)
+            self = .content(c)
+        case "session":
+            var s = SessionKNNModel.Parameters()
+            s.neighbours = int("neighbours", s.neighbours)
+            s.sampleSize = int("sample_size", s.sampleSize)
+            s.ruleWeight = float("rule_weight", s.ruleWeight)
+            s.ruleSteps = int("rule_steps", s.ruleSteps)
+            self = .session(s)
+        case "transition": self = .transition
+        case "text": self = .text
+        default: return nil
+        }
+    }
+}
+
 /// Databases of trained models.
 struct ModelSchema: Sendable {
     /// model name → JSON ``ModelRecord``.

@@ -69,7 +69,8 @@ extension RecDatabase {
                 "seconds": .number(report.seconds),
             ]
         case .evaluate(let name, let k, let split):
-            let spec = try ModelSpec.named(name)
+            // A stored model is evaluated with the parameters it was trained with.
+            let spec = try model(name).flatMap { ModelSpec(record: $0) } ?? ModelSpec.named(name)
             guard let row = try evaluate([spec], split: split, k: k).rows.first else {
                 throw RecDBError(.notFound, "no evaluation for '\(name)'")
             }

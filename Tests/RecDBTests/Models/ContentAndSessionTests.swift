@@ -144,3 +144,25 @@ struct ContentAndSessionTests {
         }
     }
 }
+
+@Suite("Stored model specs")
+struct StoredModelSpecTests {
+    @Test func aStoredModelsSpecRoundTripsThroughItsRecord() throws {
+        var als = ALSModel.Parameters()
+        als.factors = 12
+        als.alpha = 5
+        als.regularization = 0.5
+        var content = ContentModel.Parameters()
+        content.dimensions = 24
+        content.stemming = false
+        var session = SessionKNNModel.Parameters()
+        session.ruleWeight = 2
+        for spec in [ModelSpec.als(als), .bpr(BPRModel.Parameters()), .itemKNN(neighbours: 30, similarity: .conditionalProbability),
+                     .popularity(halfLifeDays: 7), .content(content), .session(session), .transition] {
+            let record = ModelRecord(
+                name: spec.name, kind: spec.kind, parameters: spec.parameterTable, generation: 1, space: nil, trainedAt: "",
+                trainingSeconds: 0, events: 0, lastEvaluation: nil)
+            #expect(ModelSpec(record: record) == spec, "\(spec.name)")
+        }
+    }
+}

@@ -72,9 +72,13 @@ enum RecCtl {
                 try? stdout.close()
                 try? stderr.close()
             }
+            // A /dev/null of its own: the shared `FileHandle.nullDevice` can be closed under a concurrent launch
+            // (EBADF seen when tests spawn children in parallel).
+            let stdin = FileHandle(forReadingAtPath: "/dev/null")
+            defer { try? stdin?.close() }
             process.standardOutput = stdout
             process.standardError = stderr
-            process.standardInput = FileHandle.nullDevice
+            process.standardInput = stdin
             try process.run()
         }
 

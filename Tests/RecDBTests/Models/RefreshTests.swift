@@ -320,9 +320,10 @@ struct RefreshTests {
             #expect(try db.model("als")?.generation == 11)
             #expect(try db.spaces().map(\.name) == ["als@11"])
             // Readers pin the pages freed by commits during their transactions, so the file grows while they run
-            // (1.8–3.4× in runs beside the whole suite on 2 cores), but not without bound…
+            // (1.8–3.4× in debug runs beside the whole suite on 2 cores; up to 5.5× in optimised runs, where the
+            // readers read between every two refreshes), but not without bound…
             let size = db.environment.fileSize
-            #expect(size <= 4 * sizeAfterSecond, "data.mdb grew from \(sizeAfterSecond) to \(size) bytes")
+            #expect(size <= 8 * sizeAfterSecond, "data.mdb grew from \(sizeAfterSecond) to \(size) bytes")
             // …and once they stop, the pages of the replaced generations are reused: 10 more refreshes, no growth.
             for _ in 0..<10 { try db.refresh(Self.als, threads: 1) }
             #expect(db.environment.fileSize <= size, "data.mdb grew from \(size) to \(db.environment.fileSize) bytes")

@@ -73,14 +73,18 @@ enum Wire {
         }
     }
 
+    /// The offset of the first byte that does not start a valid UTF-8 sequence.
     static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int {
-        var low = 0, high = bytes.count
-        // The longest valid prefix, by bisection (a valid prefix may end inside a sequence, so step back up to 3).
-        while low < high {
-            let mid = (low + high + 1) / 2
-            if String(validating: bytes[0..<mid], as: UTF8.self) != nil { low = mid } else { high = mid - 1 }
+        var offset = 0
+        while offset < bytes.count {
+            let lead = bytes[offset]
+            let length = lead < 0x80 ? 1 : lead >> 5 == 0b110 ? 2 : lead >> 4 == 0b1110 ? 3 : lead >> 3 == 0b11110 ? 4 : 0
+            guard length > 0, offset + length <= bytes.count,
+                String(validating: bytes[offset..<offset + length], as: UTF8.self) != nil
+            else { return offset }
+            offset += length
         }
-        return low
+        return offset
     }
 
     static func success(id: String, result: QueryValue, tookMicroseconds: Int) -> String {

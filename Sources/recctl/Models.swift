@@ -193,11 +193,8 @@ extension RecCtl {
                 if let diversify { request.diversification = .maximalMarginalRelevance(lambda: diversify) }
                 let db = try options.open()
                 let results = try db.recommend(request)
-                let titles = try db.read { r in
-                    try results.map { result in usersFor == nil ? try r.item(internalID: result.internalID)?.title : nil }
-                }
                 if options.json {
-                    printJSON(zip(results, titles).map { result, title -> [String: Any] in
+                    printJSON(results.map { result -> [String: Any] in
                         var row: [String: Any] = [
                             "id": result.id, "score": Double(result.score), "model": result.model,
                             "explanation": result.explanation,
@@ -211,16 +208,16 @@ extension RecCtl {
                                 },
                             ] as [String: Any],
                         ]
-                        if let title { row["title"] = title }
+                        if let title = result.title { row["title"] = title }
                         return row
                     })
                     return
                 }
                 if results.isEmpty { print("No results.") }
-                for (rank, (result, title)) in zip(results, titles).enumerated() {
+                for (rank, result) in results.enumerated() {
                     let id = result.id.padding(toLength: max(10, result.id.count), withPad: " ", startingAt: 0)
                     print(String(format: "%3d  ", offset + rank + 1) + id + String(format: " %8.4f  ", result.score)
-                        + result.model.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + (title ?? ""))
+                        + result.model.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + (result.title ?? ""))
                     print("       " + result.explanation)
                 }
             }

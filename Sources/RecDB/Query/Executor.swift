@@ -211,24 +211,23 @@ extension CatalogReading where Self: ~Copyable {
             results = try recommend(query.request(.matching(text)))
             context = "matching:" + text
         }
-        let titles = try results.map { query.returnsUsers ? nil : try item(internalID: $0.internalID)?.title }
         var generated: ExplanationGenerator.Report?
         var unavailable: String?
         if query.generated {
             // Sentences the guard rejects keep their template; so do all when the model is not installed.
             do {
-                generated = try ExplanationGenerator.shared.explain(&results, titles: titles, context: context)
+                generated = try ExplanationGenerator.shared.explain(&results, context: context)
             } catch let error as RecDBError where error.code == .notFound {
                 unavailable = error.message
             }
         }
         var rows: [QueryValue] = []
         rows.reserveCapacity(results.count)
-        for (result, title) in zip(results, titles) {
+        for result in results {
             var members: [String: QueryValue] = [
                 "id": .string(result.id), "score": .number(Double(result.score)), "model": .string(result.model),
             ]
-            if let title { members["title"] = .string(title) }
+            if let title = result.title { members["title"] = .string(title) }
             if query.explain {
                 members["explanation"] = .string(result.explanation)
                 members["provenance"] = Self.provenanceValue(result.provenance)

@@ -29,18 +29,20 @@ extension CatalogReading where Self: ~Copyable {
             provenance.items.append(.init(id: record.id, title: record.title, eventType: eventType))
         }
         let id: String
+        var title: String?
         if resolved.returnsUsers {
             id = try externalUserID(candidate.item) ?? "#\(candidate.item)"
         } else {
             let record = try item(internalID: candidate.item)
             id = record?.id ?? "#\(candidate.item)"
+            title = record?.title
             if candidate.reason == .popularity, let path = record?.category {
                 provenance.category = path.split(separator: "/").first.map(String.init)
             }
         }
         return Recommendation(
-            id: id, internalID: candidate.item, score: candidate.score, model: candidate.model, provenance: provenance,
-            explanation: Explanation.sentence(provenance))
+            id: id, internalID: candidate.item, title: title, score: candidate.score, model: candidate.model,
+            provenance: provenance, explanation: Explanation.sentence(provenance))
     }
 
     /// The history or source items most like `item` in the model's vectors (or the content model's), best first.

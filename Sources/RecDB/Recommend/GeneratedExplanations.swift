@@ -37,14 +37,14 @@ public final class ExplanationGenerator: @unchecked Sendable {
 
     /// Replaces the explanations of `results` with generated ones where the guard accepts them. `context` names
     /// the target (a user or session id) for the cache key. Throws `notFound` when the model is not installed.
-    public func explain(_ results: inout [Recommendation], titles: [String?], context: String) throws -> Report {
+    public func explain(_ results: inout [Recommendation], context: String) throws -> Report {
         let started = Date()
         var report = Report()
         var pending: [(index: Int, key: String, suffix: String, allowed: String)] = []
         /// Per pending result: the source item's name, which the sentence must quote exactly.
         var required: [String?] = []
         for (index, result) in results.enumerated() {
-            guard let fact = Self.fact(result.provenance), let title = titles[index] else {
+            guard let fact = Self.fact(result.provenance), let title = result.title else {
                 report.skipped += 1
                 continue
             }

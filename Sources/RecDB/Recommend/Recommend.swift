@@ -79,12 +79,17 @@ extension CatalogReading where Self: ~Copyable {
         let page = Array(ranked.dropFirst(request.offset).prefix(request.count))
         guard request.explain else {
             return try page.map { candidate in
-                let id = resolved.returnsUsers
-                    ? try externalUserID(candidate.item) : try externalItemID(candidate.item)
                 let provenance = Provenance(reason: candidate.reason, items: [], category: nil, neighbours: candidate.neighbours)
-                return Recommendation(
-                    id: id ?? "#\(candidate.item)", internalID: candidate.item, score: candidate.score,
-                    model: candidate.model, provenance: provenance, explanation: "")
+                var result = Recommendation(
+                    id: "#\(candidate.item)", internalID: candidate.item, score: candidate.score, model: candidate.model,
+                    provenance: provenance, explanation: "")
+                if resolved.returnsUsers {
+                    result.id = try externalUserID(candidate.item) ?? result.id
+                } else if let item = try item(internalID: candidate.item) {
+                    result.id = item.id
+                    result.title = item.title
+                }
+                return result
             }
         }
         return try page.map { try explain($0, resolved) }

@@ -81,6 +81,8 @@ public struct Recommendation: Sendable, Hashable {
     /// The external id of the item (or user).
     public var id: String
     public var internalID: UInt32
+    /// The item's title, when it has one (nil for users).
+    public var title: String?
     /// The score that ranked it: the model's own score, or the blended normalised score.
     public var score: Float
     /// The model that produced it (`als`, `session`, `popularity`, or `blend` for a blend).

@@ -35,8 +35,7 @@ extension CatalogReading where Self: ~Copyable {
             request = ShopperRequest(keywords: text, maxPrice: nil, source: "fallback")
             results = try search(request, count: count)
         }
-        var titles: [String] = []
-        for result in results.prefix(3) { titles.append(try item(internalID: result.internalID)?.title ?? result.id) }
+        let titles = results.prefix(3).map { $0.title ?? $0.id }
         let answer: String
         if titles.isEmpty {
             answer = "Sorry, nothing in the shop matches “\(request.keywords)”."

@@ -1,5 +1,15 @@
 #include "rec_support.h"
 
+static _Thread_local int map_full_noted = 0;
+
+void recdb_note_map_full(void) { map_full_noted = 1; }
+
+int recdb_take_map_full(void) {
+    int noted = map_full_noted;
+    map_full_noted = 0;
+    return noted;
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 

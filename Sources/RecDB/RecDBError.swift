@@ -1,4 +1,9 @@
 import CLMDB
+import CRecSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The one error type RecDB throws: a code that callers can switch on, a message for people,
 /// where it happened (a file and line for imports, a key or path for storage), and the underlying cause.
@@ -8,6 +13,7 @@ public struct RecDBError: Error, CustomStringConvertible, Sendable {
         private enum Base: String, Hashable, Sendable {
             case storage, mapFull, notRecDB, formatTooNew, notFound, invalidArgument
             case malformedInput, invalidUTF8, truncatedInput, unknownFormat, corrupted, io, alreadyExists, syntax
+            case diskFull, permissionDenied, limitExceeded, timeout, busy, cancelled
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -40,6 +46,19 @@ public struct RecDBError: Error, CustomStringConvertible, Sendable {
         public static let alreadyExists = Code(.alreadyExists)
         /// A query is not well formed; ``RecDBError/position`` tells where.
         public static let syntax = Code(.syntax)
+        /// The file system has no space left (`ENOSPC`, `EDQUOT`): the write was not made; the database stays
+        /// consistent and writable once space returns.
+        public static let diskFull = Code(.diskFull)
+        /// The caller's role does not allow this statement.
+        public static let permissionDenied = Code(.permissionDenied)
+        /// A request asks for more work than its budget allows (blend parts, offset + count, basket size, text).
+        public static let limitExceeded = Code(.limitExceeded)
+        /// A request ran past its deadline and was stopped.
+        public static let timeout = Code(.timeout)
+        /// The queue for this kind of request is full: try again later.
+        public static let busy = Code(.busy)
+        /// The request was cancelled (its client went away).
+        public static let cancelled = Code(.cancelled)
 
         public var description: String {
             switch base {
@@ -53,6 +72,9 @@ public struct RecDBError: Error, CustomStringConvertible, Sendable {
             case .truncatedInput: return "truncated_input"
             case .unknownFormat: return "unknown_format"
             case .alreadyExists: return "already_exists"
+            case .diskFull: return "disk_full"
+            case .permissionDenied: return "permission_denied"
+            case .limitExceeded: return "limit_exceeded"
             default: return base.rawValue
             }
         }
@@ -90,7 +112,15 @@ public struct RecDBError: Error, CustomStringConvertible, Sendable {
     /// Wraps a non-zero LMDB status.
     static func lmdb(_ status: Int32, _ what: String, location: String? = nil) -> RecDBError {
         let reason = String(cString: mdb_strerror(status))
-        let code: Code = status == MDB_MAP_FULL ? .mapFull : (status == MDB_CORRUPTED ? .corrupted : .storage)
+        let code: Code
+        switch status {
+        case MDB_MAP_FULL:
+            code = .mapFull
+            recdb_note_map_full()
+        case MDB_CORRUPTED, MDB_PAGE_NOTFOUND: code = .corrupted
+        case ENOSPC, EDQUOT: code = .diskFull
+        default: code = .storage
+        }
         return RecDBError(code, "\(what): \(reason)", location: location, lmdbStatus: status)
     }
 }

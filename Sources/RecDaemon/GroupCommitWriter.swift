@@ -87,9 +87,11 @@ final class GroupCommitWriter: @unchecked Sendable {
         var failed: [Int: Error] = [:]
         var results: [Int: QueryValue] = [:]
         while true {
-            results.removeAll(keepingCapacity: true)
             do {
+                // The body runs again when the map grows (a full map is noted where LMDB reports it, so wrapping the
+                // statement's error below does not hide it): start each run afresh.
                 try database.write { w in
+                    results.removeAll(keepingCapacity: true)
                     for (index, pending) in batch.enumerated() where failed[index] == nil {
                         do {
                             results[index] = try database.execute(pending.statement, in: &w)
@@ -103,7 +105,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                 failed[failure.index] = failure.error
                 if failed.count == batch.count { break }
             } catch {
-                // The commit itself failed: nothing of this batch is durable.
+                // The commit itself failed (a full disk, an I/O error): nothing of this batch is durable.
                 logger.error("write batch of \(batch.count) failed to commit: \(error)")
                 for index in batch.indices where failed[index] == nil { failed[index] = error }
                 results.removeAll()

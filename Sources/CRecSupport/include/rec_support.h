@@ -16,4 +16,10 @@ int recdb_has_avx2_fma(void);
 float recdb_dot_avx2(const float *a, const float *b, size_t n);
 float recdb_l2sq_avx2(const float *a, const float *b, size_t n);
 
+/* A per-thread note that LMDB answered MDB_MAP_FULL. Set where the status is first seen and taken by the write
+   loop, so a full map is noticed and grown even when an error wrapper between the two hides the status. */
+void recdb_note_map_full(void);
+/* Returns 1 when the note was set since the last call (and clears it), else 0. */
+int recdb_take_map_full(void);
+
 #endif

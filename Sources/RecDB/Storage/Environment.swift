@@ -1,4 +1,5 @@
 import CLMDB
+import CRecSupport
 import Foundation
 
 #if canImport(Glibc)
@@ -21,7 +22,12 @@ public final class Environment: @unchecked Sendable {
     /// Options for opening an environment.
     public struct Options: Sendable {
         /// The map size to start with; the map grows past it on demand. Small values are useful in tests.
-        public var initialMapSize: Int = 256 << 20
+        ///
+        /// The default, 64 GiB, reserves address space, not disk or memory: `data.mdb` grows only with the pages
+        /// written. A map that rarely needs to grow matters because growing waits until no transaction of the process
+        /// is open, so a long reader (a model training on a snapshot) would hold back every writer. Where the
+        /// address space is limited (`ulimit -v`), opening retries with halved sizes down to 256 MiB.
+        public var initialMapSize: Int = MemoryLayout<Int>.size == 8 ? 64 << 30 : 256 << 20
         /// Skip `fsync` on commit: faster bulk loads, but a power loss may lose the last commits.
         /// A process crash (`kill -9`) loses nothing that was committed either way.
         public var noSync = false
@@ -31,6 +37,8 @@ public final class Environment: @unchecked Sendable {
         public var create = true
         /// The number of named databases the environment may hold.
         public var maxDatabases: UInt32 = 64
+        /// Who may read the files this environment creates (the folder, `data.mdb`, `lock.mdb`, backups).
+        public var access: FileAccess = .owner
 
         public init() {}
     }
@@ -52,11 +60,7 @@ public final class Environment: @unchecked Sendable {
     public static func open(at path: String, options: Options = Options()) throws -> Environment {
         let url = URL(fileURLWithPath: path).standardizedFileURL
         if options.create && !options.readOnly {
-            do {
-                try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-            } catch {
-                throw RecDBError(.io, "cannot create database folder: \(error.localizedDescription)", location: path)
-            }
+            try createFolder(url.path, access: options.access)
         }
         let key = url.resolvingSymlinksInPath().path
         registryLock.lock()
@@ -74,21 +78,32 @@ public final class Environment: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw RecDBError(.notFound, "no database folder here", location: path)
         }
+        let dataFile = (path as NSString).appendingPathComponent("data.mdb")
+        let fileSize = (try? FileManager.default.attributesOfItem(atPath: dataFile)[.size] as? Int) ?? 0
+        var mapSize = max(options.initialMapSize, Self.roundUp(fileSize + fileSize / 2))
+        while true {
+            do {
+                handle = try Self.openHandle(path: path, options: options, mapSize: mapSize)
+                return
+            } catch let error as RecDBError where error.lmdbStatus == ENOMEM && mapSize / 2 >= max(256 << 20, fileSize) {
+                // The address space is limited: reserve less (the map still grows on demand).
+                mapSize /= 2
+            }
+        }
+    }
+
+    private static func openHandle(path: String, options: Options, mapSize: Int) throws -> OpaquePointer {
         var env: OpaquePointer?
         try check(mdb_env_create(&env), "mdb_env_create")
         guard let env else { throw RecDBError(.storage, "mdb_env_create returned no environment") }
         do {
             try check(mdb_env_set_maxdbs(env, options.maxDatabases), "mdb_env_set_maxdbs")
             try check(mdb_env_set_maxreaders(env, 512), "mdb_env_set_maxreaders")
-            let dataFile = (path as NSString).appendingPathComponent("data.mdb")
-            let fileSize = (try? FileManager.default.attributesOfItem(atPath: dataFile)[.size] as? Int) ?? 0
-            try check(
-                mdb_env_set_mapsize(env, max(options.initialMapSize, Self.roundUp(fileSize + fileSize / 2))),
-                "mdb_env_set_mapsize")
+            try check(mdb_env_set_mapsize(env, mapSize), "mdb_env_set_mapsize")
             var flags = UInt32(MDB_NOTLS)
             if options.noSync { flags |= UInt32(MDB_NOSYNC) }
             if options.readOnly { flags |= UInt32(MDB_RDONLY) }
-            let status = mdb_env_open(env, path, flags, 0o664)
+            let status = mdb_env_open(env, path, flags, options.access.fileMode)
             if status != MDB_SUCCESS {
                 if status == MDB_INVALID || status == MDB_VERSION_MISMATCH {
                     throw RecDBError(
@@ -101,7 +116,7 @@ public final class Environment: @unchecked Sendable {
             mdb_env_close(env)
             throw error
         }
-        handle = env
+        return env
     }
 
     deinit {
@@ -127,11 +142,14 @@ public final class Environment: @unchecked Sendable {
 
     /// Runs `body` in a write transaction: a throw aborts it and nothing is visible; a return commits it.
     ///
-    /// When the map is full the transaction is aborted, the map grows and `body` runs again, so keep
-    /// every effect of `body` inside the transaction.
+    /// When the map is full the transaction is aborted, the map grows and `body` runs again, so keep every effect of
+    /// `body` inside the transaction. A full map is recognised even when `body` wraps LMDB's error in one of its own
+    /// (the status is noted where LMDB returns it). A full disk throws ``RecDBError/Code/diskFull``: nothing of the
+    /// transaction is written and the database stays consistent and writable once space returns.
     public func write<R>(_ body: (inout WriteTransaction) throws -> R) throws -> R {
         guard !options.readOnly else { throw RecDBError(.invalidArgument, "the database is open read-only", location: path) }
         while true {
+            _ = recdb_take_map_full()
             let outcome: Result<R, any Error> = try withSharedMapLock {
                 var raw: OpaquePointer?
                 try beginWithResizeCheck(flags: 0, &raw)
@@ -141,7 +159,7 @@ public final class Environment: @unchecked Sendable {
                 switch result {
                 case .success:
                     let status = mdb_txn_commit(raw)
-                    if status != MDB_SUCCESS { return .failure(RecDBError.lmdb(status, "commit")) }
+                    if status != MDB_SUCCESS { return .failure(RecDBError.lmdb(status, "commit", location: path)) }
                     return result
                 case .failure:
                     mdb_txn_abort(raw)
@@ -149,10 +167,12 @@ public final class Environment: @unchecked Sendable {
                 }
             }
             switch outcome {
-            case .success(let value): return value
-            case .failure(let error as RecDBError) where error.code == .mapFull:
+            case .success(let value):
+                return value
+            case .failure(let error):
+                let mapFull = recdb_take_map_full() != 0 || (error as? RecDBError)?.code == .mapFull
+                guard mapFull else { throw error }
                 try growMap()
-            case .failure(let error): throw error
             }
         }
     }
@@ -276,18 +296,50 @@ public final class Environment: @unchecked Sendable {
 
     /// Writes a consistent copy to the folder `destination` (which must be empty or missing).
     /// With `compact`, free pages are left out. Writers go on meanwhile: the copy is one read snapshot.
+    /// The copy's file gets the same access as this environment's (0600 by default), from the moment it exists.
     public func copy(to destination: String, compact: Bool = true) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
-        } catch {
-            throw RecDBError(.io, "cannot create backup folder: \(error.localizedDescription)", location: destination)
+        try Self.createFolder(destination, access: options.access)
+        let file = (destination as NSString).appendingPathComponent("data.mdb")
+        let fd = Glibc.open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, options.access.fileMode)
+        guard fd >= 0 else {
+            if errno == EEXIST {
+                throw RecDBError(.alreadyExists, "a database already exists here; choose an empty folder", location: destination)
+            }
+            throw RecDBError(.io, "cannot create the backup file: \(String(cString: strerror(errno)))", location: file)
         }
-        if FileManager.default.fileExists(atPath: (destination as NSString).appendingPathComponent("data.mdb")) {
-            throw RecDBError(.alreadyExists, "a database already exists here; choose an empty folder", location: destination)
+        var copied = false
+        defer {
+            Glibc.close(fd)
+            if !copied { unlink(file) }
         }
+        // The umask may have narrowed the mode further; never widen it, but make sure group access when asked.
+        fchmod(fd, options.access.fileMode)
         mapLock.lockShared()
         defer { mapLock.unlock() }
-        try check(mdb_env_copy2(handle, destination, compact ? UInt32(MDB_CP_COMPACT) : 0), "copying to \(destination)")
+        try check(mdb_env_copyfd2(handle, fd, compact ? UInt32(MDB_CP_COMPACT) : 0), "copying to \(destination)")
+        guard fsync(fd) == 0 else {
+            throw RecDBError.lmdb(errno, "flushing the backup", location: file)
+        }
+        copied = true
+    }
+
+    /// Creates a database or backup folder (and missing parents) with the access's folder mode; an existing folder
+    /// is left as it is.
+    static func createFolder(_ path: String, access: FileAccess) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else {
+                throw RecDBError(.alreadyExists, "a file, not a folder, is in the way", location: path)
+            }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(
+                atPath: path, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: NSNumber(value: access.folderMode)])
+        } catch {
+            throw RecDBError(.io, "cannot create the folder: \(error.localizedDescription)", location: path)
+        }
     }
 
     /// The size of `data.mdb` on disk in bytes.
@@ -304,6 +356,20 @@ public final class Environment: @unchecked Sendable {
         mdb_env_stat(handle, &stat)
         return (info.me_last_pgno + 1) * Int(stat.ms_psize)
     }
+}
+
+/// Who may open a database's files. The files hold every shopper's history: by default only their owner may.
+public enum FileAccess: Sendable {
+    /// Files 0600 in a folder 0700: only the owning user (and root).
+    case owner
+    /// Files 0660 in a folder 0770: the owner and the folder's group (make the folder setgid, or create it as a
+    /// member of the group, so that new files carry it).
+    case group
+
+    /// The mode of `data.mdb`, `lock.mdb` and backup files.
+    public var fileMode: mode_t { self == .owner ? 0o600 : 0o660 }
+    /// The mode of a database folder RecDB creates.
+    public var folderMode: mode_t { self == .owner ? 0o700 : 0o770 }
 }
 
 private struct WeakEnvironment {

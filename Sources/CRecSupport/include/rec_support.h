@@ -22,4 +22,9 @@ void recdb_note_map_full(void);
 /* Returns 1 when the note was set since the last call (and clears it), else 0. */
 int recdb_take_map_full(void);
 
+/* The request a thread is running (an unretained object pointer), so that deep loops can check its deadline and
+   cancellation without it being passed through every call. */
+void *recdb_current_request(void);
+void recdb_set_current_request(void *request);
+
 #endif

@@ -19,7 +19,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var role: Role = .none
     private var nextSequence = 0
     private var nextToWrite = 0
-    private var finished: [Int: String] = [:]
+    private var finished: [Int: [UInt8]] = [:]
     /// Controls of the requests still running, by sequence.
     private var running: [Int: RequestControl] = [:]
     private var paused = false
@@ -102,7 +102,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         result.whenComplete { outcome in
             self.running[sequence] = nil
             let elapsed = Int((DispatchTime.now().uptimeNanoseconds - started) / 1000)
-            let text: String
+            let text: [UInt8]
             switch outcome {
             case .success(let value): text = Wire.success(id: request.id, result: value, tookMicroseconds: elapsed)
             case .failure(let error): text = Wire.failure(id: request.id, Wire.failure(error))
@@ -210,12 +210,12 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// Records a finished response and writes every response that is next in order.
-    private func complete(_ sequence: Int, _ text: String, context: ChannelHandlerContext) {
+    private func complete(_ sequence: Int, _ text: [UInt8], context: ChannelHandlerContext) {
         finished[sequence] = text
         var wrote = false
         while let next = finished.removeValue(forKey: nextToWrite) {
-            var buffer = context.channel.allocator.buffer(capacity: next.utf8.count + 1)
-            buffer.writeString(next)
+            var buffer = context.channel.allocator.buffer(capacity: next.count + 1)
+            buffer.writeBytes(next)
             buffer.writeInteger(UInt8(ascii: "\n"))
             let promise = context.eventLoop.makePromise(of: Void.self)
             context.write(wrapOutboundOut(buffer), promise: promise)
@@ -272,8 +272,9 @@ final class RejectHandler: ChannelInboundHandler {
     func channelActive(context: ChannelHandlerContext) {
         let code = message.contains("shutting down") ? "shutting_down" : "too_many_connections"
         let text = Wire.failure(id: "null", Wire.Failure(code: code, message: message, position: nil))
-        var buffer = context.channel.allocator.buffer(capacity: text.utf8.count + 1)
-        buffer.writeString(text + "\n")
+        var buffer = context.channel.allocator.buffer(capacity: text.count + 1)
+        buffer.writeBytes(text)
+        buffer.writeInteger(UInt8(ascii: "\n"))
         context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
     }
 

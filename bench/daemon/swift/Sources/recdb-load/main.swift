@@ -109,7 +109,7 @@ let mixed: @Sendable (Int, Int) -> (String, [String: Any]) = { client, n in
         return ("UPSERT ITEM $i SET price = $p", ["i": "i\((k * 13) % 100_000)", "p": Double(k % 200) + 0.49])
     }
     return (
-        "RECOMMEND 10 ITEMS FOR USER $u WHERE category = $c AND price < 100 AND available = true",
+        "RECOMMEND 10 ITEMS FOR USER $u WHERE category = $c AND price < 100 AND available",
         ["u": "u\(k % users)", "c": "Cat\(k % 50)"]
     )
 }

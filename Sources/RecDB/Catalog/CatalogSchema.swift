@@ -28,6 +28,9 @@ struct CatalogSchema: Sendable {
     let eventTypes: Database<StringCodec, BytesCodec>
     /// Named counters, such as events of one type.
     let counters: Database<StringCodec, UInt64Codec>
+    /// Which items each item version changed (version → sorted big-endian `UInt32` ids), for the last
+    /// ``CatalogWriter/itemChangeHistory`` versions: cached filters catch up by re-checking only those items.
+    let itemChanges: Database<UInt64Codec, BytesCodec>
 
     init(environment env: Environment) throws {
         meta = try env.database("meta", key: StringCodec.self, value: BytesCodec.self)
@@ -50,11 +53,13 @@ struct CatalogSchema: Sendable {
             "session_events", key: UInt32Codec.self, value: BytesCodec.self, flags: .fixedSizeDuplicates)
         eventTypes = try env.database("event_types", key: StringCodec.self, value: BytesCodec.self)
         counters = try env.database("counters", key: StringCodec.self, value: UInt64Codec.self)
+        itemChanges = try env.database("item_changes", key: UInt64Codec.self, value: BytesCodec.self)
     }
 
     static let allNames = [
         "meta", "item_ids", "items", "user_ids", "users", "events", "user_events", "item_events", "seen",
         "category_items", "tag_items", "session_ids", "sessions", "session_events", "event_types", "counters",
+        "item_changes",
     ]
 }
 

@@ -6,8 +6,12 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     private var nextIDs: [String: UInt64] = [:]
     private var changedIDs: Set<String> = []
     private var eventDeltas: [UInt16: Int64] = [:]
-    /// Whether an item was written or deleted: the catalog's item version moves on at flush.
-    private var itemsChanged = false
+    /// Items written or deleted: the catalog's item version moves on at flush, and the change log records them.
+    private var changedItems: [UInt32] = []
+    /// Versions whose changed items stay in the change log (older entries are pruned).
+    static let itemChangeHistory: UInt64 = 1024
+    /// A version that changed more items than this records none (cached filters are then evaluated afresh).
+    static let maxLoggedChanges = 65_536
     /// The `meta` key of the item version (see ``CatalogReading/itemsVersion``).
     static let itemsVersionKey = "items.version"
     /// Ids committed by earlier transactions of the same writer (an import), to skip B-tree lookups.
@@ -37,13 +41,35 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
             let current = Int64(try schema.counters.get(name, in: txn) ?? 0)
             try schema.counters.put(name, UInt64(max(0, current + delta)), in: &txn)
         }
-        if itemsChanged {
+        if !changedItems.isEmpty {
             let version = try CatalogSchemaAccess.nextID(Self.itemsVersionKey, handle: handle, meta: schema.meta) + 1
             try schema.meta.put(Self.itemsVersionKey, UInt64Codec.withBytes(of: version) { Array($0) }, in: &txn)
-            itemsChanged = false
+            try logItemChanges(version: version, in: &txn)
+            changedItems.removeAll()
         }
         changedIDs.removeAll()
         eventDeltas.removeAll()
+    }
+
+    /// Records which items `version` changed, and drops entries older than ``itemChangeHistory`` versions.
+    private func logItemChanges(version: UInt64, in txn: inout WriteTransaction) throws {
+        var writer = BinaryWriter(capacity: 1)
+        if changedItems.count <= Self.maxLoggedChanges {
+            // A marker byte: 1 = the ids follow (an empty value would mean "too many to list").
+            writer.write(UInt8(1))
+            for id in Set(changedItems).sorted() { writer.write(id) }
+        }
+        try schema.itemChanges.put(version, writer.bytes, in: &txn)
+        guard version > Self.itemChangeHistory, version % 64 == 0 else { return }
+        let cutoff = version - Self.itemChangeHistory
+        var stale: [UInt64] = []
+        try schema.itemChanges.scanRaw(in: ReadTransaction(handle: handle)) { key, _ in
+            let old = key.loadBigEndianUInt64(at: 0)
+            guard old < cutoff else { return .stop }
+            stale.append(old)
+            return .next
+        }
+        for old in stale { try schema.itemChanges.delete(old, in: &txn) }
     }
 
     mutating func allocate(_ name: String, startingAt first: UInt64) throws -> UInt64 {
@@ -80,7 +106,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
             var merged = replace ? attributes : old
             if !replace { merged.merge(attributes) { _, new in new } }
             guard merged != old else { return internalID }
-            itemsChanged = true
+            changedItems.append(internalID)
             try updatePostings(item: internalID, old: old, new: merged)
             try schema.items.put(internalID, EntityRecord(externalID: id, attributes: merged).bytes, in: &txn)
             try updateContentVector(item: internalID, id: id, attributes: merged)
@@ -88,7 +114,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         }
         let internalID = UInt32(try allocate("next.item", startingAt: 0))
         guard internalID < UInt32.max else { throw RecDBError(.invalidArgument, "the catalog is out of item ids") }
-        itemsChanged = true
+        changedItems.append(internalID)
         try schema.itemIDs.put(id, internalID, in: &txn)
         try schema.items.put(internalID, EntityRecord(externalID: id, attributes: attributes).bytes, in: &txn, flags: .append)
         try updatePostings(item: internalID, old: [:], new: attributes)
@@ -121,7 +147,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     @discardableResult
     public mutating func deleteItem(_ id: String) throws -> Bool {
         guard let internalID = try itemID(for: id) else { return false }
-        itemsChanged = true
+        changedItems.append(internalID)
         cache?.entries.items[id] = nil
         resolved.items[id] = nil
         var txn = writeTxn

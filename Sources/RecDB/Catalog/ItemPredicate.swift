@@ -65,6 +65,32 @@ public indirect enum ItemPredicate: Sendable, Hashable {
             .invalidArgument, "'\(clause)' is not NAME OP VALUE with OP one of = != < <= > >= (e.g. price<20, category=Books)")
     }
 
+    /// Whether one item meets the predicate: the same answer as membership in `items(matching:)`, decided from the
+    /// item's record alone (cached filters catch up with changed items this way).
+    public func matches(_ item: Item) -> Bool {
+        switch self {
+        case .category(let path):
+            guard let normalized = WellKnownAttribute.categoryPrefixes(path).last ?? Optional(path),
+                let own = item.category
+            else { return false }
+            return WellKnownAttribute.categoryPrefixes(own).contains { $0 == normalized && $0.utf8.count <= 255 }
+        case .tag(let tag):
+            return !tag.isEmpty && tag.utf8.count <= 255 && item.tags.contains(tag)
+        case .compare(let name, let op, let value):
+            return Self.holds(item.attributes, name, op, value)
+        case .oneOf(let name, let values):
+            return values.contains { Self.holds(item.attributes, name, .equal, $0) }
+        case .available:
+            return item.available
+        case .and(let parts):
+            return parts.allSatisfy { $0.matches(item) }
+        case .or(let parts):
+            return parts.contains { $0.matches(item) }
+        case .not(let inner):
+            return !inner.matches(item)
+        }
+    }
+
     /// Whether an item's attributes meet a comparison.
     static func holds(_ attributes: Attributes, _ name: String, _ op: ComparisonOperator, _ value: AttributeValue) -> Bool {
         guard let actual = attributes[name] else { return op == .notEqual }
@@ -170,6 +196,10 @@ extension CatalogReading where Self: ~Copyable {
     /// the prices once.
     private func cachedItems(matching predicate: ItemPredicate, version: UInt64) throws -> AllowedSet {
         if let cached = database.filterCache.get(predicate, version: version) { return cached }
+        if let caughtUp = try catchUp(predicate, to: version) {
+            database.filterCache.put(predicate, version: version, caughtUp)
+            return caughtUp
+        }
         let set: AllowedSet
         switch predicate {
         case .and(let parts) where !parts.isEmpty:
@@ -191,29 +221,66 @@ extension CatalogReading where Self: ~Copyable {
     }
 }
 
-/// Allowed sets of recent filters, valid for one catalog version (see ``CatalogReading/itemsVersion``).
+extension CatalogReading where Self: ~Copyable {
+    /// The cached set of `predicate` from an earlier item version, brought up to `version` by re-checking only the
+    /// items the versions between changed (from the change log); nil when there is no such set, the log does not
+    /// reach back to it, or too many items changed (evaluating afresh is then cheaper).
+    func catchUp(_ predicate: ItemPredicate, to version: UInt64) throws -> AllowedSet? {
+        guard let (cachedVersion, cached) = database.filterCache.latest(predicate), cachedVersion < version,
+            version - cachedVersion <= CatalogWriter.itemChangeHistory
+        else { return nil }
+        var changed: [UInt32] = []
+        var expected = cachedVersion + 1
+        var complete = true
+        try schema.itemChanges.scanRaw(in: txn, from: UInt64Codec.withBytes(of: expected) { Array($0) }) { key, value in
+            let logged = key.loadBigEndianUInt64(at: 0)
+            guard logged <= version else { return .stop }
+            guard logged == expected, value.count >= 1, value[0] == 1, (value.count - 1) % 4 == 0 else {
+                complete = false
+                return .stop
+            }
+            for offset in stride(from: 1, to: value.count, by: 4) { changed.append(value.loadBigEndianUInt32(at: offset)) }
+            expected += 1
+            return changed.count > 4096 ? .stop : .next
+        }
+        guard complete, expected == version + 1, changed.count <= 4096 else { return nil }
+        var set = cached
+        for id in Set(changed) {
+            try RequestControl.checkCurrent()
+            if let item = try item(internalID: id), predicate.matches(item) { set.insert(id) } else { set.remove(id) }
+        }
+        return set
+    }
+}
+
+/// Allowed sets of recent filters, each for the item version it was computed at (see
+/// ``CatalogReading/itemsVersion``). A set from an older version is brought up to date through the change log
+/// rather than evaluated afresh, so item writes do not make filtered requests scan the catalog.
 final class FilterCache: @unchecked Sendable {
     private let lock = NSLock()
-    private var version: UInt64 = .max
-    private var sets: [ItemPredicate: AllowedSet] = [:]
+    private var sets: [ItemPredicate: (version: UInt64, set: AllowedSet)] = [:]
     private let capacity = 256
 
     func get(_ predicate: ItemPredicate, version: UInt64) -> AllowedSet? {
         lock.lock()
         defer { lock.unlock() }
-        return version == self.version ? sets[predicate] : nil
+        guard let entry = sets[predicate], entry.version == version else { return nil }
+        return entry.set
+    }
+
+    /// The newest cached set of `predicate`, with its version.
+    func latest(_ predicate: ItemPredicate) -> (UInt64, AllowedSet)? {
+        lock.lock()
+        defer { lock.unlock() }
+        return sets[predicate].map { ($0.version, $0.set) }
     }
 
     func put(_ predicate: ItemPredicate, version: UInt64, _ set: AllowedSet) {
         lock.lock()
         defer { lock.unlock() }
-        if version != self.version {
-            // Only a newer catalog replaces the cache; an old snapshot's result is not kept.
-            guard self.version == .max || version > self.version else { return }
-            self.version = version
-            sets.removeAll()
-        }
-        if sets.count >= capacity { sets.removeAll() }
-        sets[predicate] = set
+        // An old snapshot's result never replaces a newer one.
+        if let existing = sets[predicate], existing.version >= version { return }
+        if sets.count >= capacity && sets[predicate] == nil { sets.removeAll() }
+        sets[predicate] = (version, set)
     }
 }

@@ -185,11 +185,11 @@ public final class LineReader {
             if let newline = buffer[max(position, scanned)...].firstIndex(of: 10) {
                 var end = newline
                 if end > position && buffer[end - 1] == 13 { end -= 1 }
+                if end - position > limits.maxLineBytes { throw lineTooLong(end - position) }
                 lineNumber += 1
                 let start = position
                 position = newline + 1
                 scanned = position
-                if end - start > limits.maxLineBytes { throw lineTooLong(end - start) }
                 return try buffer.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[start..<end])) }
             }
             if position > 0 {

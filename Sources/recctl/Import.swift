@@ -15,6 +15,11 @@ extension RecCtl {
                 its folder), and csv, tsv, jsonl with --kind and --map.
                 Rows are written in batches, one transaction each; a malformed row stops the import with its \
                 file:line and the database as of the last committed batch, unless --skip-bad.
+                Re-runs are idempotent: each batch records how many rows of its file are committed, and running the \
+                same import over the same (unchanged) file again skips them, after a crash, kill -9 or a full disk \
+                as after a complete run. --no-resume imports every row again.
+                Only regular files are read; --stream also reads pipes and devices (no resume, lines limited by \
+                --max-line-bytes).
 
                 Examples:
                   recctl import movielens ../shared/datasets/ml-100k
@@ -58,8 +63,18 @@ extension RecCtl {
         @Flag(name: .customLong("nosync"), help: "Don't fsync each batch (faster; synced once at the end).")
         var noSync = false
 
+        @Flag(help: "Also read a FIFO, pipe or device (refused otherwise: it may never end). No resume.")
+        var stream = false
+
+        @Option(help: "The longest line accepted, in bytes; a longer one stops the import.")
+        var maxLineBytes: Int = 64 << 20
+
+        @Flag(help: "Import every row, even those an earlier run of this import committed (events are added again).")
+        var noResume = false
+
         func validate() throws {
             guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+            guard maxLineBytes > 0 else { throw ValidationError("--max-line-bytes must be positive") }
             if let delimiter, delimiter.count != 1 && delimiter != "\\t" {
                 throw ValidationError("--delimiter must be one character")
             }
@@ -86,6 +101,9 @@ extension RecCtl {
                 var importOptions = ImportOptions()
                 importOptions.batchSize = batchSize
                 importOptions.skipBad = skipBad
+                importOptions.stream = stream
+                importOptions.maxLineBytes = maxLineBytes
+                importOptions.resume = !noResume
                 let showBar = !options.json && isatty(STDERR_FILENO) != 0
                 if showBar { importOptions.progress = { ProgressBar.show($0) } }
                 let report: ImportReport
@@ -101,7 +119,8 @@ extension RecCtl {
                 if options.json {
                     printJSON([
                         "ok": true, "format": report.format, "rows_read": report.rowsRead, "rows_imported": report.rowsImported,
-                        "rows_rejected": report.rowsRejected, "batches": report.batchesCommitted,
+                        "rows_rejected": report.rowsRejected, "rows_skipped": report.rowsSkipped,
+                        "batches": report.batchesCommitted, "notes": report.notes,
                         "records_written": report.recordsWritten, "seconds": report.seconds,
                         "rows_per_second": report.rowsPerSecond, "db_bytes": db.environment.fileSize,
                         "rejections": report.rejections.map { ["at": $0.location, "reason": $0.reason] },
@@ -118,6 +137,10 @@ extension RecCtl {
                     + "\(formatCount(report.rowsImported)) imported, \(formatCount(report.rowsRejected)) rejected "
                     + "in \(String(format: "%.2f", report.seconds)) s (\(formatCount(Int(report.rowsPerSecond))) rows/s, "
                     + "\(report.batchesCommitted) batches committed).")
+            if report.rowsSkipped > 0 {
+                print("  \(formatCount(report.rowsSkipped)) rows skipped: an earlier run of this import committed them.")
+            }
+            for note in report.notes { print("  note: \(note)") }
             for rejection in report.rejections where !stopped || report.rowsRejected > 1 {
                 print("  rejected \(rejection.location): \(rejection.reason)")
             }

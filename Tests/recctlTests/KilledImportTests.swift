@@ -95,4 +95,65 @@ struct KilledImportTests {
             #expect(try db.checkIntegrity() == [])
         }
     }
+
+    /// `kill -9` midway, then the same command again: the re-run skips the rows the killed run committed (its
+    /// resume marker is written in each batch's transaction) and imports the rest, so every row of the file is
+    /// stored exactly once, with the event counts of the file.
+    @Test func rerunAfterKillStoresEachRowExactlyOnce() throws {
+        try TemporaryDirectory.with { folder in
+            let csv = folder.appending("events.csv")
+            try Self.writeEvents(to: csv)
+            let path = folder.appending("db")
+            try RecCtl.succeed("init", "--db", path)
+            let command = [
+                "import", "csv", csv, "--kind", "events", "--batch-size", String(Self.batchSize), "--db", path, "--json",
+            ]
+
+            var visibleAtKill = 0
+            do {
+                let watcher = try RecDatabase.open(at: path)
+                let child = try RecCtl.Child(command)
+                let deadline = Date().addingTimeInterval(60)
+                while child.process.isRunning && Date() < deadline {
+                    visibleAtKill = try watcher.read { r in try r.eventCount }
+                    if visibleAtKill >= 4 * Self.batchSize { break }
+                    usleep(1_000)
+                }
+                kill(child.pid, SIGKILL)
+                let result = child.finish()
+                try #require(
+                    result.reason == .uncaughtSignal && result.status == SIGKILL,
+                    "the import was not killed mid-way: \(result)")
+            }
+            let committed = try RecDatabase.open(at: path).read { r in try r.eventCount }
+            #expect(committed >= visibleAtKill && committed < Self.rows && committed % Self.batchSize == 0)
+
+            let rerun = try RecCtl.Child(command).finish(timeout: 300)
+            #expect(rerun.status == 0, "\(rerun)")
+            #expect(rerun.json["rows_skipped"] as? Int == committed, "\(rerun)")
+            #expect(rerun.json["rows_imported"] as? Int == Self.rows - committed)
+            // A third run adds nothing.
+            let third = try RecCtl.Child(command).finish(timeout: 300).json
+            #expect(third["rows_imported"] as? Int == 0 && third["rows_skipped"] as? Int == Self.rows, "\(third)")
+
+            let db = try RecDatabase.open(at: path)
+            #expect(try db.checkIntegrity() == [])
+            var counts: [Int] = Array(repeating: 0, count: Self.rows + 1)
+            var byType: [String: Int] = [:]
+            try db.read { r throws in
+                #expect(try r.eventCount == Self.rows)
+                try r.forEachEvent { event in
+                    counts[Int(event.value)] += 1
+                    byType[event.type, default: 0] += 1
+                    return .next
+                }
+                // The stored counters agree with the log.
+                #expect(try r.eventCountsByType() == byType)
+            }
+            #expect(counts.dropFirst().allSatisfy { $0 == 1 }, "rows stored other than once")
+            let expected = Dictionary(grouping: 1...Self.rows) { Self.types[$0 % 3] }.mapValues(\.count)
+            #expect(byType == expected)
+            try RecCtl.succeed("check", "--db", path)
+        }
+    }
 }

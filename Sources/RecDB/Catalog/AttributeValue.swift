@@ -56,9 +56,7 @@ public enum WellKnownAttribute {
     /// Checks names and types; rejects non-finite numbers and malformed category paths.
     static func validate(_ attributes: Attributes, forItem: Bool, owner: String) throws {
         for (name, value) in attributes {
-            guard !name.isEmpty, name.utf8.count <= 255 else {
-                throw RecDBError(.invalidArgument, "attribute names must have 1 to 255 bytes", location: owner)
-            }
+            try CatalogLimits.check(name, .attributeName, location: owner)
             if case .number(let number) = value, !number.isFinite {
                 throw RecDBError(.invalidArgument, "attribute '\(name)' is \(number); numbers must be finite", location: owner)
             }
@@ -67,8 +65,18 @@ public enum WellKnownAttribute {
                     .invalidArgument, "attribute '\(name)' must be a \(expected), not a \(value.typeName)", location: owner)
             }
         }
-        if forItem, case .string(let path)? = attributes["category"], categoryPrefixes(path).isEmpty, !path.isEmpty {
-            throw RecDBError(.invalidArgument, "category '\(path)' has no non-empty segment", location: owner)
+        guard forItem else { return }
+        if case .string(let path)? = attributes["category"] {
+            // Each prefix of the path is a key of the category postings; the longest is the whole path.
+            if let whole = categoryPrefixes(path).last {
+                try CatalogLimits.check(whole, .category, location: owner)
+            } else if !path.isEmpty {
+                throw RecDBError(
+                    .invalidArgument, "category '\(path.excerpt(40))' has no non-empty segment", location: owner)
+            }
+        }
+        if case .strings(let tags)? = attributes["tags"] {
+            for tag in tags { try CatalogLimits.check(tag, .tag, location: owner) }
         }
     }
 

@@ -19,10 +19,18 @@ extension CatalogReading where Self: ~Copyable {
     // MARK: - Items and users
 
     /// The internal id of an item, or nil.
-    public func itemID(for id: String) throws -> UInt32? { try schema.itemIDs.get(id, in: txn) }
+    /// Throws ``RecDBError/Code/invalidArgument`` for an id outside ``CatalogLimits`` (no such id can exist).
+    public func itemID(for id: String) throws -> UInt32? {
+        try CatalogLimits.check(id, .itemID)
+        return try schema.itemIDs.get(id, in: txn)
+    }
 
     /// The internal id of a user, or nil.
-    public func userID(for id: String) throws -> UInt32? { try schema.userIDs.get(id, in: txn) }
+    /// Throws ``RecDBError/Code/invalidArgument`` for an id outside ``CatalogLimits`` (no such id can exist).
+    public func userID(for id: String) throws -> UInt32? {
+        try CatalogLimits.check(id, .userID)
+        return try schema.userIDs.get(id, in: txn)
+    }
 
     /// An item by external id, or nil.
     public func item(_ id: String) throws -> Item? {
@@ -170,11 +178,15 @@ extension CatalogReading where Self: ~Copyable {
     /// The items in a category or any of its sub-categories (`Books` includes `Books/Thriller`), sorted.
     public func items(inCategory path: String) throws -> [UInt32] {
         let normalized = WellKnownAttribute.categoryPrefixes(path).last ?? path
+        try CatalogLimits.check(normalized, .category)
         return try schema.categoryItems.duplicates(of: normalized, in: txn)
     }
 
     /// The items with a tag, sorted.
-    public func items(withTag tag: String) throws -> [UInt32] { try schema.tagItems.duplicates(of: tag, in: txn) }
+    public func items(withTag tag: String) throws -> [UInt32] {
+        try CatalogLimits.check(tag, .tag)
+        return try schema.tagItems.duplicates(of: tag, in: txn)
+    }
 
     /// Every category path prefix with its number of items.
     public func categories() throws -> [(path: String, itemCount: Int)] {
@@ -196,7 +208,11 @@ extension CatalogReading where Self: ~Copyable {
     // MARK: - Sessions
 
     /// The internal id of an explicit session, or nil.
-    public func sessionID(for id: String) throws -> UInt32? { try schema.sessionIDs.get(id, in: txn) }
+    /// Throws ``RecDBError/Code/invalidArgument`` for an id outside ``CatalogLimits`` (no such id can exist).
+    public func sessionID(for id: String) throws -> UInt32? {
+        try CatalogLimits.check(id, .sessionID)
+        return try schema.sessionIDs.get(id, in: txn)
+    }
 
     /// An explicit session by id, with its events in time order; nil when unknown.
     public func session(_ id: String) throws -> Session? {

@@ -19,8 +19,8 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     /// Ids resolved or assigned in this transaction; they join `cache` once it commits.
     private(set) var resolved = IDCache.Entries()
 
-    /// The longest external id, in UTF-8 bytes (LMDB keys are at most 511 bytes).
-    public static let maxIDLength = 255
+    /// The longest external id, in UTF-8 bytes (LMDB keys are at most 511 bytes); see ``CatalogLimits``.
+    public static let maxIDLength = CatalogLimits.maxIDBytes
 
     init(database: RecDatabase, handle: OpaquePointer) throws {
         self.database = database
@@ -86,19 +86,13 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         return next
     }
 
-    private static func validateID(_ id: String, kind: String) throws {
-        guard !id.isEmpty, id.utf8.count <= maxIDLength else {
-            throw RecDBError(.invalidArgument, "\(kind) id must have 1 to \(maxIDLength) bytes: '\(id.prefix(40))'")
-        }
-    }
-
     // MARK: - Items
 
     /// Creates an item or merges `attributes` into an existing one (`replace` drops the attributes not given).
     /// Category and tag postings follow the new values. Returns the internal id.
     @discardableResult
     public mutating func upsertItem(_ id: String, attributes: Attributes, replace: Bool = false) throws -> UInt32 {
-        try Self.validateID(id, kind: "item")
+        try CatalogLimits.check(id, .itemID)
         try WellKnownAttribute.validate(attributes, forItem: true, owner: "item '\(id)'")
         var txn = writeTxn
         if let internalID = try itemID(for: id) {
@@ -129,12 +123,14 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         }
         func tags(_ attributes: Attributes) -> Set<String> {
             if case .strings(let list)? = attributes["tags"] {
-                Set(list.filter { !$0.isEmpty && $0.utf8.count <= 255 })
+                // Stored tags were validated when written (``WellKnownAttribute/validate``); older records may hold
+                // tags that break today's limits: those have no posting.
+                Set(list.filter { CatalogLimits.problem($0, .tag) == nil })
             } else { [] }
         }
         let oldCategories = categories(old), newCategories = categories(new)
         for path in oldCategories.subtracting(newCategories) { try schema.categoryItems.delete(path, value: item, in: &txn) }
-        for path in newCategories.subtracting(oldCategories) where path.utf8.count <= 255 {
+        for path in newCategories.subtracting(oldCategories) where CatalogLimits.problem(path, .category) == nil {
             try schema.categoryItems.put(path, item, in: &txn, flags: .noDuplicateData)
         }
         let oldTags = tags(old), newTags = tags(new)
@@ -176,7 +172,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     /// Creates a user or merges `attributes` into an existing one. Returns the internal id.
     @discardableResult
     public mutating func upsertUser(_ id: String, attributes: Attributes = [:], replace: Bool = false) throws -> UInt32 {
-        try Self.validateID(id, kind: "user")
+        try CatalogLimits.check(id, .userID)
         try WellKnownAttribute.validate(attributes, forItem: false, owner: "user '\(id)'")
         var txn = writeTxn
         if let internalID = try userID(for: id) {
@@ -272,9 +268,11 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     /// otherwise they are an error. Returns the event's global sequence number.
     @discardableResult
     public mutating func addEvent(_ input: EventInput, createMissing: Bool = true) throws -> UInt64 {
+        try CatalogLimits.check(input.user, .userID)
+        try CatalogLimits.check(input.item, .itemID)
         guard let (code, _) = database.eventType(named: input.type) else {
             let known = database.eventTypes.map(\.name).joined(separator: ", ")
-            throw RecDBError(.invalidArgument, "unknown event type '\(input.type)' (known: \(known))")
+            throw RecDBError(.invalidArgument, "unknown event type '\(input.type.excerpt(64))' (known: \(known))")
         }
         guard input.value.isFinite else { throw RecDBError(.invalidArgument, "event value \(input.value) is not finite") }
         let user: UInt32
@@ -298,7 +296,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         var txn = writeTxn
         var session: UInt32 = 0
         if let name = input.session, !name.isEmpty {
-            try Self.validateID(name, kind: "session")
+            try CatalogLimits.check(name, .sessionID)
             if let existing = try cachedID(name, \.sessions) {
                 session = existing
             } else {

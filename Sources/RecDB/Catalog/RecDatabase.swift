@@ -192,8 +192,9 @@ public final class RecDatabase: @unchecked Sendable {
 
     /// Adds an event type or changes the weight of an existing one.
     public func defineEventType(_ type: EventType) throws {
-        guard !type.name.isEmpty, type.name.utf8.count <= 64, type.weight.isFinite else {
-            throw RecDBError(.invalidArgument, "event type needs a name of 1 to 64 bytes and a finite weight")
+        try CatalogLimits.check(type.name, .eventType)
+        guard type.weight.isFinite else {
+            throw RecDBError(.invalidArgument, "event type '\(type.name)' needs a finite weight, not \(type.weight)")
         }
         try environment.write { txn in
             var code = UInt16(1)

@@ -6,8 +6,10 @@ public final class CSVReader {
     /// The line on which the row most recently returned began.
     public private(set) var rowLine = 0
 
-    public init(path: String, delimiter: Character = ",", encoding: TextEncoding = .utf8) throws {
-        lines = try LineReader(path: path, encoding: encoding)
+    public init(
+        path: String, delimiter: Character = ",", encoding: TextEncoding = .utf8, limits: InputLimits = InputLimits()
+    ) throws {
+        lines = try LineReader(path: path, encoding: encoding, limits: limits)
         self.delimiter = delimiter.asciiValue ?? 44
     }
 
@@ -27,6 +29,13 @@ public final class CSVReader {
                 throw RecDBError(.truncatedInput, "a quoted field is still open at the end of the file", location: location)
             }
             text += "\n" + more
+            if text.utf8.count > lines.limits.maxLineBytes {
+                throw RecDBError(
+                    .malformedInput,
+                    "a quoted field runs over more than \(lines.limits.maxLineBytes) bytes (lines \(rowLine)–"
+                        + "\(lines.lineNumber)): a quote is not closed (--max-line-bytes raises the limit)",
+                    location: location)
+            }
         }
     }
 

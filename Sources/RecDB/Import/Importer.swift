@@ -25,8 +25,19 @@ public struct ImportOptions: Sendable {
     public var keptRejections = 20
     /// Called after every committed batch.
     public var progress: (@Sendable (ImportProgress) -> Void)?
+    /// Read FIFOs, character devices and sockets too (`recctl import --stream`). Without it, input that is not a
+    /// regular file is refused before anything is read: `/dev/zero` or a pipe may never end.
+    public var stream = false
+    /// The longest line accepted, in bytes (64 MiB by default); a longer one stops the import as
+    /// ``RecDBError/Code/malformedInput`` (a stream without line breaks would otherwise fill memory).
+    public var maxLineBytes = 64 << 20
+    /// Skip the rows of each input file that an earlier run of the same import committed (see ``Importer``).
+    /// With false every row is imported again (events are then added twice).
+    public var resume = true
 
     public init() {}
+
+    var inputLimits: InputLimits { InputLimits(allowStreams: stream, maxLineBytes: maxLineBytes) }
 }
 
 /// Where an import is, reported after each committed batch.
@@ -46,11 +57,16 @@ public struct ImportReport: Sendable {
     public var rowsRead = 0
     public var rowsImported = 0
     public var rowsRejected = 0
+    /// Rows that an earlier run of the same import over the same file committed, skipped by this one (counted in
+    /// ``rowsRead``, not in ``rowsImported``).
+    public var rowsSkipped = 0
     public var batchesCommitted = 0
     public var recordsWritten = 0
     public var seconds = 0.0
     /// The first rejections (up to ``ImportOptions/keptRejections``).
     public var rejections: [ImportRejection] = []
+    /// What people should know about the run: a resumed file, a file that changed since an earlier run, a stream.
+    public var notes: [String] = []
 
     public var rowsPerSecond: Double { seconds > 0 ? Double(rowsImported) / seconds : 0 }
 }
@@ -66,8 +82,17 @@ public struct ImportStopped: Error, CustomStringConvertible, Sendable {
 public protocol ImportFormat: Sendable {
     /// The format's name as given to `recctl import`.
     var name: String { get }
-    /// Reads every input file and hands each row's records (or its rejection) to `sink`.
+    /// Reads every input file and hands each row's records (or its rejection) to `sink`. Files are opened with
+    /// ``ImportSink/openCSV(_:delimiter:encoding:)`` or ``ImportSink/openLines(_:encoding:)``, one after the other:
+    /// the rows handed to the sink belong to the file opened last, which is what lets a re-run resume per file.
     func read(into sink: ImportSink) throws
+    /// The format with the options that change what its rows mean (a column mapping, a delimiter). A re-run skips
+    /// committed rows only when its signature is the same. Defaults to ``name``.
+    var signature: String { get }
+}
+
+extension ImportFormat {
+    public var signature: String { name }
 }
 
 /// Collects rows from a format into batches, validating each row before it joins a batch so that a
@@ -79,21 +104,124 @@ public final class ImportSink: @unchecked Sendable {
     private let deliver: (ImportBatch) throws -> Void
     private(set) var rowsRead = 0
     private(set) var rowsRejected = 0
+    private(set) var rowsSkipped = 0
     private(set) var rejections: [ImportRejection] = []
+    private(set) var notes: [String] = []
     /// A fraction of the input consumed, set by the format as it goes.
     public var fraction: Double?
+    /// The format's ``ImportFormat/signature``, part of every marker.
+    let signature: String
+    /// The input file being read, for resume markers.
+    private var current: InputFile?
+    /// Markers of files finished since the last batch was sealed.
+    private var finishedMarkers: [ImportMarker] = []
 
-    init(database: RecDatabase, options: ImportOptions, deliver: @escaping (ImportBatch) throws -> Void) {
+    /// The progress of one input file.
+    private struct InputFile {
+        /// Nil for a stream: it has no identity and cannot be resumed.
+        var identity: FileIdentity?
+        /// Rows of this file handed to the sink so far.
+        var rows = 0
+        /// Rows at the start that an earlier run committed.
+        var skip = 0
+        /// Whether rows were consumed since the last sealed batch.
+        var touched = false
+    }
+
+    init(
+        database: RecDatabase, options: ImportOptions, signature: String,
+        deliver: @escaping (ImportBatch) throws -> Void
+    ) {
         self.database = database
         self.options = options
+        self.signature = signature
         self.deliver = deliver
     }
 
+    // MARK: - Input files
+
+    /// Opens a delimited file for the format with the import's limits (``ImportOptions/stream``,
+    /// ``ImportOptions/maxLineBytes``), and makes it the file the next rows belong to.
+    public func openCSV(_ path: String, delimiter: Character = ",", encoding: TextEncoding = .utf8) throws -> CSVReader {
+        let reader = try CSVReader(path: path, delimiter: delimiter, encoding: encoding, limits: options.inputLimits)
+        try begin(path, isStream: reader.lines.isStream)
+        return reader
+    }
+
+    /// Opens a text file line by line, like ``openCSV(_:delimiter:encoding:)``.
+    public func openLines(_ path: String, encoding: TextEncoding = .utf8) throws -> LineReader {
+        let reader = try LineReader(path: path, encoding: encoding, limits: options.inputLimits)
+        try begin(path, isStream: reader.isStream)
+        return reader
+    }
+
+    /// Opens a file only to look at its first rows and tell its layout; the format opens it again to read it. A
+    /// stream cannot be read twice, so it is refused even with ``ImportOptions/stream``.
+    public func probeCSV(_ path: String, delimiter: Character = ",", format: String) throws -> CSVReader {
+        let limits = options.inputLimits
+        if try LineReader.checkKind(path, limits: limits) {
+            throw RecDBError(
+                .invalidArgument,
+                "the \(format) format reads the start of its file twice to tell its layout, and a stream can be read "
+                    + "only once: save it to a file first",
+                location: path)
+        }
+        return try CSVReader(path: path, delimiter: delimiter, limits: limits)
+    }
+
+    /// Starts a new input file: finishes the previous one's marker and looks up what an earlier run committed.
+    private func begin(_ path: String, isStream: Bool) throws {
+        if let current, current.touched, let marker = marker(of: current) { finishedMarkers.append(marker) }
+        current = nil
+        guard !isStream, let identity = try FileIdentity(path: path) else {
+            current = InputFile(identity: nil)
+            notes.append("\(path) is a stream: a re-run cannot skip what this run commits")
+            return
+        }
+        var file = InputFile(identity: identity)
+        let key = ImportMarker.key(path: identity.path, signature: signature)
+        if let stored = try database.read({ r in try r.importMarker(key: key) }), stored.rows > 0 {
+            if !options.resume {
+                notes.append(
+                    "\(path): an earlier run committed \(stored.rows) rows of this file; all are imported again "
+                        + "(resume is off)")
+            } else if stored.file == identity && stored.signature == signature {
+                file.skip = stored.rows
+                notes.append("\(path): skipped the first \(stored.rows) rows, committed by an earlier run of this import")
+            } else {
+                notes.append(
+                    "\(path) changed since an earlier run committed \(stored.rows) of its rows (its size, time or first "
+                        + "64 KiB differ): imported from its first row")
+            }
+        }
+        current = file
+    }
+
+    private func marker(of file: InputFile) -> ImportMarker? {
+        file.identity.map { ImportMarker(file: $0, signature: signature, rows: file.rows) }
+    }
+
+    /// Counts one row of the current file; true when an earlier run committed it, so it is skipped.
+    @inline(__always)
+    private func advance() -> Bool {
+        rowsRead += 1
+        guard current != nil else { return false }
+        current!.rows += 1
+        if current!.rows <= current!.skip {
+            rowsSkipped += 1
+            return true
+        }
+        current!.touched = true
+        return false
+    }
+
+    // MARK: - Rows
+
     /// Adds one input row's records. Invalid records (unknown event type, bad ids or attributes) reject the row.
     public func row(at location: @autoclosure () -> String, _ records: [ImportRecord]) throws {
-        rowsRead += 1
+        if advance() { return }
         if let problem = validate(records) {
-            try reject(at: location(), problem, counted: false)
+            try refuse(at: location(), problem.message, code: problem.code)
             return
         }
         batch.append(records, location: location)
@@ -102,20 +230,20 @@ public final class ImportSink: @unchecked Sendable {
 
     /// Refuses one input row: with `skipBad` it is counted and the import goes on; otherwise the import stops here.
     public func reject(at location: String, _ reason: String) throws {
-        try reject(at: location, reason, counted: true)
+        if advance() { return }
+        try refuse(at: location, reason, code: .malformedInput)
     }
 
     /// Refuses a row because of an error thrown while parsing it (such as invalid UTF-8). When the import stops
     /// here, it stops with that error's code.
     public func reject(_ error: RecDBError) throws {
-        rowsRead += 1
-        try reject(at: error.location ?? "?", error.message, counted: false, code: error.code)
+        if advance() { return }
+        try refuse(at: error.location ?? "?", error.message, code: error.code)
     }
 
-    private func reject(at location: String, _ reason: String, counted: Bool, code: RecDBError.Code = .malformedInput)
-        throws
-    {
-        if counted { rowsRead += 1 }
+    private func refuse(at location: String, _ reason: String, code: RecDBError.Code) throws {
+        // Rows can be megabytes long; what is quoted of them stays short.
+        let reason = reason.excerpt(1_000)
         rowsRejected += 1
         if rejections.count < options.keptRejections { rejections.append(ImportRejection(location: location, reason: reason)) }
         if !options.skipBad {
@@ -125,34 +253,48 @@ public final class ImportSink: @unchecked Sendable {
         }
     }
 
+    /// Seals the batch with the markers of the files its rows came from and hands it to the writer. A batch of
+    /// rejected rows only is still written (markers alone), so a re-run skips those rows too.
     func flush() throws {
-        guard batch.rows > 0 else { return }
-        let full = batch
+        var markers = finishedMarkers
+        if let current, current.touched, let marker = marker(of: current) { markers.append(marker) }
+        guard batch.rows > 0 || !markers.isEmpty else { return }
+        var full = batch
+        full.markers = markers
         batch = ImportBatch()
+        finishedMarkers = []
+        current?.touched = false
         try deliver(full)
     }
 
-    private func validate(_ records: [ImportRecord]) -> String? {
+    private func validate(_ records: [ImportRecord]) -> RecDBError? {
+        func limit(_ value: String, _ field: CatalogLimits.Field) -> RecDBError? {
+            CatalogLimits.problem(value, field).map { RecDBError(.invalidArgument, $0) }
+        }
         for record in records {
             switch record {
             case .item(let id, let attributes):
-                if id.isEmpty || id.utf8.count > CatalogWriter.maxIDLength { return "item id is empty or too long" }
+                if let problem = limit(id, .itemID) { return problem }
                 do { try WellKnownAttribute.validate(attributes, forItem: true, owner: "item '\(id)'") } catch {
-                    return (error as? RecDBError)?.message ?? "\(error)"
+                    return error as? RecDBError ?? RecDBError(.invalidArgument, "\(error)")
                 }
             case .user(let id, let attributes):
-                if id.isEmpty || id.utf8.count > CatalogWriter.maxIDLength { return "user id is empty or too long" }
+                if let problem = limit(id, .userID) { return problem }
                 do { try WellKnownAttribute.validate(attributes, forItem: false, owner: "user '\(id)'") } catch {
-                    return (error as? RecDBError)?.message ?? "\(error)"
+                    return error as? RecDBError ?? RecDBError(.invalidArgument, "\(error)")
                 }
             case .event(let event):
-                if event.user.isEmpty || event.user.utf8.count > CatalogWriter.maxIDLength { return "user id is empty or too long" }
-                if event.item.isEmpty || event.item.utf8.count > CatalogWriter.maxIDLength { return "item id is empty or too long" }
+                if let problem = limit(event.user, .userID) ?? limit(event.item, .itemID) { return problem }
                 if database.eventType(named: event.type) == nil {
-                    return "unknown event type '\(event.type)' (define it with `recctl types set \(event.type)=WEIGHT`)"
+                    let name = event.type.excerpt(64)
+                    if let problem = limit(event.type, .eventType) { return problem }
+                    return RecDBError(
+                        .malformedInput, "unknown event type '\(name)' (define it with `recctl types set \(name)=WEIGHT`)")
                 }
-                if !event.value.isFinite { return "event value is not a finite number" }
-                if let session = event.session, session.utf8.count > CatalogWriter.maxIDLength { return "session id too long" }
+                if !event.value.isFinite { return RecDBError(.malformedInput, "event value is not a finite number") }
+                if let session = event.session, !session.isEmpty, let problem = limit(session, .sessionID) {
+                    return problem
+                }
             }
         }
         return nil
@@ -165,6 +307,8 @@ struct ImportBatch: Sendable {
     var rows = 0
     /// Where the batch's first row is, for errors raised while writing it.
     var firstLocation = ""
+    /// How far each input file is once this batch commits; written in the batch's transaction.
+    var markers: [ImportMarker] = []
 
     mutating func append(_ rowRecords: [ImportRecord], location: () -> String) {
         if rows == 0 { firstLocation = location() }
@@ -174,6 +318,13 @@ struct ImportBatch: Sendable {
 }
 
 /// Runs imports: the format parses on one thread while batches commit on another, one write transaction per batch.
+///
+/// Re-runs are idempotent: each batch's transaction also records, per input file, how many of its rows are committed
+/// (an ``ImportMarker`` keyed by the file's resolved path and the format's ``ImportFormat/signature``, and holding the
+/// file's size, modification time and a CRC-32 of its first 64 KiB). A re-run of the same import over the same file
+/// skips those rows, so after a crash, `kill -9` or a full disk, running the same command again imports each row
+/// exactly once. A file that changed is imported from its first row. Streams (``ImportOptions/stream``) have no
+/// identity and are not resumed.
 public enum Importer {
     /// Imports everything `format` reads into `database`. Throws ``ImportStopped`` at the first bad row unless
     /// `options.skipBad`; batches committed before it stay.
@@ -184,7 +335,9 @@ public enum Importer {
         let started = Date()
         let queue = BatchQueue(capacity: 2)
         var report = ImportReport(format: format.name)
-        let sink = ImportSink(database: database, options: options) { batch in try queue.put(batch) }
+        let sink = ImportSink(database: database, options: options, signature: format.signature) { batch in
+            try queue.put(batch)
+        }
         let producerResult = ProducerResult()
         let producer = Thread {
             do {
@@ -211,14 +364,15 @@ public enum Importer {
                             case .event(let event): try writer.addEvent(event)
                             }
                         }
+                        for marker in batch.markers { try writer.putImportMarker(marker) }
                     }
                 } catch {
-                    var failure = error as? RecDBError ?? RecDBError(.io, "\(error)")
-                    failure.message += " (in the batch of \(batch.rows) rows starting at \(batch.firstLocation); not committed)"
-                    writeError = failure
+                    let failure = error as? RecDBError ?? RecDBError(.io, "\(error)")
+                    writeError = Self.explain(failure, batch: batch, committed: report.batchesCommitted, database: database)
                     queue.cancel()
                     break
                 }
+                if batch.rows == 0 { continue }
                 report.rowsImported += batch.rows
                 report.recordsWritten += batch.records.count
                 report.batchesCommitted += 1
@@ -232,13 +386,32 @@ public enum Importer {
         queue.waitUntilFinished()
         report.rowsRead = sink.rowsRead
         report.rowsRejected = sink.rowsRejected
+        report.rowsSkipped = sink.rowsSkipped
         report.rejections = sink.rejections
+        report.notes = sink.notes
         report.seconds = Date().timeIntervalSince(started)
         if let error = writeError ?? producerResult.error {
-            let recError = error as? RecDBError ?? RecDBError(.io, "\(error)")
+            var recError = error as? RecDBError ?? RecDBError(.io, "\(error)")
+            // Whatever a format put in its message (a header line, a cell), the error stays short.
+            recError.message = recError.message.excerpt(2_000)
             throw ImportStopped(error: recError, report: report)
         }
         return report
+    }
+
+    /// The error of a batch that failed to commit, saying which rows were not committed and, when the file system
+    /// is full, that it is (``DiskSpace/classify(_:databasePath:)``).
+    static func explain(_ error: RecDBError, batch: ImportBatch, committed: Int, database: RecDatabase) -> RecDBError {
+        let rows = "the batch of \(batch.rows) rows starting at \(batch.firstLocation)"
+        var failure = DiskSpace.classify(error, databasePath: database.environment.path)
+        if failure.code == .diskFull {
+            failure.message +=
+                ": \(rows) was not committed; the \(committed) batches before it stay. Free some space and run the same "
+                + "import again: it skips the rows already committed"
+        } else {
+            failure.message += " (in \(rows); not committed)"
+        }
+        return failure
     }
 }
 

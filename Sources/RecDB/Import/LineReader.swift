@@ -9,8 +9,26 @@ public enum TextEncoding: Sendable {
     case latin1
 }
 
+/// What an import may read, and how long a line may be.
+public struct InputLimits: Sendable {
+    /// Read FIFOs (named pipes, `/dev/stdin` from a pipe), character devices and sockets (`recctl import --stream`).
+    /// Without it they are refused with ``RecDBError/Code/invalidArgument`` before anything is read: they may never
+    /// end (`/dev/zero`), and re-runs cannot resume them.
+    public var allowStreams = false
+    /// The longest line (or quoted row over several lines) accepted, in bytes; a longer one is
+    /// ``RecDBError/Code/malformedInput``, so a stream without line breaks stops instead of filling memory.
+    public var maxLineBytes = 64 << 20
+
+    public init(allowStreams: Bool = false, maxLineBytes: Int = 64 << 20) {
+        self.allowStreams = allowStreams
+        self.maxLineBytes = maxLineBytes
+    }
+}
+
 /// Reads a text file line by line, from plain or gzip-compressed input (detected by its magic bytes),
 /// counting lines from 1 and stripping `\n` / `\r\n`. A gzip stream that ends early is a `truncatedInput` error.
+/// Only regular files are read unless ``InputLimits/allowStreams``; a line over ``InputLimits/maxLineBytes`` is a
+/// `malformedInput` error.
 public final class LineReader {
     public let path: String
     /// The number of the line most recently returned (1-based).
@@ -25,22 +43,24 @@ public final class LineReader {
     private var atEOF = false
     /// Bytes consumed from the file, for progress.
     public private(set) var bytesRead = 0
-    /// The file's size on disk.
+    /// The file's size on disk (0 for a stream).
     public let fileSize: Int
+    /// Whether the input is a FIFO, device or socket rather than a regular file.
+    public let isStream: Bool
+    public let limits: InputLimits
+    /// Where the search for the next line break resumes in `buffer` (bytes before it hold none).
+    private var scanned = 0
 
-    public init(path: String, encoding: TextEncoding = .utf8) throws {
+    public init(path: String, encoding: TextEncoding = .utf8, limits: InputLimits = InputLimits()) throws {
         self.path = path
         self.encoding = encoding
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw RecDBError(.notFound, "no such file", location: path)
-        }
-        guard !isDirectory.boolValue else { throw RecDBError(.invalidArgument, "is a folder, not a file", location: path) }
+        self.limits = limits
+        isStream = try Self.checkKind(path, limits: limits)
         guard let file = fopen(path, "rb") else {
             throw RecDBError(.io, "cannot open: \(String(cString: strerror(errno)))", location: path)
         }
         self.file = file
-        fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        fileSize = isStream ? 0 : (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         buffer.reserveCapacity(1 << 17)
         let first = fread(&input, 1, 2, file)
         if first == 2 && input[0] == 0x1F && input[1] == 0x8B {
@@ -61,6 +81,36 @@ public final class LineReader {
     }
 
     private var pendingInput: [UInt8] = []
+
+    /// Checks that `path` is a regular file, or a stream that `limits` allows (returns true for a stream). Uses
+    /// `stat` only: opening a FIFO would wait for a writer.
+    static func checkKind(_ path: String, limits: InputLimits) throws -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT { throw RecDBError(.notFound, "no such file", location: path) }
+            throw RecDBError(.io, "cannot read: \(String(cString: strerror(errno)))", location: path)
+        }
+        let kind = info.st_mode & S_IFMT
+        if kind == S_IFREG { return false }
+        if kind == S_IFDIR { throw RecDBError(.invalidArgument, "is a folder, not a file", location: path) }
+        guard limits.allowStreams else {
+            let what =
+                switch kind {
+                case S_IFIFO: "a FIFO (a named pipe or a pipe)"
+                case S_IFCHR: "a character device"
+                case S_IFSOCK: "a socket"
+                case S_IFBLK: "a block device"
+                default: "not a regular file"
+                }
+            throw RecDBError(
+                .invalidArgument,
+                "is \(what), not a regular file: it may never end, so it is refused; pass --stream "
+                    + "(ImportOptions.stream) to read it anyway (lines longer than --max-line-bytes then stop the "
+                    + "import, and a re-run cannot resume it)",
+                location: path)
+        }
+        return true
+    }
 
     deinit {
         if let gzip {
@@ -132,18 +182,23 @@ public final class LineReader {
     /// The bytes are valid only during the call.
     public func nextLineBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) throws -> R? {
         while true {
-            if let newline = buffer[position...].firstIndex(of: 10) {
+            if let newline = buffer[max(position, scanned)...].firstIndex(of: 10) {
                 var end = newline
                 if end > position && buffer[end - 1] == 13 { end -= 1 }
+                if end - position > limits.maxLineBytes { throw lineTooLong(end - position) }
                 lineNumber += 1
                 let start = position
                 position = newline + 1
+                scanned = position
                 return try buffer.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[start..<end])) }
             }
             if position > 0 {
                 buffer.removeSubrange(0..<position)
                 position = 0
             }
+            // No line break in what is buffered: the next search starts after it.
+            scanned = buffer.count
+            if buffer.count > limits.maxLineBytes { throw lineTooLong(buffer.count) }
             if try !fill() {
                 guard !buffer.isEmpty else { return nil }
                 var end = buffer.count
@@ -152,10 +207,19 @@ public final class LineReader {
                 defer {
                     buffer.removeAll(keepingCapacity: true)
                     position = 0
+                    scanned = 0
                 }
                 return try buffer.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<end])) }
             }
         }
+    }
+
+    private func lineTooLong(_ count: Int) -> RecDBError {
+        RecDBError(
+            .malformedInput,
+            "line \(lineNumber + 1) is longer than the limit of \(limits.maxLineBytes) bytes (\(count) bytes read without "
+                + "a line break\(isStream ? " from a stream" : ""); --max-line-bytes raises the limit)",
+            location: "\(path):\(lineNumber + 1)")
     }
 
     /// The next line as text, or nil at the end. Invalid UTF-8 is an `invalidUTF8` error naming the line.

@@ -28,8 +28,8 @@ public struct AmazonFormat: ImportFormat {
     }
 
     /// Reads a whole JSON document (gzip or plain), checking UTF-8 line by line.
-    static func loadJSON(_ path: String) throws -> Any {
-        let reader = try LineReader(path: path)
+    static func loadJSON(_ path: String, _ sink: ImportSink) throws -> Any {
+        let reader = try sink.openLines(path)
         var text = ""
         while let line = try reader.nextLine() {
             text += line
@@ -50,7 +50,7 @@ public struct AmazonFormat: ImportFormat {
 
     public func read(into sink: ImportSink) throws {
         if let itemsPath {
-            guard let object = try Self.loadJSON(itemsPath) as? [String: Any] else {
+            guard let object = try Self.loadJSON(itemsPath, sink) as? [String: Any] else {
                 throw RecDBError(.malformedInput, "expected a JSON object of items", location: itemsPath)
             }
             let name = (itemsPath as NSString).lastPathComponent
@@ -73,7 +73,7 @@ public struct AmazonFormat: ImportFormat {
             }
         }
         if let interactionsPath {
-            guard let object = try Self.loadJSON(interactionsPath) as? [String: Any] else {
+            guard let object = try Self.loadJSON(interactionsPath, sink) as? [String: Any] else {
                 throw RecDBError(.malformedInput, "expected a JSON object of user sequences", location: interactionsPath)
             }
             let name = (interactionsPath as NSString).lastPathComponent

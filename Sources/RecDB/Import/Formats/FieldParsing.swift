@@ -9,7 +9,7 @@ enum FieldParsing {
 
     static func number(_ text: String, column: String) throws(Invalid) -> Double {
         guard let value = Double(text.trimmedSpaces), value.isFinite else {
-            throw Invalid(message: "column '\(column)' is not a number: '\(text.prefix(40))'")
+            throw Invalid(message: "column '\(column.excerpt(64))' is not a number: '\(text.excerpt(40))'")
         }
         return value
     }
@@ -18,7 +18,7 @@ enum FieldParsing {
         switch text.trimmedSpaces.lowercased() {
         case "true", "1", "yes", "y", "t": return true
         case "false", "0", "no", "n", "f": return false
-        default: throw Invalid(message: "column '\(column)' is not a boolean: '\(text.prefix(40))'")
+        default: throw Invalid(message: "column '\(column.excerpt(64))' is not a boolean: '\(text.excerpt(40))'")
         }
     }
 
@@ -41,7 +41,7 @@ enum FieldParsing {
             }
         }
         if unit != .seconds && unit != .milliseconds, let time = Timestamp(parsing: trimmed) { return time }
-        throw Invalid(message: "column '\(column)' is not a time: '\(text.prefix(40))'")
+        throw Invalid(message: "column '\(column.excerpt(64))' is not a time: '\(text.excerpt(40))'")
     }
 
     static func list(_ text: String, separator: Character) -> [String] {
@@ -152,10 +152,16 @@ struct Header {
         self.index = index
     }
 
+    /// The column names for an error message: each and the whole list cut short (a header line can be megabytes).
+    static func describe(_ names: [String]) -> String {
+        let shown = names.prefix(50).map { $0.excerpt(64) }.joined(separator: ", ")
+        return shown.excerpt(600) + (names.count > 50 ? ", … (\(names.count) columns)" : "")
+    }
+
     func require(_ name: String, in path: String) throws -> Int {
         guard let position = index[name] else {
             throw RecDBError(
-                .malformedInput, "the header has no column '\(name)' (it has: \(names.joined(separator: ", ")))",
+                .malformedInput, "the header has no column '\(name)' (it has: \(Self.describe(names)))",
                 location: "\(path):1")
         }
         return position

@@ -57,6 +57,13 @@ public struct FieldMap: Sendable {
         }
     }
 
+    /// The mapping as text, part of the ``ImportFormat/signature`` of the generic formats.
+    var signature: String {
+        let mapped = fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.column):\($0.value.type ?? "")" }
+        return "kind=\(kind.rawValue) map=[\(mapped.joined(separator: ","))] type=\(defaultEventType ?? "") "
+            + "time-unit=\(timeUnit) list-separator=\(listSeparator)"
+    }
+
     func column(for field: String, alternatives: [String] = []) -> String {
         fields[field]?.column ?? ([field] + alternatives).first ?? field
     }
@@ -152,6 +159,7 @@ public struct DelimitedFormat: ImportFormat {
     public let path: String
     public let delimiter: Character
     public let map: FieldMap
+    public var signature: String { "\(name) delimiter=\(delimiter) \(map.signature)" }
 
     public init(path: String, delimiter: Character = ",", map: FieldMap) throws {
         try DatasetFiles.requireExists(path)
@@ -161,13 +169,13 @@ public struct DelimitedFormat: ImportFormat {
     }
 
     public func read(into sink: ImportSink) throws {
-        let reader = try CSVReader(path: path, delimiter: delimiter)
+        let reader = try sink.openCSV(path, delimiter: delimiter)
         guard let names = try reader.nextRow() else { throw RecDBError(.truncatedInput, "the file is empty", location: path) }
         let header = Header(names.map { $0.trimmedSpaces })
         for (field, mapping) in map.fields where header.index[mapping.column] == nil {
             throw RecDBError(
                 .malformedInput,
-                "--map \(field)=\(mapping.column): the header has no such column (it has: \(names.joined(separator: ", ")))",
+                "--map \(field)=\(mapping.column): the header has no such column (it has: \(Header.describe(names)))",
                 location: "\(path):1")
         }
         try sink.forEachRow(of: reader) { fields in
@@ -187,6 +195,7 @@ public struct JSONLinesFormat: ImportFormat {
     public let name = "jsonl"
     public let path: String
     public let map: FieldMap
+    public var signature: String { "\(name) \(map.signature)" }
 
     public init(path: String, map: FieldMap) throws {
         try DatasetFiles.requireExists(path)
@@ -195,7 +204,7 @@ public struct JSONLinesFormat: ImportFormat {
     }
 
     public func read(into sink: ImportSink) throws {
-        let reader = try LineReader(path: path)
+        let reader = try sink.openLines(path)
         while true {
             let line: String?
             do {

@@ -39,7 +39,7 @@ public struct MovieLensFormat: ImportFormat {
     }
 
     private func readAtomicRatings(_ path: String, _ sink: ImportSink) throws {
-        let reader = try CSVReader(path: path, delimiter: "\t")
+        let reader = try sink.openCSV(path, delimiter: "\t")
         let header = try atomicHeader(reader)
         let user = try header.require("user_id", in: path), item = try header.require("item_id", in: path)
         let rating = header.index["rating"], time = header.index["timestamp"]
@@ -60,7 +60,7 @@ public struct MovieLensFormat: ImportFormat {
     }
 
     private func readAtomicItems(_ path: String, _ sink: ImportSink) throws {
-        let reader = try CSVReader(path: path, delimiter: "\t")
+        let reader = try sink.openCSV(path, delimiter: "\t")
         let header = try atomicHeader(reader)
         let id = try header.require("item_id", in: path)
         try sink.forEachRow(of: reader) { fields in
@@ -85,7 +85,7 @@ public struct MovieLensFormat: ImportFormat {
     }
 
     private func readAtomicUsers(_ path: String, _ sink: ImportSink) throws {
-        let reader = try CSVReader(path: path, delimiter: "\t")
+        let reader = try sink.openCSV(path, delimiter: "\t")
         let header = try atomicHeader(reader)
         let id = try header.require("user_id", in: path)
         try sink.forEachRow(of: reader) { fields in
@@ -106,7 +106,7 @@ public struct MovieLensFormat: ImportFormat {
 
     private func readClassicRatings(_ path: String, _ sink: ImportSink) throws {
         let isDat = path.contains("ratings.dat")
-        let reader = try CSVReader(path: path, delimiter: isDat ? ":" : "\t")
+        let reader = try sink.openCSV(path, delimiter: isDat ? ":" : "\t")
         try sink.forEachRow(of: reader) { raw in
             // ratings.dat separates with "::"; splitting on ':' leaves empty fields between.
             let fields = isDat ? raw.filter { !$0.isEmpty } : raw
@@ -124,7 +124,7 @@ public struct MovieLensFormat: ImportFormat {
     }
 
     private func readClassicItems(_ path: String, _ sink: ImportSink) throws {
-        let reader = try CSVReader(path: path, delimiter: "|", encoding: .latin1)
+        let reader = try sink.openCSV(path, delimiter: "|", encoding: .latin1)
         try sink.forEachRow(of: reader) { fields in
             try sink.parseRow(at: reader.location) {
                 try requireFields(fields, 5)
@@ -140,7 +140,7 @@ public struct MovieLensFormat: ImportFormat {
     }
 
     private func readClassicUsers(_ path: String, _ sink: ImportSink) throws {
-        let reader = try CSVReader(path: path, delimiter: "|", encoding: .latin1)
+        let reader = try sink.openCSV(path, delimiter: "|", encoding: .latin1)
         try sink.forEachRow(of: reader) { fields in
             try sink.parseRow(at: reader.location) {
                 try requireFields(fields, 5)

@@ -14,7 +14,7 @@ public struct OnlineRetailFormat: ImportFormat {
     }
 
     public func read(into sink: ImportSink) throws {
-        let reader = try CSVReader(path: path)
+        let reader = try sink.openCSV(path)
         guard let names = try reader.nextRow() else { throw RecDBError(.truncatedInput, "the file is empty", location: path) }
         let header = Header(names.map { $0.trimmedSpaces })
         let invoiceColumn = try header.require("InvoiceNo", in: path)

@@ -22,7 +22,7 @@ public struct YoochooseFormat: ImportFormat {
     public func read(into sink: ImportSink) throws {
         var categories: [String: String] = [:]
         for file in files {
-            let probe = try CSVReader(path: file, delimiter: "\t")
+            let probe = try sink.probeCSV(file, delimiter: "\t", format: name)
             let first = try probe.nextRow() ?? []
             if first.count >= 3 && first[0] == "SessionId" {
                 try readPrepared(file, sink)
@@ -33,7 +33,7 @@ public struct YoochooseFormat: ImportFormat {
     }
 
     private func readPrepared(_ path: String, _ sink: ImportSink) throws {
-        let reader = try CSVReader(path: path, delimiter: "\t")
+        let reader = try sink.openCSV(path, delimiter: "\t")
         guard let names = try reader.nextRow() else { return }
         let header = Header(names)
         let session = try header.require("SessionId", in: path), item = try header.require("ItemId", in: path)
@@ -54,7 +54,7 @@ public struct YoochooseFormat: ImportFormat {
     }
 
     private func readRaw(_ path: String, _ sink: ImportSink, buys: Bool, categories: inout [String: String]) throws {
-        let reader = try CSVReader(path: path)
+        let reader = try sink.openCSV(path)
         try sink.forEachRow(of: reader) { fields in
             try sink.parseRow(at: reader.location) {
                 try requireFields(fields, buys ? 5 : 4)
@@ -108,10 +108,10 @@ public struct RetailRocketFormat: ImportFormat {
     }
 
     public func read(into sink: ImportSink) throws {
-        let probe = try CSVReader(path: path, delimiter: "\t")
+        let probe = try sink.probeCSV(path, delimiter: "\t", format: name)
         let first = try probe.nextRow() ?? []
         let tabbed = first.count >= 4
-        let reader = try CSVReader(path: path, delimiter: tabbed ? "\t" : ",")
+        let reader = try sink.openCSV(path, delimiter: tabbed ? "\t" : ",")
         guard let names = try reader.nextRow() else { throw RecDBError(.truncatedInput, "the file is empty", location: path) }
         let header = Header(names)
         if tabbed {
@@ -167,7 +167,7 @@ public struct DigineticaFormat: ImportFormat {
     }
 
     public func read(into sink: ImportSink) throws {
-        let reader = try CSVReader(path: path, delimiter: ";")
+        let reader = try sink.openCSV(path, delimiter: ";")
         guard let names = try reader.nextRow() else { throw RecDBError(.truncatedInput, "the file is empty", location: path) }
         let header = Header(names)
         let session = try header.require("session_id", in: path), user = try header.require("user_id", in: path)

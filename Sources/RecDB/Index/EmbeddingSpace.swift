@@ -62,6 +62,12 @@ public struct EmbeddingSpace: Sendable, Hashable {
         let efConstruction = Int(try reader.readUInt16()), ef = Int(try reader.readUInt32())
         parameters = HNSWParameters(m: m, m0: m0, efConstruction: efConstruction, ef: ef, seed: try reader.readUInt64())
         generations = [try reader.readUInt32(), try reader.readUInt32()]
+        guard (1...Self.maxDimension).contains(dimension), (try? parameters.validate()) != nil else {
+            throw RecDBError(
+                .corrupted,
+                "space '\(name)' has dimension \(dimension), M \(m), M0 \(m0), efConstruction \(efConstruction), "
+                    + "ef \(ef): out of range")
+        }
     }
 }
 
@@ -181,6 +187,35 @@ struct IndexHeader {
         self.builtAt = builtAt
         self.buildSeconds = buildSeconds
         self.changeSequence = changeSequence
+    }
+
+    /// Chunk sizes a stored header may name: 16 to 65,536 nodes per chunk (builds use 4,096).
+    static let chunkShifts = 4...16
+
+    /// Checks the header of `space`'s generation `generation` before anything trusts it: the chunk shift is in
+    /// range, list widths are the space's `1 + M0` and `1 + M`, the node limit is within the catalog's id counter
+    /// (`idLimit`), the node count within the node limit, the entry point below it and the top level no higher
+    /// than a build assigns. Throws `corrupted` naming the space, kind and generation.
+    func validate(space: EmbeddingSpace, kind: VectorKind, generation: UInt32, idLimit: Int) throws {
+        func fail(_ problem: String) -> RecDBError {
+            RecDBError(
+                .corrupted, "index header of space '\(space.name)' (\(kind)) generation \(generation): \(problem)")
+        }
+        guard Self.chunkShifts.contains(chunkShift) else {
+            throw fail("chunk shift \(chunkShift) is outside \(Self.chunkShifts)")
+        }
+        guard level0Slots == 1 + space.parameters.m0 else {
+            throw fail("\(level0Slots) level-0 slots; the space's M0 \(space.parameters.m0) needs \(1 + space.parameters.m0)")
+        }
+        guard upperSlots == 1 + space.parameters.m else {
+            throw fail("\(upperSlots) upper-level slots; the space's M \(space.parameters.m) needs \(1 + space.parameters.m)")
+        }
+        guard nodeLimit <= idLimit else { throw fail("node limit \(nodeLimit) is past the id counter \(idLimit)") }
+        guard nodeCount <= nodeLimit else { throw fail("\(nodeCount) nodes under a node limit of \(nodeLimit)") }
+        guard nodeLimit == 0 || Int(entryPoint) < nodeLimit else {
+            throw fail("entry point \(entryPoint) is not below the node limit \(nodeLimit)")
+        }
+        guard maxLevel <= HNSWBuilder.maxLevel else { throw fail("top level \(maxLevel) is above \(HNSWBuilder.maxLevel)") }
     }
 
     init(_ raw: UnsafeRawBufferPointer) throws {

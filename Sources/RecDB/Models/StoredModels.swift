@@ -26,7 +26,7 @@ extension CatalogReading where Self: ~Copyable {
     /// The training sessions of a session or transition model generation.
     func storedSessions(_ record: ModelRecord) throws -> SessionLog {
         var log = SessionLog()
-        log.itemLimit = Int(try CatalogSchemaAccess.nextID("next.item", handle: handle, meta: schema.meta))
+        log.itemLimit = try CatalogSchemaAccess.idLimit("next.item", handle: handle, meta: schema.meta)
         try modelSchema.data.scanRaw(
             in: txn, prefix: ModelSchema.dataPrefix(record.name, record.generation) + [ModelSchema.sessionsPart]
         ) { _, value in

@@ -271,12 +271,16 @@ public struct BinaryReader {
 
     @inline(__always)
     private mutating func take(_ count: Int) throws -> Int {
-        guard offset + count <= buffer.count else {
+        guard count >= 0, count <= buffer.count - offset else {
             throw RecDBError(.corrupted, "record ends after \(buffer.count) bytes; needed \(offset + count)")
         }
         defer { offset += count }
         return offset
     }
+
+    /// Steps over `count` bytes; returns where they start.
+    @discardableResult
+    public mutating func skip(_ count: Int) throws -> Int { try take(count) }
 
     public mutating func readUInt8() throws -> UInt8 { buffer[try take(1)] }
     public mutating func readUInt16() throws -> UInt16 {

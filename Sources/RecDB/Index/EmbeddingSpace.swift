@@ -135,6 +135,8 @@ struct VectorSchema: Sendable {
     let dirty: Database<BytesCodec, UInt64Codec>
     /// (space, kind, generation, part, index) → index chunks.
     let ann: Database<BytesCodec, BytesCodec>
+    /// Upper-layer blobs this process has validated, so that a snapshot per request does not walk them again.
+    let validatedBlobs = ValidatedBlobs()
 
     init(environment env: Environment) throws {
         spaces = try env.database("spaces", key: StringCodec.self, value: BytesCodec.self)
@@ -230,5 +232,35 @@ struct IndexHeader {
         builtAt = Timestamp(milliseconds: try reader.readInt64())
         buildSeconds = try reader.readDouble()
         changeSequence = try reader.readUInt64()
+    }
+}
+
+/// Stored values this process has validated in full, by where they are mapped and what they are: an index
+/// generation's parts are written once, in the transaction that makes it active, and never change after (a new
+/// build writes a new generation; space ids are not reused), so the same (space, kind, generation) at the same
+/// address and size holds the same bytes. A remapped file gives new addresses and a new validation.
+final class ValidatedBlobs: @unchecked Sendable {
+    struct Key: Hashable {
+        var space: UInt16
+        var kind: VectorKind
+        var generation: UInt32
+        var address: UInt
+        var count: Int
+    }
+
+    private let lock = NSLock()
+    private var keys: Set<Key> = []
+
+    func contains(_ key: Key) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return keys.contains(key)
+    }
+
+    func insert(_ key: Key) {
+        lock.lock()
+        defer { lock.unlock() }
+        if keys.count >= 4096 { keys.removeAll() }
+        keys.insert(key)
     }
 }

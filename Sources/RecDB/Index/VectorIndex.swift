@@ -360,9 +360,16 @@ public final class VectorIndexSnapshot {
         }
         let upperKey = VectorKeys.ann(space.id, kind, generation, .upper)
         let upper = try ann.withValue(upperKey, in: txn) { blob in
-            try UpperLayers(
+            let seen = ValidatedBlobs.Key(
+                space: space.id, kind: kind, generation: generation, address: UInt(bitPattern: blob.baseAddress),
+                count: blob.count)
+            let validated = schema.validatedBlobs.contains(seen)
+            let upper = try UpperLayers(
                 stored: blob, slots: header.upperSlots, nodeLimit: header.nodeLimit, maxLevel: header.maxLevel,
-                copies: copies, "index of space '\(space.name)' (\(kind)) generation \(generation): upper layers")
+                copies: copies, validated: validated,
+                "index of space '\(space.name)' (\(kind)) generation \(generation): upper layers")
+            if !validated { schema.validatedBlobs.insert(seen) }
+            return upper
         }
         guard let upper else {
             throw RecDBError(.corrupted, "index generation \(generation) of '\(space.name)' has no upper layers")

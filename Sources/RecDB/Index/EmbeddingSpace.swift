@@ -62,6 +62,12 @@ public struct EmbeddingSpace: Sendable, Hashable {
         let efConstruction = Int(try reader.readUInt16()), ef = Int(try reader.readUInt32())
         parameters = HNSWParameters(m: m, m0: m0, efConstruction: efConstruction, ef: ef, seed: try reader.readUInt64())
         generations = [try reader.readUInt32(), try reader.readUInt32()]
+        guard (1...Self.maxDimension).contains(dimension), (try? parameters.validate()) != nil else {
+            throw RecDBError(
+                .corrupted,
+                "space '\(name)' has dimension \(dimension), M \(m), M0 \(m0), efConstruction \(efConstruction), "
+                    + "ef \(ef): out of range")
+        }
     }
 }
 
@@ -129,6 +135,8 @@ struct VectorSchema: Sendable {
     let dirty: Database<BytesCodec, UInt64Codec>
     /// (space, kind, generation, part, index) → index chunks.
     let ann: Database<BytesCodec, BytesCodec>
+    /// Upper-layer blobs this process has validated, so that a snapshot per request does not walk them again.
+    let validatedBlobs = ValidatedBlobs()
 
     init(environment env: Environment) throws {
         spaces = try env.database("spaces", key: StringCodec.self, value: BytesCodec.self)
@@ -183,6 +191,35 @@ struct IndexHeader {
         self.changeSequence = changeSequence
     }
 
+    /// Chunk sizes a stored header may name: 16 to 65,536 nodes per chunk (builds use 4,096).
+    static let chunkShifts = 4...16
+
+    /// Checks the header of `space`'s generation `generation` before anything trusts it: the chunk shift is in
+    /// range, list widths are the space's `1 + M0` and `1 + M`, the node limit is within the catalog's id counter
+    /// (`idLimit`), the node count within the node limit, the entry point below it and the top level no higher
+    /// than a build assigns. Throws `corrupted` naming the space, kind and generation.
+    func validate(space: EmbeddingSpace, kind: VectorKind, generation: UInt32, idLimit: Int) throws {
+        func fail(_ problem: String) -> RecDBError {
+            RecDBError(
+                .corrupted, "index header of space '\(space.name)' (\(kind)) generation \(generation): \(problem)")
+        }
+        guard Self.chunkShifts.contains(chunkShift) else {
+            throw fail("chunk shift \(chunkShift) is outside \(Self.chunkShifts)")
+        }
+        guard level0Slots == 1 + space.parameters.m0 else {
+            throw fail("\(level0Slots) level-0 slots; the space's M0 \(space.parameters.m0) needs \(1 + space.parameters.m0)")
+        }
+        guard upperSlots == 1 + space.parameters.m else {
+            throw fail("\(upperSlots) upper-level slots; the space's M \(space.parameters.m) needs \(1 + space.parameters.m)")
+        }
+        guard nodeLimit <= idLimit else { throw fail("node limit \(nodeLimit) is past the id counter \(idLimit)") }
+        guard nodeCount <= nodeLimit else { throw fail("\(nodeCount) nodes under a node limit of \(nodeLimit)") }
+        guard nodeLimit == 0 || Int(entryPoint) < nodeLimit else {
+            throw fail("entry point \(entryPoint) is not below the node limit \(nodeLimit)")
+        }
+        guard maxLevel <= HNSWBuilder.maxLevel else { throw fail("top level \(maxLevel) is above \(HNSWBuilder.maxLevel)") }
+    }
+
     init(_ raw: UnsafeRawBufferPointer) throws {
         var reader = BinaryReader(raw)
         chunkShift = Int(try reader.readUInt8())
@@ -195,5 +232,35 @@ struct IndexHeader {
         builtAt = Timestamp(milliseconds: try reader.readInt64())
         buildSeconds = try reader.readDouble()
         changeSequence = try reader.readUInt64()
+    }
+}
+
+/// Stored values this process has validated in full, by where they are mapped and what they are: an index
+/// generation's parts are written once, in the transaction that makes it active, and never change after (a new
+/// build writes a new generation; space ids are not reused), so the same (space, kind, generation) at the same
+/// address and size holds the same bytes. A remapped file gives new addresses and a new validation.
+final class ValidatedBlobs: @unchecked Sendable {
+    struct Key: Hashable {
+        var space: UInt16
+        var kind: VectorKind
+        var generation: UInt32
+        var address: UInt
+        var count: Int
+    }
+
+    private let lock = NSLock()
+    private var keys: Set<Key> = []
+
+    func contains(_ key: Key) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return keys.contains(key)
+    }
+
+    func insert(_ key: Key) {
+        lock.lock()
+        defer { lock.unlock() }
+        if keys.count >= 4096 { keys.removeAll() }
+        keys.insert(key)
     }
 }

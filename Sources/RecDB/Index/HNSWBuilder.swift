@@ -116,8 +116,11 @@ final class HNSWBuilder: @unchecked Sendable {
         x ^= x >> 31
         let uniform = (Double(x >> 11) + 0.5) / Double(1 << 53)
         let level = Int(-log(uniform) / log(Double(parameters.m)))
-        return min(level, 15)
+        return min(level, Self.maxLevel)
     }
+
+    /// The highest level a node gets.
+    static let maxLevel = 15
 
     @inline(__always)
     private func list(_ node: UInt32, level: Int) -> UnsafeMutablePointer<UInt32> {
@@ -352,27 +355,52 @@ final class HNSWBuilder: @unchecked Sendable {
 
     /// Copies a stored generation into this builder so that more nodes can be linked into it.
     /// The builder must have the same chunk size and parameters as the stored graph, and at least its node limit.
-    func load(_ graph: GraphView, present: BitmapChunks) {
+    ///
+    /// The builder's own walks trust their lists, so every stored list is checked as it is copied: a count past
+    /// M0 (level 0) or M (above), or a link past the stored node limit, throws `corrupted`. Chunks come through the
+    /// snapshot's tables (size-checked; a bad one reads as absent and is reported by the snapshot's faults).
+    func load(_ graph: GraphView, present: BitmapChunks) throws {
         let chunk = 1 << chunkShift
         let storedChunks = (graph.nodeLimit + chunk - 1) >> chunkShift
+        let storedLimit = UInt32(clamping: graph.nodeLimit)
+        func fail(_ node: Int, _ level: Int, _ problem: String) -> RecDBError {
+            RecDBError(.corrupted, "stored index: node \(node) on level \(level) \(problem)")
+        }
+        func check(_ list: UnsafePointer<UInt32>, node: Int, level: Int, capacity: Int) throws {
+            let count = Int(list[0])
+            guard count <= capacity else { throw fail(node, level, "has \(count) links; a list holds at most \(capacity)") }
+            for i in 0..<count where list[i + 1] >= storedLimit {
+                throw fail(node, level, "links to \(list[i + 1]), past the node limit \(graph.nodeLimit)")
+            }
+        }
         for c in 0..<storedChunks {
             if let vectorChunk = graph.vectors[c] {
+                // Validated chunks (exact size, aligned or copied), bound to their element types when resolved.
                 (vectors + c * chunk * dimension).update(
                     from: vectorChunk.assumingMemoryBound(to: Float.self), count: chunk * dimension)
             }
             if let linkChunk = graph.level0[c] {
-                (level0 + c * chunk * level0Slots).update(
-                    from: linkChunk.assumingMemoryBound(to: UInt32.self), count: chunk * level0Slots)
+                let lists = linkChunk.assumingMemoryBound(to: UInt32.self)
+                // Every slot, padding past the node limit too: nodes linked later start from these lists.
+                for node in 0..<chunk {
+                    try check(lists + node * level0Slots, node: c * chunk + node, level: 0, capacity: parameters.m0)
+                }
+                (level0 + c * chunk * level0Slots).update(from: lists, count: chunk * level0Slots)
             }
         }
         for node in 0..<min(graph.nodeLimit, nodeLimit) where present.contains(UInt32(node)) { levels[node] = 0 }
         if let stored = graph.upper {
             for i in 0..<stored.count {
                 let node = Int(stored.nodes[i])
-                let level = stored.level(ofIndex: i, totalLinks: graph.upperLinkCount)
+                let level = stored.level(ofIndex: i)
                 guard node < nodeLimit, level > 0 else { continue }
+                let source = stored.links + Int(stored.offsets[i])
+                for l in 1...level {
+                    try check(source + (l - 1) * upperSlots, node: node, level: l, capacity: parameters.m)
+                }
                 let storage = UnsafeMutablePointer<UInt32>.allocate(capacity: level * upperSlots)
-                storage.update(from: stored.links + Int(stored.offsets[i]), count: level * upperSlots)
+                storage.update(from: source, count: level * upperSlots)
+                upper[node]?.deallocate()
                 upper[node] = storage
                 levels[node] = Int8(level)
             }
@@ -409,11 +437,9 @@ final class HNSWBuilder: @unchecked Sendable {
         let chunk = 1 << chunkShift
         let chunks = paddedNodes / chunk
         return GraphView(
-            dimension: dimension, metric: metric, level0Slots: level0Slots, chunkShift: chunkShift,
+            dimension: dimension, metric: metric, level0Slots: level0Slots, upperSlots: upperSlots, chunkShift: chunkShift,
             vectors: ChunkTable(base: UnsafeRawPointer(vectors), chunkBytes: chunk * dimension * 4, count: chunks),
             level0: ChunkTable(base: UnsafeRawPointer(level0), chunkBytes: chunk * level0Slots * 4, count: chunks),
-            upper: UpperLayers(blob: blob.baseAddress!, size: blob.count),
-            upperLinkCount: (blob.count - 8) / 4 - 2 * Int(blob.load(as: UInt32.self)),
-            entryPoint: entryPoint, maxLevel: max(maxLevel, 0), nodeLimit: nodeLimit)
+            upper: UpperLayers(trusted: blob), entryPoint: entryPoint, maxLevel: max(maxLevel, 0), nodeLimit: nodeLimit)
     }
 }

@@ -72,7 +72,7 @@ extension RecDatabase {
                         let node = upper.nodes[i]
                         if i > 0 && upper.nodes[i - 1] >= node { report("upper-layer nodes are not sorted at \(node)") }
                         if !index.present.contains(node) { report("upper-layer node \(node) is not on level 0") }
-                        let levels = upper.level(ofIndex: i, totalLinks: graph.upperLinkCount)
+                        let levels = upper.level(ofIndex: i)
                         if levels > header.maxLevel { report("node \(node) has level \(levels) above the maximum \(header.maxLevel)") }
                         if levels == header.maxLevel { topHolders += 1 }
                         for level in 1...max(levels, 1) where level <= levels {
@@ -89,11 +89,17 @@ extension RecDatabase {
                 var frontier = [graph.entryPoint]
                 while let node = frontier.popLast() {
                     guard let list = graph.links(node, level: 0) else { continue }
-                    for i in 1...max(1, Int(list[0])) where i <= Int(list[0]) && reached.insert(list[i]).inserted {
+                    let count = min(Int(list[0]), graph.level0Capacity)
+                    for i in 1...max(1, count) where i <= count && Int(list[i]) < header.nodeLimit
+                        && index.present.contains(list[i]) && reached.insert(list[i]).inserted
+                    {
                         frontier.append(list[i])
                     }
                 }
-                return IndexCheckReport(problems: problems, nodes: held.count, unreachable: held.count - reached.count)
+                // Chunks of the wrong size read as absent; the snapshot kept the first one.
+                if let fault = index.faults.first { report(fault.message) }
+                return IndexCheckReport(
+                    problems: problems, nodes: held.count, unreachable: max(0, held.count - reached.count))
             }
         }
     }

@@ -134,9 +134,15 @@ extension CatalogReading where Self: ~Copyable {
         guard let node = kind == .items ? try itemID(for: id) : try userID(for: id) else {
             throw RecDBError(.notFound, "unknown \(kind == .items ? "item" : "user") '\(id)'")
         }
-        return try vectorSchema.vectors.withValue(VectorKeys.node(space.id, kind, node), in: txn) { raw in
-            Array(raw.bindMemory(to: Float.self))
-        }
+        return try storedVector(of: node, kind, in: space)
+    }
+
+    /// The stored vector of an internal id, or nil: exactly `space.dimension` floats, else `corrupted`.
+    func storedVector(of node: UInt32, _ kind: VectorKind, in space: EmbeddingSpace) throws -> [Float]? {
+        try vectorSchema.vectors.withArray(
+            VectorKeys.node(space.id, kind, node), as: Float.self, .exactly(space.dimension), in: txn,
+            "vector of \(kind == .items ? "item" : "user") #\(node) in '\(space.name)'"
+        ) { Array($0) }
     }
 
     /// How many vectors of `kind` a space holds.

@@ -130,6 +130,14 @@ final class SearchContext: @unchecked Sendable {
     /// Of the nodes the last filtered walk scored, how many the filter accepted: the local selectivity.
     var scoredAccepted = 0
     var scoredTotal = 0
+    /// The first broken link list the last walk met (see ``GraphView``), nil when it met none.
+    var linkFault: LinkFault?
+
+    /// Notes a broken list; the first one is kept. Out of line: it never runs on a sound graph.
+    @inline(never)
+    func noteLinkFault(_ fault: LinkFault) {
+        if linkFault == nil { linkFault = fault }
+    }
 
     deinit {
         candidates.deallocate()

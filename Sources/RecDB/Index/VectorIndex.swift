@@ -82,10 +82,12 @@ extension RecDatabase {
                 try raw.withUnsafeBytes { try UInt64Codec.decode($0) }
             } ?? 1
             func copyVector(_ node: UInt32, _ value: UnsafeRawBufferPointer, into builder: HNSWBuilder) throws {
-                guard value.count == space.dimension * 4 else {
-                    throw RecDBError(.corrupted, "vector of node \(node) in '\(name)' has \(value.count) bytes")
+                guard Int(node) < builder.nodeLimit else {
+                    throw RecDBError(.corrupted, "vector of node \(node) in '\(name)' is past the node limit \(builder.nodeLimit)")
                 }
-                builder.vector(node).update(from: value.bindMemory(to: Float.self).baseAddress!, count: space.dimension)
+                try StoredArray.with(value, as: Float.self, .exactly(space.dimension), "vector of node \(node) in '\(name)'") {
+                    builder.vector(node).update(from: $0.baseAddress!, count: space.dimension)
+                }
             }
             // Link into the current graph when there is one and it is in good shape.
             let linked: (EmbeddingSpace, HNSWBuilder, [UInt32], UInt64, [UInt32])? = try r.withVectorIndex(
@@ -111,7 +113,8 @@ extension RecDatabase {
                 let builder = HNSWBuilder(
                     dimension: space.dimension, metric: space.metric, parameters: space.parameters, nodeLimit: limit,
                     chunkShift: chunkShift)
-                builder.load(graph, present: index.present)
+                try builder.load(graph, present: index.present)
+                try index.checkFaults()
                 for node in changed {
                     try vectorSchema.vectors.withValue(VectorKeys.node(space.id, kind, node), in: r.txn) { value in
                         try copyVector(node, value, into: builder)
@@ -257,6 +260,11 @@ extension RecDatabase {
 
 /// A space's index as seen by one read transaction: the active graph, the pending changes beside it and the
 /// vector table. Valid only inside the closure of ``CatalogReading/withVectorIndex(space:kind:_:)``.
+///
+/// Validated once when it opens (the header against the space and the catalog's id counter, the upper layers in
+/// full); each chunk is checked for its exact size when a walk first resolves it, and walks check every count and
+/// id they follow (see ``GraphView``). Corruption found on the way fails the search with `corrupted`, naming the
+/// space, generation, part and chunk (or node).
 public final class VectorIndexSnapshot {
     public let space: EmbeddingSpace
     public let kind: VectorKind
@@ -272,7 +280,10 @@ public final class VectorIndexSnapshot {
     private let handle: OpaquePointer
     private let schema: VectorSchema
     private var pendingNodes: [UInt32]?
-    private var upperStorage: UnsafeRawBufferPointer?
+    /// The first bad chunk a table met while resolving (it then reads as absent).
+    let faults = IndexFaults()
+    /// Aligned copies of misaligned values (the upper layers, chunks), kept as long as the snapshot.
+    private let copies = AlignedCopies()
     /// Allowed sets at most this large are searched exactly instead of through the graph
     /// (default: an eighth of the graph, at least 2,048 and at most 32,768).
     public var exactSearchLimit: Int?
@@ -292,58 +303,113 @@ public final class VectorIndexSnapshot {
         let generation = space.generation(kind)
         let txn = ReadTransaction(handle: handle)
         let ann = schema.ann
-        func table(_ generation: UInt32, _ part: VectorKeys.Part, count: Int) -> ChunkTable {
+        let faults = faults, copies = copies
+        /// A table whose chunks must hold exactly `elements` values of `T` each.
+        func table<T: BitwiseCopyable>(
+            _ generation: UInt32, _ part: VectorKeys.Part, count: Int, of type: T.Type, elements: Int
+        ) -> ChunkTable {
             ChunkTable(count: count) { chunk in
-                let found = try? ann.withValue(
-                    VectorKeys.ann(space.id, kind, generation, part, UInt32(chunk)), in: ReadTransaction(handle: handle)
-                ) { $0.baseAddress }
-                return found ?? nil
+                do {
+                    let key = VectorKeys.ann(space.id, kind, generation, part, UInt32(chunk))
+                    let found = try ann.withValue(key, in: ReadTransaction(handle: handle)) { bytes in
+                        try StoredArray.pointer(
+                            bytes, as: T.self, .exactly(elements), copies: copies,
+                            "index of space '\(space.name)' (\(kind)) generation \(generation): \(part) chunk \(chunk)")
+                    }
+                    return found.flatMap { $0.baseAddress.map(UnsafeRawPointer.init) }
+                } catch {
+                    faults.note(error as? RecDBError ?? RecDBError(.storage, "\(error)"))
+                    return nil
+                }
             }
         }
         let header = try generation == 0
             ? nil : ann.withValue(VectorKeys.ann(space.id, kind, generation, .header), in: txn) { try IndexHeader($0) }
-        self.header = header
+        if generation != 0 && header == nil {
+            throw RecDBError(.corrupted, "index generation \(generation) of space '\(space.name)' (\(kind)) has no header")
+        }
         // Ids below the catalog's next id can carry a vector; bitmaps need one chunk per 16,384 of them.
-        let nextID = try CatalogSchemaAccess.nextID(kind == .items ? "next.item" : "next.user", handle: handle, meta: meta)
-        let idLimit = max(Int(nextID), header?.nodeLimit ?? 0)
+        let nextID = try CatalogSchemaAccess.idLimit(kind == .items ? "next.item" : "next.user", handle: handle, meta: meta)
+        try header?.validate(space: space, kind: kind, generation: generation, idLimit: nextID)
+        self.header = header
+        let idLimit = max(nextID, header?.nodeLimit ?? 0)
         let bitmapChunks = (idLimit >> BitmapChunks.chunkShift) + 1
-        let dirtyTable = table(0, .dirty, count: bitmapChunks)
-        let tombstoneTable = table(generation, .tombstones, count: bitmapChunks)
-        let presentTable = table(generation, .present, count: bitmapChunks)
+        let bitmapBytes = BitmapChunks.bytesPerChunk
+        let dirtyTable = table(0, .dirty, count: bitmapChunks, of: UInt8.self, elements: bitmapBytes)
+        let tombstoneTable = table(generation, .tombstones, count: bitmapChunks, of: UInt8.self, elements: bitmapBytes)
+        let presentTable = table(generation, .present, count: bitmapChunks, of: UInt8.self, elements: bitmapBytes)
         bitmapTables = [dirtyTable, tombstoneTable, presentTable]
         dirty = BitmapChunks(table: dirtyTable)
         tombstones = BitmapChunks(table: tombstoneTable)
         present = BitmapChunks(table: presentTable)
-        func anyKey(_ prefix: [UInt8]) -> Bool {
+        func anyKey(_ prefix: [UInt8]) throws -> Bool {
             var found = false
-            try? ann.scanRaw(in: txn, prefix: prefix) { _, _ in
+            try ann.scanRaw(in: txn, prefix: prefix) { _, _ in
                 found = true
                 return .stop
             }
             return found
         }
-        hasPending = anyKey(VectorKeys.annPrefix(space.id, kind, 0))
+        hasPending = try anyKey(VectorKeys.annPrefix(space.id, kind, 0))
         var tombstonePrefix = VectorKeys.annPrefix(space.id, kind, generation)
         tombstonePrefix.append(VectorKeys.Part.tombstones.rawValue)
-        hasTombstones = generation != 0 && anyKey(tombstonePrefix)
+        hasTombstones = try generation != 0 && anyKey(tombstonePrefix)
         guard let header else {
             graph = nil
             return
         }
-        let blob = try ann.withValue(VectorKeys.ann(space.id, kind, generation, .upper), in: txn) {
-            UnsafeRawBufferPointer($0)
+        let upperKey = VectorKeys.ann(space.id, kind, generation, .upper)
+        let upper = try ann.withValue(upperKey, in: txn) { blob in
+            let seen = ValidatedBlobs.Key(
+                space: space.id, kind: kind, generation: generation, address: UInt(bitPattern: blob.baseAddress),
+                count: blob.count)
+            let validated = schema.validatedBlobs.contains(seen)
+            let upper = try UpperLayers(
+                stored: blob, slots: header.upperSlots, nodeLimit: header.nodeLimit, maxLevel: header.maxLevel,
+                copies: copies, validated: validated,
+                "index of space '\(space.name)' (\(kind)) generation \(generation): upper layers")
+            if !validated { schema.validatedBlobs.insert(seen) }
+            return upper
         }
-        guard let blob, let upper = UpperLayers(blob: blob.baseAddress!, size: blob.count) else {
+        guard let upper else {
             throw RecDBError(.corrupted, "index generation \(generation) of '\(space.name)' has no upper layers")
         }
-        upperStorage = blob
-        let chunks = (header.nodeLimit + (1 << header.chunkShift) - 1) >> header.chunkShift
+        let chunk = 1 << header.chunkShift
+        let chunks = (header.nodeLimit + chunk - 1) >> header.chunkShift
         graph = GraphView(
             dimension: space.dimension, metric: space.metric, level0Slots: header.level0Slots,
-            chunkShift: header.chunkShift, vectors: table(generation, .vectors, count: chunks),
-            level0: table(generation, .level0, count: chunks), upper: upper,
-            upperLinkCount: (blob.count - 8) / 4 - 2 * upper.count, entryPoint: header.entryPoint,
-            maxLevel: header.maxLevel, nodeLimit: header.nodeLimit)
+            upperSlots: header.upperSlots, chunkShift: header.chunkShift,
+            vectors: table(generation, .vectors, count: chunks, of: Float.self, elements: chunk * space.dimension),
+            level0: table(generation, .level0, count: chunks, of: UInt32.self, elements: chunk * header.level0Slots),
+            upper: upper, entryPoint: header.entryPoint, maxLevel: header.maxLevel, nodeLimit: header.nodeLimit)
+    }
+
+    /// Throws the first corruption met so far: a bad chunk resolved by any walk of this snapshot, or a broken link
+    /// list that the last walk with `context` noted.
+    func checkFaults(_ context: SearchContext? = nil) throws {
+        if let error = faults.first { throw error }
+        if let fault = context?.linkFault {
+            context?.linkFault = nil
+            throw corruption(fault)
+        }
+    }
+
+    /// The error for a broken list: which space, generation, part, chunk and node.
+    func corruption(_ fault: LinkFault) -> RecDBError {
+        let generation = space.generation(kind)
+        var place = "index of space '\(space.name)' (\(kind)) generation \(generation): "
+        if fault.level == 0, let graph {
+            place += "level0 chunk \(Int(fault.node) >> graph.chunkShift), "
+        } else {
+            place += "upper layers, "
+        }
+        place += "node \(fault.node) on level \(fault.level)"
+        if let count = fault.count {
+            let capacity = fault.level == 0 ? (graph?.level0Capacity ?? 0) : (graph?.upperCapacity ?? 0)
+            return RecDBError(.corrupted, "\(place) has \(count) links; a list holds at most \(capacity)")
+        }
+        return RecDBError(
+            .corrupted, "\(place) links to \(fault.neighbour ?? 0), past the node limit \(graph?.nodeLimit ?? 0)")
     }
 
     /// Nodes whose vectors changed since the graph was built (new, updated or removed).
@@ -351,28 +417,30 @@ public final class VectorIndexSnapshot {
         if let pendingNodes { return pendingNodes }
         var nodes: [UInt32] = []
         try? schema.dirty.scanRaw(in: ReadTransaction(handle: handle), prefix: VectorKeys.prefix(space.id, kind)) { key, _ in
-            nodes.append(key.loadBigEndianUInt32(at: 3))
+            if key.count == 7 { nodes.append(key.loadBigEndianUInt32(at: 3)) }
             return .next
         }
         pendingNodes = nodes
         return nodes
     }
 
-    /// The stored vector of a node (from the vector table), or nil.
-    func storedVector<R>(_ node: UInt32, _ body: (UnsafePointer<Float>) -> R) -> R? {
-        try? schema.vectors.withValue(VectorKeys.node(space.id, kind, node), in: ReadTransaction(handle: handle)) { raw in
-            body(raw.bindMemory(to: Float.self).baseAddress!)
-        }
+    /// The stored vector of a node (from the vector table), or nil; a value that is not `dimension` floats throws
+    /// `corrupted`. Read in place when aligned, else from a copy.
+    func storedVector<R>(_ node: UInt32, _ body: (UnsafePointer<Float>) -> R) throws -> R? {
+        try schema.vectors.withArray(
+            VectorKeys.node(space.id, kind, node), as: Float.self, .exactly(space.dimension),
+            in: ReadTransaction(handle: handle), "vector of \(kind == .items ? "item" : "user") #\(node) in '\(space.name)'"
+        ) { body($0.baseAddress!) }
     }
 
     /// The current vector of a node: from the graph when it is there and unchanged, else from the vector table.
     @inline(__always)
-    func withVector<R>(_ node: UInt32, _ body: (UnsafePointer<Float>) -> R) -> R? {
+    func withVector<R>(_ node: UInt32, _ body: (UnsafePointer<Float>) -> R) throws -> R? {
         if let graph, !dirty.contains(node) {
             guard present.contains(node), !tombstones.contains(node), let vector = graph.vector(node) else { return nil }
             return body(vector)
         }
-        return storedVector(node, body)
+        return try storedVector(node, body)
     }
 
     /// Prepares a query: checks its dimension and values, normalises it for cosine.
@@ -395,6 +463,7 @@ public final class VectorIndexSnapshot {
     /// Plans the search: an exact SIMD scan when there is no graph yet or the allowed set is small; otherwise a
     /// walk of the graph that skips disallowed, deleted and changed nodes, with `ef` widened as the allowed share
     /// falls and two-hop expansion below 10 %, merged with an exact scan of the changes not yet in the graph.
+    /// Throws `corrupted` when the walk or the scan met a damaged part of the index.
     public func search(
         _ query: [Float], k: Int, ef: Int? = nil, allowed: AllowedSet? = nil, context: SearchContextBox? = nil
     ) throws -> [VectorMatch] {
@@ -403,18 +472,18 @@ public final class VectorIndexSnapshot {
         if let allowed, allowed.count == 0 { return [] }
         let scratch = context?.context ?? SearchContextPool.shared.take()
         defer { if context == nil { SearchContextPool.shared.give(scratch) } }
-        return prepared.withUnsafeBufferPointer { q in
-            searchPrepared(q.baseAddress!, k: k, ef: ef ?? space.parameters.ef, allowed: allowed, context: scratch)
+        return try prepared.withUnsafeBufferPointer { q in
+            try searchPrepared(q.baseAddress!, k: k, ef: ef ?? space.parameters.ef, allowed: allowed, context: scratch)
         }
     }
 
     func searchPrepared(
         _ query: UnsafePointer<Float>, k: Int, ef: Int, allowed: AllowedSet?, context: SearchContext
-    ) -> [VectorMatch] {
+    ) throws -> [VectorMatch] {
         let metric = space.metric, dimension = space.dimension
-        guard let graph, let header else { return exactScan(query, k: k, allowed: allowed) }
+        guard let graph, let header else { return try exactScan(query, k: k, allowed: allowed) }
         let exactLimit = exactSearchLimit ?? max(2048, min(header.nodeCount / 8, 32768))
-        if let allowed, allowed.count <= exactLimit { return exactScan(query, k: k, allowed: allowed) }
+        if let allowed, allowed.count <= exactLimit { return try exactScan(query, k: k, allowed: allowed) }
         let share = allowed.map { min(1, Double($0.count) / Double(max(header.nodeCount, 1))) } ?? 1
         let tuning = FilterTuning.current
         let widened = share >= tuning.widenBelow ? ef : min(4096, Int(Double(ef) * pow(1 / share, tuning.widenPower)))
@@ -426,18 +495,20 @@ public final class VectorIndexSnapshot {
             found = allowed.withFilter(excluding: excluded) { filter in
                 graph.search(query, k: k, ef: widened, filter: filter, twoHop: share < tuning.subgraphBelow, context: context)
             }
+            try checkFaults(context)
             let localShare = Double(context.scoredAccepted) / Double(max(context.scoredTotal, 1))
             if localShare < share * tuning.fallbackBelow && allowed.count <= exactFallbackLimit {
-                return exactScan(query, k: k, allowed: allowed)
+                return try exactScan(query, k: k, allowed: allowed)
             }
         } else {
             let filter: NodeFilter? = hasPending || hasTombstones ? excluded : nil
             found = graph.search(query, k: k, ef: widened, filter: filter, context: context)
+            try checkFaults(context)
         }
         let pending = self.pending
         if !pending.isEmpty {
             for node in pending where allowed?.contains(node) ?? true {
-                if let d = storedVector(node, { metric.distance(query, $0, dimension) }) {
+                if let d = try storedVector(node, { metric.distance(query, $0, dimension) }) {
                     found.append(Neighbor(distance: d, node: node))
                 }
             }
@@ -448,7 +519,7 @@ public final class VectorIndexSnapshot {
     }
 
     /// Exact top-k by SIMD scan: over `allowed`, or over every stored vector.
-    func exactScan(_ query: UnsafePointer<Float>, k: Int, allowed: AllowedSet?) -> [VectorMatch] {
+    func exactScan(_ query: UnsafePointer<Float>, k: Int, allowed: AllowedSet?) throws -> [VectorMatch] {
         let metric = space.metric, dimension = space.dimension
         var heap = NeighborHeap(capacity: k + 1, isMax: true)
         defer { heap.deallocate() }
@@ -465,13 +536,14 @@ public final class VectorIndexSnapshot {
             // changed nodes come from the vector table.
             let chunkShift = graph.chunkShift, chunkMask = (1 << chunkShift) - 1
             let kernel = metric.kernel
-            allowed.words.withUnsafeBufferPointer { words in
+            try allowed.words.withUnsafeBufferPointer { words in
                 for w in 0..<words.count where words[w] != 0 {
                     let base = w << 6
                     var eligible = words[w] & present.word(at: base) & ~tombstones.word(at: base)
                     let changed = words[w] & dirty.word(at: base)
                     eligible &= ~changed
                     if eligible != 0, let chunk = graph.vectors[base >> chunkShift] {
+                        // A chunk the table validated (exact size, aligned or copied) and bound to Float.
                         let vectors = chunk.assumingMemoryBound(to: Float.self)
                         var bits = eligible
                         while bits != 0 {
@@ -484,25 +556,41 @@ public final class VectorIndexSnapshot {
                     while pendingBits != 0 {
                         let node = UInt32(base + pendingBits.trailingZeroBitCount)
                         pendingBits &= pendingBits - 1
-                        if let d = storedVector(node, { metric.distance(query, $0, dimension) }) { offer(node, d) }
+                        if let d = try storedVector(node, { metric.distance(query, $0, dimension) }) { offer(node, d) }
                     }
                 }
             }
         } else if let allowed {
-            allowed.forEach { node in
-                if let d = withVector(node, { metric.distance(query, $0, dimension) }) { offer(node, d) }
+            try allowed.forEach { node in
+                if let d = try withVector(node, { metric.distance(query, $0, dimension) }) { offer(node, d) }
             }
         } else {
-            try? schema.vectors.scanRaw(in: ReadTransaction(handle: handle), prefix: VectorKeys.prefix(space.id, kind)) {
+            let what = "vector in '\(space.name)'"
+            try schema.vectors.scanRaw(in: ReadTransaction(handle: handle), prefix: VectorKeys.prefix(space.id, kind)) {
                 key, value in
-                let d = metric.distance(query, value.bindMemory(to: Float.self).baseAddress!, dimension)
-                offer(key.loadBigEndianUInt32(at: 3), d)
+                guard key.count == 7 else { throw RecDBError(.corrupted, "\(what) has a key of \(key.count) bytes") }
+                let node = key.loadBigEndianUInt32(at: 3)
+                let d = try StoredArray.with(value, as: Float.self, .exactly(dimension), "\(what) #\(node)") {
+                    metric.distance(query, $0.baseAddress!, dimension)
+                }
+                offer(node, d)
                 return .next
             }
         }
+        try checkFaults()
         var found = Array(heap.elements)
         found.sort()
         return found.map { VectorMatch(node: $0.node, distance: $0.distance, score: metric.score(fromDistance: $0.distance)) }
+    }
+}
+
+/// The first corruption that chunk tables met while resolving (a walk cannot throw; the search reports it after).
+final class IndexFaults: @unchecked Sendable {
+    private(set) var first: RecDBError?
+
+    @inline(never)
+    func note(_ error: RecDBError) {
+        if first == nil { first = error }
     }
 }
 
@@ -566,9 +654,19 @@ extension CatalogReading where Self: ~Copyable {
 }
 
 enum CatalogSchemaAccess {
-    /// A `u64` id counter from `meta` (0 when unset).
+    /// A `u64` counter from `meta` (0 when unset).
     static func nextID(_ name: String, handle: OpaquePointer, meta: Database<StringCodec, BytesCodec>) throws -> UInt64 {
         try meta.withValue(name, in: ReadTransaction(handle: handle)) { try UInt64Codec.decode($0) } ?? 0
+    }
+
+    /// An id counter from `meta` as a limit on ids (0 when unset): one past the largest internal id, so at most 2³²
+    /// (ids are `UInt32`); a larger value is `corrupted`.
+    static func idLimit(_ name: String, handle: OpaquePointer, meta: Database<StringCodec, BytesCodec>) throws -> Int {
+        let value = try nextID(name, handle: handle, meta: meta)
+        guard value <= UInt64(UInt32.max) + 1 else {
+            throw RecDBError(.corrupted, "meta '\(name)' is \(value), past the largest id a UInt32 can hold")
+        }
+        return Int(value)
     }
 }
 

@@ -232,11 +232,23 @@ public struct ContentProjection: Sendable {
         self.dimension = dimension
     }
 
-    init(vocabulary raw: UnsafeRawBufferPointer, basis: [Float]) throws {
+    /// Decodes a stored vocabulary (see ``vocabularyBytes``) with its basis: the dimension must be `expected` (the
+    /// space's, when known) and at most ``EmbeddingSpace/maxDimension``, the term count must fit the bytes, and the
+    /// basis must hold `terms × dimension` floats; else `corrupted` prefixed with `what`.
+    init(
+        vocabulary raw: UnsafeRawBufferPointer, basis: [Float], dimension expected: Int? = nil,
+        _ what: @autoclosure () -> String = "content model"
+    ) throws {
         var reader = BinaryReader(raw)
         analyzer = TextAnalyzer(stemming: try reader.readUInt8() == 1)
-        dimension = Int(try reader.readUInt32())
-        let count = Int(try reader.readUInt32())
+        let dimension = Int(try reader.readUInt32())
+        guard (1...EmbeddingSpace.maxDimension).contains(dimension), expected == nil || expected == dimension else {
+            throw RecDBError(
+                .corrupted, "\(what()): vocabulary says \(dimension) dimensions; the space has \(expected ?? 0)")
+        }
+        self.dimension = dimension
+        // Each term takes at least its length (4 bytes) and its idf (4 bytes).
+        let count = try reader.readCount(elementSize: 8, "\(what()): vocabulary")
         var terms: [String: Int32] = [:], idf: [Float] = []
         terms.reserveCapacity(count)
         idf.reserveCapacity(count)
@@ -245,7 +257,8 @@ public struct ContentProjection: Sendable {
             idf.append(try reader.readFloat())
         }
         guard basis.count == count * dimension else {
-            throw RecDBError(.corrupted, "content basis has \(basis.count) values, expected \(count) × \(dimension)")
+            throw RecDBError(
+                .corrupted, "\(what()): basis has \(basis.count) values, expected \(count) × \(dimension)")
         }
         self.terms = terms
         self.idf = idf

@@ -29,7 +29,9 @@ enum FoldIn {
         history: [(vector: [Float], weight: Float)], gram: [Float], dimension: Int, solved f: Int,
         regularization: Float, alpha: Float
     ) -> [Float]? {
-        guard !history.isEmpty, gram.count == f * f else { return nil }
+        guard !history.isEmpty, f >= 0, f <= dimension, gram.count == f * f else { return nil }
+        // Vectors of another length (a damaged value read by a caller that did not check it) take no part.
+        let history = history.filter { $0.vector.count == dimension }
         var a = gram.map(Double.init)
         for d in 0..<f { a[d * f + d] += Double(regularization) }
         var b = [Double](repeating: 0, count: f)

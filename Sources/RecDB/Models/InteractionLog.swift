@@ -76,8 +76,8 @@ extension CatalogReading where Self: ~Copyable {
             log.append(user: user, item: entry.item, weight: Float(weight), time: entry.time, session: entry.session)
             return .next
         }
-        log.userLimit = Int(try CatalogSchemaAccess.nextID("next.user", handle: handle, meta: schema.meta))
-        log.itemLimit = Int(try CatalogSchemaAccess.nextID("next.item", handle: handle, meta: schema.meta))
+        log.userLimit = try CatalogSchemaAccess.idLimit("next.user", handle: handle, meta: schema.meta)
+        log.itemLimit = try CatalogSchemaAccess.idLimit("next.item", handle: handle, meta: schema.meta)
         return log
     }
 }

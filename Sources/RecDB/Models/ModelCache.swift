@@ -15,7 +15,7 @@ final class ModelCache: @unchecked Sendable {
             return cached.record
         }
         lock.unlock()
-        let record = try JSONDecoder().decode(ModelRecord.self, from: Data(stored))
+        let record = try ModelRecord.decode(stored, name: name)
         lock.lock()
         records[name] = (Array(stored), record)
         lock.unlock()

@@ -20,6 +20,47 @@ public struct ModelRecord: Sendable, Codable {
     public var lastEvaluation: EvaluationResult?
 }
 
+extension ModelRecord {
+    /// The record stored under `name` in `models`, decoded and checked: JSON that does not decode, a name or space
+    /// that does not match the key and generation, or a parameter that is not a finite number of sane size is
+    /// `corrupted` (parameters become `Int`s and counts, so a flipped exponent must not reach them).
+    static func decode(_ bytes: UnsafeRawBufferPointer, name: String? = nil) throws -> ModelRecord {
+        let record: ModelRecord
+        do {
+            record = try JSONDecoder().decode(ModelRecord.self, from: Data(bytes))
+        } catch {
+            throw RecDBError(
+                .corrupted, "model record\(name.map { " '\($0)'" } ?? "") is not a valid record: \(error)",
+                cause: error)
+        }
+        func fail(_ problem: String) -> RecDBError {
+            RecDBError(.corrupted, "model record '\(record.name)' generation \(record.generation): \(problem)")
+        }
+        if let name, record.name != name { throw fail("stored under the key '\(name)'") }
+        if let space = record.space, record.generation != 0, space != ModelSchema.spaceName(record.name, record.generation) {
+            throw fail("names the space '\(space)'")
+        }
+        for (key, value) in record.parameters where !(value.isFinite && abs(value) <= Self.parameterLimit) {
+            throw fail("parameter \(key) is \(value)")
+        }
+        guard record.events >= 0, record.trainingSeconds.isFinite else { throw fail("has \(record.events) events") }
+        return record
+    }
+
+    /// The largest magnitude a stored parameter may have (they are counts, rates and seeds; 2⁵³ keeps `Int` exact).
+    static let parameterLimit = Double(1 << 53)
+
+    /// A parameter as a count in `range` (neighbours, factors), or `fallback` when absent; `corrupted` outside.
+    func count(_ key: String, in range: ClosedRange<Int>, default fallback: Int) throws -> Int {
+        guard let value = parameters[key] else { return fallback }
+        guard value == value.rounded(), value >= Double(range.lowerBound), value <= Double(range.upperBound) else {
+            throw RecDBError(
+                .corrupted, "model record '\(name)' generation \(generation): parameter \(key) is \(value), not in \(range)")
+        }
+        return Int(value)
+    }
+}
+
 /// What a refresh did.
 public struct RefreshReport: Sendable {
     public var record: ModelRecord
@@ -155,6 +196,11 @@ struct ModelSchema: Sendable {
     static let basisPart: UInt8 = 4
     static let gramPart: UInt8 = 5
     static let sessionsPart: UInt8 = 6
+
+    /// Floats per value of a float part (popularity, basis, Gram): the last value of a part holds the rest.
+    static let floatsPerValue = 1 << 18
+    /// Sessions per value of a session model.
+    static let sessionsPerValue = 4096
 }
 
 extension RecDatabase {
@@ -162,8 +208,8 @@ extension RecDatabase {
     public func models() throws -> [ModelRecord] {
         try read { r in
             var records: [ModelRecord] = []
-            try modelSchema.models.scanRaw(in: r.txn) { _, value in
-                records.append(try JSONDecoder().decode(ModelRecord.self, from: Data(value)))
+            try modelSchema.models.scanRaw(in: r.txn) { key, value in
+                records.append(try ModelRecord.decode(value, name: try StringCodec.decode(key)))
                 return .next
             }
             return records
@@ -352,7 +398,7 @@ extension RecDatabase {
     /// Writes the training sessions of a session model, 4,096 per value: count, then per session its end time,
     /// item count and items.
     private func writeSessions(_ model: String, _ generation: UInt32, _ log: SessionLog) throws {
-        let perChunk = 4096
+        let perChunk = ModelSchema.sessionsPerValue
         var chunk = 0
         repeat {
             let range = (chunk * perChunk)..<min(log.count, (chunk + 1) * perChunk)
@@ -373,7 +419,7 @@ extension RecDatabase {
     }
 
     private func writeData(_ model: String, _ generation: UInt32, part: UInt8, floats: [Float]) throws {
-        let perValue = 1 << 18
+        let perValue = ModelSchema.floatsPerValue
         var index: UInt32 = 0
         var start = 0
         repeat {
@@ -417,8 +463,8 @@ extension RecDatabase {
         // Look in a read transaction first: opening a database must not wait for another process's writer.
         let (staleSpaces, staleKeys) = try read { r -> ([String], [[UInt8]]) in
             var active: [String: UInt32] = [:]
-            try modelSchema.models.scanRaw(in: r.txn) { _, value in
-                let record = try JSONDecoder().decode(ModelRecord.self, from: Data(value))
+            try modelSchema.models.scanRaw(in: r.txn) { key, value in
+                let record = try ModelRecord.decode(value, name: try StringCodec.decode(key))
                 active[record.name] = record.generation
                 return .next
             }
@@ -477,18 +523,36 @@ extension CatalogReading where Self: ~Copyable {
     var modelSchema: ModelSchema { database.modelSchema }
 
     /// An item's stored neighbour list in an item-kNN model generation, most similar first.
+    ///
+    /// Lists are stored 4,096 items per value, each as a count then (item, similarity) pairs. Every count is checked
+    /// against the bytes left and the model's `neighbours` parameter, every neighbour id against the catalog's item
+    /// id counter: a mismatch is `corrupted`, naming the model, generation and key.
     func neighbours(of item: UInt32, model record: ModelRecord) throws -> [(item: UInt32, similarity: Float)] {
         let chunk = UInt32(Int(item) / 4096)
+        let key = ModelSchema.dataKey(record.name, record.generation, part: ModelSchema.neighboursPart, index: chunk)
+        let what = "item-kNN model '\(record.name)' generation \(record.generation), neighbour lists \(chunk)"
+        let itemLimit = try CatalogSchemaAccess.idLimit("next.item", handle: handle, meta: schema.meta)
+        let capacity = try record.count("neighbours", in: 0...Int(UInt32.max), default: Int(UInt32.max))
         var result: [(item: UInt32, similarity: Float)] = []
-        try modelSchema.data.withValue(ModelSchema.dataKey(record.name, record.generation, part: 2, index: chunk), in: txn) {
-            raw in
+        try modelSchema.data.withValue(key, in: txn) { raw in
             var reader = BinaryReader(raw)
-            for position in 0...(Int(item) % 4096) {
+            let target = Int(item) % 4096
+            for position in 0...target {
                 guard !reader.isAtEnd else { return }
-                let count = Int(try reader.readUInt32())
+                let count = try reader.readCount(
+                    elementSize: 8, limit: capacity, "\(what): the list of item #\(Int(chunk) * 4096 + position)")
+                if position < target {
+                    _ = try reader.skip(count * 8)
+                    continue
+                }
+                result.reserveCapacity(count)
                 for _ in 0..<count {
                     let neighbour = try reader.readUInt32(), similarity = try reader.readFloat()
-                    if position == Int(item) % 4096 { result.append((neighbour, similarity)) }
+                    guard Int(neighbour) < itemLimit else {
+                        throw RecDBError(
+                            .corrupted, "\(what): item #\(item) lists item #\(neighbour), past the item limit \(itemLimit)")
+                    }
+                    result.append((neighbour, similarity))
                 }
             }
         }

@@ -2,42 +2,79 @@ import Foundation
 
 extension CatalogReading where Self: ~Copyable {
     /// The floats of one part of a model generation, its values concatenated in key order.
-    func modelFloats(_ record: ModelRecord, part: UInt8) throws -> [Float] {
+    ///
+    /// Values are written ``ModelSchema/floatsPerValue`` floats each under consecutive indexes from 0, the last one
+    /// shorter: each value's size, its index and the total (at most `limit`, and for popularity scores at most the
+    /// catalog's item id counter) are checked, else `corrupted` naming the model, generation, part and index.
+    func modelFloats(_ record: ModelRecord, part: UInt8, limit: Int = .max) throws -> [Float] {
+        var limit = limit
+        if part == ModelSchema.popularityPart {
+            limit = min(limit, try CatalogSchemaAccess.idLimit("next.item", handle: handle, meta: schema.meta))
+        }
+        let prefix = ModelSchema.dataPrefix(record.name, record.generation) + [part]
         var floats: [Float] = []
-        try modelSchema.data.scanRaw(in: txn, prefix: ModelSchema.dataPrefix(record.name, record.generation) + [part]) {
-            _, value in
-            floats.append(contentsOf: value.loadFloats())
+        var expectedIndex: UInt32 = 0
+        var short = false
+        try modelSchema.data.scanRaw(in: txn, prefix: prefix) { key, value in
+            let what = "model '\(record.name)' generation \(record.generation), part \(part) value \(expectedIndex)"
+            guard key.count == prefix.count + 4, key.loadBigEndianUInt32(at: prefix.count) == expectedIndex, !short else {
+                throw RecDBError(.corrupted, "\(what): keys are not consecutive whole values")
+            }
+            let count = try StoredArray.count(of: Float.self, in: value, .upTo(ModelSchema.floatsPerValue), what)
+            guard floats.count + count <= limit else {
+                throw RecDBError(.corrupted, "\(what): more than \(limit) floats in all")
+            }
+            short = count < ModelSchema.floatsPerValue
+            floats.append(contentsOf: try StoredArray.array(value, as: Float.self, .exactly(count), what))
+            expectedIndex += 1
             return .next
         }
         return floats
     }
 
     /// The active generation's projection of a content model (vocabulary, idf, SVD basis), decoded once per generation.
+    /// Its dimension must be its space's, its basis `terms × dimension` floats.
     func contentProjection(_ record: ModelRecord) throws -> ContentProjection {
         try database.modelCache.value(model: record.name, generation: record.generation, part: "projection") {
-            let basis = try modelFloats(record, part: ModelSchema.basisPart)
             let key = ModelSchema.dataKey(record.name, record.generation, part: ModelSchema.vocabularyPart, index: 0)
-            guard let projection = try modelSchema.data.withValue(key, in: txn, { try ContentProjection(vocabulary: $0, basis: basis) })
-            else { throw RecDBError(.corrupted, "content model '\(record.name)' generation \(record.generation) has no vocabulary") }
+            let what = "content model '\(record.name)' generation \(record.generation)"
+            let dimension = try record.space.flatMap { try space($0)?.dimension }
+            let basis = try modelFloats(record, part: ModelSchema.basisPart)
+            guard let projection = try modelSchema.data.withValue(key, in: txn, {
+                try ContentProjection(vocabulary: $0, basis: basis, dimension: dimension, what)
+            })
+            else { throw RecDBError(.corrupted, "\(what) has no vocabulary") }
             return projection
         }
     }
 
     /// The training sessions of a session or transition model generation.
+    ///
+    /// Each value holds at most 4,096 sessions (a count, then per session its end time, item count and items):
+    /// counts are checked against the bytes left and item ids against the catalog's item id counter, else
+    /// `corrupted` naming the model, generation and value.
     func storedSessions(_ record: ModelRecord) throws -> SessionLog {
         var log = SessionLog()
-        log.itemLimit = Int(try CatalogSchemaAccess.nextID("next.item", handle: handle, meta: schema.meta))
-        try modelSchema.data.scanRaw(
-            in: txn, prefix: ModelSchema.dataPrefix(record.name, record.generation) + [ModelSchema.sessionsPart]
-        ) { _, value in
+        log.itemLimit = try CatalogSchemaAccess.idLimit("next.item", handle: handle, meta: schema.meta)
+        let itemLimit = log.itemLimit
+        let prefix = ModelSchema.dataPrefix(record.name, record.generation) + [ModelSchema.sessionsPart]
+        try modelSchema.data.scanRaw(in: txn, prefix: prefix) { key, value in
+            let index = key.count == prefix.count + 4 ? Int(key.loadBigEndianUInt32(at: prefix.count)) : -1
+            let what = "session model '\(record.name)' generation \(record.generation), sessions \(index)"
             var reader = BinaryReader(value)
-            let count = Int(try reader.readUInt32())
+            let count = try reader.readCount(elementSize: 12, limit: ModelSchema.sessionsPerValue, what)
             for _ in 0..<count {
                 log.ends.append(try reader.readInt64())
-                let length = Int(try reader.readUInt32())
+                let length = try reader.readCount(elementSize: 4, "\(what): a session")
                 var items: [UInt32] = []
                 items.reserveCapacity(length)
-                for _ in 0..<length { items.append(try reader.readUInt32()) }
+                for _ in 0..<length {
+                    let item = try reader.readUInt32()
+                    guard Int(item) < itemLimit else {
+                        throw RecDBError(.corrupted, "\(what): item #\(item) is past the item limit \(itemLimit)")
+                    }
+                    items.append(item)
+                }
                 log.sessions.append(items)
             }
             return .next
@@ -51,30 +88,37 @@ extension CatalogReading where Self: ~Copyable {
             () throws -> any NextItemModel in
             if record.kind == "transition" { return TransitionModel(name: record.name, sessions: try storedSessions(record)) }
             var parameters = SessionKNNModel.Parameters()
-            if let v = record.parameters["neighbours"] { parameters.neighbours = Int(v) }
-            if let v = record.parameters["sample_size"] { parameters.sampleSize = Int(v) }
+            let counts = 0...Int(Int32.max)
+            parameters.neighbours = try record.count("neighbours", in: counts, default: parameters.neighbours)
+            parameters.sampleSize = try record.count("sample_size", in: counts, default: parameters.sampleSize)
             if let v = record.parameters["rule_weight"] { parameters.ruleWeight = Float(v) }
-            if let v = record.parameters["rule_steps"] { parameters.ruleSteps = Int(v) }
+            parameters.ruleSteps = try record.count("rule_steps", in: 0...1024, default: parameters.ruleSteps)
             return SessionKNNModel(name: record.name, sessions: try storedSessions(record), parameters: parameters)
         }
     }
 
-    /// `YᵀY` of a factor model generation's item factors, for fold-in.
+    /// `YᵀY` of a factor model generation's item factors, for fold-in: exactly `factors × factors` floats.
     func foldInGram(_ record: ModelRecord) throws -> [Float] {
         try database.modelCache.value(model: record.name, generation: record.generation, part: "gram") {
-            try modelFloats(record, part: ModelSchema.gramPart)
+            let factors = try record.count("factors", in: 1...EmbeddingSpace.maxDimension, default: 0)
+            let gram = try modelFloats(record, part: ModelSchema.gramPart, limit: factors * factors)
+            guard gram.count == factors * factors else {
+                throw RecDBError(
+                    .corrupted,
+                    "model '\(record.name)' generation \(record.generation): fold-in Gram matrix has \(gram.count) "
+                        + "floats; \(factors) factors need \(factors * factors)")
+            }
+            return gram
         }
     }
 }
 
 extension UnsafeRawBufferPointer {
-    /// The bytes as native floats, copied (LMDB values need not be 4-byte aligned).
+    /// The bytes as native floats, copied (LMDB values need not be 4-byte aligned). Trailing bytes short of a float
+    /// are dropped: callers that know the count want ``StoredArray`` instead.
     func loadFloats() -> [Float] {
         let count = self.count / MemoryLayout<Float>.size
-        return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if count > 0 { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: self[0..<count * 4])) }
-            initialized = count
-        }
+        return (try? StoredArray.array(UnsafeRawBufferPointer(rebasing: self[0..<count * 4]), as: Float.self, .upTo(count), "floats")) ?? []
     }
 }
 

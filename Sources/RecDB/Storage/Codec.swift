@@ -79,6 +79,139 @@ extension UnsafeRawBufferPointer {
     }
 }
 
+// MARK: - Checked typed arrays
+
+/// How many elements a stored array must hold: what ``StoredArray`` checks a value's byte count against.
+public struct StoredCount: Sendable, Hashable, CustomStringConvertible {
+    let minimum: Int
+    let maximum: Int
+
+    /// Exactly `count` elements.
+    public static func exactly(_ count: Int) -> StoredCount { StoredCount(minimum: count, maximum: count) }
+
+    /// Any whole number of elements from 0 to `maximum`.
+    public static func upTo(_ maximum: Int) -> StoredCount { StoredCount(minimum: 0, maximum: maximum) }
+
+    /// Any whole number of elements in `range`.
+    public static func within(_ range: ClosedRange<Int>) -> StoredCount {
+        StoredCount(minimum: range.lowerBound, maximum: range.upperBound)
+    }
+
+    public var description: String {
+        minimum == maximum ? "exactly \(minimum)" : minimum == 0 ? "at most \(maximum)" : "\(minimum)…\(maximum)"
+    }
+}
+
+/// Checked, alignment-safe access to arrays of fixed-size elements (floats, `UInt32` ids) stored in LMDB values.
+///
+/// Every length read from the file is validated before use: the value's byte count must be a whole number of
+/// elements within the count the caller expects, else the access throws ``RecDBError`` with code `corrupted`
+/// naming what was read. LMDB aligns leaf values to 2 bytes only (overflow values to a page + 16), so the elements
+/// are handed out in place when the bytes happen to be aligned for `T`, and from a copy when they are not.
+///
+/// ```swift
+/// let norm = try StoredArray.with(value, as: Float.self, .exactly(dimension), "vector of item 7") { floats in
+///     floats.reduce(0) { $0 + $1 * $1 }
+/// }
+/// ```
+public enum StoredArray {
+    /// The number of `T` elements in `bytes`, checked against `count`; throws `corrupted` naming `what`.
+    @inline(__always)
+    public static func count<T: BitwiseCopyable>(
+        of type: T.Type, in bytes: UnsafeRawBufferPointer, _ count: StoredCount, _ what: @autoclosure () -> String
+    ) throws -> Int {
+        let size = MemoryLayout<T>.stride
+        let n = bytes.count / size
+        guard bytes.count % size == 0, n >= count.minimum, n <= count.maximum else {
+            throw mismatch(bytes.count, size, count, what())
+        }
+        return n
+    }
+
+    @inline(never)
+    static func mismatch(_ byteCount: Int, _ size: Int, _ count: StoredCount, _ what: String) -> RecDBError {
+        let wanted = count.minimum == count.maximum
+            ? "\(count.minimum * size) bytes (\(count) elements of \(size) bytes)"
+            : "a multiple of \(size) bytes, \(count) elements"
+        return RecDBError(.corrupted, "\(what) has \(byteCount) bytes; expected \(wanted)")
+    }
+
+    /// Whether `pointer` is aligned for `T`.
+    @inline(__always)
+    public static func isAligned<T>(_ pointer: UnsafeRawPointer?, for type: T.Type) -> Bool {
+        Int(bitPattern: pointer) & (MemoryLayout<T>.alignment - 1) == 0
+    }
+
+    /// Calls `body` with the elements of `bytes` after checking them against `count`: in place when the bytes are
+    /// aligned for `T` (zero-copy), else from a temporary aligned copy. The buffer is valid only inside `body`.
+    @inline(__always)
+    public static func with<T: BitwiseCopyable, R>(
+        _ bytes: UnsafeRawBufferPointer, as type: T.Type, _ count: StoredCount, _ what: @autoclosure () -> String,
+        _ body: (UnsafeBufferPointer<T>) throws -> R
+    ) throws -> R {
+        let n = try self.count(of: T.self, in: bytes, count, what())
+        if n == 0 { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
+        if isAligned(bytes.baseAddress, for: T.self) {
+            // Validated size, aligned address: the mapped bytes are viewed as `T` in place.
+            return try body(UnsafeBufferPointer(start: bytes.baseAddress!.assumingMemoryBound(to: T.self), count: n))
+        }
+        return try withUnsafeTemporaryAllocation(of: T.self, capacity: n) { scratch in
+            UnsafeMutableRawPointer(scratch.baseAddress!).copyMemory(from: bytes.baseAddress!, byteCount: n * MemoryLayout<T>.stride)
+            return try body(UnsafeBufferPointer(scratch))
+        }
+    }
+
+    /// The elements of `bytes`, checked against `count` and copied into an array.
+    public static func array<T: BitwiseCopyable>(
+        _ bytes: UnsafeRawBufferPointer, as type: T.Type, _ count: StoredCount, _ what: @autoclosure () -> String
+    ) throws -> [T] {
+        let n = try self.count(of: T.self, in: bytes, count, what())
+        return [T](unsafeUninitializedCapacity: n) { buffer, initialized in
+            if n > 0 {
+                UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: bytes.baseAddress!, byteCount: n * MemoryLayout<T>.stride)
+            }
+            initialized = n
+        }
+    }
+
+    /// The elements of `bytes`, checked against `count`, as a pointer that stays valid while the mapping does
+    /// (the read transaction) and `copies` lives: in place when aligned, else a copy that `copies` owns.
+    /// For values a hot path reads many times (index chunks), resolved once per snapshot.
+    public static func pointer<T: BitwiseCopyable>(
+        _ bytes: UnsafeRawBufferPointer, as type: T.Type, _ count: StoredCount, copies: AlignedCopies,
+        _ what: @autoclosure () -> String
+    ) throws -> UnsafeBufferPointer<T> {
+        let n = try self.count(of: T.self, in: bytes, count, what())
+        if n == 0 { return UnsafeBufferPointer(start: nil, count: 0) }
+        if isAligned(bytes.baseAddress, for: T.self) {
+            // Validated size, aligned address: bound once here so hot paths may view it as `T`.
+            return UnsafeBufferPointer(start: bytes.baseAddress!.bindMemory(to: T.self, capacity: n), count: n)
+        }
+        return copies.copy(bytes, as: T.self, count: n)
+    }
+}
+
+/// Aligned copies of misaligned stored values, owned by whoever reads them for longer than one call (a snapshot of
+/// an index) and freed with it.
+public final class AlignedCopies: @unchecked Sendable {
+    private var blocks: [UnsafeMutableRawPointer] = []
+
+    public init() {}
+
+    deinit { for block in blocks { block.deallocate() } }
+
+    /// How many values were copied (they were misaligned).
+    public var count: Int { blocks.count }
+
+    func copy<T: BitwiseCopyable>(_ bytes: UnsafeRawBufferPointer, as type: T.Type, count: Int) -> UnsafeBufferPointer<T> {
+        let byteCount = count * MemoryLayout<T>.stride
+        let block = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: max(MemoryLayout<T>.alignment, 16))
+        block.copyMemory(from: bytes.baseAddress!, byteCount: byteCount)
+        blocks.append(block)
+        return UnsafeBufferPointer(start: block.bindMemory(to: T.self, capacity: count), count: count)
+    }
+}
+
 // MARK: - Record encoding
 
 /// Appends fixed-width big-endian integers, floats and length-prefixed strings to a byte array.
@@ -118,14 +251,36 @@ public struct BinaryReader {
 
     public var isAtEnd: Bool { offset >= buffer.count }
 
+    /// Bytes not read yet.
+    public var remaining: Int { buffer.count - offset }
+
+    /// A `UInt32` count of following elements of at least `elementSize` bytes each, checked against the bytes left
+    /// and `limit` before anything trusts it (a reserve, a loop): throws `corrupted` naming `what`.
+    public mutating func readCount(
+        elementSize: Int, limit: Int = .max, _ what: @autoclosure () -> String = "a list"
+    ) throws -> Int {
+        let count = Int(try readUInt32())
+        guard count <= limit, count <= remaining / max(elementSize, 1) else {
+            throw RecDBError(
+                .corrupted,
+                "\(what()) claims \(count) entries; \(remaining) bytes are left"
+                    + (limit == .max ? "" : " and the most is \(limit)"))
+        }
+        return count
+    }
+
     @inline(__always)
     private mutating func take(_ count: Int) throws -> Int {
-        guard offset + count <= buffer.count else {
+        guard count >= 0, count <= buffer.count - offset else {
             throw RecDBError(.corrupted, "record ends after \(buffer.count) bytes; needed \(offset + count)")
         }
         defer { offset += count }
         return offset
     }
+
+    /// Steps over `count` bytes; returns where they start.
+    @discardableResult
+    public mutating func skip(_ count: Int) throws -> Int { try take(count) }
 
     public mutating func readUInt8() throws -> UInt8 { buffer[try take(1)] }
     public mutating func readUInt16() throws -> UInt16 {

@@ -40,6 +40,24 @@ public struct Database<Key: ByteCodec, Value: ByteCodec>: @unchecked Sendable {
         }
     }
 
+    /// Calls `body` with the typed elements stored under `key`, checked against `count` (throws `corrupted` naming
+    /// the database and `what`), in place when aligned and from a temporary copy when not; nil when the key is absent.
+    /// The buffer is valid only inside `body`.
+    ///
+    /// ```swift
+    /// let vector = try vectors.withArray(key, as: Float.self, .exactly(dimension), in: txn, "vector of item 7") {
+    ///     Array($0)
+    /// }
+    /// ```
+    public func withArray<T: Transaction & ~Copyable, Element: BitwiseCopyable, R>(
+        _ key: Key.Value, as type: Element.Type, _ count: StoredCount, in txn: borrowing T,
+        _ what: @autoclosure () -> String, _ body: (UnsafeBufferPointer<Element>) throws -> R
+    ) throws -> R? {
+        try withValue(key, in: txn) { bytes in
+            try StoredArray.with(bytes, as: Element.self, count, "\(name): \(what())", body)
+        }
+    }
+
     /// Whether `key` is present.
     public func contains<T: Transaction & ~Copyable>(_ key: Key.Value, in txn: borrowing T) throws -> Bool {
         try withValue(key, in: txn) { _ in true } ?? false

@@ -18,6 +18,9 @@ extension RecCtl {
         @Option(help: "Stop after this many problems.")
         var limit: Int = 100
 
+        @Flag(help: "Check only the LMDB file (every page), not the catalog and indexes.")
+        var fileOnly = false
+
         func run() throws {
             var sound = true
             try running(json: options.json) {
@@ -38,6 +41,16 @@ extension RecCtl {
                 guard file.isSound else {
                     printFileProblems(file)
                     sound = false
+                    return
+                }
+                if fileOnly {
+                    if options.json {
+                        printJSON(["ok": true, "file": fileSummary(file), "problems": [] as [Any]])
+                    } else {
+                        print(
+                            "OK: \(file.path): \(file.pagesChecked) pages of \(file.databases.count) databases sound "
+                                + String(format: "(checked in %.1f ms).", file.seconds * 1000))
+                    }
                     return
                 }
                 let problems = try db.checkIntegrity(limit: limit)

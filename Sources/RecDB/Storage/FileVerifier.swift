@@ -247,6 +247,18 @@ enum KeyOrder {
         let common = min(a.count, b.count)
         switch self {
         case .bytes:
+            // Most keys are big-endian integers of 4 or 8 bytes: compare a word before calling memcmp.
+            if common >= 8 {
+                let x = UInt64(bigEndian: a.loadUnaligned(as: UInt64.self))
+                let y = UInt64(bigEndian: b.loadUnaligned(as: UInt64.self))
+                if x != y { return x < y ? -1 : 1 }
+                if common == 8 { break }
+            } else if common >= 4 {
+                let x = UInt32(bigEndian: a.loadUnaligned(as: UInt32.self))
+                let y = UInt32(bigEndian: b.loadUnaligned(as: UInt32.self))
+                if x != y { return x < y ? -1 : 1 }
+                if common == 4 { break }
+            }
             if common > 0 {
                 let c = memcmp(a.baseAddress!, b.baseAddress!, common)
                 if c != 0 { return Int(c) }
@@ -263,26 +275,51 @@ enum KeyOrder {
     }
 }
 
-/// One page bit per page of the file.
-struct PageBitmap {
-    private var words: [UInt64]
+/// A bitmap at a stable address (no copy-on-write or exclusivity checks in the walk's inner loops).
+final class Bitmap {
+    private let words: UnsafeMutablePointer<UInt64>
+    private let count: Int
 
-    init(pages: UInt64) {
-        words = [UInt64](repeating: 0, count: Int((pages + 63) / 64))
+    init(bits: UInt64) {
+        count = Int((bits + 63) / 64)
+        words = .allocate(capacity: max(count, 1))
+        words.initialize(repeating: 0, count: max(count, 1))
     }
 
-    /// Sets the bit of `page`; returns false when it was already set.
+    deinit { words.deallocate() }
+
+    /// Sets bit `i`; returns false when it was already set.
     @inline(__always)
-    mutating func insert(_ page: UInt64) -> Bool {
-        let word = Int(page >> 6), bit = UInt64(1) << (page & 63)
+    func insert(_ i: UInt64) -> Bool {
+        let word = Int(i >> 6), bit = UInt64(1) << (i & 63)
         if words[word] & bit != 0 { return false }
         words[word] |= bit
         return true
     }
 
     @inline(__always)
-    func contains(_ page: UInt64) -> Bool {
-        words[Int(page >> 6)] & (UInt64(1) << (page & 63)) != 0
+    func contains(_ i: UInt64) -> Bool {
+        words[Int(i >> 6)] & (UInt64(1) << (i & 63)) != 0
+    }
+
+    /// Clears the first `bits` bits.
+    func clear(bits: Int) {
+        words.update(repeating: 0, count: min(count, (bits + 63) / 64))
+    }
+
+    /// Sets bits `start ..< end`; returns false (setting nothing more) when one of them was already set.
+    @inline(__always)
+    func insertRange(_ start: Int, _ end: Int) -> Bool {
+        var i = start
+        while i < end {
+            let word = i >> 6, first = i & 63
+            let last = min(64, first + (end - i))
+            let mask = (last == 64 ? ~UInt64(0) : (UInt64(1) << UInt64(last)) - 1) & ~((UInt64(1) << UInt64(first)) - 1)
+            if words[word] & mask != 0 { return false }
+            words[word] |= mask
+            i += last - first
+        }
+        return true
     }
 }
 
@@ -309,8 +346,8 @@ private final class Tree {
     /// For a sub-database of fixed-size duplicates: the size of each (its leaves are LEAF2 pages).
     let fixedKeySize: Int
     let depth: Int
-    /// For a sub-database: the key whose duplicates it holds, as reports show it.
-    let outerKey: String?
+    /// For a sub-database: the key whose duplicates it holds (in the parent's page buffer, valid during the walk).
+    let outerKey: UnsafeRawBufferPointer?
 
     var branchPages: UInt64 = 0
     var leafPages: UInt64 = 0
@@ -319,7 +356,9 @@ private final class Tree {
     /// For the main database: the named databases found in its leaves.
     var named: [(name: [UInt8], record: DatabaseRecord, page: UInt64)] = []
 
-    init(name: String, kind: TreeKind, flags: UInt16, depth: Int, fixedKeySize: Int = 0, outerKey: String? = nil) {
+    init(name: String, kind: TreeKind, flags: UInt16, depth: Int, fixedKeySize: Int = 0,
+        outerKey: UnsafeRawBufferPointer? = nil
+    ) {
         self.name = name
         self.kind = kind
         self.depth = depth
@@ -348,12 +387,12 @@ final class FileWalker {
     private var fileSize = 0
     private var pageSize = 0
     private var lastPage: UInt64 = 0
-    private var used = PageBitmap(pages: 0)
-    private var free = PageBitmap(pages: 0)
+    private var used = Bitmap(bits: 0)
+    private var free = Bitmap(bits: 0)
     /// Page buffers, one per level of the walk's recursion, so that a parent's keys stay valid below it.
     private var buffers: [UnsafeMutableRawPointer] = []
-    /// Scratch: (offset << 16 | length) of a page's nodes, to find overlaps.
-    private var extents: [UInt32] = []
+    /// Scratch: the bytes of a page that its nodes cover, to find overlaps.
+    private let covered = Bitmap(bits: UInt64(LMDBLayout.maxPageSize))
     private var pagesChecked = 0
     private var pagesInUse = 0
     private var databases: [String] = []
@@ -385,7 +424,7 @@ final class FileWalker {
         if let outerKey = tree.outerKey {
             // A sub-database: the outer key locates it; the duplicate value is part of the message.
             let value = key.map { " (value \(FileVerifier.describeKey($0)))" } ?? ""
-            report(tree.name, page: page, key: outerKey, "in its duplicates\(value): \(message)")
+            report(tree.name, page: page, key: FileVerifier.describeKey(outerKey), "in its duplicates\(value): \(message)")
         } else {
             report(tree.name, page: page, key: key.map(FileVerifier.describeKey), message)
         }
@@ -659,8 +698,8 @@ final class FileWalker {
         let required = (Int(meta.lastPage) + 1) * pageSize
         let short = fileSize < required
         guard level == .full || short else { return false }
-        used = PageBitmap(pages: meta.lastPage + 1)
-        free = PageBitmap(pages: meta.lastPage + 1)
+        used = Bitmap(bits: meta.lastPage + 1)
+        free = Bitmap(bits: meta.lastPage + 1)
         _ = used.insert(0)
         _ = used.insert(1)
         pagesInUse = 2
@@ -861,7 +900,7 @@ final class FileWalker {
         let size = size ?? pageSize
         let order = order ?? tree.keyOrder
         let what = subPage ? "sub-page" : "page"
-        extents.removeAll(keepingCapacity: true)
+        covered.clear(bits: size)
         var previous: UnsafeRawBufferPointer?
         for i in 0..<count {
             let node = Int(p.u16(LMDBLayout.pageHeaderSize + 2 * i))
@@ -883,7 +922,10 @@ final class FileWalker {
                     "node \(i) of the \(what) (\(length) bytes at offset \(node)) runs past its end (\(size) bytes)")
                 return false
             }
-            extents.append(UInt32(node) << 16 | UInt32(length))
+            guard covered.insertRange(node, node + length) else {
+                report(tree, page: page, key: previous ?? near, "two nodes of the \(what) overlap at offset \(node)")
+                return false
+            }
             if isBranch && i == 0 { continue }  // The first key of a branch page is not used.
             let key = UnsafeRawBufferPointer(start: p + node + LMDBLayout.nodeHeaderSize, count: keySize)
             let emptyAllowed = tree.kind == .duplicates || subPage
@@ -913,16 +955,6 @@ final class FileWalker {
                 tree, page: page, key: previous,
                 "the key sorts at or after \(FileVerifier.describeKey(upper)), where its parent page puts the next page")
             return false
-        }
-        extents.sort()
-        var end: UInt32 = 0
-        for extent in extents {
-            let start = extent >> 16
-            if start < end {
-                report(tree, page: page, key: near, "two nodes of the \(what) overlap at offset \(start)")
-                return false
-            }
-            end = start + (extent & 0xFFFF)
         }
         return true
     }
@@ -1159,7 +1191,7 @@ final class FileWalker {
             }
         } else {
             let mark = problems.count
-            let sub = Tree(name: tree.name, kind: .duplicates, flags: 0, depth: 1, outerKey: FileVerifier.describeKey(key))
+            let sub = Tree(name: tree.name, kind: .duplicates, flags: 0, depth: 1, outerKey: key)
             guard checkNodes(data, page: page, count: count, upperBound: upperBound, size: size, isBranch: false, sub,
                 order: order, lower: nil, upper: nil, near: nil, subPage: true)
             else { return }
@@ -1199,7 +1231,7 @@ final class FileWalker {
         }
         let sub = Tree(
             name: tree.name, kind: .duplicates, flags: order == .reversed ? LMDBLayout.reverseKey : 0,
-            depth: Int(record.depth), fixedKeySize: width, outerKey: FileVerifier.describeKey(key))
+            depth: Int(record.depth), fixedKeySize: width, outerKey: key)
         walkTree(record, sub, slot: slot + 1)
         tree.entries += record.entries
     }

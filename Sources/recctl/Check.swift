@@ -99,7 +99,7 @@ extension RecCtl {
                 let more = file.stoppedAtLimit ? " (stopped at the limit of \(limit))" : ""
                 print("\(file.problems.count) problem(s) in \(file.path)\(more):")
                 for problem in file.problems { print("  \(problem)") }
-                if let previous = file.previousSnapshot, file.problems.contains(where: { $0.database == "meta" }) {
+                if let previous = file.previousSnapshot, file.problems.contains(where: { $0.database == "meta pages" }) {
                     print(
                         "Meta page \(previous.metaPage) (the previous commit, transaction \(previous.transaction)) "
                             + "is intact.")

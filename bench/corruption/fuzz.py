@@ -21,27 +21,56 @@ import sys
 import threading
 import time
 
-KINDS = ["flips", "zero_pages", "truncate", "meta_flips", "branch_flips", "header_flips"]
+KINDS = ["flips", "zero_pages", "truncate", "meta_flips", "branch_flips", "header_flips", "value_flips"]
 
 
 def page_layout(data):
-    """Page size and the page numbers of branch pages and of tree pages (branch or leaf) in the newest snapshot's
-    region of the file. Read from page headers only (free pages may hold stale copies, which is fine for a fuzz)."""
+    """Page size and the page numbers of the branch pages and of all tree pages (branch or leaf) that the newest
+    snapshot uses, found by walking its B-trees (free list, main, named databases, sub-databases of duplicates)."""
     psize = struct.unpack_from("<I", data, 40)[0]
-    if psize < 512 or psize & (psize - 1):
-        psize = 4096
-    branches, trees = [], []
-    for pgno in range(2, len(data) // psize):
-        flags = struct.unpack_from("<H", data, pgno * psize + 10)[0]
-        stored = struct.unpack_from("<Q", data, pgno * psize)[0]
-        if stored != pgno:
-            continue
-        if flags == 0x01:
-            branches.append(pgno)
+    metas = [struct.unpack_from("<48s48sQQ", data, offset + 40) for offset in (0, psize)]
+    meta = max(metas, key=lambda m: m[3])
+    branches, trees, seen = [], [], set()
+    inline, big = [], []  # (offset, length) of values kept in leaf pages and on overflow pages
+
+    def record(raw):
+        flags, depth = struct.unpack_from("<HH", raw, 4)
+        return flags, struct.unpack_from("<Q", raw, 40)[0]
+
+    def walk(root, dupsort, main):
+        stack = [root]
+        while stack:
+            pgno = stack.pop()
+            if pgno in seen or pgno == 0xFFFFFFFFFFFFFFFF or (pgno + 1) * psize > len(data):
+                continue
+            seen.add(pgno)
+            base = pgno * psize
+            flags, lower = struct.unpack_from("<HH", data, base + 10)
             trees.append(pgno)
-        elif flags in (0x02, 0x22):
-            trees.append(pgno)
-    return psize, branches, trees
+            if flags & 0x20:  # LEAF2: no nodes
+                continue
+            for i in range((lower - 16) // 2):
+                node = base + struct.unpack_from("<H", data, base + 16 + 2 * i)[0]
+                lo, hi, nflags, ksize = struct.unpack_from("<HHHH", data, node)
+                if flags == 0x01:
+                    stack.append(lo | hi << 16 | nflags << 32)
+                elif nflags & 0x01:  # a value on overflow pages
+                    first = struct.unpack_from("<Q", data, node + 8 + ksize)[0]
+                    size = lo | hi << 16
+                    if (first + 1) * psize + size <= len(data) + psize:
+                        big.append((first * psize + 16, size))
+                elif not nflags & 0x02 and (lo | hi << 16) > 0 and not main:
+                    inline.append((node + 8 + ksize, lo | hi << 16))
+                elif nflags & 0x02:  # a named database, or a sub-database of duplicates
+                    raw = data[node + 8 + ksize:node + 8 + ksize + 48]
+                    sub_flags, sub_root = record(raw)
+                    walk(sub_root, bool(sub_flags & 0x04), False) if main else walk(sub_root, False, False)
+            if flags == 0x01:
+                branches.append(pgno)
+
+    walk(record(meta[0])[1], False, False)
+    walk(record(meta[1])[1], False, True)
+    return psize, branches, trees, inline, big
 
 
 def flip(buffer, offset, rng):
@@ -51,7 +80,7 @@ def flip(buffer, offset, rng):
 def damage(source, layout, index, seed):
     """The damaged bytes of copy `index` and a short description."""
     rng = random.Random(seed * 1_000_003 + index)
-    psize, branches, trees = layout
+    psize, branches, trees, inline, big = layout
     kind = KINDS[index % len(KINDS)]
     data = bytearray(source)
     size = len(data)
@@ -83,6 +112,15 @@ def damage(source, layout, index, seed):
             page = rng.choice(pool)
             flip(data, page * psize + rng.randrange(psize), rng)
         what = f"{n} bytes flipped in branch pages"
+    elif kind == "value_flips":
+        # A few bytes inside stored values (records, model blobs, HNSW chunks): the file stays sound, so the damage
+        # reaches the code that decodes values.
+        n = rng.randint(1, 4)
+        for _ in range(n):
+            pool = big if big and (rng.random() < 0.5 or not inline) else inline
+            offset, length = rng.choice(pool)
+            flip(data, min(size - 1, offset + rng.randrange(max(1, length))), rng)
+        what = f"{n} bytes flipped in stored values"
     else:
         n = rng.randint(1, 20)
         pool = trees or [2]

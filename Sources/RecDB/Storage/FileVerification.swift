@@ -6,7 +6,7 @@ import Foundation
 /// `events, page 4711, key 0x00000000000003e8: keys out of order (follows 0x00000000000003e9)`.
 public struct FileProblem: Hashable, Sendable, CustomStringConvertible {
     /// Where the problem is: a named database (`events`), `main` (LMDB's database of names), `free list`
-    /// (LMDB's record of reusable pages), `meta` (the two meta pages) or `file` (the file's size).
+    /// (LMDB's record of reusable pages), `meta pages` (pages 0 and 1, where snapshots begin) or `file` (its size).
     public var database: String
     /// The page the problem is on; nil for problems of the file as a whole.
     public var page: UInt64?
@@ -95,6 +95,7 @@ public struct FileVerification: Error, Sendable, CustomStringConvertible {
             let what = walkedTrees ? "\(pagesChecked) pages in \(databases.count) databases" : "meta pages and size"
             return "\(path): sound (\(what) checked in \(String(format: "%.1f", seconds * 1000)) ms)"
         }
-        return "\(path): \(summary())"
+        let count = "\(problems.count)\(stoppedAtLimit ? " or more" : "")"
+        return "\(path): \(count) problem\(problems.count == 1 && !stoppedAtLimit ? "" : "s") found by FileVerifier"
     }
 }

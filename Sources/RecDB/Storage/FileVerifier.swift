@@ -556,13 +556,13 @@ final class FileWalker {
         guard let pageSize = size else {
             if meta0.magic != LMDBLayout.magic {
                 report(
-                    "meta", page: 0, key: nil,
+                    "meta pages", page: 0, key: nil,
                     "no LMDB meta page: neither page 0 nor page 1 carries LMDB's magic number (not an LMDB file, or "
                         + "its first pages are destroyed)")
                 return .foreign
             }
             report(
-                "meta", page: 0, key: nil,
+                "meta pages", page: 0, key: nil,
                 "page size \(meta0.pageSize) is not a power of two in 512…32768, and no meta page 1 was found")
             return .damaged(nil, nil)
         }
@@ -592,11 +592,20 @@ final class FileWalker {
                 if n == 0 && meta.index == chosen.index && otherSound {
                     text += " (meta page \(other.index), transaction \(other.transaction), is intact)"
                 }
-                report("meta", page: UInt64(meta.index), key: nil, text)
+                report("meta pages", page: UInt64(meta.index), key: nil, text)
             }
         }
         if !faults0.isEmpty || !faults1.isEmpty {
             return .damaged(chosen, otherSound && other.transaction < chosen.transaction ? other : nil)
+        }
+        // Two meta pages of one transaction: only a new file, both empty (LMDB would take page 0 and lose page 1).
+        if meta0.transaction == meta1.transaction
+            && !(meta0.transaction == 0 && [meta0, meta1].allSatisfy { $0.main.isEmpty && $0.free.isEmpty })
+        {
+            report(
+                "meta pages", page: 0, key: nil,
+                "both meta pages hold transaction \(meta0.transaction), and they are not those of a new, empty file")
+            return .damaged(chosen, nil)
         }
         // Each commit writes the meta page of its transaction's parity: the two hold consecutive transactions (both 0
         // in a new file). A pinned check skips this: writers may commit several times between its two reads.
@@ -604,7 +613,7 @@ final class FileWalker {
             && max(meta0.transaction, meta1.transaction) - min(meta0.transaction, meta1.transaction) != 1
         {
             report(
-                "meta", page: UInt64(chosen.index), key: nil,
+                "meta pages", page: UInt64(chosen.index), key: nil,
                 "the meta pages hold transactions \(meta0.transaction) and \(meta1.transaction); "
                     + "consecutive ones were expected")
             return .damaged(chosen, nil)
@@ -612,7 +621,7 @@ final class FileWalker {
         // The file never shrinks: an older snapshot ends at or before the newer one.
         if other.transaction < chosen.transaction && other.lastPage > chosen.lastPage {
             report(
-                "meta", page: UInt64(other.index), key: nil,
+                "meta pages", page: UInt64(other.index), key: nil,
                 "the older meta page (transaction \(other.transaction)) ends at page \(other.lastPage), after the newer "
                     + "one's last page \(chosen.lastPage)")
             return .damaged(chosen, nil)

@@ -62,14 +62,18 @@ extension RecCtl {
                     ])
                     return
                 }
-                print(
-                    "File: \(file.pagesChecked) pages of \(file.databases.count) databases sound "
-                        + String(format: "(checked in %.1f ms).", file.seconds * 1000))
                 if problems.isEmpty {
                     print("OK: \(db.path) is consistent.")
                 } else {
                     print("\(problems.count) problem(s) in \(db.path):")
                     for problem in problems { print("  \(problem)") }
+                }
+                print(
+                    "The file: \(file.pagesChecked) pages of \(file.databases.count) databases sound "
+                        + String(format: "(checked in %.1f ms).", file.seconds * 1000))
+                if let first = problems.first {
+                    FileHandle.standardError.write(
+                        Data("recctl: error: \(db.path): the catalog is inconsistent: \(first)\n".utf8))
                 }
             }
             if !sound { throw ExitCode.failure }

@@ -135,6 +135,57 @@ struct DamagedFileTests {
         }
     }
 
+    /// A file truncated while `recctl` has it open: the next read of a missing page raises SIGBUS, which recctl turns
+    /// into a message naming the file and exit status 1.
+    @Test func fileTruncatedWhileOpenEndsWithStatusOne() throws {
+        #if os(Linux)
+        try TemporaryDirectory.with { folder in
+            let db = try Self.makeDatabase(in: folder)
+            let copy = try Self.damagedCopy(of: db, in: folder, "open") { _ in }
+            let process = Process()
+            process.executableURL = try RecCtl.requireExecutable()
+            process.arguments = ["shell", "--db", copy]
+            var environment = ProcessInfo.processInfo.environment
+            environment["RECDB_PATH"] = nil
+            process.environment = environment
+            let input = Pipe(), errors = Pipe()
+            let output = try #require(FileHandle(forWritingAtPath: "/dev/null"))
+            defer { try? output.close() }
+            process.standardInput = input
+            process.standardOutput = output
+            process.standardError = errors
+            try process.run()
+            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+
+            // Ready when the shell waits for its first line: its main thread blocks in read(0, …).
+            #if arch(x86_64)
+            let readCall = "0 0x0 "
+            #else
+            let readCall = "63 0x0 "
+            #endif
+            let deadline = Date().addingTimeInterval(30)
+            while process.isRunning && Date() < deadline {
+                let state = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/syscall", encoding: .utf8))
+                if state?.hasPrefix(readCall) == true { break }
+                usleep(10_000)
+            }
+            #expect(process.isRunning, "the shell started")
+            let file = copy + "/data.mdb"
+            let size = try #require(try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int)
+            #expect(truncate(file, off_t(size / 8)) == 0)
+            input.fileHandleForWriting.write(Data((Self.query + "\n").utf8))
+            try input.fileHandleForWriting.close()
+            let end = Date().addingTimeInterval(30)
+            while process.isRunning && Date() < end { usleep(10_000) }
+            #expect(!process.isRunning, "the shell ended")
+            process.waitUntilExit()
+            let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(process.terminationReason == .exit && process.terminationStatus == 1, "\(stderr)")
+            #expect(stderr.contains("\(file) changed size under the process"), "\(stderr)")
+        }
+        #endif
+    }
+
     /// A short version of bench/corruption/run: seeded damaged copies through `check` and one query each; no
     /// signals, no other exit status than 0 and 1.
     @Test func shortCorruptionFuzzEndsWithoutSignals() throws {

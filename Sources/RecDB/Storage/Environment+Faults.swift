@@ -19,14 +19,26 @@ extension Environment {
         _ = recdb_fault_install_bus_handler()
     }
 
-    /// Registers LMDB's current map for bus-error reports (again after the map moved).
+    /// Registers LMDB's current map of `data.mdb` for bus-error reports (again after the map moved). LMDB does not
+    /// tell where its map is (`me_mapaddr` is only set for a fixed map), so it is looked up in `/proc/self/maps`.
     func registerMapForFaults() {
-        var info = MDB_envinfo()
-        guard mdb_env_info(handle, &info) == MDB_SUCCESS else { return }
+        #if os(Linux)
+        let dataFile = URL(fileURLWithPath: (path as NSString).appendingPathComponent("data.mdb"))
+            .resolvingSymlinksInPath().path
         if let old = faultMapAddress { recdb_fault_unregister_map(old) }
-        faultMapAddress = info.me_mapaddr
-        let dataFile = (path as NSString).appendingPathComponent("data.mdb")
-        recdb_fault_register_map(info.me_mapaddr, info.me_mapsize, dataFile)
+        faultMapAddress = nil
+        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return }
+        for line in maps.split(separator: "\n") where line.hasSuffix(" " + dataFile) {
+            let range = line.prefix { $0 != " " }.split(separator: "-")
+            guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16),
+                let address = UnsafeMutableRawPointer(bitPattern: start)
+            else { continue }
+            // LMDB maps the file once; the first mapping is its map.
+            recdb_fault_register_map(address, Int(end - start), dataFile)
+            faultMapAddress = address
+            break
+        }
+        #endif
     }
 }
 

@@ -389,6 +389,11 @@ final class FileWalker {
     private var lastPage: UInt64 = 0
     private var used = Bitmap(bits: 0)
     private var free = Bitmap(bits: 0)
+    /// Pages the bitmaps cover: those the file holds (a damaged meta page may claim any number).
+    private var presentPages: UInt64 = 0
+    /// Pages listed free beyond the end of the file (LMDB may allocate and free pages at the end without writing
+    /// them).
+    private var freeBeyondEnd = Set<UInt64>()
     /// Page buffers, one per level of the walk's recursion, so that a parent's keys stay valid below it.
     private var buffers: [UnsafeMutableRawPointer] = []
     /// Scratch: the bytes of a page that its nodes cover, to find overlaps.
@@ -493,7 +498,7 @@ final class FileWalker {
         case .sound(let meta, let other):
             snapshot = .init(metaPage: meta.index, transaction: meta.transaction, lastPage: meta.lastPage)
             previous = other.map { .init(metaPage: $0.index, transaction: $0.transaction, lastPage: $0.lastPage) }
-            walked = walk(meta, level: level)
+            walked = walk(meta, other: other, level: level)
         }
         return FileVerification(
             path: path, fileSize: fileSize, pageSize: pageSize, snapshot: snapshot, previousSnapshot: previous,
@@ -703,12 +708,13 @@ final class FileWalker {
     // MARK: Trees
 
     /// Checks the size against `meta`, then (for a full check) walks every tree. Returns whether trees were walked.
-    private func walk(_ meta: MetaPage, level: FileVerifier.Level) -> Bool {
+    private func walk(_ meta: MetaPage, other: MetaPage?, level: FileVerifier.Level) -> Bool {
         let required = (Int(meta.lastPage) + 1) * pageSize
         let short = fileSize < required
         guard level == .full || short else { return false }
-        used = Bitmap(bits: meta.lastPage + 1)
-        free = Bitmap(bits: meta.lastPage + 1)
+        presentPages = min(meta.lastPage + 1, UInt64(fileSize / pageSize))
+        used = Bitmap(bits: max(presentPages, 2))
+        free = Bitmap(bits: max(presentPages, 2))
         _ = used.insert(0)
         _ = used.insert(1)
         pagesInUse = 2
@@ -719,15 +725,19 @@ final class FileWalker {
         let freeList = Tree(name: "free list", kind: .freeList, flags: meta.free.flags, depth: Int(meta.free.depth))
         walkTree(meta.free, freeList, slot: 0)
         if short {
-            let present = UInt64(fileSize / pageSize)
-            let missingInUse = problems.count > mark || (present...meta.lastPage).contains { !free.contains($0) }
+            // Every missing page must be listed free (each is listed once, and all lie in present...lastPage).
+            let missing = meta.lastPage + 1 - presentPages
+            let missingInUse = problems.count > mark || UInt64(freeBeyondEnd.count) != missing
             if missingInUse {
                 problems.removeSubrange(mark...)
                 stoppedAtLimit = false
                 report(
                     "file", page: nil, key: nil,
                     "data.mdb is \(fileSize) bytes, but meta page \(meta.index) (transaction \(meta.transaction)) needs "
-                        + "\(required) bytes (pages 0…\(meta.lastPage) of \(pageSize) bytes): the file is truncated")
+                        + "\(required) bytes (pages 0…\(meta.lastPage) of \(pageSize) bytes): the file is truncated"
+                        + (other.map { $0.lastPage < UInt64(fileSize / pageSize) } == true
+                            ? ", or that meta page is damaged (meta page \(other!.index), transaction "
+                                + "\(other!.transaction), fits the file)" : ""))
                 return false
             }
         }
@@ -763,7 +773,7 @@ final class FileWalker {
         var both = 0, neither = 0
         var firstBoth: UInt64?, firstNeither: UInt64?
         if lastPage >= 2 {
-            for page in 2...lastPage {
+            for page in 2..<max(presentPages, 2) {
                 let inUse = used.contains(page), isFree = free.contains(page)
                 if inUse && isFree {
                     both += 1
@@ -810,6 +820,10 @@ final class FileWalker {
         near: UnsafeRawBufferPointer?, slot: Int
     ) {
         if full { return }
+        guard page < presentPages else {
+            report(tree, page: page, key: near, "the page lies beyond the end of the file (\(fileSize) bytes)")
+            return
+        }
         guard used.insert(page) else {
             report(tree, page: page, key: near, "the page is reached a second time (a loop, or a page of two trees)")
             return
@@ -1109,7 +1123,8 @@ final class FileWalker {
                 report(tree, page: page, key: key, "free page \(free) lies outside the file's pages 2…\(lastPage)")
                 return
             }
-            guard self.free.insert(free) else {
+            let listedOnce = free < presentPages ? self.free.insert(free) : freeBeyondEnd.insert(free).inserted
+            guard listedOnce else {
                 report(tree, page: page, key: key, "page \(free) is listed free twice")
                 return
             }
@@ -1151,6 +1166,12 @@ final class FileWalker {
                 String(format: "overflow page %llu says page %llu, flags 0x%04x, %llu pages; a value of %ld bytes "
                     + "needs an overflow page (0x0004) starting a run of %llu", first, stored, flags, pages, size,
                     needed))
+            return false
+        }
+        guard first + pages <= presentPages else {
+            report(
+                tree, page: page, key: key,
+                "overflow pages \(first)…\(first + pages - 1) run past the end of the file (\(fileSize) bytes)")
             return false
         }
         for run in first..<(first + pages) {

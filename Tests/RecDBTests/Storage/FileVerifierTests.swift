@@ -181,6 +181,48 @@ struct FileVerifierTests {
         }
     }
 
+    /// LMDB may allocate pages at the end of the file and free them before they are written: the file then ends
+    /// before the meta page's last page, and that is sound as long as every missing page is listed free.
+    @Test func fileMayEndBeforePagesListedFree() throws {
+        try TemporaryDirectory.with { folder in
+            do {
+                var options = Environment.Options()
+                options.noSync = true
+                let env = try Environment.open(at: folder.path, options: options)
+                let x = try env.database("x", key: StringCodec.self, value: BytesCodec.self)
+                try env.write { txn in
+                    try x.put("a", [1], in: &txn)
+                    try x.put("big", [UInt8](repeating: 7, count: 200_000), in: &txn)
+                }
+                // Deleting the big value frees its pages; the later writes copy the pages the deletion wrote at the
+                // end of the file into the big value's old pages, so the last pages end up free.
+                try env.write { txn in _ = try x.delete("big", in: &txn) }
+                for round in UInt8(2)..<6 { try env.write { txn in try x.put("a", [round], in: &txn) } }
+            }
+            let file = folder.appending("data.mdb")
+            let original = try Data(contentsOf: URL(fileURLWithPath: file))
+            #expect(try FileVerifier.verify(file).isSound)
+            // Cut pages from the end while they are free: the verifier accepts exactly those cuts.
+            func keep(_ pages: Int) throws {
+                try original.prefix(original.count - pages * Self.pageSize).write(to: URL(fileURLWithPath: file))
+            }
+            var cut = 0
+            while cut < 64 {
+                try keep(cut + 1)
+                guard try FileVerifier.verify(file).isSound else { break }
+                cut += 1
+            }
+            #expect(cut >= 1, "the last page is free")
+            let refused = try FileVerifier.verify(file)
+            #expect(refused.problems.first?.message.contains("truncated") == true, "\(refused.problems)")
+            // The accepted file opens and reads.
+            try keep(cut)
+            let env = try Environment.open(at: folder.path)
+            let x = try env.database("x", key: StringCodec.self, value: BytesCodec.self)
+            #expect(try env.read { txn in try x.get("a", in: txn) } == [5])
+        }
+    }
+
     /// The walk of an open environment holds a read transaction: writers committing meanwhile (reusing free pages)
     /// never make it see a page change under it.
     @Test func verificationOfAnOpenFileWhileWritersCommit() throws {

@@ -1,6 +1,11 @@
 #include "rec_support.h"
 
 static _Thread_local int map_full_noted = 0;
+static _Thread_local void *current_request = 0;
+
+void *recdb_current_request(void) { return current_request; }
+
+void recdb_set_current_request(void *request) { current_request = request; }
 
 void recdb_note_map_full(void) { map_full_noted = 1; }
 

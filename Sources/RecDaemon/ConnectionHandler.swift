@@ -2,108 +2,107 @@ import Foundation
 import NIOCore
 import RecDB
 
-/// One client connection: parses each request line, runs it (reads on the reader pool, writes through the group
-/// commit writer, admin statements on the admin queue) and writes the responses back in request order, however
-/// the work finishes. Stops reading from a client that does not read its responses (or pipelines too deep) until
-/// it catches up, so a slow client costs only its own buffers.
+/// One client connection: parses each request line, checks the peer's role, runs the request (light reads on the
+/// reader pool, heavy reads on their own bounded lane, writes through the group commit writer, admin statements on
+/// the admin queue) under a deadline, and writes the responses back in request order, however the work finishes.
+///
+/// A client that closes its sending side (`shutdown(SHUT_WR)`, `echo … | socat`) still gets every answer; the
+/// connection closes once the last one is written. A client that disconnects cancels its running reads. Reading
+/// pauses while a client does not read its responses (or pipelines too deep), so a slow client costs only its own
+/// buffers.
 final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = RequestLine
     typealias OutboundOut = ByteBuffer
 
     private let server: ServerContext
-    private var peerUID: EventLoopFuture<UInt32?>?
+    private var peer: PeerCredentials?
+    private var role: Role = .none
     private var nextSequence = 0
     private var nextToWrite = 0
-    private var finished: [Int: String] = [:]
+    private var finished: [Int: [UInt8]] = [:]
+    /// Controls of the requests still running, by sequence.
+    private var running: [Int: RequestControl] = [:]
     private var paused = false
+    /// The client closed its sending side: close once every answer is written.
+    private var inputClosed = false
+    private var lastWrite: EventLoopFuture<Void>?
+    /// The commit of this connection's latest write, while it is pending: a later read waits for it, so a client
+    /// reads its own writes even when it pipelines them.
+    private var pendingWrite: EventLoopFuture<QueryValue>?
 
     init(server: ServerContext) {
         self.server = server
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        // On the channel's own event loop the option is read at once.
         if let provider = context.channel as? SocketOptionProvider {
             let future: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
                 level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
-            peerUID = future.map { credentials -> UInt32? in credentials.uid }.recover { _ in nil }
-        } else {
-            peerUID = context.eventLoop.makeSucceededFuture(nil)
+            role = server.policy.roles.role(of: nil)
+            future.whenSuccess { credentials in
+                self.peer = credentials
+                self.role = self.server.policy.roles.role(of: credentials)
+            }
         }
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         server.unregister(context.channel)
+        // Nobody is left to answer: stop the reads still running.
+        for control in running.values { control.cancel() }
         context.fireChannelInactive()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosed = true
+            closeIfDone(context: context)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let sequence = nextSequence
-        nextSequence += 1
-        server.requestStarted()
+        let line: [UInt8]
+        let frame = unwrapInboundIn(data)
+        if case .unterminated = frame, !context.channel.isActive {
+            // The last line had no newline and the client is gone: a fragment of a request, never run.
+            return
+        }
+        let sequence = begin()
         let started = DispatchTime.now().uptimeNanoseconds
-        let request: Wire.Request
-        switch unwrapInboundIn(data) {
+        guard server.requestStarted() else {
+            let failure = Wire.Failure(code: "shutting_down", message: "the server is shutting down", position: nil)
+            return complete(sequence, Wire.failure(id: "null", failure), context: context)
+        }
+        switch frame {
+        case .line(let bytes), .unterminated(let bytes):
+            line = bytes
         case .oversize(let length):
             let failure = Wire.Failure(
                 code: "too_large",
                 message: "the request line has \(length) bytes; the limit is \(server.policy.maxLineLength)", position: nil)
             return complete(sequence, Wire.failure(id: "null", failure), context: context)
-        case .line(let bytes):
-            do {
-                request = try Wire.request(bytes)
-            } catch {
-                return complete(sequence, Wire.failure(id: "null", Wire.failure(error)), context: context)
-            }
+        }
+        let request: Wire.Request
+        do {
+            request = try Wire.request(line)
+        } catch {
+            return complete(sequence, Wire.failure(id: "null", Wire.failure(error)), context: context)
         }
         if request.query.trimmingCharacters(in: .whitespaces).uppercased() == "STATUS" {
             let elapsed = Int((DispatchTime.now().uptimeNanoseconds - started) / 1000)
-            return complete(sequence, Wire.success(id: request.id, result: server.status(), tookMicroseconds: elapsed), context: context)
+            let status = server.status(role: role)
+            return complete(sequence, Wire.success(id: request.id, result: status, tookMicroseconds: elapsed), context: context)
         }
-        let server = self.server
-        let eventLoop = context.eventLoop
-        // Short statements are parsed here (microseconds); long ones on the reader pool. A read then runs on the
-        // pool in one hop; a write goes straight to the writer.
-        let prepared: EventLoopFuture<Statement>
-        if request.query.utf8.count <= 4096 {
-            do {
-                prepared = eventLoop.makeSucceededFuture(try server.database.prepare(request.query, parameters: request.parameters))
-            } catch {
-                prepared = eventLoop.makeFailedFuture(error)
-            }
-        } else {
-            prepared = server.readers.runIfActive(eventLoop: eventLoop) {
-                try server.database.prepare(request.query, parameters: request.parameters)
-            }
-        }
-        let peer = peerUID ?? eventLoop.makeSucceededFuture(nil)
-        let result = prepared.and(peer).flatMap { statement, uid -> EventLoopFuture<QueryValue> in
-            switch statement.kind {
-            case .read:
-                return server.readers.runIfActive(eventLoop: eventLoop) { try server.database.execute(statement) }
-            case .write:
-                guard !server.policy.readOnly else {
-                    return eventLoop.makeFailedFuture(Wire.Failure(code: "read_only", message: "this server is read-only", position: nil))
-                }
-                let promise = eventLoop.makePromise(of: QueryValue.self)
-                server.writer.submit(statement, promise: promise)
-                return promise.futureResult
-            case .admin:
-                guard !server.policy.readOnly, server.isAdmin(uid) else {
-                    let who = uid.map { "uid \($0)" } ?? "an unknown peer"
-                    return eventLoop.makeFailedFuture(
-                        Wire.Failure(code: "permission_denied", message: "\(who) may not run admin statements", position: nil))
-                }
-                let promise = eventLoop.makePromise(of: QueryValue.self)
-                server.adminQueue.async {
-                    do { promise.succeed(try server.database.execute(statement)) } catch { promise.fail(error) }
-                }
-                return promise.futureResult
-            }
-        }
+        let control = RequestControl(timeout: server.policy.readDeadline)
+        running[sequence] = control
+        let result = run(request, control: control, eventLoop: context.eventLoop)
         result.whenComplete { outcome in
+            self.running[sequence] = nil
             let elapsed = Int((DispatchTime.now().uptimeNanoseconds - started) / 1000)
-            let text: String
+            let text: [UInt8]
             switch outcome {
             case .success(let value): text = Wire.success(id: request.id, result: value, tookMicroseconds: elapsed)
             case .failure(let error): text = Wire.failure(id: request.id, Wire.failure(error))
@@ -113,21 +112,132 @@ final class ConnectionHandler: ChannelInboundHandler {
         applyBackpressure(context: context)
     }
 
+    /// Numbers a request; its answer is written in this order.
+    private func begin() -> Int {
+        defer { nextSequence += 1 }
+        return nextSequence
+    }
+
+    /// Prepares, authorises and runs one request on the lane its kind and cost call for.
+    private func run(_ request: Wire.Request, control: RequestControl, eventLoop: EventLoop) -> EventLoopFuture<QueryValue> {
+        let server = self.server
+        let role = self.role
+        // Short statements are parsed here (microseconds); long ones on the reader pool.
+        let prepared: EventLoopFuture<Statement>
+        if request.query.utf8.count <= 4096 {
+            do {
+                prepared = eventLoop.makeSucceededFuture(
+                    try server.database.prepare(request.query, parameters: request.parameters, limits: server.policy.limits))
+            } catch {
+                prepared = eventLoop.makeFailedFuture(error)
+            }
+        } else {
+            prepared = server.readers.runIfActive(eventLoop: eventLoop) {
+                try server.database.prepare(request.query, parameters: request.parameters, limits: server.policy.limits)
+            }
+        }
+        return prepared.flatMap { statement -> EventLoopFuture<QueryValue> in
+            if statement.kind != .read && server.policy.readOnly {
+                return eventLoop.makeFailedFuture(Wire.Failure(code: "read_only", message: "this server is read-only", position: nil))
+            }
+            let needed = Role.needed(for: statement.kind)
+            guard role >= needed else {
+                let who = self.peer.map { "uid \($0.uid)" } ?? "an unknown peer"
+                return eventLoop.makeFailedFuture(
+                    RecDBError(
+                        .permissionDenied,
+                        "\(who) has the \(role) role; \(statement.kind.rawValue) statements need the \(needed) role"))
+            }
+            switch statement.kind {
+            case .read:
+                guard let pending = self.pendingWrite else {
+                    return Self.read(statement, control: control, server: server, eventLoop: eventLoop)
+                }
+                return pending.map { _ in () }.recover { _ in () }.flatMap {
+                    Self.read(statement, control: control, server: server, eventLoop: eventLoop)
+                }
+            case .write:
+                // A write waits only for the commit; it is not stopped once queued.
+                let promise = eventLoop.makePromise(of: QueryValue.self)
+                server.writer.submit(statement, promise: promise)
+                let future = promise.futureResult
+                self.pendingWrite = future
+                future.whenComplete { _ in
+                    if self.pendingWrite === future { self.pendingWrite = nil }
+                }
+                return future
+            case .admin:
+                // Admin jobs run to completion whether or not their client stays, with no deadline; shutdown cancels
+                // them.
+                let job = RequestControl()
+                server.track(job)
+                let promise = eventLoop.makePromise(of: QueryValue.self)
+                server.adminQueue.async {
+                    defer { server.untrack(job) }
+                    do { promise.succeed(try server.database.execute(statement, control: job)) } catch { promise.fail(error) }
+                }
+                return promise.futureResult
+            }
+        }
+    }
+
+    /// A read on the light pool, or on the heavy lane when it may take long (answered `busy` when that is full).
+    private static func read(
+        _ statement: Statement, control: RequestControl, server: ServerContext, eventLoop: EventLoop
+    ) -> EventLoopFuture<QueryValue> {
+        server.track(control)
+        let work: EventLoopFuture<QueryValue>
+        if statement.cost == .heavy {
+            guard server.enterHeavyLane() else {
+                server.untrack(control)
+                return eventLoop.makeFailedFuture(
+                    RecDBError(
+                        .busy,
+                        "\(server.policy.heavyQueueLimit) slow requests (language model, encoder, large blends) are already queued; try again shortly"
+                    ))
+            }
+            work = server.heavyReaders.runIfActive(eventLoop: eventLoop) {
+                defer { server.leaveHeavyLane() }
+                return try server.database.execute(statement, control: control)
+            }
+        } else {
+            work = server.readers.runIfActive(eventLoop: eventLoop) {
+                try server.database.execute(statement, control: control)
+            }
+        }
+        work.whenComplete { _ in server.untrack(control) }
+        return work
+    }
+
     /// Records a finished response and writes every response that is next in order.
-    private func complete(_ sequence: Int, _ text: String, context: ChannelHandlerContext) {
+    private func complete(_ sequence: Int, _ text: [UInt8], context: ChannelHandlerContext) {
         finished[sequence] = text
         var wrote = false
         while let next = finished.removeValue(forKey: nextToWrite) {
-            var buffer = context.channel.allocator.buffer(capacity: next.utf8.count + 1)
-            buffer.writeString(next)
+            var buffer = context.channel.allocator.buffer(capacity: next.count + 1)
+            buffer.writeBytes(next)
             buffer.writeInteger(UInt8(ascii: "\n"))
-            context.write(wrapOutboundOut(buffer), promise: nil)
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            context.write(wrapOutboundOut(buffer), promise: promise)
+            lastWrite = promise.futureResult
             nextToWrite += 1
             server.requestFinished()
             wrote = true
         }
         if wrote { context.flush() }
         applyBackpressure(context: context)
+        closeIfDone(context: context)
+    }
+
+    /// After a half-close, closes the connection once every request has been answered and written.
+    private func closeIfDone(context: ChannelHandlerContext) {
+        guard inputClosed, nextToWrite == nextSequence else { return }
+        inputClosed = false
+        if let lastWrite {
+            lastWrite.whenComplete { _ in context.close(promise: nil) }
+        } else {
+            context.close(promise: nil)
+        }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -138,7 +248,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Pauses reading while too many requests are in flight or the client is not taking its responses.
     private func applyBackpressure(context: ChannelHandlerContext) {
         let busy = nextSequence - nextToWrite >= server.policy.maxPipelined || !context.channel.isWritable
-        guard busy != paused else { return }
+        guard busy != paused, !inputClosed else { return }
         paused = busy
         _ = context.channel.setOption(ChannelOptions.autoRead, value: !busy)
     }
@@ -149,28 +259,24 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 }
 
-/// Linux's `struct ucred` (hidden behind `_GNU_SOURCE` in the C headers): what `SO_PEERCRED` returns.
-struct PeerCredentials {
-    var pid: Int32 = 0
-    var uid: UInt32 = 0
-    var gid: UInt32 = 0
-}
-
 /// Answers a connection over the limit with one error line and closes it.
 final class RejectHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
-    let limit: Int
+    let message: String
 
-    init(limit: Int) {
-        self.limit = limit
+    init(message: String) {
+        self.message = message
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        let text = Wire.failure(
-            id: "null", Wire.Failure(code: "too_many_connections", message: "the server has \(limit) connections open", position: nil))
-        var buffer = context.channel.allocator.buffer(capacity: text.utf8.count + 1)
-        buffer.writeString(text + "\n")
+        let code = message.contains("shutting down") ? "shutting_down" : "too_many_connections"
+        let text = Wire.failure(id: "null", Wire.Failure(code: code, message: message, position: nil))
+        var buffer = context.channel.allocator.buffer(capacity: text.count + 1)
+        buffer.writeBytes(text)
+        buffer.writeInteger(UInt8(ascii: "\n"))
         context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
     }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }

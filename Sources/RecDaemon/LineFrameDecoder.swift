@@ -3,12 +3,15 @@ import NIOCore
 /// One request line, or the fact that a line was longer than the limit (its bytes were dropped).
 enum RequestLine {
     case line([UInt8])
+    /// The bytes after the last newline at end of input: a last request without its newline when the client
+    /// half-closed, a fragment when it vanished (the handler tells the two apart).
+    case unterminated([UInt8])
     case oversize(Int)
 }
 
 /// Splits the byte stream at `\n`. A line longer than `maxLength` is not buffered: its bytes are counted and
 /// dropped up to its newline, and it is reported as `.oversize`, so one bad line fails alone and the connection
-/// goes on. A half-written line at end of stream is dropped (the client vanished mid-request).
+/// goes on. Bytes after the last newline at end of stream are handed on as `.unterminated`.
 struct LineFrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = RequestLine
     let maxLength: Int
@@ -46,6 +49,15 @@ struct LineFrameDecoder: ByteToMessageDecoder {
 
     mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
+        if let dropped = dropping {
+            dropping = nil
+            context.fireChannelRead(wrapInboundOut(.oversize(dropped + buffer.readableBytes)))
+        } else if buffer.readableBytes > 0 {
+            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+            if !bytes.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\t") }) {
+                context.fireChannelRead(wrapInboundOut(.unterminated(bytes)))
+            }
+        }
         buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
         return .needMoreData
     }

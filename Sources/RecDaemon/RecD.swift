@@ -20,8 +20,24 @@ struct RecD: ParsableCommand {
     @Option(name: .customLong("socket-mode"), help: "The socket file's mode, octal.") var socketMode: String = "0660"
     @Option(name: .customLong("max-line"), help: "Longest request line in bytes.") var maxLine: Int = 1 << 20
     @Option(name: .customLong("max-connections"), help: "Open connections at most.") var maxConnections: Int = 1024
-    @Option(name: .customLong("admin-uid"), help: "A uid that may run admin statements (repeatable); root and the server's own uid always may.")
+    @Option(name: .customLong("admin-uid"), help: "A uid that may run admin statements (repeatable; same as --grant admin=uid:N).")
     var adminUIDs: [UInt32] = []
+    @Option(
+        name: .customLong("grant"),
+        help: ArgumentHelp(
+            "Give peers a role (repeatable): ROLE=WHO, ROLE none|read|write|admin, WHO uid:N, gid:N, user:NAME, group:NAME or *.",
+            discussion: "Root, the server's own user and the owner of data.mdb are always admins."))
+    var grants: [String] = []
+    @Option(name: .customLong("default-role"), help: "The role of peers no --grant names: none, read, write or admin.")
+    var defaultRole: String = "read"
+    @Option(help: "How long a read may take, queueing included, before it answers timeout (e.g. 5s, 500ms).")
+    var deadline: String = "5s"
+    @Option(name: .customLong("heavy-queue"), help: "Slow reads (language model, encoder, big blends) queued at most; more are answered busy.")
+    var heavyQueue: Int = 16
+    @Option(name: .customLong("max-results"), help: "OFFSET + count of one RECOMMEND at most.") var maxResults: Int = 1000
+    @Option(name: .customLong("max-blend"), help: "Models in one BLEND at most.") var maxBlend: Int = 8
+    @Option(name: .customLong("map-size"), help: "The memory map to reserve at open (it grows on demand), e.g. 64G, 16M.")
+    var mapSize: String?
     @Flag(name: .customLong("read-only"), help: "Refuse writes and admin statements.") var readOnly = false
     @Option(name: .customLong("refresh-every"), help: "Refresh models on a schedule, e.g. 30m, 1h, 90s.") var refreshEvery: String?
     @Option(name: .customLong("refresh-models"), help: "Comma-separated models the schedule refreshes.")
@@ -38,6 +54,47 @@ struct RecD: ParsableCommand {
         if let refreshEvery, RefreshScheduler.seconds(refreshEvery) == nil {
             throw ValidationError("--refresh-every takes a duration like 90s, 30m or 1h")
         }
+        guard Self.duration(deadline) != nil else { throw ValidationError("--deadline takes a duration like 5s or 500ms") }
+        guard Role(name: defaultRole) != nil else { throw ValidationError("--default-role is none, read, write or admin") }
+        for grant in grants {
+            do { _ = try Grant(parsing: grant) } catch { throw ValidationError("--grant \(grant): \(error)") }
+        }
+        guard heavyQueue >= 1, maxResults >= 1, maxBlend >= 1 else { throw ValidationError("limits must be positive") }
+        if let mapSize, Self.bytes(mapSize) == nil { throw ValidationError("--map-size takes a size like 64G or 256M") }
+    }
+
+    /// A duration like `5s`, `500ms`, `2m`.
+    static func duration(_ text: String) -> Duration? {
+        if text.hasSuffix("ms"), let value = Double(text.dropLast(2)), value > 0 { return .milliseconds(value) }
+        guard let seconds = RefreshScheduler.seconds(text) else { return nil }
+        return .milliseconds(seconds * 1000)
+    }
+
+    /// A size like `64G`, `256M`, `4096`.
+    static func bytes(_ text: String) -> Int? {
+        let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        if let unit = text.last.flatMap({ units[Character($0.uppercased())] }), let value = Int(text.dropLast()), value > 0 {
+            return value * unit
+        }
+        return Int(text).flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    /// The connection limit that fits the process's file descriptors: raises the soft limit to the hard one, and
+    /// keeps 64 descriptors for the database, model files and logs.
+    static func connectionLimit(_ wanted: Int, logger: Logger) -> Int {
+        var limits = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limits) == 0 else { return wanted }
+        if limits.rlim_cur < limits.rlim_max {
+            var raised = limits
+            raised.rlim_cur = limits.rlim_max
+            if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &raised) == 0 { limits = raised }
+        }
+        let available = limits.rlim_cur == rlim_t.max ? Int.max : Int(limits.rlim_cur) - 64
+        guard wanted > available else { return wanted }
+        let lowered = max(1, available)
+        logger.notice(
+            "--max-connections \(wanted) lowered to \(lowered): the process may open \(limits.rlim_cur) files (ulimit -n)")
+        return lowered
     }
 
     func run() throws {
@@ -51,16 +108,28 @@ struct RecD: ParsableCommand {
         let logger = Logger(label: "recd")
         let database: RecDatabase
         do {
-            database = try RecDatabase.open(at: path)
+            var options = RecDatabase.Options()
+            if let mapSize, let bytes = Self.bytes(mapSize) { options.storage.initialMapSize = bytes }
+            database = try RecDatabase.open(at: path, options: options)
         } catch {
             FileHandle.standardError.write("recd: error: \(error)\n".data(using: .utf8)!)
             throw ExitCode.failure
         }
         var policy = ServerContext.Policy()
         policy.maxLineLength = maxLine
-        policy.maxConnections = maxConnections
+        policy.maxConnections = Self.connectionLimit(maxConnections, logger: logger)
         policy.readOnly = readOnly
-        policy.adminUIDs = Set(adminUIDs)
+        policy.readDeadline = Self.duration(deadline)!
+        policy.heavyQueueLimit = heavyQueue
+        policy.limits.maxResults = maxResults
+        policy.limits.maxBlendModels = maxBlend
+        var roles = RoleTable()
+        roles.defaultRole = Role(name: defaultRole)!
+        roles.grants = grants.compactMap { try? Grant(parsing: $0) } + adminUIDs.map { Grant(role: .admin, who: .uid($0)) }
+        roles.admins = [UInt32(getuid())]
+        var info = stat()
+        if stat((database.path as NSString).appendingPathComponent("data.mdb"), &info) == 0 { roles.admins.insert(info.st_uid) }
+        policy.roles = roles
         let context = ServerContext(database: database, policy: policy, logger: logger, readerThreads: max(2, threads))
         let socketPath = socket ?? (path as NSString).appendingPathComponent("recd.sock")
         let server = Server(context: context, socketPath: socketPath, socketMode: mode_t(socketMode, radix: 8)!, eventLoops: threads)

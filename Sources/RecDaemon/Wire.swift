@@ -31,37 +31,31 @@ enum Wire {
         }
         let trimmed = text.drop { $0 == " " || $0 == "\t" }
         guard trimmed.first == "{" else { return Request(id: "null", query: text, parameters: [:]) }
-        let object: [String: Any]
+        let envelope: QueryValue
         do {
-            guard let parsed = try JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed]) as? [String: Any]
-            else { throw Failure(code: "bad_request", message: "a JSON request must be an object", position: 0) }
-            object = parsed
-        } catch let failure as Failure {
-            throw failure
-        } catch {
-            throw Failure(code: "bad_request", message: "the request is not valid JSON", position: 0)
+            envelope = try QueryValue(jsonBytes: line)
+        } catch let error as RecDBError {
+            throw Failure(code: "bad_request", message: "the request is not valid JSON: \(error.message)", position: error.position)
+        }
+        guard case .object(let object) = envelope else {
+            throw Failure(code: "bad_request", message: "a JSON request must be an object", position: 0)
         }
         var id = "null"
-        if let raw = object["id"] {
-            guard let value = try? QueryValue(json: raw), isScalar(value) else {
+        if let value = object["id"] {
+            guard isScalar(value) else {
                 throw Failure(code: "bad_request", message: "\"id\" must be a string, a number or null", position: nil)
             }
             id = value.jsonText
         }
-        guard let query = object["q"] as? String else {
+        guard case .string(let query)? = object["q"] else {
             throw Failure(code: "bad_request", message: "the request has no \"q\" string", position: nil)
         }
         var parameters: [String: QueryValue] = [:]
         if let raw = object["params"] {
-            guard let dictionary = raw as? [String: Any] else {
+            guard case .object(let dictionary) = raw else {
                 throw Failure(code: "bad_request", message: "\"params\" must be an object", position: nil)
             }
-            for (name, value) in dictionary {
-                guard let bound = try? QueryValue(json: value) else {
-                    throw Failure(code: "bad_request", message: "parameter \"\(name)\" has an unsupported value", position: nil)
-                }
-                parameters[name] = bound
-            }
+            parameters = dictionary
         }
         return Request(id: id, query: query, parameters: parameters)
     }
@@ -87,14 +81,25 @@ enum Wire {
         return offset
     }
 
-    static func success(id: String, result: QueryValue, tookMicroseconds: Int) -> String {
-        "{\"id\":\(id),\"ok\":true,\"result\":\(result.jsonText),\"took_us\":\(tookMicroseconds)}"
+    /// A success line (without its newline) as UTF-8.
+    static func success(id: String, result: QueryValue, tookMicroseconds: Int) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(512)
+        bytes += "{\"id\":".utf8
+        bytes += id.utf8
+        bytes += ",\"ok\":true,\"result\":".utf8
+        result.writeJSON(into: &bytes)
+        bytes += ",\"took_us\":".utf8
+        bytes += String(tookMicroseconds).utf8
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
     }
 
-    static func failure(id: String, _ failure: Failure) -> String {
+    /// A failure line (without its newline) as UTF-8.
+    static func failure(id: String, _ failure: Failure) -> [UInt8] {
         var error: [String: QueryValue] = ["code": .string(failure.code), "message": .string(failure.message)]
         if let position = failure.position { error["at"] = .number(Double(position)) }
-        return "{\"id\":\(id),\"ok\":false,\"error\":\(QueryValue.object(error).jsonText)}"
+        return Array("{\"id\":\(id),\"ok\":false,\"error\":\(QueryValue.object(error).jsonText)}".utf8)
     }
 
     /// A RecDB error as a wire failure.

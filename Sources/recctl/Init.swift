@@ -14,6 +14,11 @@ extension RecCtl {
         @Option(name: .customLong("event-type"), help: "Define or reweight an event type: NAME=WEIGHT (repeatable).")
         var eventTypes: [String] = []
 
+        @Flag(
+            name: .customLong("group-access"),
+            help: "Let the folder's group read and write the database (files 0660, folder 0770); by default only its owner may (0600, 0700).")
+        var groupAccess = false
+
         func validate() throws {
             guard sessionGap > 0 else { throw ValidationError("--session-gap must be positive") }
             _ = try eventTypes.map(parseEventType)
@@ -25,6 +30,7 @@ extension RecCtl {
                 let existed = FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("data.mdb"))
                 var dbOptions = RecDatabase.Options()
                 dbOptions.sessionGap = Int64(sessionGap) * 60_000
+                if groupAccess { dbOptions.storage.access = .group }
                 let db = try options.open(create: true, options: dbOptions)
                 for spec in eventTypes { try db.defineEventType(try parseEventType(spec)) }
                 if options.json {

@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 /// A real `recd` child process on a temporary database, and raw socket helpers.
-final class Daemon {
+final class Daemon: @unchecked Sendable {
     static let executable: URL? = {
         var folders = [URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()]
         folders.append(URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent())
@@ -25,7 +25,8 @@ final class Daemon {
     let log: URL
 
     /// A shop of 60 items in three categories and 30 users with one taste each, models trained, then `recd` on it.
-    init(arguments: [String] = [], trained: Bool = true) throws {
+    /// `launcher` runs before recd (e.g. `prlimit --nofile=128:128`), which must exec it in the same process.
+    init(arguments: [String] = [], trained: Bool = true, launcher: [String] = []) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent(
             "recd-" + String(UInt64.random(in: .min ... .max), radix: 36)).path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
@@ -34,8 +35,14 @@ final class Daemon {
         try Self.makeShop(at: database, trained: trained)
         log = URL(fileURLWithPath: folder + "/recd.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.executableURL = try #require(Self.executable, "recd was not found beside the test bundle")
-        process.arguments = ["--db", database, "--socket", socket] + arguments
+        let recd = try #require(Self.executable, "recd was not found beside the test bundle")
+        if let first = launcher.first {
+            process.executableURL = URL(fileURLWithPath: first)
+            process.arguments = Array(launcher.dropFirst()) + [recd.path, "--db", database, "--socket", socket] + arguments
+        } else {
+            process.executableURL = recd
+            process.arguments = ["--db", database, "--socket", socket] + arguments
+        }
         process.standardOutput = try FileHandle(forWritingTo: log)
         process.standardError = try FileHandle(forWritingTo: log)
         try process.run()
@@ -57,6 +64,17 @@ final class Daemon {
     var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
     func client() throws -> RecClient { try RecClient(socketPath: socket) }
+
+    /// CPU seconds (user + system) recd has used so far, from `/proc/PID/stat`.
+    var cpuSeconds: Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return 0 }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // After the command name: state is field 3; utime and stime are fields 14 and 15.
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
 
     /// SIGTERM, then waits for the exit status.
     func terminate() -> Int32 {

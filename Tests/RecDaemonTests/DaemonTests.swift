@@ -209,33 +209,71 @@ struct DaemonTests {
         shutdown(greedy.fd, Int32(SHUT_RDWR))
     }
 
-    @Test func nonAdminPeerIsRefusedAdminStatements() throws {
-        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return }
-        let daemon = try Daemon(arguments: ["--socket-mode", "0666"])
-        chmod(daemon.folder, 0o755)
+    /// Runs `lines` through the socket as uid/gid 65534 (nobody) and returns the parsed responses, one per line.
+    static func asNobody(_ daemon: Daemon, _ lines: [String]) throws -> [[String: Any]] {
         let script = """
             import socket, sys
             s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-            s.sendall(b"REFRESH MODEL popularity\\nRECOMMEND 2 ITEMS FOR USER 'u1'\\nEVENT view USER 'u1' ITEM 't2'\\n")
+            s.sendall(sys.argv[2].encode())
+            s.shutdown(socket.SHUT_WR)
             data = b""
-            while data.count(b"\\n") < 3:
-                data += s.recv(65536)
+            while True:
+                chunk = s.recv(65536)
+                if not chunk: break
+                data += chunk
             print(data.decode())
             """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "python3", "-c", script, daemon.socket]
+        process.arguments = [
+            "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "python3", "-c", script, daemon.socket,
+            lines.joined(separator: "\n") + "\n",
+        ]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
         process.waitUntilExit()
-        let lines = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
-        let responses = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        #expect(responses.count == 3, "\(lines)")
-        #expect((responses.first?["error"] as? [String: Any])?["code"] as? String == "permission_denied", "\(responses)")
-        #expect(responses.dropFirst().allSatisfy { $0["ok"] as? Bool == true }, "reads and writes stay open: \(responses)")
-        // The server's own uid may.
-        #expect(try daemon.client().querySync("REFRESH MODEL popularity") is [String: Any])
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    static func code(_ response: [String: Any]) -> String? { (response["error"] as? [String: Any])?["code"] as? String }
+
+    /// Least privilege: a peer that is neither root, the server's user nor the database owner may only read by
+    /// default; `--grant` gives it more; the owner may do everything.
+    @Test func rolesComeFromPeerCredentials() throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return }
+        let statements = [
+            "REFRESH MODEL popularity", "DELETE USER 'u1'", "UPSERT ITEM 't2' SET title = 'PWNED', price = 0",
+            "EVENT view USER 'u1' ITEM 't2'", "RECOMMEND 2 ITEMS FOR USER 'u1'", "SHOW STATS",
+        ]
+        do {
+            let daemon = try Daemon(arguments: ["--socket-mode", "0666"])
+            chmod(daemon.folder, 0o755)
+            let responses = try Self.asNobody(daemon, statements)
+            #expect(responses.count == statements.count, "\(responses)")
+            #expect(responses.prefix(4).allSatisfy { Self.code($0) == "permission_denied" }, "\(responses)")
+            #expect(responses.suffix(2).allSatisfy { $0["ok"] as? Bool == true }, "reads stay open: \(responses)")
+            // Nothing was changed by the refused statements.
+            let item = try #require(try daemon.client().querySync("SHOW ITEM 't2'") as? [String: Any])
+            #expect((item["attributes"] as? [String: Any])?["title"] as? String != "PWNED")
+            // The server's own uid (the database owner) may do everything.
+            #expect(try daemon.client().querySync("REFRESH MODEL popularity") is [String: Any])
+        }
+        do {
+            let daemon = try Daemon(arguments: ["--socket-mode", "0666", "--grant", "write=uid:65534"])
+            chmod(daemon.folder, 0o755)
+            let responses = try Self.asNobody(daemon, statements)
+            #expect(responses.count == statements.count, "\(responses)")
+            #expect(Self.code(responses[0]) == "permission_denied", "\(responses)")
+            #expect(responses.dropFirst().allSatisfy { $0["ok"] as? Bool == true }, "\(responses)")
+        }
+        do {
+            let daemon = try Daemon(arguments: ["--socket-mode", "0666", "--default-role", "none"])
+            chmod(daemon.folder, 0o755)
+            let responses = try Self.asNobody(daemon, ["RECOMMEND 2 ITEMS FOR USER 'u1'"])
+            #expect(responses.count == 1 && Self.code(responses[0]) == "permission_denied", "\(responses)")
+        }
     }
 
     @Test func readOnlyServerRefusesWrites() throws {
@@ -279,7 +317,7 @@ struct UnsafeTransfer<Value>: @unchecked Sendable {
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
-    func add() { lock.lock(); count += 1; lock.unlock() }
+    func add(_ n: Int = 1) { lock.lock(); count += n; lock.unlock() }
     var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }
 

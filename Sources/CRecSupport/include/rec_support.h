@@ -30,4 +30,9 @@ void recdb_fault_unregister_map(const void *start);
    ends the process with _exit(1). Returns 0, or -1 with errno set when sigaction fails. */
 int recdb_fault_install_bus_handler(void);
 
+/* The request a thread is running (an unretained object pointer), so that deep loops can check its deadline and
+   cancellation without it being passed through every call. */
+void *recdb_current_request(void);
+void recdb_set_current_request(void *request);
+
 #endif

@@ -104,6 +104,18 @@ extension CatalogReading where Self: ~Copyable {
         return set
     }
 
+    /// Calls `body` for every item, checking the current request's deadline as it goes (a scan of a big catalog
+    /// may take a while).
+    private func scanItems(_ body: (Item) -> Void) throws {
+        var seen = 0
+        try forEachItem { item in
+            seen &+= 1
+            if seen & 255 == 0 { try RequestControl.checkCurrent() }
+            body(item)
+            return .next
+        }
+    }
+
     /// The items that meet `predicate`. Categories and tags come from their postings; other comparisons
     /// scan the item records once.
     public func items(matching predicate: ItemPredicate) throws -> AllowedSet {
@@ -112,9 +124,8 @@ extension CatalogReading where Self: ~Copyable {
         case .tag(let tag): return AllowedSet(try items(withTag: tag))
         case .compare(let name, let op, let value):
             var set = AllowedSet()
-            try forEachItem { item in
+            try scanItems { item in
                 if ItemPredicate.holds(item.attributes, name, op, value) { set.insert(item.internalID) }
-                return .next
             }
             return set
         case .and(let parts):
@@ -127,18 +138,16 @@ extension CatalogReading where Self: ~Copyable {
             return result
         case .oneOf(let name, let values):
             var set = AllowedSet()
-            try forEachItem { item in
+            try scanItems { item in
                 if values.contains(where: { ItemPredicate.holds(item.attributes, name, .equal, $0) }) {
                     set.insert(item.internalID)
                 }
-                return .next
             }
             return set
         case .available:
             var set = AllowedSet()
-            try forEachItem { item in
+            try scanItems { item in
                 if item.available { set.insert(item.internalID) }
-                return .next
             }
             return set
         case .not(let inner): return try allItems().subtracting(try items(matching: inner))

@@ -21,10 +21,21 @@ import Foundation
 //                      "coverage", "novelty", "diversity"?, "seconds", "training_seconds"}
 
 extension RecDatabase {
-    /// Parses `text` and binds `parameters` (`$u` → parameters["u"]); throws .syntax with position, or
-    /// .invalidArgument for a missing/ill-typed parameter.
-    public func prepare(_ text: String, parameters: [String: QueryValue] = [:]) throws -> Statement {
-        Statement(text: text, body: try Parser.parse(text, parameters: parameters))
+    /// Parses `text` and binds `parameters` (`$u` → parameters["u"]); throws .syntax with position,
+    /// .invalidArgument for a missing/ill-typed parameter, or .limitExceeded when the statement asks for more work
+    /// than `limits` allow.
+    public func prepare(
+        _ text: String, parameters: [String: QueryValue] = [:], limits: RequestLimits = .standard
+    ) throws -> Statement {
+        let body = try Parser.parse(text, parameters: parameters)
+        try limits.check(body)
+        return Statement(text: text, body: body)
+    }
+
+    /// Runs a statement under `control`: it stops with `timeout` or `cancelled` soon after the control's deadline
+    /// passes or it is cancelled (a write stops only before it starts: once in the transaction it completes).
+    public func execute(_ statement: Statement, control: RequestControl) throws -> QueryValue {
+        try control.run { try execute(statement) }
     }
 
     /// Runs a statement: reads on one read transaction, writes in one write transaction, admin as their own jobs.

@@ -16,10 +16,39 @@ public enum QueryValue: Sendable, Hashable {
 
     /// Compact JSON with object keys sorted; non-finite numbers become `null`.
     public var jsonText: String {
-        var text = ""
-        write(into: &text)
-        return text
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        writeJSON(into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
+
+    /// Appends the value's compact JSON (as ``jsonText``) as UTF-8 to `bytes`.
+    public func writeJSON(into bytes: inout [UInt8]) {
+        switch self {
+        case .null: bytes += Self.nullBytes
+        case .bool(let flag): bytes += flag ? Self.trueBytes : Self.falseBytes
+        case .number(let value): bytes += Self.jsonNumber(value).utf8
+        case .string(let string): Self.writeString(string, into: &bytes)
+        case .array(let elements):
+            bytes.append(UInt8(ascii: "["))
+            for (index, element) in elements.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                element.writeJSON(into: &bytes)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let members):
+            bytes.append(UInt8(ascii: "{"))
+            for (index, (key, value)) in members.sorted(by: { $0.key < $1.key }).enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                Self.writeString(key, into: &bytes)
+                bytes.append(UInt8(ascii: ":"))
+                value.writeJSON(into: &bytes)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static let nullBytes = Array("null".utf8), trueBytes = Array("true".utf8), falseBytes = Array("false".utf8)
 
     /// The member of an object, or nil.
     public subscript(key: String) -> QueryValue? {
@@ -82,60 +111,57 @@ public enum QueryValue: Sendable, Hashable {
         }
     }
 
-    private func write(into text: inout String) {
-        switch self {
-        case .null: text += "null"
-        case .bool(let flag): text += flag ? "true" : "false"
-        case .number(let value): text += Self.jsonNumber(value)
-        case .string(let string): Self.writeString(string, into: &text)
-        case .array(let elements):
-            text += "["
-            for (index, element) in elements.enumerated() {
-                if index > 0 { text += "," }
-                element.write(into: &text)
-            }
-            text += "]"
-        case .object(let members):
-            text += "{"
-            for (index, key) in members.keys.sorted().enumerated() {
-                if index > 0 { text += "," }
-                Self.writeString(key, into: &text)
-                text += ":"
-                members[key, default: .null].write(into: &text)
-            }
-            text += "}"
-        }
-    }
-
     static func jsonNumber(_ value: Double) -> String {
         guard value.isFinite else { return "null" }
         if value == value.rounded(), abs(value) < 9_007_199_254_740_992 { return String(Int64(value)) }
         return "\(value)"
     }
 
-    static func writeString(_ string: String, into text: inout String) {
-        text += "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            case "\u{08}": text += "\\b"
-            case "\u{0C}": text += "\\f"
-            case "\u{2028}": text += "\\u2028"
-            case "\u{2029}": text += "\\u2029"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16)
-                    text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+    /// Appends `string` as a JSON string: runs of bytes that need no escape are copied whole; control characters,
+    /// quotes, backslashes, DEL and U+2028/U+2029 (which end lines in JavaScript) are escaped.
+    static func writeString(_ string: String, into bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        var copy = string
+        copy.withUTF8 { utf8 in
+            var runStart = 0
+            var i = 0
+            let count = utf8.count
+            func flush(upTo end: Int) {
+                if end > runStart { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<end])) }
+            }
+            while i < count {
+                let byte = utf8[i]
+                let escape: [UInt8]?
+                var width = 1
+                switch byte {
+                case UInt8(ascii: "\""): escape = Array("\\\"".utf8)
+                case UInt8(ascii: "\\"): escape = Array("\\\\".utf8)
+                case UInt8(ascii: "\n"): escape = Array("\\n".utf8)
+                case UInt8(ascii: "\r"): escape = Array("\\r".utf8)
+                case UInt8(ascii: "\t"): escape = Array("\\t".utf8)
+                case 0x08: escape = Array("\\b".utf8)
+                case 0x0C: escape = Array("\\f".utf8)
+                case 0..<0x20, 0x7F:
+                    let hex = String(byte, radix: 16)
+                    escape = Array(("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).utf8)
+                case 0xE2 where i + 2 < count && utf8[i + 1] == 0x80 && (utf8[i + 2] == 0xA8 || utf8[i + 2] == 0xA9):
+                    escape = Array((utf8[i + 2] == 0xA8 ? "\\u2028" : "\\u2029").utf8)
+                    width = 3
+                default:
+                    escape = nil
+                }
+                if let escape {
+                    flush(upTo: i)
+                    bytes += escape
+                    i += width
+                    runStart = i
                 } else {
-                    text.unicodeScalars.append(scalar)
+                    i += 1
                 }
             }
+            flush(upTo: count)
         }
-        text += "\""
+        bytes.append(UInt8(ascii: "\""))
     }
 }
 

@@ -9,6 +9,16 @@ public enum QueryKind: String, Sendable, Hashable {
     case admin
 }
 
+/// How much work a read asks for, so that a server can keep quick reads apart from slow ones: heavy reads run a
+/// language model or the text encoder, or ask for a big blend, basket, filter or page.
+public enum QueryCost: String, Sendable, Hashable {
+    /// Milliseconds at most: plain recommendations, similar items, `SHOW`.
+    case light
+    /// Up to seconds: `EXPLAIN GENERATED`, `ASK`, `MATCHING`, blends of more than two models, pages deeper than 200,
+    /// baskets of more than 20 items, filters of more than 64 terms. Servers run these on their own bounded queue.
+    case heavy
+}
+
 /// A parsed query with its parameters bound: ready for ``RecDatabase/execute(_:)``.
 ///
 /// ```swift
@@ -17,6 +27,9 @@ public enum QueryKind: String, Sendable, Hashable {
 /// ```
 public struct Statement: Sendable {
     public let kind: QueryKind
+    /// Whether the statement is quick or slow to answer (reads; writes and admin statements are `light` and
+    /// `heavy` by their nature).
+    public let cost: QueryCost
     /// The query text as given.
     public let text: String
     let body: StatementBody
@@ -28,6 +41,24 @@ public struct Statement: Sendable {
         case .recommend, .ask, .showStats, .showModels, .showItem, .showUser: kind = .read
         case .upsertItem, .upsertUser, .deleteItem, .deleteUser, .event: kind = .write
         case .refresh, .evaluate: kind = .admin
+        }
+        cost = Self.cost(of: body)
+    }
+
+    private static func cost(of body: StatementBody) -> QueryCost {
+        switch body {
+        case .ask, .refresh, .evaluate:
+            return .heavy
+        case .recommend(let query):
+            if query.generated || query.models.count > 2 || query.offset + query.count > 200 { return .heavy }
+            if let filter = query.filter, RequestLimits.terms(of: filter) > 64 { return .heavy }
+            switch query.target {
+            case .matching: return .heavy
+            case .standard(.items(let ids)) where ids.count > 20: return .heavy
+            default: return .light
+            }
+        default:
+            return .light
         }
     }
 }

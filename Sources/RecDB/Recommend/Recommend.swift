@@ -62,6 +62,7 @@ extension CatalogReading where Self: ~Copyable {
         var placed = Set<UInt32>()
         var blocks = 1
         while ranked.count < needed {
+            try RequestControl.checkCurrent()
             let size = blocks * block
             let pool = try candidates(models, resolved, pool: size * 2)
             var added = false
@@ -92,7 +93,10 @@ extension CatalogReading where Self: ~Copyable {
                 return result
             }
         }
-        return try page.map { try explain($0, resolved) }
+        return try page.map { candidate in
+            try RequestControl.checkCurrent()
+            return try explain(candidate, resolved)
+        }
     }
 
     // MARK: - Resolving
@@ -239,6 +243,7 @@ extension CatalogReading where Self: ~Copyable {
             var merged: [UInt32: Candidate] = [:]
             var best: [UInt32: Float] = [:]
             for (record, weight) in plan.models where weight > 0 {
+                try RequestControl.checkCurrent()
                 let found = try candidates(from: record, resolved, pool: pool)
                 guard let high = found.map(\.score).max(), let low = found.map(\.score).min() else { continue }
                 let span = high - low
@@ -267,6 +272,7 @@ extension CatalogReading where Self: ~Copyable {
         var taken = Set<UInt32>()
         for (record, _) in plan.models {
             guard result.count < pool else { break }
+            try RequestControl.checkCurrent()
             for candidate in try candidates(from: record, resolved, pool: pool) where !taken.contains(candidate.item) {
                 taken.insert(candidate.item)
                 result.append(candidate)

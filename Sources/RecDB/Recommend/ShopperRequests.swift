@@ -23,6 +23,10 @@ extension CatalogReading where Self: ~Copyable {
     /// it with `MATCHING`, and answers with a sentence naming only the real results. When the model is absent or its
     /// output does not parse, or finds nothing, the raw text is searched instead.
     public func ask(_ text: String, count: Int = 5) throws -> ShopperAnswer {
+        // Rejected before the language model is loaded or run.
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw RecDBError(.invalidArgument, "ASK needs the shopper's request, not an empty text")
+        }
         var request = ShopperRequest(keywords: text, maxPrice: nil, source: "fallback")
         if let reading = try? SharedLanguageModel.complete(
             system: ShopperRequestReader.system, examples: ShopperRequestReader.examples, user: text, maxTokens: 32),
@@ -30,6 +34,8 @@ extension CatalogReading where Self: ~Copyable {
         {
             request = parsed
         }
+        // A reading cut short by the deadline falls back above; the request itself stops here.
+        try RequestControl.checkCurrent()
         var results = try search(request, count: count)
         if results.isEmpty && request.source == "model" {
             request = ShopperRequest(keywords: text, maxPrice: nil, source: "fallback")

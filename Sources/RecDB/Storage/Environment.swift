@@ -106,6 +106,12 @@ public final class Environment: @unchecked Sendable {
         while true {
             do {
                 opened = try Self.openHandle(path: path, options: options, mapSize: mapSize)
+                if options.access == .group && !options.readOnly {
+                    // LMDB's mode passes through the umask; the operator asked for group access, so give it.
+                    for file in ["data.mdb", "lock.mdb"] {
+                        chmod((path as NSString).appendingPathComponent(file), options.access.fileMode)
+                    }
+                }
                 break
             } catch let error as RecDBError where error.lmdbStatus == ENOMEM && mapSize / 2 >= max(256 << 20, fileSize) {
                 // The address space is limited: reserve less (the map still grows on demand).
@@ -386,11 +392,14 @@ public final class Environment: @unchecked Sendable {
 
     /// Writes a consistent copy to the folder `destination` (which must be empty or missing).
     /// With `compact`, free pages are left out. Writers go on meanwhile: the copy is one read snapshot.
-    /// The copy's file gets the same access as this environment's (0600 by default), from the moment it exists.
+    /// The copy has the same access as the database (0600, or 0660 for group access), from the moment it exists.
     public func copy(to destination: String, compact: Bool = true) throws {
-        try Self.createFolder(destination, access: options.access)
+        var info = stat()
+        let groupShared = stat((path as NSString).appendingPathComponent("data.mdb"), &info) == 0 && info.st_mode & 0o060 != 0
+        let access: FileAccess = groupShared || options.access == .group ? .group : .owner
+        try Self.createFolder(destination, access: access)
         let file = (destination as NSString).appendingPathComponent("data.mdb")
-        let fd = Glibc.open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, options.access.fileMode)
+        let fd = Glibc.open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, access.fileMode)
         guard fd >= 0 else {
             if errno == EEXIST {
                 throw RecDBError(.alreadyExists, "a database already exists here; choose an empty folder", location: destination)
@@ -430,6 +439,8 @@ public final class Environment: @unchecked Sendable {
         } catch {
             throw RecDBError(.io, "cannot create the folder: \(error.localizedDescription)", location: path)
         }
+        // The umask narrowed the mode; the access asked for is exact.
+        chmod(path, access.folderMode)
     }
 
     /// The size of `data.mdb` on disk in bytes.

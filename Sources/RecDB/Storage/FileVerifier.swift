@@ -57,7 +57,9 @@ public enum FileVerifier {
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let reason = String(cString: strerror(errno))
-            throw RecDBError(errno == ENOENT ? .notFound : .io, "cannot read the data file: \(reason)", location: file)
+            let code: RecDBError.Code =
+                errno == ENOENT ? .notFound : errno == EACCES || errno == EPERM ? .permissionDenied : .io
+            throw RecDBError(code, "cannot read the data file: \(reason)", location: file)
         }
         defer { close(fd) }
         // Without a pinned transaction the result is always complete.

@@ -1,7 +1,12 @@
 // Load against a running recd, and the same query in process, in one run. Prints a table on stderr and one JSON
 // object on stdout.
 //
-//   recdb-load SOCKET DB_FOLDER USERS [SECONDS] [CLIENTS]
+//   recdb-load SOCKET DB_FOLDER USERS [SECONDS] [CLIENTS] [RECD_PID]
+//
+// Phases: recommend closed loop (saturated), recommend paced at half that rate, 10 % item writes among filtered
+// recommends (the writes invalidate filter caches), a one-at-a-time probe while two hostile clients send the
+// heaviest requests the limits allow (and some they refuse), durable events. With RECD_PID, recd's own CPU time per
+// answered request is reported for each phase.
 import Foundation
 import RecClient
 import RecDB
@@ -12,11 +17,28 @@ let users = Int(arguments[3])!
 let seconds = arguments.count > 4 ? Double(arguments[4])! : 5
 let clients = arguments.count > 5 ? Int(arguments[5])! : 32
 let query = "RECOMMEND 10 ITEMS FOR USER $u EXCLUDE SEEN"
+let recdPID = arguments.count > 6 ? Int32(arguments[6]) : nil
+
+/// CPU seconds (user + system) of a process, from /proc/PID/stat.
+func cpuSeconds(_ pid: Int32?) -> Double {
+    guard let pid, let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = text.lastIndex(of: ")")
+    else { return 0 }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
 func log(_ text: String) { FileHandle.standardError.write((text + "\n").data(using: .utf8)!) }
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 func percentile(_ values: [Double], _ p: Double) -> Double {
     let sorted = values.sorted()
     return sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+}
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var raised = false
+    func set() { lock.lock(); raised = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return raised }
 }
 final class Samples: @unchecked Sendable {
     private let lock = NSLock()
@@ -37,8 +59,11 @@ log(String(format: "in process: p50 %.3f ms, p99 %.3f ms", percentile(inProcess,
 
 /// `clients` connections for `seconds`; each sends `make(n)` in a closed loop, or paced at `rate` requests per
 /// second per client (latency then counts from the scheduled send time, so a stall is not hidden).
-func run(_ name: String, rate: Double?, _ make: @escaping @Sendable (Int, Int) -> (String, [String: Any])) -> (qps: Double, samples: Samples) {
+func run(
+    _ name: String, rate: Double?, clients: Int = clients, _ make: @escaping @Sendable (Int, Int) -> (String, [String: Any])
+) -> (qps: Double, samples: Samples, recdCPUMicroseconds: Double) {
     let samples = Samples()
+    let cpuBefore = cpuSeconds(recdPID)
     let group = DispatchGroup()
     let start = now() + 0.2
     for client in 0..<clients {
@@ -67,15 +92,68 @@ func run(_ name: String, rate: Double?, _ make: @escaping @Sendable (Int, Int) -
     }
     group.wait()
     let qps = Double(samples.latencies.count) / seconds
-    log(String(format: "%@: %.0f requests/s, p50 %.3f ms, p99 %.3f ms, errors %d", name, qps,
-               percentile(samples.latencies, 0.5), percentile(samples.latencies, 0.99), samples.errors))
-    return (qps, samples)
+    let cpu = (cpuSeconds(recdPID) - cpuBefore) / Double(max(samples.latencies.count, 1)) * 1e6
+    log(String(format: "%@: %.0f requests/s, p50 %.3f ms, p99 %.3f ms, errors %d, recd CPU %.0f µs/request", name, qps,
+               percentile(samples.latencies, 0.5), percentile(samples.latencies, 0.99), samples.errors, cpu))
+    return (qps, samples, cpu)
 }
 
 let recommend: @Sendable (Int, Int) -> (String, [String: Any]) = { client, n in (query, ["u": "u\((client * 7919 + n * 31) % users)"]) }
 let saturated = run("recommend, \(clients) clients, closed loop", rate: nil, recommend)
 let pacedRate = saturated.qps * 0.5
 let paced = run("recommend, \(clients) clients at \(Int(pacedRate)) requests/s", rate: pacedRate / Double(clients), recommend)
+// 10 % item writes (a price change, which invalidates cached filters) among WHERE-filtered recommends.
+let mixed: @Sendable (Int, Int) -> (String, [String: Any]) = { client, n in
+    let k = client * 7919 + n * 31
+    if n % 10 == 9 {
+        return ("UPSERT ITEM $i SET price = $p", ["i": "i\((k * 13) % 100_000)", "p": Double(k % 200) + 0.49])
+    }
+    return (
+        "RECOMMEND 10 ITEMS FOR USER $u WHERE category = $c AND price < 100 AND available",
+        ["u": "u\(k % users)", "c": "Cat\(k % 50)"]
+    )
+}
+let mixedSaturated = run("10 % item writes + filtered recommends, \(clients) clients, closed loop", rate: nil, mixed)
+let mixedPaced = run(
+    "10 % item writes + filtered recommends at \(Int(pacedRate)) requests/s", rate: pacedRate / Double(clients), mixed)
+
+// A probe sends one request at a time while two hostile clients send the heaviest requests the limits allow (an
+// 8-model blend 990 deep with MMR, a 100-item basket, generated explanations) and some they refuse.
+let hostileStop = Flag()
+let hostileCount = Samples()
+let hostileQueries = [
+    "RECOMMEND 10 ITEMS FOR USER $u USING BLEND(als 1, itemknn 1, popularity 1, content 1, als 2, itemknn 2, popularity 2, content 2) OFFSET 990 DIVERSIFY 0.5",
+    "RECOMMEND 100 ITEMS FOR ITEMS (\((0..<100).map { "'i\($0 * 997 % 100_000)'" }.joined(separator: ", "))) DIVERSIFY 0.5",
+    "RECOMMEND 10 ITEMS FOR USER $u EXPLAIN GENERATED",
+    "RECOMMEND 10 ITEMS FOR USER $u USING BLEND(\((0..<300).map { ["als 1", "itemknn 1", "popularity 1"][$0 % 3] }.joined(separator: ", "))) OFFSET 9900",
+    "RECOMMEND 990 ITEMS FOR USER $u OFFSET 10 WHERE price < 150",
+]
+var hostileThreads: [Thread] = []
+for h in 0..<2 {
+    let thread = Thread {
+        guard let connection = try? RecClient(socketPath: socket) else { return }
+        var n = h
+        while !hostileStop.isSet {
+            let started = now()
+            let outcome: Int
+            do {
+                _ = try connection.querySync(hostileQueries[n % hostileQueries.count], parameters: ["u": "u\(n % users)"])
+                outcome = 0
+            } catch { outcome = 1 }
+            hostileCount.add([(now() - started) * 1000], errors: outcome)
+            n += 1
+        }
+    }
+    hostileThreads.append(thread)
+    thread.start()
+}
+usleep(300_000)
+let probe = run("probe, 1 request at a time, under 2 hostile clients", rate: nil, clients: 1, recommend)
+hostileStop.set()
+usleep(200_000)
+log(String(format: "hostile: %d requests (%d refused or stopped), p50 %.1f ms, max %.1f ms", hostileCount.latencies.count,
+           hostileCount.errors, percentile(hostileCount.latencies, 0.5), percentile(hostileCount.latencies, 1)))
+
 let events = run("durable EVENT, \(clients) clients, closed loop", rate: nil) { client, n in
     ("EVENT view USER $u ITEM $i", ["u": "load-\(client)", "i": "i\((client * 131 + n) % 100_000)"])
 }
@@ -85,6 +163,17 @@ let result: [String: Any] = [
     "qps_recommend_32_clients": saturated.qps, "p99_ms_recommend_32_clients_saturated": percentile(saturated.samples.latencies, 0.99),
     "paced_qps": pacedRate, "p99_ms_recommend_32_clients": percentile(paced.samples.latencies, 0.99),
     "p50_ms_recommend_32_clients": percentile(paced.samples.latencies, 0.5),
-    "durable_events_per_s_32_clients": events.qps, "errors": saturated.samples.errors + paced.samples.errors + events.samples.errors,
+    "durable_events_per_s_32_clients": events.qps,
+    "p99_ms_saturated_32_clients": percentile(saturated.samples.latencies, 0.99),
+    "p99_ms_mixed_writes": percentile(mixedSaturated.samples.latencies, 0.99),
+    "qps_mixed_writes": mixedSaturated.qps,
+    "p99_ms_mixed_writes_paced": percentile(mixedPaced.samples.latencies, 0.99),
+    "p99_ms_probe_under_hostile": percentile(probe.samples.latencies, 0.99),
+    "p50_ms_probe_under_hostile": percentile(probe.samples.latencies, 0.5),
+    "hostile_requests": hostileCount.latencies.count, "hostile_refused_or_stopped": hostileCount.errors,
+    "recd_cpu_us_per_recommend_saturated": saturated.recdCPUMicroseconds,
+    "recd_cpu_us_per_request_mixed": mixedSaturated.recdCPUMicroseconds,
+    "errors": saturated.samples.errors + paced.samples.errors + events.samples.errors + mixedSaturated.samples.errors
+        + mixedPaced.samples.errors + probe.samples.errors,
 ]
 print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))

@@ -12,6 +12,12 @@ struct RecCtl: ParsableCommand {
             Refresh.self, Models.self, Recommend.self, Similar.self, Tune.self, Query.self, Shell.self, Status.self,
         ]
     )
+
+    /// A data.mdb truncated while a command has it open ends the command with a message and status 1, not SIGBUS.
+    static func main() {
+        Environment.exitOnBusError()
+        main(nil)
+    }
 }
 
 /// Options every command that opens a database shares.

@@ -22,6 +22,14 @@ void recdb_note_map_full(void);
 /* Returns 1 when the note was set since the last call (and clears it), else 0. */
 int recdb_take_map_full(void);
 
+/* Memory maps of data files, so that a bus error (SIGBUS: a page of the map is gone because the file was truncated
+   while open) can name the file. Registration is thread-safe; at most 64 maps are named at a time. */
+void recdb_fault_register_map(const void *start, size_t length, const char *path);
+void recdb_fault_unregister_map(const void *start);
+/* Installs a SIGBUS handler that writes which registered file changed size under the process to standard error and
+   ends the process with _exit(1). Returns 0, or -1 with errno set when sigaction fails. */
+int recdb_fault_install_bus_handler(void);
+
 /* The request a thread is running (an unretained object pointer), so that deep loops can check its deadline and
    cancellation without it being passed through every call. */
 void *recdb_current_request(void);

@@ -106,6 +106,8 @@ struct RecD: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "recd")
+        // A data.mdb truncated under the running server ends it with a message naming the file, never a bare SIGBUS.
+        Environment.exitOnBusError()
         let database: RecDatabase
         do {
             var options = RecDatabase.Options()

@@ -103,7 +103,7 @@ extension CatalogReading where Self: ~Copyable {
 
     func resolve(_ request: RecommendRequest) throws -> ResolvedRequest {
         var resolved = ResolvedRequest(request: request)
-        resolved.itemLimit = Int(try CatalogSchemaAccess.nextID("next.item", handle: handle, meta: schema.meta))
+        resolved.itemLimit = try CatalogSchemaAccess.idLimit("next.item", handle: handle, meta: schema.meta)
         switch request.target {
         case .user(let id):
             guard let user = try userID(for: id) else { throw RecDBError(.notFound, "unknown user '\(id)'") }
@@ -332,7 +332,7 @@ extension CatalogReading where Self: ~Copyable {
     }
 
     func storedVector(_ space: EmbeddingSpace, _ kind: VectorKind, _ node: UInt32) throws -> [Float]? {
-        try vectorSchema.vectors.withValue(VectorKeys.node(space.id, kind, node), in: txn) { $0.loadFloats() }
+        try storedVector(of: node, kind, in: space)
     }
 
     /// The user's vector: stored by the last refresh, or folded in from the current history when the user has

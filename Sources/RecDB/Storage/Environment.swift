@@ -253,7 +253,11 @@ public final class Environment: @unchecked Sendable {
                 switch result {
                 case .success:
                     let status = mdb_txn_commit(raw)
-                    if status != MDB_SUCCESS { return .failure(RecDBError.lmdb(status, "commit", location: path)) }
+                    if status != MDB_SUCCESS {
+                        // A full disk often reaches LMDB as a short write (EIO): name it for what it is.
+                        let error = DiskSpace.classify(RecDBError.lmdb(status, "commit", location: path), databasePath: path)
+                        return .failure(error)
+                    }
                     return result
                 case .failure:
                     mdb_txn_abort(raw)

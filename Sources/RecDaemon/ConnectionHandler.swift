@@ -91,7 +91,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         } catch {
             return complete(sequence, Wire.failure(id: "null", Wire.failure(error)), context: context)
         }
-        if request.query.trimmingCharacters(in: .whitespaces).uppercased() == "STATUS" {
+        if Self.isStatus(request.query) {
             let elapsed = Int((DispatchTime.now().uptimeNanoseconds - started) / 1000)
             let status = server.status(role: role)
             return complete(sequence, Wire.success(id: request.id, result: status, tookMicroseconds: elapsed), context: context)
@@ -110,6 +110,14 @@ final class ConnectionHandler: ChannelInboundHandler {
             self.complete(sequence, text, context: context)
         }
         applyBackpressure(context: context)
+    }
+
+    /// Whether the query is `STATUS` (any case, blanks around it), without building new strings.
+    static func isStatus(_ query: String) -> Bool {
+        let utf8 = query.utf8
+        guard utf8.count <= 64 else { return false }
+        let trimmed = utf8.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+        return trimmed.count == 6 && zip(trimmed.reversed(), "STATUS".utf8).allSatisfy { $0 & 0xDF == $1 }
     }
 
     /// Numbers a request; its answer is written in this order.

@@ -213,20 +213,21 @@ extension CatalogReading where Self: ~Copyable {
 
     private func executeRecommend(_ query: RecommendQuery) throws -> QueryValue {
         var results: [Recommendation]
-        let context: String
         switch query.target {
-        case .standard(let target):
-            results = try recommend(query.request(target))
-            context = "\(target)"
-        case .matching(let text):
-            results = try recommend(query.request(.matching(text)))
-            context = "matching:" + text
+        case .standard(let target): results = try recommend(query.request(target))
+        case .matching(let text): results = try recommend(query.request(.matching(text)))
         }
         var generated: ExplanationGenerator.Report?
         var unavailable: String?
         if query.generated {
             // Sentences the guard rejects keep their template; so do all when the model is not installed.
             do {
+                // The request, as the key of cached sentences (described only here: reflection is not free).
+                let context: String
+                switch query.target {
+                case .standard(let target): context = "\(target)"
+                case .matching(let text): context = "matching:" + text
+                }
                 generated = try ExplanationGenerator.shared.explain(&results, context: context)
             } catch let error as RecDBError where error.code == .notFound {
                 unavailable = error.message

@@ -18,6 +18,9 @@ let seconds = arguments.count > 4 ? Double(arguments[4])! : 5
 let clients = arguments.count > 5 ? Int(arguments[5])! : 32
 let query = "RECOMMEND 10 ITEMS FOR USER $u EXCLUDE SEEN"
 let recdPID = arguments.count > 6 ? Int32(arguments[6]) : nil
+/// `LOAD_PHASES=events,mixed` runs only those phases (all by default): for profiling one kind of load.
+let phases = ProcessInfo.processInfo.environment["LOAD_PHASES"].map { Set($0.split(separator: ",").map(String.init)) }
+func wanted(_ phase: String) -> Bool { phases?.contains(phase) ?? true }
 
 /// CPU seconds (user + system) of a process, from /proc/PID/stat.
 func cpuSeconds(_ pid: Int32?) -> Double {
@@ -43,14 +46,18 @@ final class Flag: @unchecked Sendable {
 final class Samples: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var latencies: [Double] = []
+    /// Latencies of the reads alone (requests that are not UPSERT or EVENT).
+    private(set) var readLatencies: [Double] = []
     private(set) var errors = 0
-    func add(_ values: [Double], errors: Int) { lock.lock(); latencies += values; self.errors += errors; lock.unlock() }
+    func add(_ values: [Double], errors: Int, reads: [Double] = []) {
+        lock.lock(); latencies += values; readLatencies += reads; self.errors += errors; lock.unlock()
+    }
 }
 
 // 1. In process, one thread, the same statement through the query language.
 let db = try RecDatabase.open(at: folder)
 var inProcess: [Double] = []
-for i in 0..<3000 {
+for i in 0..<(wanted("recommend") ? 3000 : 0) {
     let started = now()
     _ = try db.query(query, parameters: ["u": .string("u\((i * 7919) % users)")])
     if i >= 200 { inProcess.append((now() - started) * 1000) }
@@ -60,9 +67,11 @@ log(String(format: "in process: p50 %.3f ms, p99 %.3f ms", percentile(inProcess,
 /// `clients` connections for `seconds`; each sends `make(n)` in a closed loop, or paced at `rate` requests per
 /// second per client (latency then counts from the scheduled send time, so a stall is not hidden).
 func run(
-    _ name: String, rate: Double?, clients: Int = clients, _ make: @escaping @Sendable (Int, Int) -> (String, [String: Any])
+    _ name: String, phase: String, rate: Double?, clients: Int = clients,
+    _ make: @escaping @Sendable (Int, Int) -> (String, [String: Any])
 ) -> (qps: Double, samples: Samples, recdCPUMicroseconds: Double) {
     let samples = Samples()
+    guard wanted(phase) else { return (0, samples, 0) }
     let cpuBefore = cpuSeconds(recdPID)
     let group = DispatchGroup()
     let start = now() + 0.2
@@ -70,7 +79,7 @@ func run(
         let thread = Thread {
             defer { group.leave() }
             guard let connection = try? RecClient(socketPath: socket) else { return samples.add([], errors: 1) }
-            var latencies: [Double] = [], errors = 0, n = 0
+            var latencies: [Double] = [], reads: [Double] = [], errors = 0, n = 0
             while now() < start {}
             while true {
                 var scheduled = now()
@@ -83,9 +92,10 @@ func run(
                 let (text, parameters) = make(client, n)
                 do { _ = try connection.querySync(text, parameters: parameters) } catch { errors += 1 }
                 latencies.append((now() - scheduled) * 1000)
+                if !text.hasPrefix("UPSERT") && !text.hasPrefix("EVENT") { reads.append(latencies.last!) }
                 n += 1
             }
-            samples.add(latencies, errors: errors)
+            samples.add(latencies, errors: errors, reads: reads)
         }
         group.enter()
         thread.start()
@@ -99,9 +109,11 @@ func run(
 }
 
 let recommend: @Sendable (Int, Int) -> (String, [String: Any]) = { client, n in (query, ["u": "u\((client * 7919 + n * 31) % users)"]) }
-let saturated = run("recommend, \(clients) clients, closed loop", rate: nil, recommend)
-let pacedRate = saturated.qps * 0.5
-let paced = run("recommend, \(clients) clients at \(Int(pacedRate)) requests/s", rate: pacedRate / Double(clients), recommend)
+let saturated = run("recommend, \(clients) clients, closed loop", phase: "recommend", rate: nil, recommend)
+let pacedRate = saturated.qps > 0 ? saturated.qps * 0.5 : 2000
+let paced = run(
+    "recommend, \(clients) clients at \(Int(pacedRate)) requests/s", phase: "recommend", rate: pacedRate / Double(clients),
+    recommend)
 // 10 % item writes (a price change, which invalidates cached filters) among WHERE-filtered recommends.
 let mixed: @Sendable (Int, Int) -> (String, [String: Any]) = { client, n in
     let k = client * 7919 + n * 31
@@ -113,9 +125,12 @@ let mixed: @Sendable (Int, Int) -> (String, [String: Any]) = { client, n in
         ["u": "u\(k % users)", "c": "Cat\(k % 50)"]
     )
 }
-let mixedSaturated = run("10 % item writes + filtered recommends, \(clients) clients, closed loop", rate: nil, mixed)
+let mixedSaturated = run(
+    "10 % item writes + filtered recommends, \(clients) clients, closed loop", phase: "mixed", rate: nil, mixed)
+let mixedRate = mixedSaturated.qps > 0 ? mixedSaturated.qps * 0.5 : pacedRate
 let mixedPaced = run(
-    "10 % item writes + filtered recommends at \(Int(pacedRate)) requests/s", rate: pacedRate / Double(clients), mixed)
+    "10 % item writes + filtered recommends at \(Int(mixedRate)) requests/s", phase: "mixed",
+    rate: mixedRate / Double(clients), mixed)
 
 // A probe sends one request at a time while two hostile clients send the heaviest requests the limits allow (an
 // 8-model blend 990 deep with MMR, a 100-item basket, generated explanations) and some they refuse.
@@ -129,7 +144,7 @@ let hostileQueries = [
     "RECOMMEND 990 ITEMS FOR USER $u OFFSET 10 WHERE price < 150",
 ]
 var hostileThreads: [Thread] = []
-for h in 0..<2 {
+for h in 0..<(wanted("probe") ? 2 : 0) {
     let thread = Thread {
         guard let connection = try? RecClient(socketPath: socket) else { return }
         var n = h
@@ -147,27 +162,29 @@ for h in 0..<2 {
     hostileThreads.append(thread)
     thread.start()
 }
-usleep(300_000)
-let probe = run("probe, 1 request at a time, under 2 hostile clients", rate: nil, clients: 1, recommend)
+if wanted("probe") { usleep(300_000) }
+let probe = run("probe, 1 request at a time, under 2 hostile clients", phase: "probe", rate: nil, clients: 1, recommend)
 hostileStop.set()
 usleep(200_000)
 log(String(format: "hostile: %d requests (%d refused or stopped), p50 %.1f ms, max %.1f ms", hostileCount.latencies.count,
            hostileCount.errors, percentile(hostileCount.latencies, 0.5), percentile(hostileCount.latencies, 1)))
 
-let events = run("durable EVENT, \(clients) clients, closed loop", rate: nil) { client, n in
+let events = run("durable EVENT, \(clients) clients, closed loop", phase: "events", rate: nil) { client, n in
     ("EVENT view USER $u ITEM $i", ["u": "load-\(client)", "i": "i\((client * 131 + n) % 100_000)"])
 }
 let result: [String: Any] = [
     "clients": clients, "seconds": seconds,
     "p99_ms_in_process": percentile(inProcess, 0.99), "p50_ms_in_process": percentile(inProcess, 0.5),
     "qps_recommend_32_clients": saturated.qps, "p99_ms_recommend_32_clients_saturated": percentile(saturated.samples.latencies, 0.99),
-    "paced_qps": pacedRate, "p99_ms_recommend_32_clients": percentile(paced.samples.latencies, 0.99),
+    "paced_qps": pacedRate, "paced_qps_mixed": mixedRate, "p99_ms_recommend_32_clients": percentile(paced.samples.latencies, 0.99),
     "p50_ms_recommend_32_clients": percentile(paced.samples.latencies, 0.5),
     "durable_events_per_s_32_clients": events.qps,
     "p99_ms_saturated_32_clients": percentile(saturated.samples.latencies, 0.99),
     "p99_ms_mixed_writes": percentile(mixedSaturated.samples.latencies, 0.99),
     "qps_mixed_writes": mixedSaturated.qps,
     "p99_ms_mixed_writes_paced": percentile(mixedPaced.samples.latencies, 0.99),
+    "p99_ms_mixed_writes_reads_only": percentile(mixedSaturated.samples.readLatencies, 0.99),
+    "p99_ms_mixed_writes_paced_reads_only": percentile(mixedPaced.samples.readLatencies, 0.99),
     "p99_ms_probe_under_hostile": percentile(probe.samples.latencies, 0.99),
     "p50_ms_probe_under_hostile": percentile(probe.samples.latencies, 0.5),
     "hostile_requests": hostileCount.latencies.count, "hostile_refused_or_stopped": hostileCount.errors,

@@ -147,15 +147,18 @@ class Stats:
         self.lock = threading.Lock()
         self.sent = self.answered = self.ok = self.bad_json = self.hangs = self.closed = 0
         self.codes = {}
+        self.examples = {}
 
     def add(self, **kw):
         with self.lock:
             for k, v in kw.items():
                 setattr(self, k, getattr(self, k) + v)
 
-    def code(self, c):
+    def code(self, c, line=None, message=""):
         with self.lock:
             self.codes[c] = self.codes.get(c, 0) + 1
+            if line is not None and len(self.examples.setdefault(c, [])) < 3:
+                self.examples[c].append((line[:160].decode("utf-8", "replace"), message[:160]))
 
 
 def worker(path, seed, count, window, deadline, stats, timeout):
@@ -170,6 +173,7 @@ def worker(path, seed, count, window, deadline, stats, timeout):
         sock.sendall(b"".join(line + b"\n" for line in batch))
         stats.add(sent=len(batch))
         got = 0
+        lines = batch
         while got < len(batch):
             newline = buffer.find(b"\n")
             if newline < 0:
@@ -184,12 +188,13 @@ def worker(path, seed, count, window, deadline, stats, timeout):
                 buffer += chunk
                 continue
             line, buffer = buffer[:newline], buffer[newline + 1:]
+            request = lines[got]
             got += 1
             try:
                 response = json.loads(line)
                 stats.add(answered=1, ok=1 if response.get("ok") else 0)
                 if not response.get("ok"):
-                    stats.code(response["error"]["code"])
+                    stats.code(response["error"]["code"], request, response["error"].get("message", ""))
             except Exception:
                 stats.add(answered=1, bad_json=1)
         done += len(batch)
@@ -222,6 +227,9 @@ def main():
     print(f"{'ok':40} {stats.ok:>12,}", file=sys.stderr)
     for code, n in sorted(stats.codes.items(), key=lambda kv: -kv[1]):
         print(f"  {code:38} {n:>12,}", file=sys.stderr)
+    for code in ("storage", "internal", "corrupted"):
+        for request, message in stats.examples.get(code, []):
+            print(f"  example {code}: {request!r} -> {message}", file=sys.stderr)
     print(f"{'lines not JSON':40} {stats.bad_json:>12,}", file=sys.stderr)
     print(f"{'hangs (no answer in ' + str(args.timeout) + ' s)':40} {stats.hangs:>12,}", file=sys.stderr)
     print(f"{'connections closed by recd':40} {stats.closed:>12,}", file=sys.stderr)

@@ -41,6 +41,7 @@ public enum CatalogLimits {
         public static let attributeName = Field(
             name: "attribute name", maxBytes: maxAttributeNameBytes, plural: "attribute names")
         public static let eventType = Field(name: "event type name", maxBytes: maxEventTypeBytes, plural: "event type names")
+        public static let modelName = Field(name: "model name", maxBytes: maxEventTypeBytes, plural: "model names")
     }
 
     /// The problem with `value` as a `field`, or nil when it is within the limits.

@@ -582,7 +582,8 @@ extension CatalogReading where Self: ~Copyable {
 
     /// A stored model by name, as of this snapshot.
     public func model(_ name: String) throws -> ModelRecord? {
-        try modelSchema.models.withValue(name, in: txn) { try database.modelCache.record(name, stored: $0) }
+        try CatalogLimits.check(name, .modelName)
+        return try modelSchema.models.withValue(name, in: txn) { try database.modelCache.record(name, stored: $0) }
     }
 
     /// The `k` items the active generation of `model` ranks highest for `user`, leaving out items the user has met,

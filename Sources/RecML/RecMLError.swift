@@ -3,7 +3,7 @@ public struct RecMLError: Error, CustomStringConvertible, Sendable {
     /// What kind of failure this is. A struct over a private enum so that codes can grow.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
-            case missingModel, corruptModel, unsupported, invalidArgument, io
+            case missingModel, corruptModel, unsupported, invalidArgument, io, interrupted
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -18,6 +18,8 @@ public struct RecMLError: Error, CustomStringConvertible, Sendable {
         public static let invalidArgument = Code(.invalidArgument)
         /// Reading a file failed.
         public static let io = Code(.io)
+        /// The caller's stop condition ended the work early (a deadline passed, a client left).
+        public static let interrupted = Code(.interrupted)
 
         public var description: String {
             switch base {

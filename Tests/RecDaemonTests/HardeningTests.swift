@@ -118,6 +118,44 @@ struct HardeningTests {
         #expect(p99 < 50, "probe p99 \(p99) ms while hostile requests ran")
     }
 
+    /// A slow read stops soon after its client disconnects, and a read past `--deadline` answers `timeout`. Uses
+    /// generated explanations (seconds per page with SmolLM2); skipped when the model is not installed or a page is
+    /// too quick on this machine to tell.
+    @Test func slowReadsStopWhenTheirClientLeavesOrTheirDeadlinePasses() throws {
+        let daemon = try Daemon(arguments: ["--deadline", "60s"])
+        let client = try daemon.client()
+        func heavyInFlight() throws -> Int {
+            ((try client.querySync("STATUS") as? [String: Any])?["heavy_in_flight"] as? Int) ?? -1
+        }
+        // Baseline: a whole page for one user (sentences are cached per user, so each run below asks for another).
+        let started = Date()
+        let page = try #require(try client.querySync("RECOMMEND 8 ITEMS FOR USER 'u3' EXPLAIN GENERATED") as? [String: Any])
+        let full = Date().timeIntervalSince(started)
+        guard (page["generated"] as? [String: Any])?["unavailable"] == nil, full > 1.0 else { return }
+
+        // The client leaves 200 ms in: the page stops long before it would have finished.
+        let leaving = try RawConnection(daemon.socket)
+        leaving.send("RECOMMEND 8 ITEMS FOR USER 'u13' EXPLAIN GENERATED\n")
+        usleep(200_000)
+        #expect(try heavyInFlight() == 1)
+        let left = Date()
+        shutdown(leaving.fd, Int32(SHUT_RDWR))
+        while try heavyInFlight() > 0 && Date().timeIntervalSince(left) < full * 2 { usleep(10_000) }
+        let stopped = Date().timeIntervalSince(left)
+        #expect(stopped < max(0.5, full / 2), "the page ran \(stopped) s after its client left (a whole page takes \(full) s)")
+
+        // A deadline shorter than the page: `timeout`, about when the deadline passes.
+        let quick = try Daemon(arguments: ["--deadline", "\(Int(full * 300))ms"])
+        let timed = Date()
+        do {
+            _ = try quick.client().querySync("RECOMMEND 8 ITEMS FOR USER 'u23' EXPLAIN GENERATED")
+            Issue.record("a page that takes \(full) s answered within a deadline of \(full * 0.3) s")
+        } catch let error as RecClientError {
+            #expect(error.code == "timeout", "\(error)")
+        }
+        #expect(Date().timeIntervalSince(timed) < full * 0.3 + 0.5)
+    }
+
     /// SIGTERM while 8 clients keep writing: every acknowledged write is committed and recd exits well within its
     /// grace, because it stops reading instead of waiting for the stream to pause.
     @Test func sigtermUnderSteadyWritesIsQuick() throws {

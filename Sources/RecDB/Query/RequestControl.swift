@@ -80,6 +80,19 @@ public final class RequestControl: Sendable {
         try Unmanaged<RequestControl>.fromOpaque(pointer).takeUnretainedValue().check()
     }
 
+    /// Runs `body`, which stops early (by any error) once ``currentShouldStop`` turns true, and reports that stop
+    /// as the current request's `timeout` or `cancelled` rather than as the body's own error.
+    public static func stoppingCurrent<R>(_ body: () throws -> R) throws -> R {
+        do {
+            let result = try body()
+            try checkCurrent()
+            return result
+        } catch {
+            try checkCurrent()
+            throw error
+        }
+    }
+
     /// Whether the current request (if any) should stop: for loops that cannot throw (they stop early, and the
     /// caller throws with ``checkCurrent()`` afterwards).
     @inline(__always)

@@ -73,10 +73,11 @@ public final class ExplanationGenerator: @unchecked Sendable {
                 model.tokenizer.encode($0.suffix + "<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true)
             }
             // A request past its deadline (or cancelled) stops decoding at the next token; nothing partial is cached.
-            let outputs = try model.generateBatch(prefix: prefix, suffixes: suffixes, options: .greedy(maxTokens: maxTokens)) {
-                _, _ in !RequestControl.currentShouldStop
+            let outputs = try RequestControl.stoppingCurrent {
+                try model.generateBatch(
+                    prefix: prefix, suffixes: suffixes, options: .greedy(maxTokens: maxTokens),
+                    shouldStop: { RequestControl.currentShouldStop })
             }
-            try RequestControl.checkCurrent()
             lock.lock()
             defer { lock.unlock() }
             for ((entry, tokens), source) in zip(zip(pending, outputs), required) {
@@ -200,10 +201,11 @@ enum SharedLanguageModel {
             }
             text += "<|im_start|>user\n\(user)<|im_end|>\n<|im_start|>assistant\n"
             let prompt = model.tokenizer.encode(text, parseSpecial: true)
-            let tokens = try model.generateThrowing(prompt: prompt, options: .greedy(maxTokens: maxTokens)) { _ in
-                !RequestControl.currentShouldStop
+            let tokens = try RequestControl.stoppingCurrent {
+                try model.generateThrowing(
+                    prompt: prompt, options: .greedy(maxTokens: maxTokens), shouldStop: { RequestControl.currentShouldStop }
+                ) { _ in true }
             }
-            try RequestControl.checkCurrent()
             return model.tokenizer.decode(tokens, skipSpecial: true)
         }
     }

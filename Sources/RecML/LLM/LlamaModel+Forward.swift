@@ -78,8 +78,11 @@ extension LlamaModel {
     static let maxRows = 256
 
     /// Evaluates `tokens` appended to `cache` (one sequence, processed as a matrix) and writes the logits of the last
-    /// token to `logits` (`config.vocab` floats). Throws `invalidArgument` when the cache is full.
-    public func evaluate(_ tokens: [Int32], cache: KVCache, logits: UnsafeMutablePointer<Float>) throws {
+    /// token to `logits` (`config.vocab` floats). Throws `invalidArgument` when the cache is full, and `interrupted`
+    /// (leaving the cache unusable) when `shouldStop`, asked before each layer, returns true.
+    public func evaluate(
+        _ tokens: [Int32], cache: KVCache, logits: UnsafeMutablePointer<Float>, shouldStop: () -> Bool = { false }
+    ) throws {
         guard !tokens.isEmpty else { return }
         guard cache.length + tokens.count <= cache.capacity else {
             throw RecMLError(.invalidArgument, "KV cache full: \(cache.length) + \(tokens.count) > \(cache.capacity)")
@@ -91,7 +94,7 @@ extension LlamaModel {
             let last = start + n == tokens.count
             if single.isEmpty { single.append(cache) } else { single[0] = cache }
             defer { single[0] = placeholder }
-            forward(count: n, caches: single, logitsOut: last ? logits : nil) { i in
+            try forward(count: n, caches: single, logitsOut: last ? logits : nil, shouldStop: shouldStop) { i in
                 (tokens[start + i], 0, last && i == n - 1)
             }
             start += n
@@ -99,7 +102,9 @@ extension LlamaModel {
     }
 
     /// Evaluates one token appended to `cache` and writes its logits (the per-token decoding step; no allocation).
-    public func evaluate(token: Int32, cache: KVCache, logits: UnsafeMutablePointer<Float>) throws {
+    public func evaluate(
+        token: Int32, cache: KVCache, logits: UnsafeMutablePointer<Float>, shouldStop: () -> Bool = { false }
+    ) throws {
         guard token >= 0, Int(token) < config.vocab else {
             throw RecMLError(.invalidArgument, "token id \(token) outside 0..<\(config.vocab)")
         }
@@ -108,23 +113,27 @@ extension LlamaModel {
         }
         if single.isEmpty { single.append(cache) } else { single[0] = cache }
         defer { single[0] = placeholder }
-        forward(count: 1, caches: single, logitsOut: logits) { _ in (token, 0, true) }
+        try forward(count: 1, caches: single, logitsOut: logits, shouldStop: shouldStop) { _ in (token, 0, true) }
     }
 
     /// Evaluates one token for each of `caches` in a single batched forward pass (the token of row i goes to
     /// `caches[i]`) and writes `caches.count` rows of logits to `logits`.
-    public func evaluateBatch(_ tokens: [Int32], caches: [KVCache], logits: UnsafeMutablePointer<Float>) throws {
+    public func evaluateBatch(
+        _ tokens: [Int32], caches: [KVCache], logits: UnsafeMutablePointer<Float>, shouldStop: () -> Bool = { false }
+    ) throws {
         precondition(tokens.count == caches.count, "one token per cache")
         try validate(tokens)
         for cache in caches where cache.length + 1 > cache.capacity {
             throw RecMLError(.invalidArgument, "KV cache full: \(cache.capacity) positions")
         }
-        forward(count: tokens.count, caches: caches, logitsOut: logits) { i in (tokens[i], i, true) }
+        try forward(count: tokens.count, caches: caches, logitsOut: logits, shouldStop: shouldStop) { i in (tokens[i], i, true) }
     }
 
     /// Evaluates several token lists, each appended to its own cache, in one batched pass (rows of different
     /// sequences share every matmul); writes each list's last logits, in order, to `logits`.
-    public func evaluateBatch(_ lists: [[Int32]], caches: [KVCache], logits: UnsafeMutablePointer<Float>) throws {
+    public func evaluateBatch(
+        _ lists: [[Int32]], caches: [KVCache], logits: UnsafeMutablePointer<Float>, shouldStop: () -> Bool = { false }
+    ) throws {
         precondition(lists.count == caches.count, "one token list per cache")
         for (list, cache) in zip(lists, caches) {
             try validate(list)
@@ -142,7 +151,9 @@ extension LlamaModel {
             let n = min(Self.maxRows, rows.count - start)
             let chunk = rows[start..<start + n]
             let wanted = chunk.filter { $0.2 }.count
-            forward(count: n, caches: caches, logitsOut: logits + written * config.vocab) { chunk[start + $0] }
+            try forward(count: n, caches: caches, logitsOut: logits + written * config.vocab, shouldStop: shouldStop) {
+                chunk[start + $0]
+            }
             written += wanted
             start += n
         }
@@ -156,9 +167,11 @@ extension LlamaModel {
 
     /// The forward pass over `count` rows; `row(i)` gives the token, the index of its cache in `caches`, and whether
     /// its logits are wanted (written in row order to `logitsOut`). Rows of one cache must be in position order.
+    /// `shouldStop` is asked before each layer; when it returns true the pass throws `interrupted`.
     func forward(
-        count: Int, caches: [KVCache], logitsOut: UnsafeMutablePointer<Float>?, row: (Int) -> (Int32, Int, Bool)
-    ) {
+        count: Int, caches: [KVCache], logitsOut: UnsafeMutablePointer<Float>?, shouldStop: () -> Bool = { false },
+        row: (Int) -> (Int32, Int, Bool)
+    ) throws {
         let c = config
         var maxContext = 0
         for cache in caches { maxContext = max(maxContext, cache.length + count) }
@@ -200,6 +213,7 @@ extension LlamaModel {
         let attChunks = min(count * c.kvHeads, pool.threads == 1 ? 1 : 4 * pool.threads)
 
         for (li, layer) in layers.enumerated() {
+            if shouldStop() { throw RecMLError(.interrupted, "stopped before layer \(li) of \(layers.count)") }
             // attention block
             rmsNorm(x, layer.attnNorm, xn, count, c.dim, eps: c.normEps)
             recml_quantize_q8(xn, Int32(count * c.dim), aq, ad, asum)

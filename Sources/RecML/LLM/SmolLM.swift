@@ -93,16 +93,20 @@ public final class SmolLM: @unchecked Sendable {
     }
 
     /// `generate`, reporting errors (an empty prompt, a token id out of range, a prompt longer than the context).
-    public func generateThrowing(prompt: [Int32], options: GenerationOptions, onToken: (Int32) -> Bool) throws
-        -> [Int32]
-    {
+    /// `shouldStop` is asked before every layer of every forward pass, prompt included: when it returns true,
+    /// generation throws `interrupted` within one layer's time.
+    public func generateThrowing(
+        prompt: [Int32], options: GenerationOptions, shouldStop: () -> Bool = { false }, onToken: (Int32) -> Bool
+    ) throws -> [Int32] {
         guard !prompt.isEmpty else { throw RecMLError(.invalidArgument, "empty prompt") }
-        if options.beamWidth > 1 { return try beamSearch(prompt: prompt, options: options, onToken: onToken) }
+        if options.beamWidth > 1 {
+            return try beamSearch(prompt: prompt, options: options, shouldStop: shouldStop, onToken: onToken)
+        }
         let vocab = model.config.vocab
         let cache = model.makeCache(capacity: prompt.count + options.maxTokens)
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: vocab)
         defer { logits.deallocate() }
-        try model.evaluate(prompt, cache: cache, logits: logits)
+        try model.evaluate(prompt, cache: cache, logits: logits, shouldStop: shouldStop)
         var sampler = Sampler(options: options)
         let stops = options.stopTokens ?? defaultStopTokens
         var history = prompt
@@ -116,7 +120,7 @@ public final class SmolLM: @unchecked Sendable {
             history.append(token)
             if !onToken(token) || stops.contains(token) || out.count == options.maxTokens { break }
             guard cache.length < cache.capacity else { break }
-            try model.evaluate(token: token, cache: cache, logits: logits)
+            try model.evaluate(token: token, cache: cache, logits: logits, shouldStop: shouldStop)
         }
         return out
     }
@@ -125,8 +129,9 @@ public final class SmolLM: @unchecked Sendable {
     /// each sequence, each sequence's own `suffixes[i]` (may be empty) evaluated in one batched pass, then one batched
     /// forward pass per step for all unfinished sequences. Sequence i samples with seed `options.seed + i`.
     /// `onToken(i, token)` returning false stops sequence i. Returns the generated tokens of each sequence.
+    /// `shouldStop`, asked before every layer of every pass, stops the whole batch with `interrupted`.
     public func generateBatch(
-        prefix: [Int32], suffixes: [[Int32]], options: GenerationOptions,
+        prefix: [Int32], suffixes: [[Int32]], options: GenerationOptions, shouldStop: () -> Bool = { false },
         onToken: (Int, Int32) -> Bool = { _, _ in true }
     ) throws -> [[Int32]] {
         guard !prefix.isEmpty, !suffixes.isEmpty else { throw RecMLError(.invalidArgument, "empty prefix or batch") }
@@ -137,7 +142,7 @@ public final class SmolLM: @unchecked Sendable {
         let shared = model.makeCache(capacity: prefix.count)
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: n * vocab)
         defer { logits.deallocate() }
-        try model.evaluate(prefix, cache: shared, logits: logits)
+        try model.evaluate(prefix, cache: shared, logits: logits, shouldStop: shouldStop)
         let caches = (0..<n).map { _ in
             let c = model.makeCache(capacity: capacity)
             c.copy(from: shared)
@@ -148,7 +153,8 @@ public final class SmolLM: @unchecked Sendable {
         if !withSuffix.isEmpty {
             let tmp = UnsafeMutablePointer<Float>.allocate(capacity: withSuffix.count * vocab)
             defer { tmp.deallocate() }
-            try model.evaluateBatch(withSuffix.map { suffixes[$0] }, caches: withSuffix.map { caches[$0] }, logits: tmp)
+            try model.evaluateBatch(
+                withSuffix.map { suffixes[$0] }, caches: withSuffix.map { caches[$0] }, logits: tmp, shouldStop: shouldStop)
             for i in (0..<n).reversed() where suffixes[i].isEmpty { (logits + i * vocab).update(from: logits, count: vocab) }
             for (j, i) in withSuffix.enumerated() { (logits + i * vocab).update(from: tmp + j * vocab, count: vocab) }
         } else {
@@ -183,7 +189,7 @@ public final class SmolLM: @unchecked Sendable {
             }
             active = still
             if active.isEmpty { break }
-            try model.evaluateBatch(stepTokens, caches: stepCaches, logits: logits)
+            try model.evaluateBatch(stepTokens, caches: stepCaches, logits: logits, shouldStop: shouldStop)
             for (row, i) in active.enumerated() { rowOfSeq[i] = row }
         }
         return outs
@@ -191,7 +197,9 @@ public final class SmolLM: @unchecked Sendable {
 
     // MARK: - Beam search
 
-    private func beamSearch(prompt: [Int32], options: GenerationOptions, onToken: (Int32) -> Bool) throws -> [Int32] {
+    private func beamSearch(
+        prompt: [Int32], options: GenerationOptions, shouldStop: () -> Bool, onToken: (Int32) -> Bool
+    ) throws -> [Int32] {
         let width = options.beamWidth
         let vocab = model.config.vocab
         let capacity = prompt.count + options.maxTokens
@@ -199,7 +207,7 @@ public final class SmolLM: @unchecked Sendable {
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: width * vocab)
         defer { logits.deallocate() }
         let root = model.makeCache(capacity: capacity)
-        try model.evaluate(prompt, cache: root, logits: logits)
+        try model.evaluate(prompt, cache: root, logits: logits, shouldStop: shouldStop)
         struct Beam { var tokens: [Int32]; var logProb: Float; var cache: KVCache; var row: Int }
         var beams = [Beam(tokens: [], logProb: 0, cache: root, row: 0)]
         var spare: [KVCache] = (1..<width).map { _ in model.makeCache(capacity: capacity) }
@@ -265,7 +273,8 @@ public final class SmolLM: @unchecked Sendable {
             guard beams.allSatisfy({ $0.cache.length < $0.cache.capacity }) else { break }
             // a parent cache reused by its first child must hold exactly its prefix: positions match tokens
             for b in beams.indices { beams[b].row = b }
-            try model.evaluateBatch(beams.map { $0.tokens.last! }, caches: beams.map(\.cache), logits: logits)
+            try model.evaluateBatch(
+                beams.map { $0.tokens.last! }, caches: beams.map(\.cache), logits: logits, shouldStop: shouldStop)
         }
         for beam in beams { finished.append((beam.tokens, score(beam.logProb, beam.tokens.count))) }
         let best = finished.max { $0.score < $1.score }?.tokens ?? []

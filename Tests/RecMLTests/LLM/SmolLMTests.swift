@@ -90,6 +90,21 @@ struct SmolLMTests {
         #expect(batch[2].count == 12)
     }
 
+    /// The stop condition is asked before every layer, prompt included, so a long prompt stops within one layer.
+    @Test func shouldStopInterruptsThePromptPassWithinALayer() throws {
+        let model = try SmolLMReference.model()
+        let prompt = SmolLMReference.cases[0].prompt_token_ids
+        var asked = 0
+        #expect {
+            try model.generateBatch(
+                prefix: prompt, suffixes: [[], []], options: .greedy(maxTokens: 8),
+                shouldStop: { asked += 1; return asked > 3 })
+        } throws: { ($0 as? RecMLError)?.code == .interrupted }
+        #expect(asked == 4, "stopped at the fourth layer of the prompt's pass")
+        // The model is still usable afterwards: the interrupted caches were the request's own.
+        #expect(model.generate(prompt: prompt, options: .greedy(maxTokens: 4)).count > 0)
+    }
+
     @Test func samplingIsSeededAndStopsAtEndOfTurn() throws {
         let model = try SmolLMReference.model()
         let prompt = SmolLMReference.cases[4].prompt_token_ids

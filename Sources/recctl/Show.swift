@@ -73,7 +73,7 @@ extension RecCtl {
                     print("User \(user.id) (#\(user.internalID)), \(formatCount(total)) events")
                     printAttributes(user.attributes)
                     if !rows.isEmpty { print("Recent history (newest first):") }
-                    let valueTypes = Set(db.eventTypes.filter(\.usesValue).map(\.name))
+                    let valueTypes = Set(try db.eventTypes.filter(\.usesValue).map(\.name))
                     for row in rows {
                         var kind = String(describing: row["type"]!)
                         if let value = row["value"] as? Double, value != 1 || valueTypes.contains(kind) { kind += "=\(AttributeValue.number(value))" }

@@ -19,7 +19,7 @@ extension RecCtl {
                     guard first == "set", words.count > 1 else { throw ValidationError("usage: recctl types set NAME=WEIGHT ...") }
                     for spec in words.dropFirst() { try db.defineEventType(try parseEventType(spec)) }
                 }
-                let types = db.eventTypes
+                let types = try db.eventTypes
                 if options.json {
                     printJSON(types.map { ["name": $0.name, "weight": $0.weight, "uses_value": $0.usesValue] as [String: Any] })
                 } else {

@@ -283,6 +283,21 @@ struct DaemonTests {
         #expect(try client.querySync("RECOMMEND 2 ITEMS FOR USER 'u1'") is [String: Any])
     }
 
+    /// An event type defined by another process (`recctl types set`) is accepted by a running recd at once, and a
+    /// changed weight counts in its next refresh: each transaction reads the types its snapshot holds.
+    @Test func eventTypesDefinedElsewhereAreSeenWithoutRestart() throws {
+        let daemon = try Daemon()
+        let client = try daemon.client()
+        #expect(throws: RecClientError.self) { _ = try client.querySync("EVENT giftwrap USER 'u1' ITEM 't2'") }
+        let other = try RecDatabase.open(at: daemon.database)
+        try other.defineEventType(EventType(name: "giftwrap", weight: 2))
+        _ = try client.querySync("EVENT giftwrap USER 'u1' ITEM 't2'")
+        let stats = try #require(try client.querySync("SHOW STATS") as? [String: Any])
+        #expect("\(stats)".contains("giftwrap"), "\(stats)")
+        try other.defineEventType(EventType(name: "giftwrap", weight: 0))
+        #expect(try other.eventTypes.contains(EventType(name: "giftwrap", weight: 0)))
+    }
+
     /// SIGTERM while writes stream in: every acknowledged write is committed, the socket file is removed, exit 0.
     @Test func sigtermFinishesInFlightWorkAndRemovesTheSocket() throws {
         let daemon = try Daemon(trained: false)

@@ -4,17 +4,26 @@ public protocol CatalogReading: ~Copyable {
     var database: RecDatabase { get }
     /// The LMDB transaction; valid only inside the closure that handed out this reader.
     var handle: OpaquePointer { get }
+    /// Whether the transaction is a read-only snapshot (false inside a write transaction, which may yet abort).
+    var isSnapshot: Bool { get }
 }
 
 /// A consistent read-only view of the catalog, handed out by ``RecDatabase/read(_:)``.
 public struct CatalogReader: CatalogReading, ~Copyable {
     public let database: RecDatabase
     public let handle: OpaquePointer
+    public var isSnapshot: Bool { true }
 }
 
 extension CatalogReading where Self: ~Copyable {
     var schema: CatalogSchema { database.schema }
     var txn: ReadTransaction { ReadTransaction(handle: handle) }
+
+    /// The event types as this transaction sees them (a change made by another process is seen by the next
+    /// transaction that starts after it commits).
+    var eventTypes: EventTypeTable {
+        get throws { try database.eventTypeCache.table(in: txn, readOnly: isSnapshot, schema: schema) }
+    }
 
     // MARK: - Items and users
 
@@ -101,7 +110,7 @@ extension CatalogReading where Self: ~Copyable {
 
     func decodeEvent(sequence: UInt64, _ raw: UnsafeRawBufferPointer) throws -> Event {
         let record = try EventRecord(raw)
-        let typeName = database.eventType(code: record.typeCode)?.name ?? "type#\(record.typeCode)"
+        let typeName = try eventTypes.type(code: record.typeCode)?.name ?? "type#\(record.typeCode)"
         return Event(
             sequence: sequence, userID: record.user, itemID: record.item, type: typeName, value: record.value,
             timestamp: Timestamp(milliseconds: record.time), sessionID: record.session, text: record.text)
@@ -278,7 +287,7 @@ extension CatalogReading where Self: ~Copyable {
     /// Events per type name (types with no events are left out).
     public func eventCountsByType() throws -> [String: Int] {
         var counts: [String: Int] = [:]
-        for type in database.eventTypes {
+        for type in try eventTypes.all {
             if let count = try schema.counters.get("events." + type.name, in: txn), count > 0 {
                 counts[type.name] = Int(count)
             }

@@ -3,6 +3,7 @@
 public struct CatalogWriter: CatalogReading, ~Copyable {
     public let database: RecDatabase
     public let handle: OpaquePointer
+    public var isSnapshot: Bool { false }
     private var nextIDs: [String: UInt64] = [:]
     private var changedIDs: Set<String> = []
     private var eventDeltas: [UInt16: Int64] = [:]
@@ -29,14 +30,25 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
 
     private var writeTxn: WriteTransaction { WriteTransaction(handle: handle) }
 
+    /// The event types, read once per transaction (they change only in transactions of their own).
+    private var typesOfThisTransaction: EventTypeTable?
+
+    private mutating func transactionEventTypes() throws -> EventTypeTable {
+        if let types = typesOfThisTransaction { return types }
+        let types = try eventTypes
+        typesOfThisTransaction = types
+        return types
+    }
+
     /// Writes the id counters and event counters gathered during the transaction.
     mutating func flush() throws {
         var txn = writeTxn
         for name in changedIDs {
             try schema.meta.put(name, UInt64Codec.withBytes(of: nextIDs[name]!) { Array($0) }, in: &txn)
         }
+        let types = try transactionEventTypes()
         for (code, delta) in eventDeltas where delta != 0 {
-            guard let type = database.eventType(code: code) else { continue }
+            guard let type = types.type(code: code) else { continue }
             let name = "events." + type.name
             let current = Int64(try schema.counters.get(name, in: txn) ?? 0)
             try schema.counters.put(name, UInt64(max(0, current + delta)), in: &txn)
@@ -270,8 +282,9 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     public mutating func addEvent(_ input: EventInput, createMissing: Bool = true) throws -> UInt64 {
         try CatalogLimits.check(input.user, .userID)
         try CatalogLimits.check(input.item, .itemID)
-        guard let (code, _) = database.eventType(named: input.type) else {
-            let known = database.eventTypes.map(\.name).joined(separator: ", ")
+        let types = try transactionEventTypes()
+        guard let (code, _) = types.named(input.type) else {
+            let known = types.all.map(\.name).joined(separator: ", ")
             throw RecDBError(.invalidArgument, "unknown event type '\(input.type.excerpt(64))' (known: \(known))")
         }
         guard input.value.isFinite else { throw RecDBError(.invalidArgument, "event value \(input.value) is not finite") }

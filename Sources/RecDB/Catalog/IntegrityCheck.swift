@@ -77,7 +77,7 @@ extension RecDatabase {
             }
             if problems.count >= limit { return problems }
             for (code, count) in typeCounts {
-                let name = eventType(code: code)?.name ?? "type#\(code)"
+                let name = try reader.eventTypes.type(code: code)?.name ?? "type#\(code)"
                 let counter = try s.counters.get("events." + name, in: txn) ?? 0
                 if counter != count {
                     _ = report("counters", "events.\(name) says \(counter), the log holds \(count)")

@@ -32,9 +32,8 @@ public final class RecDatabase: @unchecked Sendable {
     let modelCache = ModelCache()
     /// Allowed sets of recent filters.
     let filterCache = FilterCache()
-    private let typesLock = NSLock()
-    private var typesByName: [String: (code: UInt16, type: EventType)] = [:]
-    private var typesByCode: [UInt16: EventType] = [:]
+    /// The event types of the latest snapshot read (see ``CatalogReading/eventTypes``).
+    let eventTypeCache = EventTypeCache()
 
     /// The folder of the database.
     public var path: String { environment.path }
@@ -66,7 +65,6 @@ public final class RecDatabase: @unchecked Sendable {
                 sessionGap = raw.withUnsafeBytes { Int64(bitPattern: $0.loadBigEndianUInt64(at: 0)) }
             }
         }
-        try reloadEventTypes()
         if !env.options.readOnly {
             try removeAbandonedGenerations()
             try removeStaleModelData()
@@ -156,38 +154,9 @@ public final class RecDatabase: @unchecked Sendable {
 
     // MARK: - Event types
 
-    /// The configured event types.
+    /// The event types configured now (as the latest committed transaction has them).
     public var eventTypes: [EventType] {
-        typesLock.lock()
-        defer { typesLock.unlock() }
-        return typesByCode.sorted { $0.key < $1.key }.map(\.value)
-    }
-
-    func eventType(named name: String) -> (code: UInt16, type: EventType)? {
-        typesLock.lock()
-        defer { typesLock.unlock() }
-        return typesByName[name]
-    }
-
-    func eventType(code: UInt16) -> EventType? {
-        typesLock.lock()
-        defer { typesLock.unlock() }
-        return typesByCode[code]
-    }
-
-    func reloadEventTypes() throws {
-        var byName: [String: (UInt16, EventType)] = [:]
-        try environment.read { txn in
-            try schema.eventTypes.scan(in: txn) { name, raw in
-                let decoded = try raw.withUnsafeBytes { try Self.decodeType(name: name, $0) }
-                byName[name] = decoded
-                return .next
-            }
-        }
-        typesLock.lock()
-        typesByName = byName.mapValues { (code: $0.0, type: $0.1) }
-        typesByCode = Dictionary(uniqueKeysWithValues: byName.values.map { ($0.0, $0.1) })
-        typesLock.unlock()
+        get throws { try read { try $0.eventTypes.all } }
     }
 
     /// Adds an event type or changes the weight of an existing one.
@@ -206,8 +175,12 @@ public final class RecDatabase: @unchecked Sendable {
                 return .next
             }
             try schema.eventTypes.put(type.name, Self.encodeType(type, code: existing ?? code), in: &txn)
+            // Every process sees the change at its next transaction: the token its cached table was read under
+            // no longer matches.
+            var token = BinaryWriter()
+            token.write(UInt64.random(in: 1 ... .max - 1))
+            try schema.meta.put(EventTypeTable.tokenKey, token.bytes, in: &txn)
         }
-        try reloadEventTypes()
     }
 
     static func encodeType(_ type: EventType, code: UInt16) -> [UInt8] {

@@ -268,6 +268,8 @@ public final class ImportSink: @unchecked Sendable {
     }
 
     private func validate(_ records: [ImportRecord]) -> RecDBError? {
+        let types: EventTypeTable
+        do { types = try database.read { try $0.eventTypes } } catch { return error as? RecDBError ?? RecDBError(.storage, "\(error)") }
         func limit(_ value: String, _ field: CatalogLimits.Field) -> RecDBError? {
             CatalogLimits.problem(value, field).map { RecDBError(.invalidArgument, $0) }
         }
@@ -285,7 +287,7 @@ public final class ImportSink: @unchecked Sendable {
                 }
             case .event(let event):
                 if let problem = limit(event.user, .userID) ?? limit(event.item, .itemID) { return problem }
-                if database.eventType(named: event.type) == nil {
+                if types.named(event.type) == nil {
                     let name = event.type.excerpt(64)
                     if let problem = limit(event.type, .eventType) { return problem }
                     return RecDBError(

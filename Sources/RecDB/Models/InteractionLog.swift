@@ -63,9 +63,7 @@ extension CatalogReading where Self: ~Copyable {
         log.times.reserveCapacity(count)
         log.sessions.reserveCapacity(count)
         var typeWeights: [UInt16: EventType] = [:]
-        for type in database.eventTypes {
-            if let (code, _) = database.eventType(named: type.name) { typeWeights[code] = type }
-        }
+        for (code, type) in try eventTypes.codes { typeWeights[code] = type }
         try schema.userEvents.scanRaw(in: txn) { key, value in
             let user = key.loadBigEndianUInt32(at: 0)
             let entry = try UserEventEntry(value)

@@ -18,7 +18,7 @@ extension CatalogReading where Self: ~Copyable {
                 eventType = nil
                 for entry in resolved.history where entry.itemID == source {
                     guard let type = try schema.events.withValue(entry.sequence, in: txn, { try EventRecord($0) })
-                        .flatMap({ database.eventType(code: $0.typeCode) }), type.weight > 0 || type.usesValue
+                        .flatMap({ try eventTypes.type(code: $0.typeCode) }), type.weight > 0 || type.usesValue
                     else { continue }
                     eventType = type.name
                     break

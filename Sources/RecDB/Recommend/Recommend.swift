@@ -355,7 +355,7 @@ extension CatalogReading where Self: ~Copyable {
 
     func eventWeight(sequence: UInt64) throws -> Float {
         guard let record = try schema.events.withValue(sequence, in: txn, { try EventRecord($0) }),
-            let type = database.eventType(code: record.typeCode)
+            let type = try eventTypes.type(code: record.typeCode)
         else { return 1 }
         return Float(type.weight(forValue: record.value))
     }

@@ -148,7 +148,7 @@ struct CatalogWriteTests {
         try TemporaryDirectory.with { folder in
             let db = try folder.createDatabase()
             try db.defineEventType(EventType(name: "share", weight: 4))
-            #expect(db.eventTypes.contains(EventType(name: "share", weight: 4)))
+            #expect(try db.eventTypes.contains(EventType(name: "share", weight: 4)))
             try db.write { w in _ = try w.addEvent(EventInput("u", "share", "i", at: 0)) }
             #expect(try CatalogCounts.of(db).eventsByType == ["share": 1])
         }

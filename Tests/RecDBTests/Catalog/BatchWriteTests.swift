@@ -183,6 +183,32 @@ struct BatchWriteTests {
         }
     }
 
+    /// What a savepoint per statement costs when nothing fails: 1,024 good statements in one plain transaction
+    /// against `writeBatch`. Prints the numbers; runs only with `RECDB_MEASURE=1`.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["RECDB_MEASURE"] != nil))
+    func measureSavepointOverhead() throws {
+        try TemporaryDirectory.with { folder in
+            var options = RecDatabase.Options()
+            options.storage.noSync = true
+            let db = try folder.createDatabase(options: options)
+            for round in 0..<6 {
+                let statements = try Self.statements(db, count: 1024, badEvery: 4096).map {
+                    try db.prepare($0.0.text.replacingOccurrences(of: "'g", with: "'r\(round)g"))
+                }
+                let started = Date()
+                if round % 2 == 0 {
+                    try db.write { w in for statement in statements { _ = try db.execute(statement, in: &w) } }
+                } else {
+                    _ = try db.writeBatch(statements) { w, statement in try db.execute(statement, in: &w) }
+                }
+                print(
+                    String(
+                        format: "1024 good statements, %@: %.1f ms", round % 2 == 0 ? "one transaction" : "savepoints",
+                        Date().timeIntervalSince(started) * 1000))
+            }
+        }
+    }
+
     private struct StatementFailed: Error { var index: Int }
     private struct Rollback: Error {}
 }

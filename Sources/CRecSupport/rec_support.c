@@ -9,6 +9,8 @@ void recdb_set_current_request(void *request) { current_request = request; }
 
 void recdb_note_map_full(void) { map_full_noted = 1; }
 
+int recdb_map_full_noted(void) { return map_full_noted; }
+
 int recdb_take_map_full(void) {
     int noted = map_full_noted;
     map_full_noted = 0;

@@ -5,8 +5,9 @@ import RecDB
 
 /// The one writer: write statements from every connection queue here, and each batch (whatever arrived while the
 /// previous commit ran, up to `maxBatch`) runs in one LMDB write transaction. A client is answered only after the
-/// commit that holds its write, so an acknowledged write survives `kill -9`. A statement that fails aborts the
-/// transaction; the batch then runs again without it, so one bad write fails alone.
+/// commit that holds its write, so an acknowledged write survives `kill -9`. Each statement runs in its own savepoint
+/// (a nested LMDB transaction, ``RecDatabase/writeBatch(_:_:)``): one that fails rolls back alone — an `EVENT` that
+/// created its user before failing leaves no user — and the rest of the batch commits without running again.
 final class GroupCommitWriter: @unchecked Sendable {
     private struct Pending {
         var statement: Statement
@@ -78,47 +79,23 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
     }
 
-    private struct StatementFailed: Error {
-        var index: Int
-        var error: Error
-    }
-
     private func commit(_ batch: [Pending]) {
-        var failed: [Int: Error] = [:]
-        var results: [Int: QueryValue] = [:]
-        while true {
-            do {
-                // The body runs again when the map grows (a full map is noted where LMDB reports it, so wrapping the
-                // statement's error below does not hide it): start each run afresh.
-                try database.write { w in
-                    results.removeAll(keepingCapacity: true)
-                    for (index, pending) in batch.enumerated() where failed[index] == nil {
-                        do {
-                            results[index] = try database.execute(pending.statement, in: &w)
-                        } catch {
-                            throw StatementFailed(index: index, error: error)
-                        }
-                    }
-                }
-                break
-            } catch let failure as StatementFailed {
-                failed[failure.index] = failure.error
-                if failed.count == batch.count { break }
-            } catch {
-                // The commit itself failed (a full disk, an I/O error): nothing of this batch is durable.
-                logger.error("write batch of \(batch.count) failed to commit: \(error)")
-                for index in batch.indices where failed[index] == nil { failed[index] = error }
-                results.removeAll()
-                break
-            }
+        let outcomes: [Result<QueryValue, any Error>]
+        do {
+            outcomes = try database.writeBatch(batch) { w, pending in try database.execute(pending.statement, in: &w) }
+        } catch {
+            // The commit itself failed (a full disk, an I/O error): nothing of this batch is durable.
+            logger.error("write batch of \(batch.count) failed to commit: \(error)")
+            outcomes = Array(repeating: .failure(error), count: batch.count)
         }
         batches += 1
-        committedWrites += results.count
-        for (index, pending) in batch.enumerated() {
-            if let result = results[index] {
+        for (pending, outcome) in zip(batch, outcomes) {
+            switch outcome {
+            case .success(let result):
+                committedWrites += 1
                 pending.promise.succeed(result)
-            } else {
-                pending.promise.fail(failed[index] ?? RecDBError(.storage, "the write was not committed"))
+            case .failure(let error):
+                pending.promise.fail(error)
             }
         }
     }

@@ -145,7 +145,8 @@ struct RecD: ParsableCommand {
         var scheduler: RefreshScheduler?
         if let refreshEvery, let seconds = RefreshScheduler.seconds(refreshEvery) {
             scheduler = RefreshScheduler(
-                database: database, models: refreshModels.split(separator: ",").map(String.init), every: seconds, logger: logger)
+                database: database, models: refreshModels.split(separator: ",").map(String.init), every: seconds,
+                queue: context.adminQueue, logger: logger)
             scheduler?.start()
         }
         // Wait for SIGTERM or SIGINT, then shut down gracefully.

@@ -2,8 +2,10 @@ import Foundation
 import Logging
 import RecDB
 
-/// Refreshes models on a schedule, one at a time, on its own thread: queries go on while a model trains (its new
-/// generation appears at once when the refresh switches to it).
+/// Refreshes models on a schedule, one at a time, on the server's admin queue: scheduled refreshes and admin
+/// statements (`REFRESH`, `EVALUATE`) take turns, so a scheduled refresh never meets an admin `REFRESH` of the same
+/// model (the library would refuse the second with `busy`, see ``RecDatabase/refresh(_:threads:progress:)``).
+/// Queries go on while a model trains (its new generation appears at once when the refresh switches to it).
 final class RefreshScheduler: @unchecked Sendable {
     let database: RecDatabase
     let models: [String]
@@ -11,12 +13,13 @@ final class RefreshScheduler: @unchecked Sendable {
     let logger: Logger
     private let timer: DispatchSourceTimer
 
-    init(database: RecDatabase, models: [String], every interval: TimeInterval, logger: Logger) {
+    /// Refreshes `models` every `interval` seconds on `queue`, the queue that runs admin statements.
+    init(database: RecDatabase, models: [String], every interval: TimeInterval, queue: DispatchQueue, logger: Logger) {
         self.database = database
         self.models = models
         self.interval = interval
         self.logger = logger
-        timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "recd-refresh"))
+        timer = DispatchSource.makeTimerSource(queue: queue)
     }
 
     func start() {

@@ -32,7 +32,7 @@ final class ServerContext: @unchecked Sendable {
     let readers: NIOThreadPool
     /// Runs heavy reads, one at a time, so that light reads never wait behind them.
     let heavyReaders: NIOThreadPool
-    /// Runs admin statements one at a time.
+    /// Runs admin statements and scheduled refreshes one at a time (see ``RefreshScheduler``).
     let adminQueue = DispatchQueue(label: "recd-admin")
     let policy: Policy
     let logger: Logger

@@ -21,6 +21,8 @@ float recdb_l2sq_avx2(const float *a, const float *b, size_t n);
 void recdb_note_map_full(void);
 /* Returns 1 when the note was set since the last call (and clears it), else 0. */
 int recdb_take_map_full(void);
+/* Returns 1 when the note is set, without clearing it (a savepoint lets a full map through to the write loop). */
+int recdb_map_full_noted(void);
 
 /* Memory maps of data files, so that a bus error (SIGBUS: a page of the map is gone because the file was truncated
    while open) can name the file. Registration is thread-safe; at most 64 maps are named at a time. */

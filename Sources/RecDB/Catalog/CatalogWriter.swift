@@ -1,8 +1,13 @@
 /// Changes to the catalog inside one write transaction, handed out by ``RecDatabase/write(_:)``.
 /// Every index is updated in the same transaction as the record it indexes.
+///
+/// The writer keeps some changes in memory until ``flush()`` writes them at the end of the transaction: id counters,
+/// event counters, the items changed (for the item version and its change log, `item_changes`) and ids resolved for
+/// the ``IDCache``. ``savepoint(_:)`` and ``attempt(_:)`` roll these back together with the nested transaction.
 public struct CatalogWriter: CatalogReading, ~Copyable {
     public let database: RecDatabase
-    public let handle: OpaquePointer
+    /// The LMDB transaction: the write transaction, or the nested one while a savepoint's body runs.
+    public private(set) var handle: OpaquePointer
     public var isSnapshot: Bool { false }
     private var nextIDs: [String: UInt64] = [:]
     private var changedIDs: Set<String> = []
@@ -38,6 +43,74 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         let types = try eventTypes
         typesOfThisTransaction = types
         return types
+    }
+
+    // MARK: - Savepoints
+
+    /// What the writer holds in memory for ``flush()``, as it was when a savepoint began.
+    private struct Mark {
+        var nextIDs: [String: UInt64]
+        var changedIDs: Set<String>
+        var eventDeltas: [UInt16: Int64]
+        /// `changedItems` only grows until the flush: its length is enough.
+        var changedItemCount: Int
+        var resolved: IDCache.Entries
+    }
+
+    private var mark: Mark {
+        Mark(
+            nextIDs: nextIDs, changedIDs: changedIDs, eventDeltas: eventDeltas, changedItemCount: changedItems.count,
+            resolved: resolved)
+    }
+
+    private mutating func rollBack(to mark: Mark) {
+        nextIDs = mark.nextIDs
+        changedIDs = mark.changedIDs
+        eventDeltas = mark.eventDeltas
+        changedItems.removeSubrange(mark.changedItemCount...)
+        resolved = mark.resolved
+    }
+
+    /// Runs `body` in a savepoint (a nested LMDB transaction, see ``WriteTransaction/savepoint(_:)``): on return its
+    /// changes join this transaction; on a throw every change it made is undone — in LMDB and in what the writer
+    /// keeps in memory (id counters, event counters, the changed-items log) — and the error is rethrown.
+    ///
+    /// ```swift
+    /// try db.write { w in
+    ///     try w.upsertItem("i1", attributes: [:])
+    ///     // Fails on the long session id after creating user 'u9' and item 'i9': neither remains.
+    ///     _ = try? w.savepoint { w in
+    ///         try w.addEvent(EventInput(user: "u9", item: "i9", type: "view", timestamp: .now, session: tooLong))
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// Ids dropped from the writer's ``IDCache`` inside the savepoint (a deleted item's) stay dropped: the cache only
+    /// saves lookups, so a missing entry is read from the database again.
+    public mutating func savepoint<R>(_ body: (inout CatalogWriter) throws -> R) throws -> R {
+        try attempt(body).get()
+    }
+
+    /// Like ``savepoint(_:)``, but hands `body`'s failure back instead of throwing it (see
+    /// ``WriteTransaction/attempt(_:)``): throws only what ends the whole transaction, a full map above all, which
+    /// ``RecDatabase/write(_:)`` answers by growing the map and running its body again.
+    public mutating func attempt<R>(_ body: (inout CatalogWriter) throws -> R) throws -> Result<R, any Error> {
+        let saved = mark
+        let parent = handle
+        var txn = writeTxn
+        let result: Result<R, any Error>
+        do {
+            result = try txn.attempt { child in
+                handle = child.handle
+                defer { handle = parent }
+                return try body(&self)
+            }
+        } catch {
+            rollBack(to: saved)
+            throw error
+        }
+        if case .failure = result { rollBack(to: saved) }
+        return result
     }
 
     /// Writes the id counters and event counters gathered during the transaction.

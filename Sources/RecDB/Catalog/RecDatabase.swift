@@ -134,6 +134,30 @@ public final class RecDatabase: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` once for each of `elements` in one write transaction, each in its own savepoint (see
+    /// ``CatalogWriter/attempt(_:)``): a failure rolls back only that element's changes, and the others commit
+    /// together without running again. Returns one result per element, in order.
+    ///
+    /// ```swift
+    /// let outcomes = try db.writeBatch(statements) { w, statement in try db.execute(statement, in: &w) }
+    /// ```
+    ///
+    /// Throws only when the transaction as a whole fails (its commit: a full disk, an I/O error); then nothing of it
+    /// was written. When the map fills, it grows and the whole batch runs again (as with ``write(_:)``), so `body`
+    /// runs more than once per element only then. recd's group commit runs its batches through this.
+    public func writeBatch<Element, R>(
+        _ elements: [Element], _ body: (inout CatalogWriter, Element) throws -> R
+    ) throws -> [Result<R, any Error>] {
+        try write { w in
+            var outcomes: [Result<R, any Error>] = []
+            outcomes.reserveCapacity(elements.count)
+            for element in elements {
+                outcomes.append(try w.attempt { w in try body(&w, element) })
+            }
+            return outcomes
+        }
+    }
+
     /// Like ``write(_:)``, with an id cache that outlives the transaction (see ``IDCache``).
     func write<R>(using cache: IDCache, _ body: (inout CatalogWriter) throws -> R) throws -> R {
         var learned = IDCache.Entries()

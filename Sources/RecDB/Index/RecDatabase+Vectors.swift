@@ -39,9 +39,19 @@ extension RecDatabase {
 
     /// Removes a space with its vectors and indexes.
     public func dropSpace(_ name: String) throws {
+        guard try dropSpace(name, if: { _ in true }) else {
+            throw RecDBError(.notFound, "unknown embedding space '\(name)'")
+        }
+    }
+
+    /// Drops space `name` when it exists and `condition` holds, both decided in the write transaction that drops it
+    /// (so that a clean-up decided on an older snapshot never drops what a job started meanwhile). Returns whether
+    /// it dropped the space.
+    @discardableResult
+    func dropSpace(_ name: String, if condition: (borrowing CatalogWriter) throws -> Bool) throws -> Bool {
         try write { w in
             var txn = WriteTransaction(handle: w.handle)
-            guard let space = try w.space(name) else { throw RecDBError(.notFound, "unknown embedding space '\(name)'") }
+            guard let space = try w.space(name), try condition(w) else { return false }
             for kind in VectorKind.allCases {
                 for database in [vectorSchema.vectors.name, vectorSchema.ann.name] {
                     let table = database == vectorSchema.vectors.name ? vectorSchema.vectors : vectorSchema.ann
@@ -50,6 +60,7 @@ extension RecDatabase {
                 try deleteRange(vectorSchema.dirty, prefix: VectorKeys.prefix(space.id, kind), in: &txn)
             }
             try vectorSchema.spaces.delete(name, in: &txn)
+            return true
         }
     }
 
@@ -90,15 +101,15 @@ extension RecDatabase {
     func removeAbandonedGenerations() throws {
         // Look in a read transaction first: opening a database must not wait for another process's writer, and
         // must not touch a generation that a live build in another process is still writing.
-        let stale = try read { r -> [[UInt8]] in
-            var stale: [[UInt8]] = []
+        let stale = try read { r -> [(space: String, kind: VectorKind, key: [UInt8])] in
+            var stale: [(space: String, kind: VectorKind, key: [UInt8])] = []
             try vectorSchema.spaces.scanRaw(in: r.txn) { key, value in
                 let space = try EmbeddingSpace(name: try StringCodec.decode(key), value)
-                for kind in VectorKind.allCases where !(try isJobRunningElsewhere(Self.indexJob(space.name, kind), in: r.txn)) {
+                for kind in VectorKind.allCases where !(try isJobRunning(Self.indexJob(space.name, kind), in: r.txn)) {
                     let active = space.generation(kind)
                     try vectorSchema.ann.scanRaw(in: r.txn, prefix: VectorKeys.prefix(space.id, kind)) { key, _ in
                         let generation = key.loadBigEndianUInt32(at: 3)
-                        if generation != 0 && generation != active { stale.append(Array(key)) }
+                        if generation != 0 && generation != active { stale.append((space.name, kind, Array(key))) }
                         return .next
                     }
                 }
@@ -107,8 +118,16 @@ extension RecDatabase {
             return stale
         }
         guard !stale.isEmpty else { return }
-        try environment.write { txn in
-            for key in stale { try vectorSchema.ann.delete(key, in: &txn) }
+        try write { w in
+            var txn = WriteTransaction(handle: w.handle)
+            for (name, kind, key) in stale {
+                // Decided again here: a build may have started or switched since the snapshot.
+                guard let space = try w.space(name), key.starts(with: VectorKeys.prefix(space.id, kind)),
+                    key.withUnsafeBytes({ $0.loadBigEndianUInt32(at: 3) }) != space.generation(kind),
+                    !(try isJobRunning(Self.indexJob(name, kind), in: w.txn))
+                else { continue }
+                try vectorSchema.ann.delete(key, in: &txn)
+            }
         }
     }
 }

@@ -1,0 +1,324 @@
+import Foundation
+
+// Model refresh: train from a snapshot, write a new generation beside the active one, switch in one transaction,
+// drop what no generation uses.
+
+extension RecDatabase {
+    /// Trains `spec` from one read snapshot and makes the result the model's active generation.
+    ///
+    /// The new generation is written in chunked write transactions while the current one keeps serving; then one
+    /// small transaction switches the model to it. Readers that began before the switch finish on the old
+    /// generation (an LMDB snapshot), whose data is deleted afterwards. A crash at any point leaves the old
+    /// generation active; what the new one had written is removed at the next open.
+    ///
+    /// One refresh of a model runs at a time. In this process a second one (another thread, recd's scheduler beside
+    /// an admin `REFRESH`, another ``RecDatabase`` opened on the same folder) does not wait: it fails at once with
+    /// ``RecDBError/Code/busy``, naming the model and the job that runs (`refresh:NAME`); so does a refresh while
+    /// another live process refreshes the model. The generation number is reserved in the write transaction that
+    /// takes the job's lease (one past the active generation, read there, not from an older snapshot), and only the
+    /// refresh that took the lease releases it.
+    @discardableResult
+    public func refresh(
+        _ spec: ModelSpec, threads: Int = 2, progress: (@Sendable (String) -> Void)? = nil
+    ) throws -> RefreshReport {
+        try withJob(Self.refreshJob(spec.name), start: { w in (try w.model(spec.name)?.generation ?? 0) + 1 }) {
+            job, generation in
+            try refreshHoldingLease(spec, generation: generation, job: job, threads: threads, progress: progress)
+        }
+    }
+
+    private func refreshHoldingLease(
+        _ spec: ModelSpec, generation: UInt32, job: JobTicket, threads: Int, progress: (@Sendable (String) -> Void)?
+    ) throws -> RefreshReport {
+        let started = Date()
+        let name = spec.name
+        switch spec {
+        case .blend, .chain:
+            throw RecDBError(
+                .invalidArgument, "'\(name)' is combined at query time from its parts; refresh each part instead")
+        default: break
+        }
+        try spec.requireTextEncoder()
+        progress?("reading the snapshot")
+        let (log, previous, items, lastSequence) = try read { r -> (InteractionLog, ModelRecord?, [Item], UInt64) in
+            var items: [Item] = []
+            if spec.needsItems {
+                try r.forEachItem { item in
+                    items.append(item)
+                    return .next
+                }
+            }
+            return (try r.interactionLog(), try r.model(name), items, try r.lastEventSequence())
+        }
+        guard (previous?.generation ?? 0) + 1 == generation else {
+            // Another refresh switched the model after this one reserved its generation: the job guard failed.
+            throw RecDBError(
+                .busy, "model '\(name)' moved to generation \(previous?.generation ?? 0) while refresh \(generation) began")
+        }
+        progress?("training \(name) on \(spec.needsItems ? "\(items.count) items" : "\(log.count) interactions")")
+        let trainStarted = Date()
+        let model = spec.train(on: log, threads: threads, items: items, sessionGap: sessionGap) { fraction in
+            progress?(String(format: "training %@ %3.0f%%", name, fraction * 100))
+        }
+        let trainingSeconds = Date().timeIntervalSince(trainStarted)
+        var record = ModelRecord(
+            name: name, kind: spec.kind, parameters: spec.parameterTable, generation: generation, space: nil,
+            trainedAt: Timestamp.now.description, trainingSeconds: trainingSeconds, events: log.count,
+            lastEvaluation: previous?.lastEvaluation)
+        record.lastEventSequence = lastSequence
+        progress?("writing generation \(generation)")
+        switch model {
+        case let factors as ALSModel:
+            record.space = try writeFactorGeneration(
+                name, generation, users: factors.userFactors, items: factors.itemFactors,
+                dimension: factors.parameters.factors, log: log, threads: threads)
+            try writeData(
+                name, generation, part: ModelSchema.gramPart,
+                floats: FoldIn.gram(factors.itemFactors, dimension: factors.parameters.factors, solved: factors.parameters.factors))
+        case let factors as BPRModel:
+            record.space = try writeFactorGeneration(
+                name, generation, users: factors.userFactors, items: factors.itemFactors,
+                dimension: factors.parameters.factors + 1, log: log, threads: threads)
+            try writeData(
+                name, generation, part: ModelSchema.gramPart,
+                floats: FoldIn.gram(factors.itemFactors, dimension: factors.parameters.factors + 1, solved: factors.parameters.factors))
+        case let content as ContentModel:
+            record.space = try writeContentGeneration(name, generation, content, threads: threads)
+        case let text as TextModel:
+            record.space = try writeItemVectors(name, generation, text.itemVectors, dimension: text.dimension)
+            try buildIndex(space: record.space!, kind: .items, threads: threads)
+        case let session as SessionKNNModel:
+            try writeSessions(name, generation, session.log)
+        case let transition as TransitionModel:
+            try writeSessions(name, generation, transition.log)
+        case let popularity as PopularityModel:
+            try writeData(name, generation, part: 1, floats: popularity.scores)
+        case let knn as ItemKNNModel:
+            try writeNeighbourLists(name, generation, knn.lists)
+        default:
+            break
+        }
+        progress?("switching to generation \(generation)")
+        let recordBytes = try JSONEncoder().encode(record)
+        try write { w in
+            var txn = WriteTransaction(handle: w.handle)
+            let current = try w.model(name)
+            guard (current?.generation ?? 0) + 1 == generation else {
+                throw RecDBError(.busy, "another refresh of '\(name)' finished first; this one is discarded")
+            }
+            // Items upserted while the model trained get their vectors now.
+            if let content = model as? ContentModel, let space = record.space {
+                try w.addMissingItemVectors(space: space) { content.projection.vector(for: $0) }
+            }
+            if model is TextModel, let space = record.space, let encoder = try? SharedTextEncoder.get() {
+                try w.addMissingItemVectors(space: space) { item in
+                    let text = TextModel.text(of: item)
+                    return text.isEmpty ? nil : encoder.encode(text)
+                }
+            }
+            try modelSchema.models.put(name, Array(recordBytes), in: &txn)
+        }
+        try removeStaleModelData(of: name, except: job)
+        return RefreshReport(record: record, seconds: Date().timeIntervalSince(started))
+    }
+
+    /// Writes a factor model's vectors into a new embedding space (items and users) and indexes the items.
+    private func writeFactorGeneration(
+        _ model: String, _ generation: UInt32, users: [Float], items: [Float], dimension: Int, log: InteractionLog,
+        threads: Int
+    ) throws -> String {
+        let spaceName = ModelSchema.spaceName(model, generation)
+        // Left by a refresh that failed or crashed (the job guard keeps live ones apart).
+        try dropSpace(spaceName, if: { _ in true })
+        let space = try createSpace(spaceName, dimension: dimension, metric: .innerProduct, forModel: true)
+        for (kind, factors) in [(VectorKind.items, items), (VectorKind.users, users)] {
+            let rows = factors.count / dimension
+            var start = 0
+            while start < rows {
+                let end = min(rows, start + 10_000)
+                try write { w in
+                    for row in start..<end {
+                        let node = UInt32(row)
+                        let exists = kind == .items
+                            ? try schema.items.contains(node, in: w.txn) : try schema.users.contains(node, in: w.txn)
+                        guard exists else { continue }
+                        try w.setVector(
+                            Array(factors[row * dimension..<(row + 1) * dimension]), space: space, kind: kind, node: node,
+                            owner: "\(kind) #\(row)")
+                    }
+                }
+                start = end
+            }
+        }
+        try buildIndex(space: spaceName, kind: .items, threads: threads)
+        return spaceName
+    }
+
+    /// Writes a content generation: the item vectors into a cosine space (indexed), the vocabulary and the basis
+    /// into model data.
+    private func writeContentGeneration(_ model: String, _ generation: UInt32, _ content: ContentModel, threads: Int)
+        throws -> String
+    {
+        let spaceName = try writeItemVectors(model, generation, content.itemVectors, dimension: content.dimension)
+        let vocabulary = content.projection.vocabularyBytes
+        try environment.write { txn in
+            try modelSchema.data.put(
+                ModelSchema.dataKey(model, generation, part: ModelSchema.vocabularyPart, index: 0), vocabulary, in: &txn)
+        }
+        try writeData(model, generation, part: ModelSchema.basisPart, floats: content.projection.basis)
+        try buildIndex(space: spaceName, kind: .items, threads: threads)
+        return spaceName
+    }
+
+    /// Writes row-major item vectors (zero rows skipped) into a new cosine space `MODEL@GENERATION`, in chunks.
+    private func writeItemVectors(_ model: String, _ generation: UInt32, _ vectors: [Float], dimension d: Int) throws
+        -> String
+    {
+        let spaceName = ModelSchema.spaceName(model, generation)
+        // Left by a refresh that failed or crashed (the job guard keeps live ones apart).
+        try dropSpace(spaceName, if: { _ in true })
+        let space = try createSpace(spaceName, dimension: d, metric: .cosine, forModel: true)
+        let rows = vectors.count / max(d, 1)
+        var start = 0
+        while start < rows {
+            let end = min(rows, start + 10_000)
+            try write { w in
+                for row in start..<end {
+                    let vector = Array(vectors[row * d..<(row + 1) * d])
+                    guard vector.contains(where: { $0 != 0 }), try schema.items.contains(UInt32(row), in: w.txn) else { continue }
+                    try w.setVector(vector, space: space, kind: .items, node: UInt32(row), owner: "item #\(row)")
+                }
+            }
+            start = end
+        }
+        return spaceName
+    }
+
+    /// Writes the training sessions of a session model, 4,096 per value: count, then per session its end time,
+    /// item count and items.
+    private func writeSessions(_ model: String, _ generation: UInt32, _ log: SessionLog) throws {
+        let perChunk = ModelSchema.sessionsPerValue
+        var chunk = 0
+        repeat {
+            let range = (chunk * perChunk)..<min(log.count, (chunk + 1) * perChunk)
+            var writer = BinaryWriter()
+            writer.write(UInt32(range.count))
+            for s in range {
+                writer.write(log.ends[s])
+                writer.write(UInt32(log.sessions[s].count))
+                for item in log.sessions[s] { writer.write(item) }
+            }
+            let bytes = writer.bytes, index = UInt32(chunk)
+            try environment.write { txn in
+                try modelSchema.data.put(
+                    ModelSchema.dataKey(model, generation, part: ModelSchema.sessionsPart, index: index), bytes, in: &txn)
+            }
+            chunk += 1
+        } while chunk * perChunk < log.count
+    }
+
+    private func writeData(_ model: String, _ generation: UInt32, part: UInt8, floats: [Float]) throws {
+        let perValue = ModelSchema.floatsPerValue
+        var index: UInt32 = 0
+        var start = 0
+        repeat {
+            let end = min(floats.count, start + perValue)
+            let bytes = floats[start..<end].withUnsafeBytes { Array($0) }
+            try environment.write { txn in
+                try modelSchema.data.put(ModelSchema.dataKey(model, generation, part: part, index: index), bytes, in: &txn)
+            }
+            index += 1
+            start = end
+        } while start < floats.count
+    }
+
+    private func writeNeighbourLists(_ model: String, _ generation: UInt32, _ lists: [[(item: UInt32, similarity: Float)]])
+        throws
+    {
+        let perChunk = 4096
+        var chunk = 0
+        while chunk * perChunk < max(lists.count, 1) {
+            let range = (chunk * perChunk)..<min(lists.count, (chunk + 1) * perChunk)
+            var writer = BinaryWriter()
+            for i in range {
+                writer.write(UInt32(lists[i].count))
+                for neighbour in lists[i] {
+                    writer.write(neighbour.item)
+                    writer.write(neighbour.similarity)
+                }
+            }
+            let bytes = writer.bytes
+            let index = UInt32(chunk)
+            try environment.write { txn in
+                try modelSchema.data.put(ModelSchema.dataKey(model, generation, part: 2, index: index), bytes, in: &txn)
+            }
+            chunk += 1
+        }
+    }
+
+    /// Deletes spaces and data of `model` (or every model) that belong to no active generation: the generation a
+    /// refresh replaced, or what a refresh interrupted by a crash left behind. A model whose refresh runs (in this
+    /// process under a claim other than `except`, or in another live process) keeps its partial generation.
+    func removeStaleModelData(of model: String? = nil, except job: JobTicket? = nil) throws {
+        // Look in a read transaction first: opening a database must not wait for another process's writer.
+        let (staleSpaces, staleKeys) = try read { r -> ([String], [[UInt8]]) in
+            var active: [String: UInt32] = [:]
+            try modelSchema.models.scanRaw(in: r.txn) { key, value in
+                let record = try ModelRecord.decode(value, name: try StringCodec.decode(key))
+                active[record.name] = record.generation
+                return .next
+            }
+            // Owners whose refresh is running in a live process keep their partial generation.
+            var busy = Set<String>()
+            var owners = Set(active.keys)
+            try vectorSchema.spaces.scanRaw(in: r.txn) { key, _ in
+                let name = try StringCodec.decode(key)
+                if let at = name.lastIndex(of: "@") { owners.insert(String(name[..<at])) }
+                return .next
+            }
+            for owner in owners where try isJobRunning(Self.refreshJob(owner), in: r.txn, except: job) {
+                busy.insert(owner)
+            }
+            let isStale = { (owner: String, generation: UInt32) -> Bool in
+                (model == nil || owner == model) && active[owner] != generation && !busy.contains(owner)
+            }
+            var spaces: [String] = []
+            try vectorSchema.spaces.scanRaw(in: r.txn) { key, _ in
+                let name = try StringCodec.decode(key)
+                if let at = name.lastIndex(of: "@"), let generation = UInt32(name[name.index(after: at)...]),
+                    isStale(String(name[..<at]), generation)
+                {
+                    spaces.append(name)
+                }
+                return .next
+            }
+            var keys: [[UInt8]] = []
+            try modelSchema.data.scanRaw(in: r.txn) { key, _ in
+                var reader = BinaryReader(key)
+                let owner = try reader.readString(), generation = try reader.readUInt32()
+                if isStale(owner, generation) { keys.append(Array(key)) }
+                return .next
+            }
+            return (spaces, keys)
+        }
+        // Decided again in each deleting transaction: a refresh may have started or switched since the snapshot.
+        func stillStale(_ owner: String, _ generation: UInt32, in w: borrowing CatalogWriter) throws -> Bool {
+            try w.model(owner)?.generation != generation && !isJobRunning(Self.refreshJob(owner), in: w.txn, except: job)
+        }
+        for space in staleSpaces {
+            guard let at = space.lastIndex(of: "@"), let generation = UInt32(space[space.index(after: at)...]) else { continue }
+            try dropSpace(space, if: { w in try stillStale(String(space[..<at]), generation, in: w) })
+        }
+        guard !staleKeys.isEmpty else { return }
+        try write { w in
+            var txn = WriteTransaction(handle: w.handle)
+            for key in staleKeys {
+                let (owner, generation) = try key.withUnsafeBytes { raw in
+                    var reader = BinaryReader(raw)
+                    return (try reader.readString(), try reader.readUInt32())
+                }
+                if try stillStale(owner, generation, in: w) { try modelSchema.data.delete(key, in: &txn) }
+            }
+        }
+    }
+}

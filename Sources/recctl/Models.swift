@@ -140,7 +140,11 @@ extension RecCtl {
             discussion: """
                 Without --model the fallback chain serves (personalised → session → content → popularity). \
                 Several --model options blend (scores normalised per model): --model als=0.7 --model content=0.3. \
-                --where clauses (ANDed): category=Books, price<20, tag=sale, available=true, brand!=Acme.
+                When the --model models give fewer results than asked, the fallback chain fills the rest (marked \
+                filled_by in the provenance) unless --strict is given. \
+                --where clauses (ANDed): category=Books, price<20, tag=sale, available=true, brand!=Acme. \
+                --diversify D means what DIVERSIFY D means in the query language: 0 changes nothing, 1 is all variety \
+                (maximal marginal relevance with lambda = 1 − D).
                 """)
         @OptionGroup var options: DatabaseOptions
         @Option(help: "For this user.") var user: String?
@@ -156,15 +160,18 @@ extension RecCtl {
         @Option(help: "Only items in this category (or below it).") var category: String?
         @Option(help: "Comma-separated item ids never to return.") var exclude: String?
         @Flag(name: .customLong("include-seen"), help: "Keep items the user has met.") var includeSeen = false
-        @Option(help: "Diversify by maximal marginal relevance with this lambda (0…1; 1 = none).") var diversify: Float?
+        @Option(help: "How much variety, 0…1 (0 = none), as DIVERSIFY in the query language.") var diversify: Double?
         @Option(name: .customLong("per-category"), help: "At most this many items per category on a page.") var perCategory: Int?
+        @Flag(help: "Only the --model models serve: a short page is not filled from the fallback chain.") var strict = false
 
         func validate() throws {
             let targets = [user, session, items, similarTo, usersFor, matching].compactMap { $0 }
             guard targets.count == 1 else {
                 throw ValidationError("give exactly one of --user, --session, --items, --similar-to, --users-for, --matching")
             }
-            if let diversify, !(0...1).contains(diversify) { throw ValidationError("--diversify takes a lambda in 0…1") }
+            if let diversify, RecommendRequest.Diversification.diversity(diversify) == nil {
+                throw ValidationError("--diversify takes an amount of variety in 0…1 (0 = none)")
+            }
         }
 
         func run() throws {
@@ -190,7 +197,8 @@ extension RecCtl {
                 request.exclude = exclude?.split(separator: ",").map(String.init) ?? []
                 request.excludeSeen = !includeSeen
                 if let perCategory { request.diversification = .perCategory(perCategory) }
-                if let diversify { request.diversification = .maximalMarginalRelevance(lambda: diversify) }
+                if let diversify { request.diversification = .diversity(diversify) }
+                request.strict = strict
                 let db = try options.open()
                 let results = try db.recommend(request)
                 if options.json {
@@ -208,6 +216,10 @@ extension RecCtl {
                                 },
                             ] as [String: Any],
                         ]
+                        if let model = result.provenance.filledBy, var provenance = row["provenance"] as? [String: Any] {
+                            provenance["filled_by"] = model
+                            row["provenance"] = provenance
+                        }
                         if let title = result.title { row["title"] = title }
                         return row
                     })

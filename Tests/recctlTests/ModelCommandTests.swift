@@ -160,6 +160,34 @@ struct ModelCommandTests {
     }
 }
 
+extension ModelCommandTests {
+    /// `recctl recommend --diversify D` and `DIVERSIFY D` in a statement are one setting: the same list for every D.
+    @Test func diversifyMeansTheSameInTheFlagAndTheStatement() throws {
+        try TemporaryDirectory.with { folder in
+            let db = try Self.importedDatabase(in: folder)
+            try RecCtl.succeed("refresh", "als", "--db", db, "--factors", "4", "--iterations", "3", "--threads", "1")
+            var lists: [String: [String]] = [:]
+            for amount in ["0", "0.3", "0.7", "1"] {
+                let flag = Self.jsonArray(
+                    try RecCtl.succeed(
+                        "recommend", "--user", "2", "--model", "als", "--include-seen", "-k", "6", "--diversify", amount,
+                        "--db", db, "--json"))
+                let statement = try RecCtl.succeed(
+                    "query", "--db", db, "--json",
+                    "RECOMMEND 6 ITEMS FOR USER '2' USING als INCLUDE SEEN DIVERSIFY \(amount)"
+                ).json["items"] as? [[String: Any]] ?? []
+                let ids = flag.compactMap { $0["id"] as? String }
+                #expect(ids.count == 6 && ids == statement.compactMap { $0["id"] as? String }, "DIVERSIFY \(amount)")
+                lists[amount] = ids
+            }
+            // The amount changes the list here, so a flag that meant 1 − D would fail above.
+            #expect(Set(lists.values).count > 1, "\(lists)")
+            let outside = try RecCtl.run("recommend", "--user", "2", "--diversify", "1.5", "--db", db)
+            #expect(outside.status != 0 && outside.stderr.contains("0…1"), "\(outside)")
+        }
+    }
+}
+
 /// `recctl refresh content|session` and `recommend` for every kind of target, and session evaluation.
 @Suite("recctl recommend")
 struct RecommendCommandTests {

@@ -191,11 +191,14 @@ struct ModelSchema: Sendable {
 
     // Parts of a generation's model data.
     static let popularityPart: UInt8 = 1
+    /// Item-kNN neighbour lists in the sequential layout of older versions (read, no longer written).
     static let neighboursPart: UInt8 = 2
     static let vocabularyPart: UInt8 = 3
     static let basisPart: UInt8 = 4
     static let gramPart: UInt8 = 5
     static let sessionsPart: UInt8 = 6
+    /// Item-kNN neighbour lists with an offset table per value (``NeighbourLists``).
+    static let neighbourTablePart: UInt8 = 7
 
     /// Floats per value of a float part (popularity, basis, Gram): the last value of a part holds the rest.
     static let floatsPerValue = 1 << 18
@@ -234,64 +237,6 @@ extension RecDatabase {
 
 extension CatalogReading where Self: ~Copyable {
     var modelSchema: ModelSchema { database.modelSchema }
-
-    /// An item's stored neighbour list in an item-kNN model generation, most similar first.
-    ///
-    /// Lists are stored 4,096 items per value, each as a count then (item, similarity) pairs. Every count is checked
-    /// against the bytes left and the model's `neighbours` parameter, every neighbour id against the catalog's item
-    /// id counter: a mismatch is `corrupted`, naming the model, generation and key.
-    func neighbours(of item: UInt32, model record: ModelRecord) throws -> [(item: UInt32, similarity: Float)] {
-        let chunk = UInt32(Int(item) / 4096)
-        let key = ModelSchema.dataKey(record.name, record.generation, part: ModelSchema.neighboursPart, index: chunk)
-        let what = "item-kNN model '\(record.name)' generation \(record.generation), neighbour lists \(chunk)"
-        let itemLimit = try CatalogSchemaAccess.idLimit("next.item", handle: handle, meta: schema.meta)
-        let capacity = try record.count("neighbours", in: 0...Int(UInt32.max), default: Int(UInt32.max))
-        var result: [(item: UInt32, similarity: Float)] = []
-        try modelSchema.data.withValue(key, in: txn) { raw in
-            var reader = BinaryReader(raw)
-            let target = Int(item) % 4096
-            for position in 0...target {
-                guard !reader.isAtEnd else { return }
-                let count = try reader.readCount(
-                    elementSize: 8, limit: capacity, "\(what): the list of item #\(Int(chunk) * 4096 + position)")
-                if position < target {
-                    _ = try reader.skip(count * 8)
-                    continue
-                }
-                result.reserveCapacity(count)
-                for _ in 0..<count {
-                    let neighbour = try reader.readUInt32(), similarity = try reader.readFloat()
-                    guard Int(neighbour) < itemLimit else {
-                        throw RecDBError(
-                            .corrupted, "\(what): item #\(item) lists item #\(neighbour), past the item limit \(itemLimit)")
-                    }
-                    result.append((neighbour, similarity))
-                }
-            }
-        }
-        return result
-    }
-
-    /// Items like the given ones (one item: "similar items"; several: "items for a basket"), from the active
-    /// generation of an item-kNN model: their neighbour lists summed, the given items left out.
-    public func similarItems(to ids: [String], model name: String = "itemknn", k: Int) throws -> [(item: UInt32, score: Float)] {
-        guard let record = try model(name), record.generation > 0, record.kind == "itemknn" else {
-            throw RecDBError(.notFound, "item-kNN model '\(name)' has not been trained (run `recctl refresh itemknn`)")
-        }
-        var scores: [UInt32: Float] = [:]
-        var given = Set<UInt32>()
-        for id in ids {
-            guard let item = try itemID(for: id) else { throw RecDBError(.notFound, "unknown item '\(id)'") }
-            given.insert(item)
-            for neighbour in try neighbours(of: item, model: record) { scores[neighbour.item, default: 0] += neighbour.similarity }
-        }
-        var ranked: [(item: UInt32, score: Float)] = []
-        for (item, score) in scores where !given.contains(item) {
-            if try schema.items.contains(item, in: txn) { ranked.append((item, score)) }
-        }
-        ranked.sort { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
-        return Array(ranked.prefix(k))
-    }
 
     /// A stored model by name, as of this snapshot.
     public func model(_ name: String) throws -> ModelRecord? {

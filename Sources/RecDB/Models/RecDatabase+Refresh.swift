@@ -92,7 +92,7 @@ extension RecDatabase {
         case let transition as TransitionModel:
             try writeSessions(name, generation, transition.log)
         case let popularity as PopularityModel:
-            try writeData(name, generation, part: 1, floats: popularity.scores)
+            try writeData(name, generation, part: ModelSchema.popularityPart, floats: popularity.scores)
         case let knn as ItemKNNModel:
             try writeNeighbourLists(name, generation, knn.lists)
         default:
@@ -230,30 +230,6 @@ extension RecDatabase {
             index += 1
             start = end
         } while start < floats.count
-    }
-
-    private func writeNeighbourLists(_ model: String, _ generation: UInt32, _ lists: [[(item: UInt32, similarity: Float)]])
-        throws
-    {
-        let perChunk = 4096
-        var chunk = 0
-        while chunk * perChunk < max(lists.count, 1) {
-            let range = (chunk * perChunk)..<min(lists.count, (chunk + 1) * perChunk)
-            var writer = BinaryWriter()
-            for i in range {
-                writer.write(UInt32(lists[i].count))
-                for neighbour in lists[i] {
-                    writer.write(neighbour.item)
-                    writer.write(neighbour.similarity)
-                }
-            }
-            let bytes = writer.bytes
-            let index = UInt32(chunk)
-            try environment.write { txn in
-                try modelSchema.data.put(ModelSchema.dataKey(model, generation, part: 2, index: index), bytes, in: &txn)
-            }
-            chunk += 1
-        }
     }
 
     /// Deletes spaces and data of `model` (or every model) that belong to no active generation: the generation a

@@ -5,8 +5,10 @@ import Foundation
 //
 // RECOMMEND … ITEMS   {"items": [{"id", "score", "model", "title"?, "explanation"?, "provenance"?}]}
 // RECOMMEND … USERS   {"users": [{"id", "score", "model", "explanation"?, "provenance"?}]}
-//     provenance (EXPLAIN only): {"reason", "items": [{"id", "title"?, "event"?}], "category"?, "neighbours"?}
-//     reason is one of history, session, basket, similar_item, content, popularity, audience.
+//     provenance (EXPLAIN only): {"reason", "items": [{"id", "title"?, "event"?}], "category"?, "neighbours"?,
+//                                 "filled_by"?}
+//     reason is one of history, session, basket, similar_item, content, popularity, audience, matching, profile;
+//     filled_by names the default-chain model that filled a place the USING models left empty (not with STRICT).
 // UPSERT ITEM|USER    {"id", "internal_id", "created": bool}
 // DELETE ITEM|USER    {"id", "deleted": bool}       (internal_id too when it existed)
 // EVENT               {"sequence"}
@@ -270,6 +272,7 @@ extension CatalogReading where Self: ~Copyable {
         ]
         if let category = provenance.category { members["category"] = .string(category) }
         if provenance.neighbours > 0 { members["neighbours"] = .number(Double(provenance.neighbours)) }
+        if let model = provenance.filledBy { members["filled_by"] = .string(model) }
         return .object(members)
     }
 

@@ -32,43 +32,43 @@ struct Parser {
 
     // MARK: - Tokens
 
-    private var current: Token { tokens[min(index, tokens.count - 1)] }
+    var current: Token { tokens[min(index, tokens.count - 1)] }
 
-    private mutating func advance() -> Token {
+    mutating func advance() -> Token {
         let token = current
         if index < tokens.count - 1 { index += 1 }
         return token
     }
 
-    private func isKeyword(_ keyword: String) -> Bool { current.isKeyword(keyword) }
+    func isKeyword(_ keyword: String) -> Bool { current.isKeyword(keyword) }
 
-    private mutating func accept(_ keyword: String) -> Bool {
+    mutating func accept(_ keyword: String) -> Bool {
         guard isKeyword(keyword) else { return false }
         index += 1
         return true
     }
 
-    private mutating func acceptSymbol(_ symbol: String) -> Bool {
+    mutating func acceptSymbol(_ symbol: String) -> Bool {
         guard current.isSymbol(symbol) else { return false }
         index += 1
         return true
     }
 
-    private func syntaxError(_ expected: String, at token: Token? = nil) -> RecDBError {
+    func syntaxError(_ expected: String, at token: Token? = nil) -> RecDBError {
         let token = token ?? current
         return RecDBError(
             .syntax, "expected \(expected) at \(token.offset) (found \(token.quoted))", position: token.offset)
     }
 
-    private func invalid(_ message: String, at token: Token) -> RecDBError {
+    func invalid(_ message: String, at token: Token) -> RecDBError {
         RecDBError(.invalidArgument, "\(message) at \(token.offset)", position: token.offset)
     }
 
-    private mutating func expect(_ keyword: String, _ context: String) throws {
+    mutating func expect(_ keyword: String, _ context: String) throws {
         guard accept(keyword) else { throw syntaxError("\(keyword) \(context)") }
     }
 
-    private mutating func expectSymbol(_ symbol: String, _ context: String) throws {
+    mutating func expectSymbol(_ symbol: String, _ context: String) throws {
         guard acceptSymbol(symbol) else { throw syntaxError("'\(symbol)' \(context)") }
     }
 
@@ -125,126 +125,6 @@ struct Parser {
         _ = acceptSymbol(";")
         guard current.kind == .end else { throw syntaxError("the end of the statement") }
         return body
-    }
-
-    private mutating func recommend() throws -> RecommendQuery {
-        let count = try integer("a count after RECOMMEND", range: 1...Self.maxCount)
-        var query: RecommendQuery
-        if accept("ITEMS") {
-            if accept("FOR") {
-                if accept("USER") {
-                    query = RecommendQuery(
-                        target: .standard(.user(try identifier("a user id after FOR USER"))), count: count)
-                } else if accept("SESSION") {
-                    query = RecommendQuery(
-                        target: .standard(.session(try identifier("a session id after FOR SESSION"))), count: count)
-                } else if accept("ITEMS") {
-                    let ids = try identifierList("FOR ITEMS")
-                    guard !ids.isEmpty else { throw syntaxError("at least one item id in FOR ITEMS (…)") }
-                    query = RecommendQuery(target: .standard(.items(ids)), count: count)
-                } else {
-                    throw syntaxError("USER, SESSION or ITEMS after FOR")
-                }
-            } else if accept("SIMILAR") {
-                try expect("TO", "after SIMILAR")
-                try expect("ITEM", "after SIMILAR TO")
-                query = RecommendQuery(
-                    target: .standard(.similarTo(try identifier("an item id after SIMILAR TO ITEM"))), count: count)
-            } else if accept("MATCHING") {
-                query = RecommendQuery(target: .matching(try text("the text to match after MATCHING")), count: count)
-            } else {
-                throw syntaxError("FOR, SIMILAR TO ITEM or MATCHING after ITEMS")
-            }
-        } else if accept("USERS") {
-            try expect("FOR", "after USERS")
-            try expect("ITEM", "after USERS FOR")
-            query = RecommendQuery(
-                target: .standard(.usersForItem(try identifier("an item id after USERS FOR ITEM"))), count: count)
-        } else {
-            throw syntaxError("ITEMS or USERS after the count")
-        }
-        try recommendClauses(&query)
-        return query
-    }
-
-    /// The optional clauses, in any order, each at most once.
-    private mutating func recommendClauses(_ query: inout RecommendQuery) throws {
-        var seen = Set<String>()
-        func once(_ name: String, _ token: Token) throws {
-            guard seen.insert(name).inserted else {
-                throw RecDBError(.syntax, "\(name) given twice at \(token.offset)", position: token.offset)
-            }
-        }
-        while current.kind != .end && !current.isSymbol(";") {
-            let token = current
-            if accept("USING") {
-                try once("USING", token)
-                query.models = try models()
-            } else if accept("WHERE") {
-                try once("WHERE", token)
-                guard !query.returnsUsers else {
-                    throw RecDBError(
-                        .syntax, "WHERE filters items; RECOMMEND … USERS takes none at \(token.offset)",
-                        position: token.offset)
-                }
-                query.filter = try expression()
-            } else if accept("EXCLUDE") {
-                if accept("SEEN") {
-                    try once("EXCLUDE SEEN or INCLUDE SEEN", token)
-                    query.excludeSeen = true
-                } else if current.isSymbol("(") {
-                    try once("EXCLUDE", token)
-                    query.exclude = try identifierList("EXCLUDE")
-                } else {
-                    throw syntaxError("SEEN or '(' after EXCLUDE")
-                }
-            } else if accept("INCLUDE") {
-                try expect("SEEN", "after INCLUDE")
-                try once("EXCLUDE SEEN or INCLUDE SEEN", token)
-                query.excludeSeen = false
-            } else if accept("DIVERSIFY") {
-                try once("DIVERSIFY", token)
-                if accept("BY") {
-                    try expect("CATEGORY", "after DIVERSIFY BY")
-                    query.diversification = .perCategory(
-                        try integer("a per-category cap after DIVERSIFY BY CATEGORY", range: 1...Self.maxCount))
-                } else {
-                    let amount = try number("a diversity between 0 and 1 (or BY CATEGORY) after DIVERSIFY")
-                    guard amount.value >= 0, amount.value <= 1 else {
-                        throw invalid("DIVERSIFY takes a number between 0 and 1, not \(amount.value)", at: amount.token)
-                    }
-                    query.diversification = .maximalMarginalRelevance(lambda: Float(1 - amount.value))
-                }
-            } else if accept("OFFSET") {
-                try once("OFFSET", token)
-                query.offset = try integer("a number after OFFSET", range: 0...Self.maxCount)
-            } else if accept("EXPLAIN") {
-                try once("EXPLAIN", token)
-                query.explain = true
-                query.generated = accept("GENERATED")
-            } else {
-                throw syntaxError("USING, WHERE, EXCLUDE, INCLUDE SEEN, DIVERSIFY, OFFSET, EXPLAIN [GENERATED] or the end")
-            }
-        }
-    }
-
-    /// `name` or `BLEND(name weight, …)`.
-    private mutating func models() throws -> [ModelWeight] {
-        guard accept("BLEND") else { return [ModelWeight(try identifier("a model name or BLEND after USING"))] }
-        try expectSymbol("(", "after BLEND")
-        var parts: [ModelWeight] = []
-        repeat {
-            let nameToken = current
-            let name = try identifier("a model name in BLEND")
-            let weight = try number("a weight after '\(name)'")
-            guard weight.value >= 0 else { throw invalid("weights must be ≥ 0", at: weight.token) }
-            guard parts.count < Self.maxListLength else {
-                throw invalid("more than \(Self.maxListLength) models", at: nameToken)
-            }
-            parts.append(ModelWeight(name, weight: Float(weight.value)))
-        } while acceptSymbol(",")
-        try expectSymbol(")", "to close BLEND")
-        return parts
     }
 
     private mutating func event() throws -> EventQuery {
@@ -454,7 +334,7 @@ struct Parser {
     // MARK: - Values
 
     /// An id or name: a bare word, a quoted string, a number as written, or a string or integer parameter.
-    private mutating func identifier(_ expected: String) throws -> String {
+    mutating func identifier(_ expected: String) throws -> String {
         let token = current
         switch token.kind {
         case .word, .string, .number:
@@ -473,7 +353,7 @@ struct Parser {
     }
 
     /// A list of ids in parentheses.
-    private mutating func identifierList(_ context: String) throws -> [String] {
+    mutating func identifierList(_ context: String) throws -> [String] {
         try expectSymbol("(", "after \(context)")
         var ids: [String] = []
         if acceptSymbol(")") { return ids }
@@ -488,7 +368,7 @@ struct Parser {
     }
 
     /// A quoted string or a string parameter.
-    private mutating func text(_ expected: String) throws -> String {
+    mutating func text(_ expected: String) throws -> String {
         let token = current
         if token.kind == .string {
             index += 1
@@ -505,7 +385,7 @@ struct Parser {
     }
 
     /// A finite number literal or number parameter.
-    private mutating func number(_ expected: String) throws -> (value: Double, token: Token) {
+    mutating func number(_ expected: String) throws -> (value: Double, token: Token) {
         let token = current
         let value: Double
         switch token.kind {
@@ -522,7 +402,7 @@ struct Parser {
         return (value, token)
     }
 
-    private mutating func integer(_ expected: String, range: ClosedRange<Int>) throws -> Int {
+    mutating func integer(_ expected: String, range: ClosedRange<Int>) throws -> Int {
         let (value, token) = try number(expected)
         guard value == value.rounded(), value >= Double(range.lowerBound), value <= Double(range.upperBound) else {
             throw invalid(

@@ -100,6 +100,8 @@ struct RecommendQuery: Sendable, Hashable {
     var exclude: [String] = []
     var diversification: RecommendRequest.Diversification?
     var explain = false
+    /// `STRICT`: only the `USING` models serve; a short page is not filled from the default chain.
+    var strict = false
     /// `EXPLAIN GENERATED`: explanations phrased by the language model, guarded.
     var generated = false
 
@@ -114,6 +116,7 @@ struct RecommendQuery: Sendable, Hashable {
             target, count: count, offset: offset, models: models, filter: filter, excludeSeen: excludeSeen,
             exclude: exclude, diversification: diversification)
         request.explain = explain
+        request.strict = strict
         return request
     }
 }

@@ -9,6 +9,7 @@ extension CatalogReading where Self: ~Copyable {
             sources = try closestSources(to: candidate.item, resolved, model: candidate.model)
         }
         var provenance = Provenance(reason: candidate.reason, items: [], category: nil, neighbours: candidate.neighbours)
+        provenance.filledBy = candidate.filledBy
         if case .matching(let phrase) = resolved.request.target { provenance.phrase = phrase }
         if candidate.reason == .profile { provenance.phrase = resolved.about.map { String($0.prefix(80)) } }
         for source in sources where provenance.items.count < 3 {

@@ -17,6 +17,8 @@ struct Candidate {
     /// Internal ids of the items that drove it, most influential first (may be filled in later).
     var sources: [UInt32] = []
     var neighbours = 0
+    /// The fallback model that filled a page the requested models left short (nil for their own candidates).
+    var filledBy: String?
 }
 
 /// A request resolved against the snapshot: internal ids, the exclusions and the allowed set.
@@ -55,8 +57,39 @@ extension CatalogReading where Self: ~Copyable {
         let resolved = try resolve(request)
         let models = try plan(resolved)
         if let allowed = resolved.allowed, allowed.count == 0 { return [] }
-        // Rank in blocks so that a deeper page extends the ranking of the earlier ones and never repeats an item.
         let needed = request.offset + request.count
+        var ranked = try rank(models, resolved, needed: needed)
+        if ranked.count < needed, !request.models.isEmpty, !request.strict {
+            ranked += try fill(after: ranked, resolved, needed: needed)
+        }
+        let page = Array(ranked.dropFirst(request.offset).prefix(request.count))
+        guard request.explain else {
+            return try page.map { candidate in
+                var provenance = Provenance(reason: candidate.reason, items: [], category: nil, neighbours: candidate.neighbours)
+                provenance.filledBy = candidate.filledBy
+                var result = Recommendation(
+                    id: "#\(candidate.item)", internalID: candidate.item, score: candidate.score, model: candidate.model,
+                    provenance: provenance, explanation: "")
+                if resolved.returnsUsers {
+                    result.id = try externalUserID(candidate.item) ?? result.id
+                } else if let item = try item(internalID: candidate.item) {
+                    result.id = item.id
+                    result.title = item.title
+                }
+                return result
+            }
+        }
+        return try page.map { candidate in
+            try RequestControl.checkCurrent()
+            return try explain(candidate, resolved)
+        }
+    }
+
+    /// The first `needed` candidates of the planned models, ranked in blocks so that a deeper page extends the
+    /// ranking of the earlier ones and never repeats an item; fewer when the models have no more to give.
+    func rank(
+        _ models: (models: [(record: ModelRecord, weight: Float)], blend: Bool), _ resolved: ResolvedRequest, needed: Int
+    ) throws -> [Candidate] {
         let block = 25
         var ranked: [Candidate] = []
         var placed = Set<UInt32>()
@@ -77,26 +110,7 @@ extension CatalogReading where Self: ~Copyable {
             blocks += 1
             if blocks * block > needed * 4 + 200 { break }
         }
-        let page = Array(ranked.dropFirst(request.offset).prefix(request.count))
-        guard request.explain else {
-            return try page.map { candidate in
-                let provenance = Provenance(reason: candidate.reason, items: [], category: nil, neighbours: candidate.neighbours)
-                var result = Recommendation(
-                    id: "#\(candidate.item)", internalID: candidate.item, score: candidate.score, model: candidate.model,
-                    provenance: provenance, explanation: "")
-                if resolved.returnsUsers {
-                    result.id = try externalUserID(candidate.item) ?? result.id
-                } else if let item = try item(internalID: candidate.item) {
-                    result.id = item.id
-                    result.title = item.title
-                }
-                return result
-            }
-        }
-        return try page.map { candidate in
-            try RequestControl.checkCurrent()
-            return try explain(candidate, resolved)
-        }
+        return ranked
     }
 
     // MARK: - Resolving
@@ -173,64 +187,6 @@ extension CatalogReading where Self: ~Copyable {
             previous = entry
         }
         return items.reversed()
-    }
-
-    // MARK: - Planning
-
-    /// The models to ask, each with its weight; `blend` when several named models are mixed, else a fallback
-    /// chain (weight 0 marks chain order).
-    func plan(_ resolved: ResolvedRequest) throws -> (models: [(record: ModelRecord, weight: Float)], blend: Bool) {
-        let request = resolved.request
-        if !request.models.isEmpty {
-            var chosen: [(ModelRecord, Float)] = []
-            for part in request.models {
-                guard let record = try model(part.model), record.generation > 0 else {
-                    _ = try ModelSpec.named(part.model)
-                    throw RecDBError(.notFound, "model '\(part.model)' has not been trained (run `recctl refresh \(part.model)`)")
-                }
-                guard part.weight.isFinite, part.weight >= 0 else {
-                    throw RecDBError(.invalidArgument, "weight of '\(part.model)' must be a number ≥ 0")
-                }
-                chosen.append((record, part.weight))
-            }
-            return (chosen, chosen.count > 1)
-        }
-        let names: [String]
-        switch request.target {
-        case .user: names = ["als", "bpr", "itemknn", "session", "text", "content", "popularity"]
-        case .session: names = ["session", "transition", "itemknn", "text", "content", "popularity"]
-        case .items: names = ["itemknn", "session", "text", "content", "als", "popularity"]
-        case .similarTo: names = ["itemknn", "text", "content", "als", "bpr", "popularity"]
-        case .usersForItem: names = ["als", "bpr"]
-        case .matching: names = ["text", "content"]
-        }
-        var chain: [(ModelRecord, Float)] = []
-        var personalised = false
-        for name in names {
-            guard let record = try model(name), record.generation > 0 else { continue }
-            // One personalised model leads the chain; the others follow only if it cannot serve.
-            if ["als", "bpr", "itemknn"].contains(record.kind) {
-                if personalised && isUserTarget(request) { continue }
-                personalised = true
-            }
-            chain.append((record, 0))
-        }
-        guard !chain.isEmpty else {
-            if case .matching = request.target {
-                throw RecDBError(.notFound, "MATCHING needs the text model (recctl refresh text) or the content model")
-            }
-            throw RecDBError(
-                .notFound,
-                resolved.returnsUsers
-                    ? "users for an item need a trained factor model (recctl refresh als)"
-                    : "no model is trained yet (recctl refresh popularity, then als, content, session)")
-        }
-        return (chain, false)
-    }
-
-    private func isUserTarget(_ request: RecommendRequest) -> Bool {
-        if case .user = request.target { return true }
-        return false
     }
 
     // MARK: - Candidates
@@ -387,13 +343,15 @@ extension CatalogReading where Self: ~Copyable {
     }
 
     func neighbourCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
+        let lists = try neighbourListSource(record)
         var scores: [UInt32: (score: Float, source: UInt32, best: Float)] = [:]
         for source in sourceItems(resolved) {
-            for neighbour in try neighbours(of: source, model: record) where resolved.accepts(neighbour.item) {
-                var entry = scores[neighbour.item] ?? (0, source, 0)
-                entry.score += neighbour.similarity
-                if neighbour.similarity > entry.best { entry.source = source; entry.best = neighbour.similarity }
-                scores[neighbour.item] = entry
+            try forEachNeighbour(of: source, in: lists) { item, similarity in
+                guard resolved.accepts(item) else { return }
+                var entry = scores[item] ?? (0, source, 0)
+                entry.score += similarity
+                if similarity > entry.best { entry.source = source; entry.best = similarity }
+                scores[item] = entry
             }
         }
         let ranked = scores.map {
@@ -509,86 +467,5 @@ extension CatalogReading where Self: ~Copyable {
         try database.modelCache.value(model: record.name, generation: record.generation, part: "scores") {
             try modelFloats(record, part: ModelSchema.popularityPart)
         }
-    }
-
-    // MARK: - Diversification
-
-    /// The first `limit` of `pool` in ranked order, diversified as the request asks.
-    func diversify(_ pool: [Candidate], _ resolved: ResolvedRequest, limit: Int) -> [Candidate] {
-        switch resolved.request.diversification {
-        case nil: return Array(pool.prefix(limit))
-        case .perCategory(let cap)?:
-            // The cap holds on every page (every `count` consecutive results) as far as the candidates allow; an
-            // item over the cap waits for a later page instead of being dropped.
-            let pageSize = max(resolved.request.count, 1)
-            let categories = pool.map { candidate in ((try? item(internalID: candidate.item)?.category) ?? nil) ?? "" }
-            var waiting = Array(pool.indices), result: [Candidate] = []
-            while result.count < limit && !waiting.isEmpty {
-                var counts: [String: Int] = [:], page: [Int] = [], rest: [Int] = []
-                for index in waiting {
-                    let key = categories[index]
-                    if page.count < pageSize && (key.isEmpty || counts[key, default: 0] < cap) {
-                        counts[key, default: 0] += 1
-                        page.append(index)
-                    } else {
-                        rest.append(index)
-                    }
-                }
-                if page.isEmpty { break }
-                // A page the cap cannot fill takes the best of the rest, so every page stays `count` long.
-                while page.count < pageSize && !rest.isEmpty { page.append(rest.removeFirst()) }
-                result += page.map { pool[$0] }
-                waiting = rest
-            }
-            return Array(result.prefix(limit))
-        case .maximalMarginalRelevance(let lambda)?:
-            guard lambda < 1, pool.count > 1 else { return Array(pool.prefix(limit)) }
-            let space = diversitySpace()
-            let vectors = pool.map { candidate in space.flatMap { diversityVector(candidate.item, in: $0) } }
-            let high = pool.map(\.score).max() ?? 0, low = pool.map(\.score).min() ?? 0
-            let span = high > low ? high - low : 1
-            var picked: [Int] = []
-            var maxSimilarity = [Float](repeating: 0, count: pool.count)
-            var used = [Bool](repeating: false, count: pool.count)
-            while picked.count < min(limit, pool.count) {
-                var best = -1
-                var bestValue = -Float.infinity
-                for i in 0..<pool.count where !used[i] {
-                    let relevance = (pool[i].score - low) / span
-                    let value = lambda * relevance - (1 - lambda) * maxSimilarity[i]
-                    if value > bestValue { bestValue = value; best = i }
-                }
-                used[best] = true
-                picked.append(best)
-                if let chosen = vectors[best] {
-                    for i in 0..<pool.count where !used[i] {
-                        if let other = vectors[i] {
-                            var dot: Float = 0
-                            for d in 0..<min(chosen.count, other.count) { dot += chosen[d] * other[d] }
-                            maxSimilarity[i] = max(maxSimilarity[i], max(0, dot))
-                        }
-                    }
-                }
-            }
-            return picked.map { pool[$0] }
-        }
-    }
-
-    /// The space whose vectors measure similarity between items: the content model's if trained, else the first
-    /// factor model's.
-    func diversitySpace() -> EmbeddingSpace? {
-        for name in ["content", "als", "bpr"] {
-            if let record = try? model(name), let spaceName = record.space, let space = try? space(spaceName) { return space }
-        }
-        return nil
-    }
-
-    /// An item's unit vector in `space`, or nil.
-    func diversityVector(_ item: UInt32, in space: EmbeddingSpace) -> [Float]? {
-        guard var vector = try? storedVector(space, .items, item) else { return nil }
-        let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        guard norm > 0 else { return nil }
-        for d in 0..<vector.count { vector[d] /= norm }
-        return vector
     }
 }

@@ -38,7 +38,8 @@ public struct RecommendRequest: Sendable, Hashable {
     /// Results to skip (earlier pages). Pages of the same snapshot never repeat an item.
     public var offset: Int
     /// Models and weights; empty means the default fallback chain. Several models are blended with their scores
-    /// normalised per model.
+    /// normalised per model. When they yield fewer results than the page asks for, the default chain (without
+    /// them) fills the rest, each filled result marked in ``Provenance/filledBy``, unless ``strict`` is set.
     public var models: [ModelWeight]
     /// Only items that meet this predicate.
     public var filter: ItemPredicate?
@@ -46,7 +47,11 @@ public struct RecommendRequest: Sendable, Hashable {
     public var excludeSeen: Bool
     /// Items never to return.
     public var exclude: [String]
+    /// How the list is made varied; ``Diversification/diversity(_:)`` gives the meaning of `DIVERSIFY amount`.
     public var diversification: Diversification?
+    /// Only the requested ``models`` serve (`STRICT`): a page they cannot fill stays short instead of being filled
+    /// from the default chain.
+    public var strict = false
     /// Whether to find each result's source items and render its explanation (a few vector reads per result);
     /// without it, results carry only the reason of their provenance.
     public var explain = true
@@ -126,6 +131,9 @@ public struct Provenance: Sendable, Hashable {
     public var phrase: String?
     /// Neighbour sessions or users that voted, when the model has them (count only).
     public var neighbours: Int
+    /// The default-chain model that filled this place because the requested models had too few results
+    /// (`"filled_by": "popularity"`); nil for the requested models' own results.
+    public var filledBy: String?
 
     public struct SourceItem: Sendable, Hashable {
         public var id: String

@@ -45,28 +45,54 @@ struct ModelCorruptionTests {
         }
     }
 
-    @Test func neighbourListsAreCheckedAgainstTheirBytesAndTheItemLimit() throws {
-        for damage in ["count", "id"] {
-            try TemporaryDirectory.with { folder in
-                let db = try RefreshTests.makeDatabase(folder)
-                try db.refresh(.itemKNN(neighbours: 10), threads: 1)
-                try Self.rewrite(db, Self.key("itemknn", part: ModelSchema.neighboursPart)) { bytes in
-                    if damage == "count" {
-                        IndexCorruptionTests.setWord(&bytes, 0, UInt32(1000).bigEndian)
-                        return
-                    }
-                    var offset = 0
-                    while offset + 4 <= bytes.count {
-                        let count = Int(UInt32(bigEndian: IndexCorruptionTests.word(bytes, offset / 4)))
-                        for n in 0..<count { IndexCorruptionTests.setWord(&bytes, offset / 4 + 1 + 2 * n, UInt32(60_000).bigEndian) }
-                        offset += 4 + count * 8
+    @Test(arguments: ["table", "span", "id"])
+    func neighbourListsAreCheckedAgainstTheirBytesAndTheItemLimit(damage: String) throws {
+        try TemporaryDirectory.with { folder in
+            let db = try RefreshTests.makeDatabase(folder)
+            try db.refresh(.itemKNN(neighbours: 10), threads: 1)
+            try Self.rewrite(db, Self.key("itemknn", part: ModelSchema.neighbourTablePart)) { bytes in
+                let lists = Int(UInt32(bigEndian: IndexCorruptionTests.word(bytes, 0)))
+                switch damage {
+                case "table": IndexCorruptionTests.setWord(&bytes, 0, UInt32(5000).bigEndian)
+                case "span": IndexCorruptionTests.setWord(&bytes, 2, UInt32(1_000_000).bigEndian)
+                default:
+                    // Every entry's item id (entries follow the count and lists + 1 offsets, two words each).
+                    for word in stride(from: 2 + lists, to: bytes.count / 4, by: 2) {
+                        IndexCorruptionTests.setWord(&bytes, word, UInt32(60_000).bigEndian)
                     }
                 }
-                let expected = damage == "count" ? "claims 1000 entries" : "past the item limit"
-                Self.expectCorrupted(
-                    { try Self.recommend(db, "itemknn") },
-                    mentioning: ["item-kNN model 'itemknn' generation 1, neighbour lists 0", expected])
             }
+            let expected = ["table": "a table of 5000 lists", "span": "spans bytes", "id": "past the item limit"]
+            Self.expectCorrupted(
+                { try Self.recommend(db, "itemknn") },
+                mentioning: ["item-kNN model 'itemknn' generation 1, neighbour lists 0", expected[damage]!])
+        }
+    }
+
+    /// The same checks on a generation written in the sequential layout of older versions.
+    @Test(arguments: ["count", "id"])
+    func sequentialNeighbourListsAreCheckedAgainstTheirBytesAndTheItemLimit(damage: String) throws {
+        try TemporaryDirectory.with { folder in
+            let db = try RefreshTests.makeDatabase(folder)
+            let record = try db.refresh(.itemKNN(neighbours: 10), threads: 1).record
+            try NeighbourListTests.rewriteSequentially(
+                db, record, try NeighbourListTests.storedLists(db, record, count: try NeighbourListTests.itemLimit(db)))
+            try Self.rewrite(db, Self.key("itemknn", part: ModelSchema.neighboursPart)) { bytes in
+                if damage == "count" {
+                    IndexCorruptionTests.setWord(&bytes, 0, UInt32(1000).bigEndian)
+                    return
+                }
+                var offset = 0
+                while offset + 4 <= bytes.count {
+                    let count = Int(UInt32(bigEndian: IndexCorruptionTests.word(bytes, offset / 4)))
+                    for n in 0..<count { IndexCorruptionTests.setWord(&bytes, offset / 4 + 1 + 2 * n, UInt32(60_000).bigEndian) }
+                    offset += 4 + count * 8
+                }
+            }
+            let expected = damage == "count" ? "claims 1000 entries" : "past the item limit"
+            Self.expectCorrupted(
+                { try Self.recommend(db, "itemknn") },
+                mentioning: ["item-kNN model 'itemknn' generation 1, neighbour lists 0", expected])
         }
     }
 

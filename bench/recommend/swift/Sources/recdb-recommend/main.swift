@@ -4,6 +4,9 @@
 // Prints a table on stderr and one JSON object on stdout.
 //
 //   recdb-recommend DB_FOLDER [ITEMS] [USERS] [QUERIES]
+//
+// Environment: RECOMMEND_SHAPES=9,10 runs only those shapes (1-based); RECOMMEND_REFRESH=itemknn retrains the listed
+// models of an existing shop first (to measure a new storage layout on the same data).
 import Foundation
 import RecDB
 import RecML
@@ -73,6 +76,15 @@ if !ready {
     }
 }
 
+if ready, let names = ProcessInfo.processInfo.environment["RECOMMEND_REFRESH"] {
+    for name in names.split(separator: ",") {
+        let started = Date()
+        // With the parameters it was trained with.
+        try db.refresh(try db.model(String(name)).flatMap { ModelSpec(record: $0) } ?? ModelSpec.named(String(name)))
+        log(String(format: "retrained %@ in %.1f s", String(name), Date().timeIntervalSince(started)))
+    }
+}
+
 struct Shape {
     var name: String
     var make: (Int) -> RecommendRequest
@@ -99,6 +111,10 @@ let shapes: [Shape] = [
     Shape(name: "session next item") { u in RecommendRequest(.session("s\(u)-1"), count: 10) },
     Shape(name: "similar to item (item-kNN)") { u in RecommendRequest(.similarTo("i\(u * 5 % itemCount)"), count: 10) },
     Shape(name: "page 3 (offset 20)") { u in RecommendRequest(.user("u\(u)"), count: 10, offset: 20) },
+    Shape(name: "user top-10, USING als") { u in RecommendRequest(.user("u\(u)"), count: 10, models: [ModelWeight("als")]) },
+    Shape(name: "user top-10, USING itemknn") { u in
+        RecommendRequest(.user("u\(u)"), count: 10, models: [ModelWeight("itemknn")])
+    },
 ]
 
 /// This thread's CPU time in milliseconds: unlike wall time, it leaves out the slices other processes took.
@@ -112,8 +128,7 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
     sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
 }
 var rows: [[String: Any]] = []
-log("shape                                                      p50 ms   p99 ms   max ms   cpu p50  cpu p99")
-// RECOMMEND_SHAPES=1,3 runs only those shapes (1-based), for profiling.
+log("shape                                                      p50 ms   p99 ms   max ms   cpu p50  cpu p99    req/s")
 let only = ProcessInfo.processInfo.environment["RECOMMEND_SHAPES"].map { Set($0.split(separator: ",").compactMap { Int($0) }) }
 for (number, shape) in shapes.enumerated() where only?.contains(number + 1) ?? true {
     // Warm-up: first use of each model generation decodes its data once (session model, projections).
@@ -121,6 +136,7 @@ for (number, shape) in shapes.enumerated() where only?.contains(number + 1) ?? t
     var times: [Double] = [], cpu: [Double] = []
     times.reserveCapacity(queries)
     var returned = 0
+    let shapeStarted = DispatchTime.now().uptimeNanoseconds
     for q in 0..<queries {
         let u = (q * 7919) % userCount
         let request = shape.make(u)
@@ -131,18 +147,20 @@ for (number, shape) in shapes.enumerated() where only?.contains(number + 1) ?? t
         cpu.append(threadCPUMilliseconds() - cpuStarted)
         returned += results.count
     }
+    // Requests per second, one thread, back to back (wall time, so other processes' load lowers it).
+    let throughput = Double(queries) / (Double(DispatchTime.now().uptimeNanoseconds - shapeStarted) / 1e9)
     times.sort()
     cpu.sort()
     let row: [String: Any] = [
         "shape": shape.name, "p50_ms": percentile(times, 0.5), "p99_ms": percentile(times, 0.99), "max_ms": times.last!,
         "cpu_p50_ms": percentile(cpu, 0.5), "cpu_p99_ms": percentile(cpu, 0.99),
-        "mean_results": Double(returned) / Double(queries),
+        "mean_results": Double(returned) / Double(queries), "requests_per_second": throughput,
     ]
     rows.append(row)
     log(shape.name.padding(toLength: 56, withPad: " ", startingAt: 0)
         + String(
-            format: " %8.3f %8.3f %8.3f %8.3f %8.3f", percentile(times, 0.5), percentile(times, 0.99), times.last!,
-            percentile(cpu, 0.5), percentile(cpu, 0.99)))
+            format: " %8.3f %8.3f %8.3f %8.3f %8.3f %8.0f", percentile(times, 0.5), percentile(times, 0.99), times.last!,
+            percentile(cpu, 0.5), percentile(cpu, 0.99), throughput))
 }
 let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.map(String.init) ?? ""
 let output: [String: Any] = [

@@ -1,0 +1,126 @@
+extension Parser {
+    /// `RECOMMEND count ITEMS|USERS target {clause}` (`Schemas/query-grammar.ebnf`, `recommend`).
+    mutating func recommend() throws -> RecommendQuery {
+        let count = try integer("a count after RECOMMEND", range: 1...Self.maxCount)
+        var query: RecommendQuery
+        if accept("ITEMS") {
+            if accept("FOR") {
+                if accept("USER") {
+                    query = RecommendQuery(
+                        target: .standard(.user(try identifier("a user id after FOR USER"))), count: count)
+                } else if accept("SESSION") {
+                    query = RecommendQuery(
+                        target: .standard(.session(try identifier("a session id after FOR SESSION"))), count: count)
+                } else if accept("ITEMS") {
+                    let ids = try identifierList("FOR ITEMS")
+                    guard !ids.isEmpty else { throw syntaxError("at least one item id in FOR ITEMS (…)") }
+                    query = RecommendQuery(target: .standard(.items(ids)), count: count)
+                } else {
+                    throw syntaxError("USER, SESSION or ITEMS after FOR")
+                }
+            } else if accept("SIMILAR") {
+                try expect("TO", "after SIMILAR")
+                try expect("ITEM", "after SIMILAR TO")
+                query = RecommendQuery(
+                    target: .standard(.similarTo(try identifier("an item id after SIMILAR TO ITEM"))), count: count)
+            } else if accept("MATCHING") {
+                query = RecommendQuery(target: .matching(try text("the text to match after MATCHING")), count: count)
+            } else {
+                throw syntaxError("FOR, SIMILAR TO ITEM or MATCHING after ITEMS")
+            }
+        } else if accept("USERS") {
+            try expect("FOR", "after USERS")
+            try expect("ITEM", "after USERS FOR")
+            query = RecommendQuery(
+                target: .standard(.usersForItem(try identifier("an item id after USERS FOR ITEM"))), count: count)
+        } else {
+            throw syntaxError("ITEMS or USERS after the count")
+        }
+        try recommendClauses(&query)
+        return query
+    }
+
+    /// The optional clauses, in any order, each at most once.
+    private mutating func recommendClauses(_ query: inout RecommendQuery) throws {
+        var seen = Set<String>()
+        func once(_ name: String, _ token: Token) throws {
+            guard seen.insert(name).inserted else {
+                throw RecDBError(.syntax, "\(name) given twice at \(token.offset)", position: token.offset)
+            }
+        }
+        while current.kind != .end && !current.isSymbol(";") {
+            let token = current
+            if accept("USING") {
+                try once("USING", token)
+                query.models = try models()
+            } else if accept("WHERE") {
+                try once("WHERE", token)
+                guard !query.returnsUsers else {
+                    throw RecDBError(
+                        .syntax, "WHERE filters items; RECOMMEND … USERS takes none at \(token.offset)",
+                        position: token.offset)
+                }
+                query.filter = try expression()
+            } else if accept("EXCLUDE") {
+                if accept("SEEN") {
+                    try once("EXCLUDE SEEN or INCLUDE SEEN", token)
+                    query.excludeSeen = true
+                } else if current.isSymbol("(") {
+                    try once("EXCLUDE", token)
+                    query.exclude = try identifierList("EXCLUDE")
+                } else {
+                    throw syntaxError("SEEN or '(' after EXCLUDE")
+                }
+            } else if accept("INCLUDE") {
+                try expect("SEEN", "after INCLUDE")
+                try once("EXCLUDE SEEN or INCLUDE SEEN", token)
+                query.excludeSeen = false
+            } else if accept("DIVERSIFY") {
+                try once("DIVERSIFY", token)
+                if accept("BY") {
+                    try expect("CATEGORY", "after DIVERSIFY BY")
+                    query.diversification = .perCategory(
+                        try integer("a per-category cap after DIVERSIFY BY CATEGORY", range: 1...Self.maxCount))
+                } else {
+                    let amount = try number("a diversity between 0 and 1 (or BY CATEGORY) after DIVERSIFY")
+                    guard let diversification = RecommendRequest.Diversification.diversity(amount.value) else {
+                        throw invalid("DIVERSIFY takes a number between 0 and 1, not \(amount.value)", at: amount.token)
+                    }
+                    query.diversification = diversification
+                }
+            } else if accept("OFFSET") {
+                try once("OFFSET", token)
+                query.offset = try integer("a number after OFFSET", range: 0...Self.maxCount)
+            } else if accept("STRICT") {
+                try once("STRICT", token)
+                query.strict = true
+            } else if accept("EXPLAIN") {
+                try once("EXPLAIN", token)
+                query.explain = true
+                query.generated = accept("GENERATED")
+            } else {
+                throw syntaxError(
+                    "USING, WHERE, EXCLUDE, INCLUDE SEEN, DIVERSIFY, OFFSET, STRICT, EXPLAIN [GENERATED] or the end")
+            }
+        }
+    }
+
+    /// `name` or `BLEND(name weight, …)`.
+    private mutating func models() throws -> [ModelWeight] {
+        guard accept("BLEND") else { return [ModelWeight(try identifier("a model name or BLEND after USING"))] }
+        try expectSymbol("(", "after BLEND")
+        var parts: [ModelWeight] = []
+        repeat {
+            let nameToken = current
+            let name = try identifier("a model name in BLEND")
+            let weight = try number("a weight after '\(name)'")
+            guard weight.value >= 0 else { throw invalid("weights must be ≥ 0", at: weight.token) }
+            guard parts.count < Self.maxListLength else {
+                throw invalid("more than \(Self.maxListLength) models", at: nameToken)
+            }
+            parts.append(ModelWeight(name, weight: Float(weight.value)))
+        } while acceptSymbol(",")
+        try expectSymbol(")", "to close BLEND")
+        return parts
+    }
+}

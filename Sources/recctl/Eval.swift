@@ -8,7 +8,11 @@ extension RecCtl {
             abstract: "Train models on a split of the events and compare them with full-ranking metrics at K.",
             discussion: """
                 Splits: leave-last-out (per user: last interaction test, the one before validation) or temporal \
-                (80/10/10 by time). Every item a user has not met in training is ranked; no sampled negatives. \
+                (80/10/10 by time). Every item a user has not met in training is ranked; no sampled negatives; \
+                the validation item stays a candidate when the test part is scored. Models see each user's \
+                training history as RECOMMEND reads it (newest events in time order: the latest visit for session \
+                models, the recency profile for content and text), and blends and chains combine as served. \
+                The text model reads the vectors `recctl refresh text` stored; only items without one are encoded. \
                 Columns: precision, recall, F1, NDCG, MRR and hit rate at K, catalog coverage, intra-list \
                 diversity, novelty, training time; cold = users with at most 3 training interactions.
                 """)

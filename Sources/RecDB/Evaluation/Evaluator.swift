@@ -4,10 +4,10 @@ import Foundation
 public protocol Recommender: Sendable {
     /// The model's name in reports.
     var name: String { get }
-    /// Writes a score for every item id (`scores.count` = the item limit) for `user`, whose training
-    /// interactions are `history` (item ids and summed weights). Higher is better.
-    func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
-               into scores: UnsafeMutableBufferPointer<Float>)
+    /// Writes a score for every item id (`scores.count` = the item limit, zeroed by the caller) for `user`, whose
+    /// training interactions are `history` (summed per item, and the newest in time order). Higher is better; −∞
+    /// marks an item the model would not return.
+    func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>)
     /// The item's vector, for intra-list diversity; nil when the model has none.
     func itemVector(_ item: UInt32) -> [Float]?
 }
@@ -59,7 +59,9 @@ struct EvaluationPartial {
 }
 
 /// Full-ranking offline evaluation: every item the user has not met in training is a candidate (no sampled
-/// negatives); training items are excluded from the lists.
+/// negatives; a validation item stays one when the test part is scored); training items are excluded from the
+/// lists. Models get each user's training history as serving reads it (``UserHistory``: the newest events in time
+/// order, beside the summed row).
 public struct Evaluator: Sendable {
     public let split: EvaluationSplit
     public let train: InteractionMatrix
@@ -75,10 +77,26 @@ public struct Evaluator: Sendable {
     let popularityShare: [Double]
     /// Training users per item; 0 marks a cold item.
     let itemTrainingCounts: [Int]
+    /// Each user's range of `split.train` (sorted by user then time); empty for users without training events.
+    let trainRanges: [Range<Int>]
+    /// The inactivity gap that ends a visit, as the database splits sessions.
+    public let sessionGap: Int64
 
-    public init(split: EvaluationSplit, k: Int = 10, catalogItems: Int, itemFeatures: [UInt32: Set<String>] = [:]) {
+    public init(
+        split: EvaluationSplit, k: Int = 10, catalogItems: Int, itemFeatures: [UInt32: Set<String>] = [:],
+        sessionGap: Int64 = 30 * 60 * 1000
+    ) {
         self.split = split
         self.k = k
+        self.sessionGap = sessionGap
+        var ranges = [Range<Int>](repeating: 0..<0, count: split.train.userLimit)
+        for (user, range) in split.train.userRanges() {
+            if Int(user) >= ranges.count {
+                ranges += [Range<Int>](repeating: 0..<0, count: Int(user) + 1 - ranges.count)
+            }
+            ranges[Int(user)] = range
+        }
+        trainRanges = ranges
         self.catalogItems = catalogItems
         self.itemFeatures = itemFeatures
         let matrix = InteractionMatrix(split.train)
@@ -120,12 +138,8 @@ public struct Evaluator: Sendable {
                 defer { index += workers }
                 let user = users[index]
                 guard let relevant = heldOut[user], !relevant.isEmpty else { continue }
-                let history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>) =
-                    Int(user) < train.rows ? train.row(Int(user)) : ([], [])
-                scores.update(repeating: 0)
-                model.score(user: user, history: history, into: scores)
-                if Int(user) < met.rows { for item in met.row(Int(user)).indices { scores[Int(item)] = -.infinity } }
-                let top = Self.topK(scores, k: k)
+                let history = history(of: user)
+                let top = ranking(for: user, history: history, model: model, scores: scores)
                 let relevantSet = Set(relevant)
                 var hits = 0, dcg = 0.0, firstRank = 0
                 for (rank, item) in top.enumerated() where relevantSet.contains(item) {
@@ -142,7 +156,7 @@ public struct Evaluator: Sendable {
                 partial.mrr += firstRank > 0 ? 1 / Double(firstRank) : 0
                 partial.hits += hits > 0 ? 1 : 0
                 partial.users += 1
-                if history.indices.count <= 3 {
+                if history.items.count <= 3 {
                     partial.coldUsers += 1
                     partial.coldNDCG += ideal > 0 ? dcg / ideal : 0
                     partial.coldRecall += recall
@@ -222,6 +236,43 @@ public struct Evaluator: Sendable {
         }
         result.seconds = Date().timeIntervalSince(started)
         return result
+    }
+
+    /// What the models are given of `user`: the summed training row and the newest ``UserHistory/window``
+    /// training events, newest first (as the history index of a database holding the training part returns them).
+    public func history(of user: UInt32) -> UserHistory {
+        let row: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>) =
+            Int(user) < train.rows ? train.row(Int(user)) : ([], [])
+        let range = Int(user) < trainRanges.count ? trainRanges[Int(user)] : 0..<0
+        let log = split.train
+        var recent: [HistoryEntry] = []
+        recent.reserveCapacity(min(range.count, UserHistory.window))
+        for index in range.reversed().prefix(UserHistory.window) {
+            recent.append(
+                HistoryEntry(
+                    timestamp: Timestamp(milliseconds: log.times[index]), sequence: UInt64(index),
+                    itemID: log.items[index], sessionID: index < log.sessions.count ? log.sessions[index] : 0))
+        }
+        let met = Int(user) < self.met.rows ? self.met.row(Int(user)).indices : []
+        return UserHistory(items: row.indices, weights: row.values, recent: recent, met: met, sessionGap: sessionGap)
+    }
+
+    /// `model`'s top K for `user` (best first), leaving out every item the user met in training; `scores` is
+    /// scratch space of ``InteractionMatrix/columns`` floats.
+    func ranking(
+        for user: UInt32, history: UserHistory, model: some Recommender, scores: UnsafeMutableBufferPointer<Float>
+    ) -> [UInt32] {
+        scores.update(repeating: 0)
+        model.score(user: user, history: history, into: scores)
+        for item in history.met where Int(item) < scores.count { scores[Int(item)] = -.infinity }
+        return Self.topK(scores, k: k)
+    }
+
+    /// `model`'s top K for `user`, best first: the list the metrics score.
+    public func ranking(for user: UInt32, model: some Recommender) -> [UInt32] {
+        let scores = UnsafeMutableBufferPointer<Float>.allocate(capacity: train.columns)
+        defer { scores.deallocate() }
+        return ranking(for: user, history: history(of: user), model: model, scores: scores)
     }
 
     /// The indices of the `k` largest finite scores, best first (ties by lower id).

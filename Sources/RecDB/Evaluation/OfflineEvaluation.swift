@@ -14,11 +14,11 @@ public indirect enum ModelSpec: Sendable, Hashable {
     case session(SessionKNNModel.Parameters)
     /// The plain item-transition baseline for sessions.
     case transition
-    /// Scores of several models, each normalised to [0, 1] per request, mixed with weights.
+    /// Scores of several models, each normalised to [0, 1] over its own candidates for the request, mixed with
+    /// weights (`USING BLEND(…)`).
     case blend([ModelSpec], weights: [Float])
-    /// The fallback chain: the first model for users with more than `coldHistory` training interactions, the
-    /// second for the others; every later model breaks ties (so popularity fills what the others leave unscored).
-    case chain([ModelSpec], coldHistory: Int)
+    /// The fallback chain as serving fills it: the first model's candidates, then each later model's new ones.
+    case chain([ModelSpec])
 
     public var name: String {
         switch self {
@@ -32,13 +32,14 @@ public indirect enum ModelSpec: Sendable, Hashable {
         case .transition: "transition"
         case .blend(let parts, let weights):
             "blend:" + zip(parts, weights).map { "\($0.name)=\($1)" }.joined(separator: "+")
-        case .chain(let parts, _): "chain:" + parts.map(\.name).joined(separator: ">")
+        case .chain(let parts): "chain:" + parts.map(\.name).joined(separator: ">")
         }
     }
 
     /// The models by name with default parameters: popularity, itemknn, als, bpr, content, session, transition;
     /// `blend:als=0.7+content=0.3` mixes models; `chain:als>content>popularity` (or `chain:als/content/popularity`,
-    /// which needs no quotes in a shell) falls back for cold users.
+    /// which needs no quotes in a shell) lists the first model's candidates, then the next ones', as the default
+    /// chain serves.
     public static func named(_ name: String) throws -> ModelSpec {
         let lowered = name.lowercased()
         if lowered.hasPrefix("blend:") {
@@ -58,7 +59,7 @@ public indirect enum ModelSpec: Sendable, Hashable {
         if lowered.hasPrefix("chain:") {
             let parts = try lowered.dropFirst(6).split(whereSeparator: { $0 == ">" || $0 == "/" }).map { try named(String($0)) }
             guard !parts.isEmpty else { throw RecDBError(.invalidArgument, "a chain needs models: chain:als>content>popularity") }
-            return .chain(parts, coldHistory: 3)
+            return .chain(parts)
         }
         switch lowered {
         case "popularity", "pop": return .popularity(halfLifeDays: 30)
@@ -77,11 +78,12 @@ public indirect enum ModelSpec: Sendable, Hashable {
         }
     }
 
-    /// Trains the model on `log`. `items` (the catalog's items) feed the content model; `sessionGap` splits
-    /// sessions for the session models.
+    /// Trains the model on `log`. `items` (the catalog's items) feed the content and text models; `sessionGap`
+    /// splits sessions for the session models; `textVectors` (a stored text model's item vectors, see
+    /// ``StoredTextVectors``) spare the text model the encoder for the items they cover.
     public func train(
         on log: InteractionLog, threads: Int = 2, items: [Item] = [], sessionGap: Int64 = 30 * 60 * 1000,
-        progress: (@Sendable (Double) -> Void)? = nil
+        textVectors: StoredTextVectors? = nil, progress: (@Sendable (Double) -> Void)? = nil
     ) -> any Recommender {
         switch self {
         case .popularity(let halfLife): PopularityModel(log: log, halfLifeDays: halfLife)
@@ -91,33 +93,44 @@ public indirect enum ModelSpec: Sendable, Hashable {
         case .bpr(let parameters): BPRModel(log: log, parameters: parameters, threads: threads, progress: progress)
         case .content(let parameters): ContentModel(items: items, itemLimit: log.itemLimit, parameters: parameters)
         case .text:
-            // Callers check the encoder first (`requireTextEncoder`); without it the model knows no item.
-            if let encoder = try? SharedTextEncoder.get() {
-                TextModel(items: items, itemLimit: log.itemLimit, encoder: encoder, threads: threads, progress: progress)
-            } else {
-                TextModel(items: [], itemLimit: log.itemLimit, dimension: 384)
-            }
+            // Callers check the encoder first (`requireTextEncoder`) when stored vectors do not cover every item;
+            // without it the model knows only the stored vectors.
+            TextModel(
+                items: items, itemLimit: log.itemLimit, stored: textVectors?.vectors ?? [:],
+                dimension: textVectors?.dimension ?? 384,
+                encoder: TextModel.itemsToEncode(items, itemLimit: log.itemLimit, stored: textVectors?.vectors ?? [:])
+                    .isEmpty ? nil : try? SharedTextEncoder.get(),
+                threads: threads, progress: progress)
         case .session(let parameters): SessionKNNModel(sessions: SessionLog(log, gap: sessionGap), parameters: parameters)
         case .transition: TransitionModel(sessions: SessionLog(log, gap: sessionGap))
         case .blend(let parts, let weights):
             BlendModel(
                 name: name,
-                parts: parts.map { $0.train(on: log, threads: threads, items: items, sessionGap: sessionGap) },
+                parts: parts.map {
+                    $0.train(on: log, threads: threads, items: items, sessionGap: sessionGap, textVectors: textVectors)
+                },
                 weights: weights)
-        case .chain(let parts, let coldHistory):
+        case .chain(let parts):
             FallbackChainModel(
                 name: name,
-                parts: parts.map { $0.train(on: log, threads: threads, items: items, sessionGap: sessionGap) },
-                coldHistory: coldHistory)
+                parts: parts.map {
+                    $0.train(on: log, threads: threads, items: items, sessionGap: sessionGap, textVectors: textVectors)
+                },
+                pool: RankingBlocks.firstPool)
         }
     }
 
     /// Throws `notFound` naming `recctl models install minilm` when the spec needs the text encoder and it is absent.
     func requireTextEncoder() throws {
+        if needsText { _ = try SharedTextEncoder.get() }
+    }
+
+    /// Whether the spec is or contains the text model.
+    var needsText: Bool {
         switch self {
-        case .text: _ = try SharedTextEncoder.get()
-        case .blend(let parts, _), .chain(let parts, _): for part in parts { try part.requireTextEncoder() }
-        default: break
+        case .text: true
+        case .blend(let parts, _), .chain(let parts): parts.contains { $0.needsText }
+        default: false
         }
     }
 
@@ -125,76 +138,95 @@ public indirect enum ModelSpec: Sendable, Hashable {
     var needsItems: Bool {
         switch self {
         case .content, .text: true
-        case .blend(let parts, _), .chain(let parts, _): parts.contains { $0.needsItems }
+        case .blend(let parts, _), .chain(let parts): parts.contains { $0.needsItems }
         default: false
         }
     }
 }
 
-/// Several models' scores, each min–max normalised to [0, 1] over the catalog for the request, mixed with weights.
+/// Several models mixed as `RECOMMEND … USING BLEND(…)` mixes them: each model's best ``pool`` candidates (items
+/// the user met left out) are min–max normalised over themselves (all 1 when their scores are equal), weighted and
+/// summed per item; an item no model puts in its pool is no candidate. Replays serving exactly for lists of up to
+/// ``RankingBlocks/block`` items (serving ranks deeper pages from larger pools).
 public struct BlendModel: Recommender {
     public let name: String
     public let parts: [any Recommender]
     public let weights: [Float]
+    /// Candidates per model.
+    public let pool: Int
 
-    public init(name: String, parts: [any Recommender], weights: [Float]) {
+    public init(name: String, parts: [any Recommender], weights: [Float], pool: Int = RankingBlocks.firstPool) {
         self.name = name
         self.parts = parts
         self.weights = weights
+        self.pool = pool
     }
 
-    public func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
-                      into scores: UnsafeMutableBufferPointer<Float>) {
+    public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
         let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: scores.count)
         defer { buffer.deallocate() }
+        var blended: [UInt32: Float] = [:]
         for (part, weight) in zip(parts, weights) where weight > 0 {
-            buffer.update(repeating: 0)
-            part.score(user: user, history: history, into: buffer)
-            Self.addNormalised(buffer, weight: weight, into: scores)
+            let found = Self.candidates(part, user: user, history: history, pool: pool, buffer: buffer)
+            guard let high = found.first.map({ buffer[Int($0)] }), let low = found.last.map({ buffer[Int($0)] }) else {
+                continue
+            }
+            let span = high - low
+            for item in found {
+                let contribution = weight * (span > 0 ? (buffer[Int(item)] - low) / span : 1)
+                if let sum = blended[item] { blended[item] = sum + contribution } else { blended[item] = contribution }
+            }
         }
+        scores.update(repeating: -.infinity)
+        for (item, score) in blended { scores[Int(item)] = score }
     }
 
-    /// `scores += weight × (part − min) / (max − min)`; a constant part adds nothing.
-    static func addNormalised(_ part: UnsafeMutableBufferPointer<Float>, weight: Float, into scores: UnsafeMutableBufferPointer<Float>) {
-        var low = Float.infinity, high = -Float.infinity
-        for v in part where v.isFinite {
-            low = min(low, v)
-            high = max(high, v)
-        }
-        guard high > low else { return }
-        let scale = weight / (high - low)
-        for i in 0..<scores.count where part[i].isFinite { scores[i] += (part[i] - low) * scale }
+    /// `part`'s best `pool` items for the user, best first (ties by lower id), leaving out the items the user met;
+    /// their scores stay in `buffer`.
+    static func candidates(
+        _ part: any Recommender, user: UInt32, history: UserHistory, pool: Int,
+        buffer: UnsafeMutableBufferPointer<Float>
+    ) -> [UInt32] {
+        buffer.update(repeating: 0)
+        part.score(user: user, history: history, into: buffer)
+        for item in history.met where Int(item) < buffer.count { buffer[Int(item)] = -.infinity }
+        return Evaluator.topK(buffer, k: pool)
     }
 
     public func itemVector(_ item: UInt32) -> [Float]? { parts.lazy.compactMap { $0.itemVector(item) }.first }
 }
 
-/// The fallback chain as the recommend API runs it: the first model serves users with enough history, the second
-/// the cold ones; each later model only breaks the ties the earlier ones leave (unscored items), at a scale too
-/// small to reorder what they ranked.
+/// The fallback chain as `RECOMMEND` fills it: the first model's best ``pool`` candidates in its order, then each
+/// later model's best ones not yet listed, until ``pool`` are listed; nothing else is a candidate. A model that
+/// cannot serve a user (no visit, no profile) gives nothing and the next one fills. Replays serving exactly for
+/// lists of up to ``RankingBlocks/block`` items.
 public struct FallbackChainModel: Recommender {
     public let name: String
     public let parts: [any Recommender]
-    public let coldHistory: Int
+    /// Candidates listed in all.
+    public let pool: Int
 
-    public init(name: String, parts: [any Recommender], coldHistory: Int) {
+    public init(name: String, parts: [any Recommender], pool: Int = RankingBlocks.firstPool) {
         self.name = name
         self.parts = parts
-        self.coldHistory = coldHistory
+        self.pool = pool
     }
 
-    public func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
-                      into scores: UnsafeMutableBufferPointer<Float>) {
-        let start = history.indices.count > coldHistory || parts.count == 1 ? 0 : 1
+    public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
         let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: scores.count)
         defer { buffer.deallocate() }
-        var scale: Float = 1
-        for part in parts[start...] {
-            buffer.update(repeating: 0)
-            part.score(user: user, history: history, into: buffer)
-            BlendModel.addNormalised(buffer, weight: scale, into: scores)
-            scale *= 1e-3
+        var listed: [UInt32] = []
+        var taken = Set<UInt32>()
+        for part in parts where listed.count < pool {
+            for item in BlendModel.candidates(part, user: user, history: history, pool: pool, buffer: buffer)
+            where taken.insert(item).inserted {
+                listed.append(item)
+                if listed.count >= pool { break }
+            }
         }
+        // Scores that fall with the position keep the chain's order.
+        scores.update(repeating: -.infinity)
+        for (position, item) in listed.enumerated() { scores[Int(item)] = Float(listed.count - position) }
     }
 
     public func itemVector(_ item: UInt32) -> [Float]? { parts.lazy.compactMap { $0.itemVector(item) }.first }
@@ -209,14 +241,15 @@ public struct ModelEvaluation: Sendable {
 
 extension RecDatabase {
     /// Splits this database's interactions, trains each model on the training part and evaluates it on the test
-    /// part with full ranking, all from one read snapshot.
+    /// part with full ranking, all from one read snapshot. The text model takes the item vectors a refreshed text
+    /// model stored (it trains on item text, not events) and encodes only the items without one.
     public func evaluate(
         _ models: [ModelSpec], split kind: EvaluationSplit.Kind, k: Int = 10, threads: Int = 2,
         onValidation: Bool = false
     ) throws -> (split: EvaluationSplit, rows: [ModelEvaluation]) {
-        for spec in models { try spec.requireTextEncoder() }
-        let wantItems = models.contains { $0.needsItems }
-        let (log, items, features, catalog) = try read { r -> (InteractionLog, Int, [UInt32: Set<String>], [Item]) in
+        let wantItems = models.contains { $0.needsItems }, wantText = models.contains { $0.needsText }
+        let (log, items, features, catalog, textVectors) = try read {
+            r -> (InteractionLog, Int, [UInt32: Set<String>], [Item], StoredTextVectors?) in
             var features: [UInt32: Set<String>] = [:]
             var catalog: [Item] = []
             try r.forEachItem { item in
@@ -226,15 +259,22 @@ extension RecDatabase {
                 if wantItems { catalog.append(item) }
                 return .next
             }
-            return (try r.interactionLog(), try r.itemCount, features, catalog)
+            let textVectors = wantText ? try r.storedTextVectors(of: catalog) : nil
+            return (try r.interactionLog(), try r.itemCount, features, catalog, textVectors)
         }
         guard log.count > 0 else { throw RecDBError(.notFound, "the database has no events to evaluate on") }
+        let toEncode = TextModel.itemsToEncode(catalog, itemLimit: log.itemLimit, stored: textVectors?.vectors ?? [:])
+        if wantText, !toEncode.isEmpty {
+            _ = try SharedTextEncoder.get()
+        }
         let split = EvaluationSplit(log, kind: kind)
-        let evaluator = Evaluator(split: split, k: k, catalogItems: items, itemFeatures: features)
+        let evaluator = Evaluator(
+            split: split, k: k, catalogItems: items, itemFeatures: features, sessionGap: sessionGap)
         var rows: [ModelEvaluation] = []
         for spec in models {
             let started = Date()
-            let model = spec.train(on: split.train, threads: threads, items: catalog, sessionGap: sessionGap)
+            let model = spec.train(
+                on: split.train, threads: threads, items: catalog, sessionGap: sessionGap, textVectors: textVectors)
             let trainingSeconds = Date().timeIntervalSince(started)
             rows.append(
                 ModelEvaluation(
@@ -242,6 +282,30 @@ extension RecDatabase {
                     trainingSeconds: trainingSeconds))
         }
         return (split, rows)
+    }
+}
+
+/// The item vectors of the stored text model, for evaluation: what a refresh encoded, so evaluation need not run
+/// the encoder again.
+public struct StoredTextVectors: Sendable {
+    /// Vectors by internal item id.
+    public var vectors: [UInt32: [Float]]
+    public var dimension: Int
+}
+
+extension CatalogReading where Self: ~Copyable {
+    /// The vectors the active text model holds for `items`, or nil when no text model has been refreshed.
+    func storedTextVectors(of items: [Item]) throws -> StoredTextVectors? {
+        guard let record = try model(TextModel.storedName), record.kind == "text", record.generation > 0,
+            let spaceName = record.space, let space = try space(spaceName)
+        else { return nil }
+        var vectors: [UInt32: [Float]] = [:]
+        for item in items {
+            if let vector = try storedVector(of: item.internalID, .items, in: space) {
+                vectors[item.internalID] = vector
+            }
+        }
+        return StoredTextVectors(vectors: vectors, dimension: space.dimension)
     }
 }
 

@@ -6,7 +6,7 @@ import Foundation
 /// Trained on every item of the catalog, with or without events, so an item nobody has met yet is recommendable.
 /// The stored ``ContentProjection`` (vocabulary, idf and the SVD basis) turns a new item's text into its vector in
 /// the same transaction that inserts it. A user's score for an item is the cosine between the item and the
-/// weighted mean of the user's history items.
+/// user's recency profile (``ItemVectorProfile``).
 public struct ContentModel: Recommender {
     public struct Parameters: Sendable, Hashable, Codable {
         /// Dimensions of the item vectors after SVD.
@@ -25,6 +25,8 @@ public struct ContentModel: Recommender {
     public let projection: ContentProjection
     /// Row-major `itemLimit × dimension`, unit length; zero rows for items without known terms.
     public let itemVectors: [Float]
+    /// Whether each item id has a vector (a non-zero row of ``itemVectors``).
+    let hasVector: [Bool]
 
     public var dimension: Int { projection.dimension }
 
@@ -65,15 +67,17 @@ public struct ContentModel: Recommender {
             }
         }
         itemVectors = vectors
+        hasVector = ItemVectorProfile.rowsWithVectors(vectors, dimension: basis.rank)
     }
 
     public func itemVector(_ item: UInt32) -> [Float]? {
         ItemVectorProfile.vector(item, itemVectors, dimension)
     }
 
-    public func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
-                      into scores: UnsafeMutableBufferPointer<Float>) {
-        ItemVectorProfile.score(history: history, itemVectors: itemVectors, dimension: dimension, into: scores)
+    /// Scores for a user as serving ranks them: see ``ItemVectorProfile``.
+    public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
+        ItemVectorProfile.score(
+            history: history, itemVectors: itemVectors, hasVector: hasVector, dimension: dimension, into: scores)
     }
 
     /// The top `rank` right singular vectors of `matrix` (a `columnCount × rank` row-major basis), scaled so that

@@ -150,8 +150,7 @@ public struct ALSModel: Recommender {
         for a in 0..<f { out[a] = VectorKernels.dot(m + a * f, v, f) }
     }
 
-    public func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
-                      into scores: UnsafeMutableBufferPointer<Float>) {
+    public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
         FactorScoring.score(user: user, users: userFactors, items: itemFactors, factors: parameters.factors, into: scores)
     }
 
@@ -271,8 +270,7 @@ public struct BPRModel: Recommender {
         return low < sorted.endIndex && sorted[low] == value
     }
 
-    public func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
-                      into scores: UnsafeMutableBufferPointer<Float>) {
+    public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
         FactorScoring.score(user: user, users: userFactors, items: itemFactors, factors: parameters.factors + 1, into: scores)
     }
 

@@ -105,7 +105,7 @@ extension ModelSpec {
             ]
         case .transition, .text: [:]
         case .blend(_, let weights): Dictionary(uniqueKeysWithValues: weights.enumerated().map { ("weight\($0.offset)", d($0.element)) })
-        case .chain(_, let cold): ["cold_history": Double(cold)]
+        case .chain: [:]
         }
     }
 }

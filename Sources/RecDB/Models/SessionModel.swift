@@ -48,6 +48,17 @@ public protocol NextItemModel: Recommender {
     func scoreNext(after visit: [UInt32], into scores: UnsafeMutableBufferPointer<Float>) -> [UInt32]
 }
 
+extension NextItemModel {
+    /// For a user, as `RECOMMEND … FOR USER` serves them: the next item after their latest visit
+    /// (``UserHistory/latestVisit``: same items, order, count and session gap); items the model does not score are
+    /// no candidates (−∞).
+    public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
+        scores.update(repeating: 0)
+        scoreNext(after: history.latestVisit, into: scores)
+        for i in 0..<scores.count where !(scores[i] > 0) { scores[i] = -.infinity }
+    }
+}
+
 /// Next item in a visit: vector-multiplied session-based kNN (V-SKNN, Ludewig and Jannach 2018) blended with
 /// sequential rules (what tends to follow the visit's last items).
 ///
@@ -156,12 +167,6 @@ public struct SessionKNNModel: NextItemModel {
         }
         return best.map(\.key)
     }
-
-    /// For offline evaluation with user histories: the visit is the user's latest training items.
-    public func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
-                      into scores: UnsafeMutableBufferPointer<Float>) {
-        scoreNext(after: Array(history.indices.suffix(10)), into: scores)
-    }
 }
 
 /// The plain item-transition baseline: how often each item immediately followed the visit's last item.
@@ -183,10 +188,5 @@ public struct TransitionModel: NextItemModel {
         guard let last = visit.last, Int(last) < successors.count else { return [] }
         for rule in successors[Int(last)] where Int(rule.item) < scores.count { scores[Int(rule.item)] += rule.weight }
         return []
-    }
-
-    public func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
-                      into scores: UnsafeMutableBufferPointer<Float>) {
-        scoreNext(after: Array(history.indices.suffix(1)), into: scores)
     }
 }

@@ -19,9 +19,11 @@ public struct PopularityModel: Recommender {
         self.scores = scores
     }
 
-    public func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
-                      into scores: UnsafeMutableBufferPointer<Float>) {
-        for i in 0..<min(scores.count, self.scores.count) { scores[i] = self.scores[i] }
+    /// Every item's popularity; items nobody met (score 0) are no candidates, as in serving.
+    public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
+        for i in 0..<scores.count {
+            scores[i] = i < self.scores.count && self.scores[i] > 0 ? self.scores[i] : -.infinity
+        }
     }
 
     /// The most popular items among `candidates` (e.g. one category's postings), best first.
@@ -102,12 +104,14 @@ public struct ItemKNNModel: Recommender {
         lists = Array(output)
     }
 
-    public func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
-                      into scores: UnsafeMutableBufferPointer<Float>) {
-        for item in history.indices where Int(item) < lists.count {
+    /// Sums the neighbour lists of the user's ``UserHistory/sourceLimit`` most recent distinct items, newest first,
+    /// as serving does; items no list names are no candidates.
+    public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
+        for item in history.recentItems(limit: UserHistory.sourceLimit) where Int(item) < lists.count {
             for neighbour in lists[Int(item)] where Int(neighbour.item) < scores.count {
                 scores[Int(neighbour.item)] += neighbour.similarity
             }
         }
+        for i in 0..<scores.count where !(scores[i] > 0) { scores[i] = -.infinity }
     }
 }

@@ -8,6 +8,16 @@ extension RecDatabase {
     }
 }
 
+/// How ``CatalogReading/recommend(_:)`` ranks: in blocks of ``block`` results, each block from pools of twice as
+/// many candidates per model. A page of up to ``block`` results comes from the first block alone, which is what
+/// evaluation replays for blends and chains (``BlendModel``, ``FallbackChainModel``).
+public enum RankingBlocks {
+    /// Results per block.
+    public static let block = 25
+    /// The candidates each model gives for the first block.
+    public static let firstPool = 2 * block
+}
+
 /// A scored candidate before ranking: which model found it and which source items drove it.
 struct Candidate {
     var item: UInt32
@@ -90,7 +100,7 @@ extension CatalogReading where Self: ~Copyable {
     func rank(
         _ models: (models: [(record: ModelRecord, weight: Float)], blend: Bool), _ resolved: ResolvedRequest, needed: Int
     ) throws -> [Candidate] {
-        let block = 25
+        let block = RankingBlocks.block
         var ranked: [Candidate] = []
         var placed = Set<UInt32>()
         var blocks = 1
@@ -122,7 +132,7 @@ extension CatalogReading where Self: ~Copyable {
         case .user(let id):
             guard let user = try userID(for: id) else { throw RecDBError(.notFound, "unknown user '\(id)'") }
             resolved.userID = user
-            resolved.history = try history(ofUserID: user, limit: 200, newestFirst: true)
+            resolved.history = try history(ofUserID: user, limit: UserHistory.window, newestFirst: true)
             resolved.sourceReason = .history
             if resolved.history.isEmpty, case .string(let about)? = try self.user(internalID: user)?.attributes["about"],
                 !about.isEmpty
@@ -130,7 +140,7 @@ extension CatalogReading where Self: ~Copyable {
                 resolved.about = about
             }
             if request.excludeSeen {
-                if resolved.history.count < 200 {
+                if resolved.history.count < UserHistory.window {
                     for entry in resolved.history { resolved.excluded.insert(entry.itemID) }
                 } else {
                     for item in try seenItems(ofUserID: user) { resolved.excluded.insert(item) }
@@ -172,21 +182,11 @@ extension CatalogReading where Self: ~Copyable {
         return resolved
     }
 
-    /// The visit that session models continue: the session's or basket's items, or the user's latest session.
+    /// The visit that session models continue: the session's or basket's items, or the user's latest visit
+    /// (``UserHistory/latestVisit(_:gap:)``, which evaluation uses too).
     func visit(_ resolved: ResolvedRequest) -> [UInt32] {
         if !resolved.sourceItems.isEmpty { return resolved.sourceItems }
-        guard let newest = resolved.history.first else { return [] }
-        var items: [UInt32] = []
-        var previous = newest
-        for entry in resolved.history {
-            let sameVisit = newest.sessionID != 0
-                ? entry.sessionID == newest.sessionID
-                : previous.timestamp.milliseconds - entry.timestamp.milliseconds <= database.sessionGap
-            guard sameVisit, items.count < 50 else { break }
-            items.append(entry.itemID)
-            previous = entry
-        }
-        return items.reversed()
+        return UserHistory.latestVisit(resolved.history, gap: database.sessionGap)
     }
 
     // MARK: - Candidates
@@ -331,15 +331,11 @@ extension CatalogReading where Self: ~Copyable {
             regularization: max(regularization, 1e-3), alpha: record.kind == "bpr" ? 1 : alpha)
     }
 
-    /// The items that stand for the target: the user's recent history (newest first, distinct), or the source items.
-    func sourceItems(_ resolved: ResolvedRequest, limit: Int = 50) -> [UInt32] {
+    /// The items that stand for the target: the user's recent history (newest first, distinct:
+    /// ``UserHistory/recentItems(_:limit:)``, which evaluation uses too), or the source items.
+    func sourceItems(_ resolved: ResolvedRequest, limit: Int = UserHistory.sourceLimit) -> [UInt32] {
         if !resolved.sourceItems.isEmpty { return resolved.sourceItems }
-        var seen = Set<UInt32>(), items: [UInt32] = []
-        for entry in resolved.history where seen.insert(entry.itemID).inserted {
-            items.append(entry.itemID)
-            if items.count >= limit { break }
-        }
-        return items
+        return UserHistory.recentItems(resolved.history, limit: limit)
     }
 
     func neighbourCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
@@ -411,18 +407,13 @@ extension CatalogReading where Self: ~Copyable {
                 Candidate(item: $0.node, score: $0.score, model: record.name, reason: .profile)
             }
         }
-        let sources = sourceItems(resolved, limit: 20)
-        var profile = [Float](repeating: 0, count: space.dimension)
-        var any = false
-        for (rank, item) in sources.enumerated() {
-            guard let vector = try storedVector(space, .items, item) else { continue }
-            // Recent items count more: 1, 1/2, 1/3 … by recency rank (sources are newest first for users).
-            let weight = resolved.sourceItems.isEmpty ? 1 / Float(rank + 1) : 1
-            for d in 0..<vector.count { profile[d] += weight * vector[d] }
-            any = true
-        }
-        guard any else { return [] }
-        let matches = try searchSpace(spaceName, profile, resolved, pool: pool)
+        // Recent items count more for a user (1, 1/2, 1/3 … newest first): the profile evaluation scores with.
+        let profile = try ItemVectorProfile.profile(
+            of: sourceItems(resolved, limit: UserHistory.profileLimit), recencyWeighted: resolved.sourceItems.isEmpty,
+            dimension: space.dimension) { item in try storedVector(space, .items, item) }
+        guard let profile else { return [] }
+        // At most `pool`, as every model gives (the search returns more when it over-fetches for exclusions).
+        let matches = try searchSpace(spaceName, profile, resolved, pool: pool).prefix(pool)
         let reason: Provenance.Reason = resolved.sourceReason == .similarItem ? .similarItem : .content
         return matches.map { Candidate(item: $0.node, score: $0.score, model: record.name, reason: reason) }
     }

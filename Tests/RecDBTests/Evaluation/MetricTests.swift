@@ -12,8 +12,7 @@ struct MetricTests {
         let scores: [Float]
         var vectors: [[Float]]? = nil
 
-        func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
-                   into scores: UnsafeMutableBufferPointer<Float>) {
+        func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
             for i in 0..<min(scores.count, self.scores.count) { scores[i] = self.scores[i] }
         }
 

@@ -22,11 +22,12 @@ extension InteractionLog {
 }
 
 extension Recommender {
-    /// The scores the model gives every item id below `items` for `user` with training history `log`.
+    /// The scores the model gives every item id below `items` for `user` with training history `log` (−∞ for
+    /// items it would not return).
     func scores(for user: UInt32, in log: InteractionLog, items: Int) -> [Float] {
-        let matrix = InteractionMatrix(log)
-        let history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>) =
-            Int(user) < matrix.rows ? matrix.row(Int(user)) : ([], [])
+        var split = EvaluationSplit(InteractionLog(), kind: .leaveLastOut)
+        split.train = log
+        let history = Evaluator(split: split, catalogItems: items).history(of: user)
         var result = [Float](repeating: 0, count: items)
         result.withUnsafeMutableBufferPointer { score(user: user, history: history, into: $0) }
         return result

@@ -50,6 +50,42 @@ struct TextModelTests {
         }
     }
 
+    /// Evaluation takes the vectors a refresh stored (no encoder run) and ranks as `USING text` serves: here the
+    /// database holds exactly the training events, so each user's offline top 10 is the served list.
+    @Test func evaluationReadsStoredVectorsAndRanksAsServed() throws {
+        try TemporaryDirectory.with { folder in
+            let db = try RecommendTests.makeDatabase(folder)
+            try db.refresh(.text)
+            let (log, catalog, stored) = try db.read { r -> (InteractionLog, [Item], StoredTextVectors?) in
+                var items: [Item] = []
+                try r.forEachItem { items.append($0); return .next }
+                return (try r.interactionLog(), items, try r.storedTextVectors(of: items))
+            }
+            let vectors = try #require(stored)
+            #expect(vectors.vectors.count == 60 && vectors.dimension == 384)
+            let model = try #require(ModelSpec.text.train(on: log, items: catalog, textVectors: vectors) as? TextModel)
+            #expect(model.encodedItems == 0)
+            let encoded = try #require(ModelSpec.text.train(on: log, items: catalog) as? TextModel)
+            #expect(encoded.encodedItems == 60)
+            for item in 0..<60 {
+                let a = try #require(model.itemVector(UInt32(item))), b = try #require(encoded.itemVector(UInt32(item)))
+                #expect(zip(a, b).allSatisfy { abs($0 - $1) < 1e-5 })
+            }
+
+            var split = EvaluationSplit(InteractionLog(), kind: .leaveLastOut)
+            split.train = log
+            let evaluator = Evaluator(split: split, catalogItems: 60, sessionGap: db.sessionGap)
+            for user in UInt32(0)..<30 {
+                let id = try #require(try db.read { r in try r.externalUserID(user) })
+                let served = try db.recommend(RecommendRequest(.user(id), count: 10, models: [ModelWeight("text")]))
+                let offline = try evaluator.ranking(for: user, model: model).map { item in
+                    try #require(try db.read { r in try r.item(internalID: item)?.id })
+                }
+                #expect(offline == served.map(\.id), "user \(id)")
+            }
+        }
+    }
+
     @Test func textCompetesOnColdItemsInEvaluation() throws {
         try TemporaryDirectory.with { folder in
             let db = try RecommendTests.makeDatabase(folder)

@@ -25,8 +25,7 @@ struct FactorRecommender: Recommender {
         vectorColumns = dropLast ? factors - 1 : factors
     }
 
-    func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
-               into scores: UnsafeMutableBufferPointer<Float>) {
+    func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
         let f = factors, u = Int(user)
         guard (u + 1) * f <= users.count else { return }
         users.withUnsafeBufferPointer { userBuffer in
@@ -66,11 +65,10 @@ struct ItemItemRecommender: Recommender {
         items = itemLimit
     }
 
-    func score(user: UInt32, history: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>),
-               into scores: UnsafeMutableBufferPointer<Float>) {
+    func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
         let n = min(items, scores.count)
         weights.withUnsafeBufferPointer { b in
-            for item in history.indices where Int(item) < items {
+            for item in history.items where Int(item) < items {
                 let row = b.baseAddress! + Int(item) * items
                 for j in 0..<n { scores[j] += row[j] }
             }

@@ -1,0 +1,141 @@
+import Foundation
+import Testing
+
+@testable import RecDB
+
+/// Offline evaluation ranks what `RECOMMEND` serves: each held-out user's offline top 10 equals the list a database
+/// holding only the training events returns, with the model refreshed there.
+///
+/// The fixture's item ids run opposite to time (every user's latest events are on the lowest ids), so a model
+/// handed the history in item-id order sees the oldest items as the newest.
+@Suite("Offline evaluation equals serving")
+struct ServingParityTests {
+    static let words = [
+        ["dark", "murder", "detective", "thriller", "mystery", "crime", "night"],
+        ["italian", "recipes", "cooking", "kitchen", "baking", "pasta", "bread"],
+        ["hose", "garden", "shovel", "plants", "lawn", "seeds", "soil"],
+    ]
+    static let tastes = 3, itemsPerTaste = 14, usersPerTaste = 12, eventsPerUser = 9
+
+    /// One user's events in time order: external ids, minute, explicit session (odd users) or none.
+    struct Event {
+        var user: String, item: String, minute: Int64, session: String?
+    }
+
+    /// Users `u0…u35`, a taste each; 3 events in a first visit, then 6 in a second one, on distinct items of the
+    /// taste whose ids fall as time goes on. Even users' visits are split by a 3-hour pause; odd users' by their
+    /// explicit session ids, only 5 minutes apart (shorter than the gap).
+    static let events: [Event] = {
+        var events: [Event] = []
+        var minute: Int64 = 0
+        for user in 0..<(tastes * usersPerTaste) {
+            let taste = user % tastes
+            let positions = (0..<eventsPerUser).map { k in (user * 5 + k * 3) % itemsPerTaste }.sorted(by: >)
+            for (k, position) in positions.enumerated() {
+                if k == 3 { minute += user % 2 == 0 ? 180 : 5 }
+                let session = user % 2 == 1 ? "s\(user)-\(k < 3 ? "a" : "b")" : nil
+                let item = "i\(taste * itemsPerTaste + position)"
+                events.append(Event(user: "u\(user)", item: item, minute: minute, session: session))
+                minute += 1
+            }
+            minute += 1000
+        }
+        return events
+    }()
+
+    /// The catalog: item `iN` has internal id N (written in order), with a title and description of its taste.
+    static func writeItems(_ db: RecDatabase) throws {
+        try db.write { w in
+            for id in 0..<(tastes * itemsPerTaste) {
+                let taste = id / itemsPerTaste, i = id % itemsPerTaste, words = Self.words[taste]
+                let internalID = try w.upsertItem(
+                    "i\(id)",
+                    attributes: [
+                        "title": .string("\(words[i % 7].capitalized) \(words[(i + 2) % 7]) volume\(id)"),
+                        "description": .string("A \(words[(i + 3) % 7]) \(words[(i + 5) % 7]) item"),
+                    ])
+                #expect(internalID == UInt32(id))
+            }
+        }
+    }
+
+    static func writeEvents(_ db: RecDatabase, _ events: [Event]) throws {
+        try db.write { w in
+            for e in events { _ = try w.addEvent(EventInput(e.user, "view", e.item, at: e.minute, session: e.session)) }
+        }
+    }
+
+    /// Each model (refreshed in the serving database) with the statement that serves it, then blends and the
+    /// default chain over those models.
+    static var cases: [(spec: ModelSpec, statement: String, refresh: Bool)] {
+        var als = ALSModel.Parameters()
+        als.factors = 8
+        als.iterations = 8
+        var content = ContentModel.Parameters()
+        content.dimensions = 12
+        content.minDocumentFrequency = 1
+        let singles: [ModelSpec] = [
+            .session(SessionKNNModel.Parameters()), .transition, .content(content), .itemKNN(neighbours: 20),
+            .popularity(halfLifeDays: 30), .als(als),
+        ]
+        let session = singles[0], contentSpec = singles[2], itemKNN = singles[3], popularity = singles[4]
+        let using = "RECOMMEND 10 ITEMS FOR USER $u USING "
+        return singles.map { ($0, using + $0.name, true) } + [
+            (.blend([session, contentSpec], weights: [0.5, 0.5]), using + "BLEND(session 0.5, content 0.5)", false),
+            (.blend([.als(als), itemKNN, contentSpec], weights: [0.4, 0.4, 0.2]),
+             using + "BLEND(als 0.4, itemknn 0.4, content 0.2)", false),
+            // Without USING: the first personalised model (ALS), then session, content and popularity fill.
+            (.chain([.als(als), session, contentSpec, popularity]), "RECOMMEND 10 ITEMS FOR USER $u", false),
+        ]
+    }
+
+    @Test func offlineTopTenIsTheServedListForEveryModelBlendAndChain() throws {
+        try TemporaryDirectory.with { folder in
+            var options = RecDatabase.Options()
+            options.storage.noSync = true
+            let full = try folder.createDatabase("full", options: options)
+            try Self.writeItems(full)
+            try Self.writeEvents(full, Self.events)
+            let (log, catalog) = try full.read { r -> (InteractionLog, [Item]) in
+                var items: [Item] = []
+                try r.forEachItem { items.append($0); return .next }
+                return (try r.interactionLog(), items)
+            }
+            let split = EvaluationSplit(log, kind: .leaveLastOut)
+            #expect(split.test.count == Self.tastes * Self.usersPerTaste && split.skippedUsers == 0)
+
+            // The second database: the same catalog and only the training events (each user's last two held out).
+            let byUser = Dictionary(grouping: Self.events, by: \.user)
+            let trainingEvents = Self.events.filter { e in
+                let own = byUser[e.user]!
+                return own.firstIndex { $0.item == e.item }! < own.count - 2
+            }
+            let served = try folder.createDatabase("train", options: options)
+            try Self.writeItems(served)
+            try Self.writeEvents(served, trainingEvents)
+            let servedLog = try served.read { r in try r.interactionLog() }
+            #expect(servedLog.users == split.train.users && servedLog.items == split.train.items)
+            #expect(servedLog.times == split.train.times)
+
+            let evaluator = Evaluator(split: split, catalogItems: catalog.count, sessionGap: full.sessionGap)
+            // The fixture does what it says: a user's latest visit ends on its lowest item id.
+            let visit = evaluator.history(of: 0).latestVisit
+            #expect(visit.count == 4 && visit.last == visit.min() && visit.first == visit.max(), "\(visit)")
+
+            for (spec, statement, refresh) in Self.cases {
+                if refresh { try served.refresh(spec) }
+                let model = spec.train(on: split.train, items: catalog, sessionGap: full.sessionGap)
+                var compared = 0
+                for user in split.test.keys.sorted() {
+                    let offline = evaluator.ranking(for: user, model: model).map { "i\($0)" }
+                    let id = try #require(try full.read { r in try r.externalUserID(user) })
+                    let answer = try served.query(statement, parameters: ["u": .string(id)])
+                    let online = try #require(answer["items"]?.arrayValue).compactMap { $0["id"]?.stringValue }
+                    #expect(offline == online, "\(spec.name), user \(id)")
+                    compared += 1
+                }
+                #expect(compared == Self.tastes * Self.usersPerTaste)
+            }
+        }
+    }
+}

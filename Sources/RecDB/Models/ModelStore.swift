@@ -245,12 +245,13 @@ extension CatalogReading where Self: ~Copyable {
     }
 
     /// The `k` items the active generation of `model` ranks highest for `user`, leaving out items the user has met,
-    /// optionally only in `category` (or below it): ``recommend(_:)`` with one model, as scores.
+    /// optionally only in `category` (or below it): ``recommend(_:)`` with one model, strict (never filled), as scores.
     public func recommend(model name: String, user: String, k: Int, category: String? = nil) throws
         -> [(item: UInt32, score: Float)]
     {
-        let request = RecommendRequest(
+        var request = RecommendRequest(
             .user(user), count: k, models: [ModelWeight(name)], filter: category.map { .category($0) })
+        request.strict = true
         return try recommend(request).map { ($0.internalID, $0.score) }
     }
 }

@@ -80,10 +80,11 @@ struct ServingParityTests {
         ]
         let session = singles[0], contentSpec = singles[2], itemKNN = singles[3], popularity = singles[4]
         let using = "RECOMMEND 10 ITEMS FOR USER $u USING "
-        return singles.map { ($0, using + $0.name, true) } + [
-            (.blend([session, contentSpec], weights: [0.5, 0.5]), using + "BLEND(session 0.5, content 0.5)", false),
+        // Evaluation measures the named models alone: the served page it equals is the STRICT one (unfilled).
+        return singles.map { ($0, using + $0.name + " STRICT", true) } + [
+            (.blend([session, contentSpec], weights: [0.5, 0.5]), using + "BLEND(session 0.5, content 0.5) STRICT", false),
             (.blend([.als(als), itemKNN, contentSpec], weights: [0.4, 0.4, 0.2]),
-             using + "BLEND(als 0.4, itemknn 0.4, content 0.2)", false),
+             using + "BLEND(als 0.4, itemknn 0.4, content 0.2) STRICT", false),
             // Without USING: the first personalised model (ALS), then session, content and popularity fill.
             (.chain([.als(als), session, contentSpec, popularity]), "RECOMMEND 10 ITEMS FOR USER $u", false),
         ]

@@ -38,7 +38,7 @@ let package = Package(
             providers: [.apt(["libedit-dev"])]
         ),
         .target(name: "CRecSupport"),
-        // The model kernels are optimised even in debug builds: tests run whole forward passes of a real model.
+        // C kernels of the text encoder and the language model (SIMD dot products, quantised matmuls).
         .target(name: "CRecML"),
         .target(name: "RecML", dependencies: ["CRecML", "COpenBLAS"]),
         .target(

@@ -19,6 +19,7 @@ public enum AttributeValue: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The value as people read it: text as is, whole numbers without `.0`, lists as `[a, b]`, timestamps in ISO 8601.
     public var description: String {
         switch self {
         case .string(let text): text

@@ -11,7 +11,9 @@ public enum ImportRecord: Sendable {
 public struct ImportRejection: Sendable, CustomStringConvertible {
     /// `file:line` (or `file: key` for whole-file JSON).
     public var location: String
+    /// Why the row was refused, cut to about 1,000 bytes since rows can be huge.
     public var reason: String
+    /// "location: reason", one line.
     public var description: String { "\(location): \(reason)" }
 }
 
@@ -35,6 +37,8 @@ public struct ImportOptions: Sendable {
     /// With false every row is imported again (events are then added twice).
     public var resume = true
 
+    /// The defaults: batches of 50,000 rows, stop at the first bad row, keep 20 rejections, regular files only, lines
+    /// up to 64 MiB, resume on.
     public init() {}
 
     var inputLimits: InputLimits { InputLimits(allowStreams: stream, maxLineBytes: maxLineBytes) }
@@ -42,10 +46,15 @@ public struct ImportOptions: Sendable {
 
 /// Where an import is, reported after each committed batch.
 public struct ImportProgress: Sendable {
+    /// Rows committed or rejected so far (rows still in an uncommitted batch are not counted).
     public var rowsRead: Int
+    /// Rows whose records were committed.
     public var rowsImported: Int
+    /// Rows refused so far (only with ``ImportOptions/skipBad``; otherwise the first one stops the import).
     public var rowsRejected: Int
+    /// Write transactions committed so far.
     public var batchesCommitted: Int
+    /// Wall-clock seconds since the import started.
     public var seconds: Double
     /// Input consumed so far as a fraction of its size, when known.
     public var fraction: Double?
@@ -53,28 +62,39 @@ public struct ImportProgress: Sendable {
 
 /// What an import did.
 public struct ImportReport: Sendable {
+    /// The format's ``ImportFormat/name``.
     public var format: String
+    /// Every row the format read, including skipped and rejected ones.
     public var rowsRead = 0
+    /// Rows whose records were committed.
     public var rowsImported = 0
+    /// Rows refused as malformed (all counted, though only the first ones are kept in ``rejections``).
     public var rowsRejected = 0
     /// Rows that an earlier run of the same import over the same file committed, skipped by this one (counted in
     /// ``rowsRead``, not in ``rowsImported``).
     public var rowsSkipped = 0
+    /// Write transactions that committed rows.
     public var batchesCommitted = 0
+    /// Items, users and events written: one row may write several (an event and the item it names, say).
     public var recordsWritten = 0
+    /// Wall-clock duration of the import, reading and writing overlapped.
     public var seconds = 0.0
     /// The first rejections (up to ``ImportOptions/keptRejections``).
     public var rejections: [ImportRejection] = []
     /// What people should know about the run: a resumed file, a file that changed since an earlier run, a stream.
     public var notes: [String] = []
 
+    /// Imported rows per wall-clock second; 0 before any time has passed.
     public var rowsPerSecond: Double { seconds > 0 ? Double(rowsImported) / seconds : 0 }
 }
 
 /// An import stopped at a bad row; the database holds every batch committed before it.
 public struct ImportStopped: Error, CustomStringConvertible, Sendable {
+    /// Why the import stopped: the bad row's error (with its location) or a failed write.
     public var error: RecDBError
+    /// What the import did up to the stop; the committed batches stay in the database.
     public var report: ImportReport
+    /// The stopping error's description.
     public var description: String { error.description }
 }
 
@@ -92,6 +112,7 @@ public protocol ImportFormat: Sendable {
 }
 
 extension ImportFormat {
+    /// The format's name alone, for formats whose rows mean the same whatever the options.
     public var signature: String { name }
 }
 

@@ -169,14 +169,21 @@ extension QueryValue: ExpressibleByStringLiteral, ExpressibleByStringInterpolati
     ExpressibleByFloatLiteral,
     ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
 {
+    /// A string: `"u42"` as a parameter binds `$u` to that text.
     public init(stringLiteral value: String) { self = .string(value) }
+    /// A number (stored as a `Double`, so integers beyond 2^53 lose precision).
     public init(integerLiteral value: Int) { self = .number(Double(value)) }
+    /// A number; non-finite values are written as JSON `null`.
     public init(floatLiteral value: Double) { self = .number(value) }
+    /// A JSON `true` or `false`.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
+    /// An array, in the order written.
     public init(arrayLiteral elements: QueryValue...) { self = .array(elements) }
+    /// An object; when a key is repeated, the last value wins.
     public init(dictionaryLiteral elements: (String, QueryValue)...) {
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
+    /// JSON `null`.
     public init(nilLiteral: ()) { self = .null }
 }
 

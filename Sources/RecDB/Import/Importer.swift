@@ -2,8 +2,11 @@ import Foundation
 
 /// One thing an input row asks to write.
 public enum ImportRecord: Sendable {
+    /// Create the item or merge these attributes into it.
     case item(id: String, attributes: Attributes)
+    /// Create the user or merge these attributes into it.
     case user(id: String, attributes: Attributes)
+    /// Record an event; unknown users and items are created.
     case event(EventInput)
 }
 

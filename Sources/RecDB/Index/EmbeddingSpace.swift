@@ -3,7 +3,9 @@ import Foundation
 
 /// Whose vectors a space holds: items or users. A space may hold both (two-tower models).
 public enum VectorKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    /// The vectors of items, keyed by their internal ids.
     case items = 0
+    /// The vectors of users (the user towers of factor models), keyed by their internal ids.
     case users = 1
 
     /// `items` or `users`, as commands and errors spell it.

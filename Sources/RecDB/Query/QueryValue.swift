@@ -7,11 +7,17 @@ import Foundation
 /// print(result.jsonText)   // {"items":[{"id":"i7","model":"als","score":0.93,"title":"Gone Girl"},…]}
 /// ```
 public enum QueryValue: Sendable, Hashable {
+    /// JSON `null`: a missing value, or a non-finite number when written.
     case null
+    /// JSON `true` or `false`.
     case bool(Bool)
+    /// A JSON number, as a `Double` (integers are exact up to 2^53).
     case number(Double)
+    /// A JSON string.
     case string(String)
+    /// A JSON array, in order.
     case array([QueryValue])
+    /// A JSON object; ``jsonText`` writes its keys sorted.
     case object([String: QueryValue])
 
     /// Compact JSON with object keys sorted; non-finite numbers become `null`.

@@ -2,6 +2,8 @@ import Foundation
 
 /// What the rows of a generic file describe.
 public enum RecordKind: String, Sendable, CaseIterable {
+    /// Each row is an item (`id` and attributes), a user (`id` and attributes), or an event (`user`, `item`, `type`,
+    /// …).
     case items, users, events
 }
 

@@ -6,7 +6,7 @@ import Foundation
 /// order: histories keep their order, but times across users mean nothing (use leave-last-out splits, not temporal).
 /// `categories` ("Office Products, Paper, Notebooks") becomes the category path `Office Products/Paper/Notebooks`.
 public struct AmazonFormat: ImportFormat {
-    /// `amazon`.
+    /// `amazon`: the name `recctl import` and ``ImportFormats`` know the format by.
     public let name = "amazon"
     /// The `*.item.json` file, or nil when only interactions are imported.
     public let itemsPath: String?

@@ -208,7 +208,7 @@ public struct DelimitedFormat: ImportFormat {
 
 /// JSON Lines: one JSON object per line, mapped by ``FieldMap`` over its top-level keys.
 public struct JSONLinesFormat: ImportFormat {
-    /// `jsonl`.
+    /// `jsonl`: the name `recctl import` and ``ImportFormats`` know the format by.
     public let name = "jsonl"
     /// The file to read (plain or gzip).
     public let path: String

@@ -4,7 +4,7 @@ import Foundation
 /// with a typed header, optionally gzipped) or the classic GroupLens files (`u.data`, `u.item`, `u.user`, Latin-1).
 /// Ratings become `rating` events whose value is the rating; genres become item tags.
 public struct MovieLensFormat: ImportFormat {
-    /// `movielens`.
+    /// `movielens`: the name `recctl import` and ``ImportFormats`` know the format by.
     public let name = "movielens"
     /// The folder holding the files (the parent folder when a file was given).
     public let folder: String

@@ -6,7 +6,7 @@ import Foundation
 /// anonymous guest user, one per invoice (`guest-INVOICE`). The description becomes the item title and the unit price
 /// its price (the latest positive one wins).
 public struct OnlineRetailFormat: ImportFormat {
-    /// `online-retail`.
+    /// `online-retail`: the name `recctl import` and ``ImportFormats`` know the format by.
     public let name = "online-retail"
     /// The CSV file (plain or gzip).
     public let path: String

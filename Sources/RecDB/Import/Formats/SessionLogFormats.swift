@@ -6,7 +6,7 @@ import Foundation
 /// session id. Clicks are `click` events, buys `purchase` events (value = quantity, item price set). Category `S`
 /// tags an item `special-offer`, categories 1–12 become `category`, larger numbers are brand ids (`brand`).
 public struct YoochooseFormat: ImportFormat {
-    /// `yoochoose`.
+    /// `yoochoose`: the name `recctl import` and ``ImportFormats`` know the format by.
     public let name = "yoochoose"
     /// The files to read: the clicks and buys files found in a folder, or the one file given.
     public let files: [String]
@@ -103,7 +103,7 @@ public struct YoochooseFormat: ImportFormat {
 /// `view`, `addtocart` → `cart`, `transaction` → `purchase`) or the session sample (`timestamp user_id item_id
 /// session_id`, tab-separated, seconds; `view` events with explicit sessions).
 public struct RetailRocketFormat: ImportFormat {
-    /// `retailrocket`.
+    /// `retailrocket`: the name `recctl import` and ``ImportFormats`` know the format by.
     public let name = "retailrocket"
     /// The events file (plain or gzip).
     public let path: String
@@ -166,7 +166,7 @@ public struct RetailRocketFormat: ImportFormat {
 /// DIGINETICA (CIKM Cup 2016) item views: `session_id;user_id;item_id;timeframe;eventdate`. A view without a user
 /// (`NA`) belongs to the anonymous visitor `s-SESSION`. The time is the event date plus the timeframe (ms).
 public struct DigineticaFormat: ImportFormat {
-    /// `diginetica`.
+    /// `diginetica`: the name `recctl import` and ``ImportFormats`` know the format by.
     public let name = "diginetica"
     /// The item-views file (plain or gzip).
     public let path: String

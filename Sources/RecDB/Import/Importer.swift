@@ -346,7 +346,7 @@ struct ImportBatch: Sendable {
 /// Runs imports: the format parses on one thread while batches commit on another, one write transaction per batch.
 ///
 /// Re-runs are idempotent: each batch's transaction also records, per input file, how many of its rows are committed
-/// (an ``ImportMarker`` keyed by the file's resolved path and the format's ``ImportFormat/signature``, and holding the
+/// (an `ImportMarker` keyed by the file's resolved path and the format's ``ImportFormat/signature``, and holding the
 /// file's size, modification time and a CRC-32 of its first 64 KiB). A re-run of the same import over the same file
 /// skips those rows, so after a crash, `kill -9` or a full disk, running the same command again imports each row
 /// exactly once. A file that changed is imported from its first row. Streams (``ImportOptions/stream``) have no

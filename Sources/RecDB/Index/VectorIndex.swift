@@ -282,7 +282,7 @@ extension RecDatabase {
 ///
 /// Validated once when it opens (the header against the space and the catalog's id counter, the upper layers in
 /// full); each chunk is checked for its exact size when a walk first resolves it, and walks check every count and
-/// id they follow (see ``GraphView``). Corruption found on the way fails the search with `corrupted`, naming the
+/// id they follow (see `GraphView`). Corruption found on the way fails the search with `corrupted`, naming the
 /// space, generation, part and chunk (or node).
 public final class VectorIndexSnapshot {
     /// The space as this snapshot sees it (its active generations included).

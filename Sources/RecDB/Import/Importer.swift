@@ -49,7 +49,7 @@ public struct ImportOptions: Sendable {
 
 /// Where an import is, reported after each committed batch.
 public struct ImportProgress: Sendable {
-    /// Rows committed or rejected so far (rows still in an uncommitted batch are not counted).
+    /// Rows in committed batches plus rows rejected so far; rows waiting in the batch being filled are not counted.
     public var rowsRead: Int
     /// Rows whose records were committed.
     public var rowsImported: Int
@@ -71,7 +71,8 @@ public struct ImportReport: Sendable {
     public var rowsRead = 0
     /// Rows whose records were committed.
     public var rowsImported = 0
-    /// Rows refused as malformed (all counted, though only the first ones are kept in ``rejections``).
+    /// Rows refused: malformed, or naming something invalid (an unknown event type, an id over its limit). All are
+    /// counted; only the first ones are kept in ``rejections``.
     public var rowsRejected = 0
     /// Rows that an earlier run of the same import over the same file committed, skipped by this one (counted in
     /// ``rowsRead``, not in ``rowsImported``).

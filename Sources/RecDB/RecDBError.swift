@@ -60,6 +60,7 @@ public struct RecDBError: Error, CustomStringConvertible, Sendable {
         /// The request was cancelled (its client went away).
         public static let cancelled = Code(.cancelled)
 
+        /// The code in snake case as it appears on the wire and in `--json` output: `not_found`, `invalid_argument`, ….
         public var description: String {
             switch base {
             case .mapFull: return "map_full"
@@ -80,7 +81,9 @@ public struct RecDBError: Error, CustomStringConvertible, Sendable {
         }
     }
 
+    /// What kind of failure this is; switch on it rather than on the message.
     public var code: Code
+    /// What went wrong, for people; not meant to be parsed, and may change between versions.
     public var message: String
     /// Where the failure happened, such as `events.csv:17` or a database path; nil when not applicable.
     public var location: String?
@@ -91,6 +94,7 @@ public struct RecDBError: Error, CustomStringConvertible, Sendable {
     /// For query errors: the 0-based character offset in the query text where the problem was found.
     public var position: Int?
 
+    /// Creates an error; only `code` and `message` are required.
     public init(
         _ code: Code, _ message: String, location: String? = nil, lmdbStatus: Int32? = nil,
         cause: (any Error & Sendable)? = nil, position: Int? = nil
@@ -103,6 +107,7 @@ public struct RecDBError: Error, CustomStringConvertible, Sendable {
         self.position = position
     }
 
+    /// "location: message", followed by " (caused by: …)" when there is a cause.
     public var description: String {
         var text = location.map { "\($0): \(message)" } ?? message
         if let cause { text += " (caused by: \(cause))" }

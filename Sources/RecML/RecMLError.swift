@@ -21,6 +21,8 @@ public struct RecMLError: Error, CustomStringConvertible, Sendable {
         /// The caller's stop condition ended the work early (a deadline passed, a client left).
         public static let interrupted = Code(.interrupted)
 
+        /// The code in snake case: `missing_model`, `corrupt_model`, `unsupported`, `invalid_argument`, `io`,
+        /// `interrupted`.
         public var description: String {
             switch base {
             case .missingModel: return "missing_model"
@@ -31,17 +33,21 @@ public struct RecMLError: Error, CustomStringConvertible, Sendable {
         }
     }
 
+    /// What kind of failure this is; switch on it rather than on the message.
     public var code: Code
+    /// What went wrong, for people; not meant to be parsed.
     public var message: String
     /// Where the failure happened: a file path, optionally with a tensor name or byte offset.
     public var location: String?
 
+    /// Creates an error with an optional location.
     public init(_ code: Code, _ message: String, location: String? = nil) {
         self.code = code
         self.message = message
         self.location = location
     }
 
+    /// "location: message", or the message alone without a location.
     public var description: String {
         location.map { "\($0): \(message)" } ?? message
     }

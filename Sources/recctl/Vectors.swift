@@ -15,6 +15,7 @@ extension RecCtl {
 }
 
 extension VectorKind: ExpressibleByArgument {
+    /// Parses `items`/`item` or `users`/`user` as given to `--kind`; nil (a usage error) for anything else.
     public init?(argument: String) {
         switch argument {
         case "items", "item": self = .items

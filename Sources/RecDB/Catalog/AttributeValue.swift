@@ -2,10 +2,16 @@ import Foundation
 
 /// A typed attribute of an item or a user.
 public enum AttributeValue: Hashable, Sendable, CustomStringConvertible {
+    /// Text, compared as text by filters; `category` is a `/` path, `title`, `description` and `brand` are read as
+    /// words.
     case string(String)
+    /// A number; always finite (writes of NaN or infinity are refused).
     case number(Double)
+    /// `true` or `false`; `available` is the one item attribute of this type with a meaning.
     case bool(Bool)
+    /// A list of strings (`tags`); filters test membership with `CONTAINS`.
     case strings([String])
+    /// A point in time (`created_at`), compared as a number by filters.
     case timestamp(Timestamp)
 
     /// The type's name as shown to people and in errors.
@@ -19,6 +25,7 @@ public enum AttributeValue: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The value as people read it: text as is, whole numbers without `.0`, lists as `[a, b]`, timestamps in ISO 8601.
     public var description: String {
         switch self {
         case .string(let text): text

@@ -33,14 +33,22 @@ public enum CatalogLimits {
         /// How the limit is stated in errors ("ids have 1 to 255 bytes").
         let plural: String
 
+        /// An item's external id: 1 to 255 bytes.
         public static let itemID = Field(name: "item id", maxBytes: maxIDBytes, plural: "ids")
+        /// A user's external id: 1 to 255 bytes.
         public static let userID = Field(name: "user id", maxBytes: maxIDBytes, plural: "ids")
+        /// An explicit session id: 1 to 255 bytes.
         public static let sessionID = Field(name: "session id", maxBytes: maxIDBytes, plural: "ids")
+        /// One tag of an item's `tags`: 1 to 255 bytes.
         public static let tag = Field(name: "tag", maxBytes: maxTagBytes, plural: "tags")
+        /// A category path such as `Books/Thriller`: 1 to 255 bytes.
         public static let category = Field(name: "category", maxBytes: maxTagBytes, plural: "category paths")
+        /// The name of an item or user attribute: 1 to 255 bytes.
         public static let attributeName = Field(
             name: "attribute name", maxBytes: maxAttributeNameBytes, plural: "attribute names")
+        /// The name of an event type: 1 to 64 bytes.
         public static let eventType = Field(name: "event type name", maxBytes: maxEventTypeBytes, plural: "event type names")
+        /// The name of a model: 1 to 64 bytes, like event type names.
         public static let modelName = Field(name: "model name", maxBytes: maxEventTypeBytes, plural: "model names")
     }
 

@@ -10,8 +10,11 @@ public protocol CatalogReading: ~Copyable {
 
 /// A consistent read-only view of the catalog, handed out by ``RecDatabase/read(_:)``.
 public struct CatalogReader: CatalogReading, ~Copyable {
+    /// The database whose snapshot this is.
     public let database: RecDatabase
+    /// The `MDB_txn` pointer of the snapshot; valid only inside the ``RecDatabase/read(_:)`` closure.
     public let handle: OpaquePointer
+    /// Always true: a reader never writes.
     public var isSnapshot: Bool { true }
 }
 
@@ -278,8 +281,11 @@ extension CatalogReading where Self: ~Copyable {
 
     // MARK: - Counts
 
+    /// Items in the catalog (deleted ones are not counted); a B-tree count, not a scan.
     public var itemCount: Int { get throws { try schema.items.count(in: txn) } }
+    /// Users in the catalog, known and anonymous alike; a B-tree count, not a scan.
     public var userCount: Int { get throws { try schema.users.count(in: txn) } }
+    /// Events in the log; a B-tree count, not a scan.
     public var eventCount: Int { get throws { try schema.events.count(in: txn) } }
     /// Explicit sessions (with an id); see ``sessionCount()`` for visits split by the gap too.
     public var explicitSessionCount: Int { get throws { try schema.sessions.count(in: txn) } }

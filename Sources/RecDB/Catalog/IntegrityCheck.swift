@@ -2,7 +2,9 @@
 public struct IntegrityProblem: Hashable, Sendable, CustomStringConvertible {
     /// The database (index) where the problem was found.
     public var index: String
+    /// What is wrong, naming the ids or keys involved.
     public var message: String
+    /// "index: message", one line.
     public var description: String { "\(index): \(message)" }
 }
 

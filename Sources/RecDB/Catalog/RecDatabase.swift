@@ -18,12 +18,16 @@ public final class RecDatabase: @unchecked Sendable {
 
     /// Options for opening a database.
     public struct Options: Sendable {
+        /// How the LMDB environment is opened; its `create` is replaced by the `create` argument of
+        /// ``RecDatabase/open(at:create:options:)``.
         public var storage = Environment.Options()
         /// The inactivity gap that splits a user's events into sessions when events carry no session id.
         public var sessionGap: Int64 = 30 * 60 * 1000
+        /// The defaults: default storage options and a 30-minute session gap.
         public init() {}
     }
 
+    /// The LMDB environment that holds the catalog, the vectors and the models.
     public let environment: Environment
     let schema: CatalogSchema
     let vectorSchema: VectorSchema

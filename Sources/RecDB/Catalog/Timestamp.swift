@@ -2,18 +2,25 @@ import Foundation
 
 /// A point in time as whole milliseconds since the Unix epoch, UTC.
 public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible {
+    /// Milliseconds since 1970-01-01T00:00:00Z; negative before it.
     public var milliseconds: Int64
 
+    /// Creates a timestamp from milliseconds since the epoch.
     public init(milliseconds: Int64) { self.milliseconds = milliseconds }
+    /// Creates a timestamp from seconds since the epoch, rounded to the nearest millisecond.
     public init(seconds: Double) { milliseconds = Int64((seconds * 1000).rounded()) }
+    /// Creates a timestamp from a `Date`, rounded to the nearest millisecond.
     public init(_ date: Date) { self.init(seconds: date.timeIntervalSince1970) }
 
     /// Now, from the system clock.
     public static var now: Timestamp { Timestamp(Date()) }
 
+    /// The same instant as a Foundation `Date`.
     public var date: Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+    /// Seconds since the epoch, with the milliseconds as the fraction.
     public var seconds: Double { Double(milliseconds) / 1000 }
 
+    /// Orders by time: earlier is smaller.
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.milliseconds < rhs.milliseconds }
 
     /// ISO 8601 in UTC with milliseconds, e.g. `2026-11-26T10:00:00.000Z`.

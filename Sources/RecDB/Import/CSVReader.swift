@@ -1,11 +1,14 @@
 /// Reads delimited rows (CSV, TSV, `;`- or `|`-separated) with RFC 4180 quoting: fields in double quotes may hold
 /// the delimiter, doubled quotes and line breaks.
 public final class CSVReader {
+    /// The underlying line reader (line numbers, bytes read, file size for progress).
     public let lines: LineReader
+    /// The field separator as an ASCII byte (a non-ASCII delimiter falls back to `,`).
     public let delimiter: UInt8
     /// The line on which the row most recently returned began.
     public private(set) var rowLine = 0
 
+    /// Opens `path` like ``LineReader/init(path:encoding:limits:)``; `delimiter` must be an ASCII character.
     public init(
         path: String, delimiter: Character = ",", encoding: TextEncoding = .utf8, limits: InputLimits = InputLimits()
     ) throws {
@@ -13,6 +16,7 @@ public final class CSVReader {
         self.delimiter = delimiter.asciiValue ?? 44
     }
 
+    /// The file being read.
     public var path: String { lines.path }
     /// `path:line` of the current row, for error messages.
     public var location: String { "\(lines.path):\(rowLine)" }

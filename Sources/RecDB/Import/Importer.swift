@@ -2,8 +2,11 @@ import Foundation
 
 /// One thing an input row asks to write.
 public enum ImportRecord: Sendable {
+    /// Create the item or merge these attributes into it.
     case item(id: String, attributes: Attributes)
+    /// Create the user or merge these attributes into it.
     case user(id: String, attributes: Attributes)
+    /// Record an event; unknown users and items are created.
     case event(EventInput)
 }
 
@@ -11,7 +14,9 @@ public enum ImportRecord: Sendable {
 public struct ImportRejection: Sendable, CustomStringConvertible {
     /// `file:line` (or `file: key` for whole-file JSON).
     public var location: String
+    /// Why the row was refused, cut to about 1,000 bytes since rows can be huge.
     public var reason: String
+    /// "location: reason", one line.
     public var description: String { "\(location): \(reason)" }
 }
 
@@ -35,6 +40,8 @@ public struct ImportOptions: Sendable {
     /// With false every row is imported again (events are then added twice).
     public var resume = true
 
+    /// The defaults: batches of 50,000 rows, stop at the first bad row, keep 20 rejections, regular files only, lines
+    /// up to 64 MiB, resume on.
     public init() {}
 
     var inputLimits: InputLimits { InputLimits(allowStreams: stream, maxLineBytes: maxLineBytes) }
@@ -42,10 +49,15 @@ public struct ImportOptions: Sendable {
 
 /// Where an import is, reported after each committed batch.
 public struct ImportProgress: Sendable {
+    /// Rows in committed batches plus rows rejected so far; rows waiting in the batch being filled are not counted.
     public var rowsRead: Int
+    /// Rows whose records were committed.
     public var rowsImported: Int
+    /// Rows refused so far (only with ``ImportOptions/skipBad``; otherwise the first one stops the import).
     public var rowsRejected: Int
+    /// Write transactions committed so far.
     public var batchesCommitted: Int
+    /// Wall-clock seconds since the import started.
     public var seconds: Double
     /// Input consumed so far as a fraction of its size, when known.
     public var fraction: Double?
@@ -53,28 +65,40 @@ public struct ImportProgress: Sendable {
 
 /// What an import did.
 public struct ImportReport: Sendable {
+    /// The format's ``ImportFormat/name``.
     public var format: String
+    /// Every row the format read, including skipped and rejected ones.
     public var rowsRead = 0
+    /// Rows whose records were committed.
     public var rowsImported = 0
+    /// Rows refused: malformed, or naming something invalid (an unknown event type, an id over its limit). All are
+    /// counted; only the first ones are kept in ``rejections``.
     public var rowsRejected = 0
     /// Rows that an earlier run of the same import over the same file committed, skipped by this one (counted in
     /// ``rowsRead``, not in ``rowsImported``).
     public var rowsSkipped = 0
+    /// Write transactions that committed rows.
     public var batchesCommitted = 0
+    /// Items, users and events written: one row may write several (an event and the item it names, say).
     public var recordsWritten = 0
+    /// Wall-clock duration of the import, reading and writing overlapped.
     public var seconds = 0.0
     /// The first rejections (up to ``ImportOptions/keptRejections``).
     public var rejections: [ImportRejection] = []
     /// What people should know about the run: a resumed file, a file that changed since an earlier run, a stream.
     public var notes: [String] = []
 
+    /// Imported rows per wall-clock second; 0 before any time has passed.
     public var rowsPerSecond: Double { seconds > 0 ? Double(rowsImported) / seconds : 0 }
 }
 
 /// An import stopped at a bad row; the database holds every batch committed before it.
 public struct ImportStopped: Error, CustomStringConvertible, Sendable {
+    /// Why the import stopped: the bad row's error (with its location) or a failed write.
     public var error: RecDBError
+    /// What the import did up to the stop; the committed batches stay in the database.
     public var report: ImportReport
+    /// The stopping error's description.
     public var description: String { error.description }
 }
 
@@ -92,6 +116,7 @@ public protocol ImportFormat: Sendable {
 }
 
 extension ImportFormat {
+    /// The format's name alone, for formats whose rows mean the same whatever the options.
     public var signature: String { name }
 }
 
@@ -322,7 +347,7 @@ struct ImportBatch: Sendable {
 /// Runs imports: the format parses on one thread while batches commit on another, one write transaction per batch.
 ///
 /// Re-runs are idempotent: each batch's transaction also records, per input file, how many of its rows are committed
-/// (an ``ImportMarker`` keyed by the file's resolved path and the format's ``ImportFormat/signature``, and holding the
+/// (an `ImportMarker` keyed by the file's resolved path and the format's ``ImportFormat/signature``, and holding the
 /// file's size, modification time and a CRC-32 of its first 64 KiB). A re-run of the same import over the same file
 /// skips those rows, so after a crash, `kill -9` or a full disk, running the same command again imports each row
 /// exactly once. A file that changed is imported from its first row. Streams (``ImportOptions/stream``) have no

@@ -19,6 +19,7 @@ public struct InputLimits: Sendable {
     /// ``RecDBError/Code/malformedInput``, so a stream without line breaks stops instead of filling memory.
     public var maxLineBytes = 64 << 20
 
+    /// Creates limits; the defaults refuse streams and accept lines of up to 64 MiB.
     public init(allowStreams: Bool = false, maxLineBytes: Int = 64 << 20) {
         self.allowStreams = allowStreams
         self.maxLineBytes = maxLineBytes
@@ -30,9 +31,11 @@ public struct InputLimits: Sendable {
 /// Only regular files are read unless ``InputLimits/allowStreams``; a line over ``InputLimits/maxLineBytes`` is a
 /// `malformedInput` error.
 public final class LineReader {
+    /// The file as given, quoted in every error's location.
     public let path: String
     /// The number of the line most recently returned (1-based).
     public private(set) var lineNumber = 0
+    /// How each line's bytes are decoded; with `.utf8` an invalid line throws `invalidUTF8`.
     public let encoding: TextEncoding
     private let file: UnsafeMutablePointer<FILE>
     private var gzip: UnsafeMutablePointer<z_stream>?
@@ -47,10 +50,13 @@ public final class LineReader {
     public let fileSize: Int
     /// Whether the input is a FIFO, device or socket rather than a regular file.
     public let isStream: Bool
+    /// The limits the reader was opened with.
     public let limits: InputLimits
     /// Where the search for the next line break resumes in `buffer` (bytes before it hold none).
     private var scanned = 0
 
+    /// Opens `path`, detecting gzip by its first two bytes. Throws `invalidArgument` for a stream without
+    /// ``InputLimits/allowStreams``, `io` when the file cannot be opened.
     public init(path: String, encoding: TextEncoding = .utf8, limits: InputLimits = InputLimits()) throws {
         self.path = path
         self.encoding = encoding

@@ -4,8 +4,10 @@ import Foundation
 /// C order) or CSV/TSV (an id column, then one column per dimension; a header row is recognised and skipped).
 /// Rows of `.fvecs` and `.npy` files have no ids: row `i` (from 0) stands for the item or user with id `"i"`.
 public struct VectorFile {
+    /// The file to read; its suffix (`.fvecs`, `.npy`, else delimited text) decides how.
     public let path: String
 
+    /// Names the file to read; throws `notFound` when it does not exist. Nothing is read until ``forEachRow(_:)``.
     public init(path: String) throws {
         try DatasetFiles.requireExists(path)
         self.path = path
@@ -119,8 +121,11 @@ public struct VectorFile {
 
 /// What a vector import did.
 public struct VectorImportReport: Sendable {
+    /// Vectors written.
     public var rows = 0
+    /// Items or users created because their id was unknown (only with `createMissing`).
     public var created = 0
+    /// Wall-clock duration of the import.
     public var seconds = 0.0
 }
 

@@ -19,11 +19,13 @@ public struct AllowedSet: Sendable, Hashable {
     /// One past the largest id the bitmap can hold.
     public var limit: Int { words.count * 64 }
 
+    /// Whether `id` is in the set; ids past ``limit`` are not. Constant time.
     public func contains(_ id: UInt32) -> Bool {
         let index = Int(id)
         return index < limit && words[index >> 6] & (1 << UInt64(index & 63)) != 0
     }
 
+    /// Adds `id`, growing the bitmap when `id` is past ``limit``; inserting a member again changes nothing.
     public mutating func insert(_ id: UInt32) {
         let index = Int(id)
         if index >= limit { words += Array(repeating: 0, count: (index >> 6) + 1 - words.count) }
@@ -34,6 +36,7 @@ public struct AllowedSet: Sendable, Hashable {
         }
     }
 
+    /// Removes `id` if present; the bitmap never shrinks.
     public mutating func remove(_ id: UInt32) {
         let index = Int(id)
         guard index < limit else { return }
@@ -80,6 +83,7 @@ public struct AllowedSet: Sendable, Hashable {
             && b.words[shared...].allSatisfy { $0 == 0 }
     }
 
+    /// Hashes the ids, ignoring trailing empty words so that equal sets hash alike.
     public func hash(into hasher: inout Hasher) {
         let used = (words.lastIndex { $0 != 0 } ?? -1) + 1
         hasher.combine(used)

@@ -3,20 +3,27 @@ import Foundation
 
 /// Whose vectors a space holds: items or users. A space may hold both (two-tower models).
 public enum VectorKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    /// The vectors of items, keyed by their internal ids.
     case items = 0
+    /// The vectors of users (the user towers of factor models), keyed by their internal ids.
     case users = 1
 
+    /// `items` or `users`, as commands and errors spell it.
     public var description: String { self == .items ? "items" : "users" }
 }
 
 /// A named embedding space: one model's vectors, with their dimension, metric, HNSW parameters and the
 /// generation of the index that serves each kind.
 public struct EmbeddingSpace: Sendable, Hashable {
+    /// The space's name: 1 to 64 letters, digits, `_`, `-` or `.` (model generations' spaces also use `@`).
     public var name: String
     /// Short id used in keys.
     public var id: UInt16
+    /// The number of floats in each vector, 1 to ``maxDimension``.
     public var dimension: Int
+    /// How vectors are compared; fixed when the space is created.
     public var metric: Metric
+    /// The HNSW parameters every build of this space uses.
     public var parameters: HNSWParameters
     /// The active index generation per kind (0: no index yet; searches scan exactly).
     public var generations: [UInt32]
@@ -24,6 +31,7 @@ public struct EmbeddingSpace: Sendable, Hashable {
     /// The longest allowed dimension.
     public static let maxDimension = 4096
 
+    /// The active index generation for `kind`; 0 when none has been built.
     public func generation(_ kind: VectorKind) -> UInt32 { generations[Int(kind.rawValue)] }
 
     var bytes: [UInt8] {

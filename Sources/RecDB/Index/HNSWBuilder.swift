@@ -18,6 +18,8 @@ public struct HNSWParameters: Sendable, Hashable, Codable {
     /// Seed of the level assignment.
     public var seed: UInt64 = 42
 
+    /// Creates parameters; `m0` defaults to `2 * m`. They are checked when a space is created: `m` 2–128, `m0` from `m`
+    /// to 256, `efConstruction` 1–4096, `ef` 1–65,536.
     public init(m: Int = 16, m0: Int? = nil, efConstruction: Int = 200, ef: Int = 64, seed: UInt64 = 42) {
         self.m = m
         self.m0 = m0 ?? 2 * m

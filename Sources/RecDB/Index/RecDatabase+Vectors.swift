@@ -2,8 +2,8 @@ import CLMDB
 import Foundation
 
 extension RecDatabase {
-    /// Creates an embedding space. Its vectors are searched exactly until ``buildIndex(space:kind:threads:)``
-    /// builds an HNSW graph.
+    /// Creates an embedding space. Its vectors are searched exactly until
+    /// ``buildIndex(space:kind:threads:full:progress:)`` builds an HNSW graph.
     @discardableResult
     public func createSpace(
         _ name: String, dimension: Int, metric: Metric, parameters: HNSWParameters = HNSWParameters()

@@ -13,26 +13,45 @@ public struct VectorMatch: Hashable, Sendable {
 
 /// What a build did.
 public struct IndexBuildReport: Sendable {
+    /// The name of the space that was indexed.
     public var space: String
+    /// Whether the item or the user vectors of the space were indexed.
     public var kind: VectorKind
+    /// The generation the build wrote and made active; searches that start after the build use it.
     public var generation: UInt32
+    /// Nodes live in the new graph (tombstones not counted).
     public var nodes: Int
+    /// Wall-clock duration of the build, snapshot to switch.
     public var seconds: Double
+    /// Bytes written for the new generation (vectors copied into the graph chunks, links and upper levels).
     public var bytes: Int
 }
 
 /// Statistics of a space's index.
 public struct IndexStats: Sendable {
+    /// The space with its dimension, metric and HNSW parameters.
     public var space: EmbeddingSpace
+    /// Whether these are the statistics of the item or the user index.
     public var kind: VectorKind
+    /// Vectors stored in the space for this kind, indexed or not.
     public var vectors: Int
+    /// The active index generation; 0 when no index has been built (searches scan exactly).
     public var generation: UInt32
+    /// Nodes in the active graph, tombstones included.
     public var indexedNodes: Int
+    /// Nodes whose vectors were added, changed or removed since the active graph was built; searches read them from the
+    /// vector table until the next build links them.
     public var pending: Int
+    /// Nodes of the active graph whose vectors were removed; searches step over them, and past
+    /// ``RecDatabase/tombstoneRebuildRatio`` the next build starts from scratch.
     public var tombstones: Int
+    /// The top level of the HNSW graph (0 when it has one level or no graph exists).
     public var maxLevel: Int
+    /// Bytes of the active generation's stored parts in LMDB (0 without an index).
     public var bytes: Int
+    /// When the active generation was built; nil without an index.
     public var builtAt: Timestamp?
+    /// How long building the active generation took; nil without an index.
     public var buildSeconds: Double?
 }
 
@@ -263,10 +282,12 @@ extension RecDatabase {
 ///
 /// Validated once when it opens (the header against the space and the catalog's id counter, the upper layers in
 /// full); each chunk is checked for its exact size when a walk first resolves it, and walks check every count and
-/// id they follow (see ``GraphView``). Corruption found on the way fails the search with `corrupted`, naming the
+/// id they follow (see `GraphView`). Corruption found on the way fails the search with `corrupted`, naming the
 /// space, generation, part and chunk (or node).
 public final class VectorIndexSnapshot {
+    /// The space as this snapshot sees it (its active generations included).
     public let space: EmbeddingSpace
+    /// Whether this is the item or the user index of the space.
     public let kind: VectorKind
     let header: IndexHeader?
     let graph: GraphView?
@@ -617,6 +638,8 @@ final class SearchContextPool: @unchecked Sendable {
 /// Search scratch memory that a thread keeps across queries (avoids allocating per query).
 public final class SearchContextBox: @unchecked Sendable {
     let context = SearchContext()
+    /// Creates empty scratch memory; it grows on the first searches and is reused after. Use one box per thread: it is
+    /// not safe to share between concurrent searches.
     public init() {}
 }
 

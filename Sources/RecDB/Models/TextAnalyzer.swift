@@ -5,6 +5,8 @@ public struct TextAnalyzer: Sendable {
     /// Whether plural endings are stripped.
     public var stemming: Bool
 
+    /// Creates an analyzer; stemming is on unless turned off (the content model takes it from its `stemming`
+    /// parameter).
     public init(stemming: Bool = true) {
         self.stemming = stemming
     }
@@ -50,7 +52,8 @@ public struct TextAnalyzer: Sendable {
         return terms
     }
 
-    /// Strips English plural endings: `-ies` → `-y`, `-sses` → `-ss`, `-es` after s/x/z/ch/sh, and `-s` (not `-ss`, `-us`, `-is`).
+    /// Strips English plural endings: `-ies` → `-y`, `-sses` → `-ss`, `-es` after s/x/z/ch/sh, and `-s` (not `-ss`,
+    /// `-us`, `-is`).
     static func stem(_ word: String) -> String {
         guard word.count > 3, word.last == "s", word.first?.isLetter == true else { return word }
         if word.hasSuffix("ies") && word.count > 4 { return String(word.dropLast(3)) + "y" }

@@ -7,11 +7,17 @@ import Foundation
 /// print(result.jsonText)   // {"items":[{"id":"i7","model":"als","score":0.93,"title":"Gone Girl"},…]}
 /// ```
 public enum QueryValue: Sendable, Hashable {
+    /// JSON `null`: a missing value, or a non-finite number when written.
     case null
+    /// JSON `true` or `false`.
     case bool(Bool)
+    /// A JSON number, as a `Double` (integers are exact up to 2^53).
     case number(Double)
+    /// A JSON string.
     case string(String)
+    /// A JSON array, in order.
     case array([QueryValue])
+    /// A JSON object; ``jsonText`` writes its keys sorted.
     case object([String: QueryValue])
 
     /// Compact JSON with object keys sorted; non-finite numbers become `null`.
@@ -169,14 +175,21 @@ extension QueryValue: ExpressibleByStringLiteral, ExpressibleByStringInterpolati
     ExpressibleByFloatLiteral,
     ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
 {
+    /// A string: `"u42"` as a parameter binds `$u` to that text.
     public init(stringLiteral value: String) { self = .string(value) }
+    /// A number (stored as a `Double`, so integers beyond 2^53 lose precision).
     public init(integerLiteral value: Int) { self = .number(Double(value)) }
+    /// A number; non-finite values are written as JSON `null`.
     public init(floatLiteral value: Double) { self = .number(value) }
+    /// A JSON `true` or `false`.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
+    /// An array, in the order written.
     public init(arrayLiteral elements: QueryValue...) { self = .array(elements) }
+    /// An object; when a key is repeated, the last value wins.
     public init(dictionaryLiteral elements: (String, QueryValue)...) {
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
+    /// JSON `null`.
     public init(nilLiteral: ()) { self = .null }
 }
 

@@ -25,6 +25,7 @@ public struct RequestLimits: Sendable, Hashable {
     /// Attributes set by one `UPSERT`, and values of one list attribute.
     public var maxAttributes = 256
 
+    /// The defaults, the same as ``standard``: change the fields that a caller needs raised or lowered.
     public init() {}
 
     /// The defaults.

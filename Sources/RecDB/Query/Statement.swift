@@ -26,6 +26,7 @@ public enum QueryCost: String, Sendable, Hashable {
 /// if statement.kind == .read { print(try db.execute(statement).jsonText) }
 /// ```
 public struct Statement: Sendable {
+    /// Whether the statement reads, writes or administers: how a server routes it and which roles may run it.
     public let kind: QueryKind
     /// Whether the statement is quick or slow to answer (reads; writes and admin statements are `light` and
     /// `heavy` by their nature).

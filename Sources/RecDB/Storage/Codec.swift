@@ -12,10 +12,12 @@ public protocol ByteCodec {
 
 /// A `UInt32` stored big-endian (4 bytes).
 public enum UInt32Codec: ByteCodec {
+    /// Calls `body` with the value's 4 big-endian bytes, so keys sort numerically; no allocation.
     public static func withBytes<R>(of value: UInt32, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try Swift.withUnsafeBytes(of: value.bigEndian, body)
     }
 
+    /// Reads exactly 4 big-endian bytes; any other length throws `corrupted`.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> UInt32 {
         guard bytes.count == 4 else { throw RecDBError(.corrupted, "expected 4 bytes for UInt32, found \(bytes.count)") }
         return bytes.loadBigEndianUInt32(at: 0)
@@ -24,10 +26,12 @@ public enum UInt32Codec: ByteCodec {
 
 /// A `UInt64` stored big-endian (8 bytes).
 public enum UInt64Codec: ByteCodec {
+    /// Calls `body` with the value's 8 big-endian bytes, so keys sort numerically; no allocation.
     public static func withBytes<R>(of value: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try Swift.withUnsafeBytes(of: value.bigEndian, body)
     }
 
+    /// Reads exactly 8 big-endian bytes; any other length throws `corrupted`.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> UInt64 {
         guard bytes.count == 8 else { throw RecDBError(.corrupted, "expected 8 bytes for UInt64, found \(bytes.count)") }
         return bytes.loadBigEndianUInt64(at: 0)
@@ -36,11 +40,13 @@ public enum UInt64Codec: ByteCodec {
 
 /// A string stored as its UTF-8 bytes.
 public enum StringCodec: ByteCodec {
+    /// Calls `body` with the string's UTF-8 bytes, without a length prefix or a terminating zero.
     public static func withBytes<R>(of value: String, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         var copy = value
         return try copy.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
     }
 
+    /// Decodes UTF-8; bytes that are not valid UTF-8 throw `corrupted` rather than being repaired.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> String {
         guard let text = String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) else {
             throw RecDBError(.corrupted, "stored string is not valid UTF-8")
@@ -51,19 +57,23 @@ public enum StringCodec: ByteCodec {
 
 /// Raw bytes, stored as they are.
 public enum BytesCodec: ByteCodec {
+    /// Calls `body` with the array's bytes in place.
     public static func withBytes<R>(of value: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try value.withUnsafeBytes(body)
     }
 
+    /// Copies the bytes out of the map into an array; never throws.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> [UInt8] { Array(bytes) }
 }
 
 /// An empty value, for sets keyed by their members.
 public enum EmptyCodec: ByteCodec {
+    /// Calls `body` with an empty buffer (a zero-length LMDB value).
     public static func withBytes<R>(of value: Void, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
+    /// Accepts any bytes and ignores them.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws {}
 }
 
@@ -97,6 +107,7 @@ public struct StoredCount: Sendable, Hashable, CustomStringConvertible {
         StoredCount(minimum: range.lowerBound, maximum: range.upperBound)
     }
 
+    /// Reads as in an error message: "exactly 4", "at most 100" or "2…8".
     public var description: String {
         minimum == maximum ? "exactly \(minimum)" : minimum == 0 ? "at most \(maximum)" : "\(minimum)…\(maximum)"
     }
@@ -196,6 +207,7 @@ public enum StoredArray {
 public final class AlignedCopies: @unchecked Sendable {
     private var blocks: [UnsafeMutableRawPointer] = []
 
+    /// Creates an empty owner; it frees every copy it hands out when it is deallocated.
     public init() {}
 
     deinit { for block in blocks { block.deallocate() } }
@@ -216,20 +228,28 @@ public final class AlignedCopies: @unchecked Sendable {
 
 /// Appends fixed-width big-endian integers, floats and length-prefixed strings to a byte array.
 public struct BinaryWriter {
+    /// The encoded bytes written so far, in write order.
     public private(set) var bytes: [UInt8]
 
+    /// Creates an empty writer that reserves `capacity` bytes up front (64 by default) to avoid regrowing.
     public init(capacity: Int = 64) {
         bytes = []
         bytes.reserveCapacity(capacity)
     }
 
+    /// Appends one byte.
     public mutating func write(_ value: UInt8) { bytes.append(value) }
+    /// Appends 2 bytes, big-endian.
     public mutating func write(_ value: UInt16) { Swift.withUnsafeBytes(of: value.bigEndian) { bytes += $0 } }
+    /// Appends 4 bytes, big-endian.
     public mutating func write(_ value: UInt32) { Swift.withUnsafeBytes(of: value.bigEndian) { bytes += $0 } }
+    /// Appends 8 bytes, big-endian.
     public mutating func write(_ value: UInt64) { Swift.withUnsafeBytes(of: value.bigEndian) { bytes += $0 } }
     /// A signed integer stored with its sign bit flipped, so byte order is numeric order.
     public mutating func write(_ value: Int64) { write(UInt64(bitPattern: value) ^ (1 << 63)) }
+    /// Appends the IEEE 754 bit pattern as 8 big-endian bytes (exact round trip, NaN payloads included).
     public mutating func write(_ value: Double) { write(value.bitPattern) }
+    /// Appends the IEEE 754 bit pattern as 4 big-endian bytes.
     public mutating func write(_ value: Float) { write(value.bitPattern) }
 
     /// A UTF-8 string prefixed by its length as a `UInt32`.
@@ -245,10 +265,13 @@ public struct BinaryWriter {
 /// Reads what ``BinaryWriter`` wrote; every read checks bounds and throws `corrupted` past the end.
 public struct BinaryReader {
     let buffer: UnsafeRawBufferPointer
+    /// Where the next read starts, in bytes from the start of the buffer.
     public private(set) var offset = 0
 
+    /// Starts reading at the first byte of `buffer`, which must stay valid (the transaction open) while the reader is used.
     public init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
 
+    /// Whether every byte has been read; a record decoder checks it to reject trailing garbage.
     public var isAtEnd: Bool { offset >= buffer.count }
 
     /// Bytes not read yet.
@@ -282,16 +305,25 @@ public struct BinaryReader {
     @discardableResult
     public mutating func skip(_ count: Int) throws -> Int { try take(count) }
 
+    /// Reads 1 byte; throws `corrupted` past the end, as every read here does.
     public mutating func readUInt8() throws -> UInt8 { buffer[try take(1)] }
+    /// Reads 2 big-endian bytes.
     public mutating func readUInt16() throws -> UInt16 {
         UInt16(bigEndian: buffer.loadUnaligned(fromByteOffset: try take(2), as: UInt16.self))
     }
+    /// Reads 4 big-endian bytes.
     public mutating func readUInt32() throws -> UInt32 { buffer.loadBigEndianUInt32(at: try take(4)) }
+    /// Reads 8 big-endian bytes.
     public mutating func readUInt64() throws -> UInt64 { buffer.loadBigEndianUInt64(at: try take(8)) }
+    /// Reads 8 bytes as `BinaryWriter` writes an `Int64` (sign bit flipped) and flips the sign bit back.
     public mutating func readInt64() throws -> Int64 { Int64(bitPattern: try readUInt64() ^ (1 << 63)) }
+    /// Reads 8 bytes as an IEEE 754 bit pattern.
     public mutating func readDouble() throws -> Double { Double(bitPattern: try readUInt64()) }
+    /// Reads 4 bytes as an IEEE 754 bit pattern.
     public mutating func readFloat() throws -> Float { Float(bitPattern: try readUInt32()) }
 
+    /// Reads a `UInt32` length then that many UTF-8 bytes; throws `corrupted` when the length runs past the end or the
+    /// bytes are not valid UTF-8.
     public mutating func readString() throws -> String {
         let count = Int(try readUInt32())
         let start = try take(count)

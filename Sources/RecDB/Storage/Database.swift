@@ -2,7 +2,9 @@ import CLMDB
 
 /// Whether a scan goes on after the current entry.
 public enum ScanControl: Sendable {
+    /// Go on to the next entry.
     case next
+    /// End the scan after this entry; the scan returns normally.
     case stop
 }
 

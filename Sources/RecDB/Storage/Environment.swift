@@ -51,11 +51,14 @@ public final class Environment: @unchecked Sendable {
         /// How many problems a failed check at opening collects (they are in the error's ``RecDBError/cause``).
         public var verificationLimit = 10
 
+        /// Creates the defaults: 64 GiB initial map (256 MiB on 32-bit), `fsync` on commit, read-write, folder created when
+        /// missing, 64 named databases, owner-only files, full verification collecting up to 10 problems.
         public init() {}
     }
 
     /// The folder of the environment.
     public let path: String
+    /// The options the environment was opened with (those of the first opener when the process opened the path twice).
     public let options: Options
     /// What the check of `data.mdb` at opening found (sound, or the open would have failed); nil for a new file.
     public let verification: FileVerification?

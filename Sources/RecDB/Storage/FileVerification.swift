@@ -24,6 +24,7 @@ public struct FileProblem: Hashable, Sendable, CustomStringConvertible {
         self.message = message
     }
 
+    /// One line, "database, page N, key K: message", leaving out the page or key when unknown.
     public var description: String {
         var place = database
         if let page { place += ", page \(page)" }
@@ -90,6 +91,7 @@ public struct FileVerification: Error, Sendable, CustomStringConvertible {
         return text
     }
 
+    /// One line: the path and "sound" with what was checked and how long it took, or how many problems were found.
     public var description: String {
         if isSound {
             let what = walkedTrees ? "\(pagesChecked) pages in \(databases.count) databases" : "meta pages and size"

@@ -8,6 +8,7 @@ public protocol Transaction: ~Copyable {
 
 /// A read-only snapshot. It exists only inside ``Environment/read(_:)`` and cannot be copied out of it.
 public struct ReadTransaction: Transaction, ~Copyable {
+    /// The `MDB_txn` pointer, valid only inside the ``Environment/read(_:)`` closure that created this transaction.
     public let handle: OpaquePointer
     init(handle: OpaquePointer) { self.handle = handle }
 }
@@ -15,13 +16,16 @@ public struct ReadTransaction: Transaction, ~Copyable {
 /// A write transaction. It exists only inside ``Environment/write(_:)``: returning from the closure commits it,
 /// throwing aborts it. Every read works in it too and sees its own uncommitted writes.
 public struct WriteTransaction: Transaction, ~Copyable {
+    /// The `MDB_txn` pointer, valid only inside the ``Environment/write(_:)`` closure; never commit or abort it directly.
     public let handle: OpaquePointer
     init(handle: OpaquePointer) { self.handle = handle }
 }
 
 /// Flags of a named database.
 public struct DatabaseFlags: OptionSet, Sendable {
+    /// The LMDB `mdb_dbi_open` flag bits (`MDB_DUPSORT`, `MDB_DUPFIXED`).
     public let rawValue: UInt32
+    /// Wraps LMDB flag bits as they are; only the bits of the named options are meaningful here.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     /// Several sorted values per key.
@@ -32,7 +36,9 @@ public struct DatabaseFlags: OptionSet, Sendable {
 
 /// Flags of a single put.
 public struct PutFlags: OptionSet, Sendable {
+    /// The LMDB `mdb_put` flag bits (`MDB_NOOVERWRITE`, `MDB_NODUPDATA`, `MDB_APPEND`).
     public let rawValue: UInt32
+    /// Wraps LMDB flag bits as they are; only the bits of the named options are meaningful here.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     /// Fail with `alreadyExists` when the key is present.

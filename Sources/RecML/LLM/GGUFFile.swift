@@ -8,16 +8,24 @@
 public final class GGUFFile: @unchecked Sendable {
     /// A metadata value of any GGUF type.
     public enum Value: Sendable, Equatable {
+        /// Any unsigned integer type of the file (8 to 64 bits), widened.
         case uint(UInt64)
+        /// Any signed integer type of the file (8 to 64 bits), widened.
         case int(Int64)
+        /// A 32- or 64-bit float of the file, widened.
         case float(Double)
+        /// A boolean stored as one byte; any non-zero byte is true.
         case bool(Bool)
+        /// A length-prefixed string; bytes that are not valid UTF-8 are replaced, not refused.
         case string(String)
+        /// An array of values of one type (token lists, merges, scores).
         case array([Value])
     }
 
     /// The tensor element types this runtime knows.
     public enum TensorType: UInt32, Sendable {
+        /// The GGML type codes: float32, float16, and the 32-element block quantisations Q4_0 (18 bytes a block), Q4_1
+        /// (20) and Q8_0 (34).
         case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8
 
         /// Elements per block and bytes per block.

@@ -2,15 +2,20 @@
 public struct ChatMessage: Sendable, Equatable {
     /// `system`, `user` or `assistant`.
     public var role: String
+    /// The message's text, without template markup; the chat template adds the role markers.
     public var content: String
 
+    /// Creates a message; `role` should be one the model's chat template knows (`system`, `user`, `assistant`).
     public init(role: String, content: String) {
         self.role = role
         self.content = content
     }
 
+    /// Instructions that frame the conversation, rendered before the first user turn.
     public static func system(_ content: String) -> ChatMessage { ChatMessage(role: "system", content: content) }
+    /// What the person (or RecDB on their behalf) asks.
     public static func user(_ content: String) -> ChatMessage { ChatMessage(role: "user", content: content) }
+    /// An earlier answer of the model, for multi-turn prompts.
     public static func assistant(_ content: String) -> ChatMessage { ChatMessage(role: "assistant", content: content) }
 }
 
@@ -46,6 +51,7 @@ public struct GenerationOptions: Sendable, Equatable {
     /// end-of-turn ids when nil.
     public var stopTokens: Set<Int32>?
 
+    /// Creates options; every argument defaults to greedy decoding of up to 128 tokens without penalties.
     public init(
         maxTokens: Int = 128, temperature: Float = 0, topK: Int = 0, topP: Float = 1, repetitionPenalty: Float = 1,
         repetitionWindow: Int = 64, seed: UInt64 = 0, beamWidth: Int = 1, lengthPenalty: Float = 1,
@@ -71,8 +77,10 @@ public struct GenerationOptions: Sendable, Equatable {
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
+    /// Starts the sequence at `seed`; equal seeds give equal sequences on every platform.
     public init(seed: UInt64) { state = seed }
 
+    /// The next 64 random bits (SplitMix64: add the golden-ratio increment, then mix).
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

@@ -6,12 +6,16 @@ import Foundation
 /// order: histories keep their order, but times across users mean nothing (use leave-last-out splits, not temporal).
 /// `categories` ("Office Products, Paper, Notebooks") becomes the category path `Office Products/Paper/Notebooks`.
 public struct AmazonFormat: ImportFormat {
+    /// `amazon`: the name `recctl import` and ``ImportFormats`` know the format by.
     public let name = "amazon"
+    /// The `*.item.json` file, or nil when only interactions are imported.
     public let itemsPath: String?
+    /// The `*.inter.json` file, or nil when only items are imported.
     public let interactionsPath: String?
 
     static let baseTime = Timestamp(parsing: "2018-01-01T00:00:00Z")!
 
+    /// Takes a folder holding the files, or one of the two files. Throws `notFound` when neither is there.
     public init(path: String) throws {
         try DatasetFiles.requireExists(path)
         let folder = DatasetFiles.isDirectory(path) ? path : (path as NSString).deletingLastPathComponent
@@ -48,6 +52,7 @@ public struct AmazonFormat: ImportFormat {
         object.keys.sorted { (Int($0) ?? Int.max, $0) < (Int($1) ?? Int.max, $1) }
     }
 
+    /// Reads the items file, then the interactions file, each as one whole JSON document; users in numeric id order.
     public func read(into sink: ImportSink) throws {
         if let itemsPath {
             guard let object = try Self.loadJSON(itemsPath, sink) as? [String: Any] else {

@@ -2,6 +2,8 @@ import Foundation
 
 /// What the rows of a generic file describe.
 public enum RecordKind: String, Sendable, CaseIterable {
+    /// Each row is an item (`id` and attributes), a user (`id` and attributes), or an event (`user`, `item`, `type`,
+    /// …).
     case items, users, events
 }
 
@@ -13,14 +15,20 @@ public enum RecordKind: String, Sendable, CaseIterable {
 /// `timestamp`); for items and users, columns not used otherwise become string attributes. An empty cell or a JSON
 /// `null` is a missing value: it sets nothing.
 public struct FieldMap: Sendable {
+    /// Whether each row is an item, a user or an event.
     public var kind: RecordKind
     /// field → (column, declared type)
     public var fields: [String: (column: String, type: String?)]
     /// The event type when no `type` column exists.
     public var defaultEventType: String?
+    /// How numeric times are read: `auto` (above 10^11 milliseconds, else seconds), `s`, `ms`, or `iso` (ISO 8601 text
+    /// only).
     public var timeUnit: String
+    /// What separates the values of a `:list` cell (`|` by default).
     public var listSeparator: Character
 
+    /// Parses `--map FIELD=COLUMN[:TYPE]` mappings. Throws `invalidArgument` for a mapping that is not of that shape,
+    /// an unknown time unit, or (for events) a field that is not an event field.
     public init(
         kind: RecordKind, mappings: [String], defaultEventType: String? = nil, timeUnit: String = "auto",
         listSeparator: Character = "|"
@@ -155,12 +163,18 @@ public struct FieldMap: Sendable {
 
 /// A delimited text file (CSV, TSV, …) with a header row, mapped by ``FieldMap``.
 public struct DelimitedFormat: ImportFormat {
+    /// `csv`, whatever the delimiter.
     public let name = "csv"
+    /// The file to read (plain or gzip).
     public let path: String
+    /// The field separator (`,`, `\t`, `;`, `|`).
     public let delimiter: Character
+    /// How the header's columns map to records.
     public let map: FieldMap
+    /// The name, the delimiter and the mapping: a re-run with another mapping imports the file again.
     public var signature: String { "\(name) delimiter=\(delimiter) \(map.signature)" }
 
+    /// Describes the import; throws `notFound` when `path` does not exist.
     public init(path: String, delimiter: Character = ",", map: FieldMap) throws {
         try DatasetFiles.requireExists(path)
         self.path = path
@@ -168,6 +182,8 @@ public struct DelimitedFormat: ImportFormat {
         self.map = map
     }
 
+    /// Reads the header row, checks that every mapped column is in it, then each row; a row with another number of
+    /// fields than the header is rejected.
     public func read(into sink: ImportSink) throws {
         let reader = try sink.openCSV(path, delimiter: delimiter)
         guard let names = try reader.nextRow() else { throw RecDBError(.truncatedInput, "the file is empty", location: path) }
@@ -192,17 +208,23 @@ public struct DelimitedFormat: ImportFormat {
 
 /// JSON Lines: one JSON object per line, mapped by ``FieldMap`` over its top-level keys.
 public struct JSONLinesFormat: ImportFormat {
+    /// `jsonl`: the name `recctl import` and ``ImportFormats`` know the format by.
     public let name = "jsonl"
+    /// The file to read (plain or gzip).
     public let path: String
+    /// How the objects' top-level keys map to records.
     public let map: FieldMap
+    /// The name and the mapping: a re-run with another mapping imports the file again.
     public var signature: String { "\(name) \(map.signature)" }
 
+    /// Describes the import; throws `notFound` when `path` does not exist.
     public init(path: String, map: FieldMap) throws {
         try DatasetFiles.requireExists(path)
         self.path = path
         self.map = map
     }
 
+    /// Reads one object per line; a line that is not a JSON object, or not valid UTF-8, is rejected alone.
     public func read(into sink: ImportSink) throws {
         let reader = try sink.openLines(path)
         while true {

@@ -4,9 +4,12 @@ import Foundation
 /// with a typed header, optionally gzipped) or the classic GroupLens files (`u.data`, `u.item`, `u.user`, Latin-1).
 /// Ratings become `rating` events whose value is the rating; genres become item tags.
 public struct MovieLensFormat: ImportFormat {
+    /// `movielens`: the name `recctl import` and ``ImportFormats`` know the format by.
     public let name = "movielens"
+    /// The folder holding the files (the parent folder when a file was given).
     public let folder: String
 
+    /// Takes the dataset's folder or any file in it; throws `notFound` when `path` does not exist.
     public init(path: String) throws {
         try DatasetFiles.requireExists(path)
         folder = DatasetFiles.isDirectory(path) ? path : (path as NSString).deletingLastPathComponent
@@ -17,6 +20,8 @@ public struct MovieLensFormat: ImportFormat {
         "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
     ]
 
+    /// Reads the item and user files when present, then the ratings; a folder with neither `*.inter` nor `u.data`
+    /// throws `notFound`.
     public func read(into sink: ImportSink) throws {
         if let inter = DatasetFiles.find(in: folder, suffixes: [".inter"]) {
             if let items = DatasetFiles.find(in: folder, suffixes: [".item"]) { try readAtomicItems(items, sink) }

@@ -6,13 +6,17 @@ import Foundation
 /// anonymous guest user, one per invoice (`guest-INVOICE`). The description becomes the item title and the unit price
 /// its price (the latest positive one wins).
 public struct OnlineRetailFormat: ImportFormat {
+    /// `online-retail`: the name `recctl import` and ``ImportFormats`` know the format by.
     public let name = "online-retail"
+    /// The CSV file (plain or gzip).
     public let path: String
 
+    /// Takes the CSV file, or a folder holding a `.csv`. Throws `notFound` when there is none.
     public init(path: String) throws {
         self.path = try DatasetFiles.file(at: path, what: "Online Retail CSV") { DatasetFiles.find(in: $0, suffixes: [".csv"]) }
     }
 
+    /// Reads the header (every column named above is required), then one event per invoice line.
     public func read(into sink: ImportSink) throws {
         let reader = try sink.openCSV(path)
         guard let names = try reader.nextRow() else { throw RecDBError(.truncatedInput, "the file is empty", location: path) }

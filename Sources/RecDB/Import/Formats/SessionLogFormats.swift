@@ -6,9 +6,13 @@ import Foundation
 /// session id. Clicks are `click` events, buys `purchase` events (value = quantity, item price set). Category `S`
 /// tags an item `special-offer`, categories 1–12 become `category`, larger numbers are brand ids (`brand`).
 public struct YoochooseFormat: ImportFormat {
+    /// `yoochoose`: the name `recctl import` and ``ImportFormats`` know the format by.
     public let name = "yoochoose"
+    /// The files to read: the clicks and buys files found in a folder, or the one file given.
     public let files: [String]
 
+    /// Takes a folder holding `yoochoose-clicks.dat` and/or `yoochoose-buys.dat`, or one file. Throws `notFound` when
+    /// there is nothing to read.
     public init(path: String) throws {
         try DatasetFiles.requireExists(path)
         if DatasetFiles.isDirectory(path) {
@@ -19,6 +23,7 @@ public struct YoochooseFormat: ImportFormat {
         }
     }
 
+    /// Reads each file after looking at its first row to tell the raw layout from session-rec's TSV.
     public func read(into sink: ImportSink) throws {
         var categories: [String: String] = [:]
         for file in files {
@@ -98,15 +103,19 @@ public struct YoochooseFormat: ImportFormat {
 /// `view`, `addtocart` → `cart`, `transaction` → `purchase`) or the session sample (`timestamp user_id item_id
 /// session_id`, tab-separated, seconds; `view` events with explicit sessions).
 public struct RetailRocketFormat: ImportFormat {
+    /// `retailrocket`: the name `recctl import` and ``ImportFormats`` know the format by.
     public let name = "retailrocket"
+    /// The events file (plain or gzip).
     public let path: String
 
+    /// Takes the file, or a folder holding `events.csv` (else any `.csv`). Throws `notFound` when there is none.
     public init(path: String) throws {
         self.path = try DatasetFiles.file(at: path, what: "events.csv") {
             DatasetFiles.find(in: $0, names: ["events.csv"]) ?? DatasetFiles.find(in: $0, suffixes: [".csv"])
         }
     }
 
+    /// Looks at the first row to tell the Kaggle CSV from the tab-separated session sample, then reads every row.
     public func read(into sink: ImportSink) throws {
         let probe = try sink.probeCSV(path, delimiter: "\t", format: name)
         let first = try probe.nextRow() ?? []
@@ -157,15 +166,19 @@ public struct RetailRocketFormat: ImportFormat {
 /// DIGINETICA (CIKM Cup 2016) item views: `session_id;user_id;item_id;timeframe;eventdate`. A view without a user
 /// (`NA`) belongs to the anonymous visitor `s-SESSION`. The time is the event date plus the timeframe (ms).
 public struct DigineticaFormat: ImportFormat {
+    /// `diginetica`: the name `recctl import` and ``ImportFormats`` know the format by.
     public let name = "diginetica"
+    /// The item-views file (plain or gzip).
     public let path: String
 
+    /// Takes the file, or a folder holding a `*item-views.csv`. Throws `notFound` when there is none.
     public init(path: String) throws {
         self.path = try DatasetFiles.file(at: path, what: "*item-views.csv") {
             DatasetFiles.find(in: $0, suffixes: ["item-views.csv"])
         }
     }
 
+    /// Reads the `;`-separated header, then one `view` event per row.
     public func read(into sink: ImportSink) throws {
         let reader = try sink.openCSV(path, delimiter: ";")
         guard let names = try reader.nextRow() else { throw RecDBError(.truncatedInput, "the file is empty", location: path) }

@@ -38,7 +38,7 @@ public struct HNSWParameters: Sendable, Hashable, Codable {
 
 /// Builds an HNSW graph (Malkov & Yashunin) in memory over vectors indexed by node id, with several threads.
 /// Node ids are dense (item ids); nodes that are not inserted have no links and are never reached.
-// `@unchecked Sendable`, audited (one of the few in Sources, see the README): the build's workers share the graph
+// Unchecked `Sendable`, audited (one of the few in Sources, see the README): the build's workers share the graph
 // through raw memory, with this discipline: a node's link lists (`level0`, `upper`) and its `levels`/`upper` entries
 // are read and written only under that node's lock (`locks`, striped); `entryPoint` and `maxLevel` only under
 // `globalLock`; a node's vector is written before that node is (re)inserted and only read after; the locks are on the

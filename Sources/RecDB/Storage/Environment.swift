@@ -19,7 +19,7 @@ import Glibc
 /// The memory map grows on its own: when a write finds the map full, the transaction is aborted, the map is
 /// enlarged and the write closure runs again. Write closures must therefore keep their effects inside the
 /// transaction. Readers never block writers and always see the snapshot of the moment they began.
-// `@unchecked Sendable`, audited (one of the few in Sources, see the README): `handle` is an LMDB environment, which
+// Unchecked `Sendable`, audited (one of the few in Sources, see the README): `handle` is an LMDB environment, which
 // LMDB lets every thread use at once (opened with MDB_NOTLS, transactions are per thread); `dbis` is behind a Mutex;
 // `faultMapAddress`, the one `var`, changes only under `mapLock` held exclusively; everything else is `let`.
 public final class Environment: @unchecked Sendable {
@@ -489,7 +489,7 @@ private struct WeakEnvironment {
 
 /// A `pthread_rwlock_t` that lives at a stable address. The standard library has no reader-writer lock, and a
 /// `Mutex` would serialise the readers that every transaction is.
-// `@unchecked Sendable`, audited: the one stored property is a `let` pointer to a lock allocated in `init`, freed in
+// Unchecked `Sendable`, audited: the one stored property is a `let` pointer to a lock allocated in `init`, freed in
 // `deinit`, and used only through pthread calls, which synchronise themselves.
 final class ReadWriteLock: @unchecked Sendable {
     private let lock: UnsafeMutablePointer<pthread_rwlock_t>

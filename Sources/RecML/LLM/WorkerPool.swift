@@ -34,7 +34,7 @@ final class WorkerPool {
     private(set) var soloTasks = 0
     private let debug = ProcessInfo.processInfo.environment["RECML_POOL_DEBUG"] != nil
 
-    // What the pool's threads share. `@unchecked Sendable`, audited (one of the few in Sources, see the README):
+    // What the pool's threads share. Unchecked `Sendable`, audited (one of the few in Sources, see the README):
     // - the atomics and the heap-allocated mutex and condition variable synchronise themselves;
     // - `task` is written only by the one thread in `runParallel` (WorkerPool is not Sendable, so one caller at a
     //   time), before the releasing store to `claim`/`posted` that publishes it, and cleared only after `done` (read

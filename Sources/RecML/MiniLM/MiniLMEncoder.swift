@@ -1,7 +1,7 @@
-import Synchronization
 import COpenBLAS
 import CRecML
 import Foundation
+import Synchronization
 
 /// The all-MiniLM-L6-v2 sentence encoder: text in, a 384-dimensional unit vector out, computed on the CPU from the
 /// installed `model.safetensors` (read in place from a memory map) and `vocab.txt`.

@@ -1,5 +1,5 @@
-import Synchronization
 import Foundation
+import Synchronization
 
 /// A `.safetensors` file mapped read-only: an 8-byte little-endian header length, a JSON header naming each tensor's
 /// dtype, shape and byte range, then the data. F32 tensors are read in place from the map.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -13,13 +14,13 @@ import Glibc
 /// ```
 ///
 /// Calls on one client are serialised; open several clients for parallel requests.
-public final class RecClient: @unchecked Sendable {
+public final class RecClient: Sendable {
     public let socketPath: String
     private let fd: Int32
-    private let lock = NSLock()
+    /// Bytes received past the last response line. Held for a whole exchange, which serialises the calls.
+    private let received = Mutex<[UInt8]>([])
     private let queue = DispatchQueue(label: "recclient")
-    private var buffer: [UInt8] = []
-    private var nextID = 0
+    private let lastID = Atomic<Int>(0)
 
     /// Connects to the server's socket.
     public init(socketPath: String) throws {
@@ -48,22 +49,44 @@ public final class RecClient: @unchecked Sendable {
 
     /// Sends one raw request line and returns the raw response line (without newlines). Blocking.
     public func exchange(_ line: String) throws -> String {
-        lock.lock()
-        defer { lock.unlock() }
-        try sendAll(Array((line + "\n").utf8))
-        return try readLine()
+        try received.withLock { buffer in
+            try sendAll(Array((line + "\n").utf8))
+            return try readLine(&buffer)
+        }
     }
 
     /// Runs a query with bound parameters and returns its result, or throws the server's error. Blocking.
     public func querySync(_ query: String, parameters: [String: Any] = [:]) throws -> Any {
-        lock.lock()
-        nextID += 1
-        let id = nextID
-        lock.unlock()
+        try Self.result(of: exchange(requestLine(query, parameters: parameters)))
+    }
+
+    /// Runs a query; the result as Foundation JSON values (dictionaries, arrays, strings, numbers).
+    public func query(_ query: String, parameters: [String: Any] = [:]) async throws -> Any {
+        // Only text crosses to the client's queue: the request line there, the response line back.
+        let line = try requestLine(query, parameters: parameters)
+        let response: String = try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                do {
+                    continuation.resume(returning: try self.exchange(line))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+        return try Self.result(of: response)
+    }
+
+    /// The JSON request line of `query` with the next request id.
+    private func requestLine(_ query: String, parameters: [String: Any]) throws -> String {
+        let id = lastID.wrappingAdd(1, ordering: .relaxed).newValue
         var envelope: [String: Any] = ["id": id, "q": query]
         if !parameters.isEmpty { envelope["params"] = parameters }
         let data = try JSONSerialization.data(withJSONObject: envelope)
-        let response = try exchange(String(decoding: data, as: UTF8.self))
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The result in a response line, or the server's error thrown.
+    private static func result(of response: String) throws -> Any {
         guard let object = try JSONSerialization.jsonObject(with: Data(response.utf8)) as? [String: Any] else {
             throw RecClientError(code: "bad_response", message: "the server sent \(response.prefix(80))")
         }
@@ -72,20 +95,6 @@ public final class RecClient: @unchecked Sendable {
         throw RecClientError(
             code: error["code"] as? String ?? "unknown", message: error["message"] as? String ?? response,
             position: error["at"] as? Int)
-    }
-
-    /// Runs a query; the result as Foundation JSON values (dictionaries, arrays, strings, numbers).
-    public func query(_ query: String, parameters: [String: Any] = [:]) async throws -> Any {
-        let box = UncheckedBox(parameters)
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                do {
-                    continuation.resume(returning: UncheckedBox(try self.querySync(query, parameters: box.value)))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }.value
     }
 
     /// Runs a `RECOMMEND … ITEMS …` query and decodes its items.
@@ -110,7 +119,7 @@ public final class RecClient: @unchecked Sendable {
         }
     }
 
-    private func readLine() throws -> String {
+    private func readLine(_ buffer: inout [UInt8]) throws -> String {
         while true {
             if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = Array(buffer[..<newline])
@@ -151,9 +160,4 @@ public struct RecClientError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { position.map { "\(message) (at \($0))" } ?? message }
-}
-
-private struct UncheckedBox<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

@@ -40,9 +40,10 @@ final class ConnectionHandler: ChannelInboundHandler {
             let future: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
                 level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
             role = server.policy.roles.role(of: nil)
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
             future.whenSuccess { credentials in
-                self.peer = credentials
-                self.role = self.server.policy.roles.role(of: credentials)
+                handler.value.peer = credentials
+                handler.value.role = handler.value.server.policy.roles.role(of: credentials)
             }
         }
         context.fireChannelActive()
@@ -99,15 +100,18 @@ final class ConnectionHandler: ChannelInboundHandler {
         let control = RequestControl(timeout: server.policy.readDeadline)
         running[sequence] = control
         let result = run(request, control: control, eventLoop: context.eventLoop)
+        // `result` completes on this channel's event loop, where the handler and its context live.
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
         result.whenComplete { outcome in
-            self.running[sequence] = nil
+            let (handler, context) = bound.value
+            handler.running[sequence] = nil
             let elapsed = Int((DispatchTime.now().uptimeNanoseconds - started) / 1000)
             let text: [UInt8]
             switch outcome {
             case .success(let value): text = Wire.success(id: request.id, result: value, tookMicroseconds: elapsed)
             case .failure(let error): text = Wire.failure(id: request.id, Wire.failure(error))
             }
-            self.complete(sequence, text, context: context)
+            handler.complete(sequence, text, context: context)
         }
         applyBackpressure(context: context)
     }
@@ -144,13 +148,15 @@ final class ConnectionHandler: ChannelInboundHandler {
                 try server.database.prepare(request.query, parameters: request.parameters, limits: server.policy.limits)
             }
         }
+        // The futures below complete on this channel's event loop, where the handler lives.
+        let handler = NIOLoopBound(self, eventLoop: eventLoop)
         return prepared.flatMap { statement -> EventLoopFuture<QueryValue> in
             if statement.kind != .read && server.policy.readOnly {
                 return eventLoop.makeFailedFuture(Wire.Failure(code: "read_only", message: "this server is read-only", position: nil))
             }
             let needed = Role.needed(for: statement.kind)
             guard role >= needed else {
-                let who = self.peer.map { "uid \($0.uid)" } ?? "an unknown peer"
+                let who = handler.value.peer.map { "uid \($0.uid)" } ?? "an unknown peer"
                 return eventLoop.makeFailedFuture(
                     RecDBError(
                         .permissionDenied,
@@ -158,7 +164,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             }
             switch statement.kind {
             case .read:
-                guard let pending = self.pendingWrite else {
+                guard let pending = handler.value.pendingWrite else {
                     return Self.read(statement, control: control, server: server, eventLoop: eventLoop)
                 }
                 return pending.map { _ in () }.recover { _ in () }.flatMap {
@@ -169,9 +175,9 @@ final class ConnectionHandler: ChannelInboundHandler {
                 let promise = eventLoop.makePromise(of: QueryValue.self)
                 server.writer.submit(statement, promise: promise)
                 let future = promise.futureResult
-                self.pendingWrite = future
+                handler.value.pendingWrite = future
                 future.whenComplete { _ in
-                    if self.pendingWrite === future { self.pendingWrite = nil }
+                    if handler.value.pendingWrite === future { handler.value.pendingWrite = nil }
                 }
                 return future
             case .admin:
@@ -242,7 +248,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard inputClosed, nextToWrite == nextSequence else { return }
         inputClosed = false
         if let lastWrite {
-            lastWrite.whenComplete { _ in context.close(promise: nil) }
+            let context = NIOLoopBound(context, eventLoop: context.eventLoop)
+            lastWrite.whenComplete { _ in context.value.close(promise: nil) }
         } else {
             context.close(promise: nil)
         }
@@ -283,7 +290,8 @@ final class RejectHandler: ChannelInboundHandler {
         var buffer = context.channel.allocator.buffer(capacity: text.count + 1)
         buffer.writeBytes(text)
         buffer.writeInteger(UInt8(ascii: "\n"))
-        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in bound.value.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}

@@ -2,30 +2,40 @@ import Foundation
 import Logging
 import NIOCore
 import RecDB
+import Synchronization
 
 /// The one writer: write statements from every connection queue here, and each batch (whatever arrived while the
 /// previous commit ran, up to `maxBatch`) runs in one LMDB write transaction. A client is answered only after the
 /// commit that holds its write, so an acknowledged write survives `kill -9`. Each statement runs in its own savepoint
 /// (a nested LMDB transaction, ``RecDatabase/writeBatch(_:_:)``): one that fails rolls back alone — an `EVENT` that
 /// created its user before failing leaves no user — and the rest of the batch commits without running again.
-final class GroupCommitWriter: @unchecked Sendable {
+final class GroupCommitWriter: Sendable {
     private struct Pending {
         var statement: Statement
         var promise: EventLoopPromise<QueryValue>
     }
 
+    /// Writes committed and batches run, for `STATUS`.
+    struct Counters {
+        var committedWrites = 0
+        var batches = 0
+    }
+
+    private struct State {
+        var queue: [Pending] = []
+        var stopping = false
+        var finished = false
+        var counters = Counters()
+    }
+
     private let database: RecDatabase
     private let logger: Logger
     private let maxBatch: Int
-    private let condition = NSCondition()
-    private var queue: [Pending] = []
-    private var stopping = false
-    private var thread: Thread?
-    private var finished = false
-
-    /// Writes committed and batches run, for `STATUS`.
-    private(set) var committedWrites = 0
-    private(set) var batches = 0
+    private let state = Mutex(State())
+    /// Signalled once per queued write and once by `stop`; the writer thread sleeps on it while the queue is empty.
+    private let wake = DispatchSemaphore(value: 0)
+    /// Signalled when the writer thread has committed everything and returned.
+    private let exited = DispatchSemaphore(value: 0)
 
     init(database: RecDatabase, logger: Logger, maxBatch: Int = 1024) {
         self.database = database
@@ -33,49 +43,62 @@ final class GroupCommitWriter: @unchecked Sendable {
         self.maxBatch = maxBatch
     }
 
+    /// Writes committed and batches run so far, read together.
+    var counters: Counters { state.withLock { $0.counters } }
+
     func start() {
         let thread = Thread { [self] in run() }
         thread.name = "recd-writer"
-        self.thread = thread
         thread.start()
     }
 
     /// Queues a write; the promise completes after the commit that holds it (or with its error).
     func submit(_ statement: Statement, promise: EventLoopPromise<QueryValue>) {
-        condition.lock()
-        if stopping {
-            condition.unlock()
+        let accepted = state.withLock { state in
+            guard !state.stopping else { return false }
+            state.queue.append(Pending(statement: statement, promise: promise))
+            return true
+        }
+        guard accepted else {
             promise.fail(RecDBError(.invalidArgument, "the server is shutting down"))
             return
         }
-        queue.append(Pending(statement: statement, promise: promise))
-        condition.signal()
-        condition.unlock()
+        wake.signal()
     }
 
     /// Commits what is queued, then stops the thread. Blocks until it has.
     func stop() {
-        condition.lock()
-        stopping = true
-        condition.broadcast()
-        while !finished { condition.wait() }
-        condition.unlock()
+        let alreadyFinished = state.withLock { state in
+            state.stopping = true
+            return state.finished
+        }
+        guard !alreadyFinished else { return }
+        wake.signal()
+        exited.wait()
+        exited.signal()  // lets any other caller of `stop` through too
     }
 
     private func run() {
         while true {
-            condition.lock()
-            while queue.isEmpty && !stopping { condition.wait() }
-            if queue.isEmpty && stopping {
-                finished = true
-                condition.broadcast()
-                condition.unlock()
-                return
+            wake.wait()
+            // A wake-up may find the queue already drained by an earlier turn: take what is there, or nothing.
+            while true {
+                let (batch, done): ([Pending], Bool) = state.withLock { state in
+                    if state.queue.isEmpty {
+                        if state.stopping { state.finished = true }
+                        return ([], state.stopping)
+                    }
+                    let batch = Array(state.queue.prefix(maxBatch))
+                    state.queue.removeFirst(batch.count)
+                    return (batch, false)
+                }
+                if done {
+                    exited.signal()
+                    return
+                }
+                if batch.isEmpty { break }
+                commit(batch)
             }
-            let batch = Array(queue.prefix(maxBatch))
-            queue.removeFirst(batch.count)
-            condition.unlock()
-            commit(batch)
         }
     }
 
@@ -88,14 +111,15 @@ final class GroupCommitWriter: @unchecked Sendable {
             logger.error("write batch of \(batch.count) failed to commit: \(error)")
             outcomes = Array(repeating: .failure(error), count: batch.count)
         }
-        batches += 1
+        let committed = outcomes.count { if case .success = $0 { true } else { false } }
+        state.withLock { state in
+            state.counters.batches += 1
+            state.counters.committedWrites += committed
+        }
         for (pending, outcome) in zip(batch, outcomes) {
             switch outcome {
-            case .success(let result):
-                committedWrites += 1
-                pending.promise.succeed(result)
-            case .failure(let error):
-                pending.promise.fail(error)
+            case .success(let result): pending.promise.succeed(result)
+            case .failure(let error): pending.promise.fail(error)
             }
         }
     }

@@ -6,7 +6,8 @@ import RecDB
 /// statements (`REFRESH`, `EVALUATE`) take turns, so a scheduled refresh never meets an admin `REFRESH` of the same
 /// model (the library would refuse the second with `busy`, see ``RecDatabase/refresh(_:threads:progress:)``).
 /// Queries go on while a model trains (its new generation appears at once when the refresh switches to it).
-final class RefreshScheduler: @unchecked Sendable {
+/// Owned by the thread that starts and stops it; the timer's handler captures only `Sendable` values.
+final class RefreshScheduler {
     let database: RecDatabase
     let models: [String]
     let interval: TimeInterval
@@ -24,13 +25,14 @@ final class RefreshScheduler: @unchecked Sendable {
 
     func start() {
         timer.schedule(deadline: .now() + interval, repeating: interval)
-        timer.setEventHandler { [self] in refreshAll() }
+        let database = database, models = models, logger = logger
+        timer.setEventHandler { Self.refresh(models, in: database, logger: logger) }
         timer.resume()
     }
 
     func stop() { timer.cancel() }
 
-    private func refreshAll() {
+    private static func refresh(_ models: [String], in database: RecDatabase, logger: Logger) {
         for name in models {
             do {
                 let report = try database.refresh(try ModelSpec.named(name))

@@ -1,5 +1,6 @@
 import Foundation
 import RecDB
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -135,21 +136,21 @@ struct RoleTable {
     }
 
     /// Guards the user database calls (`getpwuid` is not thread-safe).
-    private static let lookupLock = NSLock()
+    private static let userDatabase = Mutex(())
 
     /// The peer's primary group and the supplementary groups of its user.
     static func groups(of peer: PeerCredentials) -> Set<UInt32> {
-        lookupLock.lock()
-        defer { lookupLock.unlock() }
-        var result: Set<UInt32> = [peer.gid]
-        guard let entry = getpwuid(peer.uid), let name = entry.pointee.pw_name else { return result }
-        var count: Int32 = 64
-        var list = [gid_t](repeating: 0, count: Int(count))
-        if getgrouplist(name, peer.gid, &list, &count) == -1 {
-            list = [gid_t](repeating: 0, count: Int(count))
-            guard getgrouplist(name, peer.gid, &list, &count) != -1 else { return result }
+        userDatabase.withLock { _ in
+            var result: Set<UInt32> = [peer.gid]
+            guard let entry = getpwuid(peer.uid), let name = entry.pointee.pw_name else { return result }
+            var count: Int32 = 64
+            var list = [gid_t](repeating: 0, count: Int(count))
+            if getgrouplist(name, peer.gid, &list, &count) == -1 {
+                list = [gid_t](repeating: 0, count: Int(count))
+                guard getgrouplist(name, peer.gid, &list, &count) != -1 else { return result }
+            }
+            for gid in list.prefix(Int(count)) { result.insert(gid) }
+            return result
         }
-        for gid in list.prefix(Int(count)) { result.insert(gid) }
-        return result
     }
 }

@@ -3,11 +3,12 @@ import Logging
 import NIOCore
 import NIOPosix
 import RecDB
+import Synchronization
 
 /// What every connection of one `recd` shares: the database, the writer, the work lanes, the policy and the
 /// counters.
-final class ServerContext: @unchecked Sendable {
-    struct Policy {
+final class ServerContext: Sendable {
+    struct Policy: Sendable {
         /// Longest request line in bytes.
         var maxLineLength = 1 << 20
         /// Open connections at most; more are answered with `too_many_connections` and closed.
@@ -38,15 +39,19 @@ final class ServerContext: @unchecked Sendable {
     let logger: Logger
     let startedAt = Date()
 
-    private let lock = NSLock()
-    private var channels: [ObjectIdentifier: Channel] = [:]
-    private var controls: [ObjectIdentifier: RequestControl] = [:]
-    private var inFlight = 0
-    private var heavyInFlight = 0
-    private var draining = false
-    private(set) var requestsServed = 0
-    private(set) var connectionsAccepted = 0
-    private(set) var connectionsRefused = 0
+    /// What connections and requests change: every read and write of it holds the lock, `STATUS` included.
+    private struct State {
+        var channels: [ObjectIdentifier: any Channel] = [:]
+        var controls: [ObjectIdentifier: RequestControl] = [:]
+        var inFlight = 0
+        var heavyInFlight = 0
+        var draining = false
+        var requestsServed = 0
+        var connectionsAccepted = 0
+        var connectionsRefused = 0
+    }
+
+    private let state = Mutex(State())
 
     init(database: RecDatabase, policy: Policy, logger: Logger, readerThreads: Int) {
         self.database = database
@@ -66,114 +71,94 @@ final class ServerContext: @unchecked Sendable {
     // MARK: - Connections
 
     /// Registers a new connection; false when the limit is reached.
-    func register(_ channel: Channel) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        guard channels.count < policy.maxConnections, !draining else {
-            connectionsRefused += 1
-            return false
+    func register(_ channel: any Channel) -> Bool {
+        state.withLock { state in
+            guard state.channels.count < policy.maxConnections, !state.draining else {
+                state.connectionsRefused += 1
+                return false
+            }
+            state.channels[ObjectIdentifier(channel)] = channel
+            state.connectionsAccepted += 1
+            return true
         }
-        channels[ObjectIdentifier(channel)] = channel
-        connectionsAccepted += 1
-        return true
     }
 
-    func unregister(_ channel: Channel) {
-        lock.lock()
-        channels[ObjectIdentifier(channel)] = nil
-        lock.unlock()
+    func unregister(_ channel: any Channel) {
+        state.withLock { $0.channels[ObjectIdentifier(channel)] = nil }
     }
 
-    var connectionCount: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return channels.count
-    }
+    var connectionCount: Int { state.withLock { $0.channels.count } }
 
-    var openChannels: [Channel] {
-        lock.lock()
-        defer { lock.unlock() }
-        return Array(channels.values)
-    }
+    var openChannels: [any Channel] { state.withLock { Array($0.channels.values) } }
 
     // MARK: - Requests
 
-    /// Counts a request in; nil when the server is draining (shutting down) and takes no new work.
+    /// Counts a request in; false when the server is draining (shutting down) and takes no new work.
     func requestStarted() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        inFlight += 1
-        return !draining
+        state.withLock { state in
+            state.inFlight += 1
+            return !state.draining
+        }
     }
 
     func requestFinished() {
-        lock.lock()
-        inFlight -= 1
-        requestsServed += 1
-        lock.unlock()
+        state.withLock { state in
+            state.inFlight -= 1
+            state.requestsServed += 1
+        }
     }
 
-    var requestsInFlight: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return inFlight
-    }
+    var requestsInFlight: Int { state.withLock { $0.inFlight } }
+
+    /// Requests answered since the server started.
+    var requestsServed: Int { state.withLock { $0.requestsServed } }
 
     /// Tracks a running request's control, so shutdown can cancel it.
     func track(_ control: RequestControl) {
-        lock.lock()
-        controls[ObjectIdentifier(control)] = control
-        lock.unlock()
+        state.withLock { $0.controls[ObjectIdentifier(control)] = control }
     }
 
     func untrack(_ control: RequestControl) {
-        lock.lock()
-        controls[ObjectIdentifier(control)] = nil
-        lock.unlock()
+        state.withLock { $0.controls[ObjectIdentifier(control)] = nil }
     }
 
     /// Stops taking new requests (they are answered `shutting_down`).
     func beginDraining() {
-        lock.lock()
-        draining = true
-        lock.unlock()
+        state.withLock { $0.draining = true }
     }
 
     /// Cancels every request still running.
     func cancelAll() {
-        lock.lock()
-        let running = Array(controls.values)
-        lock.unlock()
+        let running = state.withLock { Array($0.controls.values) }
         for control in running { control.cancel() }
     }
 
     /// Reserves a place for a heavy read; false when the heavy lane is full.
     func enterHeavyLane() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        guard heavyInFlight < policy.heavyQueueLimit else { return false }
-        heavyInFlight += 1
-        return true
+        state.withLock { state in
+            guard state.heavyInFlight < policy.heavyQueueLimit else { return false }
+            state.heavyInFlight += 1
+            return true
+        }
     }
 
     func leaveHeavyLane() {
-        lock.lock()
-        heavyInFlight -= 1
-        lock.unlock()
+        state.withLock { $0.heavyInFlight -= 1 }
     }
 
     /// The answer to `STATUS`: the daemon itself, not the data (that is `SHOW STATS`).
     func status(role: Role) -> QueryValue {
-        lock.lock()
-        let heavy = heavyInFlight, refused = connectionsRefused
-        lock.unlock()
+        // One snapshot under the lock, so the counters agree with each other.
+        let now = state.withLock { $0 }
+        let writes = writer.counters
         return .object([
             "pid": .number(Double(getpid())), "uptime_s": .number(Date().timeIntervalSince(startedAt).rounded()),
-            "connections": .number(Double(connectionCount)), "connections_accepted": .number(Double(connectionsAccepted)),
-            "connections_refused": .number(Double(refused)),
-            "requests_served": .number(Double(requestsServed)), "requests_in_flight": .number(Double(requestsInFlight)),
-            "heavy_in_flight": .number(Double(heavy)),
-            "writes_committed": .number(Double(writer.committedWrites)), "write_batches": .number(Double(writer.batches)),
+            "connections": .number(Double(now.channels.count)),
+            "connections_accepted": .number(Double(now.connectionsAccepted)),
+            "connections_refused": .number(Double(now.connectionsRefused)),
+            "requests_served": .number(Double(now.requestsServed)), "requests_in_flight": .number(Double(now.inFlight)),
+            "heavy_in_flight": .number(Double(now.heavyInFlight)),
+            "writes_committed": .number(Double(writes.committedWrites)), "write_batches": .number(Double(writes.batches)),
             "database": .string(database.path), "read_only": .bool(policy.readOnly), "role": .string(role.description),
         ])
     }

@@ -5,11 +5,14 @@ import Darwin
 #endif
 
 /// A read-only memory map of a whole file. Model weights are read in place from the map, never copied wholesale.
-public final class MappedFile: @unchecked Sendable {
+public final class MappedFile: Sendable {
     /// The file's path, for error messages.
     public let path: String
     /// The mapped bytes; valid while this object lives.
-    public let bytes: UnsafeRawBufferPointer
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: start?.base, count: count) }
+    /// The map: read-only (`PROT_READ`) and unmapped only in `deinit`, so it may be read from any thread.
+    private let start: SharedPointer<UInt8>?
+    private let count: Int
 
     /// Maps `path` read-only. Throws `missingModel` when the file does not exist, `io` when it cannot be mapped.
     public init(path: String) throws {
@@ -26,13 +29,13 @@ public final class MappedFile: @unchecked Sendable {
         }
         let size = Int(info.st_size)
         if size == 0 {
-            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            (start, count) = (nil, 0)
             return
         }
         guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
             throw RecMLError(.io, "cannot map: \(String(cString: strerror(errno)))", location: path)
         }
-        bytes = UnsafeRawBufferPointer(start: base, count: size)
+        (start, count) = (SharedPointer(base.assumingMemoryBound(to: UInt8.self)), size)
     }
 
     deinit {

@@ -415,7 +415,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
 /// External → internal ids that one writer learned in transactions it committed, so that a long run of write
 /// transactions (an import) resolves repeated ids without B-tree lookups. It is cleared whenever another writer
 /// committed in between (LMDB transaction ids are consecutive), since that writer may have deleted ids.
-final class IDCache: @unchecked Sendable {
+final class IDCache {
     struct Entries {
         var items: [String: UInt32] = [:]
         var users: [String: UInt32] = [:]

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A condition on items, evaluated to the set of items that meet it (the allowed set of a filtered search).
 public indirect enum ItemPredicate: Sendable, Hashable {
@@ -256,31 +257,28 @@ extension CatalogReading where Self: ~Copyable {
 /// Allowed sets of recent filters, each for the item version it was computed at (see
 /// ``CatalogReading/itemsVersion``). A set from an older version is brought up to date through the change log
 /// rather than evaluated afresh, so item writes do not make filtered requests scan the catalog.
-final class FilterCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var sets: [ItemPredicate: (version: UInt64, set: AllowedSet)] = [:]
+final class FilterCache: Sendable {
+    private let cached = Mutex<[ItemPredicate: (version: UInt64, set: AllowedSet)]>([:])
     private let capacity = 256
 
     func get(_ predicate: ItemPredicate, version: UInt64) -> AllowedSet? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let entry = sets[predicate], entry.version == version else { return nil }
-        return entry.set
+        cached.withLock { sets in
+            guard let entry = sets[predicate], entry.version == version else { return nil }
+            return entry.set
+        }
     }
 
     /// The newest cached set of `predicate`, with its version.
     func latest(_ predicate: ItemPredicate) -> (UInt64, AllowedSet)? {
-        lock.lock()
-        defer { lock.unlock() }
-        return sets[predicate].map { ($0.version, $0.set) }
+        cached.withLock { sets in sets[predicate].map { ($0.version, $0.set) } }
     }
 
     func put(_ predicate: ItemPredicate, version: UInt64, _ set: AllowedSet) {
-        lock.lock()
-        defer { lock.unlock() }
-        // An old snapshot's result never replaces a newer one.
-        if let existing = sets[predicate], existing.version >= version { return }
-        if sets.count >= capacity && sets[predicate] == nil { sets.removeAll() }
-        sets[predicate] = (version, set)
+        cached.withLock { sets in
+            // An old snapshot's result never replaces a newer one.
+            if let existing = sets[predicate], existing.version >= version { return }
+            if sets.count >= capacity && sets[predicate] == nil { sets.removeAll() }
+            sets[predicate] = (version, set)
+        }
     }
 }

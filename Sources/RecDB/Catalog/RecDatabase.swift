@@ -11,7 +11,7 @@ import Foundation
 /// }
 /// let history = try db.read { r in try r.history(ofUser: "u42") }
 /// ```
-public final class RecDatabase: @unchecked Sendable {
+public final class RecDatabase: Sendable {
     /// The on-disk format this build writes. Opening a database with a higher version fails.
     public static let formatVersion: UInt32 = 1
     static let magic: [UInt8] = Array("RECDB".utf8)
@@ -42,7 +42,7 @@ public final class RecDatabase: @unchecked Sendable {
     /// The folder of the database.
     public var path: String { environment.path }
     /// The inactivity gap used to split sessions, in milliseconds (stored in the database).
-    public private(set) var sessionGap: Int64
+    public let sessionGap: Int64
 
     /// Opens the database in folder `path`. With `create`, a missing or empty folder becomes a new database;
     /// without it, a missing database is an error that says to run `recctl init`.
@@ -63,11 +63,10 @@ public final class RecDatabase: @unchecked Sendable {
         schema = try CatalogSchema(environment: env)
         vectorSchema = try VectorSchema(environment: env)
         modelSchema = try ModelSchema(environment: env)
-        sessionGap = options.sessionGap
-        try env.read { txn in
-            if let raw = try schema.meta.get("session_gap_ms", in: txn), raw.count == 8 {
-                sessionGap = raw.withUnsafeBytes { Int64(bitPattern: $0.loadBigEndianUInt64(at: 0)) }
-            }
+        let meta = schema.meta
+        sessionGap = try env.read { txn in
+            guard let raw = try meta.get("session_gap_ms", in: txn), raw.count == 8 else { return options.sessionGap }
+            return raw.withUnsafeBytes { Int64(bitPattern: $0.loadBigEndianUInt64(at: 0)) }
         }
         if !env.options.readOnly {
             try removeAbandonedGenerations()

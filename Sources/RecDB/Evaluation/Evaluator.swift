@@ -1,4 +1,5 @@
 import Foundation
+import RecML
 
 /// Something that ranks items for a user: a trained model seen by the evaluator.
 public protocol Recommender: Sendable {
@@ -127,9 +128,9 @@ public struct Evaluator: Sendable {
         partials.initialize(repeating: EvaluationPartial())
         defer { partials.deallocate() }
         let k = self.k
-        let shared = UncheckedSendable(partials)
+        let shared = SharedPointer(partials.baseAddress!)  // disjoint writes: one element per worker
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let partials = shared.value
+            let partials = shared.base
             var partial = EvaluationPartial()
             let scores = UnsafeMutableBufferPointer<Float>.allocate(capacity: itemCount)
             defer { scores.deallocate() }

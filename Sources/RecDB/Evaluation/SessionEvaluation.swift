@@ -1,4 +1,5 @@
 import Foundation
+import RecML
 
 /// Next-item metrics over test sessions: for every prefix of every test session, is the next click in the top K
 /// (hit rate) and at which rank (MRR) — the protocol of session-rec (Ludewig et al.) for YOOCHOOSE and friends.
@@ -80,7 +81,7 @@ extension RecDatabase {
             let partials = UnsafeMutableBufferPointer<(hits: Double, reciprocal: Double, count: Int)>.allocate(capacity: workers)
             partials.initialize(repeating: (0, 0, 0))
             defer { partials.deallocate() }
-            let shared = UncheckedSendable(partials)
+            let shared = SharedPointer(partials.baseAddress!)  // disjoint writes: one element per worker
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
                 var hits = 0.0, reciprocal = 0.0, count = 0
                 var scores = [Float](repeating: 0, count: itemLimit)
@@ -103,7 +104,7 @@ extension RecDatabase {
                         }
                     }
                 }
-                shared.value[worker] = (hits, reciprocal, count)
+                shared.base[worker] = (hits, reciprocal, count)
             }
             let hits = partials.reduce(0) { $0 + $1.hits }, reciprocal = partials.reduce(0) { $0 + $1.reciprocal }
             result.predictions = partials.reduce(0) { $0 + $1.count }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One thing an input row asks to write.
 public enum ImportRecord: Sendable {
@@ -122,18 +123,44 @@ extension ImportFormat {
 
 /// Collects rows from a format into batches, validating each row before it joins a batch so that a
 /// malformed row is refused alone.
-public final class ImportSink: @unchecked Sendable {
+///
+/// A sink belongs to the thread that parses (it is not `Sendable`); the writing thread sees its progress through
+/// ``Progress``.
+public final class ImportSink {
+    /// What the writing thread reads of the parsing thread's progress while both run.
+    final class Progress: Sendable {
+        private let rejected = Atomic<Int>(0)
+        /// `Double.bitPattern` of the fraction; `UInt64.max` while there is none.
+        private let fractionBits = Atomic<UInt64>(.max)
+
+        var rowsRejected: Int { rejected.load(ordering: .relaxed) }
+        var fraction: Double? {
+            let bits = fractionBits.load(ordering: .relaxed)
+            return bits == .max ? nil : Double(bitPattern: bits)
+        }
+
+        fileprivate func noteRejected(_ count: Int) { rejected.store(count, ordering: .relaxed) }
+        fileprivate func noteFraction(_ fraction: Double?) {
+            fractionBits.store(fraction?.bitPattern ?? .max, ordering: .relaxed)
+        }
+    }
+
     let database: RecDatabase
     let options: ImportOptions
     private var batch = ImportBatch()
     private let deliver: (ImportBatch) throws -> Void
     private(set) var rowsRead = 0
-    private(set) var rowsRejected = 0
+    private(set) var rowsRejected = 0 {
+        didSet { progress.noteRejected(rowsRejected) }
+    }
     private(set) var rowsSkipped = 0
     private(set) var rejections: [ImportRejection] = []
     private(set) var notes: [String] = []
     /// A fraction of the input consumed, set by the format as it goes.
-    public var fraction: Double?
+    public var fraction: Double? {
+        didSet { progress.noteFraction(fraction) }
+    }
+    let progress: Progress
     /// The format's ``ImportFormat/signature``, part of every marker.
     let signature: String
     /// The input file being read, for resume markers.
@@ -154,10 +181,11 @@ public final class ImportSink: @unchecked Sendable {
     }
 
     init(
-        database: RecDatabase, options: ImportOptions, signature: String,
+        database: RecDatabase, options: ImportOptions, signature: String, progress: Progress,
         deliver: @escaping (ImportBatch) throws -> Void
     ) {
         self.database = database
+        self.progress = progress
         self.options = options
         self.signature = signature
         self.deliver = deliver
@@ -362,17 +390,24 @@ public enum Importer {
         let started = Date()
         let queue = BatchQueue(capacity: 2)
         var report = ImportReport(format: format.name)
-        let sink = ImportSink(database: database, options: options, signature: format.signature) { batch in
-            try queue.put(batch)
-        }
+        let progress = ImportSink.Progress()
         let producerResult = ProducerResult()
         let producer = Thread {
+            // The sink lives on this thread; what the writer needs of it comes back through `producerResult`.
+            let sink = ImportSink(database: database, options: options, signature: format.signature, progress: progress) {
+                batch in try queue.put(batch)
+            }
+            var error: (any Error)?
             do {
                 try format.read(into: sink)
                 try sink.flush()
-            } catch {
-                producerResult.error = error
+            } catch let thrown {
+                error = thrown
             }
+            let summary = ProducerResult.Summary(
+                error: error, rowsRead: sink.rowsRead, rowsRejected: sink.rowsRejected, rowsSkipped: sink.rowsSkipped,
+                rejections: sink.rejections, notes: sink.notes)
+            producerResult.summary.withLock { $0 = summary }
             queue.finish()
         }
         producer.stackSize = 8 << 20
@@ -405,19 +440,20 @@ public enum Importer {
                 report.batchesCommitted += 1
                 options.progress?(
                     ImportProgress(
-                        rowsRead: report.rowsImported + sink.rowsRejected, rowsImported: report.rowsImported,
-                        rowsRejected: sink.rowsRejected, batchesCommitted: report.batchesCommitted,
-                        seconds: Date().timeIntervalSince(started), fraction: sink.fraction))
+                        rowsRead: report.rowsImported + progress.rowsRejected, rowsImported: report.rowsImported,
+                        rowsRejected: progress.rowsRejected, batchesCommitted: report.batchesCommitted,
+                        seconds: Date().timeIntervalSince(started), fraction: progress.fraction))
             }
         }
         queue.waitUntilFinished()
-        report.rowsRead = sink.rowsRead
-        report.rowsRejected = sink.rowsRejected
-        report.rowsSkipped = sink.rowsSkipped
-        report.rejections = sink.rejections
-        report.notes = sink.notes
+        let summary = producerResult.summary.withLock { $0 }
+        report.rowsRead = summary.rowsRead
+        report.rowsRejected = summary.rowsRejected
+        report.rowsSkipped = summary.rowsSkipped
+        report.rejections = summary.rejections
+        report.notes = summary.notes
         report.seconds = Date().timeIntervalSince(started)
-        if let error = writeError ?? producerResult.error {
+        if let error = writeError ?? summary.error {
             var recError = error as? RecDBError ?? RecDBError(.io, "\(error)")
             // Whatever a format put in its message (a header line, a cell), the error stays short.
             recError.message = recError.message.excerpt(2_000)
@@ -442,61 +478,77 @@ public enum Importer {
     }
 }
 
-private final class ProducerResult: @unchecked Sendable {
-    var error: (any Error)?
+/// What the parsing thread hands the writing thread when it is done.
+private final class ProducerResult: Sendable {
+    struct Summary {
+        var error: (any Error)?
+        var rowsRead = 0, rowsRejected = 0, rowsSkipped = 0
+        var rejections: [ImportRejection] = []
+        var notes: [String] = []
+    }
+
+    let summary = Mutex(Summary())
 }
 
-/// A bounded hand-off of batches from the parsing thread to the writing thread.
-final class BatchQueue: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var items: [ImportBatch] = []
-    private let capacity: Int
-    private var finished = false
-    private var cancelled = false
-    private var producerDone = false
+/// A bounded hand-off of batches from the parsing thread to the writing thread: `spaces` counts free places,
+/// `arrivals` batches put (and one wake-up for the end); the queue itself is behind a mutex.
+final class BatchQueue: Sendable {
+    private struct State {
+        var items: [ImportBatch] = []
+        var cancelled = false
+    }
 
-    init(capacity: Int) { self.capacity = capacity }
+    private let state = Mutex(State())
+    private let spaces: DispatchSemaphore
+    private let arrivals = DispatchSemaphore(value: 0)
+    private let producerDone = DispatchSemaphore(value: 0)
+
+    init(capacity: Int) { spaces = DispatchSemaphore(value: capacity) }
 
     struct Cancelled: Error {}
 
     func put(_ batch: ImportBatch) throws {
-        condition.lock()
-        defer { condition.unlock() }
-        while items.count >= capacity && !cancelled { condition.wait() }
-        if cancelled { throw Cancelled() }
-        items.append(batch)
-        condition.broadcast()
+        spaces.wait()
+        let accepted = state.withLock { state in
+            guard !state.cancelled else { return false }
+            state.items.append(batch)
+            return true
+        }
+        guard accepted else {
+            spaces.signal()  // passes the wake-up on to the next `put`, which fails the same way
+            throw Cancelled()
+        }
+        arrivals.signal()
     }
 
+    /// The next batch; nil once the producer finished and every batch was taken.
     func take() -> ImportBatch? {
-        condition.lock()
-        defer { condition.unlock() }
-        while items.isEmpty && !finished { condition.wait() }
-        guard !items.isEmpty else { return nil }
-        let batch = items.removeFirst()
-        condition.broadcast()
+        arrivals.wait()
+        let batch = state.withLock { state in state.items.isEmpty ? nil : state.items.removeFirst() }
+        guard let batch else {
+            arrivals.signal()  // the end: a later `take` returns nil at once too
+            return nil
+        }
+        spaces.signal()
         return batch
     }
 
+    /// The producer is done: no more batches come.
     func finish() {
-        condition.lock()
-        finished = true
-        producerDone = true
-        condition.broadcast()
-        condition.unlock()
+        arrivals.signal()
+        producerDone.signal()
     }
 
     func cancel() {
-        condition.lock()
-        cancelled = true
-        items.removeAll()
-        condition.broadcast()
-        condition.unlock()
+        state.withLock { state in
+            state.cancelled = true
+            state.items.removeAll()
+        }
+        spaces.signal()
     }
 
     func waitUntilFinished() {
-        condition.lock()
-        while !producerDone { condition.wait() }
-        condition.unlock()
+        producerDone.wait()
+        producerDone.signal()
     }
 }

@@ -1,5 +1,6 @@
 import CLMDB
 import Foundation
+import Synchronization
 
 /// Whose vectors a space holds: items or users. A space may hold both (two-tower models).
 public enum VectorKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
@@ -247,7 +248,7 @@ struct IndexHeader {
 /// generation's parts are written once, in the transaction that makes it active, and never change after (a new
 /// build writes a new generation; space ids are not reused), so the same (space, kind, generation) at the same
 /// address and size holds the same bytes. A remapped file gives new addresses and a new validation.
-final class ValidatedBlobs: @unchecked Sendable {
+final class ValidatedBlobs: Sendable {
     struct Key: Hashable {
         var space: UInt16
         var kind: VectorKind
@@ -256,19 +257,16 @@ final class ValidatedBlobs: @unchecked Sendable {
         var count: Int
     }
 
-    private let lock = NSLock()
-    private var keys: Set<Key> = []
+    private let keys = Mutex<Set<Key>>([])
 
     func contains(_ key: Key) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return keys.contains(key)
+        keys.withLock { $0.contains(key) }
     }
 
     func insert(_ key: Key) {
-        lock.lock()
-        defer { lock.unlock() }
-        if keys.count >= 4096 { keys.removeAll() }
-        keys.insert(key)
+        keys.withLock { keys in
+            if keys.count >= 4096 { keys.removeAll() }
+            keys.insert(key)
+        }
     }
 }

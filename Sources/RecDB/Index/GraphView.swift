@@ -1,8 +1,9 @@
 import CRecSupport
 
 /// Raw pointers to the chunks of a stored array (vectors, level-0 links, bitmaps), resolved on first use.
-/// A chunk that does not exist resolves to nil.
-final class ChunkTable: @unchecked Sendable {
+/// A chunk that does not exist resolves to nil. Not `Sendable`: it belongs to one snapshot (one read transaction),
+/// and resolving writes the table without a lock.
+final class ChunkTable {
     let count: Int
     let pointers: UnsafeMutablePointer<UnsafeRawPointer?>
     let states: UnsafeMutablePointer<UInt8>  // 0 unresolved, 1 resolved

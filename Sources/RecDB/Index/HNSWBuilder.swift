@@ -3,6 +3,7 @@ import Foundation
 
 #if canImport(Glibc)
 import Glibc
+import Synchronization
 #endif
 
 /// HNSW parameters.
@@ -39,6 +40,11 @@ public struct HNSWParameters: Sendable, Hashable, Codable {
 
 /// Builds an HNSW graph (Malkov & Yashunin) in memory over vectors indexed by node id, with several threads.
 /// Node ids are dense (item ids); nodes that are not inserted have no links and are never reached.
+// Unchecked `Sendable`, audited (one of the few in Sources, see the README): the build's workers share the graph
+// through raw memory, with this discipline: a node's link lists (`level0`, `upper`) and its `levels`/`upper` entries
+// are read and written only under that node's lock (`locks`, striped); `entryPoint` and `maxLevel` only under
+// `globalLock`; a node's vector is written before that node is (re)inserted and only read after; the locks are on the
+// heap, so they never move. Everything else is `let`.
 final class HNSWBuilder: @unchecked Sendable {
     let dimension: Int
     let metric: Metric
@@ -57,7 +63,7 @@ final class HNSWBuilder: @unchecked Sendable {
     private(set) var maxLevel = -1
     private let locks: UnsafeMutablePointer<pthread_mutex_t>
     private let lockMask = (1 << 12) - 1
-    private var globalLock = pthread_mutex_t()
+    private let globalLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     let paddedNodes: Int
 
     var level0Slots: Int { 1 + parameters.m0 }
@@ -82,7 +88,7 @@ final class HNSWBuilder: @unchecked Sendable {
         upper.initialize(repeating: nil, count: max(nodeLimit, 1))
         locks = .allocate(capacity: lockMask + 1)
         for i in 0...lockMask { pthread_mutex_init(locks + i, nil) }
-        pthread_mutex_init(&globalLock, nil)
+        pthread_mutex_init(globalLock, nil)
     }
 
     deinit {
@@ -93,6 +99,8 @@ final class HNSWBuilder: @unchecked Sendable {
         levels.deallocate()
         for i in 0...lockMask { pthread_mutex_destroy(locks + i) }
         locks.deallocate()
+        pthread_mutex_destroy(globalLock)
+        globalLock.deallocate()
     }
 
     @inline(__always) func vector(_ node: UInt32) -> UnsafeMutablePointer<Float> { vectors + Int(node) * dimension }
@@ -172,15 +180,9 @@ final class HNSWBuilder: @unchecked Sendable {
         }
     }
 
-    private final class DoneCounter: @unchecked Sendable {
-        private var value = 0
-        private let lock = NSLock()
-        func add(_ n: Int) -> Int {
-            lock.lock()
-            defer { lock.unlock() }
-            value += n
-            return value
-        }
+    private final class DoneCounter: Sendable {
+        private let value = Atomic<Int>(0)
+        func add(_ n: Int) -> Int { value.wrappingAdd(n, ordering: .relaxed).newValue }
     }
 
     func insert(_ node: UInt32, context: SearchContext) {
@@ -199,23 +201,26 @@ final class HNSWBuilder: @unchecked Sendable {
         let wasLinked = levels[Int(node)] >= 0
         levels[Int(node)] = Int8(level)
         unlock(node)
-        if wasLinked && maxLevel >= 0 && entryPoint == node {
+        if wasLinked {
+            pthread_mutex_lock(globalLock)
+            let isEntry = maxLevel >= 0 && entryPoint == node
+            pthread_mutex_unlock(globalLock)
             // The entry point moved: its old links still lead everywhere, so only its vector changed.
-            return
+            if isEntry { return }
         }
 
-        pthread_mutex_lock(&globalLock)
+        pthread_mutex_lock(globalLock)
         let currentMax = maxLevel
         let entry = entryPoint
         var holdsGlobal = true
         if currentMax < 0 {
             entryPoint = node
             maxLevel = level
-            pthread_mutex_unlock(&globalLock)
+            pthread_mutex_unlock(globalLock)
             return
         }
         if level <= currentMax {
-            pthread_mutex_unlock(&globalLock)
+            pthread_mutex_unlock(globalLock)
             holdsGlobal = false
         }
         let query = vector(node)
@@ -260,7 +265,7 @@ final class HNSWBuilder: @unchecked Sendable {
                 entryPoint = node
                 maxLevel = level
             }
-            pthread_mutex_unlock(&globalLock)
+            pthread_mutex_unlock(globalLock)
         }
     }
 

@@ -121,8 +121,9 @@ struct VisitedSet {
     func contains(_ node: UInt32) -> Bool { stamps[Int(node)] == epoch }
 }
 
-/// Scratch memory for searches, reused across queries by one thread: heaps and the visited set.
-final class SearchContext: @unchecked Sendable {
+/// Scratch memory for searches, reused across queries by one thread: heaps and the visited set. Not `Sendable`:
+/// one query uses it at a time (``SearchContextPool`` hands it from one query to the next).
+final class SearchContext {
     var candidates = NeighborHeap(capacity: 512, isMax: false)
     var results = NeighborHeap(capacity: 512, isMax: true)
     var visited = VisitedSet(capacity: 1 << 16)
@@ -132,6 +133,8 @@ final class SearchContext: @unchecked Sendable {
     var scoredTotal = 0
     /// The first broken link list the last walk met (see ``GraphView``), nil when it met none.
     var linkFault: LinkFault?
+    /// In use by a search of its thread (see ``ThreadSearchContext``).
+    var borrowed = false
 
     /// Notes a broken list; the first one is kept. Out of line: it never runs on a sound graph.
     @inline(never)

@@ -1,5 +1,6 @@
 import CLMDB
 import Foundation
+import Synchronization
 
 /// One search result: an item or user by internal id, with its distance and score.
 public struct VectorMatch: Hashable, Sendable {
@@ -491,11 +492,13 @@ public final class VectorIndexSnapshot {
         let prepared = try prepare(query)
         guard k > 0 else { return [] }
         if let allowed, allowed.count == 0 { return [] }
-        let scratch = context?.context ?? SearchContextPool.shared.take()
-        defer { if context == nil { SearchContextPool.shared.give(scratch) } }
-        return try prepared.withUnsafeBufferPointer { q in
-            try searchPrepared(q.baseAddress!, k: k, ef: ef ?? space.parameters.ef, allowed: allowed, context: scratch)
+        func run(_ scratch: SearchContext) throws -> [VectorMatch] {
+            try prepared.withUnsafeBufferPointer { q in
+                try searchPrepared(q.baseAddress!, k: k, ef: ef ?? space.parameters.ef, allowed: allowed, context: scratch)
+            }
         }
+        if let context { return try run(context.context) }
+        return try ThreadSearchContext.with(run)
     }
 
     func searchPrepared(
@@ -606,7 +609,7 @@ public final class VectorIndexSnapshot {
 }
 
 /// The first corruption that chunk tables met while resolving (a walk cannot throw; the search reports it after).
-final class IndexFaults: @unchecked Sendable {
+final class IndexFaults {
     private(set) var first: RecDBError?
 
     @inline(never)
@@ -615,28 +618,38 @@ final class IndexFaults: @unchecked Sendable {
     }
 }
 
-/// Scratch memories shared by searches that bring none: a query takes one and gives it back, so its visited set
-/// (one stamp per node) is not allocated and cleared per query.
-final class SearchContextPool: @unchecked Sendable {
-    static let shared = SearchContextPool()
-    private let lock = NSLock()
-    private var free: [SearchContext] = []
+/// The search context of each thread, for searches that bring none: the thread's queries reuse it, so its visited
+/// set (one stamp per node) is not allocated and cleared per query, and no lock is taken to find it. It is freed
+/// when the thread exits. A search nested in another on the same thread gets a fresh one.
+enum ThreadSearchContext {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        let status = pthread_key_create(&key) { raw in
+            if let raw { Unmanaged<SearchContext>.fromOpaque(raw).release() }
+        }
+        precondition(status == 0, "pthread_key_create failed: \(status)")
+        return key
+    }()
 
-    func take() -> SearchContext {
-        lock.lock()
-        defer { lock.unlock() }
-        return free.popLast() ?? SearchContext()
-    }
-
-    func give(_ context: SearchContext) {
-        lock.lock()
-        defer { lock.unlock() }
-        if free.count < 64 { free.append(context) }
+    /// Calls `body` with this thread's context.
+    static func with<R>(_ body: (SearchContext) throws -> R) rethrows -> R {
+        let context: SearchContext
+        if let raw = pthread_getspecific(key) {
+            context = Unmanaged<SearchContext>.fromOpaque(raw).takeUnretainedValue()
+        } else {
+            context = SearchContext()
+            pthread_setspecific(key, Unmanaged.passRetained(context).toOpaque())
+        }
+        if context.borrowed { return try body(SearchContext()) }
+        context.borrowed = true
+        defer { context.borrowed = false }
+        return try body(context)
     }
 }
 
-/// Search scratch memory that a thread keeps across queries (avoids allocating per query).
-public final class SearchContextBox: @unchecked Sendable {
+/// Search scratch memory that a thread keeps across queries (avoids allocating per query). Not `Sendable`: it
+/// belongs to the one thread that searches with it.
+public final class SearchContextBox {
     let context = SearchContext()
     /// Creates empty scratch memory; it grows on the first searches and is reused after. Use one box per thread: it is
     /// not safe to share between concurrent searches.

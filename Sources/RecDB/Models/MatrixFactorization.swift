@@ -1,16 +1,22 @@
 import Foundation
+import RecML
 
-/// Dense `rows × columns` float matrix in row-major order, shared by threads that write disjoint rows.
-final class FactorMatrix: @unchecked Sendable {
+/// Dense `rows × columns` float matrix in row-major order, shared by threads that write disjoint rows (ALS). BPR's
+/// workers update shared item rows without locks (Hogwild!, as implicit does): lost float updates are accepted by
+/// that algorithm's design.
+final class FactorMatrix: Sendable {
     let rows: Int
     let columns: Int
-    let storage: UnsafeMutablePointer<Float>
+    /// Disjoint writes: see above; freed in `deinit`.
+    private let shared: SharedPointer<Float>
+    var storage: UnsafeMutablePointer<Float> { shared.base }
 
     /// Random entries, uniform in [0, scale) or, when `centered`, in [−scale/2, scale/2).
     init(rows: Int, columns: Int, scale: Float, seed: UInt64, centered: Bool = false) {
         self.rows = rows
         self.columns = columns
-        storage = .allocate(capacity: max(rows * columns, 1))
+        let storage = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * columns, 1))
+        shared = SharedPointer(storage)
         var state = seed &+ 0x9E37_79B9_7F4A_7C15
         for i in 0..<rows * columns {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
@@ -96,9 +102,9 @@ public struct ALSModel: Recommender {
         let alpha = parameters.alpha, steps = parameters.conjugateGradientSteps
         let workers = max(1, min(threads, target.rows))
         gram.withUnsafeBufferPointer { gramBuffer in
-            let gramPointer = UncheckedSendable(gramBuffer.baseAddress!)
+            let gramPointer = SharedPointer(readOnly: gramBuffer.baseAddress!)  // read-only while the workers run
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                let yty = gramPointer.value
+                let yty = gramPointer.base
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 3 * f)
                 defer { scratch.deallocate() }
                 let r = scratch, p = scratch + f, ap = scratch + 2 * f
@@ -205,7 +211,7 @@ public struct BPRModel: Recommender {
         let sampledUsers = sampleUsers
         let lr = parameters.learningRate, reg = parameters.regularization
         let workers = max(1, threads)
-        let indices = UncheckedSendable(byUser.indices), rowStart = UncheckedSendable(byUser.rowStart)
+        let indices = byUser.indices, rowStart = byUser.rowStart
         for iteration in 0..<parameters.iterations where samples > 0 {
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
                 var state = parameters.seed &+ UInt64(iteration) &* 1_000_003 &+ UInt64(worker) &* 7919
@@ -213,8 +219,8 @@ public struct BPRModel: Recommender {
                     state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
                     return state >> 11
                 }
-                indices.value.withUnsafeBufferPointer { items in
-                    rowStart.value.withUnsafeBufferPointer { starts in
+                indices.withUnsafeBufferPointer { items in
+                    rowStart.withUnsafeBufferPointer { starts in
                         sampledUsers.withUnsafeBufferPointer { owners in
                             for _ in 0..<(samples / workers) {
                                 let position = Int(next() % UInt64(samples))
@@ -298,10 +304,4 @@ enum FactorScoring {
         guard (i + 1) * f <= items.count else { return nil }
         return Array(items[i * f..<(i + 1) * f])
     }
-}
-
-/// Hands a value that is safe to share by construction (read-only memory, disjoint writes) to concurrent code.
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import RecML
 
 /// Time-decayed popularity: each interaction counts its weight × 2^(−age / half-life), age measured from the newest
 /// interaction of the training data. Serves cold users and the end of every fallback chain.
@@ -70,9 +71,9 @@ public struct ItemKNNModel: Recommender {
         output.initialize(repeating: [])
         defer { output.deallocate() }
         let workers = max(1, min(threads, itemCount))
-        let shared = UncheckedSendable(output)
+        let shared = SharedPointer(output.baseAddress!)  // disjoint writes: item i only by worker i % workers
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let output = shared.value
+            let output = shared.base
             var accumulator = [Float](repeating: 0, count: itemCount)
             var touched: [Int] = []
             var i = worker

@@ -1,5 +1,6 @@
 import Foundation
 import RecML
+import Synchronization
 
 /// Transformer text embeddings of items: all-MiniLM-L6-v2 (RecML's Swift encoder) over each item's title,
 /// description, category path and brand, 384-d unit vectors in a cosine space with its HNSW index.
@@ -160,20 +161,19 @@ enum ItemVectorProfile {
 
 /// The MiniLM encoder, loaded once per process on first use (its weights are a mapped file).
 enum SharedTextEncoder {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var loaded: MiniLMEncoder?
+    private static let loaded = Mutex<MiniLMEncoder?>(nil)
 
     /// The installed encoder; throws `missingModel` naming `recctl models install minilm` when it is absent.
     static func get() throws -> MiniLMEncoder {
-        lock.lock()
-        defer { lock.unlock() }
-        if let loaded { return loaded }
-        do {
-            let encoder = try MiniLMEncoder.installed()
-            loaded = encoder
-            return encoder
-        } catch let error as RecMLError {
-            throw RecDBError(.notFound, error.description, cause: error)
+        try loaded.withLock { loaded in
+            if let loaded { return loaded }
+            do {
+                let encoder = try MiniLMEncoder.installed()
+                loaded = encoder
+                return encoder
+            } catch let error as RecMLError {
+                throw RecDBError(.notFound, error.description, cause: error)
+            }
         }
     }
 }

@@ -1,12 +1,13 @@
 import Foundation
 import RecML
+import Synchronization
 
 /// `EXPLAIN GENERATED`: each result's explanation phrased by the small language model (SmolLM2 in RecML) from its
 /// provenance — and only from it. A guard rejects any sentence that names a word with a digit, a capitalised name,
 /// or a quotation that the provenance does not contain; the template sentence is used instead, so no invented item,
 /// brand or number reaches a shopper. Sentences are cached per (target, item, provenance); the shared prompt prefix
 /// is evaluated once and the sentences of one page are decoded together as a batch.
-public final class ExplanationGenerator: @unchecked Sendable {
+public final class ExplanationGenerator: Sendable {
     /// What one call did.
     public struct Report: Sendable {
         public var generated = 0
@@ -20,12 +21,15 @@ public final class ExplanationGenerator: @unchecked Sendable {
     /// The generator of this process, loading the model on first use.
     public static let shared = ExplanationGenerator()
 
-    private let lock = NSLock()
     /// Sentence per (target, item, provenance); nil records that the guard rejected the sentence (template kept).
-    private var cache: [String: String?] = [:]
+    private let cache = Mutex<[String: String?]>([:])
     private let cacheCapacity = 20_000
     /// Tokens per sentence at most (the time budget: about 0.1 s per step for a page of 10 on 2 threads).
-    public var maxTokens = 40
+    public var maxTokens: Int {
+        get { maxTokenLimit.load(ordering: .relaxed) }
+        set { maxTokenLimit.store(newValue, ordering: .relaxed) }
+    }
+    private let maxTokenLimit = Atomic<Int>(40)
 
     static let systemPrompt = """
         You write one short, friendly sentence for a shopper saying why an item is recommended. Use only the item \
@@ -50,10 +54,7 @@ public final class ExplanationGenerator: @unchecked Sendable {
             }
             let key = [context, result.id, result.provenance.reason.rawValue, result.provenance.items.map(\.id).joined(separator: ","),
                        result.provenance.phrase ?? "", result.provenance.category ?? ""].joined(separator: "|")
-            lock.lock()
-            let cached = cache[key]
-            lock.unlock()
-            if let cached {
+            if let cached = cache.withLock({ $0[key] }) {
                 if let sentence = cached { results[index].explanation = sentence }
                 report.cached += 1
                 continue
@@ -66,11 +67,12 @@ public final class ExplanationGenerator: @unchecked Sendable {
             report.seconds = Date().timeIntervalSince(started)
             return report
         }
-        try SharedLanguageModel.with { model in
+        let suffixTexts = pending.map(\.suffix), maxTokens = maxTokens
+        let texts = try SharedLanguageModel.with { model in
             let prefix = model.tokenizer.encode(
                 "<|im_start|>system\n\(Self.systemPrompt)<|im_end|>\n<|im_start|>user\n", parseSpecial: true)
-            let suffixes = pending.map {
-                model.tokenizer.encode($0.suffix + "<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true)
+            let suffixes = suffixTexts.map {
+                model.tokenizer.encode($0 + "<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true)
             }
             // A request past its deadline (or cancelled) stops decoding at the next token; nothing partial is cached.
             let outputs = try RequestControl.stoppingCurrent {
@@ -78,19 +80,22 @@ public final class ExplanationGenerator: @unchecked Sendable {
                     prefix: prefix, suffixes: suffixes, options: .greedy(maxTokens: maxTokens),
                     shouldStop: { RequestControl.currentShouldStop })
             }
-            lock.lock()
-            defer { lock.unlock() }
-            for ((entry, tokens), source) in zip(zip(pending, outputs), required) {
-                let sentence = Self.clean(model.tokenizer.decode(tokens, skipSpecial: true))
+            return outputs.map { model.tokenizer.decode($0, skipSpecial: true) }
+        }
+        for ((entry, text), source) in zip(zip(pending, texts), required) {
+            let decoded = Self.clean(text)
+            let sentence = decoded.flatMap {
+                Self.guardAccepts($0, allowed: entry.allowed, mustName: source) ? $0 : nil
+            }
+            if let sentence {
+                results[entry.index].explanation = sentence
+                report.generated += 1
+            } else {
+                report.rejected += 1
+            }
+            cache.withLock { cache in
                 if cache.count >= cacheCapacity { cache.removeAll() }
-                if let sentence, Self.guardAccepts(sentence, allowed: entry.allowed, mustName: source) {
-                    results[entry.index].explanation = sentence
-                    cache[entry.key] = .some(sentence)
-                    report.generated += 1
-                } else {
-                    cache[entry.key] = .some(nil)
-                    report.rejected += 1
-                }
+                cache[entry.key] = .some(sentence)
             }
         }
         report.seconds = Date().timeIntervalSince(started)
@@ -173,23 +178,25 @@ public final class ExplanationGenerator: @unchecked Sendable {
 }
 
 /// The SmolLM2 runtime of this process, loaded on first use and used by one request at a time (it has one
-/// workspace); a request waits for the one before it.
+/// workspace, so `SmolLM` is not `Sendable`); a request waits for the one before it. This enum is the model's only
+/// owner: the mutex is held for as long as `body` uses it.
 enum SharedLanguageModel {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var model: SmolLM?
+    private static let model = Mutex<SmolLM?>(nil)
 
     /// Runs `body` with the model; throws `notFound` naming `recctl models install smollm2` when it is absent.
-    static func with<R>(_ body: (SmolLM) throws -> R) throws -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        if model == nil {
-            do {
-                model = try SmolLM.installed(threads: 2)
-            } catch let error as RecMLError {
-                throw RecDBError(.notFound, error.description, cause: error)
+    /// `body` is `@Sendable`, so the model cannot leave it: what it returns is `Sendable` and it captures nothing
+    /// that another thread could reach the model through.
+    static func with<R: Sendable>(_ body: @Sendable (SmolLM) throws -> R) throws -> R {
+        try model.withLock { model in
+            if model == nil {
+                do {
+                    model = try SmolLM.installed(threads: 2)
+                } catch let error as RecMLError {
+                    throw RecDBError(.notFound, error.description, cause: error)
+                }
             }
+            return try body(model!)
         }
-        return try body(model!)
     }
 
     /// Greedy completion of one chat turn after worked examples (user, assistant pairs): the assistant's text.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// What `ASK 'a gift for my dad who likes fishing, under 30 pounds'` understood.
 public struct ShopperRequest: Sendable, Hashable {
@@ -104,27 +105,21 @@ enum ProfileReader {
         words. Example: "I love baking and my garden" gives: baking, cake tins, garden tools
         """
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var cache: [String: String] = [:]
+    private static let cache = Mutex<[String: String]>([:])
 
     /// The text a profile is encoded from: the description and, when the language model is installed, the interests
     /// it reads in it (cached per description).
     static func profileText(about: String) -> String {
-        lock.lock()
-        if let cached = cache[about] {
-            lock.unlock()
-            return cached
-        }
-        lock.unlock()
+        if let cached = cache.withLock({ $0[about] }) { return cached }
         var text = about
         if let interests = try? SharedLanguageModel.complete(system: system, user: about, maxTokens: 24) {
             let line = interests.split(separator: "\n").first.map(String.init) ?? ""
             if !line.isEmpty { text = "\(line). \(about)" }
         }
-        lock.lock()
-        if cache.count > 10_000 { cache.removeAll() }
-        cache[about] = text
-        lock.unlock()
+        cache.withLock { cache in
+            if cache.count > 10_000 { cache.removeAll() }
+            cache[about] = text
+        }
         return text
     }
 }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Turns values into the bytes LMDB stores and back.
 ///
 /// Integer codecs are big-endian so that LMDB's byte order is numeric order and cursors walk keys in order.
@@ -204,22 +206,23 @@ public enum StoredArray {
 
 /// Aligned copies of misaligned stored values, owned by whoever reads them for longer than one call (a snapshot of
 /// an index) and freed with it.
-public final class AlignedCopies: @unchecked Sendable {
-    private var blocks: [UnsafeMutableRawPointer] = []
+public final class AlignedCopies: Sendable {
+    /// Addresses of the copies (plain data, so the list may sit behind a lock), freed with this object.
+    private let blocks = Mutex<[UInt]>([])
 
     /// Creates an empty owner; it frees every copy it hands out when it is deallocated.
     public init() {}
 
-    deinit { for block in blocks { block.deallocate() } }
+    deinit { for address in blocks.withLock({ $0 }) { UnsafeMutableRawPointer(bitPattern: address)?.deallocate() } }
 
     /// How many values were copied (they were misaligned).
-    public var count: Int { blocks.count }
+    public var count: Int { blocks.withLock { $0.count } }
 
     func copy<T: BitwiseCopyable>(_ bytes: UnsafeRawBufferPointer, as type: T.Type, count: Int) -> UnsafeBufferPointer<T> {
         let byteCount = count * MemoryLayout<T>.stride
         let block = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: max(MemoryLayout<T>.alignment, 16))
         block.copyMemory(from: bytes.baseAddress!, byteCount: byteCount)
-        blocks.append(block)
+        blocks.withLock { $0.append(UInt(bitPattern: block)) }
         return UnsafeBufferPointer(start: block.bindMemory(to: T.self, capacity: count), count: count)
     }
 }

@@ -9,7 +9,7 @@ public enum ScanControl: Sendable {
 }
 
 /// A typed handle on one named LMDB database. Cheap to copy; valid as long as its ``Environment``.
-public struct Database<Key: ByteCodec, Value: ByteCodec>: @unchecked Sendable {
+public struct Database<Key: ByteCodec, Value: ByteCodec>: Sendable {
     let dbi: MDB_dbi
     /// The database's name inside the environment.
     public let name: String

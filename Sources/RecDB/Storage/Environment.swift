@@ -1,6 +1,7 @@
 import CLMDB
 import CRecSupport
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -18,6 +19,9 @@ import Glibc
 /// The memory map grows on its own: when a write finds the map full, the transaction is aborted, the map is
 /// enlarged and the write closure runs again. Write closures must therefore keep their effects inside the
 /// transaction. Readers never block writers and always see the snapshot of the moment they began.
+// Unchecked `Sendable`, audited (one of the few in Sources, see the README): `handle` is an LMDB environment, which
+// LMDB lets every thread use at once (opened with MDB_NOTLS, transactions are per thread); `dbis` is behind a Mutex;
+// `faultMapAddress`, the one `var`, changes only under `mapLock` held exclusively; everything else is `let`.
 public final class Environment: @unchecked Sendable {
     /// Options for opening an environment.
     public struct Options: Sendable {
@@ -66,13 +70,14 @@ public final class Environment: @unchecked Sendable {
     /// Shared by every transaction, taken exclusively to change the map size (LMDB requires that no
     /// transaction of this process is active then).
     private let mapLock = ReadWriteLock()
-    private let dbiLock = NSLock()
-    /// The start of LMDB's map as registered for bus-error reports (changes when the map is resized).
+    /// The start of LMDB's map as registered for bus-error reports (changes when the map is resized). Written only
+    /// while `mapLock` is held exclusively (no transaction of this process runs then).
     var faultMapAddress: UnsafeMutableRawPointer?
-    private var dbis: [String: MDB_dbi] = [:]
+    /// Named databases opened so far.
+    private let dbis = Mutex<[String: MDB_dbi]>([:])
 
-    private nonisolated(unsafe) static var openEnvironments: [String: WeakEnvironment] = [:]
-    private static let registryLock = NSLock()
+    /// The environment open at each resolved path in this process.
+    private static let openEnvironments = Mutex<[String: WeakEnvironment]>([:])
 
     /// Opens the environment in `path`, or returns the one this process already has open there.
     public static func open(at path: String, options: Options = Options()) throws -> Environment {
@@ -81,12 +86,12 @@ public final class Environment: @unchecked Sendable {
             try createFolder(url.path, access: options.access)
         }
         let key = url.resolvingSymlinksInPath().path
-        registryLock.lock()
-        defer { registryLock.unlock() }
-        if let existing = openEnvironments[key]?.environment { return existing }
-        let env = try Environment(path: key, options: options)
-        openEnvironments[key] = WeakEnvironment(environment: env)
-        return env
+        return try openEnvironments.withLock { open in
+            if let existing = open[key]?.environment { return existing }
+            let env = try Environment(path: key, options: options)
+            open[key] = WeakEnvironment(environment: env)
+            return env
+        }
     }
 
     private init(path: String, options: Options) throws {
@@ -326,34 +331,35 @@ public final class Environment: @unchecked Sendable {
     }
 
     func dbi(named name: String, flags: DatabaseFlags) throws -> MDB_dbi {
-        dbiLock.lock()
-        defer { dbiLock.unlock() }
-        if let dbi = dbis[name] { return dbi }
-        var dbi = MDB_dbi()
-        // An existing database opens in a read transaction, so opening never waits for another process's writer.
-        // A handle opened in a read transaction outlives it only when the transaction commits (an abort closes it).
-        let status: Int32 = try withSharedMapLock {
-            var txn: OpaquePointer?
-            try beginWithResizeCheck(flags: UInt32(MDB_RDONLY), &txn)
-            let status = mdb_dbi_open(txn, name, flags.rawValue, &dbi)
-            guard status == MDB_SUCCESS else {
-                mdb_txn_abort(txn)
-                return status
+        // Held across the opening, so two threads opening one name do not both create it.
+        try dbis.withLock { dbis in
+            if let dbi = dbis[name] { return dbi }
+            var dbi = MDB_dbi()
+            // An existing database opens in a read transaction, so opening never waits for another process's writer.
+            // A handle opened in a read transaction outlives it only when the transaction commits (an abort closes it).
+            let status: Int32 = try withSharedMapLock {
+                var txn: OpaquePointer?
+                try beginWithResizeCheck(flags: UInt32(MDB_RDONLY), &txn)
+                let status = mdb_dbi_open(txn, name, flags.rawValue, &dbi)
+                guard status == MDB_SUCCESS else {
+                    mdb_txn_abort(txn)
+                    return status
+                }
+                return mdb_txn_commit(txn)
             }
-            return mdb_txn_commit(txn)
+            if status == MDB_NOTFOUND {
+                guard !options.readOnly else {
+                    throw RecDBError(.notFound, "database '\(name)' does not exist", location: path)
+                }
+                try write { txn in
+                    try check(mdb_dbi_open(txn.handle, name, flags.rawValue | UInt32(MDB_CREATE), &dbi), "opening database '\(name)'")
+                }
+            } else {
+                try check(status, "opening database '\(name)'")
+            }
+            dbis[name] = dbi
+            return dbi
         }
-        if status == MDB_NOTFOUND {
-            guard !options.readOnly else {
-                throw RecDBError(.notFound, "database '\(name)' does not exist", location: path)
-            }
-            try write { txn in
-                try check(mdb_dbi_open(txn.handle, name, flags.rawValue | UInt32(MDB_CREATE), &dbi), "opening database '\(name)'")
-            }
-        } else {
-            try check(status, "opening database '\(name)'")
-        }
-        dbis[name] = dbi
-        return dbi
     }
 
     /// The names of the named databases in this environment.
@@ -484,7 +490,10 @@ private struct WeakEnvironment {
     weak var environment: Environment?
 }
 
-/// A `pthread_rwlock_t` that lives at a stable address.
+/// A `pthread_rwlock_t` that lives at a stable address. The standard library has no reader-writer lock, and a
+/// `Mutex` would serialise the readers that every transaction is.
+// Unchecked `Sendable`, audited: the one stored property is a `let` pointer to a lock allocated in `init`, freed in
+// `deinit`, and used only through pthread calls, which synchronise themselves.
 final class ReadWriteLock: @unchecked Sendable {
     private let lock: UnsafeMutablePointer<pthread_rwlock_t>
 

@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -15,7 +16,7 @@ import Darwin
 /// let ids = model.tokenizer.encode("<|im_start|>user\nHi<|im_end|>")
 /// let text = model.tokenizer.decode(ids)
 /// ```
-public final class BPETokenizer: @unchecked Sendable {
+public final class BPETokenizer: Sendable {
     /// Token strings as stored (GPT-2 byte-mapped, `Ġ` for space).
     public let tokens: [String]
     /// Token types (1 normal, 2 unknown, 3 control, 4 user defined, 5 unused, 6 byte).
@@ -33,8 +34,8 @@ public final class BPETokenizer: @unchecked Sendable {
     private let merges: [UInt64: (rank: Int32, result: Int32)]
     private let specials: [(bytes: [UInt8], id: Int32)]  // longest first
     private let splitDigits: Bool
-    private var cache: [String: [Int32]] = [:]
-    private let cacheLock = NSLockish()
+    /// Pieces already split, shared by every thread that encodes.
+    private let cache = Mutex<[String: [Int32]]>([:])
 
     /// Builds the tokenizer from `gguf`'s metadata. Throws `unsupported` for a tokenizer model other than `gpt2`.
     public init(gguf: GGUFFile) throws {
@@ -221,10 +222,7 @@ public final class BPETokenizer: @unchecked Sendable {
     private func bpe(_ piece: ArraySlice<Unicode.Scalar>, into out: inout [Int32]) {
         var text = ""
         text.unicodeScalars.append(contentsOf: piece)
-        cacheLock.lock()
-        let cached = cache[text]
-        cacheLock.unlock()
-        if let cached {
+        if let cached = cache.withLock({ $0[text] }) {
             out += cached
             return
         }
@@ -246,9 +244,9 @@ public final class BPETokenizer: @unchecked Sendable {
             parts[best] = bestResult
             parts.remove(at: best + 1)
         }
-        cacheLock.lock()
-        if cache.count < 100_000 { cache[text] = parts }
-        cacheLock.unlock()
+        cache.withLock { cache in
+            if cache.count < 100_000 { cache[text] = parts }
+        }
         out += parts
     }
 
@@ -275,13 +273,4 @@ public final class BPETokenizer: @unchecked Sendable {
         if s.isASCII { return s == " " || (s.value >= 9 && s.value <= 13) }
         return s.properties.isWhitespace
     }
-}
-
-/// A small mutex over pthread (the tokenizer's piece cache is shared between threads).
-final class NSLockish: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    func lock() { pthread_mutex_lock(&mutex) }
-    func unlock() { pthread_mutex_unlock(&mutex) }
 }

@@ -5,7 +5,7 @@
 /// let layers = try gguf.uint("llama.block_count")
 /// let q = try gguf.tensor("blk.0.attn_q.weight")   // q.data points into the map
 /// ```
-public final class GGUFFile: @unchecked Sendable {
+public final class GGUFFile: Sendable {
     /// A metadata value of any GGUF type.
     public enum Value: Sendable, Equatable {
         /// Any unsigned integer type of the file (8 to 64 bits), widened.
@@ -41,7 +41,7 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     /// One tensor: its shape in ggml order (`shape[0]` is the contiguous row length), type and bytes in the map.
-    public struct Tensor: @unchecked Sendable {
+    public struct Tensor: Sendable {
         /// The tensor's name, such as `blk.0.attn_q.weight`.
         public let name: String
         /// Dimensions in ggml order: `shape[0]` is the contiguous row length.
@@ -53,7 +53,9 @@ public final class GGUFFile: @unchecked Sendable {
         /// Size of the tensor's data in bytes.
         public let byteCount: Int
         /// The tensor's bytes, valid while the `GGUFFile` lives.
-        public let data: UnsafeRawPointer
+        public var data: UnsafeRawPointer { UnsafeRawPointer(bytes.base) }
+        /// Read-only: a pointer into the file's read-only map.
+        let bytes: SharedPointer<UInt8>
         /// Number of elements.
         public var elementCount: Int { shape.reduce(1, *) }
         /// Row length (`shape[0]`) and number of rows (product of the other dimensions).
@@ -173,7 +175,7 @@ public final class GGUFFile: @unchecked Sendable {
             tensorIndex[info.name] = tensors.count
             tensors.append(Tensor(
                 name: info.name, shape: info.shape, type: type, fileOffset: start, byteCount: bytes,
-                data: file.bytes.baseAddress! + start))
+                bytes: SharedPointer(readOnly: file.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + start)))
         }
         self.tensors = tensors
         self.tensorIndex = tensorIndex

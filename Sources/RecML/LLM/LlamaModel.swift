@@ -33,18 +33,27 @@ public struct LlamaConfig: Sendable, Equatable {
 }
 
 /// A matrix stored in a quantised block format, read in place from the map (or owned when converted at load).
-struct QMatrix: @unchecked Sendable {
+struct QMatrix: Sendable {
     enum Kind { case q4_1, q8_0 }
     let kind: Kind
-    let data: UnsafeRawPointer
+    /// Read-only: the file's read-only map, or blocks converted at load and freed with the model.
+    private let bytes: SharedPointer<UInt8>
     let rows: Int
     let cols: Int
+    var data: UnsafeRawPointer { UnsafeRawPointer(bytes.base) }
     var blocks: Int { cols / 32 }
+
+    init(kind: Kind, data: UnsafeRawPointer, rows: Int, cols: Int) {
+        self.kind = kind
+        self.bytes = SharedPointer(readOnly: data.assumingMemoryBound(to: UInt8.self))
+        self.rows = rows
+        self.cols = cols
+    }
 }
 
 /// The KV cache of one sequence: keys and values of every layer for positions 0..<length, stored as IEEE halves
 /// (as llama.cpp does by default) in [layer][kv head][position][head dim] order, so one head's keys are contiguous.
-public final class KVCache: @unchecked Sendable {
+public final class KVCache {
     /// Maximum number of positions.
     public let capacity: Int
     /// Positions filled so far.
@@ -98,7 +107,7 @@ public final class KVCache: @unchecked Sendable {
 
 /// A llama-architecture transformer over a GGUF file: Q4_1 / Q8_0 matrices used in place, activations quantised
 /// to 8 bits on the fly for the integer dot products, float32 KV cache, rows of each matmul split across threads.
-public final class LlamaModel: @unchecked Sendable {
+public final class LlamaModel {
     /// Hyper-parameters read from the file.
     public let config: LlamaConfig
     /// The file the weights are read from, in place.

@@ -13,9 +13,9 @@ import Darwin
 /// let out = model.generate(prompt: ids, options: .greedy(maxTokens: 48)) { token in true }
 /// print(model.tokenizer.decode(out, skipSpecial: true))
 /// ```
-/// A `SmolLM` is not safe to use from several threads at once (it owns one set of scratch buffers); use one per
-/// thread or serialise calls.
-public final class SmolLM: @unchecked Sendable {
+/// A `SmolLM` is not safe to use from several threads at once (it owns one set of scratch buffers), so it is not
+/// `Sendable`: keep one per thread, or one owner that serialises calls (RecDB keeps it behind a `Mutex`).
+public final class SmolLM {
     /// The GGUF file name `installed()` loads.
     public static let fileName = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

@@ -16,7 +16,7 @@ import Synchronization
 /// on a busy machine, a starved worker costs more (wake-ups, cache-line traffic, stalls) than it adds.
 /// Workers spin briefly between tasks (matmuls follow each other within microseconds), then sleep on a condition
 /// variable, so an idle model costs no CPU. No allocation per task.
-final class WorkerPool: @unchecked Sendable {
+final class WorkerPool {
     let threads: Int
     private let state: State
     private var generation = 0
@@ -34,6 +34,12 @@ final class WorkerPool: @unchecked Sendable {
     private(set) var soloTasks = 0
     private let debug = ProcessInfo.processInfo.environment["RECML_POOL_DEBUG"] != nil
 
+    // What the pool's threads share. Unchecked `Sendable`, audited (one of the few in Sources, see the README):
+    // - the atomics and the heap-allocated mutex and condition variable synchronise themselves;
+    // - `task` is written only by the one thread in `runParallel` (WorkerPool is not Sendable, so one caller at a
+    //   time), before the releasing store to `claim`/`posted` that publishes it, and cleared only after `done` (read
+    //   acquiring) shows every claimed chunk finished; a worker reads it only after claiming a chunk of the current
+    //   generation with an acquiring exchange on `claim`. So no read of `task` races with a write of it.
     private final class State: @unchecked Sendable {
         let posted = Atomic<Int>(0)
         /// generation << 40 | chunk count << 20 | next unclaimed chunk
@@ -41,12 +47,27 @@ final class WorkerPool: @unchecked Sendable {
         let done = Atomic<Int>(0)
         let stopping = Atomic<Bool>(false)
         var task: ((Int) -> Void)?
-        var mutex = pthread_mutex_t()
-        var cond = pthread_cond_t()
+        /// On the heap: a pthread mutex must not move, and a class's stored property has no guaranteed address.
+        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
         init() {
-            pthread_mutex_init(&mutex, nil)
-            pthread_cond_init(&cond, nil)
+            pthread_mutex_init(mutex, nil)
+            pthread_cond_init(cond, nil)
+        }
+
+        deinit {
+            pthread_cond_destroy(cond)
+            pthread_mutex_destroy(mutex)
+            cond.deallocate()
+            mutex.deallocate()
+        }
+
+        /// Wakes the workers sleeping on the condition variable.
+        func wakeAll() {
+            pthread_mutex_lock(mutex)
+            pthread_cond_broadcast(cond)
+            pthread_mutex_unlock(mutex)
         }
 
         /// Claims and runs chunks of generation `gen` until none are left; returns how many it ran.
@@ -81,11 +102,11 @@ final class WorkerPool: @unchecked Sendable {
                     if spins < 4_000 {
                         recml_cpu_relax()
                     } else {
-                        pthread_mutex_lock(&mutex)
+                        pthread_mutex_lock(mutex)
                         while posted.load(ordering: .acquiring) == seen && !stopping.load(ordering: .relaxed) {
-                            pthread_cond_wait(&cond, &mutex)
+                            pthread_cond_wait(cond, mutex)
                         }
-                        pthread_mutex_unlock(&mutex)
+                        pthread_mutex_unlock(mutex)
                     }
                 }
                 if stopping.load(ordering: .relaxed) { return }
@@ -109,9 +130,7 @@ final class WorkerPool: @unchecked Sendable {
 
     deinit {
         state.stopping.store(true, ordering: .releasing)
-        pthread_mutex_lock(&state.mutex)
-        pthread_cond_broadcast(&state.cond)
-        pthread_mutex_unlock(&state.mutex)
+        state.wakeAll()
     }
 
     /// Runs `body(c)` for every chunk c in 0..<chunks, spread over the threads; returns when all have returned.
@@ -163,9 +182,7 @@ final class WorkerPool: @unchecked Sendable {
             state.done.store(0, ordering: .relaxed)
             state.claim.store(gen << 40 | chunks << 20, ordering: .releasing)
             state.posted.store(gen, ordering: .releasing)
-            pthread_mutex_lock(&state.mutex)
-            pthread_cond_broadcast(&state.cond)
-            pthread_mutex_unlock(&state.mutex)
+            state.wakeAll()
             state.participate(gen)
             var spins = 0
             while state.done.load(ordering: .acquiring) < chunks {

@@ -1,6 +1,7 @@
 import COpenBLAS
 import CRecML
 import Foundation
+import Synchronization
 
 /// The all-MiniLM-L6-v2 sentence encoder: text in, a 384-dimensional unit vector out, computed on the CPU from the
 /// installed `model.safetensors` (read in place from a memory map) and `vocab.txt`.
@@ -15,7 +16,7 @@ import Foundation
 /// ```
 ///
 /// An encoder is immutable and may be shared between threads; each `encode` call uses its own scratch memory.
-public final class MiniLMEncoder: @unchecked Sendable {
+public final class MiniLMEncoder: Sendable {
     /// Length of every embedding: 384.
     public let dimension: Int
     /// The most tokens a text is encoded with, `[CLS]` and `[SEP]` included.
@@ -86,11 +87,11 @@ public final class MiniLMEncoder: @unchecked Sendable {
         // Tokenize in parallel.
         var ids = [[Int32]](repeating: [], count: texts.count)
         ids.withUnsafeMutableBufferPointer { out in
-            let out = SendablePointer(out.baseAddress!)
+            let out = SharedPointer(out.baseAddress!)  // disjoint writes: worker w writes w, w + threads, …
             DispatchQueue.concurrentPerform(iterations: threads) { worker in
                 var i = worker
                 while i < texts.count {
-                    out.pointer[i] = tokenizer.tokenize(texts[i])
+                    out.base[i] = tokenizer.tokenize(texts[i])
                     i += threads
                 }
             }
@@ -117,14 +118,14 @@ public final class MiniLMEncoder: @unchecked Sendable {
         let output = UnsafeMutableBufferPointer<Float>.allocate(capacity: texts.count * dimension)
         defer { output.deallocate() }
         let next = ChunkCounter()
-        let shared = SendablePointer(output.baseAddress!)
+        let shared = SharedPointer(output.baseAddress!)  // disjoint writes: one vector per text, each chunk its own
         DispatchQueue.concurrentPerform(iterations: threads) { _ in
             let workspace = Workspace(tokens: largestChunk, longest: longest)
             while let chunk = next.take(below: ranges.count) {
                 let members = order[ranges[chunk]]
                 forward(members.map { sequences[$0] }, workspace: workspace) { member, vector in
                     let index = members[members.startIndex + member]
-                    (shared.pointer + index * Self.hidden).update(from: vector, count: Self.hidden)
+                    (shared.base + index * Self.hidden).update(from: vector, count: Self.hidden)
                 }
             }
         }
@@ -151,12 +152,12 @@ public final class MiniLMEncoder: @unchecked Sendable {
         for sequence in sequences {
             for (position, id) in sequence.enumerated() {
                 let out = x + row * h
-                let word = w.wordEmbeddings + Int(id) * h
-                let place = w.positionEmbeddings + position * h
+                let word = w.wordEmbeddings.base + Int(id) * h
+                let place = w.positionEmbeddings.base + position * h
                 var j = 0
                 while j < h {
                     let sum = MiniLMKernels.load(word + j) + MiniLMKernels.load(place + j)
-                        + MiniLMKernels.load(w.typeEmbedding + j)
+                        + MiniLMKernels.load(w.typeEmbedding.base + j)
                     MiniLMKernels.store(sum, out + j)
                     j += 16
                 }
@@ -164,8 +165,8 @@ public final class MiniLMEncoder: @unchecked Sendable {
             }
         }
         MiniLMKernels.addBiasLayerNorm(
-            x, adding: nil, bias: nil, rows: total, width: h, gamma: w.embeddingNormWeight,
-            beta: w.embeddingNormBias, eps: Self.eps)
+            x, adding: nil, bias: nil, rows: total, width: h, gamma: w.embeddingNormWeight.base,
+            beta: w.embeddingNormBias.base, eps: Self.eps)
 
         let qkv = workspace.qkv
         let context = workspace.context
@@ -173,8 +174,8 @@ public final class MiniLMEncoder: @unchecked Sendable {
         let scores = workspace.scores
         let scale = 1 / Float(Self.headSize).squareRoot()
         for layer in w.layers {
-            for (part, (weight, bias)) in [(layer.query, layer.queryBias), (layer.key, layer.keyBias),
-                (layer.value, layer.valueBias)].enumerated()
+            for (part, (weight, bias)) in [(layer.query.base, layer.queryBias.base), (layer.key.base, layer.keyBias.base),
+                (layer.value.base, layer.valueBias.base)].enumerated()
             {
                 MiniLMKernels.linear(
                     x, lda: h, rows: total, inputs: h, weight: weight, bias: bias, outputs: h,
@@ -201,22 +202,22 @@ public final class MiniLMEncoder: @unchecked Sendable {
                 offset += n
             }
             MiniLMKernels.linear(
-                context, lda: h, rows: total, inputs: h, weight: layer.attentionOutput, bias: nil, outputs: h,
+                context, lda: h, rows: total, inputs: h, weight: layer.attentionOutput.base, bias: nil, outputs: h,
                 into: scratch, ldc: h)
             MiniLMKernels.addBiasLayerNorm(
-                x, adding: scratch, bias: layer.attentionOutputBias, rows: total, width: h,
-                gamma: layer.attentionNormWeight, beta: layer.attentionNormBias, eps: Self.eps)
+                x, adding: scratch, bias: layer.attentionOutputBias.base, rows: total, width: h,
+                gamma: layer.attentionNormWeight.base, beta: layer.attentionNormBias.base, eps: Self.eps)
             let inner = workspace.inner
             MiniLMKernels.linear(
-                x, lda: h, rows: total, inputs: h, weight: layer.intermediate, bias: layer.intermediateBias,
+                x, lda: h, rows: total, inputs: h, weight: layer.intermediate.base, bias: layer.intermediateBias.base,
                 outputs: Self.intermediate, into: inner, ldc: Self.intermediate)
             recml_gelu(inner, total * Self.intermediate)
             MiniLMKernels.linear(
-                inner, lda: Self.intermediate, rows: total, inputs: Self.intermediate, weight: layer.output,
+                inner, lda: Self.intermediate, rows: total, inputs: Self.intermediate, weight: layer.output.base,
                 bias: nil, outputs: h, into: scratch, ldc: h)
             MiniLMKernels.addBiasLayerNorm(
-                x, adding: scratch, bias: layer.outputBias, rows: total, width: h,
-                gamma: layer.outputNormWeight, beta: layer.outputNormBias, eps: Self.eps)
+                x, adding: scratch, bias: layer.outputBias.base, rows: total, width: h,
+                gamma: layer.outputNormWeight.base, beta: layer.outputNormBias.base, eps: Self.eps)
         }
         // Mean pooling over each sequence's tokens, then L2 normalisation.
         let pooled = workspace.pooled
@@ -252,23 +253,24 @@ public final class MiniLMEncoder: @unchecked Sendable {
 // MARK: - Weights and scratch memory
 
 extension MiniLMEncoder {
-    /// Pointers into the mapped safetensors file, checked for shape at load.
+    /// Pointers into the mapped safetensors file, checked for shape at load. Read-only: the map is `PROT_READ`
+    /// (and misaligned tensors are copied once, at load), and `tensors` keeps it alive as long as the encoder.
     struct Weights {
         struct Layer {
-            var query, queryBias, key, keyBias, value, valueBias: UnsafePointer<Float>
-            var attentionOutput, attentionOutputBias, attentionNormWeight, attentionNormBias: UnsafePointer<Float>
-            var intermediate, intermediateBias, output, outputBias: UnsafePointer<Float>
-            var outputNormWeight, outputNormBias: UnsafePointer<Float>
+            var query, queryBias, key, keyBias, value, valueBias: SharedPointer<Float>
+            var attentionOutput, attentionOutputBias, attentionNormWeight, attentionNormBias: SharedPointer<Float>
+            var intermediate, intermediateBias, output, outputBias: SharedPointer<Float>
+            var outputNormWeight, outputNormBias: SharedPointer<Float>
         }
-        var wordEmbeddings, positionEmbeddings, typeEmbedding: UnsafePointer<Float>
-        var embeddingNormWeight, embeddingNormBias: UnsafePointer<Float>
+        var wordEmbeddings, positionEmbeddings, typeEmbedding: SharedPointer<Float>
+        var embeddingNormWeight, embeddingNormBias: SharedPointer<Float>
         var layers: [Layer]
 
         init(_ file: SafeTensors, vocabulary: Int) throws {
             let h = MiniLMEncoder.hidden
             let f = MiniLMEncoder.intermediate
-            func tensor(_ name: String, _ shape: [Int]) throws -> UnsafePointer<Float> {
-                try file.floats(name, shape: shape).baseAddress!
+            func tensor(_ name: String, _ shape: [Int]) throws -> SharedPointer<Float> {
+                SharedPointer(readOnly: try file.floats(name, shape: shape).baseAddress!)
             }
             let words = file.entries["embeddings.word_embeddings.weight"]?.shape.first ?? vocabulary
             guard words >= vocabulary else {
@@ -342,21 +344,11 @@ extension MiniLMEncoder {
 }
 
 /// Hands out chunk numbers to workers.
-private final class ChunkCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
+private final class ChunkCounter: Sendable {
+    private let next = Atomic<Int>(0)
 
     func take(below limit: Int) -> Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard next < limit else { return nil }
-        next += 1
-        return next - 1
+        let taken = next.wrappingAdd(1, ordering: .relaxed).oldValue
+        return taken < limit ? taken : nil
     }
-}
-
-/// A pointer handed to concurrent workers that write disjoint parts of it.
-private struct SendablePointer<T>: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<T>
-    init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
 }

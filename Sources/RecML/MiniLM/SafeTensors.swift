@@ -1,8 +1,9 @@
 import Foundation
+import Synchronization
 
 /// A `.safetensors` file mapped read-only: an 8-byte little-endian header length, a JSON header naming each tensor's
 /// dtype, shape and byte range, then the data. F32 tensors are read in place from the map.
-public final class SafeTensors: @unchecked Sendable {
+public final class SafeTensors: Sendable {
     /// One tensor's entry in the header.
     public struct Entry: Sendable {
         /// The dtype as written in the header, such as `F32`.
@@ -18,8 +19,9 @@ public final class SafeTensors: @unchecked Sendable {
     /// Every tensor in the header, by name.
     public let entries: [String: Entry]
     private let dataStart: Int
-    /// Copies of tensors whose data is not 4-byte aligned in the map (none in well-formed files).
-    private var copies: [UnsafeMutableBufferPointer<Float>] = []
+    /// Addresses of copies of tensors whose data is not 4-byte aligned in the map (none in well-formed files),
+    /// freed with the file. Addresses, not pointers, so the list is plain data under its lock.
+    private let copies = Mutex<[UInt]>([])
 
     /// Maps `path` and parses its header. Throws `missingModel` when the file is absent and `corruptModel` naming the
     /// file when the header is truncated, not JSON, or points outside the file.
@@ -66,7 +68,7 @@ public final class SafeTensors: @unchecked Sendable {
     }
 
     deinit {
-        for copy in copies { copy.deallocate() }
+        for address in copies.withLock({ $0 }) { UnsafeMutableRawPointer(bitPattern: address)?.deallocate() }
     }
 
     /// The F32 tensor `name`, checked to have `shape`; read in place from the map.
@@ -96,7 +98,7 @@ public final class SafeTensors: @unchecked Sendable {
         }
         let copy = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
         _ = copy.withMemoryRebound(to: UInt8.self) { $0.initialize(from: raw) }
-        copies.append(copy)
+        copies.withLock { $0.append(UInt(bitPattern: copy.baseAddress)) }
         return UnsafeBufferPointer(copy)
     }
 }

@@ -79,7 +79,7 @@ enum StatementBody: Sendable, Hashable {
     case showItem(String)
     case showUser(String, history: Bool, limit: Int?)
     case refresh(model: String)
-    case evaluate(model: String, k: Int, split: EvaluationSplit.Kind)
+    case evaluate(model: ModelExpression, k: Int, split: EvaluationSplit.Kind)
 }
 
 /// `RECOMMEND …` after parsing.
@@ -95,6 +95,8 @@ struct RecommendQuery: Sendable, Hashable {
     var count: Int
     var offset = 0
     var models: [ModelWeight] = []
+    /// `USING CHAIN(…)`: the models fill the page one after another instead of blending.
+    var chain = false
     var filter: ItemPredicate?
     var excludeSeen = true
     var exclude: [String] = []
@@ -117,6 +119,7 @@ struct RecommendQuery: Sendable, Hashable {
             exclude: exclude, diversification: diversification)
         request.explain = explain
         request.strict = strict
+        request.chain = chain
         return request
     }
 }

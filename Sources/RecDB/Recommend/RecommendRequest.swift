@@ -49,6 +49,9 @@ public struct RecommendRequest: Sendable, Hashable {
     public var exclude: [String]
     /// How the list is made varied; ``Diversification/diversity(_:)`` gives the meaning of `DIVERSIFY amount`.
     public var diversification: Diversification?
+    /// The ``models`` form a chain (`USING CHAIN(…)`): each fills the page after the ones before it, in order, as the
+    /// default fallback chain does; false blends several models.
+    public var chain = false
     /// Only the requested ``models`` serve (`STRICT`): a page they cannot fill stays short instead of being filled
     /// from the default chain.
     public var strict = false

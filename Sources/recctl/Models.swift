@@ -186,6 +186,7 @@ extension RecCtl {
             if diversify != nil && perCategory != nil {
                 throw ValidationError("give --diversify or --per-category, not both (a statement has one DIVERSIFY)")
             }
+            _ = try Self.models(model)
         }
 
         /// The flags as one statement of the query language.
@@ -217,7 +218,13 @@ extension RecCtl {
         static func models(_ options: [String]) throws -> RecommendStatement.Models? {
             guard let first = options.first else { return nil }
             if options.count == 1, !first.contains("=") {
-                return first.contains("(") ? .init(expression: first) : .model(first)
+                guard first.contains("(") else { return .model(first) }
+                // Parsed here for an early error at its offset, and spelled canonically.
+                do {
+                    return .init(expression: try ModelExpression.parse(first).description)
+                } catch let error as RecDBError {
+                    throw ValidationError("--model '\(first)': \(describe(error))")
+                }
             }
             return .blend(
                 try options.map { text in

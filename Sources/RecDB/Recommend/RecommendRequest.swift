@@ -38,7 +38,8 @@ public struct RecommendRequest: Sendable, Hashable {
     /// Results to skip (earlier pages). Pages of the same snapshot never repeat an item.
     public var offset: Int
     /// Models and weights; empty means the default fallback chain. Several models are blended with their scores
-    /// normalised per model. When they yield fewer results than the page asks for, the default chain (without
+    /// normalised per model, or chained when ``chain`` is set (``ModelExpression/weights`` gives them from
+    /// `BLEND(…)` or `CHAIN(…)` text). When they yield fewer results than the page asks for, the default chain (without
     /// them) fills the rest, each filled result marked in ``Provenance/filledBy``, unless ``strict`` is set.
     public var models: [ModelWeight]
     /// Only items that meet this predicate.

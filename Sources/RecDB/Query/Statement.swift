@@ -14,8 +14,9 @@ public enum QueryKind: String, Sendable, Hashable {
 public enum QueryCost: String, Sendable, Hashable {
     /// Milliseconds at most: plain recommendations, similar items, `SHOW`.
     case light
-    /// Up to seconds: `EXPLAIN GENERATED`, `ASK`, `MATCHING`, blends of more than two models, pages deeper than 200,
-    /// baskets of more than 20 items, filters of more than 64 terms. Servers run these on their own bounded queue.
+    /// Up to seconds: `EXPLAIN GENERATED`, `ASK`, `MATCHING`, blends or chains of more than two models, pages deeper
+    /// than 200, baskets of more than 20 items, filters of more than 64 terms. Servers run these on their own bounded
+    /// queue.
     case heavy
 }
 

@@ -107,6 +107,11 @@ public final class RecClient: Sendable {
         return try JSONDecoder().decode([RecommendedItem].self, from: data)
     }
 
+    /// Runs a statement built with ``RecommendStatement`` and decodes its items (or users).
+    public func recommend(_ statement: RecommendStatement) async throws -> [RecommendedItem] {
+        try await recommend(statement.text)
+    }
+
     private func sendAll(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
@@ -135,14 +140,45 @@ public final class RecClient: Sendable {
     }
 }
 
-/// An item (or user) of a `RECOMMEND` result.
+/// An item (or user) of a `RECOMMEND` result, decoded from the one result shape that recd, `recctl query` and
+/// `recctl recommend --json` print (`{"items": [{"id", "score", "model", "title"?, "explanation"?, "provenance"?}]}`).
 public struct RecommendedItem: Decodable, Sendable, Hashable {
     public var id: String
     public var score: Double
+    /// The model that produced it (`als`, `blend`, …).
     public var model: String
     public var title: String?
     /// With `EXPLAIN`: a sentence for shoppers.
     public var explanation: String?
+    /// With `EXPLAIN`: what drove it.
+    public var provenance: Provenance?
+
+    /// Why an item was recommended.
+    public struct Provenance: Decodable, Sendable, Hashable {
+        /// `history`, `session`, `basket`, `similar_item`, `content`, `popularity`, `audience`, `matching` or
+        /// `profile`.
+        public var reason: String
+        /// The items behind it, most influential first.
+        public var items: [SourceItem]
+        /// For popularity: the category it is popular in.
+        public var category: String?
+        /// Neighbour sessions or users that voted, when the model has them.
+        public var neighbours: Int?
+        /// The default-chain model that filled this place because the named models had too few results.
+        public var filledBy: String?
+
+        enum CodingKeys: String, CodingKey {
+            case reason, items, category, neighbours
+            case filledBy = "filled_by"
+        }
+    }
+
+    /// An item behind a recommendation: its id, title and, for history items, the event type.
+    public struct SourceItem: Decodable, Sendable, Hashable {
+        public var id: String
+        public var title: String?
+        public var event: String?
+    }
 }
 
 /// An error the server answered with, or a connection failure.

@@ -22,7 +22,8 @@ extension RecCtl {
         @Option(name: .short, help: "List length K.") var k: Int = 10
         @Option(
             help: """
-                Comma-separated models: popularity, itemknn, als, bpr, content, session, transition,                 blend:als=0.7+content=0.3, chain:als>content>popularity.
+                Comma-separated model expressions of the query language: popularity, itemknn, als, bpr, content, \
+                text, session, transition, BLEND(als 0.7, content 0.3), CHAIN(als, content, popularity).
                 """)
         var models: String = "popularity,itemknn,als,bpr"
         @Option(
@@ -38,7 +39,7 @@ extension RecCtl {
                 guard let kind = EvaluationSplit.Kind(rawValue: split) else {
                     throw ValidationError("--split must be leave-last-out, temporal or cold-items")
                 }
-                let specs = try models.split(separator: ",").map { try parameters.spec(String($0)) }
+                let specs = try ModelExpression.parseList(models).map { try parameters.spec($0.description) }
                 let db = try options.open()
                 if let sessionsTest {
                     let results = try db.evaluateSessions(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RecML
+import RecClient
 import RecDB
 
 #if canImport(Glibc)
@@ -138,31 +139,41 @@ extension RecCtl {
         static let configuration = CommandConfiguration(
             abstract: "Recommend items for a user, a session, a basket or an item, or users for an item.",
             discussion: """
+                The flags compile into one RECOMMEND statement of the query language (--print-statement shows it), \
+                run by the same executor as `recctl query` and recd (through recd when it serves the database), \
+                and --json prints the executor's result unchanged. \
                 Without --model the fallback chain serves (personalised → session → content → popularity). \
-                Several --model options blend (scores normalised per model): --model als=0.7 --model content=0.3. \
+                --model takes a model expression (als, 'BLEND(als 0.7, content 0.3)', 'CHAIN(als, content)'); \
+                several --model NAME=WEIGHT options are sugar for a blend: --model als=0.7 --model content=0.3. \
                 When the --model models give fewer results than asked, the fallback chain fills the rest (marked \
                 filled_by in the provenance) unless --strict is given. \
-                --where clauses (ANDed): category=Books, price<20, tag=sale, available=true, brand!=Acme. \
-                --diversify D means what DIVERSIFY D means in the query language: 0 changes nothing, 1 is all variety \
-                (maximal marginal relevance with lambda = 1 − D).
+                --where takes a WHERE expression: --where "category = 'Books' AND price < 20" (repeat to AND). \
+                --diversify D is DIVERSIFY D: 0 changes nothing, 1 is all variety (maximal marginal relevance with \
+                lambda = 1 − D).
                 """)
         @OptionGroup var options: DatabaseOptions
+        @Option(help: "The daemon's socket (default: recd.sock in the database folder).") var socket: String?
         @Option(help: "For this user.") var user: String?
         @Option(help: "Next item for this session (its explicit id).") var session: String?
         @Option(help: "For a basket: comma-separated item ids.") var items: String?
         @Option(name: .customLong("similar-to"), help: "Items like this one.") var similarTo: String?
         @Option(name: .customLong("users-for"), help: "Users for this item.") var usersFor: String?
         @Option(help: "Items whose text is like this phrase (the text model, else content).") var matching: String?
-        @Option(help: "A model, or MODEL=WEIGHT; repeat to blend.") var model: [String] = []
+        @Option(help: "A model expression, or NAME=WEIGHT; repeat NAME=WEIGHT to blend.") var model: [String] = []
         @Option(name: .short, help: "How many results.") var k: Int = 10
         @Option(help: "Results to skip (pages).") var offset: Int = 0
-        @Option(name: .customLong("where"), help: "Only items meeting NAME OP VALUE; repeat to AND.") var conditions: [String] = []
+        @Option(name: .customLong("where"), help: "A WHERE expression of the query language; repeat to AND.")
+        var conditions: [String] = []
         @Option(help: "Only items in this category (or below it).") var category: String?
         @Option(help: "Comma-separated item ids never to return.") var exclude: String?
         @Flag(name: .customLong("include-seen"), help: "Keep items the user has met.") var includeSeen = false
         @Option(help: "How much variety, 0…1 (0 = none), as DIVERSIFY in the query language.") var diversify: Double?
         @Option(name: .customLong("per-category"), help: "At most this many items per category on a page.") var perCategory: Int?
         @Flag(help: "Only the --model models serve: a short page is not filled from the fallback chain.") var strict = false
+        @Flag(name: .customLong("no-explain"), help: "Leave out explanations and provenance.") var noExplain = false
+        @Flag(help: "Explanations phrased by the language model (EXPLAIN GENERATED).") var generated = false
+        @Flag(name: .customLong("print-statement"), help: "Print the compiled statement instead of running it.")
+        var printStatement = false
 
         func validate() throws {
             let targets = [user, session, items, similarTo, usersFor, matching].compactMap { $0 }
@@ -172,65 +183,76 @@ extension RecCtl {
             if let diversify, RecommendRequest.Diversification.diversity(diversify) == nil {
                 throw ValidationError("--diversify takes an amount of variety in 0…1 (0 = none)")
             }
+            if diversify != nil && perCategory != nil {
+                throw ValidationError("give --diversify or --per-category, not both (a statement has one DIVERSIFY)")
+            }
+            _ = try Self.models(model)
+        }
+
+        /// The flags as one statement of the query language.
+        func statement() throws -> RecommendStatement {
+            let target: RecommendStatement.Target
+            if let user { target = .user(user) }
+            else if let session { target = .session(session) }
+            else if let items { target = .items(items.split(separator: ",").map(String.init)) }
+            else if let similarTo { target = .similarTo(similarTo) }
+            else if let matching { target = .matching(matching) }
+            else { target = .usersForItem(usersFor!) }
+            var statement = RecommendStatement(target, count: k)
+            statement.offset = offset
+            statement.models = try Self.models(model)
+            var filters = conditions
+            if let category { filters.append("category = " + RecommendStatement.quoted(category)) }
+            statement.filter = filters.count > 1 ? filters.map { "(\($0))" }.joined(separator: " AND ") : filters.first
+            statement.exclude = exclude?.split(separator: ",").map(String.init) ?? []
+            statement.includeSeen = includeSeen
+            if let perCategory { statement.diversify = .perCategory(perCategory) }
+            if let diversify { statement.diversify = .amount(diversify) }
+            statement.strict = strict
+            statement.explain = !noExplain
+            statement.generated = generated
+            return statement
+        }
+
+        /// `--model` options as a model expression: one expression as written, else NAME[=WEIGHT] terms blended.
+        static func models(_ options: [String]) throws -> RecommendStatement.Models? {
+            guard let first = options.first else { return nil }
+            if options.count == 1, !first.contains("=") {
+                guard first.contains("(") else { return .model(first) }
+                // Parsed here for an early error at its offset, and spelled canonically.
+                do {
+                    return .init(expression: try ModelExpression.parse(first).description)
+                } catch let error as RecDBError {
+                    throw ValidationError("--model '\(first)': \(describe(error))")
+                }
+            }
+            return .blend(
+                try options.map { text in
+                    let parts = text.split(separator: "=", maxSplits: 1)
+                    guard !text.contains("("), let weight = parts.count == 2 ? Double(parts[1]) : 1 else {
+                        throw ValidationError("--model takes one model expression, or NAME=WEIGHT to blend, not '\(text)'")
+                    }
+                    return (String(parts[0]), weight)
+                })
         }
 
         func run() throws {
+            let statement = try statement()
+            if printStatement { return print(statement.text) }
             try running(json: options.json) {
-                let target: RecommendRequest.Target
-                if let user { target = .user(user) }
-                else if let session { target = .session(session) }
-                else if let items { target = .items(items.split(separator: ",").map(String.init)) }
-                else if let similarTo { target = .similarTo(similarTo) }
-                else if let matching { target = .matching(matching) }
-                else { target = .usersForItem(usersFor!) }
-                var request = RecommendRequest(target, count: k, offset: offset)
-                request.models = try model.map { text in
-                    let parts = text.split(separator: "=", maxSplits: 1)
-                    guard let weight = parts.count == 2 ? Float(parts[1]) : 1 else {
-                        throw ValidationError("--model takes NAME or NAME=WEIGHT, not '\(text)'")
-                    }
-                    return ModelWeight(String(parts[0]), weight: weight)
-                }
-                var predicates = try conditions.map { try ItemPredicate.parse($0) }
-                if let category { predicates.append(.category(category)) }
-                request.filter = predicates.isEmpty ? nil : predicates.count == 1 ? predicates[0] : .and(predicates)
-                request.exclude = exclude?.split(separator: ",").map(String.init) ?? []
-                request.excludeSeen = !includeSeen
-                if let perCategory { request.diversification = .perCategory(perCategory) }
-                if let diversify { request.diversification = .diversity(diversify) }
-                request.strict = strict
-                let db = try options.open()
-                let results = try db.recommend(request)
-                if options.json {
-                    printJSON(results.map { result -> [String: Any] in
-                        var row: [String: Any] = [
-                            "id": result.id, "score": Double(result.score), "model": result.model,
-                            "explanation": result.explanation,
-                            "provenance": [
-                                "reason": result.provenance.reason.rawValue,
-                                "items": result.provenance.items.map { source -> [String: Any] in
-                                    var item: [String: Any] = ["id": source.id]
-                                    if let title = source.title { item["title"] = title }
-                                    if let type = source.eventType { item["event"] = type }
-                                    return item
-                                },
-                            ] as [String: Any],
-                        ]
-                        if let model = result.provenance.filledBy, var provenance = row["provenance"] as? [String: Any] {
-                            provenance["filled_by"] = model
-                            row["provenance"] = provenance
-                        }
-                        if let title = result.title { row["title"] = title }
-                        return row
-                    })
-                    return
-                }
-                if results.isEmpty { print("No results.") }
-                for (rank, result) in results.enumerated() {
-                    let id = result.id.padding(toLength: max(10, result.id.count), withPad: " ", startingAt: 0)
-                    print(String(format: "%3d  ", offset + rank + 1) + id + String(format: " %8.4f  ", result.score)
-                        + result.model.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + (result.title ?? ""))
-                    print("       " + result.explanation)
+                let result = try QueryTarget.connect(options, socket: socket).run(statement.text, parameters: [:])
+                if options.json { return print(result) }
+                let object = (try? JSONSerialization.jsonObject(with: Data(result.utf8))) as? [String: Any] ?? [:]
+                let rows = (object["items"] ?? object["users"]) as? [[String: Any]] ?? []
+                if rows.isEmpty { print("No results.") }
+                for (rank, row) in rows.enumerated() {
+                    let id = row["id"] as? String ?? "?"
+                    let score = (row["score"] as? NSNumber)?.doubleValue ?? 0
+                    print(String(format: "%3d  ", offset + rank + 1) + id.padding(toLength: max(10, id.count), withPad: " ", startingAt: 0)
+                        + String(format: " %8.4f  ", score)
+                        + (row["model"] as? String ?? "").padding(toLength: 10, withPad: " ", startingAt: 0) + " "
+                        + (row["title"] as? String ?? ""))
+                    if let explanation = row["explanation"] as? String { print("       " + explanation) }
                 }
             }
         }

@@ -139,7 +139,7 @@ extension RecCtl.Vectors {
         @Option(name: .short, help: "How many results.") var k: Int = 10
         @Option(help: "Candidate list size (default: the space's).") var ef: Int?
         @Option(help: "items or users") var kind: VectorKind = .items
-        @Option(help: "Item filter NAME OP VALUE, e.g. category=Books, price<20, tag=sale (repeatable, all must hold).")
+        @Option(help: "Item filter: a WHERE expression such as \"category = 'Books' AND price < 20\" (repeat to AND).")
         var `where`: [String] = []
 
         func validate() throws {
@@ -150,7 +150,7 @@ extension RecCtl.Vectors {
         func run() throws {
             try running(json: options.json) {
                 let db = try options.open()
-                let predicates = try self.where.map(ItemPredicate.parse)
+                let predicates = try self.where.map { try ItemPredicate.parse($0) }
                 let rows: [[String: Any]] = try db.read { r in
                     let allowed = predicates.isEmpty ? nil : try r.items(matching: .and(predicates))
                     let matches: [VectorMatch]

@@ -32,6 +32,11 @@ struct ModelCommandTests {
         (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [[String: Any]] ?? []
     }
 
+    /// The `items` of a `RECOMMEND` result printed as JSON (by `recctl recommend --json` or `recctl query --json`).
+    static func items(_ result: RecCtl.Result) -> [[String: Any]] {
+        result.json["items"] as? [[String: Any]] ?? []
+    }
+
     @Test func evalComparesTheFourModels() throws {
         try TemporaryDirectory.with { folder in
             let db = try Self.importedDatabase(in: folder)
@@ -116,7 +121,7 @@ struct ModelCommandTests {
             #expect(modelsText.contains("als  generation 2") && modelsText.contains("factors=4"), "\(modelsText)")
 
             // User 1 has seen 101…105: recommendations come from 106…108 only.
-            let rows = Self.jsonArray(
+            let rows = Self.items(
                 try RecCtl.succeed("recommend", "--model", "als", "--user", "1", "--db", db, "--json"))
             let ids = rows.compactMap { $0["id"] as? String }
             #expect(!ids.isEmpty && Set(ids).isSubset(of: ["106", "107", "108"]), "\(rows)")
@@ -128,7 +133,7 @@ struct ModelCommandTests {
             #expect(text.contains("Because you "), "\(text)")
             let top = lines.first.map(String.init) ?? ""
             #expect(top.hasPrefix("  1  \(ids[0])") && top.contains("Movie \(ids[0])"), "\(text)")
-            let popular = Self.jsonArray(
+            let popular = Self.items(
                 try RecCtl.succeed(
                     "recommend", "--model", "popularity", "--user", "1", "-k", "5", "--db", db, "--json"))
             #expect(Set(popular.compactMap { $0["id"] as? String }) == ["106", "107", "108"], "\(popular)")
@@ -168,7 +173,7 @@ extension ModelCommandTests {
             try RecCtl.succeed("refresh", "als", "--db", db, "--factors", "4", "--iterations", "3", "--threads", "1")
             var lists: [String: [String]] = [:]
             for amount in ["0", "0.3", "0.7", "1"] {
-                let flag = Self.jsonArray(
+                let flag = Self.items(
                     try RecCtl.succeed(
                         "recommend", "--user", "2", "--model", "als", "--include-seen", "-k", "6", "--diversify", amount,
                         "--db", db, "--json"))
@@ -197,15 +202,15 @@ struct RecommendCommandTests {
             for model in ["popularity", "content", "session", "itemknn"] {
                 try RecCtl.succeed("refresh", model, "--db", db)
             }
-            let similar = ModelCommandTests.jsonArray(
+            let similar = ModelCommandTests.items(
                 try RecCtl.succeed("recommend", "--similar-to", "101", "--model", "content", "-k", "3", "--db", db, "--json"))
             #expect(similar.count == 3 && similar.allSatisfy { ($0["explanation"] as? String)?.hasPrefix("Similar to Movie 101") == true },
                     "\(similar)")
-            let basket = ModelCommandTests.jsonArray(
+            let basket = ModelCommandTests.items(
                 try RecCtl.succeed("recommend", "--items", "101,102", "-k", "3", "--db", db, "--json"))
             #expect(!basket.isEmpty && basket.allSatisfy { !["101", "102"].contains($0["id"] as? String) }, "\(basket)")
-            let chain = ModelCommandTests.jsonArray(
-                try RecCtl.succeed("recommend", "--user", "1", "--where", "category!=none", "-k", "2", "--db", db, "--json"))
+            let chain = ModelCommandTests.items(
+                try RecCtl.succeed("recommend", "--user", "1", "--where", "category != 'none'", "-k", "2", "--db", db, "--json"))
             #expect(chain.count == 2 && chain.allSatisfy { $0["provenance"] is [String: Any] && $0["model"] is String })
             let paged = try RecCtl.succeed("recommend", "--user", "1", "-k", "1", "--offset", "1", "--db", db).stdout
             #expect(paged.hasPrefix("  2  "), "\(paged)")

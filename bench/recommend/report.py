@@ -22,11 +22,11 @@ def table(title, results):
 
 
 def single(results):
-    return [r for r in results if not r["model"].startswith(("blend:", "chain:"))]
+    return [r for r in results if not r["model"].startswith(("BLEND(", "CHAIN("))]
 
 
 def combined(results):
-    return [r for r in results if r["model"].startswith(("blend:", "chain:"))]
+    return [r for r in results if r["model"].startswith(("BLEND(", "CHAIN("))]
 
 
 summary = {}

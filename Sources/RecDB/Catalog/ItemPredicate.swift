@@ -27,45 +27,6 @@ public indirect enum ItemPredicate: Sendable, Hashable {
         case greaterOrEqual = ">="
     }
 
-    /// Parses one `NAME OP VALUE` clause as `recctl --where` takes it: `category=Books/Thriller`, `tag=sale`,
-    /// `price<20`, `available=true`, `brand!=Acme`. Values that read as numbers, booleans or dates compare as such;
-    /// a value in quotes (`zip="02139"`, `title='a<b'`) is text. `category!=X` and `tag!=X` hold for the items that
-    /// `category=X` and `tag=X` leave out.
-    public static func parse(_ clause: String) throws -> ItemPredicate {
-        let operators: [ComparisonOperator] = [.lessOrEqual, .greaterOrEqual, .notEqual, .equal, .less, .greater]
-        // The first operator splits the clause: one inside the value belongs to the value.
-        for index in clause.indices {
-            guard let op = operators.first(where: { clause[index...].hasPrefix($0.rawValue) }) else { continue }
-            let name = String(clause[..<index]).trimmedSpaces
-            var text = String(clause[index...].dropFirst(op.rawValue.count)).trimmedSpaces
-            var quoted = false
-            if text.count >= 2, text.first == "'" && text.last == "'" || text.first == "\"" && text.last == "\"" {
-                text = String(text.dropFirst().dropLast())
-                quoted = true
-            }
-            guard !name.isEmpty else { break }
-            if name == "category" || name == "tag" || name == "tags", op == .equal || op == .notEqual {
-                let posting: ItemPredicate = name == "category" ? .category(text) : .tag(text)
-                return op == .equal ? posting : .not(posting)
-            }
-            let value: AttributeValue
-            if quoted {
-                value = .string(text)
-            } else if let number = Double(text), number.isFinite {
-                value = .number(number)
-            } else if text == "true" || text == "false" {
-                value = .bool(text == "true")
-            } else if let time = Timestamp(parsing: text) {
-                value = .timestamp(time)
-            } else {
-                value = .string(text)
-            }
-            return .compare(attribute: name, op, value)
-        }
-        throw RecDBError(
-            .invalidArgument, "'\(clause)' is not NAME OP VALUE with OP one of = != < <= > >= (e.g. price<20, category=Books)")
-    }
-
     /// Whether one item meets the predicate: the same answer as membership in `items(matching:)`, decided from the
     /// item's record alone (cached filters catch up with changed items this way).
     public func matches(_ item: Item) -> Bool {

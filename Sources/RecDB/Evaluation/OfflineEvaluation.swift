@@ -30,37 +30,17 @@ public indirect enum ModelSpec: Sendable, Hashable {
         case .text: "text"
         case .session: "session"
         case .transition: "transition"
-        case .blend(let parts, let weights):
-            "blend:" + zip(parts, weights).map { "\($0.name)=\($1)" }.joined(separator: "+")
-        case .chain(let parts): "chain:" + parts.map(\.name).joined(separator: ">")
+        case .blend, .chain: expression.description
         }
     }
 
-    /// The models by name with default parameters: popularity, itemknn, als, bpr, content, session, transition;
-    /// `blend:als=0.7+content=0.3` mixes models; `chain:als>content>popularity` (or `chain:als/content/popularity`,
-    /// which needs no quotes in a shell) lists the first model's candidates, then the next ones', as the default
-    /// chain serves.
+    /// The models by name with default parameters: popularity, itemknn, als, bpr, content, session, transition; a
+    /// model expression of the query language (``ModelExpression``) mixes or chains them:
+    /// `BLEND(als 0.7, content 0.3)`, `CHAIN(als, content, popularity)`.
     public static func named(_ name: String) throws -> ModelSpec {
-        let lowered = name.lowercased()
-        if lowered.hasPrefix("blend:") {
-            var parts: [ModelSpec] = [], weights: [Float] = []
-            for term in lowered.dropFirst(6).split(separator: "+") {
-                let pieces = term.split(separator: "=", maxSplits: 1)
-                let weight = pieces.count == 2 ? Float(pieces[1]) : 1
-                guard let weight, weight.isFinite, weight >= 0 else {
-                    throw RecDBError(.invalidArgument, "blend weight in '\(term)' must be a number ≥ 0")
-                }
-                parts.append(try named(String(pieces[0])))
-                weights.append(weight)
-            }
-            guard !parts.isEmpty else { throw RecDBError(.invalidArgument, "a blend needs models: blend:als=0.7+content=0.3") }
-            return .blend(parts, weights: weights)
-        }
-        if lowered.hasPrefix("chain:") {
-            let parts = try lowered.dropFirst(6).split(whereSeparator: { $0 == ">" || $0 == "/" }).map { try named(String($0)) }
-            guard !parts.isEmpty else { throw RecDBError(.invalidArgument, "a chain needs models: chain:als>content>popularity") }
-            return .chain(parts)
-        }
+        let expression = try ModelExpression.parse(name)
+        guard case .model(let single) = expression else { return try ModelSpec(expression) }
+        let lowered = single.lowercased()
         switch lowered {
         case "popularity", "pop": return .popularity(halfLifeDays: 30)
         case "itemknn", "item-knn", "knn": return .itemKNN(neighbours: 100, similarity: .cosine)
@@ -74,7 +54,7 @@ public indirect enum ModelSpec: Sendable, Hashable {
             throw RecDBError(
                 .invalidArgument,
                 "unknown model '\(name)' (known: popularity, itemknn, als, bpr, content, text, session, transition, "
-                    + "blend:A=w+B=w, chain:A>B>C)")
+                    + "BLEND(A 0.7, B 0.3), CHAIN(A, B, C))")
         }
     }
 

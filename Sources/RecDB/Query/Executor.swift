@@ -81,11 +81,13 @@ extension RecDatabase {
                 "model": .string(report.record.name), "generation": .number(Double(report.record.generation)),
                 "seconds": .number(report.seconds),
             ]
-        case .evaluate(let name, let k, let split):
-            // A stored model is evaluated with the parameters it was trained with.
-            let spec = try model(name).flatMap { ModelSpec(record: $0) } ?? ModelSpec.named(name)
+        case .evaluate(let expression, let k, let split):
+            // A stored model (also inside a blend or chain) is evaluated with the parameters it was trained with.
+            let spec = try ModelSpec(expression) { name in
+                try model(name).flatMap { ModelSpec(record: $0) } ?? ModelSpec.named(name)
+            }
             guard let row = try evaluate([spec], split: split, k: k).rows.first else {
-                throw RecDBError(.notFound, "no evaluation for '\(name)'")
+                throw RecDBError(.notFound, "no evaluation for '\(expression)'")
             }
             // A stored model remembers its latest evaluation (SHOW MODELS), as `recctl eval` does.
             if try model(spec.name) != nil { try recordEvaluation(row.result, for: spec.name) }

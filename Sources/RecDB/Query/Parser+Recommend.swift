@@ -52,7 +52,9 @@ extension Parser {
             let token = current
             if accept("USING") {
                 try once("USING", token)
-                query.models = try models()
+                let expression = try modelExpression()
+                query.models = expression.weights
+                if case .chain = expression { query.chain = true }
             } else if accept("WHERE") {
                 try once("WHERE", token)
                 guard !query.returnsUsers else {
@@ -105,9 +107,19 @@ extension Parser {
         }
     }
 
-    /// `name` or `BLEND(name weight, …)`.
-    private mutating func models() throws -> [ModelWeight] {
-        guard accept("BLEND") else { return [ModelWeight(try identifier("a model name or BLEND after USING"))] }
+    /// `name`, `BLEND(name weight, …)` or `CHAIN(name, …)` (`model expression` in the grammar).
+    mutating func modelExpression() throws -> ModelExpression {
+        if accept("CHAIN") {
+            try expectSymbol("(", "after CHAIN")
+            var names: [String] = []
+            repeat {
+                guard names.count < Self.maxListLength else { throw invalid("more than \(Self.maxListLength) models", at: current) }
+                names.append(try identifier("a model name in CHAIN"))
+            } while acceptSymbol(",")
+            try expectSymbol(")", "to close CHAIN")
+            return .chain(names)
+        }
+        guard accept("BLEND") else { return .model(try identifier("a model name, BLEND(…) or CHAIN(…)")) }
         try expectSymbol("(", "after BLEND")
         var parts: [ModelWeight] = []
         repeat {
@@ -121,6 +133,38 @@ extension Parser {
             parts.append(ModelWeight(name, weight: Float(weight.value)))
         } while acceptSymbol(",")
         try expectSymbol(")", "to close BLEND")
-        return parts
+        return .blend(parts)
+    }
+
+    // MARK: - Expressions outside a statement
+
+    /// One model expression and nothing after it.
+    static func parseModelExpression(_ text: String, parameters: [String: QueryValue]) throws -> ModelExpression {
+        var parser = Parser(tokens: try Lexer.tokens(text), parameters: parameters)
+        let expression = try parser.modelExpression()
+        guard parser.current.kind == .end else { throw parser.syntaxError("the end of the model expression") }
+        return expression
+    }
+
+    /// Model expressions separated by commas, at least one.
+    static func parseModelExpressionList(_ text: String) throws -> [ModelExpression] {
+        var parser = Parser(tokens: try Lexer.tokens(text), parameters: [:])
+        var expressions: [ModelExpression] = []
+        repeat {
+            guard expressions.count < maxListLength else {
+                throw parser.invalid("more than \(maxListLength) model expressions", at: parser.current)
+            }
+            expressions.append(try parser.modelExpression())
+        } while parser.acceptSymbol(",")
+        guard parser.current.kind == .end else { throw parser.syntaxError("',' or the end of the model list") }
+        return expressions
+    }
+
+    /// One `WHERE` expression and nothing after it.
+    static func parseFilter(_ text: String, parameters: [String: QueryValue]) throws -> ItemPredicate {
+        var parser = Parser(tokens: try Lexer.tokens(text), parameters: parameters)
+        let predicate = try parser.expression()
+        guard parser.current.kind == .end else { throw parser.syntaxError("AND, OR or the end of the filter") }
+        return predicate
     }
 }

@@ -176,7 +176,7 @@ struct Parser {
 
     private mutating func evaluate() throws -> StatementBody {
         try expect("MODEL", "after EVALUATE")
-        let model = try identifier("a model name after EVALUATE MODEL")
+        let model = try modelExpression()
         var k = 10
         var split = EvaluationSplit.Kind.leaveLastOut
         var seen = Set<String>()

@@ -10,7 +10,7 @@
 public struct RequestLimits: Sendable, Hashable {
     /// `OFFSET` + count of one `RECOMMEND` page: deeper pages rank more candidates.
     public var maxResults = 1_000
-    /// Models in one `USING BLEND(…)`: each is asked for a full candidate pool.
+    /// Models in one `USING BLEND(…)` or `CHAIN(…)`: each is asked for a full candidate pool.
     public var maxBlendModels = 8
     /// Items of a `FOR ITEMS (…)` basket.
     public var maxBasketItems = 100
@@ -36,7 +36,7 @@ public struct RequestLimits: Sendable, Hashable {
         switch body {
         case .recommend(let query):
             try limit(query.offset + query.count, maxResults, "OFFSET + count of RECOMMEND")
-            try limit(query.models.count, maxBlendModels, "models in BLEND")
+            try limit(query.models.count, maxBlendModels, "models in BLEND or CHAIN")
             try limit(query.exclude.count, maxExcludedItems, "items in EXCLUDE")
             if let filter = query.filter { try limit(Self.terms(of: filter), maxFilterTerms, "conditions and values in WHERE") }
             switch query.target {

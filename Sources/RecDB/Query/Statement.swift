@@ -14,8 +14,9 @@ public enum QueryKind: String, Sendable, Hashable {
 public enum QueryCost: String, Sendable, Hashable {
     /// Milliseconds at most: plain recommendations, similar items, `SHOW`.
     case light
-    /// Up to seconds: `EXPLAIN GENERATED`, `ASK`, `MATCHING`, blends of more than two models, pages deeper than 200,
-    /// baskets of more than 20 items, filters of more than 64 terms. Servers run these on their own bounded queue.
+    /// Up to seconds: `EXPLAIN GENERATED`, `ASK`, `MATCHING`, blends or chains of more than two models, pages deeper
+    /// than 200, baskets of more than 20 items, filters of more than 64 terms. Servers run these on their own bounded
+    /// queue.
     case heavy
 }
 
@@ -80,7 +81,7 @@ enum StatementBody: Sendable, Hashable {
     case showItem(String)
     case showUser(String, history: Bool, limit: Int?)
     case refresh(model: String)
-    case evaluate(model: String, k: Int, split: EvaluationSplit.Kind)
+    case evaluate(model: ModelExpression, k: Int, split: EvaluationSplit.Kind)
 }
 
 /// `RECOMMEND …` after parsing.
@@ -96,6 +97,8 @@ struct RecommendQuery: Sendable, Hashable {
     var count: Int
     var offset = 0
     var models: [ModelWeight] = []
+    /// `USING CHAIN(…)`: the models fill the page one after another instead of blending.
+    var chain = false
     var filter: ItemPredicate?
     var excludeSeen = true
     var exclude: [String] = []
@@ -118,6 +121,7 @@ struct RecommendQuery: Sendable, Hashable {
             exclude: exclude, diversification: diversification)
         request.explain = explain
         request.strict = strict
+        request.chain = chain
         return request
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
 
 extension CatalogReading where Self: ~Copyable {
-    /// The models to ask, each with its weight; `blend` when several named models are mixed, else the default
-    /// fallback chain (weight 0 marks chain order).
+    /// The models to ask, each with its weight; `blend` when several named models are mixed, else a chain filled
+    /// model by model: the request's `CHAIN(…)`, one model, or the default fallback chain (weight 0 marks its order).
     func plan(_ resolved: ResolvedRequest) throws -> (models: [(record: ModelRecord, weight: Float)], blend: Bool) {
         let request = resolved.request
         if !request.models.isEmpty {
@@ -17,7 +17,7 @@ extension CatalogReading where Self: ~Copyable {
                 }
                 chosen.append((record, part.weight))
             }
-            return (chosen, chosen.count > 1)
+            return (chosen, chosen.count > 1 && !request.chain)
         }
         let chain = try defaultChain(request)
         guard !chain.isEmpty else {

@@ -38,7 +38,8 @@ public struct RecommendRequest: Sendable, Hashable {
     /// Results to skip (earlier pages). Pages of the same snapshot never repeat an item.
     public var offset: Int
     /// Models and weights; empty means the default fallback chain. Several models are blended with their scores
-    /// normalised per model. When they yield fewer results than the page asks for, the default chain (without
+    /// normalised per model, or chained when ``chain`` is set (``ModelExpression/weights`` gives them from
+    /// `BLEND(…)` or `CHAIN(…)` text). When they yield fewer results than the page asks for, the default chain (without
     /// them) fills the rest, each filled result marked in ``Provenance/filledBy``, unless ``strict`` is set.
     public var models: [ModelWeight]
     /// Only items that meet this predicate.
@@ -49,6 +50,9 @@ public struct RecommendRequest: Sendable, Hashable {
     public var exclude: [String]
     /// How the list is made varied; ``Diversification/diversity(_:)`` gives the meaning of `DIVERSIFY amount`.
     public var diversification: Diversification?
+    /// The ``models`` form a chain (`USING CHAIN(…)`): each fills the page after the ones before it, in order, as the
+    /// default fallback chain does; false blends several models.
+    public var chain = false
     /// Only the requested ``models`` serve (`STRICT`): a page they cannot fill stays short instead of being filled
     /// from the default chain.
     public var strict = false

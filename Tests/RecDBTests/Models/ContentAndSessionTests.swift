@@ -116,14 +116,30 @@ struct ContentAndSessionTests {
     }
 
     @Test func blendAndChainSpecsParseAndName() throws {
-        let blend = try ModelSpec.named("blend:als=0.7+content=0.3")
-        #expect(blend.name == "blend:als=0.7+content=0.3")
-        let chain = try ModelSpec.named("chain:als/content/popularity")
-        #expect(chain.name == "chain:als>content>popularity")
-        #expect(try ModelSpec.named("chain:als>itemknn").name == "chain:als>itemknn")
-        expectRecDBError(.invalidArgument) { _ = try ModelSpec.named("blend:als=x") }
-        expectRecDBError(.invalidArgument) { _ = try ModelSpec.named("blend:") }
-        expectRecDBError(.invalidArgument) { _ = try ModelSpec.named("chain:als>nope") }
+        let blend = try ModelSpec.named("BLEND(als 0.7, content 0.3)")
+        #expect(blend.name == "BLEND(als 0.7, content 0.3)")
+        guard case .blend(let parts, let weights) = blend else { return #expect(Bool(false), "\(blend)") }
+        #expect(parts.map(\.name) == ["als", "content"] && weights == [0.7, 0.3])
+        let chain = try ModelSpec.named("chain( als ,content, popularity )")
+        #expect(chain.name == "CHAIN(als, content, popularity)")
+        #expect(try ModelSpec.named(chain.name) == chain)
+        expectRecDBError(.syntax) { _ = try ModelSpec.named("BLEND(als x)") }
+        expectRecDBError(.syntax) { _ = try ModelSpec.named("BLEND()") }
+        expectRecDBError(.invalidArgument) { _ = try ModelSpec.named("CHAIN(als, nope)") }
+    }
+
+    /// The spellings `recctl eval` took before the query language's fail and name the expression to write.
+    @Test func retiredBlendAndChainSpellingsNameTheNewOnes() throws {
+        for (old, new) in [
+            ("blend:als=0.7+content=0.3", "BLEND(als 0.7, content 0.3)"),
+            ("chain:als>content>popularity", "CHAIN(als, content, popularity)"),
+            ("chain:als/content", "CHAIN(als, content)"),
+        ] {
+            let named = #expect(throws: RecDBError.self) { _ = try ModelSpec.named(old) }
+            #expect(named?.code == .invalidArgument && named?.message.contains("write \(new)") == true, "\(String(describing: named))")
+            let listed = #expect(throws: RecDBError.self) { _ = try ModelExpression.parseList("als, " + old) }
+            #expect(listed?.message.contains("write \(new)") == true, "\(String(describing: listed))")
+        }
     }
 
     /// Items held out entirely: collaborative models cannot rank them; content can.

@@ -151,8 +151,8 @@ struct ParserTests {
         #expect(try Self.parse("REFRESH MODEL als") == .refresh(model: "als"))
         #expect(
             try Self.parse("EVALUATE MODEL als K 5 SPLIT cold-items")
-                == .evaluate(model: "als", k: 5, split: .coldItems))
-        #expect(try Self.parse("evaluate model bpr") == .evaluate(model: "bpr", k: 10, split: .leaveLastOut))
+                == .evaluate(model: .model("als"), k: 5, split: .coldItems))
+        #expect(try Self.parse("evaluate model bpr") == .evaluate(model: .model("bpr"), k: 10, split: .leaveLastOut))
     }
 
     @Test func parametersAreBoundNotSpliced() throws {

@@ -10,7 +10,7 @@ struct RequestControlTests {
     @Test(arguments: [
         ("RECOMMEND 10 ITEMS FOR USER 'u1' OFFSET 995", "OFFSET + count of RECOMMEND is 1005; the limit is 1000"),
         ("RECOMMEND 5 ITEMS FOR USER 'u1' USING BLEND(als 1, als 1, als 1, als 1, als 1, als 1, als 1, als 1, als 1)",
-         "models in BLEND is 9; the limit is 8"),
+         "models in BLEND or CHAIN is 9; the limit is 8"),
         ("RECOMMEND 5 ITEMS FOR ITEMS (\((0..<101).map { "'t\($0)'" }.joined(separator: ",")))",
          "items in FOR ITEMS is 101; the limit is 100"),
         ("RECOMMEND 5 ITEMS MATCHING '\(String(repeating: "x", count: 1001))'", "bytes of the MATCHING text is 1001"),

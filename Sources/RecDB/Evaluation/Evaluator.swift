@@ -260,7 +260,9 @@ public struct Evaluator: Sendable {
     }
 
     /// The indices of the `k` largest finite scores, best first (ties by lower id): ``TopScores/indices(_:k:)``.
-    static func topK(_ scores: UnsafeMutableBufferPointer<Float>, k: Int) -> [UInt32] { TopScores.indices(scores, k: k) }
+    static func topK(_ scores: UnsafeMutableBufferPointer<Float>, k: Int) -> [UInt32] {
+        TopScores.indices(scores, k: k)
+    }
 
     func meanPairwiseSimilarity(_ items: [UInt32], model: some Recommender) -> Double? {
         var total = 0.0, pairs = 0

@@ -126,7 +126,8 @@ struct GenerationWriter {
 }
 
 extension RecDatabase {
-    /// Writes item-kNN neighbour lists as generation `generation` of `model` (``GenerationWriter/writeNeighbourLists(_:)``).
+    /// Writes item-kNN neighbour lists as generation `generation` of `model`
+    /// (``GenerationWriter/writeNeighbourLists(_:)``).
     func writeNeighbourLists(_ model: String, _ generation: UInt32, _ lists: [[(item: UInt32, similarity: Float)]])
         throws
     {

@@ -147,7 +147,9 @@ public struct ModelSpec: Sendable, Hashable {
             log: log, threads: threads, items: items, sessionGap: sessionGap, textVectors: textVectors,
             progress: progress)
         func trainParts(_ parts: [ModelSpec]) -> [any Recommender] {
-            parts.map { $0.train(on: log, threads: threads, items: items, sessionGap: sessionGap, textVectors: textVectors) }
+            parts.map {
+                $0.train(on: log, threads: threads, items: items, sessionGap: sessionGap, textVectors: textVectors)
+            }
         }
         return switch shape {
         case .single(let model): model.train(input)

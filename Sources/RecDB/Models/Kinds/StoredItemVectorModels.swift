@@ -140,7 +140,9 @@ struct StoredText: StoredModel {
 
 extension ModelSpec {
     /// TF-IDF + SVD over item text (trained on the catalog's items, not on events).
-    public static func content(_ parameters: ContentModel.Parameters) -> ModelSpec { ModelSpec(StoredContent(parameters)) }
+    public static func content(_ parameters: ContentModel.Parameters) -> ModelSpec {
+        ModelSpec(StoredContent(parameters))
+    }
     /// MiniLM sentence embeddings of item text (needs `recctl models install minilm`).
     public static var text: ModelSpec { ModelSpec(StoredText()) }
 }

@@ -40,7 +40,9 @@ struct StoredPopularity: StoredModel {
 
 extension ModelSpec {
     /// Time-decayed popularity with this half-life.
-    public static func popularity(halfLifeDays: Double) -> ModelSpec { ModelSpec(StoredPopularity(halfLifeDays: halfLifeDays)) }
+    public static func popularity(halfLifeDays: Double) -> ModelSpec {
+        ModelSpec(StoredPopularity(halfLifeDays: halfLifeDays))
+    }
 }
 
 extension CatalogReading where Self: ~Copyable {

@@ -13,6 +13,7 @@ public protocol Recommender: Sendable {
 }
 
 extension Recommender {
+    /// No vectors: diversity falls back to categories and tags.
     public func itemVector(_ item: UInt32) -> [Float]? { nil }
 }
 
@@ -21,12 +22,16 @@ extension Recommender {
 /// summed per item; an item no model puts in its pool is no candidate. Replays serving exactly for lists of up to
 /// ``RankingBlocks/block`` items (serving ranks deeper pages from larger pools).
 public struct BlendModel: Recommender {
+    /// The blend's name in reports.
     public let name: String
+    /// The trained models mixed.
     public let parts: [any Recommender]
+    /// Each part's weight.
     public let weights: [Float]
     /// Candidates per model.
     public let pool: Int
 
+    /// Mixes `parts` with `weights`, taking each part's best `pool` candidates.
     public init(name: String, parts: [any Recommender], weights: [Float], pool: Int = RankingBlocks.firstPool) {
         self.name = name
         self.parts = parts
@@ -34,6 +39,7 @@ public struct BlendModel: Recommender {
         self.pool = pool
     }
 
+    /// The blended score of every item in some part's pool; −∞ for the rest.
     public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
         let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: scores.count)
         defer { buffer.deallocate() }
@@ -65,6 +71,7 @@ public struct BlendModel: Recommender {
         return TopScores.indices(buffer, k: pool)
     }
 
+    /// The first part's vector of the item that has one.
     public func itemVector(_ item: UInt32) -> [Float]? { parts.lazy.compactMap { $0.itemVector(item) }.first }
 }
 
@@ -73,17 +80,21 @@ public struct BlendModel: Recommender {
 /// cannot serve a user (no visit, no profile) gives nothing and the next one fills. Replays serving exactly for
 /// lists of up to ``RankingBlocks/block`` items.
 public struct FallbackChainModel: Recommender {
+    /// The chain's name in reports.
     public let name: String
+    /// The trained models, first first.
     public let parts: [any Recommender]
     /// Candidates listed in all.
     public let pool: Int
 
+    /// Lists `parts`' candidates in order until `pool` are listed.
     public init(name: String, parts: [any Recommender], pool: Int = RankingBlocks.firstPool) {
         self.name = name
         self.parts = parts
         self.pool = pool
     }
 
+    /// Scores falling with the position in the chain's list; −∞ for items it does not list.
     public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
         let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: scores.count)
         defer { buffer.deallocate() }
@@ -101,6 +112,7 @@ public struct FallbackChainModel: Recommender {
         for (position, item) in listed.enumerated() { scores[Int(item)] = Float(listed.count - position) }
     }
 
+    /// The first part's vector of the item that has one.
     public func itemVector(_ item: UInt32) -> [Float]? { parts.lazy.compactMap { $0.itemVector(item) }.first }
 }
 

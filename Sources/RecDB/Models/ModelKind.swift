@@ -1,14 +1,17 @@
 /// What a stored model is (`als`, `itemknn`, …): the word written in its ``ModelRecord`` and shown by `SHOW MODELS`.
 ///
 /// The raw value is the stored string, so records written before this type existed decode unchanged. Each kind's
-/// implementation is a ``StoredModel`` found through ``ModelRegistry``; a new kind declares its constant beside
+/// implementation is a `StoredModel` found through `ModelRegistry`; a new kind declares its constant beside
 /// that implementation (`extension ModelKind { static let sasrec: ModelKind = "sasrec" }`).
 public struct ModelKind: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral,
     CustomStringConvertible
 {
+    /// The stored name.
     public let rawValue: String
 
+    /// The kind stored as `rawValue`.
     public init(rawValue: String) { self.rawValue = rawValue }
+    /// The kind stored as the literal (`"als"`).
     public init(stringLiteral value: String) { self.init(rawValue: value) }
 
     /// Decodes the plain string of a stored record.
@@ -22,6 +25,7 @@ public struct ModelKind: RawRepresentable, Hashable, Sendable, Codable, Expressi
         try container.encode(rawValue)
     }
 
+    /// The stored name.
     public var description: String { rawValue }
 
     /// Time-decayed popularity.
@@ -45,8 +49,10 @@ public struct ModelKind: RawRepresentable, Hashable, Sendable, Codable, Expressi
 /// Which part of a generation's model data a `model_data` key holds (the `u8` after the generation, see
 /// `Schemas/storage-layout.md`). The numbers are on disk: never reuse one, never renumber.
 public struct ModelPart: RawRepresentable, Hashable, Sendable {
+    /// The part's byte in `model_data` keys.
     public let rawValue: UInt8
 
+    /// The part stored as `rawValue`.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// Popularity: a float per item id.
@@ -61,6 +67,6 @@ public struct ModelPart: RawRepresentable, Hashable, Sendable {
     public static let foldInGram = ModelPart(rawValue: 5)
     /// Session and transition models: the training sessions.
     public static let sessions = ModelPart(rawValue: 6)
-    /// Item-kNN neighbour lists with an offset table per value (``NeighbourLists``).
+    /// Item-kNN neighbour lists with an offset table per value (`NeighbourLists`).
     public static let neighbourTable = ModelPart(rawValue: 7)
 }

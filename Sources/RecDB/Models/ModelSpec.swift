@@ -1,7 +1,7 @@
 import Foundation
 
 /// A model to train and its parameters, as `recctl eval`, `recctl tune` and `recctl refresh` name them: one stored
-/// kind with typed parameters (``ModelRegistry``), or a blend or chain of specs combined at query time.
+/// kind with typed parameters (`ModelRegistry`), or a blend or chain of specs combined at query time.
 ///
 /// Each kind adds its constructor beside its implementation (`.als(parameters)`, `.popularity(halfLifeDays: 30)`).
 public struct ModelSpec: Sendable, Hashable {
@@ -43,6 +43,7 @@ public struct ModelSpec: Sendable, Hashable {
         }
     }
 
+    /// The name reports show: the kind (`als`), `blend:A=w+B=w` or `chain:A>B>C`.
     public var name: String {
         switch shape {
         case .single(let model): type(of: model).kind.rawValue
@@ -57,6 +58,7 @@ public struct ModelSpec: Sendable, Hashable {
         stored.map { type(of: $0).kind } ?? ModelKind(rawValue: name)
     }
 
+    /// Whether both are the same kind with the same parameters, or the same composition of equal specs.
     public static func == (lhs: ModelSpec, rhs: ModelSpec) -> Bool {
         switch (lhs.shape, rhs.shape) {
         case (.single(let a), .single(let b)): AnyHashable(a) == AnyHashable(b)
@@ -66,6 +68,7 @@ public struct ModelSpec: Sendable, Hashable {
         }
     }
 
+    /// Hashes what `==` compares.
     public func hash(into hasher: inout Hasher) {
         switch shape {
         case .single(let model): hasher.combine(AnyHashable(model))

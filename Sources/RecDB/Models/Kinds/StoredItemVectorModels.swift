@@ -187,6 +187,7 @@ extension CatalogReading where Self: ~Copyable {
 public struct StoredTextVectors: Sendable {
     /// Vectors by internal item id.
     public var vectors: [UInt32: [Float]]
+    /// Their dimension (the text space's).
     public var dimension: Int
 }
 

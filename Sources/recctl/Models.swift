@@ -21,7 +21,8 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Seed of the random initialisation and sampling.") var seed: UInt64 = 42
 
     func spec(_ name: String) throws -> ModelSpec {
-        switch try ModelSpec.named(name) {
+        let named = try ModelSpec.named(name)
+        switch named.kind {
         case .als:
             var p = ALSModel.Parameters()
             p.factors = factors
@@ -44,7 +45,7 @@ struct ModelOptions: ParsableArguments {
             }
             return .itemKNN(neighbours: neighbours, similarity: kind)
         case .popularity: return .popularity(halfLifeDays: halfLife)
-        case let other: return other
+        default: return named
         }
     }
 }

@@ -1,22 +1,6 @@
 import Foundation
 import RecML
 
-/// Something that ranks items for a user: a trained model seen by the evaluator.
-public protocol Recommender: Sendable {
-    /// The model's name in reports.
-    var name: String { get }
-    /// Writes a score for every item id (`scores.count` = the item limit, zeroed by the caller) for `user`, whose
-    /// training interactions are `history` (summed per item, and the newest in time order). Higher is better; −∞
-    /// marks an item the model would not return.
-    func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>)
-    /// The item's vector, for intra-list diversity; nil when the model has none.
-    func itemVector(_ item: UInt32) -> [Float]?
-}
-
-extension Recommender {
-    public func itemVector(_ item: UInt32) -> [Float]? { nil }
-}
-
 /// Ranking metrics at K, averaged over the evaluated users, plus list-level measures.
 public struct EvaluationResult: Sendable, Codable {
     public var model: String
@@ -276,23 +260,9 @@ public struct Evaluator: Sendable {
         return ranking(for: user, history: history(of: user), model: model, scores: scores)
     }
 
-    /// The indices of the `k` largest finite scores, best first (ties by lower id).
+    /// The indices of the `k` largest finite scores, best first (ties by lower id): ``TopScores/indices(_:k:)``.
     static func topK(_ scores: UnsafeMutableBufferPointer<Float>, k: Int) -> [UInt32] {
-        var heap = NeighborHeap(capacity: k + 1, isMax: true)
-        defer { heap.deallocate() }
-        for i in 0..<scores.count {
-            let s = scores[i]
-            guard s.isFinite else { continue }
-            // Distances are negated scores so the max-heap keeps the k best.
-            let candidate = Neighbor(distance: -s, node: UInt32(i))
-            if heap.count < k {
-                heap.push(candidate)
-            } else if candidate < heap.top {
-                heap.pop()
-                heap.push(candidate)
-            }
-        }
-        return heap.elements.sorted().map(\.node)
+        TopScores.indices(scores, k: k)
     }
 
     func meanPairwiseSimilarity(_ items: [UInt32], model: some Recommender) -> Double? {

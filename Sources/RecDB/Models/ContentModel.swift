@@ -31,7 +31,7 @@ public struct ContentModel: Recommender {
     public var dimension: Int { projection.dimension }
 
     /// Learns the vocabulary and the SVD basis from `items` (every item of the catalog) and computes their vectors.
-    public init(name: String = "content", items: [Item], itemLimit: Int, parameters: Parameters = Parameters()) {
+    public init(name: String = ModelKind.content.rawValue, items: [Item], itemLimit: Int, parameters: Parameters = Parameters()) {
         self.name = name
         self.parameters = parameters
         let analyzer = TextAnalyzer(stemming: parameters.stemming)

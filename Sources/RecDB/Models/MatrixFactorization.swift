@@ -71,7 +71,7 @@ public struct ALSModel: Recommender {
     public let trainingSeconds: Double
 
     public init(
-        name: String = "als", log: InteractionLog, parameters: Parameters = Parameters(), threads: Int = 2,
+        name: String = ModelKind.als.rawValue, log: InteractionLog, parameters: Parameters = Parameters(), threads: Int = 2,
         progress: (@Sendable (Double) -> Void)? = nil
     ) {
         let started = Date()
@@ -187,7 +187,7 @@ public struct BPRModel: Recommender {
     public let trainingSeconds: Double
 
     public init(
-        name: String = "bpr", log: InteractionLog, parameters: Parameters = Parameters(), threads: Int = 2,
+        name: String = ModelKind.bpr.rawValue, log: InteractionLog, parameters: Parameters = Parameters(), threads: Int = 2,
         progress: (@Sendable (Double) -> Void)? = nil
     ) {
         let started = Date()

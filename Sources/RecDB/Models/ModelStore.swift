@@ -4,7 +4,8 @@ import Foundation
 public struct ModelRecord: Sendable, Codable {
     /// The model's name (`als`, `bpr`, `itemknn`, `popularity`).
     public var name: String
-    public var kind: String
+    /// What the model is; records written before kinds were typed hold the same string.
+    public var kind: ModelKind
     /// Parameters as given, for `recctl models`.
     public var parameters: [String: Double]
     /// The active generation; 0 before the first refresh.
@@ -67,98 +68,6 @@ public struct RefreshReport: Sendable {
     public var seconds: Double
 }
 
-extension ModelSpec {
-    var kind: String { name }
-
-    /// The parameters as `name=value` words, for people.
-    public var parameterDescription: String {
-        parameterTable.sorted { $0.key < $1.key }.map { "\($0.key)=\(AttributeValue.number($0.value))" }
-            .joined(separator: " ")
-    }
-
-    var parameterTable: [String: Double] {
-        /// Floats as people wrote them (0.01, not 0.009999999776482582).
-        func d(_ value: Float) -> Double { Double(value.description) ?? Double(value) }
-        return switch self {
-        case .popularity(let halfLife): ["half_life_days": halfLife]
-        case .itemKNN(let neighbours, let similarity):
-            ["neighbours": Double(neighbours), "conditional": similarity == .conditionalProbability ? 1 : 0]
-        case .als(let p):
-            [
-                "factors": Double(p.factors), "iterations": Double(p.iterations), "regularization": d(p.regularization),
-                "alpha": d(p.alpha), "cg_steps": Double(p.conjugateGradientSteps), "seed": Double(p.seed),
-            ]
-        case .bpr(let p):
-            [
-                "factors": Double(p.factors), "iterations": Double(p.iterations), "learning_rate": d(p.learningRate),
-                "regularization": d(p.regularization), "seed": Double(p.seed),
-            ]
-        case .content(let p):
-            [
-                "dimensions": Double(p.dimensions), "min_document_frequency": Double(p.minDocumentFrequency),
-                "stemming": p.stemming ? 1 : 0, "power_iterations": Double(p.powerIterations),
-            ]
-        case .session(let p):
-            [
-                "neighbours": Double(p.neighbours), "sample_size": Double(p.sampleSize), "rule_weight": d(p.ruleWeight),
-                "rule_steps": Double(p.ruleSteps),
-            ]
-        case .transition, .text: [:]
-        case .blend(_, let weights): Dictionary(uniqueKeysWithValues: weights.enumerated().map { ("weight\($0.offset)", d($0.element)) })
-        case .chain: [:]
-        }
-    }
-}
-
-extension ModelSpec {
-    /// The spec a stored model was trained with (its kind and recorded parameters), so that evaluating a stored
-    /// model evaluates that model, not the defaults. Nil for kinds that are not stored.
-    public init?(record: ModelRecord) {
-        let p = record.parameters
-        func int(_ key: String, _ fallback: Int) -> Int { p[key].map { Int($0) } ?? fallback }
-        func float(_ key: String, _ fallback: Float) -> Float { p[key].map { Float($0) } ?? fallback }
-        switch record.kind {
-        case "popularity": self = .popularity(halfLifeDays: p["half_life_days"] ?? 30)
-        case "itemknn":
-            self = .itemKNN(neighbours: int("neighbours", 100), similarity: p["conditional"] == 1 ? .conditionalProbability : .cosine)
-        case "als":
-            var a = ALSModel.Parameters()
-            a.factors = int("factors", a.factors)
-            a.iterations = int("iterations", a.iterations)
-            a.regularization = float("regularization", a.regularization)
-            a.alpha = float("alpha", a.alpha)
-            a.conjugateGradientSteps = int("cg_steps", a.conjugateGradientSteps)
-            a.seed = UInt64(int("seed", Int(a.seed)))
-            self = .als(a)
-        case "bpr":
-            var b = BPRModel.Parameters()
-            b.factors = int("factors", b.factors)
-            b.iterations = int("iterations", b.iterations)
-            b.learningRate = float("learning_rate", b.learningRate)
-            b.regularization = float("regularization", b.regularization)
-            b.seed = UInt64(int("seed", Int(b.seed)))
-            self = .bpr(b)
-        case "content":
-            var c = ContentModel.Parameters()
-            c.dimensions = int("dimensions", c.dimensions)
-            c.minDocumentFrequency = int("min_document_frequency", c.minDocumentFrequency)
-            c.stemming = p["stemming"].map { $0 != 0 } ?? c.stemming
-            c.powerIterations = int("power_iterations", c.powerIterations)
-            self = .content(c)
-        case "session":
-            var s = SessionKNNModel.Parameters()
-            s.neighbours = int("neighbours", s.neighbours)
-            s.sampleSize = int("sample_size", s.sampleSize)
-            s.ruleWeight = float("rule_weight", s.ruleWeight)
-            s.ruleSteps = int("rule_steps", s.ruleSteps)
-            self = .session(s)
-        case "transition": self = .transition
-        case "text": self = .text
-        default: return nil
-        }
-    }
-}
-
 /// Databases of trained models.
 struct ModelSchema: Sendable {
     /// model name → JSON ``ModelRecord``.
@@ -178,6 +87,10 @@ struct ModelSchema: Sendable {
         return writer.bytes
     }
 
+    static func dataKey(_ model: String, _ generation: UInt32, _ part: ModelPart, index: UInt32) -> [UInt8] {
+        dataKey(model, generation, part: part.rawValue, index: index)
+    }
+
     static func dataKey(_ model: String, _ generation: UInt32, part: UInt8, index: UInt32) -> [UInt8] {
         var writer = BinaryWriter()
         writer.write(model)
@@ -189,16 +102,12 @@ struct ModelSchema: Sendable {
 
     static func spaceName(_ model: String, _ generation: UInt32) -> String { "\(model)@\(generation)" }
 
-    // Parts of a generation's model data.
-    static let popularityPart: UInt8 = 1
-    /// Item-kNN neighbour lists in the sequential layout of older versions (read, no longer written).
-    static let neighboursPart: UInt8 = 2
-    static let vocabularyPart: UInt8 = 3
-    static let basisPart: UInt8 = 4
-    static let gramPart: UInt8 = 5
-    static let sessionsPart: UInt8 = 6
-    /// Item-kNN neighbour lists with an offset table per value (``NeighbourLists``).
-    static let neighbourTablePart: UInt8 = 7
+    // The raw bytes of some parts (``ModelPart`` names them all), for tests that damage stored values.
+    static let popularityPart = ModelPart.popularityScores.rawValue
+    static let neighboursPart = ModelPart.sequentialNeighbours.rawValue
+    static let gramPart = ModelPart.foldInGram.rawValue
+    static let sessionsPart = ModelPart.sessions.rawValue
+    static let neighbourTablePart = ModelPart.neighbourTable.rawValue
 
     /// Floats per value of a float part (popularity, basis, Gram): the last value of a part holds the rest.
     static let floatsPerValue = 1 << 18

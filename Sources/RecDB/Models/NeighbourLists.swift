@@ -49,25 +49,6 @@ enum NeighbourLists {
     }
 }
 
-extension RecDatabase {
-    /// Writes an item-kNN generation's neighbour lists in the indexed layout (``NeighbourLists``), one write
-    /// transaction per value.
-    func writeNeighbourLists(_ model: String, _ generation: UInt32, _ lists: [[(item: UInt32, similarity: Float)]])
-        throws
-    {
-        let perValue = NeighbourLists.itemsPerValue
-        var chunk = 0
-        // Chunk 0 is written even for no items: its presence marks the generation as indexed.
-        while chunk * perValue < max(lists.count, 1) {
-            let range = min(lists.count, chunk * perValue)..<min(lists.count, (chunk + 1) * perValue)
-            let bytes = NeighbourLists.indexedValue(lists[range])
-            let key = ModelSchema.dataKey(model, generation, part: ModelSchema.neighbourTablePart, index: UInt32(chunk))
-            try environment.write { txn in try modelSchema.data.put(key, bytes, in: &txn) }
-            chunk += 1
-        }
-    }
-}
-
 /// An item-kNN generation ready to read neighbour lists from: what every lookup checks against, resolved once.
 struct NeighbourListSource {
     let record: ModelRecord
@@ -82,7 +63,7 @@ struct NeighbourListSource {
 extension CatalogReading where Self: ~Copyable {
     /// The neighbour lists of an item-kNN generation, resolved for lookups in this snapshot.
     func neighbourListSource(_ record: ModelRecord) throws -> NeighbourListSource {
-        let first = ModelSchema.dataKey(record.name, record.generation, part: ModelSchema.neighbourTablePart, index: 0)
+        let first = ModelSchema.dataKey(record.name, record.generation, ModelPart.neighbourTable, index: 0)
         return NeighbourListSource(
             record: record,
             itemLimit: try CatalogSchemaAccess.idLimit("next.item", handle: handle, meta: schema.meta),
@@ -101,8 +82,8 @@ extension CatalogReading where Self: ~Copyable {
         let record = source.record
         let chunk = UInt32(Int(item) / NeighbourLists.itemsPerValue)
         let position = Int(item) % NeighbourLists.itemsPerValue
-        let part = source.indexed ? ModelSchema.neighbourTablePart : ModelSchema.neighboursPart
-        let key = ModelSchema.dataKey(record.name, record.generation, part: part, index: chunk)
+        let part = source.indexed ? ModelPart.neighbourTable : ModelPart.sequentialNeighbours
+        let key = ModelSchema.dataKey(record.name, record.generation, part, index: chunk)
         let what = "item-kNN model '\(record.name)' generation \(record.generation), neighbour lists \(chunk)"
         func entry(_ raw: UnsafeRawBufferPointer, at offset: Int) throws {
             let neighbour = raw.loadBigEndianUInt32(at: offset)
@@ -159,8 +140,8 @@ extension CatalogReading where Self: ~Copyable {
 
     /// Items like the given ones (one item: "similar items"; several: "items for a basket"), from the active
     /// generation of an item-kNN model: their neighbour lists summed, the given items left out.
-    public func similarItems(to ids: [String], model name: String = "itemknn", k: Int) throws -> [(item: UInt32, score: Float)] {
-        guard let record = try model(name), record.generation > 0, record.kind == "itemknn" else {
+    public func similarItems(to ids: [String], model name: String = ModelKind.itemKNN.rawValue, k: Int) throws -> [(item: UInt32, score: Float)] {
+        guard let record = try model(name), record.generation > 0, record.kind == .itemKNN else {
             throw RecDBError(.notFound, "item-kNN model '\(name)' has not been trained (run `recctl refresh itemknn`)")
         }
         let source = try neighbourListSource(record)

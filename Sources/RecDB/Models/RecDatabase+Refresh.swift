@@ -32,11 +32,9 @@ extension RecDatabase {
     ) throws -> RefreshReport {
         let started = Date()
         let name = spec.name
-        switch spec {
-        case .blend, .chain:
+        guard let stored = spec.stored else {
             throw RecDBError(
                 .invalidArgument, "'\(name)' is combined at query time from its parts; refresh each part instead")
-        default: break
         }
         try spec.requireTextEncoder()
         progress?("reading the snapshot")
@@ -67,37 +65,10 @@ extension RecDatabase {
             lastEvaluation: previous?.lastEvaluation)
         record.lastEventSequence = lastSequence
         progress?("writing generation \(generation)")
-        switch model {
-        case let factors as ALSModel:
-            record.space = try writeFactorGeneration(
-                name, generation, users: factors.userFactors, items: factors.itemFactors,
-                dimension: factors.parameters.factors, log: log, threads: threads)
-            try writeData(
-                name, generation, part: ModelSchema.gramPart,
-                floats: FoldIn.gram(factors.itemFactors, dimension: factors.parameters.factors, solved: factors.parameters.factors))
-        case let factors as BPRModel:
-            record.space = try writeFactorGeneration(
-                name, generation, users: factors.userFactors, items: factors.itemFactors,
-                dimension: factors.parameters.factors + 1, log: log, threads: threads)
-            try writeData(
-                name, generation, part: ModelSchema.gramPart,
-                floats: FoldIn.gram(factors.itemFactors, dimension: factors.parameters.factors + 1, solved: factors.parameters.factors))
-        case let content as ContentModel:
-            record.space = try writeContentGeneration(name, generation, content, threads: threads)
-        case let text as TextModel:
-            record.space = try writeItemVectors(name, generation, text.itemVectors, dimension: text.dimension)
-            try buildIndex(space: record.space!, kind: .items, threads: threads)
-        case let session as SessionKNNModel:
-            try writeSessions(name, generation, session.log)
-        case let transition as TransitionModel:
-            try writeSessions(name, generation, transition.log)
-        case let popularity as PopularityModel:
-            try writeData(name, generation, part: ModelSchema.popularityPart, floats: popularity.scores)
-        case let knn as ItemKNNModel:
-            try writeNeighbourLists(name, generation, knn.lists)
-        default:
-            break
-        }
+        var writer = GenerationWriter(database: self, model: name, generation: generation, threads: threads)
+        try stored.write(model, to: &writer)
+        record.space = writer.space
+        let vectorsForNewItems = stored.vectorsForNewItems(model)
         progress?("switching to generation \(generation)")
         let recordBytes = try JSONEncoder().encode(record)
         try write { w in
@@ -107,129 +78,13 @@ extension RecDatabase {
                 throw RecDBError(.busy, "another refresh of '\(name)' finished first; this one is discarded")
             }
             // Items upserted while the model trained get their vectors now.
-            if let content = model as? ContentModel, let space = record.space {
-                try w.addMissingItemVectors(space: space) { content.projection.vector(for: $0) }
-            }
-            if model is TextModel, let space = record.space, let encoder = try? SharedTextEncoder.get() {
-                try w.addMissingItemVectors(space: space) { item in
-                    let text = TextModel.text(of: item)
-                    return text.isEmpty ? nil : encoder.encode(text)
-                }
+            if let vectorsForNewItems, let space = record.space {
+                try w.addMissingItemVectors(space: space, vectorsForNewItems)
             }
             try modelSchema.models.put(name, Array(recordBytes), in: &txn)
         }
         try removeStaleModelData(of: name, except: job)
         return RefreshReport(record: record, seconds: Date().timeIntervalSince(started))
-    }
-
-    /// Writes a factor model's vectors into a new embedding space (items and users) and indexes the items.
-    private func writeFactorGeneration(
-        _ model: String, _ generation: UInt32, users: [Float], items: [Float], dimension: Int, log: InteractionLog,
-        threads: Int
-    ) throws -> String {
-        let spaceName = ModelSchema.spaceName(model, generation)
-        // Left by a refresh that failed or crashed (the job guard keeps live ones apart).
-        try dropSpace(spaceName, if: { _ in true })
-        let space = try createSpace(spaceName, dimension: dimension, metric: .innerProduct, forModel: true)
-        for (kind, factors) in [(VectorKind.items, items), (VectorKind.users, users)] {
-            let rows = factors.count / dimension
-            var start = 0
-            while start < rows {
-                let end = min(rows, start + 10_000)
-                try write { w in
-                    for row in start..<end {
-                        let node = UInt32(row)
-                        let exists = kind == .items
-                            ? try schema.items.contains(node, in: w.txn) : try schema.users.contains(node, in: w.txn)
-                        guard exists else { continue }
-                        try w.setVector(
-                            Array(factors[row * dimension..<(row + 1) * dimension]), space: space, kind: kind, node: node,
-                            owner: "\(kind) #\(row)")
-                    }
-                }
-                start = end
-            }
-        }
-        try buildIndex(space: spaceName, kind: .items, threads: threads)
-        return spaceName
-    }
-
-    /// Writes a content generation: the item vectors into a cosine space (indexed), the vocabulary and the basis
-    /// into model data.
-    private func writeContentGeneration(_ model: String, _ generation: UInt32, _ content: ContentModel, threads: Int)
-        throws -> String
-    {
-        let spaceName = try writeItemVectors(model, generation, content.itemVectors, dimension: content.dimension)
-        let vocabulary = content.projection.vocabularyBytes
-        try environment.write { txn in
-            try modelSchema.data.put(
-                ModelSchema.dataKey(model, generation, part: ModelSchema.vocabularyPart, index: 0), vocabulary, in: &txn)
-        }
-        try writeData(model, generation, part: ModelSchema.basisPart, floats: content.projection.basis)
-        try buildIndex(space: spaceName, kind: .items, threads: threads)
-        return spaceName
-    }
-
-    /// Writes row-major item vectors (zero rows skipped) into a new cosine space `MODEL@GENERATION`, in chunks.
-    private func writeItemVectors(_ model: String, _ generation: UInt32, _ vectors: [Float], dimension d: Int) throws
-        -> String
-    {
-        let spaceName = ModelSchema.spaceName(model, generation)
-        // Left by a refresh that failed or crashed (the job guard keeps live ones apart).
-        try dropSpace(spaceName, if: { _ in true })
-        let space = try createSpace(spaceName, dimension: d, metric: .cosine, forModel: true)
-        let rows = vectors.count / max(d, 1)
-        var start = 0
-        while start < rows {
-            let end = min(rows, start + 10_000)
-            try write { w in
-                for row in start..<end {
-                    let vector = Array(vectors[row * d..<(row + 1) * d])
-                    guard vector.contains(where: { $0 != 0 }), try schema.items.contains(UInt32(row), in: w.txn) else { continue }
-                    try w.setVector(vector, space: space, kind: .items, node: UInt32(row), owner: "item #\(row)")
-                }
-            }
-            start = end
-        }
-        return spaceName
-    }
-
-    /// Writes the training sessions of a session model, 4,096 per value: count, then per session its end time,
-    /// item count and items.
-    private func writeSessions(_ model: String, _ generation: UInt32, _ log: SessionLog) throws {
-        let perChunk = ModelSchema.sessionsPerValue
-        var chunk = 0
-        repeat {
-            let range = (chunk * perChunk)..<min(log.count, (chunk + 1) * perChunk)
-            var writer = BinaryWriter()
-            writer.write(UInt32(range.count))
-            for s in range {
-                writer.write(log.ends[s])
-                writer.write(UInt32(log.sessions[s].count))
-                for item in log.sessions[s] { writer.write(item) }
-            }
-            let bytes = writer.bytes, index = UInt32(chunk)
-            try environment.write { txn in
-                try modelSchema.data.put(
-                    ModelSchema.dataKey(model, generation, part: ModelSchema.sessionsPart, index: index), bytes, in: &txn)
-            }
-            chunk += 1
-        } while chunk * perChunk < log.count
-    }
-
-    private func writeData(_ model: String, _ generation: UInt32, part: UInt8, floats: [Float]) throws {
-        let perValue = ModelSchema.floatsPerValue
-        var index: UInt32 = 0
-        var start = 0
-        repeat {
-            let end = min(floats.count, start + perValue)
-            let bytes = floats[start..<end].withUnsafeBytes { Array($0) }
-            try environment.write { txn in
-                try modelSchema.data.put(ModelSchema.dataKey(model, generation, part: part, index: index), bytes, in: &txn)
-            }
-            index += 1
-            start = end
-        } while start < floats.count
     }
 
     /// Deletes spaces and data of `model` (or every model) that belong to no active generation: the generation a

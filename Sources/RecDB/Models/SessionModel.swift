@@ -90,7 +90,7 @@ public struct SessionKNNModel: NextItemModel {
     /// Distinct items per session.
     let sessionItems: [[UInt32]]
 
-    public init(name: String = "session", sessions log: SessionLog, parameters: Parameters = Parameters()) {
+    public init(name: String = ModelKind.session.rawValue, sessions log: SessionLog, parameters: Parameters = Parameters()) {
         self.name = name
         self.parameters = parameters
         self.log = log
@@ -175,7 +175,7 @@ public struct TransitionModel: NextItemModel {
     let log: SessionLog
     let successors: [[(item: UInt32, weight: Float)]]
 
-    public init(name: String = "transition", sessions log: SessionLog) {
+    public init(name: String = ModelKind.transition.rawValue, sessions log: SessionLog) {
         self.name = name
         self.log = log
         let itemLimit = max(log.itemLimit, (log.sessions.lazy.flatMap { $0 }.max().map { Int($0) + 1 }) ?? 0)

@@ -8,7 +8,7 @@ public struct PopularityModel: Recommender {
     /// Score per item id.
     public let scores: [Float]
 
-    public init(name: String = "popularity", log: InteractionLog, halfLifeDays: Double = 30) {
+    public init(name: String = ModelKind.popularity.rawValue, log: InteractionLog, halfLifeDays: Double = 30) {
         self.name = name
         var scores = [Float](repeating: 0, count: log.itemLimit)
         let newest = log.times.max() ?? 0
@@ -54,7 +54,7 @@ public struct ItemKNNModel: Recommender {
     /// Per item: neighbour ids and similarities, most similar first.
     public let lists: [[(item: UInt32, similarity: Float)]]
 
-    public init(name: String = "itemknn", log: InteractionLog, neighbours: Int = 100, binary: Bool = true,
+    public init(name: String = ModelKind.itemKNN.rawValue, log: InteractionLog, neighbours: Int = 100, binary: Bool = true,
                 similarity: Similarity = .cosine, threads: Int = 2) {
         self.name = name
         self.neighbours = neighbours

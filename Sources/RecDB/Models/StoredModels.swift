@@ -6,17 +6,17 @@ extension CatalogReading where Self: ~Copyable {
     /// Values are written ``ModelSchema/floatsPerValue`` floats each under consecutive indexes from 0, the last one
     /// shorter: each value's size, its index and the total (at most `limit`, and for popularity scores at most the
     /// catalog's item id counter) are checked, else `corrupted` naming the model, generation, part and index.
-    func modelFloats(_ record: ModelRecord, part: UInt8, limit: Int = .max) throws -> [Float] {
+    func modelFloats(_ record: ModelRecord, part: ModelPart, limit: Int = .max) throws -> [Float] {
         var limit = limit
-        if part == ModelSchema.popularityPart {
+        if part == .popularityScores {
             limit = min(limit, try CatalogSchemaAccess.idLimit("next.item", handle: handle, meta: schema.meta))
         }
-        let prefix = ModelSchema.dataPrefix(record.name, record.generation) + [part]
+        let prefix = ModelSchema.dataPrefix(record.name, record.generation) + [part.rawValue]
         var floats: [Float] = []
         var expectedIndex: UInt32 = 0
         var short = false
         try modelSchema.data.scanRaw(in: txn, prefix: prefix) { key, value in
-            let what = "model '\(record.name)' generation \(record.generation), part \(part) value \(expectedIndex)"
+            let what = "model '\(record.name)' generation \(record.generation), part \(part.rawValue) value \(expectedIndex)"
             guard key.count == prefix.count + 4, key.loadBigEndianUInt32(at: prefix.count) == expectedIndex, !short else {
                 throw RecDBError(.corrupted, "\(what): keys are not consecutive whole values")
             }
@@ -36,10 +36,10 @@ extension CatalogReading where Self: ~Copyable {
     /// Its dimension must be its space's, its basis `terms × dimension` floats.
     func contentProjection(_ record: ModelRecord) throws -> ContentProjection {
         try database.modelCache.value(model: record.name, generation: record.generation, part: "projection") {
-            let key = ModelSchema.dataKey(record.name, record.generation, part: ModelSchema.vocabularyPart, index: 0)
+            let key = ModelSchema.dataKey(record.name, record.generation, .vocabulary, index: 0)
             let what = "content model '\(record.name)' generation \(record.generation)"
             let dimension = try record.space.flatMap { try space($0)?.dimension }
-            let basis = try modelFloats(record, part: ModelSchema.basisPart)
+            let basis = try modelFloats(record, part: .basis)
             guard let projection = try modelSchema.data.withValue(key, in: txn, {
                 try ContentProjection(vocabulary: $0, basis: basis, dimension: dimension, what)
             })
@@ -57,7 +57,7 @@ extension CatalogReading where Self: ~Copyable {
         var log = SessionLog()
         log.itemLimit = try CatalogSchemaAccess.idLimit("next.item", handle: handle, meta: schema.meta)
         let itemLimit = log.itemLimit
-        let prefix = ModelSchema.dataPrefix(record.name, record.generation) + [ModelSchema.sessionsPart]
+        let prefix = ModelSchema.dataPrefix(record.name, record.generation) + [ModelPart.sessions.rawValue]
         try modelSchema.data.scanRaw(in: txn, prefix: prefix) { key, value in
             let index = key.count == prefix.count + 4 ? Int(key.loadBigEndianUInt32(at: prefix.count)) : -1
             let what = "session model '\(record.name)' generation \(record.generation), sessions \(index)"
@@ -82,18 +82,12 @@ extension CatalogReading where Self: ~Copyable {
         return log
     }
 
-    /// The session or transition model of a stored generation, rebuilt in memory once per generation.
-    func sessionModel(_ record: ModelRecord) throws -> any NextItemModel {
+    /// A next-item model of a stored generation, rebuilt in memory by `make` from its sessions once per generation.
+    func sessionModel(_ record: ModelRecord, _ make: (SessionLog) throws -> any NextItemModel) throws
+        -> any NextItemModel
+    {
         try database.modelCache.value(model: record.name, generation: record.generation, part: "session") {
-            () throws -> any NextItemModel in
-            if record.kind == "transition" { return TransitionModel(name: record.name, sessions: try storedSessions(record)) }
-            var parameters = SessionKNNModel.Parameters()
-            let counts = 0...Int(Int32.max)
-            parameters.neighbours = try record.count("neighbours", in: counts, default: parameters.neighbours)
-            parameters.sampleSize = try record.count("sample_size", in: counts, default: parameters.sampleSize)
-            if let v = record.parameters["rule_weight"] { parameters.ruleWeight = Float(v) }
-            parameters.ruleSteps = try record.count("rule_steps", in: 0...1024, default: parameters.ruleSteps)
-            return SessionKNNModel(name: record.name, sessions: try storedSessions(record), parameters: parameters)
+            () throws -> any NextItemModel in try make(try storedSessions(record))
         }
     }
 
@@ -101,7 +95,7 @@ extension CatalogReading where Self: ~Copyable {
     func foldInGram(_ record: ModelRecord) throws -> [Float] {
         try database.modelCache.value(model: record.name, generation: record.generation, part: "gram") {
             let factors = try record.count("factors", in: 1...EmbeddingSpace.maxDimension, default: 0)
-            let gram = try modelFloats(record, part: ModelSchema.gramPart, limit: factors * factors)
+            let gram = try modelFloats(record, part: .foldInGram, limit: factors * factors)
             guard gram.count == factors * factors else {
                 throw RecDBError(
                     .corrupted,
@@ -127,18 +121,12 @@ extension CatalogWriter {
     /// writes the item, so a new item is recommendable (and found by MATCHING) as soon as it commits.
     mutating func updateContentVector(item internalID: UInt32, id: String, attributes: Attributes) throws {
         let item = Item(id: id, internalID: internalID, attributes: attributes)
-        if let record = try model(ContentModel.storedName), record.kind == "content", let spaceName = record.space,
-            let space = try space(spaceName)
-        {
-            let vector = try contentProjection(record).vector(for: item)
-            try replaceItemVector(vector, space: space, item: item)
-        }
-        if let record = try model(TextModel.storedName), record.kind == "text", let spaceName = record.space,
-            let space = try space(spaceName)
-        {
-            let text = TextModel.text(of: item)
-            let vector = text.isEmpty ? nil : try SharedTextEncoder.get().encode(text)
-            try replaceItemVector(vector, space: space, item: item)
+        for kind in ModelRegistry.kinds where kind.keepsItemVectorsCurrent {
+            if let record = try model(kind.kind.rawValue), record.kind == kind.kind, let spaceName = record.space,
+                let space = try space(spaceName)
+            {
+                try replaceItemVector(try kind.currentItemVector(for: item, record: record, in: self), space: space, item: item)
+            }
         }
     }
 
@@ -170,10 +158,10 @@ extension CatalogWriter {
 
 extension ContentModel {
     /// The name under which the catalog keeps its content model current on item writes.
-    public static let storedName = "content"
+    public static let storedName = ModelKind.content.rawValue
 }
 
 extension TextModel {
     /// The name under which the catalog keeps its text model current on item writes.
-    public static let storedName = "text"
+    public static let storedName = ModelKind.text.rawValue
 }

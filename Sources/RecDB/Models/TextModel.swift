@@ -21,7 +21,7 @@ public struct TextModel: Recommender {
 
     /// Encodes every item that has text, in chunks, reporting the fraction done.
     public init(
-        name: String = "text", items: [Item], itemLimit: Int, encoder: MiniLMEncoder, threads: Int = 2,
+        name: String = ModelKind.text.rawValue, items: [Item], itemLimit: Int, encoder: MiniLMEncoder, threads: Int = 2,
         progress: (@Sendable (Double) -> Void)? = nil
     ) {
         self.init(
@@ -32,7 +32,7 @@ public struct TextModel: Recommender {
     /// Takes each item's vector from `stored` (the vectors a refreshed text model keeps in the database) and encodes
     /// only the items with text that have none there; with no `encoder`, those stay without a vector.
     public init(
-        name: String = "text", items: [Item], itemLimit: Int, stored: [UInt32: [Float]], dimension: Int,
+        name: String = ModelKind.text.rawValue, items: [Item], itemLimit: Int, stored: [UInt32: [Float]], dimension: Int,
         encoder: MiniLMEncoder?, threads: Int = 2, progress: (@Sendable (Double) -> Void)? = nil
     ) {
         self.name = name

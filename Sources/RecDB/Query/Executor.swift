@@ -199,7 +199,7 @@ extension CatalogReading where Self: ~Copyable {
             "models": .array(
                 records.map { record in
                     var members: [String: QueryValue] = [
-                        "name": .string(record.name), "kind": .string(record.kind),
+                        "name": .string(record.name), "kind": .string(record.kind.rawValue),
                         "generation": .number(Double(record.generation)), "trained_at": .string(record.trainedAt),
                         "training_seconds": .number(record.trainingSeconds), "events": .number(Double(record.events)),
                         "parameters": .object(record.parameters.mapValues { .number($0) }),

@@ -115,11 +115,11 @@ extension ModelSpec {
 
     /// The spec as a model expression (a blend's or chain's parts by name).
     var expression: ModelExpression {
-        switch self {
+        switch shape {
         case .blend(let parts, let weights):
             .blend(zip(parts, weights).map { ModelWeight($0.name, weight: $1) })
         case .chain(let parts): .chain(parts.map(\.name))
-        default: .model(name)
+        case .single: .model(name)
         }
     }
 }

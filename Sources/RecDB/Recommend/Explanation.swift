@@ -51,7 +51,7 @@ extension CatalogReading where Self: ~Copyable {
         let sources = sourceItems(resolved, limit: 50)
         guard !sources.isEmpty else { return [] }
         var spaceRecord = try model(name)
-        if spaceRecord?.space == nil || name == "blend" { spaceRecord = try model("content") ?? model("als") }
+        if spaceRecord?.space == nil || name == "blend" { spaceRecord = try model(ModelKind.content.rawValue) ?? model(ModelKind.als.rawValue) }
         guard let spaceName = spaceRecord?.space, let space = try space(spaceName) else { return [sources[0]] }
         let target: [Float]?
         if resolved.returnsUsers {

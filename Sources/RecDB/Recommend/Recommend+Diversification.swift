@@ -79,7 +79,7 @@ extension CatalogReading where Self: ~Copyable {
     /// The space whose vectors measure similarity between items: the content model's if trained, else the first
     /// factor model's.
     func diversitySpace() -> EmbeddingSpace? {
-        for name in ["content", "als", "bpr"] {
+        for name in [ModelKind.content, .als, .bpr].map(\.rawValue) {
             if let record = try? model(name), let spaceName = record.space, let space = try? space(spaceName) { return space }
         }
         return nil

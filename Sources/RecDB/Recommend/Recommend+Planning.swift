@@ -36,21 +36,17 @@ extension CatalogReading where Self: ~Copyable {
     /// The trained models of the default fallback chain for the request's target, in order (weights 0): what serves
     /// a request without `USING`, and what fills the rest of a page that its `USING` models leave short.
     func defaultChain(_ request: RecommendRequest) throws -> [(record: ModelRecord, weight: Float)] {
-        let names: [String]
-        switch request.target {
-        case .user: names = ["als", "bpr", "itemknn", "session", "text", "content", "popularity"]
-        case .session: names = ["session", "transition", "itemknn", "text", "content", "popularity"]
-        case .items: names = ["itemknn", "session", "text", "content", "als", "popularity"]
-        case .similarTo: names = ["itemknn", "text", "content", "als", "bpr", "popularity"]
-        case .usersForItem: names = ["als", "bpr"]
-        case .matching: names = ["text", "content"]
+        // Each kind says where it stands for the target; the model stored under the kind's name serves there.
+        let ranked = ModelRegistry.kinds.enumerated().compactMap { index, kind in
+            kind.chainPosition(for: request.target).map { (position: $0, index: index, name: kind.kind.rawValue) }
         }
+        let names = ranked.sorted { ($0.position, $0.index) < ($1.position, $1.index) }.map(\.name)
         var chain: [(record: ModelRecord, weight: Float)] = []
         var personalised = false
         for name in names {
             guard let record = try model(name), record.generation > 0 else { continue }
             // One personalised model leads the chain; the others follow only if it cannot serve.
-            if ["als", "bpr", "itemknn"].contains(record.kind) {
+            if ModelRegistry.implementation(of: record.kind)?.personalises == true {
                 if personalised, case .user = request.target { continue }
                 personalised = true
             }

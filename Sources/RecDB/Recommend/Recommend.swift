@@ -8,52 +8,6 @@ extension RecDatabase {
     }
 }
 
-/// How ``CatalogReading/recommend(_:)`` ranks: in blocks of ``block`` results, each block from pools of twice as
-/// many candidates per model. A page of up to ``block`` results comes from the first block alone, which is what
-/// evaluation replays for blends and chains (``BlendModel``, ``FallbackChainModel``).
-public enum RankingBlocks {
-    /// Results per block.
-    public static let block = 25
-    /// The candidates each model gives for the first block.
-    public static let firstPool = 2 * block
-}
-
-/// A scored candidate before ranking: which model found it and which source items drove it.
-struct Candidate {
-    var item: UInt32
-    var score: Float
-    var model: String
-    var reason: Provenance.Reason
-    /// Internal ids of the items that drove it, most influential first (may be filled in later).
-    var sources: [UInt32] = []
-    var neighbours = 0
-    /// The fallback model that filled a page the requested models left short (nil for their own candidates).
-    var filledBy: String?
-}
-
-/// A request resolved against the snapshot: internal ids, the exclusions and the allowed set.
-struct ResolvedRequest {
-    var request: RecommendRequest
-    var userID: UInt32?
-    /// The user's recent history, newest first.
-    var history: [HistoryEntry] = []
-    /// The items that stand for the target: the visit or basket in time order, or the one item.
-    var sourceItems: [UInt32] = []
-    var sourceReason: Provenance.Reason = .history
-    var excluded = Set<UInt32>()
-    var allowed: AllowedSet?
-    var itemLimit = 0
-    /// Whether results are users (users for an item).
-    var returnsUsers = false
-    /// A user's own description of their interests (the `about` attribute), for users without history.
-    var about: String?
-
-    func accepts(_ node: UInt32) -> Bool {
-        if returnsUsers { return true }
-        return !excluded.contains(node) && (allowed?.contains(node) ?? true)
-    }
-}
-
 extension CatalogReading where Self: ~Copyable {
     /// Recommends in this snapshot: see ``RecommendRequest``.
     public func recommend(_ request: RecommendRequest) throws -> [Recommendation] {
@@ -238,27 +192,22 @@ extension CatalogReading where Self: ~Copyable {
         return result
     }
 
-    /// One model's best `pool` candidates that the request accepts, best first.
+    /// One model's best `pool` candidates that the request accepts, best first; none for a kind this process does
+    /// not know.
     func candidates(from record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
-        switch record.kind {
-        case "als", "bpr": return try factorCandidates(record, resolved, pool: pool)
-        case "itemknn": return try neighbourCandidates(record, resolved, pool: pool)
-        case "session", "transition": return try sessionCandidates(record, resolved, pool: pool)
-        case "content", "text": return try contentCandidates(record, resolved, pool: pool)
-        case "popularity": return try popularityCandidates(record, resolved, pool: pool)
-        default: return []
-        }
+        guard let kind = ModelRegistry.implementation(of: record.kind) else { return [] }
+        return try kind.candidates(record, resolved, pool: pool, in: self)
     }
 
     /// The search's allowed set: the filter, minus exclusions when there are many of them.
-    private func searchSet(_ resolved: ResolvedRequest) -> (allowed: AllowedSet?, extra: Int) {
+    func searchSet(_ resolved: ResolvedRequest) -> (allowed: AllowedSet?, extra: Int) {
         guard resolved.excluded.count > 64 else { return (resolved.allowed, resolved.excluded.count) }
         var allowed = resolved.allowed ?? AllowedSet(0..<UInt32(resolved.itemLimit))
         for item in resolved.excluded { allowed.remove(item) }
         return (allowed, 0)
     }
 
-    private func searchSpace(
+    func searchSpace(
         _ space: String, _ query: [Float], _ resolved: ResolvedRequest, pool: Int, kind: VectorKind = .items
     ) throws -> [VectorMatch] {
         if kind == .users { return try nearest(in: space, to: query, k: pool, kind: .users) }
@@ -267,68 +216,8 @@ extension CatalogReading where Self: ~Copyable {
         return try nearest(in: space, to: query, k: pool + extra, allowed: allowed).filter { resolved.accepts($0.node) }
     }
 
-    func factorCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
-        guard let spaceName = record.space, let space = try space(spaceName) else { return [] }
-        let query: [Float]?
-        switch resolved.request.target {
-        case .similarTo, .usersForItem:
-            query = try storedVector(space, .items, resolved.sourceItems[0])
-        case .user:
-            query = try userVector(record, space, resolved)
-        case .session, .items:
-            query = try foldIn(record, space, resolved.sourceItems.map { ($0, Float(1)) })
-        case .matching:
-            query = nil
-        }
-        guard var query else { return [] }
-        if resolved.returnsUsers, record.kind == "bpr" { query[query.count - 1] = 0 }
-        let matches = try searchSpace(spaceName, query, resolved, pool: pool, kind: resolved.returnsUsers ? .users : .items)
-        let reason: Provenance.Reason = resolved.returnsUsers ? .audience : resolved.sourceReason
-        return matches.prefix(pool).map { Candidate(item: $0.node, score: $0.score, model: record.name, reason: reason) }
-    }
-
     func storedVector(_ space: EmbeddingSpace, _ kind: VectorKind, _ node: UInt32) throws -> [Float]? {
         try storedVector(of: node, kind, in: space)
-    }
-
-    /// The user's vector: stored by the last refresh, or folded in from the current history when the user has
-    /// events since (or none was stored).
-    func userVector(_ record: ModelRecord, _ space: EmbeddingSpace, _ resolved: ResolvedRequest) throws -> [Float]? {
-        guard let user = resolved.userID else { return nil }
-        let newest = resolved.history.first?.sequence ?? 0
-        if let trainedThrough = record.lastEventSequence, newest <= trainedThrough,
-            let stored = try storedVector(space, .users, user)
-        {
-            return stored
-        }
-        guard !resolved.history.isEmpty else { return nil }
-        var weights: [UInt32: Float] = [:]
-        for entry in resolved.history {
-            weights[entry.itemID, default: 0] += try eventWeight(sequence: entry.sequence)
-        }
-        return try foldIn(record, space, weights.map { ($0.key, $0.value) })
-    }
-
-    func eventWeight(sequence: UInt64) throws -> Float {
-        guard let record = try schema.events.withValue(sequence, in: txn, { try EventRecord($0) }),
-            let type = try eventTypes.type(code: record.typeCode)
-        else { return 1 }
-        return Float(type.weight(forValue: record.value))
-    }
-
-    /// Solves a user vector for the given items and weights against the model's item factors.
-    func foldIn(_ record: ModelRecord, _ space: EmbeddingSpace, _ items: [(UInt32, Float)]) throws -> [Float]? {
-        let gram = try foldInGram(record)
-        let dimension = space.dimension
-        let solved = record.kind == "bpr" ? dimension - 1 : dimension
-        var history: [(vector: [Float], weight: Float)] = []
-        for (item, weight) in items {
-            if let vector = try storedVector(space, .items, item) { history.append((vector, weight)) }
-        }
-        let alpha = Float(record.parameters["alpha"] ?? 1), regularization = Float(record.parameters["regularization"] ?? 0.01)
-        return FoldIn.solve(
-            history: history, gram: gram, dimension: dimension, solved: solved,
-            regularization: max(regularization, 1e-3), alpha: record.kind == "bpr" ? 1 : alpha)
     }
 
     /// The items that stand for the target: the user's recent history (newest first, distinct:
@@ -338,43 +227,8 @@ extension CatalogReading where Self: ~Copyable {
         return UserHistory.recentItems(resolved.history, limit: limit)
     }
 
-    func neighbourCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
-        let lists = try neighbourListSource(record)
-        var scores: [UInt32: (score: Float, source: UInt32, best: Float)] = [:]
-        for source in sourceItems(resolved) {
-            try forEachNeighbour(of: source, in: lists) { item, similarity in
-                guard resolved.accepts(item) else { return }
-                var entry = scores[item] ?? (0, source, 0)
-                entry.score += similarity
-                if similarity > entry.best { entry.source = source; entry.best = similarity }
-                scores[item] = entry
-            }
-        }
-        let ranked = scores.map {
-            Candidate(item: $0.key, score: $0.value.score, model: record.name, reason: resolved.sourceReason, sources: [$0.value.source])
-        }
-        return try bestLive(ranked, pool: pool)
-    }
-
-    func sessionCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
-        let visit = visit(resolved)
-        guard !visit.isEmpty else { return [] }
-        let model = try sessionModel(record)
-        let limit = max(resolved.itemLimit, 1)
-        var scores = [Float](repeating: 0, count: limit)
-        let neighbours = scores.withUnsafeMutableBufferPointer { model.scoreNext(after: visit, into: $0) }
-        var ranked: [Candidate] = []
-        for (index, score) in scores.enumerated() where score > 0 && resolved.accepts(UInt32(index)) {
-            ranked.append(
-                Candidate(
-                    item: UInt32(index), score: score, model: record.name, reason: .session, sources: [visit.last!],
-                    neighbours: neighbours.count))
-        }
-        return try bestLive(ranked, pool: pool)
-    }
-
     /// The `pool` best of `ranked` (sorted here) whose items still exist.
-    private func bestLive(_ ranked: [Candidate], pool: Int) throws -> [Candidate] {
+    func bestLive(_ ranked: [Candidate], pool: Int) throws -> [Candidate] {
         let sorted = ranked.sorted { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
         var result: [Candidate] = []
         for candidate in sorted where try schema.items.contains(candidate.item, in: txn) {
@@ -382,81 +236,5 @@ extension CatalogReading where Self: ~Copyable {
             if result.count >= pool { break }
         }
         return result
-    }
-
-    /// Candidates of a model that describes items by vectors (content, text): items like the profile of the
-    /// source items (a user's recent items, the visit, the basket, the item), or like the phrase for MATCHING.
-    func contentCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
-        guard let spaceName = record.space, let space = try space(spaceName) else { return [] }
-        if case .matching(let phrase) = resolved.request.target {
-            let query: [Float]?
-            if record.kind == "text" {
-                query = try SharedTextEncoder.get().encode(phrase)
-            } else {
-                query = try contentProjection(record).vector(forText: phrase)
-            }
-            guard let query else { return [] }
-            return try searchSpace(spaceName, query, resolved, pool: pool).map {
-                Candidate(item: $0.node, score: $0.score, model: record.name, reason: .matching)
-            }
-        }
-        if record.kind == "text", let about = resolved.about {
-            // A user with no events who described themselves: their words (and the interests read in them).
-            let query = try SharedTextEncoder.get().encode(ProfileReader.profileText(about: about))
-            return try searchSpace(spaceName, query, resolved, pool: pool).map {
-                Candidate(item: $0.node, score: $0.score, model: record.name, reason: .profile)
-            }
-        }
-        // Recent items count more for a user (1, 1/2, 1/3 … newest first): the profile evaluation scores with.
-        let profile = try ItemVectorProfile.profile(
-            of: sourceItems(resolved, limit: UserHistory.profileLimit), recencyWeighted: resolved.sourceItems.isEmpty,
-            dimension: space.dimension) { item in try storedVector(space, .items, item) }
-        guard let profile else { return [] }
-        // At most `pool`, as every model gives (the search returns more when it over-fetches for exclusions).
-        let matches = try searchSpace(spaceName, profile, resolved, pool: pool).prefix(pool)
-        let reason: Provenance.Reason = resolved.sourceReason == .similarItem ? .similarItem : .content
-        return matches.map { Candidate(item: $0.node, score: $0.score, model: record.name, reason: reason) }
-    }
-
-    func popularityCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
-        let ranking = try popularityRanking(record)
-        var result: [Candidate] = []
-        if let allowed = resolved.allowed, allowed.count * 8 < ranking.count {
-            // A narrow filter: rank its items by popularity instead of walking the whole ranking.
-            let scores = try popularityScores(record)
-            var scored: [(UInt32, Float)] = []
-            allowed.forEach { item in
-                if Int(item) < scores.count, scores[Int(item)] > 0, resolved.accepts(item) { scored.append((item, scores[Int(item)])) }
-            }
-            scored.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
-            for (item, score) in scored.prefix(pool) {
-                result.append(Candidate(item: item, score: score, model: record.name, reason: .popularity))
-            }
-            return result
-        }
-        for (item, score) in ranking where resolved.accepts(item) {
-            guard try schema.items.contains(item, in: txn) else { continue }
-            result.append(Candidate(item: item, score: score, model: record.name, reason: .popularity))
-            if result.count >= pool { break }
-        }
-        return result
-    }
-
-    /// Items by decayed popularity, best first, once per generation.
-    func popularityRanking(_ record: ModelRecord) throws -> [(UInt32, Float)] {
-        try database.modelCache.value(model: record.name, generation: record.generation, part: "ranking") {
-            let scores = try popularityScores(record)
-            var ranking: [(UInt32, Float)] = []
-            for (index, score) in scores.enumerated() where score > 0 { ranking.append((UInt32(index), score)) }
-            ranking.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
-            return ranking
-        }
-    }
-
-    /// Decayed popularity per item id, once per generation.
-    func popularityScores(_ record: ModelRecord) throws -> [Float] {
-        try database.modelCache.value(model: record.name, generation: record.generation, part: "scores") {
-            try modelFloats(record, part: ModelSchema.popularityPart)
-        }
     }
 }

@@ -1,0 +1,137 @@
+import Foundation
+
+/// One model kind with its typed parameters: how it trains from a snapshot, writes and reads a generation, and
+/// scores candidates for `RECOMMEND` and for offline evaluation.
+///
+/// A value is the kind's parameters (`StoredALS(parameters:)`); the statics describe the kind. Adding a kind is one
+/// file with a conforming type plus one line in ``ModelRegistry/builtIn``: the planner, ``ModelSpec``, refresh and
+/// evaluation reach it only through the registry.
+protocol StoredModel: Sendable, Hashable {
+    /// The kind written in the model's record; also the name a refresh stores it under by default.
+    static var kind: ModelKind { get }
+    /// Other names `ModelSpec.named` accepts for the kind (`pop`, `knn`).
+    static var aliases: [String] { get }
+    /// The typed parameters as `name → number`, for the record and `SHOW MODELS`: the one list both directions are
+    /// derived from (``parameterTable`` and ``init(parameterTable:)``).
+    static var storedParameters: [ModelParameter<Self>] { get }
+    /// Whether training reads the catalog's items (content, text) rather than only events.
+    static var trainsOnItems: Bool { get }
+    /// Whether training needs the text encoder (`recctl models install minilm`).
+    static var needsTextEncoder: Bool { get }
+    /// Whether the kind personalises from a user's history: the first such trained model leads a user's default
+    /// chain and the others follow only if it cannot serve.
+    static var personalises: Bool { get }
+
+    /// The default parameters.
+    init()
+
+    /// A small grid around these parameters, for `recctl tune`.
+    var tuningGrid: [Self] { get }
+
+    /// Trains on `input`'s snapshot, in memory: what refresh stores and evaluation scores.
+    func train(_ input: TrainingInput) -> any Recommender
+
+    /// Writes what `trained` (made by ``train(_:)``) serves from into the new generation.
+    func write(_ trained: any Recommender, to generation: inout GenerationWriter) throws
+
+    /// Vectors for items written while `trained` trained, given in the transaction that switches to the new
+    /// generation; nil when the kind keeps no item vectors.
+    func vectorsForNewItems(_ trained: any Recommender) -> ((Item) -> [Float]?)?
+
+    /// Where the kind stands in the default fallback chain for `target` (lower first; ties in registry order), or
+    /// nil when it is not in that chain.
+    static func chainPosition(for target: RecommendRequest.Target) -> Int?
+
+    /// A stored generation's best `pool` candidates for the request that it accepts, best first.
+    static func candidates<Reader: CatalogReading & ~Copyable>(
+        _ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int, in reader: borrowing Reader
+    ) throws -> [Candidate]
+
+    /// Whether an item write keeps the kind's item vectors current (``currentItemVector(for:record:in:)``).
+    static var keepsItemVectorsCurrent: Bool { get }
+
+    /// The vector an item written now gets in a stored generation's space (nil: none).
+    static func currentItemVector<Reader: CatalogReading & ~Copyable>(
+        for item: Item, record: ModelRecord, in reader: borrowing Reader
+    ) throws -> [Float]?
+}
+
+extension StoredModel {
+    static var aliases: [String] { [] }
+    static var storedParameters: [ModelParameter<Self>] { [] }
+    static var trainsOnItems: Bool { false }
+    static var needsTextEncoder: Bool { false }
+    static var personalises: Bool { false }
+    static var keepsItemVectorsCurrent: Bool { false }
+    var tuningGrid: [Self] { [self] }
+    func vectorsForNewItems(_ trained: any Recommender) -> ((Item) -> [Float]?)? { nil }
+
+    static func currentItemVector<Reader: CatalogReading & ~Copyable>(
+        for item: Item, record: ModelRecord, in reader: borrowing Reader
+    ) throws -> [Float]? { nil }
+
+    /// The parameters as stored in the record, from ``parameters``.
+    var parameterTable: [String: Double] {
+        Dictionary(uniqueKeysWithValues: Self.storedParameters.map { ($0.name, $0.read(self)) })
+    }
+
+    /// A spec of this kind with the parameters a record holds (defaults for those it lacks), or the defaults.
+    static func spec(parameterTable table: [String: Double] = [:]) -> ModelSpec {
+        ModelSpec(Self(parameterTable: table))
+    }
+
+    /// The parameters a record holds, defaults for those it lacks.
+    init(parameterTable table: [String: Double]) {
+        self.init()
+        for parameter in Self.storedParameters {
+            if let value = table[parameter.name] { parameter.assign(&self, value) }
+        }
+    }
+}
+
+/// What training reads: the snapshot's interactions and, for the kinds that need them, the catalog's items.
+struct TrainingInput {
+    var log: InteractionLog
+    var threads: Int = 2
+    /// The catalog's items (read only when a kind ``StoredModel/trainsOnItems``).
+    var items: [Item] = []
+    /// The inactivity gap that splits sessions.
+    var sessionGap: Int64 = 30 * 60 * 1000
+    /// A stored text model's item vectors, which spare the encoder for the items they cover.
+    var textVectors: StoredTextVectors?
+    var progress: (@Sendable (Double) -> Void)?
+}
+
+/// One named parameter of a kind: how its typed value reads as the number a record stores, and back.
+struct ModelParameter<Model> {
+    let name: String
+    let read: (Model) -> Double
+    let assign: (inout Model, Double) -> Void
+
+    /// A count (`factors`), stored as itself.
+    static func count(_ name: String, _ path: WritableKeyPath<Model, Int>) -> Self {
+        Self(name: name, read: { Double($0[keyPath: path]) }, assign: { $0[keyPath: path] = Int($1) })
+    }
+
+    /// A rate or weight, stored as people wrote it (0.01, not 0.009999999776482582).
+    static func float(_ name: String, _ path: WritableKeyPath<Model, Float>) -> Self {
+        Self(
+            name: name, read: { Double($0[keyPath: path].description) ?? Double($0[keyPath: path]) },
+            assign: { $0[keyPath: path] = Float($1) })
+    }
+
+    /// A number stored as itself (`half_life_days`).
+    static func double(_ name: String, _ path: WritableKeyPath<Model, Double>) -> Self {
+        Self(name: name, read: { $0[keyPath: path] }, assign: { $0[keyPath: path] = $1 })
+    }
+
+    /// A switch, stored as 1 or 0 (any non-zero reads as on).
+    static func flag(_ name: String, _ path: WritableKeyPath<Model, Bool>) -> Self {
+        Self(name: name, read: { $0[keyPath: path] ? 1 : 0 }, assign: { $0[keyPath: path] = $1 != 0 })
+    }
+
+    /// A random seed.
+    static func seed(_ name: String, _ path: WritableKeyPath<Model, UInt64>) -> Self {
+        Self(name: name, read: { Double($0[keyPath: path]) }, assign: { $0[keyPath: path] = UInt64(clamping: Int($1)) })
+    }
+}

@@ -31,6 +31,9 @@ struct CatalogSchema: Sendable {
     /// Which items each item version changed (version → sorted big-endian `UInt32` ids), for the last
     /// ``CatalogWriter/itemChangeHistory`` versions: cached filters catch up by re-checking only those items.
     let itemChanges: Database<UInt64Codec, BytesCodec>
+    /// Attribute name and order-preserving value → item (see ``AttributeIndex``). Nil only in a read-only process
+    /// on a database written before the index existed; readers then evaluate filters from the item records.
+    let itemAttributes: Database<BytesCodec, UInt32Codec>?
 
     init(environment env: Environment) throws {
         meta = try env.database("meta", key: StringCodec.self, value: BytesCodec.self)
@@ -54,12 +57,18 @@ struct CatalogSchema: Sendable {
         eventTypes = try env.database("event_types", key: StringCodec.self, value: BytesCodec.self)
         counters = try env.database("counters", key: StringCodec.self, value: UInt64Codec.self)
         itemChanges = try env.database("item_changes", key: UInt64Codec.self, value: BytesCodec.self)
+        do {
+            itemAttributes = try env.database(
+                "item_attributes", key: BytesCodec.self, value: UInt32Codec.self, flags: .fixedSizeDuplicates)
+        } catch let error as RecDBError where env.options.readOnly && error.code == .notFound {
+            itemAttributes = nil
+        }
     }
 
     static let allNames = [
         "meta", "item_ids", "items", "user_ids", "users", "events", "user_events", "item_events", "seen",
         "category_items", "tag_items", "session_ids", "sessions", "session_events", "event_types", "counters",
-        "item_changes",
+        "item_changes", "item_attributes",
     ]
 }
 

@@ -174,7 +174,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     // MARK: - Items
 
     /// Creates an item or merges `attributes` into an existing one (`replace` drops the attributes not given).
-    /// Category and tag postings follow the new values. Returns the internal id.
+    /// Category and tag postings and the attribute index (``AttributeIndex``) follow the new values. Returns the internal id.
     @discardableResult
     public mutating func upsertItem(_ id: String, attributes: Attributes, replace: Bool = false) throws -> UInt32 {
         try CatalogLimits.check(id, .itemID)
@@ -221,6 +221,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         let oldTags = tags(old), newTags = tags(new)
         for tag in oldTags.subtracting(newTags) { try schema.tagItems.delete(tag, value: item, in: &txn) }
         for tag in newTags.subtracting(oldTags) { try schema.tagItems.put(tag, item, in: &txn, flags: .noDuplicateData) }
+        try updateAttributeIndex(item: item, old: old, new: new)
     }
 
     /// Deletes an item with its events, history entries, seen entries, postings and id mapping.

@@ -10,7 +10,8 @@ public struct IntegrityProblem: Hashable, Sendable, CustomStringConvertible {
 
 extension RecDatabase {
     /// Verifies the catalog's invariants on one snapshot: the id maps agree both ways, every index entry
-    /// points to a live record that agrees with it, every event is indexed, and counters match the log.
+    /// points to a live record that agrees with it (the attribute index both ways: see
+    /// ``CatalogReading/checkAttributeIndex(_:)``), every event is indexed, and counters match the log.
     /// Returns at most `limit` problems (empty when the database is sound).
     public func checkIntegrity(limit: Int = 100) throws -> [IntegrityProblem] {
         try read { reader in
@@ -155,6 +156,7 @@ extension RecDatabase {
                     return holds ? .next : report(index, "'\(name)' lists item '\(record.id)', which no longer has it")
                 }
             }
+            if problems.count < limit { try reader.checkAttributeIndex(report) }
             return problems
         }
     }

@@ -55,7 +55,12 @@ public indirect enum ItemPredicate: Sendable, Hashable {
 
     /// Whether an item's attributes meet a comparison.
     static func holds(_ attributes: Attributes, _ name: String, _ op: ComparisonOperator, _ value: AttributeValue) -> Bool {
-        guard let actual = attributes[name] else { return op == .notEqual }
+        holds(attributes[name], op, value)
+    }
+
+    /// Whether an attribute's value (nil when the item lacks it) meets a comparison.
+    static func holds(_ actual: AttributeValue?, _ op: ComparisonOperator, _ value: AttributeValue) -> Bool {
+        guard let actual else { return op == .notEqual }
         func order<T: Comparable>(_ a: T, _ b: T) -> Bool {
             switch op {
             case .equal: a == b
@@ -104,9 +109,10 @@ extension CatalogReading where Self: ~Copyable {
         }
     }
 
-    /// The items that meet `predicate`. Categories and tags come from their postings; other comparisons
-    /// scan the item records once.
-    public func items(matching predicate: ItemPredicate) throws -> AllowedSet {
+    /// The items that meet `predicate`, decided from the item records (one decode of every item): the reference
+    /// the indexed ``items(matching:)`` must agree with, and its answer in a read-only process on a database
+    /// written before the attribute index existed.
+    func scannedItems(matching predicate: ItemPredicate) throws -> AllowedSet {
         switch predicate {
         case .category(let path): return AllowedSet(try items(inCategory: path))
         case .tag(let tag): return AllowedSet(try items(withTag: tag))
@@ -117,12 +123,12 @@ extension CatalogReading where Self: ~Copyable {
             }
             return set
         case .and(let parts):
-            guard var result = try parts.first.map({ try items(matching: $0) }) else { return try allItems() }
-            for part in parts.dropFirst() { result = result.intersection(try items(matching: part)) }
+            guard var result = try parts.first.map({ try scannedItems(matching: $0) }) else { return try allItems() }
+            for part in parts.dropFirst() { result = result.intersection(try scannedItems(matching: part)) }
             return result
         case .or(let parts):
             var result = AllowedSet()
-            for part in parts { result = result.union(try items(matching: part)) }
+            for part in parts { result = result.union(try scannedItems(matching: part)) }
             return result
         case .oneOf(let name, let values):
             var set = AllowedSet()
@@ -138,7 +144,7 @@ extension CatalogReading where Self: ~Copyable {
                 if item.available { set.insert(item.internalID) }
             }
             return set
-        case .not(let inner): return try allItems().subtracting(try items(matching: inner))
+        case .not(let inner): return try allItems().subtracting(try scannedItems(matching: inner))
         }
     }
 

@@ -12,8 +12,9 @@ import Foundation
 /// let history = try db.read { r in try r.history(ofUser: "u42") }
 /// ```
 public final class RecDatabase: Sendable {
-    /// The on-disk format this build writes. Opening a database with a higher version fails.
-    public static let formatVersion: UInt32 = 1
+    /// The on-disk format this build writes. Opening a database with a higher version fails; a version-1 database
+    /// (no attribute index) is upgraded when a writable process opens it.
+    public static let formatVersion: UInt32 = 2
     static let magic: [UInt8] = Array("RECDB".utf8)
 
     /// Options for opening a database.
@@ -41,7 +42,8 @@ public final class RecDatabase: Sendable {
 
     /// The folder of the database.
     public var path: String { environment.path }
-    /// The inactivity gap used to split sessions, in milliseconds (stored in the database).
+    /// The inactivity gap used to split sessions, in milliseconds. Stored in `meta` when the database is created
+    /// (`recctl init --session-gap`) and never changed afterwards, so reading it once at open is snapshot-correct.
     public let sessionGap: Int64
 
     /// Opens the database in folder `path`. With `create`, a missing or empty folder becomes a new database;
@@ -69,6 +71,7 @@ public final class RecDatabase: Sendable {
             return raw.withUnsafeBytes { Int64(bitPattern: $0.loadBigEndianUInt64(at: 0)) }
         }
         if !env.options.readOnly {
+            try buildAttributeIndexIfMissing()
             try removeAbandonedGenerations()
             try removeStaleModelData()
         }

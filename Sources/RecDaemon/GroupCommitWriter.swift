@@ -10,7 +10,7 @@ import RecDB
 /// created its user before failing leaves no user — and the rest of the batch commits without running again.
 final class GroupCommitWriter: @unchecked Sendable {
     private struct Pending {
-        var statement: Statement
+        var statement: PreparedStatement
         var promise: EventLoopPromise<QueryValue>
     }
 
@@ -40,8 +40,9 @@ final class GroupCommitWriter: @unchecked Sendable {
         thread.start()
     }
 
-    /// Queues a write; the promise completes after the commit that holds it (or with its error).
-    func submit(_ statement: Statement, promise: EventLoopPromise<QueryValue>) {
+    /// Queues a write, its text already encoded (``RecDatabase/prepareModelInputs(for:)``, so the transaction never
+    /// waits for the encoder); the promise completes after the commit that holds it (or with its error).
+    func submit(_ statement: PreparedStatement, promise: EventLoopPromise<QueryValue>) {
         condition.lock()
         if stopping {
             condition.unlock()

@@ -137,7 +137,9 @@ extension CatalogWriter {
             let space = try space(spaceName)
         {
             let text = TextModel.text(of: item)
-            let vector = text.isEmpty ? nil : try SharedTextEncoder.get().encode(text)
+            // Encoded before the transaction when the statement was prepared (``RecDatabase/prepareModelInputs(for:)``);
+            // here only when not (an embedder's own transaction, or a batch-mate changed the item's text since).
+            let vector = text.isEmpty ? nil : try modelInputs?.textVectors[text] ?? SharedTextEncoder.encode(text)
             try replaceItemVector(vector, space: space, item: item)
         }
     }

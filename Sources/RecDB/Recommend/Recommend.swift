@@ -47,6 +47,20 @@ struct ResolvedRequest {
     var returnsUsers = false
     /// A user's own description of their interests (the `about` attribute), for users without history.
     var about: String?
+    /// Model outputs computed before the transaction; nil runs the models where they are needed (inside it).
+    var inputs: ModelInputs?
+
+    /// The MiniLM vector of `text`: from ``inputs`` when given (``ModelInputs/Missing`` when absent), else encoded.
+    func textVector(_ text: String) throws -> [Float] {
+        if let inputs { return try inputs.textVector(text) }
+        return try SharedTextEncoder.encode(text)
+    }
+
+    /// The vector of the profile read from a self-description, as ``textVector(_:)`` finds it.
+    func profileVector(about: String) throws -> [Float] {
+        if let inputs { return try inputs.profileVector(about: about) }
+        return try SharedTextEncoder.encode(ProfileReader.profileText(about: about))
+    }
 
     func accepts(_ node: UInt32) -> Bool {
         if returnsUsers { return true }
@@ -57,6 +71,11 @@ struct ResolvedRequest {
 extension CatalogReading where Self: ~Copyable {
     /// Recommends in this snapshot: see ``RecommendRequest``.
     public func recommend(_ request: RecommendRequest) throws -> [Recommendation] {
+        try recommend(request, inputs: nil)
+    }
+
+    /// Recommends with the model outputs `inputs` (computed before the transaction); nil runs the models inline.
+    func recommend(_ request: RecommendRequest, inputs: ModelInputs?) throws -> [Recommendation] {
         guard request.count >= 0, request.offset >= 0 else {
             throw RecDBError(.invalidArgument, "count and offset must be ≥ 0 (count \(request.count), offset \(request.offset))")
         }
@@ -64,7 +83,8 @@ extension CatalogReading where Self: ~Copyable {
         guard request.count + request.offset <= 10_000 else {
             throw RecDBError(.invalidArgument, "offset + count may be at most 10,000")
         }
-        let resolved = try resolve(request)
+        var resolved = try resolve(request)
+        resolved.inputs = inputs
         let models = try plan(resolved)
         if let allowed = resolved.allowed, allowed.count == 0 { return [] }
         let needed = request.offset + request.count
@@ -391,7 +411,7 @@ extension CatalogReading where Self: ~Copyable {
         if case .matching(let phrase) = resolved.request.target {
             let query: [Float]?
             if record.kind == "text" {
-                query = try SharedTextEncoder.get().encode(phrase)
+                query = try resolved.textVector(phrase)
             } else {
                 query = try contentProjection(record).vector(forText: phrase)
             }
@@ -402,7 +422,7 @@ extension CatalogReading where Self: ~Copyable {
         }
         if record.kind == "text", let about = resolved.about {
             // A user with no events who described themselves: their words (and the interests read in them).
-            let query = try SharedTextEncoder.get().encode(ProfileReader.profileText(about: about))
+            let query = try resolved.profileVector(about: about)
             return try searchSpace(spaceName, query, resolved, pool: pool).map {
                 Candidate(item: $0.node, score: $0.score, model: record.name, reason: .profile)
             }

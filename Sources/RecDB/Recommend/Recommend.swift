@@ -2,9 +2,11 @@ import Foundation
 
 extension RecDatabase {
     /// Recommends from one consistent snapshot: see ``RecommendRequest``. Every result carries its score, the
-    /// model that produced it, its provenance and an explanation sentence.
+    /// model that produced it, its provenance and an explanation sentence. The models a cold user's profile or a
+    /// `MATCHING` phrase needs run between read transactions, never inside one (see ``ModelInputs``).
     public func recommend(_ request: RecommendRequest) throws -> [Recommendation] {
-        try read { r in try r.recommend(request) }
+        var inputs = ModelInputs()
+        return try readWithModelInputs(&inputs) { r, inputs in try r.recommend(request, inputs: inputs) }
     }
 }
 

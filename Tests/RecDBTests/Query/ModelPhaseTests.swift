@@ -64,6 +64,8 @@ struct ModelPhaseTests {
                 _ = try db.query("ASK 'a warm blanket for my grandmother, under 25 pounds' LIMIT 3")
                 let cold = try db.query("RECOMMEND 3 ITEMS FOR USER 'phase-newcomer' USING text STRICT EXPLAIN")
                 #expect(cold["items"]?.arrayValue?.isEmpty == false, "\(cold)")
+                // The embedded entry point too: the profile is encoded between two reads.
+                #expect(try db.recommend(RecommendRequest(.user("phase-newcomer"), count: 3)).first?.model == "text")
             }
             #expect(!sightings.values(.languageModel).isEmpty, "the language model ran")
             #expect(!sightings.values(.textEncoder).isEmpty, "the encoder ran")

@@ -29,6 +29,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// The commit of this connection's latest write, while it is pending: a later read waits for it, so a client
     /// reads its own writes even when it pipelines them.
     private var pendingWrite: EventLoopFuture<QueryValue>?
+    /// The latest write's hand-over to the writer (after its text is encoded): the next write is handed over after it.
+    private var lastSubmission: EventLoopFuture<Void>?
 
     init(server: ServerContext) {
         self.server = server
@@ -171,9 +173,19 @@ final class ConnectionHandler: ChannelInboundHandler {
                     Self.read(statement, control: control, server: server, eventLoop: eventLoop)
                 }
             case .write:
-                // A write waits only for the commit; it is not stopped once queued.
+                // A write waits only for the commit; it is not stopped once queued. Its text is encoded on the reader
+                // pool first, and writes reach the writer in the order they came.
                 let promise = eventLoop.makePromise(of: QueryValue.self)
-                server.writer.submit(statement, promise: promise)
+                let prepared: EventLoopFuture<PreparedStatement> =
+                    statement.needsModelInputs
+                    ? server.readers.runIfActive(eventLoop: eventLoop) {
+                        try server.database.prepareModelInputs(for: statement)
+                    }
+                    : eventLoop.makeSucceededFuture(PreparedStatement(statement))
+                let submitted = (self.lastSubmission ?? eventLoop.makeSucceededVoidFuture()).flatMap { prepared }
+                    .map { server.writer.submit($0, promise: promise) }
+                submitted.whenFailure { promise.fail($0) }
+                self.lastSubmission = submitted.recover { _ in () }
                 let future = promise.futureResult
                 handler.value.pendingWrite = future
                 future.whenComplete { _ in

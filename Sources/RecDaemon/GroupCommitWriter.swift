@@ -11,7 +11,7 @@ import Synchronization
 /// created its user before failing leaves no user — and the rest of the batch commits without running again.
 final class GroupCommitWriter: Sendable {
     private struct Pending {
-        var statement: Statement
+        var statement: PreparedStatement
         var promise: EventLoopPromise<QueryValue>
     }
 
@@ -52,8 +52,9 @@ final class GroupCommitWriter: Sendable {
         thread.start()
     }
 
-    /// Queues a write; the promise completes after the commit that holds it (or with its error).
-    func submit(_ statement: Statement, promise: EventLoopPromise<QueryValue>) {
+    /// Queues a write, its text already encoded (``RecDatabase/prepareModelInputs(for:)``, so the transaction never
+    /// waits for the encoder); the promise completes after the commit that holds it (or with its error).
+    func submit(_ statement: PreparedStatement, promise: EventLoopPromise<QueryValue>) {
         let accepted = state.withLock { state in
             guard !state.stopping else { return false }
             state.queue.append(Pending(statement: statement, promise: promise))

@@ -24,6 +24,8 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     var cache: IDCache?
     /// Ids resolved or assigned in this transaction; they join `cache` once it commits.
     private(set) var resolved = IDCache.Entries()
+    /// Model outputs computed before the transaction for the statement running in it (item text vectors).
+    var modelInputs: ModelInputs?
 
     /// The longest external id, in UTF-8 bytes (LMDB keys are at most 511 bytes); see ``CatalogLimits``.
     public static let maxIDLength = CatalogLimits.maxIDBytes

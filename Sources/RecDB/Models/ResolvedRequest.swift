@@ -32,6 +32,20 @@ struct ResolvedRequest {
     var returnsUsers = false
     /// A user's own description of their interests (the `about` attribute), for users without history.
     var about: String?
+    /// Model outputs computed before the transaction; nil runs the models where they are needed (inside it).
+    var inputs: ModelInputs?
+
+    /// The MiniLM vector of `text`: from ``inputs`` when given (``ModelInputs/Missing`` when absent), else encoded.
+    func textVector(_ text: String) throws -> [Float] {
+        if let inputs { return try inputs.textVector(text) }
+        return try SharedTextEncoder.encode(text)
+    }
+
+    /// The vector of the profile read from a self-description, as ``textVector(_:)`` finds it.
+    func profileVector(about: String) throws -> [Float] {
+        if let inputs { return try inputs.profileVector(about: about) }
+        return try SharedTextEncoder.encode(ProfileReader.profileText(about: about))
+    }
 
     func accepts(_ node: UInt32) -> Bool {
         if returnsUsers { return true }

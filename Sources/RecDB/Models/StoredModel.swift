@@ -47,12 +47,14 @@ protocol StoredModel: Sendable, Hashable {
         _ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int, in reader: borrowing Reader
     ) throws -> [Candidate]
 
-    /// Whether an item write keeps the kind's item vectors current (``currentItemVector(for:record:in:)``).
+    /// Whether an item write keeps the kind's item vectors current (``currentItemVector(for:record:inputs:in:)``).
     static var keepsItemVectorsCurrent: Bool { get }
 
-    /// The vector an item written now gets in a stored generation's space (nil: none).
+    /// The vector an item written now gets in a stored generation's space (nil: none). `inputs` holds what models
+    /// computed before the write transaction (``RecDatabase/prepareModelInputs(for:)``), when the statement was
+    /// prepared.
     static func currentItemVector<Reader: CatalogReading & ~Copyable>(
-        for item: Item, record: ModelRecord, in reader: borrowing Reader
+        for item: Item, record: ModelRecord, inputs: ModelInputs?, in reader: borrowing Reader
     ) throws -> [Float]?
 }
 
@@ -67,7 +69,7 @@ extension StoredModel {
     func vectorsForNewItems(_ trained: any Recommender) -> ((Item) -> [Float]?)? { nil }
 
     static func currentItemVector<Reader: CatalogReading & ~Copyable>(
-        for item: Item, record: ModelRecord, in reader: borrowing Reader
+        for item: Item, record: ModelRecord, inputs: ModelInputs?, in reader: borrowing Reader
     ) throws -> [Float]? { nil }
 
     /// The parameters as stored in the record, from ``parameters``.

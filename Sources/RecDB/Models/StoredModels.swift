@@ -125,7 +125,8 @@ extension CatalogWriter {
             if let record = try model(kind.kind.rawValue), record.kind == kind.kind, let spaceName = record.space,
                 let space = try space(spaceName)
             {
-                try replaceItemVector(try kind.currentItemVector(for: item, record: record, in: self), space: space, item: item)
+                let vector = try kind.currentItemVector(for: item, record: record, inputs: modelInputs, in: self)
+                try replaceItemVector(vector, space: space, item: item)
             }
         }
     }

@@ -176,4 +176,11 @@ enum SharedTextEncoder {
             }
         }
     }
+
+    /// The vector of `text` from the installed encoder (an inference: keep transactions closed while it runs).
+    static func encode(_ text: String) throws -> [Float] {
+        let encoder = try get()
+        InferenceProbe.willRun(.textEncoder)
+        return encoder.encode(text)
+    }
 }

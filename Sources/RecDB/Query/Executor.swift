@@ -40,13 +40,14 @@ extension RecDatabase {
         try control.run { try execute(statement) }
     }
 
-    /// Runs a statement: reads on one read transaction, writes in one write transaction, admin as their own jobs.
+    /// Runs a statement: reads on one read transaction, writes in one write transaction, admin as their own jobs. The
+    /// language model and the text encoder run outside those transactions (see ``prepareModelInputs(for:)``).
     public func execute(_ statement: Statement) throws -> QueryValue {
         switch statement.kind {
         case .read:
-            return try read { r in try r.executeRead(statement.body) }
+            return try executeReadInPhases(statement)
         case .write:
-            return try write { w in try w.executeWrite(statement.body) }
+            return try executeWriteInPhases(statement)
         case .admin:
             return try executeAdmin(statement.body)
         }
@@ -118,35 +119,21 @@ extension RecDatabase {
 // MARK: - Reads
 
 extension CatalogReading where Self: ~Copyable {
-    func executeRead(_ body: StatementBody) throws -> QueryValue {
+    /// The read step of a read statement, with the model outputs `inputs` (see ``ModelInputs``).
+    func executeRead(_ body: StatementBody, inputs: ModelInputs) throws -> ReadOutcome {
         switch body {
-        case .recommend(let query): return try executeRecommend(query)
+        case .recommend(let query): return .page(try recommendPage(query, inputs: inputs), query)
         case .ask(let text, let count):
-            let answer = try ask(text, count: count)
-            var interpreted: [String: QueryValue] = [
-                "keywords": .string(answer.request.keywords), "source": .string(answer.request.source),
-            ]
-            if let price = answer.request.maxPrice { interpreted["max_price"] = .number(price) }
-            var items: [QueryValue] = []
-            for result in answer.results {
-                var members: [String: QueryValue] = [
-                    "id": .string(result.id), "score": .number(Double(result.score)), "model": .string(result.model),
-                ]
-                if let item = try item(internalID: result.internalID) {
-                    if let title = item.title { members["title"] = .string(title) }
-                    if let price = item.price { members["price"] = .number(price) }
-                }
-                items.append(.object(members))
-            }
-            return ["interpreted": .object(interpreted), "answer": .string(answer.answer), "items": .array(items)]
-        case .showStats: return try showStats()
-        case .showModels: return try showModels()
+            let request = try inputs.shopperRequests[text] ?? ShopperRequestReader.interpret(text)
+            return .value(try askValue(answer(request, asked: text, count: count, inputs: inputs)))
+        case .showStats: return .value(try showStats())
+        case .showModels: return .value(try showModels())
         case .showItem(let id):
             guard let item = try item(id) else { throw RecDBError(.notFound, "unknown item '\(id)'") }
-            return [
+            return .value([
                 "id": .string(item.id), "internal_id": .number(Double(item.internalID)),
                 "attributes": QueryValue(item.attributes),
-            ]
+            ])
         case .showUser(let id, let withHistory, let limit):
             guard let user = try user(id) else { throw RecDBError(.notFound, "unknown user '\(id)'") }
             var members: [String: QueryValue] = [
@@ -154,10 +141,29 @@ extension CatalogReading where Self: ~Copyable {
                 "attributes": QueryValue(user.attributes),
             ]
             if withHistory { members["history"] = try historyValue(user.internalID, limit: limit ?? 20) }
-            return .object(members)
+            return .value(.object(members))
         default:
             throw RecDBError(.invalidArgument, "not a read statement")
         }
+    }
+
+    private func askValue(_ answer: ShopperAnswer) throws -> QueryValue {
+        var interpreted: [String: QueryValue] = [
+            "keywords": .string(answer.request.keywords), "source": .string(answer.request.source),
+        ]
+        if let price = answer.request.maxPrice { interpreted["max_price"] = .number(price) }
+        var items: [QueryValue] = []
+        for result in answer.results {
+            var members: [String: QueryValue] = [
+                "id": .string(result.id), "score": .number(Double(result.score)), "model": .string(result.model),
+            ]
+            if let item = try item(internalID: result.internalID) {
+                if let title = item.title { members["title"] = .string(title) }
+                if let price = item.price { members["price"] = .number(price) }
+            }
+            items.append(.object(members))
+        }
+        return ["interpreted": .object(interpreted), "answer": .string(answer.answer), "items": .array(items)]
     }
 
     private func historyValue(_ user: UInt32, limit: Int) throws -> QueryValue {
@@ -215,28 +221,21 @@ extension CatalogReading where Self: ~Copyable {
 
     // MARK: Recommend
 
-    private func executeRecommend(_ query: RecommendQuery) throws -> QueryValue {
-        var results: [Recommendation]
+    /// The page of a `RECOMMEND`, with the model outputs `inputs`; rendered by ``RecommendQuery/answer(_:generation:)``.
+    private func recommendPage(_ query: RecommendQuery, inputs: ModelInputs) throws -> [Recommendation] {
         switch query.target {
-        case .standard(let target): results = try recommend(query.request(target))
-        case .matching(let text): results = try recommend(query.request(.matching(text)))
+        case .standard(let target): return try recommend(query.request(target), inputs: inputs)
+        case .matching(let text): return try recommend(query.request(.matching(text)), inputs: inputs)
         }
-        var generated: ExplanationGenerator.Report?
-        var unavailable: String?
-        if query.generated {
-            // Sentences the guard rejects keep their template; so do all when the model is not installed.
-            do {
-                // The request, as the key of cached sentences (described only here: reflection is not free).
-                let context: String
-                switch query.target {
-                case .standard(let target): context = "\(target)"
-                case .matching(let text): context = "matching:" + text
-                }
-                generated = try ExplanationGenerator.shared.explain(&results, context: context)
-            } catch let error as RecDBError where error.code == .notFound {
-                unavailable = error.message
-            }
-        }
+    }
+}
+
+extension RecommendQuery {
+    /// The answer to this query for its page `results`, with the report of `EXPLAIN GENERATED` (or why the language
+    /// model was unavailable). Needs no transaction: the page carries its titles and provenance.
+    func answer(
+        _ results: [Recommendation], generation: Result<ExplanationGenerator.Report, RecDBError>?
+    ) -> QueryValue {
         var rows: [QueryValue] = []
         rows.reserveCapacity(results.count)
         for result in results {
@@ -244,19 +243,23 @@ extension CatalogReading where Self: ~Copyable {
                 "id": .string(result.id), "score": .number(Double(result.score)), "model": .string(result.model),
             ]
             if let title = result.title { members["title"] = .string(title) }
-            if query.explain {
+            if explain {
                 members["explanation"] = .string(result.explanation)
                 members["provenance"] = Self.provenanceValue(result.provenance)
             }
             rows.append(.object(members))
         }
-        var value: [String: QueryValue] = [query.returnsUsers ? "users" : "items": .array(rows)]
-        if let unavailable { value["generated"] = ["unavailable": .string(unavailable)] }
-        if let generated {
+        var value: [String: QueryValue] = [returnsUsers ? "users" : "items": .array(rows)]
+        switch generation {
+        case .failure(let error)?:
+            value["generated"] = ["unavailable": .string(error.message)]
+        case .success(let generated)?:
             value["generated"] = [
                 "sentences": .number(Double(generated.generated)), "cached": .number(Double(generated.cached)),
                 "rejected_by_guard": .number(Double(generated.rejected)), "seconds": .number(generated.seconds),
             ]
+        case nil:
+            break
         }
         return .object(value)
     }
@@ -277,7 +280,6 @@ extension CatalogReading where Self: ~Copyable {
         if let model = provenance.filledBy { members["filled_by"] = .string(model) }
         return .object(members)
     }
-
 }
 
 // MARK: - Writes

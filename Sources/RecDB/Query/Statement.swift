@@ -47,6 +47,15 @@ public struct Statement: Sendable {
         cost = Self.cost(of: body)
     }
 
+    /// Whether ``RecDatabase/prepareModelInputs(for:)`` may run a model for it (`ASK`, `UPSERT ITEM`): a server runs
+    /// that step off its event loops and before its writer's transaction.
+    public var needsModelInputs: Bool {
+        switch body {
+        case .ask, .upsertItem: return true
+        default: return false
+        }
+    }
+
     private static func cost(of body: StatementBody) -> QueryCost {
         switch body {
         case .ask, .refresh, .evaluate:

@@ -195,6 +195,7 @@ enum SharedLanguageModel {
                     throw RecDBError(.notFound, error.description, cause: error)
                 }
             }
+            InferenceProbe.willRun(.languageModel)
             return try body(model!)
         }
     }

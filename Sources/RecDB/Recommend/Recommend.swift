@@ -2,15 +2,22 @@ import Foundation
 
 extension RecDatabase {
     /// Recommends from one consistent snapshot: see ``RecommendRequest``. Every result carries its score, the
-    /// model that produced it, its provenance and an explanation sentence.
+    /// model that produced it, its provenance and an explanation sentence. The models a cold user's profile or a
+    /// `MATCHING` phrase needs run between read transactions, never inside one (see ``ModelInputs``).
     public func recommend(_ request: RecommendRequest) throws -> [Recommendation] {
-        try read { r in try r.recommend(request) }
+        var inputs = ModelInputs()
+        return try readWithModelInputs(&inputs) { r, inputs in try r.recommend(request, inputs: inputs) }
     }
 }
 
 extension CatalogReading where Self: ~Copyable {
     /// Recommends in this snapshot: see ``RecommendRequest``.
     public func recommend(_ request: RecommendRequest) throws -> [Recommendation] {
+        try recommend(request, inputs: nil)
+    }
+
+    /// Recommends with the model outputs `inputs` (computed before the transaction); nil runs the models inline.
+    func recommend(_ request: RecommendRequest, inputs: ModelInputs?) throws -> [Recommendation] {
         guard request.count >= 0, request.offset >= 0 else {
             throw RecDBError(.invalidArgument, "count and offset must be ≥ 0 (count \(request.count), offset \(request.offset))")
         }
@@ -18,7 +25,8 @@ extension CatalogReading where Self: ~Copyable {
         guard request.count + request.offset <= 10_000 else {
             throw RecDBError(.invalidArgument, "offset + count may be at most 10,000")
         }
-        let resolved = try resolve(request)
+        var resolved = try resolve(request)
+        resolved.inputs = inputs
         let models = try plan(resolved)
         if let allowed = resolved.allowed, allowed.count == 0 { return [] }
         let needed = request.offset + request.count

@@ -23,24 +23,20 @@ extension CatalogReading where Self: ~Copyable {
     /// Turns a shopper's free-text request into a search (keywords, a price ceiling) with the language model, runs
     /// it with `MATCHING`, and answers with a sentence naming only the real results. When the model is absent or its
     /// output does not parse, or finds nothing, the raw text is searched instead.
+    ///
+    /// The models run inside this transaction; ``RecDatabase/query(_:parameters:)`` (`ASK …`) runs them outside.
     public func ask(_ text: String, count: Int = 5) throws -> ShopperAnswer {
-        // Rejected before the language model is loaded or run.
-        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            throw RecDBError(.invalidArgument, "ASK needs the shopper's request, not an empty text")
-        }
-        var request = ShopperRequest(keywords: text, maxPrice: nil, source: "fallback")
-        if let reading = try? SharedLanguageModel.complete(
-            system: ShopperRequestReader.system, examples: ShopperRequestReader.examples, user: text, maxTokens: 32),
-            let parsed = ShopperRequestReader.parse(reading, request: text)
-        {
-            request = parsed
-        }
-        // A reading cut short by the deadline falls back above; the request itself stops here.
-        try RequestControl.checkCurrent()
-        var results = try search(request, count: count)
+        try answer(ShopperRequestReader.interpret(text), asked: text, count: count, inputs: nil)
+    }
+
+    /// Searches for `request` (the shopper's words `asked`, as ``ShopperRequestReader/interpret(_:)`` read them) and
+    /// answers it: the search step of `ASK`, with the encoder's outputs from `inputs` when given.
+    func answer(_ request: ShopperRequest, asked: String, count: Int, inputs: ModelInputs?) throws -> ShopperAnswer {
+        var request = request
+        var results = try search(request, count: count, inputs: inputs)
         if results.isEmpty && request.source == "model" {
-            request = ShopperRequest(keywords: text, maxPrice: nil, source: "fallback")
-            results = try search(request, count: count)
+            request = ShopperRequest(keywords: asked, maxPrice: nil, source: "fallback")
+            results = try search(request, count: count, inputs: inputs)
         }
         let titles = results.prefix(3).map { $0.title ?? $0.id }
         let answer: String
@@ -54,17 +50,35 @@ extension CatalogReading where Self: ~Copyable {
         return ShopperAnswer(request: request, results: results, answer: answer)
     }
 
-    private func search(_ request: ShopperRequest, count: Int) throws -> [Recommendation] {
+    private func search(_ request: ShopperRequest, count: Int, inputs: ModelInputs?) throws -> [Recommendation] {
         var recommend = RecommendRequest(.matching(request.keywords), count: count)
         if let maxPrice = request.maxPrice {
             recommend.filter = .compare(attribute: "price", .lessOrEqual, .number(maxPrice))
         }
-        return try self.recommend(recommend)
+        return try self.recommend(recommend, inputs: inputs)
     }
 }
 
 /// The prompt that reads a shopper's request, and the check of what the model wrote.
 enum ShopperRequestReader {
+    /// The shopper's words read by the language model (with no transaction open): the model's reading when it
+    /// parses, else the raw words as a `fallback` search. Throws for an empty text, or when the request must stop.
+    static func interpret(_ text: String) throws -> ShopperRequest {
+        // Rejected before the language model is loaded or run.
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw RecDBError(.invalidArgument, "ASK needs the shopper's request, not an empty text")
+        }
+        var request = ShopperRequest(keywords: text, maxPrice: nil, source: "fallback")
+        if let reading = try? SharedLanguageModel.complete(system: system, examples: examples, user: text, maxTokens: 32),
+            let parsed = parse(reading, request: text)
+        {
+            request = parsed
+        }
+        // A reading cut short by the deadline falls back above; the request itself stops here.
+        try RequestControl.checkCurrent()
+        return request
+    }
+
     static let system = "Turn the shopper's request into a product search: the product words, and the highest price named."
     static let examples = [
         ("a red mug for my sister, less than 12 pounds", "keywords: red mug\nmax_price: 12"),

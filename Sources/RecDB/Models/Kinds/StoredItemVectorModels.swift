@@ -68,7 +68,7 @@ struct StoredContent: StoredModel {
     }
 
     static func currentItemVector<Reader: CatalogReading & ~Copyable>(
-        for item: Item, record: ModelRecord, in reader: borrowing Reader
+        for item: Item, record: ModelRecord, inputs: ModelInputs?, in reader: borrowing Reader
     ) throws -> [Float]? {
         try reader.contentProjection(record).vector(for: item)
     }
@@ -125,16 +125,16 @@ struct StoredText: StoredModel {
     static func candidates<Reader: CatalogReading & ~Copyable>(
         _ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int, in reader: borrowing Reader
     ) throws -> [Candidate] {
-        try reader.itemVectorCandidates(record, resolved, pool: pool, readsAbout: true) {
-            try SharedTextEncoder.get().encode($0)
-        }
+        try reader.itemVectorCandidates(record, resolved, pool: pool, readsAbout: true) { try resolved.textVector($0) }
     }
 
     static func currentItemVector<Reader: CatalogReading & ~Copyable>(
-        for item: Item, record: ModelRecord, in reader: borrowing Reader
+        for item: Item, record: ModelRecord, inputs: ModelInputs?, in reader: borrowing Reader
     ) throws -> [Float]? {
         let text = TextModel.text(of: item)
-        return text.isEmpty ? nil : try SharedTextEncoder.get().encode(text)
+        // Encoded before the transaction when the statement was prepared (``RecDatabase/prepareModelInputs(for:)``);
+        // here only when not (an embedder's own transaction, or a batch-mate changed the item's text since).
+        return text.isEmpty ? nil : try inputs?.textVectors[text] ?? SharedTextEncoder.encode(text)
     }
 }
 
@@ -165,7 +165,7 @@ extension CatalogReading where Self: ~Copyable {
         }
         if readsAbout, let about = resolved.about {
             // A user with no events who described themselves: their words (and the interests read in them).
-            guard let query = try encode(ProfileReader.profileText(about: about)) else { return [] }
+            let query = try resolved.profileVector(about: about)
             return try searchSpace(spaceName, query, resolved, pool: pool).map {
                 Candidate(item: $0.node, score: $0.score, model: record.name, reason: .profile)
             }

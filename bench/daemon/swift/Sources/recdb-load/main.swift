@@ -5,7 +5,8 @@
 //
 // Phases: recommend closed loop (saturated), recommend paced at half that rate, 10 % item writes among filtered
 // recommends (the writes invalidate filter caches), a one-at-a-time probe while two hostile clients send the
-// heaviest requests the limits allow (and some they refuse), durable events. With RECD_PID, recd's own CPU time per
+// heaviest requests the limits allow (and some they refuse), the same probe while four clients ask for cold
+// EXPLAIN GENERATED pages (skipped, null, when the language model is not installed), durable events. With RECD_PID, recd's own CPU time per
 // answered request is reported for each phase.
 import Foundation
 import RecClient
@@ -132,10 +133,45 @@ let mixedPaced = run(
     "10 % item writes + filtered recommends at \(Int(mixedRate)) requests/s", phase: "mixed",
     rate: mixedRate / Double(clients), mixed)
 
-// A probe sends one request at a time while two hostile clients send the heaviest requests the limits allow (an
-// 8-model blend 990 deep with MMR, a 100-item basket, generated explanations) and some they refuse.
-let hostileStop = Flag()
-let hostileCount = Samples()
+/// A probe sending plain RECOMMENDs one at a time while `background` clients each send `make(client, n)` in a
+/// closed loop: the probe's samples, and the background requests' latencies (errors: refused or stopped).
+func probe(
+    _ name: String, phase: String, background: Int, _ make: @escaping @Sendable (Int, Int) -> (String, [String: Any])
+) -> (probe: Samples, background: Samples) {
+    let stop = Flag()
+    let sent = Samples()
+    guard wanted(phase) else { return (Samples(), sent) }
+    var threads: [Thread] = []
+    for client in 0..<background {
+        let thread = Thread {
+            guard let connection = try? RecClient(socketPath: socket) else { return }
+            var n = 0
+            while !stop.isSet {
+                let started = now()
+                let (text, parameters) = make(client, n)
+                let outcome: Int
+                do {
+                    _ = try connection.querySync(text, parameters: parameters)
+                    outcome = 0
+                } catch { outcome = 1 }
+                sent.add([(now() - started) * 1000], errors: outcome)
+                n += 1
+            }
+        }
+        threads.append(thread)
+        thread.start()
+    }
+    usleep(300_000)
+    let probe = run("probe, 1 request at a time, \(name)", phase: phase, rate: nil, clients: 1, recommend)
+    stop.set()
+    usleep(200_000)
+    log(String(format: "%@: %d background requests (%d refused or stopped), p50 %.1f ms, max %.1f ms", name,
+               sent.latencies.count, sent.errors, percentile(sent.latencies, 0.5), percentile(sent.latencies, 1)))
+    return (probe.samples, sent)
+}
+
+// Two hostile clients send the heaviest requests the limits allow (an 8-model blend 990 deep with MMR, a 100-item
+// basket, generated explanations) and some they refuse.
 let hostileQueries = [
     "RECOMMEND 10 ITEMS FOR USER $u USING BLEND(als 1, itemknn 1, popularity 1, content 1, als 2, itemknn 2, popularity 2, content 2) OFFSET 990 DIVERSIFY 0.5",
     "RECOMMEND 100 ITEMS FOR ITEMS (\((0..<100).map { "'i\($0 * 997 % 100_000)'" }.joined(separator: ", "))) DIVERSIFY 0.5",
@@ -143,31 +179,25 @@ let hostileQueries = [
     "RECOMMEND 10 ITEMS FOR USER $u USING BLEND(\((0..<300).map { ["als 1", "itemknn 1", "popularity 1"][$0 % 3] }.joined(separator: ", "))) OFFSET 9900",
     "RECOMMEND 990 ITEMS FOR USER $u OFFSET 10 WHERE price < 150",
 ]
-var hostileThreads: [Thread] = []
-for h in 0..<(wanted("probe") ? 2 : 0) {
-    let thread = Thread {
-        guard let connection = try? RecClient(socketPath: socket) else { return }
-        var n = h
-        while !hostileStop.isSet {
-            let started = now()
-            let outcome: Int
-            do {
-                _ = try connection.querySync(hostileQueries[n % hostileQueries.count], parameters: ["u": "u\(n % users)"])
-                outcome = 0
-            } catch { outcome = 1 }
-            hostileCount.add([(now() - started) * 1000], errors: outcome)
-            n += 1
-        }
-    }
-    hostileThreads.append(thread)
-    thread.start()
+let hostile = probe("under 2 hostile clients", phase: "probe", background: 2) { client, n in
+    (hostileQueries[(client + n) % hostileQueries.count], ["u": "u\((client + n) % users)"])
 }
-if wanted("probe") { usleep(300_000) }
-let probe = run("probe, 1 request at a time, under 2 hostile clients", phase: "probe", rate: nil, clients: 1, recommend)
-hostileStop.set()
-usleep(200_000)
-log(String(format: "hostile: %d requests (%d refused or stopped), p50 %.1f ms, max %.1f ms", hostileCount.latencies.count,
-           hostileCount.errors, percentile(hostileCount.latencies, 0.5), percentile(hostileCount.latencies, 1)))
+
+// Four clients ask for cold EXPLAIN GENERATED pages (a user not asked before, so no sentence is cached): the
+// language model runs after the read transaction closes, on the slow lane, and plain RECOMMENDs should not wait.
+let generatedPage = "RECOMMEND 10 ITEMS FOR USER $u EXPLAIN GENERATED"
+let languageModelReady: Bool = {
+    guard wanted("generated"), let connection = try? RecClient(socketPath: socket),
+        let answer = try? connection.querySync(generatedPage, parameters: ["u": "u0"]) as? [String: Any],
+        let generated = answer["generated"] as? [String: Any]
+    else { return false }
+    if let reason = generated["unavailable"] { log("generated: skipped, the language model is unavailable: \(reason)") }
+    return generated["unavailable"] == nil
+}()
+let underGenerated = languageModelReady
+    ? probe("under 4 cold EXPLAIN GENERATED pages", phase: "generated", background: 4) { client, n in
+        (generatedPage, ["u": "u\((1 + client * 4999 + n * 7) % users)"])
+    } : nil
 
 let events = run("durable EVENT, \(clients) clients, closed loop", phase: "events", rate: nil) { client, n in
     ("EVENT view USER $u ITEM $i", ["u": "load-\(client)", "i": "i\((client * 131 + n) % 100_000)"])
@@ -185,12 +215,14 @@ let result: [String: Any] = [
     "p99_ms_mixed_writes_paced": percentile(mixedPaced.samples.latencies, 0.99),
     "p99_ms_mixed_writes_reads_only": percentile(mixedSaturated.samples.readLatencies, 0.99),
     "p99_ms_mixed_writes_paced_reads_only": percentile(mixedPaced.samples.readLatencies, 0.99),
-    "p99_ms_probe_under_hostile": percentile(probe.samples.latencies, 0.99),
-    "p50_ms_probe_under_hostile": percentile(probe.samples.latencies, 0.5),
-    "hostile_requests": hostileCount.latencies.count, "hostile_refused_or_stopped": hostileCount.errors,
+    "p99_ms_probe_under_hostile": percentile(hostile.probe.latencies, 0.99),
+    "p50_ms_probe_under_hostile": percentile(hostile.probe.latencies, 0.5),
+    "hostile_requests": hostile.background.latencies.count, "hostile_refused_or_stopped": hostile.background.errors,
+    "p99_ms_recommend_under_generated": underGenerated.map { percentile($0.probe.latencies, 0.99) } ?? NSNull(),
+    "generated_pages": underGenerated.map { $0.background.latencies.count } ?? NSNull(),
     "recd_cpu_us_per_recommend_saturated": saturated.recdCPUMicroseconds,
     "recd_cpu_us_per_request_mixed": mixedSaturated.recdCPUMicroseconds,
     "errors": saturated.samples.errors + paced.samples.errors + events.samples.errors + mixedSaturated.samples.errors
-        + mixedPaced.samples.errors + probe.samples.errors,
+        + mixedPaced.samples.errors + hostile.probe.errors + (underGenerated?.probe.errors ?? 0),
 ]
 print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))

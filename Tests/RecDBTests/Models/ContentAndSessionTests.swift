@@ -118,7 +118,7 @@ struct ContentAndSessionTests {
     @Test func blendAndChainSpecsParseAndName() throws {
         let blend = try ModelSpec.named("BLEND(als 0.7, content 0.3)")
         #expect(blend.name == "BLEND(als 0.7, content 0.3)")
-        guard case .blend(let parts, let weights) = blend else { return #expect(Bool(false), "\(blend)") }
+        guard case .blend(let parts, let weights) = blend.shape else { return #expect(Bool(false), "\(blend)") }
         #expect(parts.map(\.name) == ["als", "content"] && weights == [0.7, 0.3])
         let chain = try ModelSpec.named("chain( als ,content, popularity )")
         #expect(chain.name == "CHAIN(als, content, popularity)")

@@ -118,11 +118,12 @@ struct StorageLayoutDocumentTests {
             }
 
             // Model parts: the part table has a row for each (part, model kind) the models wrote.
+            // Columns: part, name, model(s), value.
             let partRows = Self.rows(of: document, header: "part").map { row in
-                (part: Int(row[0]) ?? -1, models: row[1].lowercased().filter { $0.isLetter || $0 == "," })
+                (part: Int(row[0]) ?? -1, models: row[2].lowercased().filter { $0.isLetter || $0 == "," })
             }
             var kinds: [String: String] = [:]
-            for record in try db.models() { kinds[record.name] = record.kind }
+            for record in try db.models() { kinds[record.name] = record.kind.rawValue }
             var written = Set<String>()
             try db.read { r in
                 try db.modelSchema.data.scanRaw(in: r.txn) { key, _ in

@@ -60,7 +60,7 @@ def forward(inputs):
 groups = [{"params": [params[n] for n in order if decays[n]], "weight_decay": cfg["weight_decay"]},
           {"params": [params[n] for n in order if not decays[n]], "weight_decay": 0.0}]
 optimizer = torch.optim.AdamW(groups, lr=cfg["learning_rate"], betas=(0.9, 0.999), eps=1e-8)
-worst_gradient, worst_loss = 0.0, 0.0
+worst_gradient, worst_loss, worst_zero = 0.0, 0.0, 0.0
 print(f"{'step':>4} {'loss swift':>12} {'loss torch':>12} {'max rel grad err':>17}")
 for step, b in enumerate(report["batches"]):
     optimizer.zero_grad()
@@ -73,12 +73,19 @@ for step, b in enumerate(report["batches"]):
     for name, swift_gradient in zip(order, report["gradients"][step]):
         g = params[name].grad.flatten()
         s = torch.tensor(swift_gradient)
-        # Normwise per tensor: the largest element difference relative to the tensor's largest gradient.
-        step_worst = max(step_worst, float((g - s).abs().max() / g.abs().max().clamp_min(1e-12)))
+        # Per tensor: the largest element difference relative to the tensor's largest gradient.
+        scale = float(g.abs().max())
+        difference = float((g - s).abs().max())
+        if scale < 1e-6:
+            # The key biases' gradient is zero in exact arithmetic (softmax ignores a shift shared by all keys): both
+            # sides hold ~1e-9 of rounding there, so they are compared in absolute terms.
+            worst_zero = max(worst_zero, difference)
+            continue
+        step_worst = max(step_worst, difference / scale)
     swift_loss = report["losses"][step]
     worst_loss = max(worst_loss, abs(swift_loss - loss.item()) / abs(loss.item()))
     worst_gradient = max(worst_gradient, step_worst)
     print(f"{step:>4} {swift_loss:>12.6f} {loss.item():>12.6f} {step_worst:>17.2e}")
     optimizer.step()
 print(json.dumps({"steps": len(report["batches"]), "max_rel_grad_error_vs_pytorch": worst_gradient,
-                  "max_rel_loss_error_vs_pytorch": worst_loss}))
+                  "max_rel_loss_error_vs_pytorch": worst_loss, "max_abs_grad_error_zero_gradients": worst_zero}))

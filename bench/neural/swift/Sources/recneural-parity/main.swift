@@ -21,10 +21,9 @@ let (batchSize, learningRate, weightDecay): (Int, Float, Float) = (16, 1e-3, 0.0
 let network = SASRecNetwork(configuration)
 let optimizer = AdamOptimizer(parameters: network.parameters, variant: .adamW, weightDecay: weightDecay)
 
-func weights() -> [[String: Any]] {
-    network.parameters.map { ["name": $0.name, "shape": $0.shape.dimensions, "values": Array($0.value), "decays": $0.decays] }
+let initial: [[String: Any]] = network.parameters.map {
+    ["name": $0.name, "shape": $0.shape.dimensions, "values": Array($0.value), "decays": $0.decays]
 }
-let initial = weights()
 
 // Batches: left-padded random walks over the items, some sequences shorter than the window.
 var generator = SeededGenerator(seed: 9)

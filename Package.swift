@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "RecDB", targets: ["RecDB"]),
         .library(name: "RecML", targets: ["RecML"]),
+        .library(name: "RecNeural", targets: ["RecNeural"]),
         .executable(name: "recctl", targets: ["recctl"]),
         .executable(name: "recd", targets: ["RecDaemon"]),
         .library(name: "RecClient", targets: ["RecClient"]),
@@ -41,6 +42,8 @@ let package = Package(
         // C kernels of the text encoder and the language model (SIMD dot products, quantised matmuls).
         .target(name: "CRecML"),
         .target(name: "RecML", dependencies: ["CRecML", "COpenBLAS"]),
+        // The training core: tensors on a tape, reverse-mode autodiff, optimizers, and SASRec's network on them.
+        .target(name: "RecNeural", dependencies: ["COpenBLAS"]),
         .target(
             name: "RecDB",
             dependencies: ["CLMDB", "CZlib", "CRecSupport", "RecML"]
@@ -74,6 +77,10 @@ let package = Package(
         .testTarget(
             name: "RecMLTests",
             dependencies: ["RecML"]
+        ),
+        .testTarget(
+            name: "RecNeuralTests",
+            dependencies: ["RecNeural"]
         ),
         .testTarget(
             name: "recctlTests",

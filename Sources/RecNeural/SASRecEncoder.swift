@@ -1,0 +1,49 @@
+/// Encodes one history into SASRec's query vector at request time: the final hidden state at the most recent
+/// position, with dropout off and no gradient bookkeeping. The encoder keeps its own evaluation tape, whose arena is
+/// reused, so after the first call an encode allocates nothing. Scores for items are dot products with
+/// `network.itemEmbedding` rows. One encoder per thread.
+public final class SASRecEncoder {
+    /// The network read (its current weights are used on every call).
+    public let network: SASRecNetwork
+    private let tape = Tape(isTraining: false)
+
+    /// An encoder over `network`.
+    public init(network: SASRecNetwork) {
+        self.network = network
+    }
+
+    /// Writes the query vector (`dimension` floats) for `history` (oldest first; the last `maxLength` are read)
+    /// into `query`.
+    public func encode(_ history: some Collection<Int32>, into query: UnsafeMutableBufferPointer<Float>) {
+        let configuration = network.configuration
+        let length = configuration.maxLength, d = configuration.dimension
+        precondition(query.count == d, "encode: query must hold \(d) floats")
+        tape.reset()
+        let items = tape.scratchIntegers(length)
+        items.update(repeating: 0)
+        let n = min(history.count, length)
+        for (t, item) in history.suffix(n).enumerated() { items[length - n + t] = item }
+        let hidden = network.hidden(tape, items: UnsafeBufferPointer(items), batch: 1)
+        let values = tape.values(of: hidden)
+        for k in 0..<d { query[k] = values[(length - 1) * d + k] }
+    }
+
+    /// The query vector for `history` as an array.
+    public func encode(_ history: some Collection<Int32>) -> [Float] {
+        var query = [Float](repeating: 0, count: network.configuration.dimension)
+        query.withUnsafeMutableBufferPointer { encode(history, into: $0) }
+        return query
+    }
+
+    /// The item (1...itemCount) with the highest score for `query`, excluding none: for tests and evaluation.
+    public func topItem(for query: [Float]) -> Int32 {
+        let d = network.configuration.dimension, table = network.itemEmbedding.value
+        var best: Int32 = 1, bestScore = -Float.infinity
+        for item in 1...network.configuration.itemCount {
+            var s: Float = 0
+            for k in 0..<d { s += query[k] * table[item * d + k] }
+            if s > bestScore { bestScore = s; best = Int32(item) }
+        }
+        return best
+    }
+}

@@ -1,0 +1,106 @@
+/// What the attention backward pass needs: inputs, layout, masks and the saved attention probabilities.
+struct AttentionRecord {
+    var query: Int
+    var key: Int
+    var value: Int
+    var heads: Int
+    var causal: Bool
+    /// `[batch · length]`: 1 for a real position, 0 for padding; nil when nothing is padded.
+    var keyMask: UnsafeMutablePointer<Float>?
+    /// `[batch, heads, length, length]`, softmax of the masked, scaled scores.
+    var probabilities: UnsafeMutablePointer<Float>
+}
+
+extension Tape {
+    /// Multi-head scaled dot-product attention, fused: `query`, `key`, `value` are `[batch, length, heads · headWidth]`
+    /// (the projections' outputs; head h is columns h·headWidth ..< (h+1)·headWidth, read in place through sgemm's
+    /// leading dimension, no transposes copied). Position i attends to positions j ≤ i when `causal`, and never to a
+    /// padded position (`keyMask[b · length + j] == 0`). A query with no position to attend to (a left pad under a
+    /// causal mask) gets zeros. The result has the query's shape, heads concatenated.
+    public func attention(
+        query: Variable, key: Variable, value v: Variable, heads: Int, causal: Bool,
+        keyMask: UnsafeBufferPointer<Float>? = nil
+    ) -> Variable {
+        let s = shape(query.index)
+        precondition(s.rank == 3 && shape(key.index) == s && shape(v.index) == s, "attention: shapes must match")
+        let batch = s[0], length = s[1], width = s[2]
+        precondition(width % heads == 0, "attention: width \(width) not divisible by \(heads) heads")
+        let headWidth = width / heads
+        var mask: UnsafeMutablePointer<Float>? = nil
+        if let keyMask {
+            precondition(keyMask.count == batch * length, "attention: key mask must be [batch · length]")
+            let m = floats.allocate(keyMask.count)
+            m.update(from: keyMask.baseAddress!, count: keyMask.count)
+            mask = m
+        }
+        let probabilities = floats.allocate(batch * heads * length * length)
+        let record = AttentionRecord(query: query.index, key: key.index, value: v.index, heads: heads, causal: causal,
+            keyMask: mask, probabilities: probabilities)
+        let (result, out) = output(s, query, key, v, operation: .attention(record))
+        let q = value(query.index), k = value(key.index), values = value(v.index)
+        let scale = 1 / Float(headWidth).squareRoot()
+        let work = batch * heads * length * length * headWidth * 2
+        Parallel.forEachRange(batch * heads, work: work) { range in
+            for bh in range {
+                let b = bh / heads, h = bh % heads
+                let offset = b * length * width + h * headWidth
+                let p = probabilities + bh * length * length
+                gemm(false, true, length, length, headWidth, alpha: scale, q + offset, width, k + offset, width,
+                    beta: 0, p, length)
+                for i in 0..<length {
+                    let row = p + i * length
+                    for j in 0..<length {
+                        let hidden = (causal && j > i) || (mask.map { $0[b * length + j] == 0 } ?? false)
+                        if hidden { row[j] = -.infinity }
+                    }
+                }
+                softmaxRows(p, into: p, rows: length, width: length, logarithm: false)
+                gemm(false, false, length, headWidth, length, p, length, values + offset, width, beta: 0,
+                    out + offset, width)
+            }
+        }
+        return result
+    }
+
+    func attentionBackward(_ i: Int, _ g: UnsafeMutablePointer<Float>, _ record: AttentionRecord) {
+        let s = shape(record.query)
+        let batch = s[0], length = s[1], width = s[2], heads = record.heads
+        let headWidth = width / heads
+        let scale = 1 / Float(headWidth).squareRoot()
+        let q = value(record.query), k = value(record.key), values = value(record.value)
+        let gq = gradientBuffer(record.query), gk = gradientBuffer(record.key), gv = gradientBuffer(record.value)
+        let scores = floats.allocate(batch * heads * length * length)
+        let work = batch * heads * length * length * headWidth * 4
+        // Heads of one sequence write disjoint columns and sequences disjoint rows; when query, key and value are
+        // one node, one work item still writes its block serially.
+        Parallel.forEachRange(batch * heads, work: work) { range in
+            for bh in range {
+                let b = bh / heads, h = bh % heads
+                let offset = b * length * width + h * headWidth
+                let p = record.probabilities + bh * length * length
+                let d = scores + bh * length * length
+                let dOut = g + offset
+                if let gv {  // dV = Pᵀ · dO
+                    gemm(true, false, length, headWidth, length, p, length, dOut, width, beta: 1, gv + offset, width)
+                }
+                guard gq != nil || gk != nil else { continue }
+                // dP = dO · Vᵀ, then dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale.
+                gemm(false, true, length, length, headWidth, dOut, width, values + offset, width, beta: 0, d, length)
+                for r in 0..<length {
+                    let pr = p + r * length, dr = d + r * length
+                    var dot: Float = 0
+                    for j in 0..<length { dot += pr[j] * dr[j] }
+                    for j in 0..<length { dr[j] = pr[j] * (dr[j] - dot) * scale }
+                }
+                if let gq {  // dQ = dS · K
+                    gemm(false, false, length, headWidth, length, d, length, k + offset, width, beta: 1, gq + offset,
+                        width)
+                }
+                if let gk {  // dK = dSᵀ · Q
+                    gemm(true, false, length, headWidth, length, d, length, q + offset, width, beta: 1, gk + offset,
+                        width)
+                }
+            }
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import RecClient
 import Testing
 
@@ -9,7 +10,15 @@ struct StatusCounterTests {
         let daemon = try Daemon()
         let socket = daemon.socket
         let observer = try daemon.client()
-        let before = try #require(try observer.querySync("STATUS") as? [String: Any])
+        // The harness's readiness probe connected just before; its accept may be counted a moment later, so the
+        // baseline is taken once the count holds still.
+        var before = try #require(try observer.querySync("STATUS") as? [String: Any])
+        for _ in 0..<50 {
+            usleep(20_000)
+            let again = try #require(try observer.querySync("STATUS") as? [String: Any])
+            defer { before = again }
+            if again["connections_accepted"] as? Int == before["connections_accepted"] as? Int { break }
+        }
         let clients = 12, requestsEach = 30
         let failures = Counter(), writes = Counter()
         DispatchQueue.concurrentPerform(iterations: clients) { worker in

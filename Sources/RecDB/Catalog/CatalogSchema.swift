@@ -236,3 +236,23 @@ struct EntityRecord {
         attributes = try Attributes.decode(from: &reader)
     }
 }
+
+/// Id counters in `meta`, read through a raw transaction handle (the writer and the index builder hold one).
+enum CatalogSchemaAccess {
+    /// A `u64` counter from `meta` (0 when unset).
+    static func nextID(_ name: String, handle: OpaquePointer, meta: Database<StringCodec, BytesCodec>) throws -> UInt64 {
+        try meta.withValue(name, in: ReadTransaction(handle: handle)) { try UInt64Codec.decode($0) } ?? 0
+    }
+
+    /// An id counter from `meta` as a limit on ids (0 when unset): one past the largest internal id, so at most 2³²
+    /// (ids are `UInt32`); a larger value is `corrupted`.
+    static func idLimit(_ name: String, handle: OpaquePointer, meta: Database<StringCodec, BytesCodec>) throws -> Int {
+        let value = try nextID(name, handle: handle, meta: meta)
+        guard value <= UInt64(UInt32.max) + 1 else {
+            throw RecDBError(.corrupted, "meta '\(name)' is \(value), past the largest id a UInt32 can hold")
+        }
+        return Int(value)
+    }
+}
+
+/// Knobs of the filtered-search planner, settable through `RECDB_FILTER_TUNING="widenBelow,widenPower,subgraphBelow"`

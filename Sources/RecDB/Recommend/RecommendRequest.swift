@@ -80,7 +80,7 @@ public struct RecommendRequest: Sendable, Hashable {
 
 /// A model in a request, with its weight in a blend.
 public struct ModelWeight: Sendable, Hashable {
-    /// A model's name as stored (`als`, `session`, …), not its kind; an untrained one fails the request with `notFound`.
+    /// A model's name as stored (`als`, `session`, …), not its kind; an untrained one fails with `notFound`.
     public var model: String
     /// Multiplier on the model's min–max-normalised scores in a blend (default 1); ignored in a chain or alone.
     public var weight: Float

@@ -171,12 +171,12 @@ public struct ALSModel: Recommender {
         for a in 0..<f { out[a] = VectorKernels.dot(m + a * f, v, f) }
     }
 
-    /// Inner product of the user's and every item's factors; leaves `scores` untouched for a user unseen in training.
+    /// Inner product of the user's and every item's factors; leaves `scores` untouched for a user id past the log's limit.
     public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
         FactorScoring.score(user: user, users: userFactors, items: itemFactors, factors: parameters.factors, into: scores)
     }
 
-    /// The item's `factors`-long vector; nil when the item was not in training.
+    /// The item's `factors`-long vector; nil for an item id past the training log's item limit.
     public func itemVector(_ item: UInt32) -> [Float]? {
         FactorScoring.vector(item, itemFactors, parameters.factors)
     }
@@ -312,7 +312,7 @@ public struct BPRModel: Recommender {
         FactorScoring.score(user: user, users: userFactors, items: itemFactors, factors: parameters.factors + 1, into: scores)
     }
 
-    /// The item's latent vector without its bias column; nil when the item was not in training.
+    /// The item's latent vector without its bias column; nil for an item id past the training log's item limit.
     public func itemVector(_ item: UInt32) -> [Float]? {
         FactorScoring.vector(item, itemFactors, parameters.factors + 1).map { Array($0.dropLast()) }
     }

@@ -312,7 +312,7 @@ public struct BPRModel: Recommender {
         FactorScoring.score(user: user, users: userFactors, items: itemFactors, factors: parameters.factors + 1, into: scores)
     }
 
-    /// The item's latent vector without its bias column; nil for an item id past the training log's item limit.
+    /// The item's latent vector without its bias column; nil for an item id past the log's item limit.
     public func itemVector(_ item: UInt32) -> [Float]? {
         FactorScoring.vector(item, itemFactors, parameters.factors + 1).map { Array($0.dropLast()) }
     }

@@ -171,7 +171,8 @@ public struct ALSModel: Recommender {
         for a in 0..<f { out[a] = VectorKernels.dot(m + a * f, v, f) }
     }
 
-    /// Inner product of the user's and every item's factors; leaves `scores` untouched for a user id past the log's limit.
+    /// Inner product of the user's and every item's factors; `scores` stay untouched for a user id past the training
+    /// log's user limit.
     public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
         FactorScoring.score(user: user, users: userFactors, items: itemFactors, factors: parameters.factors, into: scores)
     }

@@ -15,6 +15,7 @@ import Glibc
 ///
 /// Calls on one client are serialised; open several clients for parallel requests.
 public final class RecClient: Sendable {
+    /// The path the client connected to, as given (relative paths resolve against the working directory at `init`).
     public let socketPath: String
     private let fd: Int32
     /// Bytes received past the last response line. Held for a whole exchange, which serialises the calls.
@@ -143,10 +144,13 @@ public final class RecClient: Sendable {
 /// An item (or user) of a `RECOMMEND` result, decoded from the one result shape that recd, `recctl query` and
 /// `recctl recommend --json` print (`{"items": [{"id", "score", "model", "title"?, "explanation"?, "provenance"?}]}`).
 public struct RecommendedItem: Decodable, Sendable, Hashable {
+    /// The external id of the item, or of the user for `USERS FOR ITEM` statements.
     public var id: String
+    /// The score that ranked it: the model's own (unbounded) score, or a blend's weighted sum of normalised scores.
     public var score: Double
     /// The model that produced it (`als`, `blend`, …).
     public var model: String
+    /// The item's title; nil when the item has none, and for users.
     public var title: String?
     /// With `EXPLAIN`: a sentence for shoppers.
     public var explanation: String?
@@ -175,8 +179,11 @@ public struct RecommendedItem: Decodable, Sendable, Hashable {
 
     /// An item behind a recommendation: its id, title and, for history items, the event type.
     public struct SourceItem: Decodable, Sendable, Hashable {
+        /// The source item's external id.
         public var id: String
+        /// The source item's title; nil when it has none.
         public var title: String?
+        /// For `history` and `content` reasons: the event type that made the item count (`purchase`, …); else nil.
         public var event: String?
     }
 }
@@ -185,15 +192,18 @@ public struct RecommendedItem: Decodable, Sendable, Hashable {
 public struct RecClientError: Error, CustomStringConvertible, Sendable {
     /// The server's error code (`syntax`, `not_found`, `permission_denied`, …) or `unavailable`, `closed`, `io`.
     public var code: String
+    /// A human-readable explanation from the server (or of the connection failure); not meant for parsing.
     public var message: String
     /// For syntax errors: the character offset in the query.
     public var position: Int?
 
+    /// Makes an error with the given fields, e.g. for a test double of the client; `position` defaults to nil.
     public init(code: String, message: String, position: Int? = nil) {
         self.code = code
         self.message = message
         self.position = position
     }
 
+    /// The message, with ` (at N)` appended when a syntax error has a position.
     public var description: String { position.map { "\(message) (at \($0))" } ?? message }
 }

@@ -60,6 +60,7 @@ public struct RecommendStatement: Sendable, Hashable, CustomStringConvertible {
         case perCategory(Int)
     }
 
+    /// Whom or what the list is for: the statement's `FOR …` clause.
     public var target: Target
     /// Results on the page.
     public var count: Int

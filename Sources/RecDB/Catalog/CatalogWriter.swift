@@ -5,9 +5,11 @@
 /// event counters, the items changed (for the item version and its change log, `item_changes`) and ids resolved for
 /// the ``IDCache``. ``savepoint(_:)`` and ``attempt(_:)`` roll these back together with the nested transaction.
 public struct CatalogWriter: CatalogReading, ~Copyable {
+    /// The database being written; its caches (event types, ids) are updated only when the transaction commits.
     public let database: RecDatabase
     /// The LMDB transaction: the write transaction, or the nested one while a savepoint's body runs.
     public private(set) var handle: OpaquePointer
+    /// Always false: what this writer reads includes its own uncommitted changes, and the transaction may yet abort.
     public var isSnapshot: Bool { false }
     private var nextIDs: [String: UInt64] = [:]
     private var changedIDs: Set<String> = []

@@ -18,6 +18,8 @@ public indirect enum ItemPredicate: Sendable, Hashable {
     case or([ItemPredicate])
     case not(ItemPredicate)
 
+    /// How `compare` relates an attribute to a value; the raw value is the query-language token (`price <= 20`).
+    /// An item without the attribute, or whose value cannot be compared with the given one, meets only `notEqual`.
     public enum ComparisonOperator: String, Sendable, Hashable, CaseIterable {
         case equal = "="
         case notEqual = "!="

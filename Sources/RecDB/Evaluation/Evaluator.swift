@@ -3,15 +3,26 @@ import RecML
 
 /// Ranking metrics at K, averaged over the evaluated users, plus list-level measures.
 public struct EvaluationResult: Sendable, Codable {
+    /// The evaluated model's report name (`Recommender.name`).
     public var model: String
+    /// The split's kind as its raw value, e.g. `leave-last-out`.
     public var split: String
+    /// List length K that every metric is cut at (default 10).
     public var k: Int
+    /// Users scored: those with at least one held-out item; the averages' denominator.
     public var users = 0
+    /// Mean precision@K: hits in the top K ÷ K (so < 1 whenever a user has fewer than K held-out items), in [0, 1].
     public var precision = 0.0
+    /// Mean recall@K: hits in the top K ÷ the user's held-out items, in [0, 1].
     public var recall = 0.0
+    /// Mean per-user F1@K, the harmonic mean of that user's precision and recall (0 without hits); not F1 of the means.
     public var f1 = 0.0
+    /// Mean NDCG@K with binary relevance and a log2(rank + 1) discount, normalised by the ideal list of
+    /// min(K, held-out) hits; in [0, 1].
     public var ndcg = 0.0
+    /// Mean reciprocal rank of the first held-out item within the top K (0 when none is there), in [0, 1].
     public var mrr = 0.0
+    /// Share of users with at least one held-out item in their top K, in [0, 1].
     public var hitRate = 0.0
     /// Distinct items recommended to anyone ÷ items in the catalog.
     public var coverage = 0.0
@@ -20,6 +31,7 @@ public struct EvaluationResult: Sendable, Codable {
     public var diversity: Double?
     /// Mean −log2 of the recommended items' popularity share among training users.
     public var novelty = 0.0
+    /// Wall-clock seconds the evaluation took (training not included).
     public var seconds = 0.0
     /// The same metrics over users with at most 3 training interactions (nil when there are none).
     public var coldStart: ColdStart?
@@ -27,10 +39,15 @@ public struct EvaluationResult: Sendable, Codable {
     /// those items as relevant, over the users who have one (nil when there are none).
     public var coldItems: ColdStart?
 
+    /// Metrics over a subgroup (cold users or cold items), defined as in the full result, averaged over the group.
     public struct ColdStart: Sendable, Codable {
+        /// Users in the subgroup; the averages' denominator (always > 0 in a stored result).
         public var users: Int
+        /// Mean NDCG@K over the subgroup (binary relevance, log2 discount).
         public var ndcg: Double
+        /// Mean recall@K over the subgroup.
         public var recall: Double
+        /// Share of the subgroup with at least one relevant item in the top K.
         public var hitRate: Double
     }
 }
@@ -48,11 +65,14 @@ struct EvaluationPartial {
 /// lists. Models get each user's training history as serving reads it (``UserHistory``: the newest events in time
 /// order, beside the summed row).
 public struct Evaluator: Sendable {
+    /// The split evaluated: the models train on `split.train` and are scored on its test or validation part.
     public let split: EvaluationSplit
+    /// Summed training interactions per user (pairs whose weights sum to ≤ 0 left out): the models' `history` rows.
     public let train: InteractionMatrix
     /// Every item each user met in training, whatever the weights sum to (a purchase then a return sums to 0 and
     /// is not in `train`, but is met all the same): these never make a list.
     let met: InteractionMatrix
+    /// List length K (default 10); every user's list holds at most K items.
     public let k: Int
     /// Items the catalog holds (coverage's denominator).
     public let catalogItems: Int
@@ -67,6 +87,9 @@ public struct Evaluator: Sendable {
     /// The inactivity gap that ends a visit, as the database splits sessions.
     public let sessionGap: Int64
 
+    /// Prepares the training matrices and per-item counts from `split` (O(training interactions)); no model runs yet.
+    /// `catalogItems` is coverage's denominator; `itemFeatures` (category and tag sets) serve diversity when a model
+    /// has no vectors; `sessionGap` (milliseconds, default 30 minutes) ends a visit in each user's history.
     public init(
         split: EvaluationSplit, k: Int = 10, catalogItems: Int, itemFeatures: [UInt32: Set<String>] = [:],
         sessionGap: Int64 = 30 * 60 * 1000

@@ -2,8 +2,11 @@ import Foundation
 
 /// One model's row of an evaluation table: its metrics and how long it trained.
 public struct ModelEvaluation: Sendable {
+    /// The model as it was asked for: kind, name and parameters.
     public var spec: ModelSpec
+    /// Its metrics on the split's test (or validation) part.
     public var result: EvaluationResult
+    /// Wall-clock seconds training on the split's training part took (evaluating not included; see `result.seconds`).
     public var trainingSeconds: Double
 }
 

@@ -4,15 +4,22 @@ import RecML
 /// Next-item metrics over test sessions: for every prefix of every test session, is the next click in the top K
 /// (hit rate) and at which rank (MRR) — the protocol of session-rec (Ludewig et al.) for YOOCHOOSE and friends.
 public struct SessionEvaluationResult: Sendable, Codable {
+    /// The name of the model spec evaluated.
     public var model: String
+    /// Cut-off K for both metrics (default 20 in `evaluateSessions`).
     public var k: Int
     /// Test sessions with at least two known items.
     public var sessions = 0
     /// Predictions made (one per prefix).
     public var predictions = 0
+    /// Share of predictions whose true next item ranks in the top K; rank is 1 + the items scored strictly higher, and
+    /// an item scored 0 or less is a miss. In [0, 1].
     public var hitRate = 0.0
+    /// Mean reciprocal rank of the true next item, counting 0 beyond K (MRR@K), over all predictions; in [0, 1].
     public var mrr = 0.0
+    /// Wall-clock seconds training the model on the database's sessions took.
     public var trainingSeconds = 0.0
+    /// Wall-clock seconds the predictions took (training not included).
     public var seconds = 0.0
 }
 
@@ -22,6 +29,7 @@ public struct SessionTestSet: Sendable {
     /// Sessions in time order of their first click, each a list of external item ids in click order.
     public var sessions: [[String]]
 
+    /// Sessions as given, each a list of external item ids in click order; unknown ids are dropped when evaluating.
     public init(sessions: [[String]]) {
         self.sessions = sessions
     }

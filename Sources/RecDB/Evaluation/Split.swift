@@ -1,5 +1,6 @@
 /// A train / validation / test division of an interaction log.
 public struct EvaluationSplit: Sendable {
+    /// How the held-out parts are chosen; the raw value is the name used by `recctl` and stored in results.
     public enum Kind: String, Sendable, CaseIterable {
         /// Per user in time order: the last interaction is the test, the one before it validation.
         case leaveLastOut = "leave-last-out"
@@ -10,10 +11,14 @@ public struct EvaluationSplit: Sendable {
         case coldItems = "cold-items"
     }
 
+    /// Which division this is.
     public var kind: Kind
+    /// What the models train on, still sorted by user then time: every interaction not in a held-out part's
+    /// span (the last two per user, the last 20 % of time, or the held-out 15 % of items).
     public var train: InteractionLog
     /// Held-out items per user: validation and test (only items the user has not met in training).
     public var validation: [UInt32: [UInt32]]
+    /// Held-out test items per user, none of them met by that user in training; users with none are absent.
     public var test: [UInt32: [UInt32]]
     /// Users left out of the test because their held-out items all appeared in their training history.
     public var skippedUsers = 0

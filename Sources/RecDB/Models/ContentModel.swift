@@ -8,26 +8,34 @@ import Foundation
 /// the same transaction that inserts it. A user's score for an item is the cosine between the item and the
 /// user's recency profile (``ItemVectorProfile``).
 public struct ContentModel: Recommender {
+    /// Training knobs; `init()` gives the defaults written beside each field. Codable so a model spec can store them.
     public struct Parameters: Sendable, Hashable, Codable {
         /// Dimensions of the item vectors after SVD.
         public var dimensions = 128
         /// Terms that occur in fewer items are dropped.
         public var minDocumentFrequency = 2
+        /// Whether words lose English plural endings (`boots` → `boot`) before counting (default true).
         public var stemming = true
         /// Power iterations of the randomised SVD (more: closer to the exact SVD).
         public var powerIterations = 2
+        /// Seeds the SVD's random test matrix; equal seeds and catalogs give equal vectors (default 7).
         public var seed: UInt64 = 7
+        /// The defaults: 128 dimensions, terms in at least 2 items, stemming on, 2 power iterations, seed 7.
         public init() {}
     }
 
+    /// The model's name in reports (default `ModelKind.content.rawValue`).
     public let name: String
+    /// The knobs it was trained with.
     public let parameters: Parameters
+    /// Vocabulary, idf and SVD basis: embeds items written after training into the same space.
     public let projection: ContentProjection
     /// Row-major `itemLimit × dimension`, unit length; zero rows for items without known terms.
     public let itemVectors: [Float]
     /// Whether each item id has a vector (a non-zero row of ``itemVectors``).
     let hasVector: [Bool]
 
+    /// Length of each item vector: `parameters.dimensions`, or less when the vocabulary or item count is smaller.
     public var dimension: Int { projection.dimension }
 
     /// Learns the vocabulary and the SVD basis from `items` (every item of the catalog) and computes their vectors.
@@ -70,6 +78,7 @@ public struct ContentModel: Recommender {
         hasVector = ItemVectorProfile.rowsWithVectors(vectors, dimension: basis.rank)
     }
 
+    /// The item's unit-length content vector; nil for an item past `itemLimit` or without vocabulary terms.
     public func itemVector(_ item: UInt32) -> [Float]? {
         ItemVectorProfile.vector(item, itemVectors, dimension)
     }
@@ -172,6 +181,7 @@ public struct ContentProjection: Sendable {
     let idf: [Float]
     /// Row-major `terms × dimension`.
     let basis: [Float]
+    /// Length of the vectors it produces (the SVD rank actually reached).
     public let dimension: Int
 
     /// The unit-length vector of an item, or nil when none of its terms is in the vocabulary.

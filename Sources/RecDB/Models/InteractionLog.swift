@@ -1,8 +1,11 @@
 /// Every interaction of one snapshot, as parallel arrays sorted by user then time: what models train on and what
 /// evaluation splits. Weights come from the event types (view 1, purchase 5, rating = value, return −5, …).
 public struct InteractionLog: Sendable {
+    /// User id of each interaction; non-decreasing, since the log is sorted by user then time.
     public var users: [UInt32] = []
+    /// Item id of each interaction, parallel to `users`.
     public var items: [UInt32] = []
+    /// Signed weight of each interaction from its event type (e.g. a return is negative); 1 for an unknown type.
     public var weights: [Float] = []
     /// Milliseconds since the epoch.
     public var times: [Int64] = []
@@ -10,10 +13,13 @@ public struct InteractionLog: Sendable {
     public var sessions: [UInt32] = []
     /// One past the largest user and item id in the catalog (dense id spaces; some ids may be unused).
     public var userLimit = 0
+    /// One past the largest item id: the length of a model's score buffer.
     public var itemLimit = 0
 
+    /// An empty log with both limits 0; fill the parallel arrays and limits together.
     public init() {}
 
+    /// Number of interactions (the length of each parallel array).
     public var count: Int { users.count }
 
     mutating func append(user: UInt32, item: UInt32, weight: Float, time: Int64, session: UInt32 = 0) {
@@ -83,12 +89,19 @@ extension CatalogReading where Self: ~Copyable {
 /// A user × item matrix of summed interaction weights in compressed sparse rows, built from a log.
 /// Pairs whose weights sum to zero or less (a purchase then a return) are left out.
 public struct InteractionMatrix: Sendable {
+    /// Row count: users, or items when built with `transpose`.
     public let rows: Int
+    /// Column count: items, or users when built with `transpose`.
     public let columns: Int
+    /// `rows + 1` offsets into `indices` and `values`: row `r` is `rowStart[r] ..< rowStart[r + 1]`.
     public let rowStart: [Int]
+    /// Column of each stored entry, ascending within a row.
     public let indices: [UInt32]
+    /// Summed weight of each stored entry; always > 0.
     public let values: [Float]
 
+    /// Builds from `log`; `rows` and `columns` default to its user and item limits (swapped when `transpose`,
+    /// which makes an item × user matrix). Interactions whose row id is past the row count are dropped.
     public init(_ log: InteractionLog, rows: Int? = nil, columns: Int? = nil, transpose: Bool = false) {
         let rowCount = transpose ? (columns ?? log.itemLimit) : (rows ?? log.userLimit)
         let columnCount = transpose ? (rows ?? log.userLimit) : (columns ?? log.itemLimit)
@@ -141,6 +154,7 @@ public struct InteractionMatrix: Sendable {
         self.values = values
     }
 
+    /// Number of stored (positive-sum) entries.
     public var nonZeros: Int { indices.count }
 
     /// The column indices and values of row `r`.

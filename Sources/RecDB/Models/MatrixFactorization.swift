@@ -54,22 +54,37 @@ final class FactorMatrix: Sendable {
 /// conjugate-gradient solver (Takács, Pilászy and Tikk 2011). Event weights, times `alpha`, are the confidences;
 /// every interacted item has preference 1. Users' and items' factor solves run on `threads` threads.
 public struct ALSModel: Recommender {
+    /// Training hyperparameters; `init()` gives the defaults listed on each field. Codable, for stored model specs.
     public struct Parameters: Sendable, Hashable, Codable {
+        /// Latent dimensions per user and item vector (default 64).
         public var factors = 64
+        /// L2 penalty λ added to the diagonal of the Gram matrix `YᵀY + λI` in every solve (default 0.01).
         public var regularization: Float = 0.01
+        /// Confidence scale: an interaction of weight `w` gets confidence `alpha · w` (default 1).
         public var alpha: Float = 1
+        /// Full alternations (users solved, then items) to run (default 15).
         public var iterations = 15
+        /// Conjugate-gradient steps per row and half-iteration, warm-started from the row's current value (default 3).
         public var conjugateGradientSteps = 3
+        /// Seeds the initial factors (uniform in [0, 0.01)); equal seeds and data give equal models (default 42).
         public var seed: UInt64 = 42
+        /// The defaults: 64 factors, λ = 0.01, alpha 1, 15 iterations, 3 CG steps, seed 42.
         public init() {}
     }
 
+    /// The model's name in reports (default `ModelKind.als.rawValue`).
     public let name: String
+    /// The hyperparameters it was trained with.
     public let parameters: Parameters
+    /// User factor rows, row-major: user `u`'s vector is `userFactors[u·factors ..< (u+1)·factors]`.
     public let userFactors: [Float]
+    /// Item factor rows, row-major: item `i`'s vector is `itemFactors[i·factors ..< (i+1)·factors]`.
     public let itemFactors: [Float]
+    /// Wall-clock seconds the training in `init` took.
     public let trainingSeconds: Double
 
+    /// Trains on `log` now (blocking): `iterations` alternations, each half spread over `threads` workers (default 2).
+    /// `progress` is called after each iteration with the fraction done, in (0, 1].
     public init(
         name: String = ModelKind.als.rawValue, log: InteractionLog, parameters: Parameters = Parameters(), threads: Int = 2,
         progress: (@Sendable (Double) -> Void)? = nil
@@ -156,10 +171,13 @@ public struct ALSModel: Recommender {
         for a in 0..<f { out[a] = VectorKernels.dot(m + a * f, v, f) }
     }
 
+    /// Inner product of the user's and every item's factors; `scores` stay untouched for a user id past the training
+    /// log's user limit.
     public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
         FactorScoring.score(user: user, users: userFactors, items: itemFactors, factors: parameters.factors, into: scores)
     }
 
+    /// The item's `factors`-long vector; nil for an item id past the training log's item limit.
     public func itemVector(_ item: UInt32) -> [Float]? {
         FactorScoring.vector(item, itemFactors, parameters.factors)
     }
@@ -170,22 +188,36 @@ public struct ALSModel: Recommender {
 /// negative the user met are skipped), with item biases. Threads update the shared factors without locks (Hogwild),
 /// as `implicit` does.
 public struct BPRModel: Recommender {
+    /// Training hyperparameters; `init()` gives the defaults listed on each field. Codable, for stored model specs.
     public struct Parameters: Sendable, Hashable, Codable {
+        /// Latent dimensions per user and item vector, not counting the item-bias column (default 64).
         public var factors = 64
+        /// SGD step size for every update (default 0.01).
         public var learningRate: Float = 0.01
+        /// L2 penalty on the factors and biases, applied in every update (default 0.01).
         public var regularization: Float = 0.01
+        /// Epochs: each draws about as many (user, positive, negative) samples as there are interactions (default 100).
         public var iterations = 100
+        /// Seeds the initial factors and the samplers (default 42); with more than one thread, runs may still
+        /// differ (Hogwild races).
         public var seed: UInt64 = 42
+        /// The defaults: 64 factors, learning rate 0.01, λ = 0.01, 100 iterations, seed 42.
         public init() {}
     }
 
+    /// The model's name in reports (default `ModelKind.bpr.rawValue`).
     public let name: String
+    /// The hyperparameters it was trained with.
     public let parameters: Parameters
     /// Rows of `factors + 1`: for users the last column is 1, for items it is the item's bias.
     public let userFactors: [Float]
+    /// Rows of `factors + 1` per item: the latent vector, then the item's bias.
     public let itemFactors: [Float]
+    /// Wall-clock seconds the training in `init` took.
     public let trainingSeconds: Double
 
+    /// Trains on `log` now (blocking): `iterations` epochs of SGD over `threads` lock-free workers (default 2).
+    /// `progress` is called after each epoch with the fraction done, in (0, 1].
     public init(
         name: String = ModelKind.bpr.rawValue, log: InteractionLog, parameters: Parameters = Parameters(), threads: Int = 2,
         progress: (@Sendable (Double) -> Void)? = nil
@@ -276,10 +308,12 @@ public struct BPRModel: Recommender {
         return low < sorted.endIndex && sorted[low] == value
     }
 
+    /// Inner product of the user's row (trailing 1) and each item's row (trailing bias), so the bias is added.
     public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
         FactorScoring.score(user: user, users: userFactors, items: itemFactors, factors: parameters.factors + 1, into: scores)
     }
 
+    /// The item's latent vector without its bias column; nil for an item id past the log's item limit.
     public func itemVector(_ item: UInt32) -> [Float]? {
         FactorScoring.vector(item, itemFactors, parameters.factors + 1).map { Array($0.dropLast()) }
     }

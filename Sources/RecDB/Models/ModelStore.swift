@@ -12,12 +12,15 @@ public struct ModelRecord: Sendable, Codable {
     public var generation: UInt32
     /// For factor models: the embedding space holding this generation's user and item vectors.
     public var space: String?
+    /// When the refresh that made this generation finished training: UTC, ISO 8601 with milliseconds (`…T…Z`).
     public var trainedAt: String
+    /// Wall-clock seconds spent training this generation (reading the snapshot and writing the data not included).
     public var trainingSeconds: Double
     /// Events in the snapshot it trained on.
     public var events: Int
     /// The sequence number of the newest event in that snapshot: a user with later events is folded in at query time.
     public var lastEventSequence: UInt64?
+    /// The latest result stored by `recordEvaluation(_:for:)`, carried over to later generations; nil if none.
     public var lastEvaluation: EvaluationResult?
 }
 
@@ -64,7 +67,9 @@ extension ModelRecord {
 
 /// What a refresh did.
 public struct RefreshReport: Sendable {
+    /// The model's record after the switch to its new generation (`space` set when the model stores vectors).
     public var record: ModelRecord
+    /// Wall-clock seconds of the whole refresh: reading the snapshot, training and writing the generation.
     public var seconds: Double
 }
 

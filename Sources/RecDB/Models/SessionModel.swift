@@ -7,8 +7,10 @@ public struct SessionLog: Sendable {
     public var sessions: [[UInt32]] = []
     /// Each session's last timestamp (milliseconds), for recency.
     public var ends: [Int64] = []
+    /// One past the largest item id, copied from the source log (0 for an empty `init()`).
     public var itemLimit = 0
 
+    /// No sessions and `itemLimit` 0.
     public init() {}
 
     /// Splits `log` (sorted by user then time) into sessions.
@@ -37,6 +39,7 @@ public struct SessionLog: Sendable {
         }
     }
 
+    /// Number of sessions (equal to `ends.count`).
     public var count: Int { sessions.count }
 }
 
@@ -68,6 +71,7 @@ extension NextItemModel {
 /// Both are normalised per request and mixed with `ruleWeight`. Serves anonymous visitors and known users alike:
 /// only the items of the visit matter.
 public struct SessionKNNModel: NextItemModel {
+    /// Tuning knobs; `init()` gives the defaults written beside each field. Codable so a model spec can store them.
     public struct Parameters: Sendable, Hashable, Codable {
         /// Neighbour sessions that vote.
         public var neighbours = 100
@@ -77,10 +81,13 @@ public struct SessionKNNModel: NextItemModel {
         public var ruleWeight: Float = 0.5
         /// How many steps ahead a rule looks.
         public var ruleSteps = 3
+        /// The defaults: 100 neighbours, 1000 sessions sampled per item, rule weight 0.5, rules 3 steps ahead.
         public init() {}
     }
 
+    /// The model's name in reports (default `ModelKind.session.rawValue`).
     public let name: String
+    /// The knobs it was built with.
     public let parameters: Parameters
     let log: SessionLog
     /// Per item: sessions that contain it, most recent first (at most `sampleSize`).
@@ -90,6 +97,7 @@ public struct SessionKNNModel: NextItemModel {
     /// Distinct items per session.
     let sessionItems: [[UInt32]]
 
+    /// Indexes `log` (no iterative training): per-item postings of the most recent sessions, and sequential rules.
     public init(name: String = ModelKind.session.rawValue, sessions log: SessionLog, parameters: Parameters = Parameters()) {
         self.name = name
         self.parameters = parameters
@@ -171,10 +179,12 @@ public struct SessionKNNModel: NextItemModel {
 
 /// The plain item-transition baseline: how often each item immediately followed the visit's last item.
 public struct TransitionModel: NextItemModel {
+    /// The model's name in reports (default `ModelKind.transition.rawValue`).
     public let name: String
     let log: SessionLog
     let successors: [[(item: UInt32, weight: Float)]]
 
+    /// Counts, over `log`'s sessions, each item's immediate successors (repeats of an item ignored); best 100 kept.
     public init(name: String = ModelKind.transition.rawValue, sessions log: SessionLog) {
         self.name = name
         self.log = log

@@ -4,10 +4,13 @@ import RecML
 /// Time-decayed popularity: each interaction counts its weight × 2^(−age / half-life), age measured from the newest
 /// interaction of the training data. Serves cold users and the end of every fallback chain.
 public struct PopularityModel: Recommender {
+    /// The model's name in reports (default `ModelKind.popularity.rawValue`).
     public let name: String
     /// Score per item id.
     public let scores: [Float]
 
+    /// Sums decayed positive weights per item; `halfLifeDays` is the age in days after which an event's weight halves
+    /// (default 30, floored at 0.001). Negative weights (returns) are ignored. O(interactions).
     public init(name: String = ModelKind.popularity.rawValue, log: InteractionLog, halfLifeDays: Double = 30) {
         self.name = name
         var scores = [Float](repeating: 0, count: log.itemLimit)
@@ -49,11 +52,15 @@ public struct ItemKNNModel: Recommender {
         case conditionalProbability = "conditional"
     }
 
+    /// The model's name in reports (default `ModelKind.itemKNN.rawValue`).
     public let name: String
+    /// Most similar items kept per item (default 100).
     public let neighbours: Int
     /// Per item: neighbour ids and similarities, most similar first.
     public let lists: [[(item: UInt32, similarity: Float)]]
 
+    /// Builds the neighbour lists from `log` on `threads` workers (default 2). `binary` (default true) counts each
+    /// user–item pair once; false uses the summed weights in the columns and norms. Blocks until done.
     public init(name: String = ModelKind.itemKNN.rawValue, log: InteractionLog, neighbours: Int = 100, binary: Bool = true,
                 similarity: Similarity = .cosine, threads: Int = 2) {
         self.name = name

@@ -10,9 +10,11 @@ import Synchronization
 /// and encodes only items without one. An item written after the refresh is encoded in the same transaction, and
 /// `MATCHING 'phrase'` encodes the phrase into the same space.
 public struct TextModel: Recommender {
+    /// The model's name in reports (default `ModelKind.text.rawValue`).
     public let name: String
     /// Row-major `itemLimit × 384`, unit length; zero rows for items without text.
     public let itemVectors: [Float]
+    /// Length of each item vector: 384 for all-MiniLM-L6-v2, or the `dimension` passed with stored vectors.
     public let dimension: Int
     /// Whether each item id has a vector (a non-zero row of ``itemVectors``).
     let hasVector: [Bool]
@@ -85,6 +87,7 @@ public struct TextModel: Recommender {
         return parts.joined(separator: ". ")
     }
 
+    /// The item's unit-length embedding; nil for an item past `itemLimit` or without text (a zero row).
     public func itemVector(_ item: UInt32) -> [Float]? {
         ItemVectorProfile.vector(item, itemVectors, dimension)
     }

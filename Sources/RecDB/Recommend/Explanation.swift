@@ -75,6 +75,8 @@ extension CatalogReading where Self: ~Copyable {
 /// Renders provenance as a sentence for shoppers. Only names that the provenance carries (read from the catalog)
 /// ever appear.
 public enum Explanation {
+    /// The template sentence for `provenance`, naming its first source item (title, else id) and, for history, a verb
+    /// from its event type, e.g. "Because you bought Blue Mug"; a generic sentence when it has no items.
     public static func sentence(_ provenance: Provenance) -> String {
         let first = provenance.items.first
         let name = first.map { $0.title ?? $0.id }

@@ -10,11 +10,15 @@ import Synchronization
 public final class ExplanationGenerator: Sendable {
     /// What one call did.
     public struct Report: Sendable {
+        /// Sentences the model wrote that the guard accepted and that replaced the template.
         public var generated = 0
+        /// Sentences the guard refused (an unknown name, number or quotation); the template stays.
         public var rejected = 0
+        /// Results answered from the cache, with the cached sentence or, for a cached rejection, the template.
         public var cached = 0
         /// Results whose provenance gives the model nothing to say (users, no sources): template kept.
         public var skipped = 0
+        /// Wall-clock seconds the call took, model loading and decoding included.
         public var seconds = 0.0
     }
 

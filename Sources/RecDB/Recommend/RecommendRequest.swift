@@ -32,6 +32,7 @@ public struct RecommendRequest: Sendable, Hashable {
         case perCategory(Int)
     }
 
+    /// Whom or what the list is for; decides the models that can serve it and what is left out as already met.
     public var target: Target
     /// How many results (one page).
     public var count: Int
@@ -60,6 +61,8 @@ public struct RecommendRequest: Sendable, Hashable {
     /// without it, results carry only the reason of their provenance.
     public var explain = true
 
+    /// A request for the `count` results after the first `offset` of `target`'s list. Defaults: 10 results from the
+    /// fallback chain, no filter, the user's met items excluded, no diversification, not strict, explained.
     public init(
         _ target: Target, count: Int = 10, offset: Int = 0, models: [ModelWeight] = [], filter: ItemPredicate? = nil,
         excludeSeen: Bool = true, exclude: [String] = [], diversification: Diversification? = nil
@@ -77,8 +80,11 @@ public struct RecommendRequest: Sendable, Hashable {
 
 /// A model in a request, with its weight in a blend.
 public struct ModelWeight: Sendable, Hashable {
+    /// A model's name as stored (`als`, `session`, …), not its kind; an untrained one fails with `notFound`.
     public var model: String
+    /// Multiplier on the model's min–max-normalised scores in a blend (default 1); ignored in a chain or alone.
     public var weight: Float
+    /// Names `model`, with `weight` 1 unless given (what `USING model` and `BLEND(model weight, …)` build).
     public init(_ model: String, weight: Float = 1) {
         self.model = model
         self.weight = weight
@@ -89,6 +95,7 @@ public struct ModelWeight: Sendable, Hashable {
 public struct Recommendation: Sendable, Hashable {
     /// The external id of the item (or user).
     public var id: String
+    /// The dense id the database gave the item (or user) in this catalog; not stable across databases.
     public var internalID: UInt32
     /// The item's title, when it has one (nil for users).
     public var title: String?
@@ -104,6 +111,7 @@ public struct Recommendation: Sendable, Hashable {
 
 /// Why an item was recommended: the kind of evidence and the items (or neighbours) behind it.
 public struct Provenance: Sendable, Hashable {
+    /// The kind of evidence; the raw value is the name in the wire form (`"reason": "similar_item"`).
     public enum Reason: String, Sendable, Hashable {
         /// Items in the user's history (collaborative or content similarity to them).
         case history
@@ -125,6 +133,7 @@ public struct Provenance: Sendable, Hashable {
         case profile
     }
 
+    /// The kind of evidence, which picks the explanation's wording.
     public var reason: Reason
     /// The items behind it, most influential first: external id, title when known, and for history items the
     /// event type (`purchase`, `view`).
@@ -139,9 +148,14 @@ public struct Provenance: Sendable, Hashable {
     /// (`"filled_by": "popularity"`); nil for the requested models' own results.
     public var filledBy: String?
 
+    /// An item behind a recommendation, as read from the catalog (never a name the models made up).
     public struct SourceItem: Sendable, Hashable {
+        /// The item's external id.
         public var id: String
+        /// The item's title; nil when it has none (the explanation then names the id).
         public var title: String?
+        /// For `history` and `content`: the type of the user's newest event with the item that counted in its favour
+        /// (a positive-weight or valued type, e.g. `purchase`); nil for other reasons.
         public var eventType: String?
     }
 }

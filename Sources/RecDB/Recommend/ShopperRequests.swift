@@ -14,8 +14,11 @@ public struct ShopperRequest: Sendable, Hashable {
 
 /// The answer to `ASK`: the request as understood, the items found and a sentence that names only those items.
 public struct ShopperAnswer: Sendable {
+    /// The request that was searched: the model's reading, or the raw text as `fallback` when that found nothing.
     public var request: ShopperRequest
+    /// Up to `count` items (default 5) found with `MATCHING`, best first; empty when nothing matched.
     public var results: [Recommendation]
+    /// The sentence for the shopper, naming at most the first three results (or saying nothing matched).
     public var answer: String
 }
 

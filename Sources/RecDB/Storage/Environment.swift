@@ -7,6 +7,11 @@ import Synchronization
 import Glibc
 #endif
 
+// `Environment` is unchecked `Sendable`, audited (one of the few in Sources, see the README): `handle` is an LMDB
+// environment, which LMDB lets every thread use at once (opened with MDB_NOTLS, transactions are per thread); `dbis`
+// is behind a Mutex; `faultMapAddress`, the one `var`, changes only under `mapLock` held exclusively; everything
+// else is `let`.
+
 /// One LMDB environment: a folder with `data.mdb` and `lock.mdb`, opened once per process.
 ///
 /// ```swift
@@ -19,9 +24,6 @@ import Glibc
 /// The memory map grows on its own: when a write finds the map full, the transaction is aborted, the map is
 /// enlarged and the write closure runs again. Write closures must therefore keep their effects inside the
 /// transaction. Readers never block writers and always see the snapshot of the moment they began.
-// Unchecked `Sendable`, audited (one of the few in Sources, see the README): `handle` is an LMDB environment, which
-// LMDB lets every thread use at once (opened with MDB_NOTLS, transactions are per thread); `dbis` is behind a Mutex;
-// `faultMapAddress`, the one `var`, changes only under `mapLock` held exclusively; everything else is `let`.
 public final class Environment: @unchecked Sendable {
     /// Options for opening an environment.
     public struct Options: Sendable {

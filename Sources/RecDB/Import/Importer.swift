@@ -499,11 +499,15 @@ final class BatchQueue: Sendable {
     }
 
     private let state = Mutex(State())
-    private let spaces: DispatchSemaphore
+    /// Free places in the queue. Made at 0 and signalled up to `capacity`: libdispatch traps when a semaphore is
+    /// freed below the value it was made with, which a cancelled import leaves this one at.
+    private let spaces = DispatchSemaphore(value: 0)
     private let arrivals = DispatchSemaphore(value: 0)
     private let producerDone = DispatchSemaphore(value: 0)
 
-    init(capacity: Int) { spaces = DispatchSemaphore(value: capacity) }
+    init(capacity: Int) {
+        for _ in 0..<capacity { spaces.signal() }
+    }
 
     struct Cancelled: Error {}
 

@@ -77,7 +77,7 @@ extension CatalogReading where Self: ~Copyable {
     /// The text an upsert of item `id` with `attributes` gives the active text model to encode: nil when there is no
     /// text model, the upsert changes nothing, or the item has no text.
     func textToEncode(item id: String, attributes: Attributes) throws -> String? {
-        guard let record = try model(TextModel.storedName), record.kind == "text", let spaceName = record.space,
+        guard let record = try model(TextModel.storedName), record.kind == .text, let spaceName = record.space,
             try space(spaceName) != nil
         else { return nil }
         var merged = attributes

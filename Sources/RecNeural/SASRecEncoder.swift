@@ -5,7 +5,7 @@
 public final class SASRecEncoder {
     /// The network read (its current weights are used on every call).
     public let network: SASRecNetwork
-    private let tape = Tape(isTraining: false)
+    let tape = Tape(isTraining: false)
 
     /// An encoder over `network`.
     public init(network: SASRecNetwork) {

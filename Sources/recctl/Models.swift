@@ -14,11 +14,18 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Iterations (default: ALS 15, BPR 100).") var iterations: Int?
     @Option(help: "Regularisation of ALS and BPR.") var regularization: Float = 0.01
     @Option(help: "ALS confidence scale applied to event weights.") var alpha: Float = 1
-    @Option(help: "BPR learning rate.") var learningRate: Float = 0.01
+    @Option(help: "Learning rate (default: BPR 0.01, SASRec 0.001).") var learningRate: Float?
     @Option(help: "Item-kNN neighbours kept per item.") var neighbours: Int = 100
     @Option(help: "Item-kNN similarity: cosine or conditional (P(j|i)).") var similarity: String = "cosine"
     @Option(help: "Popularity half-life in days.") var halfLife: Double = 30
     @Option(help: "Seed of the random initialisation and sampling.") var seed: UInt64 = 42
+    @Option(help: "SASRec: the most epochs (early stopping on validation NDCG@10 usually ends sooner).") var epochs: Int?
+    @Option(help: "SASRec: embedding width.") var dimension: Int?
+    @Option(help: "SASRec: the most recent events read per history.") var maxLength: Int?
+    @Option(help: "SASRec: epochs without a better validation NDCG@10 before stopping.") var patience: Int?
+    @Option(help: "SASRec: sampled-softmax negatives (0: full softmax).") var negatives: Int?
+    @Option(help: "SASRec: sequences per batch.") var batchSize: Int?
+    @Option(help: "SASRec: dropout rate.") var dropout: Float?
 
     func spec(_ name: String) throws -> ModelSpec {
         let named = try ModelSpec.named(name)
@@ -36,7 +43,7 @@ struct ModelOptions: ParsableArguments {
             p.factors = factors
             p.iterations = iterations ?? 100
             p.regularization = regularization
-            p.learningRate = learningRate
+            p.learningRate = learningRate ?? 0.01
             p.seed = seed
             return .bpr(p)
         case .itemKNN:
@@ -45,6 +52,18 @@ struct ModelOptions: ParsableArguments {
             }
             return .itemKNN(neighbours: neighbours, similarity: kind)
         case .popularity: return .popularity(halfLifeDays: halfLife)
+        case .sasrec:
+            var p = SASRecModel.Parameters()
+            p.epochs = epochs ?? p.epochs
+            p.dimension = dimension ?? p.dimension
+            p.maxLength = maxLength ?? p.maxLength
+            p.patience = patience ?? p.patience
+            p.negatives = negatives ?? p.negatives
+            p.batchSize = batchSize ?? p.batchSize
+            p.dropout = dropout ?? p.dropout
+            p.learningRate = learningRate ?? p.learningRate
+            p.seed = seed
+            return .sasrec(p)
         default: return named
         }
     }
@@ -55,7 +74,7 @@ extension RecCtl {
         static let configuration = CommandConfiguration(
             abstract: "Train a model from a snapshot and switch to the new generation; queries go on meanwhile.")
         @OptionGroup var options: DatabaseOptions
-        @Argument(help: "popularity, itemknn, als, bpr, content, text, session or transition") var model: String
+        @Argument(help: "popularity, itemknn, als, bpr, content, text, session, transition or sasrec") var model: String
         @OptionGroup var parameters: ModelOptions
         @Option(help: "Threads for training.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -64,9 +83,19 @@ extension RecCtl {
                 let db = try options.open()
                 let spec = try parameters.spec(model)
                 let bar = !options.json && isatty(STDERR_FILENO) != 0
-                let report = try db.refresh(spec, threads: max(1, threads)) { step in
-                    if bar { FileHandle.standardError.write(Data("\r\u{1B}[K\(spec.name): \(step)…".utf8)) }
-                }
+                let json = options.json
+                // Epoch lines: a JSON object per epoch on standard output with --json (the result is the last line).
+                let report = try db.refresh(
+                    spec, threads: max(1, threads),
+                    progress: { step in
+                        if bar { FileHandle.standardError.write(Data("\r\u{1B}[K\(spec.name): \(step)…".utf8)) }
+                    },
+                    onEpoch: { epoch in
+                        if json {
+                            printJSON(epoch.jsonObject)
+                            fflush(stdout)
+                        }
+                    })
                 if bar { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
                 let r = report.record
                 if options.json {

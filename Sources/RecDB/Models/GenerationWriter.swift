@@ -43,13 +43,13 @@ struct GenerationWriter {
         try writeFloats(.foldInGram, FoldIn.gram(items, dimension: dimension, solved: solved))
     }
 
-    /// Writes row-major item vectors (zero rows skipped) into a new cosine space `MODEL@GENERATION`, in chunks; the
-    /// index is built by ``buildItemIndex()``.
-    mutating func writeItemVectors(_ vectors: [Float], dimension d: Int) throws {
+    /// Writes row-major item vectors (zero rows skipped) into a new space `MODEL@GENERATION` (cosine unless
+    /// `metric` says otherwise), in chunks; the index is built by ``buildItemIndex()``.
+    mutating func writeItemVectors(_ vectors: [Float], dimension d: Int, metric: Metric = .cosine) throws {
         let spaceName = ModelSchema.spaceName(model, generation)
         // Left by a refresh that failed or crashed (the job guard keeps live ones apart).
         try database.dropSpace(spaceName, if: { _ in true })
-        let space = try database.createSpace(spaceName, dimension: d, metric: .cosine, forModel: true)
+        let space = try database.createSpace(spaceName, dimension: d, metric: metric, forModel: true)
         let rows = vectors.count / max(d, 1)
         var start = 0
         while start < rows {

@@ -122,14 +122,16 @@ public struct ModelSpec: Sendable, Hashable {
 
     /// Trains the model on `log`. `items` (the catalog's items) feed the content and text models; `sessionGap`
     /// splits sessions for the session models; `textVectors` (a stored text model's item vectors, see
-    /// ``StoredTextVectors``) spare the text model the encoder for the items they cover.
+    /// ``StoredTextVectors``) spare the text model the encoder for the items they cover. `onEpoch` hears each epoch
+    /// of the kinds that train in epochs (SASRec).
     public func train(
         on log: InteractionLog, threads: Int = 2, items: [Item] = [], sessionGap: Int64 = 30 * 60 * 1000,
-        textVectors: StoredTextVectors? = nil, progress: (@Sendable (Double) -> Void)? = nil
+        textVectors: StoredTextVectors? = nil, progress: (@Sendable (Double) -> Void)? = nil,
+        onEpoch: (@Sendable (TrainingEpochReport) -> Void)? = nil
     ) -> any Recommender {
         let input = TrainingInput(
             log: log, threads: threads, items: items, sessionGap: sessionGap, textVectors: textVectors,
-            progress: progress)
+            progress: progress, epochProgress: onEpoch)
         func trainParts(_ parts: [ModelSpec]) -> [any Recommender] {
             parts.map {
                 $0.train(on: log, threads: threads, items: items, sessionGap: sessionGap, textVectors: textVectors)

@@ -17,18 +17,25 @@ extension RecDatabase {
     /// another live process refreshes the model. The generation number is reserved in the write transaction that
     /// takes the job's lease (one past the active generation, read there, not from an older snapshot), and only the
     /// refresh that took the lease releases it.
+    ///
+    /// Kinds that train in epochs (SASRec) report each epoch to `onEpoch` (loss, validation NDCG@10, ETA) and, as a
+    /// line, to `progress`.
     @discardableResult
     public func refresh(
-        _ spec: ModelSpec, threads: Int = 2, progress: (@Sendable (String) -> Void)? = nil
+        _ spec: ModelSpec, threads: Int = 2, progress: (@Sendable (String) -> Void)? = nil,
+        onEpoch: (@Sendable (TrainingEpochReport) -> Void)? = nil
     ) throws -> RefreshReport {
-        try withJob(Self.refreshJob(spec.name), start: { w in (try w.model(spec.name)?.generation ?? 0) + 1 }) {
+        try spec.stored?.validateParameters()
+        return try withJob(Self.refreshJob(spec.name), start: { w in (try w.model(spec.name)?.generation ?? 0) + 1 }) {
             job, generation in
-            try refreshHoldingLease(spec, generation: generation, job: job, threads: threads, progress: progress)
+            try refreshHoldingLease(
+                spec, generation: generation, job: job, threads: threads, progress: progress, onEpoch: onEpoch)
         }
     }
 
     private func refreshHoldingLease(
-        _ spec: ModelSpec, generation: UInt32, job: JobTicket, threads: Int, progress: (@Sendable (String) -> Void)?
+        _ spec: ModelSpec, generation: UInt32, job: JobTicket, threads: Int, progress: (@Sendable (String) -> Void)?,
+        onEpoch: (@Sendable (TrainingEpochReport) -> Void)?
     ) throws -> RefreshReport {
         let started = Date()
         let name = spec.name
@@ -55,9 +62,13 @@ extension RecDatabase {
         }
         progress?("training \(name) on \(spec.needsItems ? "\(items.count) items" : "\(log.count) interactions")")
         let trainStarted = Date()
-        let model = spec.train(on: log, threads: threads, items: items, sessionGap: sessionGap) { fraction in
-            progress?(String(format: "training %@ %3.0f%%", name, fraction * 100))
-        }
+        let model = spec.train(
+            on: log, threads: threads, items: items, sessionGap: sessionGap,
+            progress: { fraction in progress?(String(format: "training %@ %3.0f%%", name, fraction * 100)) },
+            onEpoch: { report in
+                progress?("training \(name) " + report.line)
+                onEpoch?(report)
+            })
         let trainingSeconds = Date().timeIntervalSince(trainStarted)
         var record = ModelRecord(
             name: name, kind: spec.kind, parameters: spec.parameterTable, generation: generation, space: nil,

@@ -28,6 +28,9 @@ protocol StoredModel: Sendable, Hashable {
     /// A small grid around these parameters, for `recctl tune`.
     var tuningGrid: [Self] { get }
 
+    /// Throws `invalidArgument` naming a parameter out of range, before a refresh trains.
+    func validateParameters() throws
+
     /// Trains on `input`'s snapshot, in memory: what refresh stores and evaluation scores.
     func train(_ input: TrainingInput) -> any Recommender
 
@@ -66,6 +69,7 @@ extension StoredModel {
     static var personalises: Bool { false }
     static var keepsItemVectorsCurrent: Bool { false }
     var tuningGrid: [Self] { [self] }
+    func validateParameters() throws {}
     func vectorsForNewItems(_ trained: any Recommender) -> ((Item) -> [Float]?)? { nil }
 
     static func currentItemVector<Reader: CatalogReading & ~Copyable>(
@@ -102,6 +106,8 @@ struct TrainingInput {
     /// A stored text model's item vectors, which spare the encoder for the items they cover.
     var textVectors: StoredTextVectors?
     var progress: (@Sendable (Double) -> Void)?
+    /// Called after each epoch by the kinds that train in epochs (SASRec).
+    var epochProgress: (@Sendable (TrainingEpochReport) -> Void)?
 }
 
 /// One named parameter of a kind: how its typed value reads as the number a record stores, and back.

@@ -1,0 +1,31 @@
+extension Tape {
+    /// The probabilities `[batch, heads, length, length]` of the last attention recorded on the tape (row i holds
+    /// what position i attends to), valid until `reset()`; nil when the tape recorded no attention.
+    public func lastAttentionProbabilities() -> UnsafeBufferPointer<Float>? {
+        for node in nodes.reversed() {
+            guard case .attention(let record) = node.operation else { continue }
+            let s = node.shape
+            let count = s[0] * record.heads * s[1] * s[1]
+            return UnsafeBufferPointer(start: record.probabilities, count: count)
+        }
+        return nil
+    }
+}
+
+extension SASRecEncoder {
+    /// After an `encode`, how much the final position attended to each input position in the last block, averaged
+    /// over heads: `maxLength` weights, oldest position first (left padding gets 0), summing to 1 when the history
+    /// was not empty. These name the history items that drove the query.
+    public func finalAttention() -> [Float] {
+        let configuration = network.configuration
+        let length = configuration.maxLength, heads = configuration.heads
+        var weights = [Float](repeating: 0, count: length)
+        guard let probabilities = tape.lastAttentionProbabilities(), probabilities.count >= heads * length * length
+        else { return weights }
+        for h in 0..<heads {
+            let row = h * length * length + (length - 1) * length
+            for j in 0..<length { weights[j] += probabilities[row + j] / Float(heads) }
+        }
+        return weights
+    }
+}

@@ -92,6 +92,11 @@ enum RecCtl {
 
         var pid: pid_t { process.processIdentifier }
 
+        /// What the child has written to standard output so far.
+        var stdoutSoFar: String {
+            (try? String(contentsOf: output.appendingPathComponent("stdout"), encoding: .utf8)) ?? ""
+        }
+
         /// Waits for the child to end (killing it after `timeout` seconds) and returns what it did.
         func finish(timeout: Double = 60, sourceLocation: SourceLocation = #_sourceLocation) -> Result {
             let deadline = Date().addingTimeInterval(timeout)

@@ -80,6 +80,8 @@ filtered = [r for r in latency["shapes"] if "MMR" in r["shape"]]
 summary["p99_ms_filtered_top10"] = round(max(r["p99_ms"] for r in filtered), 3)
 summary["cpu_p99_ms_filtered_top10"] = round(max(r["cpu_p99_ms"] for r in filtered), 3)
 summary["p99_ms_worst_shape"] = round(max(r["p99_ms"] for r in latency["shapes"]), 3)
+if "p99_ms_sasrec_recommend" in latency:
+    summary["p99_ms_sasrec_recommend"] = round(latency["p99_ms_sasrec_recommend"], 3)
 rates = {r["shape"]: r.get("requests_per_second") for r in latency["shapes"]}
 if rates.get("user top-10, USING als") and rates.get("user top-10, USING itemknn"):
     # Item-kNN's throughput as a fraction of ALS's (issue 13 asks for at least 0.5).

@@ -74,9 +74,15 @@ struct ServingParityTests {
         var content = ContentModel.Parameters()
         content.dimensions = 12
         content.minDocumentFrequency = 1
+        var sasrec = SASRecModel.Parameters()
+        sasrec.dimension = 16
+        sasrec.blocks = 1
+        sasrec.epochs = 5
+        sasrec.negatives = 32
+        sasrec.batchSize = 16
         let singles: [ModelSpec] = [
             .session(SessionKNNModel.Parameters()), .transition, .content(content), .itemKNN(neighbours: 20),
-            .popularity(halfLifeDays: 30), .als(als),
+            .popularity(halfLifeDays: 30), .als(als), .sasrec(sasrec),
         ]
         let session = singles[0], contentSpec = singles[2], itemKNN = singles[3], popularity = singles[4]
         let using = "RECOMMEND 10 ITEMS FOR USER $u USING "
@@ -85,8 +91,9 @@ struct ServingParityTests {
             (.blend([session, contentSpec], weights: [0.5, 0.5]), using + "BLEND(session 0.5, content 0.5) STRICT", false),
             (.blend([.als(als), itemKNN, contentSpec], weights: [0.4, 0.4, 0.2]),
              using + "BLEND(als 0.4, itemknn 0.4, content 0.2) STRICT", false),
-            // Without USING: the first personalised model (ALS), then session, content and popularity fill.
-            (.chain([.als(als), session, contentSpec, popularity]), "RECOMMEND 10 ITEMS FOR USER $u", false),
+            (.blend([.sasrec(sasrec), .als(als)], weights: [0.7, 0.3]), using + "BLEND(sasrec 0.7, als 0.3) STRICT", false),
+            // Without USING: the first personalised model (SASRec), then session, content and popularity fill.
+            (.chain([.sasrec(sasrec), session, contentSpec, popularity]), "RECOMMEND 10 ITEMS FOR USER $u", false),
         ]
     }
 

@@ -79,9 +79,13 @@ struct StorageLayoutDocumentTests {
         var bpr = BPRModel.Parameters()
         bpr.factors = 4
         bpr.iterations = 2
+        var sasrec = SASRecModel.Parameters()
+        sasrec.dimension = 8
+        sasrec.blocks = 1
+        sasrec.epochs = 1
         let specs: [ModelSpec] = [
             .popularity(halfLifeDays: 30), .itemKNN(neighbours: 10), .als(als), .bpr(bpr),
-            .content(ContentModel.Parameters()), .session(SessionKNNModel.Parameters()), .transition,
+            .content(ContentModel.Parameters()), .session(SessionKNNModel.Parameters()), .transition, .sasrec(sasrec),
         ]
         for spec in specs { try db.refresh(spec, threads: 1) }
         return db

@@ -1,6 +1,7 @@
 // Latency of the recommend API in process, single thread, on a synthetic shop of ITEMS items (default 100,000):
 // 50 categories × 7 sub-categories, prices, availability and titles; USERS users with a favourite category each.
-// Trains popularity, item-kNN, ALS, content and session models, then times requests of several shapes.
+// Trains popularity, item-kNN, ALS, content and session models and SASRec (for 500 more users with 50-event
+// histories), then times requests of several shapes.
 // Prints a table on stderr and one JSON object on stdout.
 //
 //   recdb-recommend DB_FOLDER [ITEMS] [USERS] [QUERIES]
@@ -85,6 +86,32 @@ if ready, let names = ProcessInfo.processInfo.environment["RECOMMEND_REFRESH"] {
     }
 }
 
+// SASRec serves users with 50-event histories (`h0`…`h499`, a favourite category each): written and trained once,
+// on the whole shop's events, with few epochs (latency does not depend on how well it is trained).
+let historyUsers = 500
+if try db.model("sasrec") == nil {
+    let perCategory = itemCount / 50
+    try db.write { w in
+        for h in 0..<historyUsers {
+            for step in 0..<50 {
+                let rank = Int(Double(perCategory) * pow(Double.random(in: 0..<1, using: &random), 3))
+                let item = min(itemCount - 1, rank * 50 + h % 50)
+                try w.addEvent(
+                    EventInput(
+                        user: "h\(h)", item: "i\(item)", type: "view",
+                        timestamp: Timestamp(milliseconds: 1_800_000_000_000 + Int64(h * 50 + step) * 60_000)))
+            }
+        }
+    }
+    var sasrec = SASRecModel.Parameters()
+    sasrec.epochs = 2
+    sasrec.patience = 1
+    let started = Date()
+    try db.refresh(.sasrec(sasrec)) { log($0) }
+    log(String(format: "trained sasrec in %.1f s", Date().timeIntervalSince(started)))
+}
+
+let sasrecShape = "50-event history top-10, USING sasrec, category"
 struct Shape {
     var name: String
     var make: (Int) -> RecommendRequest
@@ -114,6 +141,11 @@ let shapes: [Shape] = [
     Shape(name: "user top-10, USING als") { u in RecommendRequest(.user("u\(u)"), count: 10, models: [ModelWeight("als")]) },
     Shape(name: "user top-10, USING itemknn") { u in
         RecommendRequest(.user("u\(u)"), count: 10, models: [ModelWeight("itemknn")])
+    },
+    Shape(name: sasrecShape) { u in
+        RecommendRequest(
+            .user("h\(u % historyUsers)"), count: 10, models: [ModelWeight("sasrec")],
+            filter: .category("Cat\(u % historyUsers % 50)"))
     },
 ]
 
@@ -163,7 +195,11 @@ for (number, shape) in shapes.enumerated() where only?.contains(number + 1) ?? t
             percentile(cpu, 0.5), percentile(cpu, 0.99), throughput))
 }
 let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.map(String.init) ?? ""
-let output: [String: Any] = [
+var output: [String: Any] = [
     "items": itemCount, "users": userCount, "queries": queries, "shapes": rows, "load_average": Double(load) ?? -1,
 ]
+if let row = rows.first(where: { $0["shape"] as? String == sasrecShape }) {
+    output["p99_ms_sasrec_recommend"] = row["p99_ms"]
+    output["cpu_p99_ms_sasrec_recommend"] = row["cpu_p99_ms"]
+}
 print(String(decoding: try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys]), as: UTF8.self))

@@ -91,9 +91,12 @@ extension RecCtl {
                         if bar { FileHandle.standardError.write(Data("\r\u{1B}[K\(spec.name): \(step)…".utf8)) }
                     },
                     onEpoch: { epoch in
-                        if json {
-                            printJSON(epoch.jsonObject)
-                            fflush(stdout)
+                        // Unbuffered, so a script reads each line as the epoch ends.
+                        if json,
+                            let line = try? JSONSerialization.data(
+                                withJSONObject: epoch.jsonObject, options: [.sortedKeys])
+                        {
+                            FileHandle.standardOutput.write(line + Data("\n".utf8))
                         }
                     })
                 if bar { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }

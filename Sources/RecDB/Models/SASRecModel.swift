@@ -47,12 +47,16 @@ public final class SASRecModel: Recommender, @unchecked Sendable {
         /// Throws `invalidArgument` naming the first parameter out of range.
         public func validate() throws {
             func check(_ ok: Bool, _ name: String, _ value: Any, _ range: String) throws {
-                guard ok else { throw RecDBError(.invalidArgument, "sasrec parameter \(name) is \(value); it must be \(range)") }
+                guard ok else {
+                    throw RecDBError(.invalidArgument, "sasrec parameter \(name) is \(value); it must be \(range)")
+                }
             }
             try check((1...1024).contains(dimension), "dimension", dimension, "1 to 1024")
             try check((1...16).contains(blocks), "blocks", blocks, "1 to 16")
-            try check(heads >= 1 && heads <= dimension && dimension % heads == 0, "heads", heads, "a divisor of the dimension")
-            try check((1...UserHistory.window).contains(maxLength), "max_length", maxLength, "1 to \(UserHistory.window)")
+            let divides = heads >= 1 && heads <= dimension && dimension % heads == 0
+            try check(divides, "heads", heads, "a divisor of the dimension")
+            let window = UserHistory.window
+            try check((1...window).contains(maxLength), "max_length", maxLength, "1 to \(window)")
             try check(dropout >= 0 && dropout < 1, "dropout", dropout, "in [0, 1)")
             try check((0...100_000).contains(negatives), "negatives", negatives, "0 (full softmax) to 100,000")
             try check((1...100_000).contains(epochs), "epochs", epochs, "1 to 100,000")
@@ -269,8 +273,8 @@ public final class SASRecModel: Recommender, @unchecked Sendable {
         }
     }
 
-    /// Scores every item for the user's newest events (the query · each item's embedding); −∞ for items the network
-    /// does not know, and for every item when the history is empty (a cold user gets nothing).
+    /// Scores every item for the user's newest events (the query · each item's embedding); −∞ for items the
+    /// network does not know, and for every item when the history is empty (a cold user gets nothing).
     public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
         let network = encoders.network
         let input = Self.input(

@@ -27,8 +27,8 @@ struct SASRecTests {
             for user in 0..<users {
                 for step in 0..<steps {
                     let item = (Self.start(user) + step) % items
-                    try w.addEvent(
-                        EventInput("u\(user)", "view", "i\(item)", at: minute, session: user % 2 == 1 ? "s\(user)" : nil))
+                    let session = user % 2 == 1 ? "s\(user)" : nil
+                    try w.addEvent(EventInput("u\(user)", "view", "i\(item)", at: minute, session: session))
                     minute += 1
                 }
                 minute += 1000
@@ -60,8 +60,16 @@ struct SASRecTests {
     final class Reports: @unchecked Sendable {
         private let lock = NSLock()
         private var _all: [TrainingEpochReport] = []
-        var all: [TrainingEpochReport] { lock.withLock { _all } }
-        func add(_ report: TrainingEpochReport) { lock.withLock { _all.append(report) } }
+        var all: [TrainingEpochReport] {
+            lock.lock()
+            defer { lock.unlock() }
+            return _all
+        }
+        func add(_ report: TrainingEpochReport) {
+            lock.lock()
+            _all.append(report)
+            lock.unlock()
+        }
     }
 
     static func ids(_ answer: QueryValue) -> [String] {
@@ -81,7 +89,8 @@ struct SASRecTests {
             // Top-1 for every user is the next item on the cycle: chance is 1 in 12 unseen items.
             var correct = 0
             for user in 0..<Self.users {
-                let top = try db.query("RECOMMEND 1 ITEMS FOR USER $u USING sasrec STRICT", parameters: ["u": .string("u\(user)")])
+                let top = try db.query(
+                    "RECOMMEND 1 ITEMS FOR USER $u USING sasrec STRICT", parameters: ["u": .string("u\(user)")])
                 if Self.ids(top) == [Self.next(user)] { correct += 1 }
             }
             #expect(Double(correct) / Double(Self.users) >= 0.8, "\(correct) of \(Self.users) right")

@@ -55,7 +55,8 @@ struct StoredSASRec: StoredModel {
     func write(_ trained: any Recommender, to generation: inout GenerationWriter) throws {
         guard let sasrec = trained as? SASRecModel else { return }
         try generation.writeFloats(.sasrecNetwork, sasrec.weights)
-        try generation.writeItemVectors(sasrec.itemEmbeddings, dimension: sasrec.parameters.dimension, metric: .innerProduct)
+        let d = sasrec.parameters.dimension
+        try generation.writeItemVectors(sasrec.itemEmbeddings, dimension: d, metric: .innerProduct)
         try generation.buildItemIndex()
     }
 
@@ -107,7 +108,8 @@ extension CatalogReading where Self: ~Copyable {
             .prefix(6).map(\.key)
         let matches = try searchSpace(spaceName, query, resolved, pool: pool)
         return matches.prefix(pool).map {
-            Candidate(item: $0.node, score: $0.score, model: record.name, reason: resolved.sourceReason, sources: sources)
+            Candidate(
+                item: $0.node, score: $0.score, model: record.name, reason: resolved.sourceReason, sources: sources)
         }
     }
 

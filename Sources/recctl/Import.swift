@@ -11,8 +11,9 @@ extension RecCtl {
         static let configuration = CommandConfiguration(
             abstract: "Import items, users and events from a data set or a generic file.",
             discussion: """
-                Formats: movielens, online-retail, yoochoose, retailrocket, amazon, diginetica (PATH is the file or \
-                its folder), and csv, tsv, jsonl with --kind and --map.
+                Formats: movielens, online-retail, yoochoose, retailrocket, amazon, diginetica, sequences (alias \
+                s3rec: `user item item …` per line in time order, events of --type, default purchase, one second \
+                apart per user) (PATH is the file or its folder), and csv, tsv, jsonl with --kind and --map.
                 Rows are written in batches, one transaction each; a malformed row stops the import with its \
                 file:line and the database as of the last committed batch, unless --skip-bad.
                 Re-runs are idempotent: each batch records how many rows of its file are committed, and running the \
@@ -24,6 +25,7 @@ extension RecCtl {
                 Examples:
                   recctl import movielens ../shared/datasets/ml-100k
                   recctl import online-retail online_retail.csv.gz
+                  recctl import sequences Sports_and_Outdoors.txt.gz
                   recctl import csv events.csv --kind events --map user=customer --map item=sku --type view
                   recctl import jsonl products.jsonl --kind items --map id=sku --map weight=grams:number
                 """)
@@ -42,7 +44,7 @@ extension RecCtl {
         @Option(name: .customLong("map"), help: "For csv/tsv/jsonl: FIELD=COLUMN[:TYPE] (repeatable).")
         var mappings: [String] = []
 
-        @Option(name: .customLong("type"), help: "For events without a type column: the event type of every row.")
+        @Option(name: .customLong("type"), help: "For events without a type column (and sequences): the event type of every row.")
         var eventType: String?
 
         @Option(help: "How to read numeric times: auto, s, ms or iso.")
@@ -96,7 +98,8 @@ extension RecCtl {
                         listSeparator: listSeparator.first!)
                 }
                 let separator: Character? = delimiter.map { $0 == "\\t" ? "\t" : $0.first! }
-                let source = try ImportFormats.make(name: format, path: path, map: map, delimiter: separator)
+                let source = try ImportFormats.make(
+                    name: format, path: path, map: map, delimiter: separator, eventType: eventType)
 
                 var importOptions = ImportOptions()
                 importOptions.batchSize = batchSize

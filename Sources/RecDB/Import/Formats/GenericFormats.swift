@@ -253,12 +253,16 @@ public struct JSONLinesFormat: ImportFormat {
 /// The import formats by name.
 public enum ImportFormats {
     /// Names accepted by `recctl import`.
-    public static let names = ["movielens", "online-retail", "yoochoose", "retailrocket", "amazon", "diginetica", "csv", "tsv", "jsonl"]
+    public static let names = [
+        "movielens", "online-retail", "yoochoose", "retailrocket", "amazon", "diginetica", "sequences", "csv", "tsv",
+        "jsonl",
+    ]
 
-    /// Makes the named format over `path`. Generic formats (`csv`, `tsv`, `jsonl`) need `map`.
-    public static func make(name: String, path: String, map: FieldMap? = nil, delimiter: Character? = nil) throws
-        -> any ImportFormat
-    {
+    /// Makes the named format over `path`. Generic formats (`csv`, `tsv`, `jsonl`) need `map`; `eventType` is the
+    /// type of every event of the `sequences` format (default `purchase`).
+    public static func make(
+        name: String, path: String, map: FieldMap? = nil, delimiter: Character? = nil, eventType: String? = nil
+    ) throws -> any ImportFormat {
         switch name.lowercased() {
         case "movielens", "ml": return try MovieLensFormat(path: path)
         case "online-retail", "onlineretail", "uci-online-retail": return try OnlineRetailFormat(path: path)
@@ -266,6 +270,7 @@ public enum ImportFormats {
         case "retailrocket": return try RetailRocketFormat(path: path)
         case "amazon", "lcrec": return try AmazonFormat(path: path)
         case "diginetica": return try DigineticaFormat(path: path)
+        case "sequences", "s3rec": return try SequenceFormat(path: path, eventType: eventType ?? "purchase")
         case "csv", "tsv", "jsonl":
             guard let map else {
                 throw RecDBError(.invalidArgument, "format '\(name)' needs --kind items|users|events (and --map where names differ)")

@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "RecNeural", dependencies: ["COpenBLAS"]),
         .target(
             name: "RecDB",
-            dependencies: ["CLMDB", "CZlib", "CRecSupport", "RecML", "RecNeural"]
+            dependencies: ["CLMDB", "CZlib", "COpenBLAS", "CRecSupport", "RecML", "RecNeural"]
         ),
         .executableTarget(
             name: "recctl",

@@ -23,7 +23,7 @@ extension RecCtl {
         @Option(
             help: """
                 Comma-separated model expressions of the query language: popularity, itemknn, als, bpr, content, \
-                text, session, transition, BLEND(als 0.7, content 0.3), CHAIN(als, content, popularity).
+                ease, sasrec, text, session, transition, BLEND(als 0.7, content 0.3), CHAIN(als, content, popularity).
                 """)
         var models: String = "popularity,itemknn,als,bpr"
         @Option(
@@ -108,7 +108,8 @@ extension RecCtl {
         static let configuration = CommandConfiguration(
             abstract: "Search a small grid of a model's parameters, ranked by NDCG@K on the validation split.")
         @OptionGroup var options: DatabaseOptions
-        @Argument(help: "popularity, itemknn, als or bpr") var model: String
+        @Argument(help: "popularity, itemknn, als, bpr, ease or sasrec") var model: String
+        @OptionGroup var parameters: ModelOptions
         @Option(help: "leave-last-out, temporal or cold-items.") var split: String = "leave-last-out"
         @Option(name: .short, help: "List length K.") var k: Int = 10
         @Option(help: "Show this many settings.") var top: Int = 5
@@ -119,22 +120,27 @@ extension RecCtl {
                 guard let kind = EvaluationSplit.Kind(rawValue: split) else {
                     throw ValidationError("--split must be leave-last-out or temporal")
                 }
-                let rows = try options.open().tune(try ModelSpec.named(model), split: kind, k: k, threads: max(1, threads))
-                if options.json {
-                    printJSON(rows.map { row -> [String: Any] in
-                        [
-                            "parameters": row.spec.parameterDescription, "ndcg": row.result.ndcg, "recall": row.result.recall,
-                            "hit_rate": row.result.hitRate, "training_seconds": row.trainingSeconds,
-                        ]
-                    })
-                    return
-                }
+                let rows = try options.open().tune(try parameters.spec(model), split: kind, k: k, threads: max(1, threads))
+                if options.json { return printJSON(rows.map(TuneRows.json)) }
                 print("\(rows.count) settings of \(model), ranked by validation NDCG@\(k) (\(kind.rawValue)):")
-                for row in rows.prefix(top) {
-                    print(String(format: "  NDCG %.4f  R %.4f  HR %.4f  %6.2f s  ", row.result.ndcg, row.result.recall,
-                                 row.result.hitRate, row.trainingSeconds) + row.spec.parameterDescription)
-                }
+                for row in rows.prefix(top) { print(TuneRows.line(row)) }
             }
         }
+    }
+}
+
+/// One scored setting of `recctl tune` and `recctl refresh --tune`, as a line or a JSON object.
+enum TuneRows {
+    static func line(_ row: ModelEvaluation) -> String {
+        String(
+            format: "  NDCG %.4f  R %.4f  HR %.4f  %6.2f s  ", row.result.ndcg, row.result.recall, row.result.hitRate,
+            row.trainingSeconds) + row.spec.parameterDescription
+    }
+
+    static func json(_ row: ModelEvaluation) -> [String: Any] {
+        [
+            "parameters": row.spec.parameterDescription, "ndcg": row.result.ndcg, "recall": row.result.recall,
+            "hit_rate": row.result.hitRate, "training_seconds": row.trainingSeconds,
+        ]
     }
 }

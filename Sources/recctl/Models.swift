@@ -15,7 +15,8 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Regularisation of ALS and BPR.") var regularization: Float = 0.01
     @Option(help: "ALS confidence scale applied to event weights.") var alpha: Float = 1
     @Option(help: "Learning rate (default: BPR 0.01, SASRec 0.001).") var learningRate: Float?
-    @Option(help: "Item-kNN neighbours kept per item.") var neighbours: Int = 100
+    @Option(help: "Neighbours kept per item (default: item-kNN 100, EASE 200).") var neighbours: Int?
+    @Option(help: "EASE: the L2 weight λ on the Gram matrix's diagonal (default 50).") var lambda: Float?
     @Option(help: "Item-kNN similarity: cosine or conditional (P(j|i)).") var similarity: String = "cosine"
     @Option(help: "Popularity half-life in days.") var halfLife: Double = 30
     @Option(help: "Seed of the random initialisation and sampling.") var seed: UInt64 = 42
@@ -50,7 +51,12 @@ struct ModelOptions: ParsableArguments {
             guard let kind = ItemKNNModel.Similarity(rawValue: similarity) else {
                 throw ValidationError("--similarity must be cosine or conditional")
             }
-            return .itemKNN(neighbours: neighbours, similarity: kind)
+            return .itemKNN(neighbours: neighbours ?? 100, similarity: kind)
+        case .ease:
+            var p = EASEModel.Parameters()
+            p.lambda = lambda ?? p.lambda
+            p.neighbours = neighbours ?? p.neighbours
+            return .ease(p)
         case .popularity: return .popularity(halfLifeDays: halfLife)
         case .sasrec:
             var p = SASRecModel.Parameters()
@@ -72,11 +78,26 @@ struct ModelOptions: ParsableArguments {
 extension RecCtl {
     struct Refresh: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Train a model from a snapshot and switch to the new generation; queries go on meanwhile.")
+            abstract: "Train a model from a snapshot and switch to the new generation; queries go on meanwhile.",
+            discussion: """
+                --tune first searches the kind's small grid (the one `recctl tune` searches) on the leave-last-out \
+                validation split, scoring each setting by NDCG@10 on the validation items only, prints the grid, \
+                then refreshes the best setting on every event. --budget SECONDS stops starting new settings once \
+                that much time has passed. The grid's other parameters are the flags given (or the defaults).
+                """)
         @OptionGroup var options: DatabaseOptions
-        @Argument(help: "popularity, itemknn, als, bpr, content, text, session, transition or sasrec") var model: String
+        @Argument(help: "popularity, itemknn, als, bpr, ease, content, text, session, transition or sasrec")
+        var model: String
         @OptionGroup var parameters: ModelOptions
         @Option(help: "Threads for training.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        @Flag(help: "Choose the parameters on the validation split first (a small grid), then refresh the best.")
+        var tune = false
+        @Option(help: "With --tune: start no new setting after this many seconds.") var budget: Double?
+
+        func validate() throws {
+            if budget != nil && !tune { throw ValidationError("--budget goes with --tune") }
+            if let budget, !(budget > 0) { throw ValidationError("--budget must be a positive number of seconds") }
+        }
 
         func run() throws {
             try running(json: options.json) {
@@ -84,29 +105,50 @@ extension RecCtl {
                 let spec = try parameters.spec(model)
                 let bar = !options.json && isatty(STDERR_FILENO) != 0
                 let json = options.json
+                let progress: @Sendable (String) -> Void = { step in
+                    if bar { FileHandle.standardError.write(Data("\r\u{1B}[K\(spec.name): \(step)…".utf8)) }
+                }
                 // Epoch lines: a JSON object per epoch on standard output with --json (the result is the last line).
-                let report = try db.refresh(
-                    spec, threads: max(1, threads),
-                    progress: { step in
-                        if bar { FileHandle.standardError.write(Data("\r\u{1B}[K\(spec.name): \(step)…".utf8)) }
-                    },
-                    onEpoch: { epoch in
-                        // Unbuffered, so a script reads each line as the epoch ends.
-                        if json,
-                            let line = try? JSONSerialization.data(
-                                withJSONObject: epoch.jsonObject, options: [.sortedKeys])
-                        {
-                            FileHandle.standardOutput.write(line + Data("\n".utf8))
-                        }
-                    })
+                let onEpoch: @Sendable (TrainingEpochReport) -> Void = { epoch in
+                    // Unbuffered, so a script reads each line as the epoch ends.
+                    if json, let line = try? JSONSerialization.data(withJSONObject: epoch.jsonObject, options: [.sortedKeys]) {
+                        FileHandle.standardOutput.write(line + Data("\n".utf8))
+                    }
+                }
+                var tuned: TunedRefreshReport?
+                let report: RefreshReport
+                if tune {
+                    if !json { print("Tuning \(spec.name) on the validation split (NDCG@10 on each user's second-last item):") }
+                    let result = try db.refreshTuned(
+                        spec, budgetSeconds: budget, threads: max(1, threads),
+                        onSetting: { row in
+                            if bar { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                            if !json { print(TuneRows.line(row)) }
+                        }, progress: progress, onEpoch: onEpoch)
+                    tuned = result
+                    report = result.refresh
+                } else {
+                    report = try db.refresh(spec, threads: max(1, threads), progress: progress, onEpoch: onEpoch)
+                }
                 if bar { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
                 let r = report.record
                 if options.json {
-                    printJSON([
+                    var object: [String: Any] = [
                         "ok": true, "model": r.name, "generation": Int(r.generation), "events": r.events,
                         "training_seconds": r.trainingSeconds, "seconds": report.seconds, "space": (r.space as Any?) ?? NSNull(),
-                    ])
+                    ]
+                    if let tuned {
+                        object["tuning"] = [
+                            "split": "leave-last-out", "metric": "validation ndcg@10", "untried": tuned.untried,
+                            "chosen": tuned.chosen.parameterDescription, "settings": tuned.settings.map(TuneRows.json),
+                        ]
+                    }
+                    printJSON(object)
                 } else {
+                    if let tuned {
+                        print("Chose \(tuned.chosen.parameterDescription) (best validation NDCG@10 of \(tuned.settings.count) "
+                            + "settings\(tuned.untried > 0 ? ", \(tuned.untried) untried: budget spent" : "")).")
+                    }
                     print(
                         "Refreshed \(r.name): generation \(r.generation) from \(formatCount(r.events)) events, trained in "
                             + String(format: "%.2f s (%.2f s in all).", r.trainingSeconds, report.seconds))

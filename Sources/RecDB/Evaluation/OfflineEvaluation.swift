@@ -18,6 +18,15 @@ extension RecDatabase {
         _ models: [ModelSpec], split kind: EvaluationSplit.Kind, k: Int = 10, threads: Int = 2,
         onValidation: Bool = false
     ) throws -> (split: EvaluationSplit, rows: [ModelEvaluation]) {
+        try evaluate(models, split: kind, k: k, threads: threads, onValidation: onValidation, continueAfter: nil)
+    }
+
+    /// ``evaluate(_:split:k:threads:onValidation:)``, calling `continueAfter` with each row as it is scored: the
+    /// models after a row for which it returns false are not trained.
+    func evaluate(
+        _ models: [ModelSpec], split kind: EvaluationSplit.Kind, k: Int, threads: Int, onValidation: Bool,
+        continueAfter: ((ModelEvaluation) -> Bool)?
+    ) throws -> (split: EvaluationSplit, rows: [ModelEvaluation]) {
         let wantItems = models.contains { $0.needsItems }, wantText = models.contains { $0.needsText }
         let (log, items, features, catalog, textVectors) = try read {
             r -> (InteractionLog, Int, [UInt32: Set<String>], [Item], StoredTextVectors?) in
@@ -42,15 +51,17 @@ extension RecDatabase {
         let evaluator = Evaluator(
             split: split, k: k, catalogItems: items, itemFeatures: features, sessionGap: sessionGap)
         var rows: [ModelEvaluation] = []
+        for spec in models { try spec.checkTrainable(on: split.train) }
         for spec in models {
             let started = Date()
             let model = spec.train(
                 on: split.train, threads: threads, items: catalog, sessionGap: sessionGap, textVectors: textVectors)
             let trainingSeconds = Date().timeIntervalSince(started)
-            rows.append(
-                ModelEvaluation(
-                    spec: spec, result: evaluator.evaluate(model, onValidation: onValidation, threads: threads),
-                    trainingSeconds: trainingSeconds))
+            let row = ModelEvaluation(
+                spec: spec, result: evaluator.evaluate(model, onValidation: onValidation, threads: threads),
+                trainingSeconds: trainingSeconds)
+            rows.append(row)
+            if let continueAfter, !continueAfter(row) { break }
         }
         return (split, rows)
     }

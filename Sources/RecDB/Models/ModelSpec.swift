@@ -144,6 +144,16 @@ public struct ModelSpec: Sendable, Hashable {
         }
     }
 
+    /// Throws `invalidArgument` for parameters out of range and `limitExceeded` when `log` is larger than a model of
+    /// the spec can train on (EASE's item limit), for each part of a blend or chain.
+    func checkTrainable(on log: InteractionLog) throws {
+        if let stored {
+            try stored.validateParameters()
+            try stored.checkFits(log)
+        }
+        for part in parts { try part.checkTrainable(on: log) }
+    }
+
     /// Throws `notFound` naming `recctl models install minilm` when the spec needs the text encoder and it is absent.
     func requireTextEncoder() throws {
         if needsText { _ = try SharedTextEncoder.get() }

@@ -55,6 +55,7 @@ extension RecDatabase {
             }
             return (try r.interactionLog(), try r.model(name), items, try r.lastEventSequence())
         }
+        try spec.checkTrainable(on: log)
         guard (previous?.generation ?? 0) + 1 == generation else {
             // Another refresh switched the model after this one reserved its generation: the job guard failed.
             throw RecDBError(

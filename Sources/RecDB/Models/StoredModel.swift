@@ -31,6 +31,10 @@ protocol StoredModel: Sendable, Hashable {
     /// Throws `invalidArgument` naming a parameter out of range, before a refresh trains.
     func validateParameters() throws
 
+    /// Throws `limitExceeded` when `log` is larger than the kind can train on (EASE's dense Gram matrix), before
+    /// refresh or evaluation trains.
+    func checkFits(_ log: InteractionLog) throws
+
     /// Trains on `input`'s snapshot, in memory: what refresh stores and evaluation scores.
     func train(_ input: TrainingInput) -> any Recommender
 
@@ -70,6 +74,7 @@ extension StoredModel {
     static var keepsItemVectorsCurrent: Bool { false }
     var tuningGrid: [Self] { [self] }
     func validateParameters() throws {}
+    func checkFits(_ log: InteractionLog) throws {}
     func vectorsForNewItems(_ trained: any Recommender) -> ((Item) -> [Float]?)? { nil }
 
     static func currentItemVector<Reader: CatalogReading & ~Copyable>(

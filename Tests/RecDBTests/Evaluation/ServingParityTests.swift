@@ -82,7 +82,7 @@ struct ServingParityTests {
         sasrec.batchSize = 16
         let singles: [ModelSpec] = [
             .session(SessionKNNModel.Parameters()), .transition, .content(content), .itemKNN(neighbours: 20),
-            .popularity(halfLifeDays: 30), .als(als), .sasrec(sasrec),
+            .popularity(halfLifeDays: 30), .als(als), .sasrec(sasrec), .ease(EASEModel.Parameters()),
         ]
         let session = singles[0], contentSpec = singles[2], itemKNN = singles[3], popularity = singles[4]
         let using = "RECOMMEND 10 ITEMS FOR USER $u USING "
@@ -92,6 +92,8 @@ struct ServingParityTests {
             (.blend([.als(als), itemKNN, contentSpec], weights: [0.4, 0.4, 0.2]),
              using + "BLEND(als 0.4, itemknn 0.4, content 0.2) STRICT", false),
             (.blend([.sasrec(sasrec), .als(als)], weights: [0.7, 0.3]), using + "BLEND(sasrec 0.7, als 0.3) STRICT", false),
+            (.blend([.ease(EASEModel.Parameters()), session], weights: [0.6, 0.4]),
+             using + "BLEND(ease 0.6, session 0.4) STRICT", false),
             // Without USING: the first personalised model (SASRec), then session, content and popularity fill.
             (.chain([.sasrec(sasrec), session, contentSpec, popularity]), "RECOMMEND 10 ITEMS FOR USER $u", false),
         ]

@@ -79,12 +79,15 @@ struct StoredBPR: StoredModel {
 
     var tuningGrid: [Self] {
         var grid: [Self] = []
-        for rate: Float in [0.005, 0.01, 0.05] {
-            for regularization: Float in [0.001, 0.01, 0.1] {
-                var p = parameters
-                p.learningRate = rate
-                p.regularization = regularization
-                grid.append(Self(p))
+        for rate: Float in [0.01, 0.05] {
+            for factors in [64, 128] {
+                for iterations in [100, 300] {
+                    var p = parameters
+                    p.learningRate = rate
+                    p.factors = factors
+                    p.iterations = iterations
+                    grid.append(Self(p))
+                }
             }
         }
         return grid

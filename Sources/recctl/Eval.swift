@@ -120,7 +120,8 @@ extension RecCtl {
                 guard let kind = EvaluationSplit.Kind(rawValue: split) else {
                     throw ValidationError("--split must be leave-last-out or temporal")
                 }
-                let rows = try options.open().tune(try parameters.spec(model), split: kind, k: k, threads: max(1, threads))
+                let spec = try parameters.spec(model)
+                let rows = try options.open().tune(spec, split: kind, k: k, threads: max(1, threads))
                 if options.json { return printJSON(rows.map(TuneRows.json)) }
                 print("\(rows.count) settings of \(model), ranked by validation NDCG@\(k) (\(kind.rawValue)):")
                 for row in rows.prefix(top) { print(TuneRows.line(row)) }

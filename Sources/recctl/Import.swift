@@ -44,7 +44,9 @@ extension RecCtl {
         @Option(name: .customLong("map"), help: "For csv/tsv/jsonl: FIELD=COLUMN[:TYPE] (repeatable).")
         var mappings: [String] = []
 
-        @Option(name: .customLong("type"), help: "For events without a type column (and sequences): the event type of every row.")
+        @Option(
+            name: .customLong("type"),
+            help: "For events without a type column (and sequences): the event type of every row.")
         var eventType: String?
 
         @Option(help: "How to read numeric times: auto, s, ms or iso.")

@@ -16,7 +16,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "ALS confidence scale applied to event weights.") var alpha: Float = 1
     @Option(help: "Learning rate (default: BPR 0.01, SASRec 0.001).") var learningRate: Float?
     @Option(help: "Neighbours kept per item (default: item-kNN 100, EASE 200).") var neighbours: Int?
-    @Option(help: "EASE: the L2 weight λ on the Gram matrix's diagonal (default 50).") var lambda: Float?
+    @Option(help: "EASE: the L2 weight λ on the Gram matrix's diagonal (default 100).") var lambda: Float?
     @Option(help: "Item-kNN similarity: cosine or conditional (P(j|i)).") var similarity: String = "cosine"
     @Option(help: "Popularity half-life in days.") var halfLife: Double = 30
     @Option(help: "Seed of the random initialisation and sampling.") var seed: UInt64 = 42
@@ -111,14 +111,18 @@ extension RecCtl {
                 // Epoch lines: a JSON object per epoch on standard output with --json (the result is the last line).
                 let onEpoch: @Sendable (TrainingEpochReport) -> Void = { epoch in
                     // Unbuffered, so a script reads each line as the epoch ends.
-                    if json, let line = try? JSONSerialization.data(withJSONObject: epoch.jsonObject, options: [.sortedKeys]) {
+                    if json,
+                        let line = try? JSONSerialization.data(withJSONObject: epoch.jsonObject, options: [.sortedKeys])
+                    {
                         FileHandle.standardOutput.write(line + Data("\n".utf8))
                     }
                 }
                 var tuned: TunedRefreshReport?
                 let report: RefreshReport
                 if tune {
-                    if !json { print("Tuning \(spec.name) on the validation split (NDCG@10 on each user's second-last item):") }
+                    if !json {
+                        print("Tuning \(spec.name) on the validation split (NDCG@10 on each user's second-last item):")
+                    }
                     let result = try db.refreshTuned(
                         spec, budgetSeconds: budget, threads: max(1, threads),
                         onSetting: { row in
@@ -146,7 +150,9 @@ extension RecCtl {
                     printJSON(object)
                 } else {
                     if let tuned {
-                        print("Chose \(tuned.chosen.parameterDescription) (best validation NDCG@10 of \(tuned.settings.count) "
+                        print(
+                            "Chose \(tuned.chosen.parameterDescription) (best validation NDCG@10 of "
+                                + "\(tuned.settings.count) "
                             + "settings\(tuned.untried > 0 ? ", \(tuned.untried) untried: budget spent" : "")).")
                     }
                     print(

@@ -33,7 +33,8 @@ extension RecDatabase {
                 .invalidArgument, "'\(spec.name)' is combined at query time from its parts; tune each part instead")
         }
         if let budgetSeconds, !(budgetSeconds > 0) {
-            throw RecDBError(.invalidArgument, "the tuning budget must be a positive number of seconds, not \(budgetSeconds)")
+            throw RecDBError(
+                .invalidArgument, "the tuning budget must be a positive number of seconds, not \(budgetSeconds)")
         }
         let grid = spec.tuningGrid
         let started = Date()

@@ -25,7 +25,9 @@ struct SequenceImportTests {
                 // Line 5 continues user 1 after line 1's third second.
                 #expect(
                     try r.storedEvents(ofUser: "1") == [10, 11, 12, 14].enumerated().map {
-                        StoredEvent(user: "1", item: "\($0.element)", type: "purchase", value: 1, time: base + Int64($0.offset) * 1000)
+                        StoredEvent(
+                            user: "1", item: "\($0.element)", type: "purchase", value: 1,
+                            time: base + Int64($0.offset) * 1000)
                     })
             }
             try expectConsistent(db)

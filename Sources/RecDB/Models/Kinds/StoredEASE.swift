@@ -19,9 +19,9 @@ struct StoredEASE: StoredModel {
     init() {}
     init(_ parameters: EASEModel.Parameters) { self.parameters = parameters }
 
-    /// λ over two decades around the default; each setting costs one factorisation.
+    /// λ over two decades; each setting costs one factorisation.
     var tuningGrid: [Self] {
-        [Float(10), 25, 50, 100, 250, 500].map { lambda in
+        [Float(10), 25, 50, 100, 250, 500, 1000].map { lambda in
             var p = parameters
             p.lambda = lambda
             return Self(p)

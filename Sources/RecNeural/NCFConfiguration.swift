@@ -6,7 +6,7 @@
 /// paper's `[64, 32, 16, 8]`.
 public struct NCFConfiguration: Sendable, Hashable {
     /// Which of the paper's three models.
-    public enum Variant: String, Sendable, Hashable, CaseIterable {
+    public enum Variant: String, Sendable, Hashable, CaseIterable, Codable {
         /// Generalised matrix factorisation: the elementwise product of the user's and item's embeddings, weighted.
         case gmf
         /// A ReLU tower over the user's and item's embeddings side by side.

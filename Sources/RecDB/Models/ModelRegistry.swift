@@ -8,7 +8,7 @@ enum ModelRegistry {
     static var builtIn: [any StoredModel.Type] {
         [
             StoredPopularity.self, StoredItemKNN.self, StoredALS.self, StoredBPR.self, StoredContent.self,
-            StoredText.self, StoredSessionKNN.self, StoredTransition.self, StoredSASRec.self,
+            StoredText.self, StoredSessionKNN.self, StoredTransition.self, StoredSASRec.self, StoredNCF.self,
         ]
     }
 

@@ -89,7 +89,7 @@ def evaluate(recctl, db, model, args, validation):
 
 def grids(name, quick):
     als = [["--factors", str(f), "--regularization", str(r), "--alpha", str(a)]
-           for f in (64, 128) for r in (0.1, 1, 10) for a in (1, 10)]
+           for f in (64, 128) for r in (0.01, 0.1, 1, 10) for a in (1, 10)]
     bpr = [["--factors", "64", "--learning-rate", str(lr), "--regularization", str(r)]
            for lr in (0.01, 0.05) for r in (0.001, 0.01)]
     factors = (8, 32) if not quick else (16,)
@@ -97,7 +97,9 @@ def grids(name, quick):
     if quick:
         als = als[:4]
         bpr = bpr[:2]
-    return {"als": als, "bpr": bpr, **{f"ncf-{v}": g for v, g in ncf.items()}}
+    # RecDB's defaults, for reference (one point: "chosen" trivially).
+    return {"als": als, "bpr": bpr, "als-default": [[]], "bpr-default": [[]],
+            **{f"ncf-{v}": g for v, g in ncf.items()}}
 
 
 def main():
@@ -105,7 +107,7 @@ def main():
     p.add_argument("--recctl", required=True)
     p.add_argument("--work", default="bench/out/models")
     p.add_argument("--sets", default="ml-100k")
-    p.add_argument("--models", default="als,bpr,ncf-gmf,ncf-mlp,ncf-neumf")
+    p.add_argument("--models", default="als,bpr,als-default,bpr-default,ncf-gmf,ncf-mlp,ncf-neumf")
     p.add_argument("--quick", action="store_true", help="smaller grids")
     a = p.parse_args()
     os.makedirs(os.path.join(a.work, "results"), exist_ok=True)
@@ -116,7 +118,7 @@ def main():
         for model, grid in grids(name, a.quick).items():
             if model not in a.models.split(","):
                 continue
-            kind = "ncf" if model.startswith("ncf") else model
+            kind = "ncf" if model.startswith("ncf") else model.split("-")[0]
             tried = []
             for args in grid:
                 r = evaluate(a.recctl, db, kind, args, validation=True)
@@ -128,9 +130,14 @@ def main():
             say(f"{name} {model} best {' '.join(best[1])}: test NDCG@10 {test['ndcg']:.4f}")
             per[model] = {"settings": " ".join(best[1]), "validation_ndcg10": best[0], "test": test,
                           "grid": [{"settings": " ".join(t[1]), "validation_ndcg10": t[0]} for t in tried]}
-            with open(os.path.join(a.work, "results", f"{name}.ncf.json"), "w") as f:
-                json.dump(per, f, indent=1)
-        summary["datasets"][name] = per
+            path = os.path.join(a.work, "results", f"{name}.ncf.json")
+            merged = json.load(open(path)) if os.path.exists(path) else {}
+            merged.update(per)
+            with open(path, "w") as f:
+                json.dump(merged, f, indent=1)
+        path = os.path.join(a.work, "results", f"{name}.ncf.json")
+        # Every model measured on this data set so far (runs with --models add to the file).
+        summary["datasets"][name] = json.load(open(path)) if os.path.exists(path) else per
     summary["load_end"] = load()
     print(f"{'data set':<10} {'model':<10} {'val NDCG@10':>11} {'test NDCG@10':>12} {'HR@10':>7} {'train s':>8}  "
           "settings (chosen on validation)")

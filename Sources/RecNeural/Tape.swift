@@ -21,6 +21,7 @@ enum Operation {
     case gelu(Int)
     case dropout(Int, mask: UnsafeMutablePointer<Float>)
     case sum(Int)
+    case concatenate(Int, Int)
     case gather(Parameter, rows: UnsafeMutablePointer<Int32>)
     case rowwiseDot(Int, Int)
     case layerNorm(x: Int, gamma: Int, beta: Int, normalized: UnsafeMutablePointer<Float>,
@@ -220,6 +221,7 @@ public final class Tape {
         case .gelu(let a): geluBackward(i, g, a)
         case .dropout(let a, let mask): dropoutBackward(i, g, a, mask)
         case .sum(let a): sumBackward(g, a)
+        case .concatenate(let a, let b): concatenateBackward(i, g, a, b)
         case .gather(let table, let rows): gatherBackward(i, g, table, rows)
         case .rowwiseDot(let a, let b): rowwiseDotBackward(i, g, a, b)
         case .layerNorm(let x, let gamma, let beta, let normalized, let inverse):

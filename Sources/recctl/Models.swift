@@ -10,7 +10,7 @@ import Glibc
 
 /// Model parameters shared by `refresh` and `eval`.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Factors of ALS and BPR.") var factors: Int = 64
+    @Option(help: "Factors of ALS and BPR (default 64); NCF's predictive factors (default 16).") var factors: Int?
     @Option(help: "Iterations (default: ALS 15, BPR 100).") var iterations: Int?
     @Option(help: "Regularisation of ALS and BPR.") var regularization: Float = 0.01
     @Option(help: "ALS confidence scale applied to event weights.") var alpha: Float = 1
@@ -27,13 +27,17 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "SASRec: sampled-softmax negatives (0: full softmax).") var negatives: Int?
     @Option(help: "SASRec: sequences per batch.") var batchSize: Int?
     @Option(help: "SASRec: dropout rate.") var dropout: Float?
+    @Option(help: "NCF: gmf, mlp or neumf (default neumf).") var variant: String?
+    @Option(help: "NCF: ReLU layers of the MLP tower (default 3).") var layers: Int?
+    @Flag(help: "NCF (neumf): pre-train GMF and MLP and start NeuMF from them.") var pretrain = false
+    @Flag(help: "NCF: keep the early-stopped network instead of retraining on every pair.") var noRefit = false
 
     func spec(_ name: String) throws -> ModelSpec {
         let named = try ModelSpec.named(name)
         switch named.kind {
         case .als:
             var p = ALSModel.Parameters()
-            p.factors = factors
+            p.factors = factors ?? 64
             p.iterations = iterations ?? 15
             p.regularization = regularization
             p.alpha = alpha
@@ -41,7 +45,7 @@ struct ModelOptions: ParsableArguments {
             return .als(p)
         case .bpr:
             var p = BPRModel.Parameters()
-            p.factors = factors
+            p.factors = factors ?? 64
             p.iterations = iterations ?? 100
             p.regularization = regularization
             p.learningRate = learningRate ?? 0.01
@@ -70,6 +74,20 @@ struct ModelOptions: ParsableArguments {
             p.learningRate = learningRate ?? p.learningRate
             p.seed = seed
             return .sasrec(p)
+        case .ncf:
+            var p = NCFModel.Parameters()
+            if let variant { try p.setVariant(named: variant) }
+            p.factors = factors ?? p.factors
+            p.layers = layers ?? p.layers
+            p.epochs = epochs ?? p.epochs
+            p.patience = patience ?? p.patience
+            p.negatives = negatives ?? p.negatives
+            p.batchSize = batchSize ?? p.batchSize
+            p.learningRate = learningRate ?? p.learningRate
+            p.pretrain = pretrain
+            p.refit = !noRefit
+            p.seed = seed
+            return .ncf(p)
         default: return named
         }
     }
@@ -86,7 +104,7 @@ extension RecCtl {
                 that much time has passed. The grid's other parameters are the flags given (or the defaults).
                 """)
         @OptionGroup var options: DatabaseOptions
-        @Argument(help: "popularity, itemknn, als, bpr, ease, content, text, session, transition or sasrec")
+        @Argument(help: "popularity, itemknn, als, bpr, ease, content, text, session, transition, sasrec or ncf")
         var model: String
         @OptionGroup var parameters: ModelOptions
         @Option(help: "Threads for training.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount

@@ -57,6 +57,10 @@ def load(results, name):
         m["train_seconds"] = min(runs) if runs else m.get("train_seconds")
         models[key] = m
     result["by_key"] = models
+    path = os.path.join(results, f"{name}.ncf.json")
+    if os.path.exists(path):  # bench/models/ncf.py (MODELS_NCF=1)
+        with open(path) as f:
+            result["ncf"] = json.load(f)
     return result
 
 
@@ -104,6 +108,31 @@ def table(name, r):
             print(f"{m['model']} tuned on validation NDCG@10: {tried}")
 
 
+def ncf_summary(per):
+    """Keys of bench/models/ncf.py's results (NAME.ncf.json: each model's grid chosen on validation, one test run):
+    ndcg10_ncf (the NCF variant best on validation), ndcg10_ncf_gmf/_mlp/_neumf, ndcg10_als_tuned, ndcg10_bpr_tuned."""
+    if not per:
+        return {}
+    out = {}
+    for model, r in per.items():
+        out[f"ndcg10_{model.replace('-', '_')}"] = rnd(r["test"]["ndcg"])
+    if "als" in per:
+        out["ndcg10_als_tuned"] = out.pop("ndcg10_als")
+    if "bpr" in per:
+        out["ndcg10_bpr_tuned"] = out.pop("ndcg10_bpr")
+    out.pop("ndcg10_als_default", None)
+    out.pop("ndcg10_bpr_default", None)
+    variants = [m for m in per if m.startswith("ncf-")]
+    if variants:
+        chosen = max(variants, key=lambda m: per[m]["validation_ndcg10"])
+        out["ndcg10_ncf"] = rnd(per[chosen]["test"]["ndcg"])
+        out["ncf_variant"] = chosen
+        out["ncf_settings"] = per[chosen]["settings"]
+        if "als" in per:
+            out["ndcg_ratio_ncf_vs_als_tuned"] = ratio(per[chosen]["test"]["ndcg"], per["als"]["test"]["ndcg"])
+    return out
+
+
 def summary(r):
     b = r["by_key"]
 
@@ -133,6 +162,7 @@ def summary(r):
         "train_seconds_als": seconds("als"), "train_seconds_implicit_als": seconds("implicit-als"),
         "train_seconds_bpr": seconds("bpr"), "train_seconds_implicit_bpr": seconds("implicit-bpr"),
     }
+    out.update(ncf_summary(r.get("ncf")))
     out["split"] = r["split"]
     out["threads"] = r.get("threads")
     out["test_users"] = r["test_users"]

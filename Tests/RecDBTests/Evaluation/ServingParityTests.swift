@@ -80,9 +80,14 @@ struct ServingParityTests {
         sasrec.epochs = 5
         sasrec.negatives = 32
         sasrec.batchSize = 16
+        var ncf = NCFModel.Parameters()
+        ncf.factors = 4
+        ncf.layers = 2
+        ncf.epochs = 4
+        ncf.batchSize = 64
         let singles: [ModelSpec] = [
             .session(SessionKNNModel.Parameters()), .transition, .content(content), .itemKNN(neighbours: 20),
-            .popularity(halfLifeDays: 30), .als(als), .sasrec(sasrec), .ease(EASEModel.Parameters()),
+            .popularity(halfLifeDays: 30), .als(als), .sasrec(sasrec), .ease(EASEModel.Parameters()), .ncf(ncf),
         ]
         let session = singles[0], contentSpec = singles[2], itemKNN = singles[3], popularity = singles[4]
         let using = "RECOMMEND 10 ITEMS FOR USER $u USING "
@@ -143,7 +148,7 @@ struct ServingParityTests {
                     let online = try #require(answer["items"]?.arrayValue).compactMap { $0["id"]?.stringValue }
                     #expect(offline == online, "\(spec.name), user \(id)")
                     // Every user has a history: SASRec fills the page (equal empty lists would prove nothing).
-                    if spec.kind == .sasrec { #expect(online.count == 10, "user \(id)") }
+                    if spec.kind == .sasrec || spec.kind == .ncf { #expect(online.count == 10, "user \(id)") }
                     compared += 1
                 }
                 #expect(compared == Self.tastes * Self.usersPerTaste)

@@ -223,6 +223,7 @@ def main():
     epochs = int(o.pop("epochs", 200))
     patience = int(o.pop("patience", 5))
     every = int(o.pop("eval_every", 2))
+    max_minutes = float(o.pop("max_minutes", 0))
     o.pop("pack", None)  # RecDB's layout switch; PyTorch always pads
     for key in ("warmup", "decay"):
         if key in o and o[key] not in ("0", "constant"):
@@ -244,7 +245,7 @@ def main():
     if mode != "sasrec":
         fail(f"mode '{mode}': expected sasrec or time")
     best, best_epoch, since, best_state = -1.0, 0, 0, None
-    curve, train_seconds, run_start, epoch = [], 0.0, time.perf_counter(), 0
+    curve, train_seconds, run_start, epoch, capped = [], 0.0, time.perf_counter(), 0, False
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         loss = trainer.train_epoch()
@@ -264,6 +265,10 @@ def main():
             curve.append(point)
             if since >= patience:
                 break
+            if max_minutes > 0 and time.perf_counter() - run_start > 60 * max_minutes:
+                print(f"torch: stopping at the {max_minutes}-minute cap", file=sys.stderr)
+                capped = True
+                break
         else:
             print(f"torch epoch {epoch}: loss {loss:.4f}, {seconds:.1f} s", file=sys.stderr)
             curve.append(point)
@@ -272,7 +277,7 @@ def main():
     val_hr, val_ndcg = trainer.evaluate("validation")
     test_hr, test_ndcg = trainer.evaluate("test")
     print(json.dumps({"side": "pytorch", "val_ndcg10": val_ndcg, "val_hr10": val_hr, "test_ndcg10": test_ndcg,
-                      "test_hr10": test_hr, "best_epoch": best_epoch, "epochs": epoch,
+                      "test_hr10": test_hr, "best_epoch": best_epoch, "epochs": epoch, "capped": capped,
                       "seconds_per_epoch": train_seconds / max(epoch, 1),
                       "wall_seconds": time.perf_counter() - run_start, "curve": curve}))
 

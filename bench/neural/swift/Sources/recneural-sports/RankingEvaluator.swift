@@ -1,3 +1,5 @@
+import Foundation
+
 /// Full-ranking HR@10 and NDCG@10 over every item, the protocol's evaluator shared by every model in the bench:
 /// the items of the user's history are masked (as S3-Rec's evaluator: a target repeated from the history is masked
 /// too, a miss), and ties count against the target (an item scored equal to the target ranks above it), so a model

@@ -9,6 +9,8 @@ struct SASRecRun {
     var maxEpochs: Int
     var patience: Int
     var evaluateEvery: Int
+    /// Training stops at the first evaluation after this many minutes (0: no limit).
+    var maxMinutes: Double
     let split: SequenceSplit
 
     init(split: SequenceSplit, options: inout Options) {
@@ -31,6 +33,7 @@ struct SASRecRun {
         maxEpochs = options.int("epochs", 200)
         patience = options.int("patience", 5)
         evaluateEvery = options.int("eval_every", 2)
+        maxMinutes = Double(options.float("max_minutes", 0))
         let batchSize = options.int("batch", 128)
         let batches = (split.userCount + batchSize - 1) / batchSize
         let decay: LearningRateSchedule.Decay
@@ -86,6 +89,10 @@ struct SASRecRun {
                     seconds, validation.ndcg, validation.hitRate))
                 curve.append(point)
                 if stopping.record(Float(validation.ndcg), epoch: epoch) { break }
+                if maxMinutes > 0 && (ContinuousClock.now - runStart) / .seconds(60) > maxMinutes {
+                    log("swift: stopping at the \(maxMinutes)-minute cap")
+                    break
+                }
             } else {
                 log(String(format: "swift epoch %d: loss %.4f, %.1f s", epoch, loss, seconds))
                 curve.append(point)
@@ -95,7 +102,8 @@ struct SASRecRun {
         let validation = evaluate(network, .validation), test = evaluate(network, .test)
         return ["side": "recdb", "val_ndcg10": validation.ndcg, "val_hr10": validation.hitRate,
             "test_ndcg10": test.ndcg, "test_hr10": test.hitRate, "best_epoch": stopping.bestEpoch ?? 0,
-            "epochs": epochs, "seconds_per_epoch": trainSeconds / Double(max(epochs, 1)),
+            "epochs": epochs, "capped": maxMinutes > 0 && (ContinuousClock.now - runStart) / .seconds(60) > maxMinutes,
+            "seconds_per_epoch": trainSeconds / Double(max(epochs, 1)),
             "wall_seconds": (ContinuousClock.now - runStart) / .seconds(1), "curve": curve]
     }
 

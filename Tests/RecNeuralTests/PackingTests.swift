@@ -83,7 +83,7 @@ import Testing
             settings.batchSize = 5
             settings.packsSequences = packs
             let trainer = SASRecTrainer(network: SASRecNetwork(c), sequences: Self.sequences, settings: settings)
-            return trainer.trainStep(0..<4)
+            return trainer.trainStep(Array(0..<4)[...])
         }
         let padded = firstLoss(packs: false), packed = firstLoss(packs: true)
         #expect(abs(padded - packed) <= 1e-5 * max(1, abs(padded)), "\(padded) vs \(packed)")

@@ -28,6 +28,56 @@ public final class SASRecEncoder {
         for k in 0..<d { query[k] = values[(length - 1) * d + k] }
     }
 
+    /// Writes the query vectors of many histories (each oldest first; the last `maxLength` items of each are read)
+    /// into `queries` (`histories.count × dimension`, in order), packing the histories into full rows so short ones
+    /// cost little: one forward pass per `rowsPerPass` rows. Same vectors as `encode(_:into:)` one at a time, up to
+    /// rounding. An empty history gets the vector of no items (zeros before the final norm).
+    public func encode(
+        histories: [ArraySlice<Int32>], into queries: UnsafeMutableBufferPointer<Float>, rowsPerPass: Int = 256
+    ) {
+        let configuration = network.configuration
+        let length = configuration.maxLength, d = configuration.dimension
+        precondition(queries.count == histories.count * d, "encode: queries must hold \(histories.count) × \(d) floats")
+        var packer = SequencePacker()
+        var first = 0
+        while first < histories.count {
+            // Take histories until their packed rows would exceed rowsPerPass (about rowsPerPass · length slots).
+            var end = first, slots = 0
+            while end < histories.count && (end == first || slots + max(histories[end].count, 1) <= rowsPerPass * length) {
+                slots += min(max(histories[end].count, 1), length)
+                end += 1
+            }
+            let chunk = histories[first..<end]
+            let rows = packer.pack(lengths: chunk.lazy.map { min(max($0.count, 1), length) }, rowLength: length)
+            tape.reset()
+            let items = tape.scratchIntegers(rows * length), positions = tape.scratchIntegers(rows * length)
+            let segments = tape.scratchIntegers(rows * length)
+            items.update(repeating: 0)
+            positions.update(repeating: 0)
+            segments.update(repeating: 0)
+            var lastSlots: [Int] = []
+            lastSlots.reserveCapacity(chunk.count)
+            for (c, history) in chunk.enumerated() {
+                let place = packer.places[c]
+                let n = min(history.count, length)
+                for (t, item) in history.suffix(n).enumerated() {
+                    let slot = place.row * length + place.slot + t
+                    items[slot] = item
+                    positions[slot] = Int32(length - n + t)
+                    segments[slot] = Int32(place.segment)
+                }
+                lastSlots.append(place.row * length + place.slot + max(n, 1) - 1)
+            }
+            let hidden = network.hidden(tape, packedItems: UnsafeBufferPointer(items),
+                positions: UnsafeBufferPointer(positions), segments: UnsafeBufferPointer(segments), rows: rows)
+            let values = tape.values(of: hidden)
+            for (c, slot) in lastSlots.enumerated() {
+                for k in 0..<d { queries[(first + c) * d + k] = values[slot * d + k] }
+            }
+            first = end
+        }
+    }
+
     /// The query vector for `history` as an array.
     public func encode(_ history: some Collection<Int32>) -> [Float] {
         var query = [Float](repeating: 0, count: network.configuration.dimension)

@@ -50,8 +50,6 @@ struct SASRecBlock {
 /// learned position embeddings, dropout, `blocks` pre-norm transformer blocks
 /// [LN → causal multi-head self-attention → residual → LN → feed-forward → residual], a final LN. An item's score
 /// at a position is the hidden state there · the item's embedding (shared with the input side).
-///
-/// Not yet wired into RecDB's model store, refresh or `RECOMMEND`: this is the network and its training only.
 public final class SASRecNetwork {
     /// The configuration it was built with.
     public let configuration: SASRecConfiguration
@@ -86,16 +84,45 @@ public final class SASRecNetwork {
     /// The hidden states `[batch, maxLength, dimension]` of left-padded `items` (`batch · maxLength` ids, 0 for
     /// padding), recorded on `tape`; dropout follows `tape.isTraining`.
     public func hidden(_ tape: Tape, items: UnsafeBufferPointer<Int32>, batch: Int) -> Variable {
-        let length = configuration.maxLength, d = configuration.dimension
+        let length = configuration.maxLength
         precondition(items.count == batch * length, "hidden: \(items.count) ids for \(batch) × \(length)")
-        let keyMask = tape.scratchFloats(batch * length)
+        return hidden(tape, items: items, rows: batch, positions: nil, segments: nil)
+    }
+
+    /// The hidden states `[rows, maxLength, dimension]` of packed rows: each row holds several sequences one after
+    /// another (no padding between them, 0 ids after the last), `positions` gives each slot's row of the position
+    /// table (a sequence of n items ends at `maxLength − 1`, as when left-padded) and `segments` which sequence of the
+    /// row it belongs to (1, 2, …; 0 for an empty slot). Attention stays within a sequence, so each sequence's hidden
+    /// states equal those it gets alone, left-padded, at a fraction of the padded work.
+    public func hidden(
+        _ tape: Tape, packedItems items: UnsafeBufferPointer<Int32>, positions: UnsafeBufferPointer<Int32>,
+        segments: UnsafeBufferPointer<Int32>, rows: Int
+    ) -> Variable {
+        let length = configuration.maxLength
+        precondition(items.count == rows * length && positions.count == items.count && segments.count == items.count,
+            "hidden: packed rows need \(rows) × \(length) ids, positions and segments")
+        return hidden(tape, items: items, rows: rows, positions: positions, segments: segments)
+    }
+
+    private func hidden(
+        _ tape: Tape, items: UnsafeBufferPointer<Int32>, rows: Int, positions: UnsafeBufferPointer<Int32>?,
+        segments: UnsafeBufferPointer<Int32>?
+    ) -> Variable {
+        let length = configuration.maxLength, d = configuration.dimension
+        let keyMask = tape.scratchFloats(rows * length)
         for i in 0..<items.count { keyMask[i] = items[i] == 0 ? 0 : 1 }
         let embedded = tape.scale(tape.gather(itemEmbedding, rows: items), Float(d).squareRoot())
-        var x = tape.add(tape.reshape(embedded, Shape(batch, length, d)), tape.parameter(positionEmbedding))
+        var x: Variable
+        if let positions {
+            x = tape.reshape(tape.add(embedded, tape.gather(positionEmbedding, rows: positions)), Shape(rows, length, d))
+        } else {
+            x = tape.add(tape.reshape(embedded, Shape(rows, length, d)), tape.parameter(positionEmbedding))
+        }
         x = tape.multiply(tape.dropout(x, rate: configuration.dropout),
-            tape.constant(shape: Shape(batch, length, 1)) { _ = $0.update(fromContentsOf: keyMask) })
+            tape.constant(shape: Shape(rows, length, 1)) { _ = $0.update(fromContentsOf: keyMask) })
         for block in blocks {
-            x = self.block(block, x, tape: tape, keyMask: UnsafeBufferPointer(keyMask))
+            x = self.block(block, x, tape: tape, keyMask: segments == nil ? UnsafeBufferPointer(keyMask) : nil,
+                segments: segments)
         }
         return tape.layerNorm(x, gamma: tape.parameter(finalNormScale), beta: tape.parameter(finalNormShift))
     }
@@ -105,7 +132,8 @@ public final class SASRecNetwork {
     }
 
     private func block(
-        _ b: SASRecBlock, _ x: Variable, tape: Tape, keyMask: UnsafeBufferPointer<Float>
+        _ b: SASRecBlock, _ x: Variable, tape: Tape, keyMask: UnsafeBufferPointer<Float>?,
+        segments: UnsafeBufferPointer<Int32>?
     ) -> Variable {
         let rate = configuration.dropout
         let normed = tape.layerNorm(x, gamma: tape.parameter(b.attentionNormScale),
@@ -114,7 +142,7 @@ public final class SASRecNetwork {
             query: linear(tape, normed, b.queryWeight, b.queryBias),
             key: linear(tape, normed, b.keyWeight, b.keyBias),
             value: linear(tape, normed, b.valueWeight, b.valueBias),
-            heads: configuration.heads, causal: true, keyMask: keyMask)
+            heads: configuration.heads, causal: true, keyMask: keyMask, segments: segments)
         let projected = tape.dropout(linear(tape, attended, b.outputWeight, b.outputBias), rate: rate)
         let afterAttention = tape.add(x, projected)
         let normed2 = tape.layerNorm(afterAttention, gamma: tape.parameter(b.feedForwardNormScale),

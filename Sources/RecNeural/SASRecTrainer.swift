@@ -1,8 +1,9 @@
 import Foundation
 
-/// Trains a `SASRecNetwork` on item sequences: each sequence's last `maxLength + 1` items, left-padded, where every
-/// position predicts the next item, with the configured loss, AdamW, global-norm clipping and a learning-rate
-/// schedule. One tape is reused across steps, so a steady-state step allocates nothing in the arena.
+/// Trains a `SASRecNetwork` on item sequences: each sequence's last `maxLength + 1` items, where every position
+/// predicts the next item, with the configured loss, AdamW, global-norm clipping and a learning-rate schedule.
+/// Sequences of a batch are packed several to a row (see `Settings.packsSequences`) or left-padded one per row. One
+/// tape is reused across steps, so a steady-state step allocates nothing in the arena.
 public final class SASRecTrainer {
     /// Optimisation settings.
     public struct Settings: Sendable {
@@ -16,6 +17,10 @@ public final class SASRecTrainer {
         public var maxGradientNorm: Float? = 5
         /// Seed for shuffling, dropout and negatives.
         public var seed: UInt64 = 1
+        /// Whether a batch's sequences are packed end to end into rows of `maxLength` (attention kept within each
+        /// sequence) instead of one left-padded row each: the same loss and gradients without the padding's work,
+        /// which dominates on short histories (default on).
+        public var packsSequences = true
 
         /// Settings with `schedule` and the defaults above.
         public init(schedule: LearningRateSchedule) {
@@ -35,6 +40,7 @@ public final class SASRecTrainer {
     var generator: SeededGenerator
     /// Optimizer steps taken.
     public private(set) var step = 0
+    private var packer = SequencePacker()
 
     /// A trainer over `sequences` (item ids 1...itemCount, oldest first); sequences of one item teach nothing and
     /// are skipped.
@@ -72,25 +78,40 @@ public final class SASRecTrainer {
     public func trainStep(_ indices: ArraySlice<Int>) -> Float {
         let configuration = network.configuration
         let length = configuration.maxLength, d = configuration.dimension
-        let batch = indices.count, rows = batch * length
         tape.reset()
         tape.isTraining = true
-        let inputs = tape.scratchIntegers(rows), targets = tape.scratchIntegers(rows)
-        let weights = tape.scratchFloats(rows)
+        let rows = settings.packsSequences
+            ? packer.pack(lengths: indices.lazy.map { min(self.sequences[$0].count - 1, length) }, rowLength: length)
+            : indices.count
+        let slots = rows * length
+        let inputs = tape.scratchIntegers(slots), targets = tape.scratchIntegers(slots)
+        let positions = tape.scratchIntegers(slots), segments = tape.scratchIntegers(slots)
+        let weights = tape.scratchFloats(slots)
         inputs.update(repeating: 0)
         targets.update(repeating: 0)
+        positions.update(repeating: 0)
+        segments.update(repeating: 0)
+        // Each sequence goes to (row, first slot): its own row, right-aligned, or the packed place found above.
         for (b, index) in indices.enumerated() {
             let sequence = sequences[index]
             let n = min(sequence.count - 1, length)
             let start = sequence.count - 1 - n
+            let place = settings.packsSequences ? packer.places[b] : (row: b, slot: length - n, segment: 1)
             for t in 0..<n {
-                inputs[b * length + length - n + t] = sequence[start + t]
-                targets[b * length + length - n + t] = sequence[start + t + 1]
+                let slot = place.row * length + place.slot + t
+                inputs[slot] = sequence[start + t]
+                targets[slot] = sequence[start + t + 1]
+                positions[slot] = Int32(length - n + t)
+                segments[slot] = Int32(place.segment)
             }
         }
-        for i in 0..<rows { weights[i] = targets[i] == 0 ? 0 : 1 }
-        let hidden = tape.reshape(network.hidden(tape, items: UnsafeBufferPointer(inputs), batch: batch), Shape(rows, d))
-        let loss = self.loss(hidden, rows: rows, targets: targets, weights: weights)
+        for i in 0..<slots { weights[i] = targets[i] == 0 ? 0 : 1 }
+        let states = settings.packsSequences
+            ? network.hidden(tape, packedItems: UnsafeBufferPointer(inputs), positions: UnsafeBufferPointer(positions),
+                segments: UnsafeBufferPointer(segments), rows: rows)
+            : network.hidden(tape, items: UnsafeBufferPointer(inputs), batch: rows)
+        let hidden = tape.reshape(states, Shape(slots, d))
+        let loss = self.loss(hidden, rows: slots, targets: targets, weights: weights)
         tape.backward(loss)
         if let maxNorm = settings.maxGradientNorm { clipGradientNorm(network.parameters, maxNorm: maxNorm) }
         optimizer.step(learningRate: settings.schedule.rate(atStep: step))

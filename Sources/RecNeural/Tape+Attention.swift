@@ -5,8 +5,9 @@ struct AttentionRecord {
     var value: Int
     var heads: Int
     var causal: Bool
-    /// `[batch · length]`: 1 for a real position, 0 for padding; nil when nothing is padded.
-    var keyMask: UnsafeMutablePointer<Float>?
+    /// `[batch · length]`: 0 for padding; otherwise 1 (from a key mask) or the position's sequence within its row
+    /// (from segments). Nil when nothing is masked.
+    var segments: UnsafeMutablePointer<Int32>?
     /// `[batch, heads, length, length]`, softmax of the masked, scaled scores.
     var probabilities: UnsafeMutablePointer<Float>
 }
@@ -15,27 +16,36 @@ extension Tape {
     /// Multi-head scaled dot-product attention, fused: `query`, `key`, `value` are `[batch, length, heads · headWidth]`
     /// (the projections' outputs; head h is columns h·headWidth ..< (h+1)·headWidth, read in place through sgemm's
     /// leading dimension, no transposes copied). Position i attends to positions j ≤ i when `causal`, and never to a
-    /// padded position (`keyMask[b · length + j] == 0`). A query with no position to attend to (a left pad under a
-    /// causal mask) gets zeros. The result has the query's shape, heads concatenated.
+    /// padded position (`keyMask[b · length + j] == 0`). With `segments` (`[batch · length]`, instead of a key mask)
+    /// a row holds several packed sequences: position i attends only to positions of its own segment
+    /// (`segments[j] == segments[i]`), and segment 0 is padding. A query with no position to attend to (a left pad
+    /// under a causal mask) gets zeros. The result has the query's shape, heads concatenated.
     public func attention(
         query: Variable, key: Variable, value v: Variable, heads: Int, causal: Bool,
-        keyMask: UnsafeBufferPointer<Float>? = nil
+        keyMask: UnsafeBufferPointer<Float>? = nil, segments: UnsafeBufferPointer<Int32>? = nil
     ) -> Variable {
         let s = shape(query.index)
         precondition(s.rank == 3 && shape(key.index) == s && shape(v.index) == s, "attention: shapes must match")
         let batch = s[0], length = s[1], width = s[2]
         precondition(width % heads == 0, "attention: width \(width) not divisible by \(heads) heads")
         let headWidth = width / heads
-        var mask: UnsafeMutablePointer<Float>? = nil
+        precondition(keyMask == nil || segments == nil, "attention: a key mask or segments, not both")
+        var mask: UnsafeMutablePointer<Int32>? = nil
         if let keyMask {
             precondition(keyMask.count == batch * length, "attention: key mask must be [batch · length]")
-            let m = floats.allocate(keyMask.count)
-            m.update(from: keyMask.baseAddress!, count: keyMask.count)
+            let m = integers.allocate(keyMask.count)
+            for j in 0..<keyMask.count { m[j] = keyMask[j] == 0 ? 0 : 1 }
+            mask = m
+        } else if let segments {
+            precondition(segments.count == batch * length, "attention: segments must be [batch · length]")
+            let m = integers.allocate(segments.count)
+            m.update(from: segments.baseAddress!, count: segments.count)
             mask = m
         }
+        let bySegment = segments != nil
         let probabilities = floats.allocate(batch * heads * length * length)
         let record = AttentionRecord(query: query.index, key: key.index, value: v.index, heads: heads, causal: causal,
-            keyMask: mask, probabilities: probabilities)
+            segments: mask, probabilities: probabilities)
         let (result, out) = output(s, query, key, v, operation: .attention(record))
         let q = value(query.index), k = value(key.index), values = value(v.index)
         let scale = 1 / Float(headWidth).squareRoot()
@@ -49,9 +59,12 @@ extension Tape {
                     beta: 0, p, length)
                 for i in 0..<length {
                     let row = p + i * length
-                    for j in 0..<length {
-                        let hidden = (causal && j > i) || (mask.map { $0[b * length + j] == 0 } ?? false)
-                        if hidden { row[j] = -.infinity }
+                    if causal { for j in (i + 1)..<Swift.max(i + 1, length) { row[j] = -.infinity } }
+                    if let mask {
+                        // Padded keys are hidden; with segments, so are other sequences' keys (all of them for a
+                        // padded query, whose row comes out as zeros).
+                        let own = mask[b * length + i], keys = mask + b * length
+                        for j in 0..<length where keys[j] == 0 || (bySegment && keys[j] != own) { row[j] = -.infinity }
                     }
                 }
                 softmaxRows(p, into: p, rows: length, width: length, logarithm: false)

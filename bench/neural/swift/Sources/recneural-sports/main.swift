@@ -1,0 +1,32 @@
+// SASRec and RecDB's session model on Amazon Sports (or any "user item item …" file) under the standard protocol:
+// last item test, second-last validation, the rest training; full ranking; HR@10 and NDCG@10 (RankingEvaluator).
+// Usage: recneural-sports sasrec|time|session <sequences.txt> [key=value …]
+//   users=N (first N users; all by default), threads=2, and for sasrec/time: dim, blocks, heads, maxlen, dropout,
+//   loss=ssm|full|bce, negatives, lr, warmup, decay=constant|linear|cosine, weight_decay, batch, seed, pack=1|0,
+//   epochs (cap; for time: epochs timed), patience, eval_every.
+// Prints progress on standard error and one JSON object on standard output.
+import Foundation
+import RecNeural
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 3 else { fail("usage: recneural-sports sasrec|time|session <sequences.txt> [key=value …]") }
+var options = Options(arguments.dropFirst(3))
+let userLimit = options.int("users", 0)
+Parallel.setThreadCount(options.int("threads", 2))
+let split = SequenceSplit(path: arguments[2], userLimit: userLimit > 0 ? userLimit : nil)
+log("recneural-sports: \(split.userCount) users, \(split.itemCount) items")
+switch arguments[1] {
+case "sasrec":
+    let run = SASRecRun(split: split, options: &options)
+    options.checkAllUsed()
+    emit(run.run())
+case "time":
+    let run = SASRecRun(split: split, options: &options)
+    options.checkAllUsed()
+    emit(run.time(epochs: run.maxEpochs))
+case "session":
+    options.checkAllUsed()
+    emit(SessionRun(split: split).run())
+case let mode:
+    fail("mode '\(mode)': expected sasrec, time or session")
+}

@@ -2,8 +2,8 @@ import Foundation
 import NIOCore
 import RecDB
 
-/// One client connection: parses each request line, checks the peer's role, runs the request (light reads on the
-/// reader pool, heavy reads on their own bounded lane, writes through the group commit writer, admin statements on
+/// One client connection: parses each request line, checks the peer's role, runs the request (light reads on its
+/// event loop or the reader pool, as `--light-reads` says; heavy reads on their own bounded lane, writes through the group commit writer, admin statements on
 /// the admin queue) under a deadline, and writes the responses back in request order, however the work finishes.
 ///
 /// A client that closes its sending side (`shutdown(SHUT_WR)`, `echo … | socat`) still gets every answer; the
@@ -207,7 +207,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// A read on the light pool, or on the heavy lane when it may take long (answered `busy` when that is full).
+    /// A light read inline on the event loop (or on the reader pool), or on the heavy lane when it may take long (answered `busy` when that is full).
     private static func read(
         _ statement: Statement, control: RequestControl, server: ServerContext, eventLoop: EventLoop
     ) -> EventLoopFuture<QueryValue> {
@@ -225,6 +225,13 @@ final class ConnectionHandler: ChannelInboundHandler {
             work = server.heavyReaders.runIfActive(eventLoop: eventLoop) {
                 defer { server.leaveHeavyLane() }
                 return try server.database.execute(statement, control: control)
+            }
+        } else if server.policy.lightReads == .inline {
+            // On this event loop, at once: the answer is written without a hop to another thread and back.
+            do {
+                work = eventLoop.makeSucceededFuture(try server.database.execute(statement, control: control))
+            } catch {
+                work = eventLoop.makeFailedFuture(error)
             }
         } else {
             work = server.readers.runIfActive(eventLoop: eventLoop) {

@@ -43,6 +43,10 @@ struct RecD: ParsableCommand {
     @Option(name: .customLong("refresh-models"), help: "Comma-separated models the schedule refreshes.")
     var refreshModels: String = "popularity,itemknn,als,content,session"
     @Option(help: "Event-loop threads.") var threads: Int = 2
+    @Option(
+        name: .customLong("light-reads"),
+        help: "Where light reads run: inline (on the event loop that read them) or pool (on reader threads).")
+    var lightReads: String = "inline"
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel: String = "info"
 
     func validate() throws {
@@ -60,6 +64,9 @@ struct RecD: ParsableCommand {
             do { _ = try Grant(parsing: grant) } catch { throw ValidationError("--grant \(grant): \(error)") }
         }
         guard heavyQueue >= 1, maxResults >= 1, maxBlend >= 1 else { throw ValidationError("limits must be positive") }
+        guard ServerContext.LightReads(rawValue: lightReads) != nil else {
+            throw ValidationError("--light-reads is inline or pool")
+        }
         if let mapSize, Self.bytes(mapSize) == nil { throw ValidationError("--map-size takes a size like 64G or 256M") }
     }
 
@@ -123,6 +130,7 @@ struct RecD: ParsableCommand {
         policy.readOnly = readOnly
         policy.readDeadline = Self.duration(deadline)!
         policy.heavyQueueLimit = heavyQueue
+        policy.lightReads = ServerContext.LightReads(rawValue: lightReads)!
         policy.limits.maxResults = maxResults
         policy.limits.maxBlendModels = maxBlend
         var roles = RoleTable()

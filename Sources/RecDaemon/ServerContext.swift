@@ -25,6 +25,18 @@ final class ServerContext: Sendable {
         var readDeadline: Duration = .seconds(5)
         /// Heavy reads (language model, encoder, big blends) waiting or running at most; more are answered `busy`.
         var heavyQueueLimit = 16
+        /// Where light reads run: on the connection's event loop (no thread hop) or on the reader pool.
+        var lightReads = LightReads.inline
+    }
+
+    /// Where light reads run (`recd --light-reads`).
+    enum LightReads: String, Sendable, CaseIterable {
+        /// On the event loop that read the request: no hand-over to another thread and back, so no wake-ups and
+        /// context switches per request. A light read takes about a tenth of a millisecond; heavy reads never run
+        /// here (they have their own lane), so a loop is never held for long.
+        case inline
+        /// On the reader pool (`--threads` threads, at least 2), as before: an event loop only frames and answers.
+        case pool
     }
 
     let database: RecDatabase

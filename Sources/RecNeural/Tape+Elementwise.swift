@@ -57,6 +57,9 @@ extension Tape {
         elementwise(a, b, operation: .multiply(a.index, b.index), *)
     }
 
+    // Inlined into `add` and `multiply`, so `f` becomes the operator itself rather than a call per element (which
+    // was most of a SASRec request's encode time in recd).
+    @inline(__always)
     private func elementwise(
         _ a: Variable, _ b: Variable, operation: Operation, _ f: (Float, Float) -> Float
     ) -> Variable {

@@ -76,9 +76,10 @@ struct HardeningTests {
     }
 
     /// Requests over the limits are refused at once with `limit_exceeded`, so a hostile peer cannot hold the
-    /// readers; a probe on another connection keeps its latency.
-    @Test func costlyRequestsAreRefusedAndDoNotStallOthers() throws {
-        let daemon = try Daemon()
+    /// readers; a probe on another connection keeps its latency, whether light reads run inline on the event loops
+    /// (the heavy ones never do) or on the reader pool.
+    @Test(arguments: ["inline", "pool"]) func costlyRequestsAreRefusedAndDoNotStallOthers(lightReads: String) throws {
+        let daemon = try Daemon(arguments: ["--light-reads", lightReads])
         let client = try daemon.client()
         let blend = (0..<300).map { ["als 1", "itemknn 1", "popularity 1"][$0 % 3] }.joined(separator: ", ")
         let hostile = [

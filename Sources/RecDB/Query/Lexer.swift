@@ -12,9 +12,19 @@ struct Token: Sendable, Equatable {
     /// The value of a number token.
     var number: Double = 0
 
-    /// Whether this is the keyword `keyword` (given in upper case), in any case.
+    /// Whether this is the keyword `keyword` (given in upper case ASCII), in any case.
+    ///
+    /// Case folding is ASCII-only: `limit`, `Limit` and `LIMIT` are the keyword, a word with non-ASCII letters never
+    /// is (not even `lımıt`, whose dotless `ı` Unicode upper-cases to `I`). Compared byte by byte, with no new string.
     func isKeyword(_ keyword: String) -> Bool {
-        kind == .word && text.count == keyword.count && text.uppercased() == keyword
+        guard kind == .word else { return false }
+        var word = text.utf8.makeIterator()
+        for expected in keyword.utf8 {
+            guard let byte = word.next() else { return false }
+            let folded = byte >= 0x61 && byte <= 0x7A ? byte - 0x20 : byte
+            guard folded == expected else { return false }
+        }
+        return word.next() == nil
     }
 
     func isSymbol(_ symbol: String) -> Bool { kind == .symbol && text == symbol }
@@ -47,15 +57,19 @@ struct Lexer {
         characters = Array(text)
     }
 
+    /// The tokens of `text`; those of a short statement seen recently come from ``TokenCache`` (a client sends
+    /// the same text again and again, with new parameter values).
     static func tokens(_ text: String) throws -> [Token] {
         guard text.utf8.count <= maxLength else {
             throw RecDBError(
                 .syntax, "the query has \(text.utf8.count) bytes; at most \(maxLength) are allowed at 0", position: 0)
         }
+        if let cached = TokenCache.shared.tokens(of: text) { return cached }
         var lexer = Lexer(text)
         var tokens: [Token] = []
         while let token = try lexer.next() { tokens.append(token) }
         tokens.append(Token(kind: .end, text: "", offset: lexer.characters.count))
+        TokenCache.shared.remember(tokens, of: text)
         return tokens
     }
 

@@ -1,4 +1,5 @@
 import Synchronization
+import RecWire
 
 /// Turns values into the bytes LMDB stores and back.
 ///
@@ -81,12 +82,12 @@ public enum EmptyCodec: ByteCodec {
 
 extension UnsafeRawBufferPointer {
     @inline(__always)
-    func loadBigEndianUInt32(at offset: Int) -> UInt32 {
+    package func loadBigEndianUInt32(at offset: Int) -> UInt32 {
         UInt32(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
     @inline(__always)
-    func loadBigEndianUInt64(at offset: Int) -> UInt64 {
+    package func loadBigEndianUInt64(at offset: Int) -> UInt64 {
         UInt64(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 }

@@ -10,7 +10,7 @@ public protocol Transaction: ~Copyable {
 public struct ReadTransaction: Transaction, ~Copyable {
     /// The `MDB_txn` pointer, valid only inside the ``Environment/read(_:)`` closure that created this transaction.
     public let handle: OpaquePointer
-    init(handle: OpaquePointer) { self.handle = handle }
+    package init(handle: OpaquePointer) { self.handle = handle }
 }
 
 /// A write transaction. It exists only inside ``Environment/write(_:)``: returning from the closure commits it,
@@ -18,7 +18,7 @@ public struct ReadTransaction: Transaction, ~Copyable {
 public struct WriteTransaction: Transaction, ~Copyable {
     /// The `MDB_txn` pointer, valid only inside the ``Environment/write(_:)`` closure; never commit or abort it directly.
     public let handle: OpaquePointer
-    init(handle: OpaquePointer) { self.handle = handle }
+    package init(handle: OpaquePointer) { self.handle = handle }
 }
 
 /// Flags of a named database.

@@ -1,10 +1,3 @@
-import CLMDB
-import CRecSupport
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The one error type RecDB throws: a code that callers can switch on, a message for people,
 /// where it happened (a file and line for imports, a key or path for storage), and the underlying cause.
 public struct RecDBError: Error, CustomStringConvertible, Sendable {
@@ -113,24 +106,4 @@ public struct RecDBError: Error, CustomStringConvertible, Sendable {
         if let cause { text += " (caused by: \(cause))" }
         return text
     }
-
-    /// Wraps a non-zero LMDB status.
-    static func lmdb(_ status: Int32, _ what: String, location: String? = nil) -> RecDBError {
-        let reason = String(cString: mdb_strerror(status))
-        let code: Code
-        switch status {
-        case MDB_MAP_FULL:
-            code = .mapFull
-            recdb_note_map_full()
-        case MDB_CORRUPTED, MDB_PAGE_NOTFOUND: code = .corrupted
-        case ENOSPC, EDQUOT: code = .diskFull
-        default: code = .storage
-        }
-        return RecDBError(code, "\(what): \(reason)", location: location, lmdbStatus: status)
-    }
-}
-
-@inline(__always)
-func check(_ status: Int32, _ what: @autoclosure () -> String) throws(RecDBError) {
-    if status != MDB_SUCCESS { throw RecDBError.lmdb(status, what()) }
 }

@@ -5,6 +5,7 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import RecWire
 #endif
 
 // `Environment` is unchecked `Sendable`, audited (one of the few in Sources, see the README): `handle` is an LMDB

@@ -1,5 +1,6 @@
 import CLMDB
 import CRecSupport
+import RecWire
 
 /// Savepoints: a nested LMDB transaction inside a write transaction, so that a part of the work can fail and roll
 /// back alone while the rest goes on and commits.

@@ -1,5 +1,4 @@
 import Foundation
-import RecDB
 
 /// The wire protocol (`Schemas/wire-protocol.schema.json`): one request per line, one JSON response line per request.
 ///
@@ -7,22 +6,29 @@ import RecDB
 /// query, so `socat - UNIX-CONNECT:recd.sock` works by hand. Responses are
 /// `{"id": …, "ok": true, "result": …, "took_us": N}` or
 /// `{"id": …, "ok": false, "error": {"code": "syntax", "message": "…", "at": 17}}`.
-enum Wire {
-    struct Request {
+package enum Wire {
+    package struct Request {
         /// The client's id, echoed as JSON text (`null` when none was given).
-        var id: String
-        var query: String
-        var parameters: [String: QueryValue]
+        package var id: String
+        package var query: String
+        package var parameters: [String: QueryValue]
     }
 
-    struct Failure: Error {
-        var code: String
-        var message: String
-        var position: Int?
+    package struct Failure: Error {
+        package var code: String
+        package var message: String
+        package var position: Int?
+
+        /// A failure with a wire code (`bad_request`, `too_large`, …), a message and the byte or character offset.
+        package init(code: String, message: String, position: Int?) {
+            self.code = code
+            self.message = message
+            self.position = position
+        }
     }
 
     /// Parses one line (without its newline). Throws `Failure` for bad envelopes and invalid UTF-8.
-    static func request(_ bytes: [UInt8]) throws -> Request {
+    package static func request(_ bytes: [UInt8]) throws -> Request {
         var line = bytes
         if line.last == UInt8(ascii: "\r") { line.removeLast() }
         guard let text = String(validating: line, as: UTF8.self) else {
@@ -60,7 +66,7 @@ enum Wire {
         return Request(id: id, query: query, parameters: parameters)
     }
 
-    static func isScalar(_ value: QueryValue) -> Bool {
+    package static func isScalar(_ value: QueryValue) -> Bool {
         switch value {
         case .null, .string, .number: true
         default: false
@@ -68,7 +74,7 @@ enum Wire {
     }
 
     /// The offset of the first byte that does not start a valid UTF-8 sequence.
-    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int {
+    package static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int {
         var offset = 0
         while offset < bytes.count {
             let lead = bytes[offset]
@@ -82,7 +88,7 @@ enum Wire {
     }
 
     /// A success line (without its newline) as UTF-8.
-    static func success(id: String, result: QueryValue, tookMicroseconds: Int) -> [UInt8] {
+    package static func success(id: String, result: QueryValue, tookMicroseconds: Int) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(512)
         bytes += "{\"id\":".utf8
@@ -96,14 +102,14 @@ enum Wire {
     }
 
     /// A failure line (without its newline) as UTF-8.
-    static func failure(id: String, _ failure: Failure) -> [UInt8] {
+    package static func failure(id: String, _ failure: Failure) -> [UInt8] {
         var error: [String: QueryValue] = ["code": .string(failure.code), "message": .string(failure.message)]
         if let position = failure.position { error["at"] = .number(Double(position)) }
         return Array("{\"id\":\(id),\"ok\":false,\"error\":\(QueryValue.object(error).jsonText)}".utf8)
     }
 
     /// A RecDB error as a wire failure.
-    static func failure(_ error: Error) -> Failure {
+    package static func failure(_ error: Error) -> Failure {
         if let failure = error as? Failure { return failure }
         if let error = error as? RecDBError {
             return Failure(code: error.code.description, message: error.description, position: error.position)

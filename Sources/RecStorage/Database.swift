@@ -264,7 +264,7 @@ public struct Database<Key: ByteCodec, Value: ByteCodec>: Sendable {
     }
 
     /// The smallest byte string greater than every string that starts with `prefix`, or nil when none exists.
-    static func successor(of prefix: [UInt8]) -> [UInt8]? {
+    package static func successor(of prefix: [UInt8]) -> [UInt8]? {
         var bytes = prefix
         while let last = bytes.last {
             if last < 0xFF {

@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "RecStorage", dependencies: ["CLMDB", "CRecSupport", "RecWire"]),
         .target(
             name: "RecDB",
-            dependencies: ["RecStorage", "RecWire", "CLMDB", "CZlib", "CRecSupport", "RecML", "RecNeural"]
+            dependencies: ["RecStorage", "RecWire", "CZlib", "CRecSupport", "RecML", "RecNeural"]
         ),
         .executableTarget(
             name: "recctl",
@@ -79,12 +79,16 @@ let package = Package(
             dependencies: ["RecStorage", "RecTestSupport"]
         ),
         .testTarget(
+            name: "RecWireTests",
+            dependencies: ["RecWire"]
+        ),
+        .testTarget(
             name: "RecDaemonTests",
             dependencies: ["RecClient", "RecDaemon", "RecDB", "RecML"]
         ),
         .testTarget(
             name: "RecDBTests",
-            dependencies: ["RecDB", "RecTestSupport", "CLMDB"]
+            dependencies: ["RecDB", "RecTestSupport"]
         ),
         .testTarget(
             name: "RecMLTests",

@@ -103,6 +103,10 @@ public enum QueryValue: Sendable, Hashable {
             self = .string(text)
         case let flag as Bool where type(of: json) == Bool.self:
             self = .bool(flag)
+        case let value as Int where type(of: json) == Int.self:
+            self = .number(Double(value))
+        case let value as Double where type(of: json) == Double.self:
+            self = .number(value)
         case let number as NSNumber:
             // JSONSerialization gives booleans as a boolean subclass of NSNumber (type code `c` or `B`).
             let code = String(cString: number.objCType)

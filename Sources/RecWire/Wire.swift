@@ -14,26 +14,13 @@ package enum Wire {
         package var parameters: [String: QueryValue]
     }
 
-    package struct Failure: Error {
-        package var code: String
-        package var message: String
-        package var position: Int?
-
-        /// A failure with a wire code (`bad_request`, `too_large`, …), a message and the byte or character offset.
-        package init(code: String, message: String, position: Int?) {
-            self.code = code
-            self.message = message
-            self.position = position
-        }
-    }
-
-    /// Parses one line (without its newline). Throws `Failure` for bad envelopes and invalid UTF-8.
+    /// Parses one line (without its newline). Throws ``RecDBError`` (`bad_request`, `invalid_utf8`) for bad envelopes and invalid UTF-8.
     package static func request(_ bytes: [UInt8]) throws -> Request {
         var line = bytes
         if line.last == UInt8(ascii: "\r") { line.removeLast() }
         guard let text = String(validating: line, as: UTF8.self) else {
             let offset = firstInvalidUTF8(line)
-            throw Failure(code: "invalid_utf8", message: "the request is not valid UTF-8 (byte \(offset))", position: offset)
+            throw RecDBError(.invalidUTF8, "the request is not valid UTF-8 (byte \(offset))", position: offset)
         }
         let trimmed = text.drop { $0 == " " || $0 == "\t" }
         guard trimmed.first == "{" else { return Request(id: "null", query: text, parameters: [:]) }
@@ -41,25 +28,25 @@ package enum Wire {
         do {
             envelope = try QueryValue(jsonBytes: line)
         } catch let error as RecDBError {
-            throw Failure(code: "bad_request", message: "the request is not valid JSON: \(error.message)", position: error.position)
+            throw RecDBError(.badRequest, "the request is not valid JSON: \(error.message)", position: error.position)
         }
         guard case .object(let object) = envelope else {
-            throw Failure(code: "bad_request", message: "a JSON request must be an object", position: 0)
+            throw RecDBError(.badRequest, "a JSON request must be an object", position: 0)
         }
         var id = "null"
         if let value = object["id"] {
             guard isScalar(value) else {
-                throw Failure(code: "bad_request", message: "\"id\" must be a string, a number or null", position: nil)
+                throw RecDBError(.badRequest, "\"id\" must be a string, a number or null")
             }
             id = value.jsonText
         }
         guard case .string(let query)? = object["q"] else {
-            throw Failure(code: "bad_request", message: "the request has no \"q\" string", position: nil)
+            throw RecDBError(.badRequest, "the request has no \"q\" string")
         }
         var parameters: [String: QueryValue] = [:]
         if let raw = object["params"] {
             guard case .object(let dictionary) = raw else {
-                throw Failure(code: "bad_request", message: "\"params\" must be an object", position: nil)
+                throw RecDBError(.badRequest, "\"params\" must be an object")
             }
             parameters = dictionary
         }
@@ -101,19 +88,51 @@ package enum Wire {
         return bytes
     }
 
-    /// A failure line (without its newline) as UTF-8.
-    package static func failure(id: String, _ failure: Failure) -> [UInt8] {
-        var error: [String: QueryValue] = ["code": .string(failure.code), "message": .string(failure.message)]
-        if let position = failure.position { error["at"] = .number(Double(position)) }
-        return Array("{\"id\":\(id),\"ok\":false,\"error\":\(QueryValue.object(error).jsonText)}".utf8)
+    /// A failure line (without its newline) as UTF-8: a ``RecDBError`` with its code, its description (location,
+    /// message, cause) and position; any other error as `internal`.
+    package static func failure(id: String, _ error: any Error) -> [UInt8] {
+        let failure = error as? RecDBError ?? RecDBError(.internal, "\(error)")
+        var fields: [String: QueryValue] = [
+            "code": .string(failure.code.description), "message": .string(failure.description),
+        ]
+        if let position = failure.position { fields["at"] = .number(Double(position)) }
+        return Array("{\"id\":\(id),\"ok\":false,\"error\":\(QueryValue.object(fields).jsonText)}".utf8)
     }
 
-    /// A RecDB error as a wire failure.
-    package static func failure(_ error: Error) -> Failure {
-        if let failure = error as? Failure { return failure }
-        if let error = error as? RecDBError {
-            return Failure(code: error.code.description, message: error.description, position: error.position)
+    // MARK: - The client's side
+
+    /// The JSON request line (without its newline) of `query` with a numeric id and bound parameters.
+    package static func requestLine(id: Int, query: String, parameters: [String: QueryValue]) -> [UInt8] {
+        var envelope: [String: QueryValue] = ["id": .number(Double(id)), "q": .string(query)]
+        if !parameters.isEmpty { envelope["params"] = .object(parameters) }
+        var bytes: [UInt8] = []
+        QueryValue.object(envelope).writeJSON(into: &bytes)
+        return bytes
+    }
+
+    /// The result of a response line, or the server's error thrown as a ``RecDBError`` with its code (a code this
+    /// version does not know, or a line that is not a response, is `bad_response`).
+    package static func response(_ line: [UInt8]) throws -> QueryValue {
+        let answer: QueryValue
+        do {
+            answer = try QueryValue(jsonBytes: line)
+        } catch {
+            throw RecDBError(.badResponse, "the server sent \(String(decoding: line.prefix(80), as: UTF8.self))")
         }
-        return Failure(code: "internal", message: "\(error)", position: nil)
+        guard case .object(let object) = answer, case .bool(let ok)? = object["ok"] else {
+            throw RecDBError(.badResponse, "the server sent \(String(decoding: line.prefix(80), as: UTF8.self))")
+        }
+        if ok { return object["result"] ?? .null }
+        guard case .string(let name)? = answer["error"]?["code"] else {
+            throw RecDBError(.badResponse, "the server failed without an error code: \(answer.jsonText.prefix(80))")
+        }
+        var message = "the server failed"
+        if case .string(let text)? = answer["error"]?["message"] { message = text }
+        var position: Int?
+        if case .number(let at)? = answer["error"]?["at"], let offset = Int(exactly: at) { position = offset }
+        guard let code = RecDBError.Code(wireName: name) else {
+            throw RecDBError(.badResponse, "unknown error code '\(name)' from the server: \(message)", position: position)
+        }
+        throw RecDBError(code, message, position: position)
     }
 }

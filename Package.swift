@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "RecDB", targets: ["RecDB"]),
+        .library(name: "RecStorage", targets: ["RecStorage"]),
+        .library(name: "RecWire", targets: ["RecWire"]),
         .library(name: "RecML", targets: ["RecML"]),
         .library(name: "RecNeural", targets: ["RecNeural"]),
         .executable(name: "recctl", targets: ["recctl"]),
@@ -44,9 +46,13 @@ let package = Package(
         .target(name: "RecML", dependencies: ["CRecML", "COpenBLAS"]),
         // The training core: tensors on a tape, reverse-mode autodiff, optimizers, and SASRec's network on them.
         .target(name: "RecNeural", dependencies: ["COpenBLAS"]),
+        // What recd and its clients share: errors with one code table, JSON values, the line protocol. No dependencies.
+        .target(name: "RecWire"),
+        // The storage core: LMDB environment, typed databases, transactions, savepoints, checked byte access, file checks.
+        .target(name: "RecStorage", dependencies: ["CLMDB", "CRecSupport", "RecWire"]),
         .target(
             name: "RecDB",
-            dependencies: ["CLMDB", "CZlib", "COpenBLAS", "CRecSupport", "RecML", "RecNeural"]
+            dependencies: ["RecStorage", "RecWire", "CZlib", "COpenBLAS", "CRecSupport", "RecML", "RecNeural"]
         ),
         .executableTarget(
             name: "recctl",
@@ -58,21 +64,31 @@ let package = Package(
         .executableTarget(
             name: "RecDaemon",
             dependencies: [
-                "RecDB",
+                "RecDB", "RecWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "RecClient"),
+        .target(name: "RecClient", dependencies: ["RecWire"]),
+        // Helpers the test targets share: temporary folders, error expectations.
+        .target(name: "RecTestSupport", dependencies: ["RecWire"], path: "Tests/RecTestSupport"),
+        .testTarget(
+            name: "RecStorageTests",
+            dependencies: ["RecStorage", "RecTestSupport"]
+        ),
+        .testTarget(
+            name: "RecWireTests",
+            dependencies: ["RecWire"]
+        ),
         .testTarget(
             name: "RecDaemonTests",
             dependencies: ["RecClient", "RecDaemon", "RecDB", "RecML"]
         ),
         .testTarget(
             name: "RecDBTests",
-            dependencies: ["RecDB", "CLMDB"]
+            dependencies: ["RecDB", "RecTestSupport"]
         ),
         .testTarget(
             name: "RecMLTests",

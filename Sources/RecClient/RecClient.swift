@@ -1,3 +1,4 @@
+@_exported import RecWire
 import Foundation
 import Synchronization
 
@@ -13,7 +14,9 @@ import Glibc
 /// for item in items { print(item.id, item.score, item.explanation ?? "") }
 /// ```
 ///
-/// Calls on one client are serialised; open several clients for parallel requests.
+/// Calls on one client are serialised; open several clients for parallel requests. Failures are ``RecDBError``s: the
+/// server's code (`syntax`, `not_found`, `permission_denied`, …) or, on this side of the socket, `unavailable`,
+/// `closed`, `io` or `bad_response`.
 public final class RecClient: Sendable {
     /// The path the client connected to, as given (relative paths resolve against the working directory at `init`).
     public let socketPath: String
@@ -27,13 +30,13 @@ public final class RecClient: Sendable {
     public init(socketPath: String) throws {
         self.socketPath = socketPath
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RecClientError(code: "io", message: "cannot create a socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw RecDBError(.io, "cannot create a socket: \(String(cString: strerror(errno)))") }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(socketPath.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
             close(fd)
-            throw RecClientError(code: "invalid_argument", message: "socket path too long: \(socketPath)")
+            throw RecDBError(.invalidArgument, "socket path too long: \(socketPath)")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
         let result = withUnsafePointer(to: &address) {
@@ -42,7 +45,7 @@ public final class RecClient: Sendable {
         guard result == 0 else {
             let message = String(cString: strerror(errno))
             close(fd)
-            throw RecClientError(code: "unavailable", message: "no server on \(socketPath): \(message)")
+            throw RecDBError(.unavailable, "no server on \(socketPath): \(message)")
         }
     }
 
@@ -77,32 +80,24 @@ public final class RecClient: Sendable {
         return try Self.result(of: response)
     }
 
-    /// The JSON request line of `query` with the next request id.
+    /// The JSON request line of `query` with the next request id (``Wire`` frames it, as recd reads it).
     private func requestLine(_ query: String, parameters: [String: Any]) throws -> String {
         let id = lastID.wrappingAdd(1, ordering: .relaxed).newValue
-        var envelope: [String: Any] = ["id": id, "q": query]
-        if !parameters.isEmpty { envelope["params"] = parameters }
-        let data = try JSONSerialization.data(withJSONObject: envelope)
-        return String(decoding: data, as: UTF8.self)
+        let bound = try parameters.mapValues { try QueryValue(json: $0) }
+        return String(decoding: Wire.requestLine(id: id, query: query, parameters: bound), as: UTF8.self)
     }
 
-    /// The result in a response line, or the server's error thrown.
+    /// The result in a response line as Foundation JSON values, or the server's error thrown as a ``RecDBError``.
     private static func result(of response: String) throws -> Any {
-        guard let object = try JSONSerialization.jsonObject(with: Data(response.utf8)) as? [String: Any] else {
-            throw RecClientError(code: "bad_response", message: "the server sent \(response.prefix(80))")
-        }
-        if object["ok"] as? Bool == true { return object["result"] ?? NSNull() }
-        let error = object["error"] as? [String: Any] ?? [:]
-        throw RecClientError(
-            code: error["code"] as? String ?? "unknown", message: error["message"] as? String ?? response,
-            position: error["at"] as? Int)
+        let result = try Wire.response(Array(response.utf8))
+        return try JSONSerialization.jsonObject(with: Data(result.jsonText.utf8), options: .fragmentsAllowed)
     }
 
     /// Runs a `RECOMMEND … ITEMS …` query and decodes its items.
     public func recommend(_ query: String, parameters: [String: Any] = [:]) async throws -> [RecommendedItem] {
         let result = try await self.query(query, parameters: parameters)
         guard let object = result as? [String: Any], let list = (object["items"] ?? object["users"]) as? [Any] else {
-            throw RecClientError(code: "bad_response", message: "the result has no items")
+            throw RecDBError(.badResponse, "the result has no items")
         }
         let data = try JSONSerialization.data(withJSONObject: list)
         return try JSONDecoder().decode([RecommendedItem].self, from: data)
@@ -119,7 +114,7 @@ public final class RecClient: Sendable {
             let sent = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if sent < 0 {
                 if errno == EINTR { continue }
-                throw RecClientError(code: "io", message: "send failed: \(String(cString: strerror(errno)))")
+                throw RecDBError(.io, "send failed: \(String(cString: strerror(errno)))")
             }
             offset += sent
         }
@@ -135,7 +130,7 @@ public final class RecClient: Sendable {
             var chunk = [UInt8](repeating: 0, count: 65536)
             let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw RecClientError(code: "closed", message: "the server closed the connection") }
+            guard count > 0 else { throw RecDBError(.closed, "the server closed the connection") }
             buffer.append(contentsOf: chunk[..<count])
         }
     }
@@ -186,24 +181,4 @@ public struct RecommendedItem: Decodable, Sendable, Hashable {
         /// For `history` and `content` reasons: the event type that made the item count (`purchase`, …); else nil.
         public var event: String?
     }
-}
-
-/// An error the server answered with, or a connection failure.
-public struct RecClientError: Error, CustomStringConvertible, Sendable {
-    /// The server's error code (`syntax`, `not_found`, `permission_denied`, …) or `unavailable`, `closed`, `io`.
-    public var code: String
-    /// A human-readable explanation from the server (or of the connection failure); not meant for parsing.
-    public var message: String
-    /// For syntax errors: the character offset in the query.
-    public var position: Int?
-
-    /// Makes an error with the given fields, e.g. for a test double of the client; `position` defaults to nil.
-    public init(code: String, message: String, position: Int? = nil) {
-        self.code = code
-        self.message = message
-        self.position = position
-    }
-
-    /// The message, with ` (at N)` appended when a syntax error has a position.
-    public var description: String { position.map { "\(message) (at \($0))" } ?? message }
 }

@@ -76,23 +76,22 @@ final class ConnectionHandler: ChannelInboundHandler {
         let sequence = begin()
         let started = DispatchTime.now().uptimeNanoseconds
         guard server.requestStarted() else {
-            let failure = Wire.Failure(code: "shutting_down", message: "the server is shutting down", position: nil)
+            let failure = RecDBError(.shuttingDown, "the server is shutting down")
             return complete(sequence, Wire.failure(id: "null", failure), context: context)
         }
         switch frame {
         case .line(let bytes), .unterminated(let bytes):
             line = bytes
         case .oversize(let length):
-            let failure = Wire.Failure(
-                code: "too_large",
-                message: "the request line has \(length) bytes; the limit is \(server.policy.maxLineLength)", position: nil)
+            let failure = RecDBError(
+                .tooLarge, "the request line has \(length) bytes; the limit is \(server.policy.maxLineLength)")
             return complete(sequence, Wire.failure(id: "null", failure), context: context)
         }
         let request: Wire.Request
         do {
             request = try Wire.request(line)
         } catch {
-            return complete(sequence, Wire.failure(id: "null", Wire.failure(error)), context: context)
+            return complete(sequence, Wire.failure(id: "null", error), context: context)
         }
         if Self.isStatus(request.query) {
             let elapsed = Int((DispatchTime.now().uptimeNanoseconds - started) / 1000)
@@ -111,7 +110,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             let text: [UInt8]
             switch outcome {
             case .success(let value): text = Wire.success(id: request.id, result: value, tookMicroseconds: elapsed)
-            case .failure(let error): text = Wire.failure(id: request.id, Wire.failure(error))
+            case .failure(let error): text = Wire.failure(id: request.id, error)
             }
             handler.complete(sequence, text, context: context)
         }
@@ -154,7 +153,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         let handler = NIOLoopBound(self, eventLoop: eventLoop)
         return prepared.flatMap { statement -> EventLoopFuture<QueryValue> in
             if statement.kind != .read && server.policy.readOnly {
-                return eventLoop.makeFailedFuture(Wire.Failure(code: "read_only", message: "this server is read-only", position: nil))
+                return eventLoop.makeFailedFuture(RecDBError(.readOnly, "this server is read-only"))
             }
             let needed = Role.needed(for: statement.kind)
             guard role >= needed else {
@@ -304,8 +303,8 @@ final class RejectHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        let code = message.contains("shutting down") ? "shutting_down" : "too_many_connections"
-        let text = Wire.failure(id: "null", Wire.Failure(code: code, message: message, position: nil))
+        let code: RecDBError.Code = message.contains("shutting down") ? .shuttingDown : .tooManyConnections
+        let text = Wire.failure(id: "null", RecDBError(code, message))
         var buffer = context.channel.allocator.buffer(capacity: text.count + 1)
         buffer.writeBytes(text)
         buffer.writeInteger(UInt8(ascii: "\n"))

@@ -48,7 +48,6 @@ func prettyJSON(_ text: String) -> String {
 }
 
 func describe(_ error: Error) -> String {
-    if let error = error as? RecClientError { return error.description }
     if let error = error as? RecDBError { return error.position.map { "\(error.description) (at \($0))" } ?? error.description }
     return "\(error)"
 }

@@ -49,7 +49,7 @@ final class Daemon: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(20)
         while (try? RecClient(socketPath: socket)) == nil {
             guard process.isRunning, Date() < deadline else {
-                throw RecClientError(code: "unavailable", message: "recd did not start: \(logText)")
+                throw RecDBError(.unavailable, "recd did not start: \(logText)")
             }
             usleep(20_000)
         }
@@ -133,7 +133,7 @@ final class RawConnection {
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard result == 0 else { throw RecClientError(code: "unavailable", message: "connect failed") }
+        guard result == 0 else { throw RecDBError(.unavailable, "connect failed") }
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }

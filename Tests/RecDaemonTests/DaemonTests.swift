@@ -279,7 +279,7 @@ struct DaemonTests {
     @Test func readOnlyServerRefusesWrites() throws {
         let daemon = try Daemon(arguments: ["--read-only"])
         let client = try daemon.client()
-        #expect(throws: RecClientError.self) { _ = try client.querySync("EVENT view USER 'u1' ITEM 't2'") }
+        #expect(throws: RecDBError.self) { _ = try client.querySync("EVENT view USER 'u1' ITEM 't2'") }
         #expect(try client.querySync("RECOMMEND 2 ITEMS FOR USER 'u1'") is [String: Any])
     }
 
@@ -288,7 +288,7 @@ struct DaemonTests {
     @Test func eventTypesDefinedElsewhereAreSeenWithoutRestart() throws {
         let daemon = try Daemon()
         let client = try daemon.client()
-        #expect(throws: RecClientError.self) { _ = try client.querySync("EVENT giftwrap USER 'u1' ITEM 't2'") }
+        #expect(throws: RecDBError.self) { _ = try client.querySync("EVENT giftwrap USER 'u1' ITEM 't2'") }
         let other = try RecDatabase.open(at: daemon.database)
         try other.defineEventType(EventType(name: "giftwrap", weight: 2))
         _ = try client.querySync("EVENT giftwrap USER 'u1' ITEM 't2'")

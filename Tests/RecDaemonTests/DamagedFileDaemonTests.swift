@@ -55,7 +55,7 @@ struct DamagedFileDaemonTests {
                 let key = Array(raw[(node + 8)..<(node + 8 + u16(node + 6))])
                 if key == Array(name.utf8) { return Int(u64(node + 8 + key.count + 40)) }
             }
-            throw RecClientError(code: "not_found", message: "no database \(name) in \(file)")
+            throw RecDBError(.notFound, "no database \(name) in \(file)")
         }
     }
 
@@ -73,8 +73,8 @@ struct DamagedFileDaemonTests {
         #expect(pwrite(fd, zeros, zeros.count, off_t(root * 4096)) == zeros.count)
         close(fd)
 
-        let error = #expect(throws: RecClientError.self) { _ = try client.querySync("SHOW USER 'u1' HISTORY LIMIT 3") }
-        #expect(error?.code == "corrupted", "\(String(describing: error))")
+        let error = #expect(throws: RecDBError.self) { _ = try client.querySync("SHOW USER 'u1' HISTORY LIMIT 3") }
+        #expect(error?.code == .corrupted, "\(String(describing: error))")
         // Requests that do not read the damaged page are answered, on this connection and on new ones.
         let recommended = try #require(
             try client.querySync("RECOMMEND 3 ITEMS FOR USER 'u2' USING als") as? [String: Any])

@@ -89,11 +89,11 @@ struct HardeningTests {
             "ASK '\(String(repeating: "a", count: 5000))'",
         ]
         for query in hostile {
-            #expect(throws: RecClientError.self) { _ = try client.querySync(query) }
+            #expect(throws: RecDBError.self) { _ = try client.querySync(query) }
             do {
                 _ = try client.querySync(query)
-            } catch let error as RecClientError {
-                #expect(error.code == "limit_exceeded", "\(query.prefix(60)): \(error)")
+            } catch let error as RecDBError {
+                #expect(error.code == .limitExceeded, "\(query.prefix(60)): \(error)")
             }
         }
         // Two peers send the heaviest allowed requests in a loop while a probe measures.
@@ -151,8 +151,8 @@ struct HardeningTests {
         do {
             _ = try quick.client().querySync("RECOMMEND 8 ITEMS FOR USER 'u23' EXPLAIN GENERATED")
             Issue.record("a page that takes \(full) s answered within a deadline of \(full * 0.3) s")
-        } catch let error as RecClientError {
-            #expect(error.code == "timeout", "\(error)")
+        } catch let error as RecDBError {
+            #expect(error.code == .timeout, "\(error)")
         }
         #expect(Date().timeIntervalSince(timed) < full * 0.3 + 0.5)
     }

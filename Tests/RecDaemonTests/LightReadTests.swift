@@ -32,6 +32,6 @@ struct LightReadTests {
     }
 
     @Test func aBadModeIsRefused() {
-        #expect(throws: RecClientError.self) { _ = try Daemon(arguments: ["--light-reads", "sideways"]) }
+        #expect(throws: RecDBError.self) { _ = try Daemon(arguments: ["--light-reads", "sideways"]) }
     }
 }

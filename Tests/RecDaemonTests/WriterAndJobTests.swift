@@ -40,8 +40,8 @@ struct WriterAndJobTests {
         }
         let client = try daemon.client()
         for i in 0..<120 where i % 8 == 7 {
-            #expect(throws: RecClientError.self) { try client.querySync("SHOW USER 'half-\(i)'") }
-            #expect(throws: RecClientError.self) { try client.querySync("SHOW ITEM 'half-item-\(i)'") }
+            #expect(throws: RecDBError.self) { try client.querySync("SHOW USER 'half-\(i)'") }
+            #expect(throws: RecDBError.self) { try client.querySync("SHOW ITEM 'half-item-\(i)'") }
         }
         let status = try #require(try client.querySync("STATUS") as? [String: Any])
         let committed = (status["writes_committed"] as? Int ?? 0) - (before["writes_committed"] as? Int ?? 0)

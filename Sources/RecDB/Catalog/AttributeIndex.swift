@@ -102,7 +102,7 @@ extension CatalogWriter {
     /// new or a deleted item). Only attributes whose values differ are touched.
     mutating func updateAttributeIndex(item: UInt32, old: Attributes, new: Attributes) throws {
         guard let index = schema.itemAttributes else { return }
-        var txn = WriteTransaction(handle: handle)
+        var txn = WriteTransaction(continuing: handle)
         let removed = AttributeIndex.keys(of: old, differingFrom: new)
         let added = AttributeIndex.keys(of: new, differingFrom: old)
         for key in removed.subtracting(added) { try index.delete(key, value: item, in: &txn) }
@@ -121,11 +121,11 @@ extension RecDatabase {
         let complete = try read { r in try r.schema.meta.get(AttributeIndex.metaKey, in: r.txn) != nil }
         guard !complete else { return }
         try write { w in
-            var txn = WriteTransaction(handle: w.handle)
+            var txn = WriteTransaction(continuing: w.handle)
             // Another process may have built it since the check above.
             guard try w.schema.meta.get(AttributeIndex.metaKey, in: txn) == nil else { return }
             try index.removeAll(in: &txn)
-            try w.schema.items.scanRaw(in: ReadTransaction(handle: w.handle)) { key, value in
+            try w.schema.items.scanRaw(in: ReadTransaction(viewing: w.handle)) { key, value in
                 let id = key.loadBigEndianUInt32(at: 0)
                 for key in AttributeIndex.keys(of: try EntityRecord(value).attributes, differingFrom: [:]) {
                     try index.put(key, id, in: &txn, flags: .noDuplicateData)

@@ -3,7 +3,7 @@ public protocol CatalogReading: ~Copyable {
     /// The database this reader belongs to.
     var database: RecDatabase { get }
     /// The LMDB transaction; valid only inside the closure that handed out this reader.
-    var handle: OpaquePointer { get }
+    var handle: TransactionHandle { get }
     /// Whether the transaction is a read-only snapshot (false inside a write transaction, which may yet abort).
     var isSnapshot: Bool { get }
 }
@@ -12,15 +12,15 @@ public protocol CatalogReading: ~Copyable {
 public struct CatalogReader: CatalogReading, ~Copyable {
     /// The database whose snapshot this is.
     public let database: RecDatabase
-    /// The `MDB_txn` pointer of the snapshot; valid only inside the ``RecDatabase/read(_:)`` closure.
-    public let handle: OpaquePointer
+    /// The snapshot (an opaque handle); valid only inside the ``RecDatabase/read(_:)`` closure.
+    public let handle: TransactionHandle
     /// Always true: a reader never writes.
     public var isSnapshot: Bool { true }
 }
 
 extension CatalogReading where Self: ~Copyable {
     var schema: CatalogSchema { database.schema }
-    var txn: ReadTransaction { ReadTransaction(handle: handle) }
+    var txn: ReadTransaction { ReadTransaction(viewing: handle) }
 
     /// The event types as this transaction sees them (a change made by another process is seen by the next
     /// transaction that starts after it commits).

@@ -240,13 +240,13 @@ struct EntityRecord {
 /// Id counters in `meta`, read through a raw transaction handle (the writer and the index builder hold one).
 enum CatalogSchemaAccess {
     /// A `u64` counter from `meta` (0 when unset).
-    static func nextID(_ name: String, handle: OpaquePointer, meta: Database<StringCodec, BytesCodec>) throws -> UInt64 {
-        try meta.withValue(name, in: ReadTransaction(handle: handle)) { try UInt64Codec.decode($0) } ?? 0
+    static func nextID(_ name: String, handle: TransactionHandle, meta: Database<StringCodec, BytesCodec>) throws -> UInt64 {
+        try meta.withValue(name, in: ReadTransaction(viewing: handle)) { try UInt64Codec.decode($0) } ?? 0
     }
 
     /// An id counter from `meta` as a limit on ids (0 when unset): one past the largest internal id, so at most 2³²
     /// (ids are `UInt32`); a larger value is `corrupted`.
-    static func idLimit(_ name: String, handle: OpaquePointer, meta: Database<StringCodec, BytesCodec>) throws -> Int {
+    static func idLimit(_ name: String, handle: TransactionHandle, meta: Database<StringCodec, BytesCodec>) throws -> Int {
         let value = try nextID(name, handle: handle, meta: meta)
         guard value <= UInt64(UInt32.max) + 1 else {
             throw RecDBError(.corrupted, "meta '\(name)' is \(value), past the largest id a UInt32 can hold")

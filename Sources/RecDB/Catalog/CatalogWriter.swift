@@ -8,7 +8,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     /// The database being written; its caches (event types, ids) are updated only when the transaction commits.
     public let database: RecDatabase
     /// The LMDB transaction: the write transaction, or the nested one while a savepoint's body runs.
-    public private(set) var handle: OpaquePointer
+    public private(set) var handle: TransactionHandle
     /// Always false: what this writer reads includes its own uncommitted changes, and the transaction may yet abort.
     public var isSnapshot: Bool { false }
     private var nextIDs: [String: UInt64] = [:]
@@ -32,12 +32,12 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     /// The longest external id, in UTF-8 bytes (LMDB keys are at most 511 bytes); see ``CatalogLimits``.
     public static let maxIDLength = CatalogLimits.maxIDBytes
 
-    init(database: RecDatabase, handle: OpaquePointer) throws {
+    init(database: RecDatabase, handle: TransactionHandle) throws {
         self.database = database
         self.handle = handle
     }
 
-    private var writeTxn: WriteTransaction { WriteTransaction(handle: handle) }
+    private var writeTxn: WriteTransaction { WriteTransaction(continuing: handle) }
 
     /// The event types, read once per transaction (they change only in transactions of their own).
     private var typesOfThisTransaction: EventTypeTable?
@@ -152,7 +152,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         guard version > Self.itemChangeHistory, version % 64 == 0 else { return }
         let cutoff = version - Self.itemChangeHistory
         var stale: [UInt64] = []
-        try schema.itemChanges.scanRaw(in: ReadTransaction(handle: handle)) { key, _ in
+        try schema.itemChanges.scanRaw(in: ReadTransaction(viewing: handle)) { key, _ in
             let old = key.loadBigEndianUInt64(at: 0)
             guard old < cutoff else { return .stop }
             stale.append(old)

@@ -1,4 +1,3 @@
-import CLMDB
 import Foundation
 import Synchronization
 
@@ -48,7 +47,7 @@ final class EventTypeCache: Sendable {
     /// The types as `txn` sees them: the cached table when its token is the snapshot's, else read anew.
     /// `readOnly` says `txn` is a committed snapshot (a write transaction may yet abort: its tables are not kept).
     func table(in txn: borrowing ReadTransaction, readOnly: Bool, schema: CatalogSchema) throws -> EventTypeTable {
-        let snapshot = mdb_txn_id(txn.handle)
+        let snapshot = txn.handle.id
         if readOnly, let table = state.withLock({ $0.checkedSnapshot == snapshot ? $0.table : nil }) { return table }
         let token = try schema.meta.get(EventTypeTable.tokenKey, in: txn)
             .map { raw in raw.count == 8 ? raw.withUnsafeBytes { $0.loadBigEndianUInt64(at: 0) } : 1 } ?? 0

@@ -22,7 +22,7 @@ extension RecDatabase {
         let ticket = try JobRegistry.shared.claim(name, path: path)
         do {
             let started = try write { w in
-                var txn = WriteTransaction(handle: w.handle)
+                var txn = WriteTransaction(continuing: w.handle)
                 if let holder = try schema.meta.get(Self.jobKey(name), in: txn).flatMap(Self.leaseHolder),
                     holder != getpid(), Self.isAlive(holder)
                 {

@@ -1,4 +1,3 @@
-import CLMDB
 import Foundation
 
 /// A RecDB database: the catalog of items, users, events and sessions in one LMDB environment.
@@ -169,7 +168,7 @@ public final class RecDatabase: Sendable {
         var learned = IDCache.Entries()
         var transactionID = 0
         let result = try environment.write { txn in
-            transactionID = mdb_txn_id(txn.handle)
+            transactionID = txn.handle.id
             if let last = cache.lastTransactionID, transactionID != last + 1 { cache.entries = IDCache.Entries() }
             var writer = try CatalogWriter(database: self, handle: txn.handle)
             writer.cache = cache

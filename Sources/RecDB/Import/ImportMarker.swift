@@ -121,7 +121,7 @@ extension CatalogReading where Self: ~Copyable {
 extension CatalogWriter {
     /// Stores an import marker in this transaction.
     mutating func putImportMarker(_ marker: ImportMarker) throws {
-        var txn = WriteTransaction(handle: handle)
+        var txn = WriteTransaction(continuing: handle)
         try schema.meta.put(marker.key, marker.bytes, in: &txn)
     }
 }

@@ -1,4 +1,3 @@
-import CLMDB
 import Foundation
 import Synchronization
 
@@ -158,7 +157,7 @@ extension RecDatabase {
             upperSlots: builder.upperSlots, builtAt: .now, buildSeconds: Date().timeIntervalSince(started),
             changeSequence: changeSequence)
         try write { w in
-            var txn = WriteTransaction(handle: w.handle)
+            var txn = WriteTransaction(continuing: w.handle)
             guard var current = try w.space(name), current.id == space.id else {
                 throw RecDBError(.notFound, "embedding space '\(name)' was dropped during the build")
             }
@@ -201,7 +200,7 @@ extension RecDatabase {
         try deleteRange(vectorSchema.ann, prefix: VectorKeys.annPrefix(space.id, kind, 0), in: &txn)
         var remaining: [UInt32] = []
         var done: [[UInt8]] = []
-        try vectorSchema.dirty.scanRaw(in: ReadTransaction(handle: txn.handle), prefix: VectorKeys.prefix(space.id, kind)) {
+        try vectorSchema.dirty.scanRaw(in: ReadTransaction(viewing: txn.handle), prefix: VectorKeys.prefix(space.id, kind)) {
             key, value in
             if value.loadBigEndianUInt64(at: 0) <= sequence {
                 done.append(Array(key))

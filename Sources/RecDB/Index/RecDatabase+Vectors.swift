@@ -1,4 +1,3 @@
-import CLMDB
 import Foundation
 
 extension RecDatabase {
@@ -25,7 +24,7 @@ extension RecDatabase {
         }
         try parameters.validate()
         return try write { w in
-            var txn = WriteTransaction(handle: w.handle)
+            var txn = WriteTransaction(continuing: w.handle)
             if try vectorSchema.spaces.contains(name, in: txn) {
                 throw RecDBError(.alreadyExists, "embedding space '\(name)' exists")
             }
@@ -50,7 +49,7 @@ extension RecDatabase {
     @discardableResult
     func dropSpace(_ name: String, if condition: (borrowing CatalogWriter) throws -> Bool) throws -> Bool {
         try write { w in
-            var txn = WriteTransaction(handle: w.handle)
+            var txn = WriteTransaction(continuing: w.handle)
             guard let space = try w.space(name), try condition(w) else { return false }
             for kind in VectorKind.allCases {
                 for database in [vectorSchema.vectors.name, vectorSchema.ann.name] {
@@ -68,7 +67,7 @@ extension RecDatabase {
     public func spaces() throws -> [EmbeddingSpace] {
         try read { r in
             var result: [EmbeddingSpace] = []
-            try vectorSchema.spaces.scanRaw(in: ReadTransaction(handle: r.handle)) { key, value in
+            try vectorSchema.spaces.scanRaw(in: ReadTransaction(viewing: r.handle)) { key, value in
                 result.append(try EmbeddingSpace(name: try StringCodec.decode(key), value))
                 return .next
             }
@@ -80,7 +79,7 @@ extension RecDatabase {
         _ table: Database<BytesCodec, V>, prefix: [UInt8], in txn: inout WriteTransaction
     ) throws {
         var keys: [[UInt8]] = []
-        try table.scanRaw(in: ReadTransaction(handle: txn.handle), prefix: prefix) { key, _ in
+        try table.scanRaw(in: ReadTransaction(viewing: txn.handle), prefix: prefix) { key, _ in
             keys.append(Array(key))
             return .next
         }
@@ -92,7 +91,7 @@ extension RecDatabase {
     func markFirstBuild(space name: String, kind: VectorKind) throws {
         try write { w in
             guard let space = try w.space(name), space.generation(kind) == 0 else { return }
-            var txn = WriteTransaction(handle: w.handle)
+            var txn = WriteTransaction(continuing: w.handle)
             try vectorSchema.ann.put(VectorKeys.ann(space.id, kind, 0, .building), [1], in: &txn)
         }
     }
@@ -119,7 +118,7 @@ extension RecDatabase {
         }
         guard !stale.isEmpty else { return }
         try write { w in
-            var txn = WriteTransaction(handle: w.handle)
+            var txn = WriteTransaction(continuing: w.handle)
             for (name, kind, key) in stale {
                 // Decided again here: a build may have started or switched since the snapshot.
                 guard let space = try w.space(name), key.starts(with: VectorKeys.prefix(space.id, kind)),
@@ -203,7 +202,7 @@ extension CatalogWriter {
     }
 
     mutating func removeVector(space: EmbeddingSpace, kind: VectorKind, node: UInt32) throws -> Bool {
-        var txn = WriteTransaction(handle: handle)
+        var txn = WriteTransaction(continuing: handle)
         guard try vectorSchema.vectors.delete(VectorKeys.node(space.id, kind, node), in: &txn) else { return false }
         try markDirty(space: space, kind: kind, node: node)
         return true
@@ -229,7 +228,7 @@ extension CatalogWriter {
             let ok = vector.withUnsafeMutableBufferPointer { VectorKernels.normalize($0.baseAddress!, space.dimension) }
             guard ok else { throw RecDBError(.invalidArgument, "vector of \(owner) is zero; cosine needs a direction") }
         }
-        var txn = WriteTransaction(handle: handle)
+        var txn = WriteTransaction(continuing: handle)
         try vector.withUnsafeBytes { bytes in
             try VectorKeys.node(space.id, kind, node).withUnsafeBytes { key in
                 try vectorSchema.vectors.putRaw(key: key, value: bytes, in: &txn)
@@ -242,7 +241,7 @@ extension CatalogWriter {
     /// vector table (exact scan) instead of the graph until the index links it. Before the first index there is
     /// nothing to record, except while the first build runs: a change after its snapshot must stay pending.
     mutating func markDirty(space: EmbeddingSpace, kind: VectorKind, node: UInt32) throws {
-        var txn = WriteTransaction(handle: handle)
+        var txn = WriteTransaction(continuing: handle)
         guard
             try space.generation(kind) != 0
                 || vectorSchema.ann.contains(VectorKeys.ann(space.id, kind, 0, .building), in: txn)

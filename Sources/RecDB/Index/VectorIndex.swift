@@ -1,4 +1,3 @@
-import CLMDB
 import Foundation
 import Synchronization
 
@@ -79,7 +78,7 @@ public final class VectorIndexSnapshot {
     /// Whether any change waits beside the graph, and whether the graph holds deleted nodes.
     let hasPending: Bool
     let hasTombstones: Bool
-    private let handle: OpaquePointer
+    private let handle: TransactionHandle
     private let schema: VectorSchema
     private var pendingNodes: [UInt32]?
     /// The first bad chunk a table met while resolving (it then reads as absent).
@@ -95,7 +94,7 @@ public final class VectorIndexSnapshot {
     public var exactFallbackLimit = 1 << 20
 
     init(
-        space: EmbeddingSpace, kind: VectorKind, handle: OpaquePointer, schema: VectorSchema,
+        space: EmbeddingSpace, kind: VectorKind, handle: TransactionHandle, schema: VectorSchema,
         meta: Database<StringCodec, BytesCodec>
     ) throws {
         self.space = space
@@ -103,7 +102,7 @@ public final class VectorIndexSnapshot {
         self.handle = handle
         self.schema = schema
         let generation = space.generation(kind)
-        let txn = ReadTransaction(handle: handle)
+        let txn = ReadTransaction(viewing: handle)
         let ann = schema.ann
         let faults = faults, copies = copies
         /// A table whose chunks must hold exactly `elements` values of `T` each.
@@ -113,7 +112,7 @@ public final class VectorIndexSnapshot {
             ChunkTable(count: count) { chunk in
                 do {
                     let key = VectorKeys.ann(space.id, kind, generation, part, UInt32(chunk))
-                    let found = try ann.withValue(key, in: ReadTransaction(handle: handle)) { bytes in
+                    let found = try ann.withValue(key, in: ReadTransaction(viewing: handle)) { bytes in
                         try StoredArray.pointer(
                             bytes, as: T.self, .exactly(elements), copies: copies,
                             "index of space '\(space.name)' (\(kind)) generation \(generation): \(part) chunk \(chunk)")
@@ -218,7 +217,7 @@ public final class VectorIndexSnapshot {
     var pending: [UInt32] {
         if let pendingNodes { return pendingNodes }
         var nodes: [UInt32] = []
-        try? schema.dirty.scanRaw(in: ReadTransaction(handle: handle), prefix: VectorKeys.prefix(space.id, kind)) { key, _ in
+        try? schema.dirty.scanRaw(in: ReadTransaction(viewing: handle), prefix: VectorKeys.prefix(space.id, kind)) { key, _ in
             if key.count == 7 { nodes.append(key.loadBigEndianUInt32(at: 3)) }
             return .next
         }
@@ -231,7 +230,7 @@ public final class VectorIndexSnapshot {
     func storedVector<R>(_ node: UInt32, _ body: (UnsafePointer<Float>) -> R) throws -> R? {
         try schema.vectors.withArray(
             VectorKeys.node(space.id, kind, node), as: Float.self, .exactly(space.dimension),
-            in: ReadTransaction(handle: handle), "vector of \(kind == .items ? "item" : "user") #\(node) in '\(space.name)'"
+            in: ReadTransaction(viewing: handle), "vector of \(kind == .items ? "item" : "user") #\(node) in '\(space.name)'"
         ) { body($0.baseAddress!) }
     }
 
@@ -370,7 +369,7 @@ public final class VectorIndexSnapshot {
             }
         } else {
             let what = "vector in '\(space.name)'"
-            try schema.vectors.scanRaw(in: ReadTransaction(handle: handle), prefix: VectorKeys.prefix(space.id, kind)) {
+            try schema.vectors.scanRaw(in: ReadTransaction(viewing: handle), prefix: VectorKeys.prefix(space.id, kind)) {
                 key, value in
                 guard key.count == 7 else { throw RecDBError(.corrupted, "\(what) has a key of \(key.count) bytes") }
                 let node = key.loadBigEndianUInt32(at: 3)

@@ -141,7 +141,7 @@ extension RecDatabase {
     /// Stores an evaluation result on the model's record (shown by `recctl models`).
     public func recordEvaluation(_ result: EvaluationResult, for name: String) throws {
         try write { w in
-            var txn = WriteTransaction(handle: w.handle)
+            var txn = WriteTransaction(continuing: w.handle)
             guard var record = try w.model(name) else { return }
             record.lastEvaluation = result
             try modelSchema.models.put(name, Array(try JSONEncoder().encode(record)), in: &txn)

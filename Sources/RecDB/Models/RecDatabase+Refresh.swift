@@ -84,7 +84,7 @@ extension RecDatabase {
         progress?("switching to generation \(generation)")
         let recordBytes = try JSONEncoder().encode(record)
         try write { w in
-            var txn = WriteTransaction(handle: w.handle)
+            var txn = WriteTransaction(continuing: w.handle)
             let current = try w.model(name)
             guard (current?.generation ?? 0) + 1 == generation else {
                 throw RecDBError(.busy, "another refresh of '\(name)' finished first; this one is discarded")
@@ -154,7 +154,7 @@ extension RecDatabase {
         }
         guard !staleKeys.isEmpty else { return }
         try write { w in
-            var txn = WriteTransaction(handle: w.handle)
+            var txn = WriteTransaction(continuing: w.handle)
             for key in staleKeys {
                 let (owner, generation) = try key.withUnsafeBytes { raw in
                     var reader = BinaryReader(raw)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import RecDB
+@testable import RecStorage
 
 /// `FileVerifier` on real files: a small catalog with a trained model, compacted (every page in use), then damaged.
 @Suite("File verification")

@@ -93,7 +93,7 @@ func call(_ connection: RecClient, id: Int, _ text: String, _ parameters: [Strin
     }
     let answer = try connection.exchange(line + "}")
     guard answer.hasPrefix("{\"id\":\(id),\"ok\":true") else {
-        throw RecClientError(code: "failed", message: String(answer.prefix(200)))
+        throw RecDBError(.badResponse, String(answer.prefix(200)))
     }
 }
 

@@ -5,6 +5,7 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import RecWire
 #endif
 
 // `Environment` is unchecked `Sendable`, audited (one of the few in Sources, see the README): `handle` is an LMDB
@@ -241,7 +242,7 @@ public final class Environment: @unchecked Sendable {
         var txn: OpaquePointer?
         try beginWithResizeCheck(flags: UInt32(MDB_RDONLY), &txn)
         defer { mdb_txn_abort(txn) }
-        return try body(ReadTransaction(handle: txn!))
+        return try body(ReadTransaction(viewing: TransactionHandle(txn!)))
     }
 
     /// Runs `body` in a write transaction: a throw aborts it and nothing is visible; a return commits it.
@@ -257,7 +258,7 @@ public final class Environment: @unchecked Sendable {
             let outcome: Result<R, any Error> = try withSharedMapLock {
                 var raw: OpaquePointer?
                 try beginWithResizeCheck(flags: 0, &raw)
-                var txn = WriteTransaction(handle: raw!)
+                var txn = WriteTransaction(continuing: TransactionHandle(raw!))
                 let result: Result<R, any Error>
                 do { result = .success(try body(&txn)) } catch { result = .failure(error) }
                 switch result {
@@ -354,7 +355,7 @@ public final class Environment: @unchecked Sendable {
                     throw RecDBError(.notFound, "database '\(name)' does not exist", location: path)
                 }
                 try write { txn in
-                    try check(mdb_dbi_open(txn.handle, name, flags.rawValue | UInt32(MDB_CREATE), &dbi), "opening database '\(name)'")
+                    try check(mdb_dbi_open(txn.handle.pointer, name, flags.rawValue | UInt32(MDB_CREATE), &dbi), "opening database '\(name)'")
                 }
             } else {
                 try check(status, "opening database '\(name)'")
@@ -369,9 +370,9 @@ public final class Environment: @unchecked Sendable {
         try read { txn in
             var names: [String] = []
             var main = MDB_dbi()
-            try check(mdb_dbi_open(txn.handle, nil, 0, &main), "opening the main database")
+            try check(mdb_dbi_open(txn.handle.pointer, nil, 0, &main), "opening the main database")
             var cursor: OpaquePointer?
-            try check(mdb_cursor_open(txn.handle, main, &cursor), "mdb_cursor_open")
+            try check(mdb_cursor_open(txn.handle.pointer, main, &cursor), "mdb_cursor_open")
             defer { mdb_cursor_close(cursor) }
             var key = MDB_val(), value = MDB_val()
             var op = MDB_FIRST

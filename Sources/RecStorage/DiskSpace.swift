@@ -2,6 +2,7 @@ import Foundation
 
 #if canImport(Glibc)
 import Glibc
+import RecWire
 #endif
 
 /// Free space on the file system of a database, to tell a full disk from other write failures.
@@ -11,13 +12,13 @@ import Glibc
 /// full?"), so the commit fails with `Input/output error`. Only a write that finds no space at all returns `ENOSPC`
 /// (mapped to ``RecDBError/Code/diskFull`` by the storage layer). ``classify(_:databasePath:)`` turns such an `EIO`
 /// into `disk_full` when the file system is (nearly) out of space.
-enum DiskSpace {
+package enum DiskSpace {
     /// Below this many free bytes, an `EIO` from a write is taken for a full disk.
-    static let nearlyFull: UInt64 = 1 << 20
+    package static let nearlyFull: UInt64 = 1 << 20
 
     /// Bytes this process may still write on the file system holding `path` (root may use the reserved blocks), or
     /// nil when `statvfs` fails.
-    static func availableBytes(at path: String) -> UInt64? {
+    package static func availableBytes(at path: String) -> UInt64? {
         var info = statvfs()
         guard statvfs(path, &info) == 0 else { return nil }
         let blocks = geteuid() == 0 ? info.f_bfree : info.f_bavail
@@ -27,7 +28,7 @@ enum DiskSpace {
     /// `error` as ``RecDBError/Code/diskFull`` located at the database when the disk is full: either the storage
     /// layer already said so (`ENOSPC`, `EDQUOT`), or LMDB reported `EIO` while the file system has less than
     /// ``nearlyFull`` bytes free. Any other error is returned as it is.
-    static func classify(_ error: RecDBError, databasePath: String) -> RecDBError {
+    package static func classify(_ error: RecDBError, databasePath: String) -> RecDBError {
         let free = availableBytes(at: databasePath)
         let isFull: Bool
         if error.code == .diskFull {

@@ -2,6 +2,7 @@ import Foundation
 
 #if canImport(Glibc)
 import Glibc
+import RecWire
 #endif
 
 /// Checks an LMDB data file (`data.mdb`) without LMDB, so that damage is reported instead of crashing the process.
@@ -68,7 +69,7 @@ public enum FileVerifier {
 
     /// Checks the file open on `fd`. With `transaction`, the snapshot of that transaction is walked (the caller holds a
     /// read transaction on it); nil is returned when neither meta page holds it any more (writers moved on: retry).
-    static func verify(
+    package static func verify(
         fileDescriptor fd: Int32, path: String, level: Level, limit: Int, transaction: UInt64?
     ) -> FileVerification? {
         let walker = FileWalker(fd: fd, path: path, limit: max(1, limit))
@@ -76,7 +77,7 @@ public enum FileVerifier {
     }
 
     /// `path` itself when it names a file, else `path/data.mdb`.
-    static func dataFilePath(_ path: String) -> String {
+    package static func dataFilePath(_ path: String) -> String {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             return (path as NSString).appendingPathComponent("data.mdb")
@@ -85,7 +86,7 @@ public enum FileVerifier {
     }
 
     /// A key as people read it: `'text'` when it is short printable UTF-8, else hex of its first 20 bytes.
-    static func describeKey(_ key: UnsafeRawBufferPointer) -> String {
+    package static func describeKey(_ key: UnsafeRawBufferPointer) -> String {
         if key.isEmpty { return "(empty)" }
         // The longest prefix of at most 40 bytes that ends on a character boundary.
         var text: String?

@@ -1,19 +1,20 @@
-import CLMDB
-import CRecSupport
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The one error type RecDB throws: a code that callers can switch on, a message for people,
 /// where it happened (a file and line for imports, a key or path for storage), and the underlying cause.
 public struct RecDBError: Error, CustomStringConvertible, Sendable {
     /// What kind of failure this is. A struct over a private enum so that codes can grow.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Base: String, Hashable, Sendable {
-            case storage, mapFull, notRecDB, formatTooNew, notFound, invalidArgument
-            case malformedInput, invalidUTF8, truncatedInput, unknownFormat, corrupted, io, alreadyExists, syntax
-            case diskFull, permissionDenied, limitExceeded, timeout, busy, cancelled
+        /// The one code table: each case's raw value is its name on the wire, in `--json` output and in clients.
+        private enum Base: String, Hashable, Sendable, CaseIterable {
+            case storage, mapFull = "map_full", notRecDB = "not_recdb", formatTooNew = "format_too_new"
+            case notFound = "not_found", invalidArgument = "invalid_argument", malformedInput = "malformed_input"
+            case invalidUTF8 = "invalid_utf8", truncatedInput = "truncated_input", unknownFormat = "unknown_format"
+            case corrupted, io, alreadyExists = "already_exists", syntax, diskFull = "disk_full"
+            case permissionDenied = "permission_denied", limitExceeded = "limit_exceeded", timeout, busy, cancelled
+            // The daemon's own answers.
+            case badRequest = "bad_request", tooLarge = "too_large", readOnly = "read_only"
+            case shuttingDown = "shutting_down", tooManyConnections = "too_many_connections", `internal`
+            // What a client meets on its side of the socket.
+            case unavailable, closed, badResponse = "bad_response"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -60,25 +61,37 @@ public struct RecDBError: Error, CustomStringConvertible, Sendable {
         /// The request was cancelled (its client went away).
         public static let cancelled = Code(.cancelled)
 
-        /// The code in snake case as it appears on the wire and in `--json` output: `not_found`, `invalid_argument`, ….
-        public var description: String {
-            switch base {
-            case .mapFull: return "map_full"
-            case .notRecDB: return "not_recdb"
-            case .formatTooNew: return "format_too_new"
-            case .notFound: return "not_found"
-            case .invalidArgument: return "invalid_argument"
-            case .malformedInput: return "malformed_input"
-            case .invalidUTF8: return "invalid_utf8"
-            case .truncatedInput: return "truncated_input"
-            case .unknownFormat: return "unknown_format"
-            case .alreadyExists: return "already_exists"
-            case .diskFull: return "disk_full"
-            case .permissionDenied: return "permission_denied"
-            case .limitExceeded: return "limit_exceeded"
-            default: return base.rawValue
-            }
+        /// A request line recd could not read: not JSON where it began with `{`, no `"q"`, a bad `"params"`.
+        public static let badRequest = Code(.badRequest)
+        /// A request line longer than recd's line limit; the connection goes on with the next line.
+        public static let tooLarge = Code(.tooLarge)
+        /// A write sent to a recd started with `--read-only`.
+        public static let readOnly = Code(.readOnly)
+        /// recd is stopping and takes no new requests.
+        public static let shuttingDown = Code(.shuttingDown)
+        /// recd already serves as many connections as it allows; this one is closed after the answer.
+        public static let tooManyConnections = Code(.tooManyConnections)
+        /// A failure that is not a ``RecDBError`` (a bug): the message says what was thrown.
+        public static let `internal` = Code(.internal)
+        /// No server listens on the socket (client side).
+        public static let unavailable = Code(.unavailable)
+        /// The server closed the connection before answering (client side).
+        public static let closed = Code(.closed)
+        /// The server's answer could not be read as the wire protocol's response (client side).
+        public static let badResponse = Code(.badResponse)
+
+        /// The code named `name` on the wire (`not_found`, `bad_request`, …), or nil for a name this version does not
+        /// know (a newer server's).
+        public init?(wireName name: String) {
+            guard let base = Base(rawValue: name) else { return nil }
+            self.base = base
         }
+
+        /// Every code of the table, in its order (the wire schema's `code` enum lists the same names).
+        package static var all: [Code] { Base.allCases.map(Code.init) }
+
+        /// The code in snake case as it appears on the wire and in `--json` output: `not_found`, `invalid_argument`, ….
+        public var description: String { base.rawValue }
     }
 
     /// What kind of failure this is; switch on it rather than on the message.
@@ -113,24 +126,4 @@ public struct RecDBError: Error, CustomStringConvertible, Sendable {
         if let cause { text += " (caused by: \(cause))" }
         return text
     }
-
-    /// Wraps a non-zero LMDB status.
-    static func lmdb(_ status: Int32, _ what: String, location: String? = nil) -> RecDBError {
-        let reason = String(cString: mdb_strerror(status))
-        let code: Code
-        switch status {
-        case MDB_MAP_FULL:
-            code = .mapFull
-            recdb_note_map_full()
-        case MDB_CORRUPTED, MDB_PAGE_NOTFOUND: code = .corrupted
-        case ENOSPC, EDQUOT: code = .diskFull
-        default: code = .storage
-        }
-        return RecDBError(code, "\(what): \(reason)", location: location, lmdbStatus: status)
-    }
-}
-
-@inline(__always)
-func check(_ status: Int32, _ what: @autoclosure () -> String) throws(RecDBError) {
-    if status != MDB_SUCCESS { throw RecDBError.lmdb(status, what()) }
 }

@@ -1,6 +1,7 @@
 import Testing
 
-@testable import RecDB
+@testable import RecStorage
+import RecWire
 
 /// ``StoredArray``: byte counts are checked before anything trusts them; misaligned bytes are copied, aligned ones
 /// are read in place.
@@ -72,17 +73,16 @@ struct StoredArrayTests {
 
     @Test func databaseArraysNameTheDatabase() throws {
         try TemporaryDirectory.with { folder in
-            let db = try folder.createDatabase()
-            try db.environment.write { txn in
-                try db.modelSchema.data.put([1, 2, 3], [0, 0, 128, 63, 0], in: &txn)
-            }
-            try db.read { r throws in
+            let env = try Environment.open(at: folder.path)
+            let data = try env.database("model_data", key: BytesCodec.self, value: BytesCodec.self)
+            try env.write { txn in try data.put([1, 2, 3], [0, 0, 128, 63, 0], in: &txn) }
+            try env.read { txn throws in
                 let error = #expect(throws: RecDBError.self) {
-                    _ = try db.modelSchema.data.withArray([1, 2, 3], as: Float.self, .upTo(4), in: r.txn, "test") { Array($0) }
+                    _ = try data.withArray([1, 2, 3], as: Float.self, .upTo(4), in: txn, "test") { Array($0) }
                 }
                 #expect(error?.code == .corrupted)
                 #expect(error?.message.hasPrefix("model_data: test has 5 bytes") == true, "\(String(describing: error))")
-                let absent = try db.modelSchema.data.withArray([9], as: Float.self, .upTo(4), in: r.txn, "absent") { Array($0) }
+                let absent = try data.withArray([9], as: Float.self, .upTo(4), in: txn, "absent") { Array($0) }
                 #expect(absent == nil)
             }
         }

@@ -1,6 +1,7 @@
 import Testing
 
-@testable import RecDB
+@testable import RecStorage
+import RecWire
 
 @Suite("Scans and duplicates")
 struct DatabaseScanTests {

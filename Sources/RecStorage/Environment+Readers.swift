@@ -4,7 +4,7 @@ import Foundation
 extension Environment {
     /// The read transactions this process has open on the environment now (LMDB reader slots that hold a snapshot):
     /// a probe for tests that check where long work runs.
-    var openReadTransactions: Int {
+    package var openReadTransactions: Int {
         var tally = ReaderTally(pid: getpid())
         _ = mdb_reader_list(handle, { message, context in
             guard let message, let context else { return 0 }

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 
-@testable import RecDB
+@testable import RecStorage
+import RecWire
 
 /// `WriteTransaction.savepoint` / `attempt`: nested LMDB transactions that roll back alone.
 @Suite("Savepoints")

@@ -1,8 +1,8 @@
-import RecDB
+import RecWire
 import Testing
 
 /// Expects `body` to throw a ``RecDBError`` with `code`; records an issue at the caller otherwise.
-func expectRecDBError(
+public func expectRecDBError(
     _ code: RecDBError.Code,
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: () throws -> Void
@@ -14,4 +14,7 @@ func expectRecDBError(
 }
 
 /// An error that tests throw on purpose.
-struct DeliberateFailure: Error {}
+public struct DeliberateFailure: Error {
+    /// A failure to throw.
+    public init() {}
+}

@@ -11,15 +11,15 @@ import Foundation
 ///
 /// `Environment.open` keeps one environment per path per process, so every test takes its own folder.
 /// Let every environment opened inside go out of scope before `body` returns.
-struct TemporaryDirectory {
+public struct TemporaryDirectory: Sendable {
     /// The folder's path.
-    let path: String
+    public let path: String
 
     /// The path of `name` inside the folder (not created).
-    func appending(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+    public func appending(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
 
     /// Creates a fresh folder, runs `body` with it and removes the folder afterwards, whether `body` throws or not.
-    static func with<R>(_ body: (TemporaryDirectory) throws -> R) throws -> R {
+    public static func with<R>(_ body: (TemporaryDirectory) throws -> R) throws -> R {
         let name = "rdb-" + String(UInt64.random(in: .min ... .max), radix: 36)
         let url = FileManager.default.temporaryDirectory.appendingPathComponent(name, isDirectory: true)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)

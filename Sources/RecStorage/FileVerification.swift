@@ -1,4 +1,5 @@
 import Foundation
+import RecWire
 
 /// One thing wrong in a `data.mdb`, found by ``FileVerifier``.
 ///

@@ -1,4 +1,5 @@
 import Synchronization
+import RecWire
 
 /// Turns values into the bytes LMDB stores and back.
 ///
@@ -81,12 +82,12 @@ public enum EmptyCodec: ByteCodec {
 
 extension UnsafeRawBufferPointer {
     @inline(__always)
-    func loadBigEndianUInt32(at offset: Int) -> UInt32 {
+    package func loadBigEndianUInt32(at offset: Int) -> UInt32 {
         UInt32(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
     @inline(__always)
-    func loadBigEndianUInt64(at offset: Int) -> UInt64 {
+    package func loadBigEndianUInt64(at offset: Int) -> UInt64 {
         UInt64(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 }
@@ -230,33 +231,33 @@ public final class AlignedCopies: Sendable {
 // MARK: - Record encoding
 
 /// Appends fixed-width big-endian integers, floats and length-prefixed strings to a byte array.
-public struct BinaryWriter {
+package struct BinaryWriter {
     /// The encoded bytes written so far, in write order.
-    public private(set) var bytes: [UInt8]
+    package private(set) var bytes: [UInt8]
 
     /// Creates an empty writer that reserves `capacity` bytes up front (64 by default) to avoid regrowing.
-    public init(capacity: Int = 64) {
+    package init(capacity: Int = 64) {
         bytes = []
         bytes.reserveCapacity(capacity)
     }
 
     /// Appends one byte.
-    public mutating func write(_ value: UInt8) { bytes.append(value) }
+    package mutating func write(_ value: UInt8) { bytes.append(value) }
     /// Appends 2 bytes, big-endian.
-    public mutating func write(_ value: UInt16) { Swift.withUnsafeBytes(of: value.bigEndian) { bytes += $0 } }
+    package mutating func write(_ value: UInt16) { Swift.withUnsafeBytes(of: value.bigEndian) { bytes += $0 } }
     /// Appends 4 bytes, big-endian.
-    public mutating func write(_ value: UInt32) { Swift.withUnsafeBytes(of: value.bigEndian) { bytes += $0 } }
+    package mutating func write(_ value: UInt32) { Swift.withUnsafeBytes(of: value.bigEndian) { bytes += $0 } }
     /// Appends 8 bytes, big-endian.
-    public mutating func write(_ value: UInt64) { Swift.withUnsafeBytes(of: value.bigEndian) { bytes += $0 } }
+    package mutating func write(_ value: UInt64) { Swift.withUnsafeBytes(of: value.bigEndian) { bytes += $0 } }
     /// A signed integer stored with its sign bit flipped, so byte order is numeric order.
-    public mutating func write(_ value: Int64) { write(UInt64(bitPattern: value) ^ (1 << 63)) }
+    package mutating func write(_ value: Int64) { write(UInt64(bitPattern: value) ^ (1 << 63)) }
     /// Appends the IEEE 754 bit pattern as 8 big-endian bytes (exact round trip, NaN payloads included).
-    public mutating func write(_ value: Double) { write(value.bitPattern) }
+    package mutating func write(_ value: Double) { write(value.bitPattern) }
     /// Appends the IEEE 754 bit pattern as 4 big-endian bytes.
-    public mutating func write(_ value: Float) { write(value.bitPattern) }
+    package mutating func write(_ value: Float) { write(value.bitPattern) }
 
     /// A UTF-8 string prefixed by its length as a `UInt32`.
-    public mutating func write(_ value: String) {
+    package mutating func write(_ value: String) {
         var copy = value
         copy.withUTF8 { utf8 in
             write(UInt32(utf8.count))
@@ -266,23 +267,23 @@ public struct BinaryWriter {
 }
 
 /// Reads what ``BinaryWriter`` wrote; every read checks bounds and throws `corrupted` past the end.
-public struct BinaryReader {
+package struct BinaryReader {
     let buffer: UnsafeRawBufferPointer
     /// Where the next read starts, in bytes from the start of the buffer.
-    public private(set) var offset = 0
+    package private(set) var offset = 0
 
     /// Starts reading at the first byte of `buffer`, which must stay valid (the transaction open) while the reader is used.
-    public init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+    package init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
 
     /// Whether every byte has been read; a record decoder checks it to reject trailing garbage.
-    public var isAtEnd: Bool { offset >= buffer.count }
+    package var isAtEnd: Bool { offset >= buffer.count }
 
     /// Bytes not read yet.
-    public var remaining: Int { buffer.count - offset }
+    package var remaining: Int { buffer.count - offset }
 
     /// A `UInt32` count of following elements of at least `elementSize` bytes each, checked against the bytes left
     /// and `limit` before anything trusts it (a reserve, a loop): throws `corrupted` naming `what`.
-    public mutating func readCount(
+    package mutating func readCount(
         elementSize: Int, limit: Int = .max, _ what: @autoclosure () -> String = "a list"
     ) throws -> Int {
         let count = Int(try readUInt32())
@@ -306,28 +307,28 @@ public struct BinaryReader {
 
     /// Steps over `count` bytes; returns where they start.
     @discardableResult
-    public mutating func skip(_ count: Int) throws -> Int { try take(count) }
+    package mutating func skip(_ count: Int) throws -> Int { try take(count) }
 
     /// Reads 1 byte; throws `corrupted` past the end, as every read here does.
-    public mutating func readUInt8() throws -> UInt8 { buffer[try take(1)] }
+    package mutating func readUInt8() throws -> UInt8 { buffer[try take(1)] }
     /// Reads 2 big-endian bytes.
-    public mutating func readUInt16() throws -> UInt16 {
+    package mutating func readUInt16() throws -> UInt16 {
         UInt16(bigEndian: buffer.loadUnaligned(fromByteOffset: try take(2), as: UInt16.self))
     }
     /// Reads 4 big-endian bytes.
-    public mutating func readUInt32() throws -> UInt32 { buffer.loadBigEndianUInt32(at: try take(4)) }
+    package mutating func readUInt32() throws -> UInt32 { buffer.loadBigEndianUInt32(at: try take(4)) }
     /// Reads 8 big-endian bytes.
-    public mutating func readUInt64() throws -> UInt64 { buffer.loadBigEndianUInt64(at: try take(8)) }
+    package mutating func readUInt64() throws -> UInt64 { buffer.loadBigEndianUInt64(at: try take(8)) }
     /// Reads 8 bytes as `BinaryWriter` writes an `Int64` (sign bit flipped) and flips the sign bit back.
-    public mutating func readInt64() throws -> Int64 { Int64(bitPattern: try readUInt64() ^ (1 << 63)) }
+    package mutating func readInt64() throws -> Int64 { Int64(bitPattern: try readUInt64() ^ (1 << 63)) }
     /// Reads 8 bytes as an IEEE 754 bit pattern.
-    public mutating func readDouble() throws -> Double { Double(bitPattern: try readUInt64()) }
+    package mutating func readDouble() throws -> Double { Double(bitPattern: try readUInt64()) }
     /// Reads 4 bytes as an IEEE 754 bit pattern.
-    public mutating func readFloat() throws -> Float { Float(bitPattern: try readUInt32()) }
+    package mutating func readFloat() throws -> Float { Float(bitPattern: try readUInt32()) }
 
     /// Reads a `UInt32` length then that many UTF-8 bytes; throws `corrupted` when the length runs past the end or the
     /// bytes are not valid UTF-8.
-    public mutating func readString() throws -> String {
+    package mutating func readString() throws -> String {
         let count = Int(try readUInt32())
         let start = try take(count)
         let slice = UnsafeRawBufferPointer(rebasing: buffer[start..<start + count])

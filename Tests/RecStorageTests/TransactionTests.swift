@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 
-@testable import RecDB
+@testable import RecStorage
+import RecWire
 
 @Suite("Transactions")
 struct TransactionTests {

@@ -103,6 +103,10 @@ public enum QueryValue: Sendable, Hashable {
             self = .string(text)
         case let flag as Bool where type(of: json) == Bool.self:
             self = .bool(flag)
+        case let value as Int where type(of: json) == Int.self:
+            self = .number(Double(value))
+        case let value as Double where type(of: json) == Double.self:
+            self = .number(value)
         case let number as NSNumber:
             // JSONSerialization gives booleans as a boolean subclass of NSNumber (type code `c` or `B`).
             let code = String(cString: number.objCType)
@@ -191,22 +195,4 @@ extension QueryValue: ExpressibleByStringLiteral, ExpressibleByStringInterpolati
     }
     /// JSON `null`.
     public init(nilLiteral: ()) { self = .null }
-}
-
-extension QueryValue {
-    /// An attribute value as JSON: timestamps as ISO 8601 text.
-    init(_ attribute: AttributeValue) {
-        switch attribute {
-        case .string(let text): self = .string(text)
-        case .number(let value): self = .number(value)
-        case .bool(let flag): self = .bool(flag)
-        case .strings(let list): self = .array(list.map { .string($0) })
-        case .timestamp(let time): self = .string(time.description)
-        }
-    }
-
-    /// Attributes as a JSON object.
-    init(_ attributes: Attributes) {
-        self = .object(attributes.mapValues { QueryValue($0) })
-    }
 }

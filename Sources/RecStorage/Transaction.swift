@@ -1,24 +1,42 @@
 import CLMDB
 
+/// An open LMDB transaction as it passes between RecDB's layers: an opaque token to apps, whose pointer only the
+/// modules of this package can reach. Valid only inside the closure that opened the transaction.
+public struct TransactionHandle {
+    /// The `MDB_txn` pointer, for this package's hot paths that call LMDB directly.
+    package let pointer: OpaquePointer
+
+    package init(_ pointer: OpaquePointer) { self.pointer = pointer }
+
+    /// LMDB's id of the transaction (`mdb_txn_id`): the snapshot's for a read, the one being written for a write.
+    package var id: Int { Int(mdb_txn_id(pointer)) }
+}
+
 /// What read and write transactions share: reads work in either.
 public protocol Transaction: ~Copyable {
-    /// The `MDB_txn` pointer, for hot paths that call LMDB directly. Valid only inside the transaction's closure.
-    var handle: OpaquePointer { get }
+    /// The transaction, as a token that this package's layers hand on; valid only inside the transaction's closure.
+    var handle: TransactionHandle { get }
 }
 
 /// A read-only snapshot. It exists only inside ``Environment/read(_:)`` and cannot be copied out of it.
 public struct ReadTransaction: Transaction, ~Copyable {
-    /// The `MDB_txn` pointer, valid only inside the ``Environment/read(_:)`` closure that created this transaction.
-    public let handle: OpaquePointer
-    init(handle: OpaquePointer) { self.handle = handle }
+    /// The snapshot, valid only inside the ``Environment/read(_:)`` closure that created this transaction.
+    public let handle: TransactionHandle
+
+    /// A read view of an open transaction (a snapshot, or a write transaction read through): for a layer that holds
+    /// the handle of a transaction opened by ``Environment/read(_:)`` or ``Environment/write(_:)`` and now reads in it.
+    package init(viewing handle: TransactionHandle) { self.handle = handle }
 }
 
 /// A write transaction. It exists only inside ``Environment/write(_:)``: returning from the closure commits it,
 /// throwing aborts it. Every read works in it too and sees its own uncommitted writes.
 public struct WriteTransaction: Transaction, ~Copyable {
-    /// The `MDB_txn` pointer, valid only inside the ``Environment/write(_:)`` closure; never commit or abort it directly.
-    public let handle: OpaquePointer
-    init(handle: OpaquePointer) { self.handle = handle }
+    /// The transaction, valid only inside the ``Environment/write(_:)`` closure; never commit or abort it directly.
+    public let handle: TransactionHandle
+
+    /// Goes on writing in an open write transaction whose handle a layer holds (the catalog writer, an index build);
+    /// only inside the ``Environment/write(_:)`` closure that opened it.
+    package init(continuing handle: TransactionHandle) { self.handle = handle }
 }
 
 /// Flags of a named database.

@@ -31,7 +31,7 @@ public struct Database<Key: ByteCodec, Value: ByteCodec>: Sendable {
     public func withValue<T: Transaction & ~Copyable, R>(
         _ key: Key.Value, in txn: borrowing T, _ body: (UnsafeRawBufferPointer) throws -> R
     ) throws -> R? {
-        let handle = txn.handle
+        let handle = txn.handle.pointer
         return try Key.withBytes(of: key) { keyBytes in
             var k = MDB_val(mv_size: keyBytes.count, mv_data: UnsafeMutableRawPointer(mutating: keyBytes.baseAddress))
             var v = MDB_val()
@@ -70,7 +70,7 @@ public struct Database<Key: ByteCodec, Value: ByteCodec>: Sendable {
     public func put(
         _ key: Key.Value, _ value: Value.Value, in txn: inout WriteTransaction, flags: PutFlags = []
     ) throws -> Bool {
-        let handle = txn.handle
+        let handle = txn.handle.pointer
         return try Key.withBytes(of: key) { keyBytes in
             try Value.withBytes(of: value) { valueBytes in
                 try Self.put(handle, dbi, name, keyBytes, valueBytes, flags)
@@ -84,7 +84,7 @@ public struct Database<Key: ByteCodec, Value: ByteCodec>: Sendable {
         key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, in txn: inout WriteTransaction,
         flags: PutFlags = []
     ) throws -> Bool {
-        try Self.put(txn.handle, dbi, name, key, value, flags)
+        try Self.put(txn.handle.pointer, dbi, name, key, value, flags)
     }
 
     @inline(__always)
@@ -103,7 +103,7 @@ public struct Database<Key: ByteCodec, Value: ByteCodec>: Sendable {
     /// Removes `key` (every value of it in a duplicates database). Returns whether it was present.
     @discardableResult
     public func delete(_ key: Key.Value, in txn: inout WriteTransaction) throws -> Bool {
-        let handle = txn.handle
+        let handle = txn.handle.pointer
         return try Key.withBytes(of: key) { keyBytes in
             var k = MDB_val(mv_size: keyBytes.count, mv_data: UnsafeMutableRawPointer(mutating: keyBytes.baseAddress))
             let status = mdb_del(handle, dbi, &k, nil)
@@ -116,7 +116,7 @@ public struct Database<Key: ByteCodec, Value: ByteCodec>: Sendable {
     /// Removes one key/value pair of a duplicates database. Returns whether it was present.
     @discardableResult
     public func delete(_ key: Key.Value, value: Value.Value, in txn: inout WriteTransaction) throws -> Bool {
-        let handle = txn.handle
+        let handle = txn.handle.pointer
         return try Key.withBytes(of: key) { keyBytes in
             try Value.withBytes(of: value) { valueBytes in
                 var k = MDB_val(mv_size: keyBytes.count, mv_data: UnsafeMutableRawPointer(mutating: keyBytes.baseAddress))
@@ -131,20 +131,20 @@ public struct Database<Key: ByteCodec, Value: ByteCodec>: Sendable {
 
     /// Removes every entry.
     public func removeAll(in txn: inout WriteTransaction) throws {
-        try check(mdb_drop(txn.handle, dbi, 0), "emptying \(name)")
+        try check(mdb_drop(txn.handle.pointer, dbi, 0), "emptying \(name)")
     }
 
     /// The number of entries (key/value pairs, counting each duplicate).
     public func count<T: Transaction & ~Copyable>(in txn: borrowing T) throws -> Int {
         var stat = MDB_stat()
-        try check(mdb_stat(txn.handle, dbi, &stat), "mdb_stat \(name)")
+        try check(mdb_stat(txn.handle.pointer, dbi, &stat), "mdb_stat \(name)")
         return stat.ms_entries
     }
 
     /// Pages used by this database, in bytes.
     public func byteSize<T: Transaction & ~Copyable>(in txn: borrowing T) throws -> Int {
         var stat = MDB_stat()
-        try check(mdb_stat(txn.handle, dbi, &stat), "mdb_stat \(name)")
+        try check(mdb_stat(txn.handle.pointer, dbi, &stat), "mdb_stat \(name)")
         return (stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages) * Int(stat.ms_psize)
     }
 
@@ -157,7 +157,7 @@ public struct Database<Key: ByteCodec, Value: ByteCodec>: Sendable {
         _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> ScanControl
     ) throws {
         var cursor: OpaquePointer?
-        try check(mdb_cursor_open(txn.handle, dbi, &cursor), "opening a cursor on \(name)")
+        try check(mdb_cursor_open(txn.handle.pointer, dbi, &cursor), "opening a cursor on \(name)")
         defer { mdb_cursor_close(cursor) }
         var key = MDB_val(), value = MDB_val()
         var seek = start ?? prefix
@@ -219,7 +219,7 @@ public struct Database<Key: ByteCodec, Value: ByteCodec>: Sendable {
         _ body: (UnsafeRawBufferPointer) throws -> ScanControl
     ) throws {
         var cursor: OpaquePointer?
-        try check(mdb_cursor_open(txn.handle, dbi, &cursor), "opening a cursor on \(name)")
+        try check(mdb_cursor_open(txn.handle.pointer, dbi, &cursor), "opening a cursor on \(name)")
         defer { mdb_cursor_close(cursor) }
         var k = MDB_val(), v = MDB_val()
         var status = Key.withBytes(of: key) { keyBytes in
@@ -249,7 +249,7 @@ public struct Database<Key: ByteCodec, Value: ByteCodec>: Sendable {
     /// How many values one key of a duplicates database holds (0 when absent).
     public func duplicateCount<T: Transaction & ~Copyable>(of key: Key.Value, in txn: borrowing T) throws -> Int {
         var cursor: OpaquePointer?
-        try check(mdb_cursor_open(txn.handle, dbi, &cursor), "opening a cursor on \(name)")
+        try check(mdb_cursor_open(txn.handle.pointer, dbi, &cursor), "opening a cursor on \(name)")
         defer { mdb_cursor_close(cursor) }
         var k = MDB_val(), v = MDB_val()
         let status = Key.withBytes(of: key) { keyBytes in
@@ -264,7 +264,7 @@ public struct Database<Key: ByteCodec, Value: ByteCodec>: Sendable {
     }
 
     /// The smallest byte string greater than every string that starts with `prefix`, or nil when none exists.
-    static func successor(of prefix: [UInt8]) -> [UInt8]? {
+    package static func successor(of prefix: [UInt8]) -> [UInt8]? {
         var bytes = prefix
         while let last = bytes.last {
             if last < 0xFF {

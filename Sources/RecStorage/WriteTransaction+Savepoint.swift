@@ -1,5 +1,6 @@
 import CLMDB
 import CRecSupport
+import RecWire
 
 /// Savepoints: a nested LMDB transaction inside a write transaction, so that a part of the work can fail and roll
 /// back alone while the rest goes on and commits.
@@ -41,8 +42,8 @@ extension WriteTransaction {
     /// again), or LMDB refusing to begin or merge the nested transaction.
     public mutating func attempt<R>(_ body: (inout WriteTransaction) throws -> R) throws -> Result<R, any Error> {
         var raw: OpaquePointer?
-        try check(mdb_txn_begin(mdb_txn_env(handle), handle, 0, &raw), "beginning a savepoint")
-        var child = WriteTransaction(handle: raw!)
+        try check(mdb_txn_begin(mdb_txn_env(handle.pointer), handle.pointer, 0, &raw), "beginning a savepoint")
+        var child = WriteTransaction(continuing: TransactionHandle(raw!))
         let result: Result<R, any Error>
         do { result = .success(try body(&child)) } catch { result = .failure(error) }
         switch result {

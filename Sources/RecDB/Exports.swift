@@ -1,0 +1,4 @@
+// What an app needs besides the engine itself comes with `import RecDB`: the storage core (Environment, typed
+// databases, transactions, byte codecs) and the shared vocabulary (RecDBError, QueryValue).
+@_exported import RecStorage
+@_exported import RecWire

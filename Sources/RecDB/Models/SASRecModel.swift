@@ -9,6 +9,9 @@ import RecNeural
 /// not improved for `patience` epochs and keeps the best epoch's weights; `finalPass` then runs one more epoch over
 /// the whole sequences (held-out items included) at a tenth of the learning rate. At request time a history's latest
 /// `maxLength` items are encoded by one forward pass into a query vector, scored against the item embeddings.
+// Unchecked `Sendable`, audited: the only `var`s (`epochsTrained`, `bestEpoch`, `bestValidationNDCG`, `private(set)`)
+// are written by `train`, called only from `init` before `self` is shared; after init every stored property is read
+// only, and `encoders` is itself `Sendable`.
 public final class SASRecModel: Recommender, @unchecked Sendable {
     /// Training hyperparameters; `init()` gives the defaults listed on each field.
     public struct Parameters: Sendable, Hashable, Codable {
@@ -325,6 +328,9 @@ public final class SASRecModel: Recommender, @unchecked Sendable {
 
 /// Encoders over one network for concurrent requests: each request borrows one (an encoder's tape serves one
 /// thread at a time) and gives it back. The network's weights are not changed after training or loading.
+// Unchecked `Sendable`, audited: `network` is a `let` whose weights are only read after init (encoders read them,
+// nothing writes them); `idle` is read and written only between `lock.lock()` and `lock.unlock()`; an encoder taken
+// from `idle` is used by one caller until it is put back under the lock.
 final class SASRecEncoders: @unchecked Sendable {
     let network: SASRecNetwork
     private let lock = NSLock()

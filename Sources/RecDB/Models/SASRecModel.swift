@@ -1,6 +1,9 @@
 import Foundation
 import RecNeural
 
+// Unchecked `Sendable`, audited: the only `var`s (`epochsTrained`, `bestEpoch`, `bestValidationNDCG`, `private(set)`)
+// are written by `train`, called only from `init` before `self` is shared; after init every stored property is read
+// only, and `encoders` is itself `Sendable`.
 /// SASRec (Kang & McAuley 2018), the sequential transformer of the training core (`RecNeural`), as a RecDB model.
 ///
 /// Each user's events in time order (ties by sequence; every event type counts as a step) are a sequence of items;
@@ -9,9 +12,6 @@ import RecNeural
 /// not improved for `patience` epochs and keeps the best epoch's weights; `finalPass` then runs one more epoch over
 /// the whole sequences (held-out items included) at a tenth of the learning rate. At request time a history's latest
 /// `maxLength` items are encoded by one forward pass into a query vector, scored against the item embeddings.
-// Unchecked `Sendable`, audited: the only `var`s (`epochsTrained`, `bestEpoch`, `bestValidationNDCG`, `private(set)`)
-// are written by `train`, called only from `init` before `self` is shared; after init every stored property is read
-// only, and `encoders` is itself `Sendable`.
 public final class SASRecModel: Recommender, @unchecked Sendable {
     /// Training hyperparameters; `init()` gives the defaults listed on each field.
     public struct Parameters: Sendable, Hashable, Codable {

@@ -266,7 +266,7 @@ extension RecommendQuery {
         case .failure(let error)?:
             value["generated"] = ["unavailable": .string(error.message)]
         case .success(let generated)?:
-            value["generated"] = [
+            var report: [String: QueryValue] = [
                 "sentences": .number(Double(generated.generated)), "cached": .number(Double(generated.cached)),
                 "rejected_by_guard": .number(Double(generated.rejected)), "seconds": .number(generated.seconds),
                 "statements": .number(Double(generated.statements)),
@@ -275,6 +275,8 @@ extension RecommendQuery {
                 "checked_supported": .number(Double(generated.checkedSupported)),
                 "fallbacks": .object(generated.fallbacks.mapValues { .number(Double($0)) }),
             ]
+            if let error = generated.error { report["error"] = .string(error) }
+            value["generated"] = .object(report)
         case nil:
             break
         }

@@ -16,6 +16,11 @@ struct ExplanationGrammar: Sendable {
     let slotTokens: [ExplanationSlot: [Int32]]
     let comma: Int32
     let period: Int32
+    /// Tokens of ``ClaimLexicon/eventVerbs``, ``ClaimLexicon/countNouns`` and ``ClaimLexicon/choosingVerbs``.
+    let eventVerbs: Set<Int32>, countNouns: Set<Int32>, choosingVerbs: Set<Int32>
+    /// Words after which a count reads wrongly ("chose 42", "for both 42") or the item would be claimed as the
+    /// user's ("your [ITEM]").
+    let noCountAfter: Set<Int32>, noItemAfter: Set<Int32>
 
     /// The grammar for `tokenizer`'s vocabulary.
     init(tokenizer: BPETokenizer) {
@@ -31,6 +36,12 @@ struct ExplanationGrammar: Sendable {
         var slots: [ExplanationSlot: [Int32]] = [:]
         for slot in ExplanationSlot.allCases { slots[slot] = tokenizer.encode(" " + slot.marker, parseSpecial: false) }
         slotTokens = slots
+        eventVerbs = Set(ClaimLexicon.eventVerbs.compactMap { single(" " + $0) })
+        countNouns = Set(ClaimLexicon.countNouns.compactMap { single(" " + $0) })
+        choosingVerbs = Set(ClaimLexicon.choosingVerbs.compactMap { single(" " + $0) })
+        noCountAfter = Set(["for", "both", "of", "your", "the", "a", "also", "favorite", "favourite", "to", "in"]
+            .compactMap { single(" " + $0) }).union(choosingVerbs)
+        noItemAfter = Set(["your"].compactMap { single(" " + $0) } + [single("Your")].compactMap { $0 }).union(choosingVerbs)
         comma = single(",") ?? tokenizer.encode(",", parseSpecial: false)[0]
         period = single(".") ?? tokenizer.encode(".", parseSpecial: false)[0]
     }
@@ -66,6 +77,10 @@ struct GuidedSentence {
     var factsCited = 0
     var uses: [Int32: Int] = [:]
     let maxTokens: Int
+    /// What the last word requires next: the source item after an event verb, shoppers after a count.
+    var mustFollow: FollowRule?
+
+    enum FollowRule { case source, countNoun }
 
     init(grammar: ExplanationGrammar, facts: ExplanationFacts, maxTokens: Int) {
         self.grammar = grammar
@@ -89,39 +104,56 @@ struct GuidedSentence {
             let token = best(Array(choices), logits)
             pendingSlots = pendingSlots.filter { $0.tokens[slotPosition] == token }
             slotPosition += 1
-            if let done = pendingSlots.first(where: { $0.tokens.count == slotPosition }) {
-                slotsLeft.remove(done.slot)
-                if done.slot != .item { factsCited += 1 }
-                pendingSlots = []
-            }
+            finishSlotIfComplete()
             return take(token, last: false)
         }
         let canEnd = factsCited > 0 && tokens.count >= 5
         let room = maxTokens - tokens.count
         var candidates: [Int32] = []
-        if room > 4 {
-            candidates = words.filter { (uses[$0] ?? 0) < 2 && $0 != tokens.last }
-            if tokens.last != grammar.comma, (uses[grammar.comma] ?? 0) < 2 { candidates.append(grammar.comma) }
-        }
         var slotStarts: [Int32: [(ExplanationSlot, [Int32])]] = [:]
-        for slot in slotsLeft {
+        let previous = tokens.last ?? -1
+        for slot in slotsLeft where mustFollow == nil || mustFollow == .source && slot == .source {
+            if slot == .item && grammar.noItemAfter.contains(previous) { continue }
+            if slot == .count && grammar.noCountAfter.contains(previous) { continue }
             guard let sequence = grammar.slotTokens[slot], sequence.count < room else { continue }
             slotStarts[sequence[0], default: []].append((slot, sequence))
         }
+        switch mustFollow {
+        case .countNoun?:
+            candidates = words.filter(grammar.countNouns.contains)
+        case .source?:
+            break
+        case nil:
+            if room > 6 {
+                let sourceLeft = slotsLeft.contains(.source)
+                candidates = words.filter {
+                    (uses[$0] ?? 0) < 2 && $0 != tokens.last && (sourceLeft || !grammar.eventVerbs.contains($0))
+                }
+                if tokens.last != grammar.comma, (uses[grammar.comma] ?? 0) < 2 { candidates.append(grammar.comma) }
+            }
+        }
         candidates.append(contentsOf: slotStarts.keys)
-        if canEnd || candidates.isEmpty { candidates.append(grammar.period) }
+        if canEnd && mustFollow == nil || candidates.isEmpty { candidates.append(grammar.period) }
+        // Past a dozen tokens, ending gets a growing nudge: short sentences read better.
+        if canEnd && tokens.count > 12 { logits[Int(grammar.period)] += 0.3 * Float(tokens.count - 12) }
         let token = best(candidates, logits)
+        mustFollow = grammar.eventVerbs.contains(token) ? .source : nil
         if let starting = slotStarts[token] {
             pendingSlots = starting.map { (slot: $0.0, tokens: $0.1) }
             slotPosition = 1
-            if let done = pendingSlots.first(where: { $0.tokens.count == 1 }) {
-                slotsLeft.remove(done.slot)
-                if done.slot != .item { factsCited += 1 }
-                pendingSlots = []
-            }
+            finishSlotIfComplete()
             return take(token, last: false)
         }
         return take(token, last: token == grammar.period)
+    }
+
+    /// Marks the placeholder being written as used once its last token is out; a count must be followed by shoppers.
+    private mutating func finishSlotIfComplete() {
+        guard let done = pendingSlots.first(where: { $0.tokens.count == slotPosition }) else { return }
+        slotsLeft.remove(done.slot)
+        if done.slot != .item { factsCited += 1 }
+        if done.slot == .count { mustFollow = .countNoun }
+        pendingSlots = []
     }
 
     private mutating func take(_ token: Int32, last: Bool) -> SmolLM.GuidedStep {

@@ -33,15 +33,17 @@ enum ExplanationPrompts {
         (.collaborative, "you bought [SOURCE]; [COUNT] shoppers chose both",
          "Since you bought [SOURCE], you may like [ITEM] too, as [COUNT] shoppers chose both."),
         (.content, "you viewed [SOURCE]; both in [CATEGORY]; both by [BRAND]",
-         "Like [SOURCE], which you viewed, [ITEM] is another [BRAND] pick in [CATEGORY]."),
+         "You viewed [SOURCE], so [ITEM] from [BRAND] in [CATEGORY] may suit you too."),
         (.session, "often chosen next after [SOURCE]; cheaper than usual for you",
          "Shoppers who pick [SOURCE] often choose [ITEM] next, and it is a budget choice."),
+        (.collaborative, "you bought [SOURCE]; [COUNT] shoppers chose both; cheaper than usual for you; trending",
+         "Many shoppers who bought [SOURCE] also chose [ITEM], a budget pick that is trending."),
         (.popularity, "popular in [CATEGORY]; trending",
          "Right now [ITEM] is a popular pick in [CATEGORY], and it is trending."),
         (.textMatch, "matches your search [PHRASE]",
          "For your search [PHRASE], [ITEM] is a close match."),
-        (.collaborative, "you bought [SOURCE]; recently",
-         "Because you recently bought [SOURCE], [ITEM] could be a nice addition."),
+        (.collaborative, "you bought [SOURCE]; recently; a premium choice for you",
+         "Because you recently bought [SOURCE], [ITEM] could be a nice premium addition."),
     ]
 
     /// The facts line of one result: its facts in placeholders and plain words (no names, no numbers).

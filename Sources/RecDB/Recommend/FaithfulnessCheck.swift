@@ -21,7 +21,7 @@ enum ClaimLexicon {
         .trending: ["trending", "rising"],
         .shoppers: ["shoppers", "customers", "others", "people", "many", "together", "often", "fans", "both"],
         .bought: ["bought", "purchased", "ordered", "buy"],
-        .viewed: ["viewed", "browsed", "looked", "checked"],
+        .viewed: ["viewed", "browsed"],
         .added: ["added", "cart", "basket"],
         .rated: ["rated", "reviewed"],
         .chose: ["chose", "picked", "chosen"],
@@ -36,6 +36,14 @@ enum ClaimLexicon {
         for (claim, list) in words { for word in list { map[word] = claim } }
         return map
     }()
+
+    /// Verbs of the user's own event, which must name the source item next (`bought [SOURCE]`).
+    static let eventVerbs: Set<String> = ["bought", "purchased", "ordered", "viewed", "browsed", "added", "rated", "reviewed"]
+    /// Words a count must be followed by (`[COUNT] shoppers`).
+    static let countNouns: Set<String> = ["shoppers", "customers", "people", "others", "fans"]
+    /// Verbs of choosing, which must not name the recommended item next (the user has not chosen it).
+    static let choosingVerbs: Set<String> = ["chose", "picked", "chosen", "bought", "purchased", "ordered", "viewed",
+                                             "browsed", "added", "rated", "reviewed"]
 
     /// Whether `facts` support `claim`.
     static func supports(_ facts: ExplanationFacts, _ claim: Claim) -> Bool {
@@ -68,6 +76,7 @@ enum ClaimLexicon {
         much some any all each other another one same such not no here there why how what which who like love enjoy \
         want need try consider check out goes go well pair pairs match matches fit fits complete completes complement \
         suits suit perfect great nice ideal lovely good best natural choice pick option idea addition companion \
+        choose close who
         similar alike style design item items product piece set collection range right now time worth next step \
         recommended recommend suggest suggests think sure
         """.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
@@ -103,17 +112,17 @@ enum FaithfulnessCheck {
     static func check(_ sentence: String, facts: ExplanationFacts) -> Verdict {
         var verdict = Verdict()
         // Fact values, longest first, so that a title containing another value is taken whole.
-        var values = facts.slots.filter { $0.key != .item }.map { ($0.value.lowercased(), true) }
-        values.append((facts.item.lowercased(), false))
-        values.sort { $0.0.count > $1.0.count }
+        let values = facts.slots.map { ($0.value.lowercased(), $0.key) }.sorted { $0.0.count > $1.0.count }
         // Fact values first (titles may hold commas, digits and capitals), then the statements around them.
         var text = " " + sentence.lowercased() + " "
-        for (value, isReason) in values where !value.isEmpty {
-            text = text.replacingOccurrences(of: value, with: isReason ? " \u{1}fact " : " \u{1}item ")
+        for (value, slot) in values where !value.isEmpty {
+            text = text.replacingOccurrences(of: value, with: " \(marker(slot)) ")
         }
         for statement in statements(of: text) {
             verdict.statements += 1
-            verdict.factsCited += statement.components(separatedBy: "\u{1}fact").count - 1
+            for slot in ExplanationSlot.allCases where slot != .item {
+                verdict.factsCited += statement.components(separatedBy: marker(slot)).count - 1
+            }
             if let problem = problem(in: statement, facts: facts) {
                 if verdict.problem == nil { verdict.problem = problem }
             } else {
@@ -128,7 +137,21 @@ enum FaithfulnessCheck {
         if text.contains(where: \.isNumber) { return "a number that is not a fact" }
         if text.contains("\"") || text.contains("“") { return "a quotation that is not a fact" }
         let words = text.split(whereSeparator: { !($0.isLetter || $0 == "'" || $0 == "\u{1}") }).map(String.init)
-        for word in words where !word.hasPrefix("\u{1}") {
+        if text.contains("[") { return "a placeholder without a fact" }
+        for (index, word) in words.enumerated() {
+            // The word after this one, skipping an article.
+            var after = words.dropFirst(index + 1).first
+            if after == "the" || after == "a" || after == "your" { after = words.dropFirst(index + 2).first }
+            if word == marker(.count), !(after.map(ClaimLexicon.countNouns.contains) ?? false) {
+                return "a count that does not count shoppers"
+            }
+            if word.hasPrefix("\u{1}") { continue }
+            if ClaimLexicon.eventVerbs.contains(word), after != marker(.source) {
+                return "'\(word)' said of something other than the source item"
+            }
+            if ClaimLexicon.choosingVerbs.contains(word), after == marker(.item) {
+                return "'\(word)' said of the recommended item"
+            }
             let bare = word.hasSuffix("'s") ? String(word.dropLast(2)) : word
             if let claim = ClaimLexicon.claimOfWord[bare] {
                 guard ClaimLexicon.supports(facts, claim) else { return "unsupported claim '\(bare)' (\(claim.rawValue))" }
@@ -138,6 +161,9 @@ enum FaithfulnessCheck {
         }
         return nil
     }
+
+    /// The marker a fact value is replaced by before the claims are read.
+    private static func marker(_ slot: ExplanationSlot) -> String { "\u{1}" + slot.rawValue.lowercased() }
 
     private static let neutral = Set(ClaimLexicon.neutralWords + ClaimLexicon.openers.map { $0.lowercased() })
 

@@ -33,6 +33,14 @@ public final class ExplanationGenerator: Sendable {
         public var fallbacks: [String: Int] = [:]
         /// Wall-clock seconds the call took, model loading and decoding included.
         public var seconds = 0.0
+        /// The model's failure, when one made the page fall back to templates (`model_error`).
+        public var error: String?
+
+        func finished(since start: Date) -> Report {
+            var report = self
+            report.seconds = Date().timeIntervalSince(start)
+            return report
+        }
     }
 
     /// The generator of this process, loading the model on first use.
@@ -46,9 +54,9 @@ public final class ExplanationGenerator: Sendable {
 
     private struct Settings {
         var tone = ExplanationTone(rawValue: ProcessInfo.processInfo.environment["RECDB_EXPLAIN_TONE"] ?? "") ?? .friendly
-        var maxTokens = 28
+        var maxTokens = 32
         var queueLimit = 2
-        var deadlineSeconds = 3.0
+        var deadlineSeconds = Double(ProcessInfo.processInfo.environment["RECDB_EXPLAIN_DEADLINE"] ?? "") ?? 3.0
     }
 
     /// The register of the sentences (default `friendly`, or `RECDB_EXPLAIN_TONE`).
@@ -66,7 +74,8 @@ public final class ExplanationGenerator: Sendable {
         get { settings.withLock { $0.queueLimit } }
         set { settings.withLock { $0.queueLimit = max(0, newValue) } }
     }
-    /// Seconds a page may spend waiting for and running the model; past it, templates (`deadline`).
+    /// Seconds a page may spend running the model once it is loaded (default 3, or `RECDB_EXPLAIN_DEADLINE`); past
+    /// it, templates (`deadline`).
     public var deadlineSeconds: Double {
         get { settings.withLock { $0.deadlineSeconds } }
         set { settings.withLock { $0.deadlineSeconds = newValue } }
@@ -81,8 +90,8 @@ public final class ExplanationGenerator: Sendable {
     /// target for the cache key. Throws `notFound` when the model is not installed.
     public func explain(_ results: inout [Recommendation], context: String) throws -> Report {
         let started = Date()
-        let (tone, maxTokens, queueLimit, deadline) = settings.withLock {
-            ($0.tone, $0.maxTokens, $0.queueLimit, started.addingTimeInterval($0.deadlineSeconds))
+        let (tone, maxTokens, queueLimit, deadlineSeconds) = settings.withLock {
+            ($0.tone, $0.maxTokens, $0.queueLimit, $0.deadlineSeconds)
         }
         var report = Report()
         var pending: [(index: Int, key: String, facts: ExplanationFacts)] = []
@@ -104,14 +113,16 @@ public final class ExplanationGenerator: Sendable {
             }
             pending.append((index, key, facts))
         }
-        defer { report.seconds = Date().timeIntervalSince(started) }
-        guard !pending.isEmpty else { return report }
+        guard !pending.isEmpty else { return report.finished(since: started) }
         guard waiting.add(1, ordering: .relaxed).newValue <= queueLimit + 1 else {
             waiting.subtract(1, ordering: .relaxed)
             for entry in pending { fallBack(&results[entry.index], "busy", &report) }
-            return report
+            return report.finished(since: started)
         }
         defer { waiting.subtract(1, ordering: .relaxed) }
+        // The model is loaded (once per process) before the page's deadline starts.
+        try SharedLanguageModel.with { _ in }
+        let deadline = Date().addingTimeInterval(deadlineSeconds)
         let factsList = pending.map(\.facts)
         let sentences: [String]?
         do {
@@ -128,13 +139,14 @@ public final class ExplanationGenerator: Sendable {
         } catch let error as RecDBError where error.code == .notFound {
             throw error
         } catch {
-            // Stopped by the request (rethrown there) or by this page's deadline.
+            // Stopped by the request (rethrown there) or by this page's deadline; any other failure is reported.
             try RequestControl.checkCurrent()
+            if Date() < deadline { report.error = "\(error)" }
             sentences = nil
         }
         guard let sentences else {
-            for entry in pending { fallBack(&results[entry.index], "deadline", &report) }
-            return report
+            for entry in pending { fallBack(&results[entry.index], report.error == nil ? "deadline" : "model_error", &report) }
+            return report.finished(since: started)
         }
         for (entry, sentence) in zip(pending, sentences) {
             let verdict = FaithfulnessCheck.check(sentence, facts: entry.facts)
@@ -156,7 +168,7 @@ public final class ExplanationGenerator: Sendable {
                 cache[entry.key] = outcome
             }
         }
-        return report
+        return report.finished(since: started)
     }
 
     /// The sentences for `facts`, decoded together under the grammar, placeholders filled.

@@ -151,6 +151,68 @@ public struct RecommendedItem: Decodable, Sendable, Hashable {
     public var explanation: String?
     /// With `EXPLAIN`: what drove it.
     public var provenance: Provenance?
+    /// With `EXPLAIN`: `generated` when the language model wrote ``explanation`` (and the faithfulness check
+    /// accepted it), `template` otherwise.
+    public var explanationSource: String?
+    /// With `EXPLAIN GENERATED`, when the template was shown: why (`unsupported_statement`, `busy`, `deadline`,
+    /// `no_facts`, `no_fact_cited`, `model_unavailable`).
+    public var fallbackReason: String?
+    /// With `EXPLAIN GENERATED`: the facts a generated sentence could cite.
+    public var facts: Facts?
+
+    enum CodingKeys: String, CodingKey {
+        case id, score, model, title, explanation, provenance, facts
+        case explanationSource = "explanation_source"
+        case fallbackReason = "fallback_reason"
+    }
+
+    /// The typed facts behind a generated explanation (`"facts"` in the wire form).
+    public struct Facts: Decodable, Sendable, Hashable {
+        /// `collaborative`, `content`, `session`, `popularity` or `text_match`.
+        public var kind: String
+        /// The recommended item's title.
+        public var item: String
+        /// The item the reason rests on.
+        public var source: Source?
+        /// The category the item and its source share (or the item's, for popularity).
+        public var category: String?
+        /// The brand the item and its source share.
+        public var brand: String?
+        /// Shoppers who chose both the item and its source.
+        public var coChosenBy: Int?
+        /// `cheaper`, `similar` or `pricier` than the user's usual price.
+        public var priceVsUsual: String?
+        /// `rising`, `steady` or `falling`.
+        public var trend: String?
+        /// For text matches: the phrase searched for.
+        public var phrase: String?
+
+        enum CodingKeys: String, CodingKey {
+            case kind, item, source, category, brand, trend, phrase
+            case coChosenBy = "co_chosen_by"
+            case priceVsUsual = "price_vs_usual"
+        }
+
+        /// The source item of a fact set.
+        public struct Source: Decodable, Sendable, Hashable {
+            /// Its external id.
+            public var id: String
+            /// Its title (else its id).
+            public var name: String
+            /// The user's event with it (`purchase`, `view`, …).
+            public var event: String?
+            /// Days between that event and the shop's newest event.
+            public var daysAgo: Int?
+            /// Whether it is the newest item in the user's history.
+            public var isLatest: Bool?
+
+            enum CodingKeys: String, CodingKey {
+                case id, name, event
+                case daysAgo = "days_ago"
+                case isLatest = "is_latest"
+            }
+        }
+    }
 
     /// Why an item was recommended.
     public struct Provenance: Decodable, Sendable, Hashable {

@@ -1,8 +1,13 @@
-"""EXPLAIN GENERATED on two real shops, through recctl: counts generated sentences, guard rejections and invented
-items in the output, then prints the merged summary JSON (the runtime's speed figures plus these) as the last line."""
+"""EXPLAIN GENERATED on two real shops through recd (the model loaded once per server, as in production): per page of
+10 results, which explanations were generated and which fell back to templates (and why), invented items in the
+output, statement-level precision, distinct openings, cold and cached page latency; ASK on the written shopper
+requests. Prints tables, example explanations with their facts, and the merged summary JSON as the last line."""
 import csv
 import gzip
 import json
+import os
+import socket as sockets
+import statistics
 import subprocess
 import sys
 import time
@@ -10,7 +15,9 @@ from collections import Counter
 from pathlib import Path
 
 recctl, work, datasets, speed_file = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
-USERS = 21  # 21 users x 10 results = 210 explanations per data set
+here = Path(__file__).resolve().parent
+USERS = int(os.environ.get("EXPLAIN_USERS", "21"))  # 21 users x 10 results = 210 explanations per data set
+recd = str(Path(recctl).parent / "recd")
 
 
 def run(*args):
@@ -45,97 +52,138 @@ def amazon_users_and_titles():
     return users, {v["title"].strip() for v in items.values() if v.get("title")}
 
 
-summary = {"explanations": 0, "generated": 0, "guard_rejections": 0, "invented_items_in_output": 0, "cached": 0}
-per_set = {}
+class Server:
+    """recd on one database, queried over its socket."""
+
+    def __init__(self, db):
+        self.path = str(work / f"recd-{db.name}.sock")
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self.process = subprocess.Popen([recd, "--db", str(db), "--socket", self.path, "--log-level", "warning"])
+        for _ in range(300):
+            if os.path.exists(self.path):
+                break
+            time.sleep(0.1)
+        self.socket = sockets.socket(sockets.AF_UNIX)
+        self.socket.connect(self.path)
+        self.reader = self.socket.makefile("r")
+
+    def ask(self, query):
+        self.socket.sendall((json.dumps({"q": query}) + "\n").encode())
+        return json.loads(self.reader.readline())
+
+    def close(self):
+        self.process.terminate()
+        self.process.wait()
+
+
+def opening(sentence):
+    return " ".join(sentence.lower().split()[:2])
+
+
+summary = Counter()
+per_set, examples, cold_ms, cached_ms, openings = {}, [], [], [], []
+fallbacks = Counter()
 for name, fmt, path, source in [
     ("retail", "online-retail", datasets / "online-retail-uci/online_retail.csv.gz", retail_users_and_titles),
     ("amazon", "amazon", datasets / "amazon-office-lcrec", amazon_users_and_titles),
 ]:
     db = prepare(name, fmt, path)
     users, titles = source()
-    # Titles of two words or more, which a sentence could name.
-    titles = [t for t in titles if len(t.split()) >= 2]
-    lower_titles = [(t, t.lower()) for t in titles]
+    lower_titles = [(t, t.lower()) for t in titles if len(t.split()) >= 2]
     stats = Counter()
-    seconds = []
-    examples = []
-    for user in users:
-        started = time.perf_counter()
-        try:
-            result = json.loads(run("query", f"RECOMMEND 10 ITEMS FOR USER '{user}' EXPLAIN GENERATED", "--db", str(db), "--json"))
-        except subprocess.CalledProcessError as error:
-            print(f"explanations: {name} user {user}: {error.stderr.strip()}", file=sys.stderr)
-            continue
-        seconds.append(time.perf_counter() - started)
-        report = result.get("generated", {})
-        stats["generated"] += int(report.get("sentences", 0))
-        stats["rejected"] += int(report.get("rejected_by_guard", 0))
-        stats["cached"] += int(report.get("cached", 0))
-        for item in result["items"]:
-            stats["explanations"] += 1
-            sentence = item["explanation"].lower()
-            allowed = [item.get("title", "")] + [s.get("title", "") for s in item["provenance"]["items"]]
-            allowed = [a.lower() for a in allowed if a]
-            for title, lower in lower_titles:
-                if lower in sentence and not any(lower in a for a in allowed):
-                    stats["invented"] += 1
-                    print(f"explanations: INVENTED {title!r} in {item['explanation']!r}", file=sys.stderr)
-            if len(examples) < 4 and item["explanation"] and report.get("sentences"):
-                examples.append(f"{item.get('title', item['id'])} → {item['explanation']}")
-    per_set[name] = dict(stats, users=len(users), median_s_per_page=round(sorted(seconds)[len(seconds) // 2], 2) if seconds else None)
-    print(f"\n{name}: {stats['explanations']} explanations for {len(users)} users; generated {stats['generated']}, "
-          f"rejected by the guard {stats['rejected']} (template shown), invented items in output {stats['invented']}; "
-          f"median {per_set[name]['median_s_per_page']} s per page of 10 (recctl process start included)")
-    for e in examples:
-        print("   ", e)
-    summary["explanations"] += stats["explanations"]
-    summary["generated"] += stats["generated"]
-    summary["guard_rejections"] += stats["rejected"]
-    summary["invented_items_in_output"] += stats["invented"]
-    summary["cached"] += stats["cached"]
+    server = Server(db)
+    try:
+        server.ask(f"RECOMMEND 1 ITEMS FOR USER '{users[0]}' EXPLAIN")  # opens the database's models
+        for user in users:
+            query = f"RECOMMEND 10 ITEMS FOR USER '{user}' EXPLAIN GENERATED"
+            response = server.ask(query)
+            if "error" in response and "result" not in response:
+                print(f"explanations: {name} user {user}: {response['error']}", file=sys.stderr)
+                continue
+            result = response.get("result", response)
+            cold_ms.append(response["took_us"] / 1000)
+            again = server.ask(query)
+            cached_ms.append(again["took_us"] / 1000)
+            report = result.get("generated", {})
+            for key in ("sentences", "rejected_by_guard", "cached", "statements", "supported_statements",
+                        "checked_statements", "checked_supported"):
+                stats[key] += int(report.get(key, 0))
+            fallbacks.update(report.get("fallbacks", {}))
+            page = result["items"]
+            openings.append(len({opening(i["explanation"]) for i in page}) / max(1, len(page)))
+            for item in page:
+                stats["explanations"] += 1
+                stats[item.get("explanation_source", "missing")] += 1
+                sentence = item["explanation"].lower()
+                allowed = [item.get("title", "")] + [s.get("title", "") for s in item["provenance"]["items"]]
+                allowed = [a.lower() for a in allowed if a]
+                for title, lower in lower_titles:
+                    if lower in sentence and not any(lower in a for a in allowed):
+                        stats["invented"] += 1
+                        print(f"explanations: INVENTED {title!r} in {item['explanation']!r}", file=sys.stderr)
+                if item.get("explanation_source") == "generated" and len([e for e in examples if e["set"] == name]) < 10 \
+                        and item["facts"]["kind"] not in [e["kind"] for e in examples if e["set"] == name][-2:]:
+                    examples.append({"set": name, "kind": item["facts"]["kind"], "sentence": item["explanation"],
+                                     "facts": item["facts"]})
+    finally:
+        server.close()
+    per_set[name] = dict(stats, users=len(users))
+    print(f"\n{name}: {stats['explanations']} explanations for {len(users)} users: generated shown {stats['generated']}, "
+          f"templates {stats['template']}; statements shown {stats['statements']} (supported {stats['supported_statements']}); "
+          f"invented items in output {stats['invented']}")
+    summary.update(stats)
 
-# Through recd: a page of 10 with a cold cache, the same page cached, and plain RECOMMEND before and after the
-# language model is loaded (it must not slow the plain path).
-import os
-import socket as sockets
-import statistics
+total = summary["explanations"]
+result = {
+    "explanations": total,
+    "generated_accept_rate": round(summary["generated"] / total, 3) if total else None,
+    "invented_items_in_output": summary["invented"],
+    "statement_precision": round(summary["supported_statements"] / summary["statements"], 4) if summary["statements"] else None,
+    "statement_precision_before_check": round(summary["checked_supported"] / summary["checked_statements"], 4)
+    if summary["checked_statements"] else None,
+    "distinct_openings_per_page": round(statistics.mean(openings), 3) if openings else None,
+    "p50_ms_cold_page_10": round(statistics.median(cold_ms), 1) if cold_ms else None,
+    "p90_ms_cold_page_10": round(sorted(cold_ms)[int(0.9 * (len(cold_ms) - 1))], 1) if cold_ms else None,
+    "p50_ms_cached_page": round(statistics.median(cached_ms), 3) if cached_ms else None,
+    "fallbacks": dict(fallbacks),
+    "explanations_by_set": per_set,
+}
+print("\nexample explanations (generated, with their facts):")
+for e in examples:
+    print(f"  [{e['set']}, {e['kind']}] {e['sentence']}\n      facts: {json.dumps(e['facts'], sort_keys=True)}")
+json.dump(examples, open(work / "examples.json", "w"), indent=1)
 
-recd = str(Path(recctl).parent / "recd")
-sock_path = str(work / "recd.sock")
-server = subprocess.Popen([recd, "--db", str(work / "retail"), "--socket", sock_path, "--log-level", "warning"])
-try:
-    for _ in range(100):
-        if os.path.exists(sock_path):
-            break
-        time.sleep(0.1)
-    s = sockets.socket(sockets.AF_UNIX)
-    s.connect(sock_path)
-    reader = s.makefile("r")
-
-    def ask(query):
-        s.sendall((json.dumps({"q": query}) + "\n").encode())
-        return json.loads(reader.readline())
-
-    def plain_p50():
-        return statistics.median(ask("RECOMMEND 10 ITEMS FOR USER '17850' EXCLUDE SEEN")["took_us"] for _ in range(300)) / 1000
-
-    before = plain_p50()
-    users, _ = retail_users_and_titles()
-    cold = ask(f"RECOMMEND 10 ITEMS FOR USER '{users[-1]}' EXPLAIN GENERATED")
-    warm = ask(f"RECOMMEND 10 ITEMS FOR USER '{users[-1]}' EXPLAIN GENERATED")
-    after = plain_p50()
-    summary["explain_generated_10_cold_ms"] = round(cold["took_us"] / 1000, 1)
-    summary["explain_generated_10_cached_ms"] = round(warm["took_us"] / 1000, 2)
-    summary["plain_recommend_p50_ms_before_llm"] = round(before, 3)
-    summary["plain_recommend_p50_ms_with_llm_loaded"] = round(after, 3)
-    print(f"\nthrough recd: EXPLAIN GENERATED, 10 results, cold cache {cold['took_us'] / 1000:.0f} ms, cached "
-          f"{warm['took_us'] / 1000:.1f} ms; plain RECOMMEND p50 {before:.3f} ms before the model loaded, {after:.3f} ms after")
-finally:
-    server.terminate()
-    server.wait()
+# ASK on the written shopper requests (retail): is the reading right (price ceiling, category words, exclusions)?
+if os.environ.get("EXPLAIN_ASK", "1") == "1":
+    requests = [json.loads(l) for l in open(here / "shopper_requests.jsonl") if l.strip()]
+    server = Server(work / "retail")
+    right, parts = 0, Counter()
+    try:
+        for request in requests:
+            response = server.ask(f"ASK '{request['text']}' LIMIT 5")
+            answer = response.get("result", response)
+            got = answer.get("interpreted", {})
+            keywords = set(got.get("keywords", "").lower().replace(",", " ").split())
+            price_ok = got.get("max_price") == request.get("max_price")
+            category_ok = any(w in keywords for w in request["category"])
+            exclusion_ok = not any(w in keywords for w in request.get("exclude", []))
+            results_ok = all(not any(w in (i.get("title") or "").lower() for w in request.get("exclude", []))
+                             for i in answer.get("items", []))
+            parts.update(price=price_ok, category=category_ok, exclusions=exclusion_ok and results_ok)
+            ok = price_ok and category_ok and exclusion_ok and results_ok
+            right += ok
+            print(f"  ASK {'ok ' if ok else 'BAD'} {request['text']!r} -> {got} | {answer.get('answer', '')[:100]}")
+    finally:
+        server.close()
+    result["ask_requests"] = len(requests)
+    result["ask_constraints_right_share"] = round(right / len(requests), 3)
+    result["ask_price_right_share"] = round(parts["price"] / len(requests), 3)
+    result["ask_category_right_share"] = round(parts["category"] / len(requests), 3)
+    result["ask_exclusions_right_share"] = round(parts["exclusions"] / len(requests), 3)
 
 speed = json.load(open(speed_file)) if Path(speed_file).exists() else {}
-speed.update(summary)
-speed["explanations_by_set"] = per_set
+speed.update(result)
+speed["loadavg"] = open("/proc/loadavg").read().split()[:3]
 print()
 print(json.dumps(speed, sort_keys=True))

@@ -122,7 +122,16 @@ extension CatalogReading where Self: ~Copyable {
     /// The read step of a read statement, with the model outputs `inputs` (see ``ModelInputs``).
     func executeRead(_ body: StatementBody, inputs: ModelInputs) throws -> ReadOutcome {
         switch body {
-        case .recommend(let query): return .page(try recommendPage(query, inputs: inputs), query)
+        case .recommend(let query):
+            var page = try recommendPage(query, inputs: inputs)
+            if query.generated {
+                // The facts a generated sentence may cite, read while the snapshot is open.
+                let target: RecommendRequest.Target? = if case .standard(let target) = query.target { target } else { nil }
+                for (index, facts) in try explanationFacts(for: page, target: target).enumerated() {
+                    page[index].facts = facts
+                }
+            }
+            return .page(page, query)
         case .ask(let text, let count):
             let request = try inputs.shopperRequests[text] ?? ShopperRequestReader.interpret(text)
             return .value(try askValue(answer(request, asked: text, count: count, inputs: inputs)))
@@ -245,6 +254,9 @@ extension RecommendQuery {
             if let title = result.title { members["title"] = .string(title) }
             if explain {
                 members["explanation"] = .string(result.explanation)
+                members["explanation_source"] = .string(result.explanationSource.rawValue)
+                if let reason = result.fallbackReason { members["fallback_reason"] = .string(reason) }
+                if let facts = result.facts { members["facts"] = facts.wireValue }
                 members["provenance"] = Self.provenanceValue(result.provenance)
             }
             rows.append(.object(members))
@@ -254,10 +266,17 @@ extension RecommendQuery {
         case .failure(let error)?:
             value["generated"] = ["unavailable": .string(error.message)]
         case .success(let generated)?:
-            value["generated"] = [
+            var report: [String: QueryValue] = [
                 "sentences": .number(Double(generated.generated)), "cached": .number(Double(generated.cached)),
                 "rejected_by_guard": .number(Double(generated.rejected)), "seconds": .number(generated.seconds),
+                "statements": .number(Double(generated.statements)),
+                "supported_statements": .number(Double(generated.supportedStatements)),
+                "checked_statements": .number(Double(generated.checkedStatements)),
+                "checked_supported": .number(Double(generated.checkedSupported)),
+                "fallbacks": .object(generated.fallbacks.mapValues { .number(Double($0)) }),
             ]
+            if let error = generated.error { report["error"] = .string(error) }
+            value["generated"] = .object(report)
         case nil:
             break
         }

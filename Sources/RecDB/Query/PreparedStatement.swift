@@ -111,6 +111,9 @@ extension ExplanationGenerator {
         do {
             return .success(try explain(&results, context: context))
         } catch let error as RecDBError where error.code == .notFound {
+            for index in results.indices {
+                results[index].fallbackReason = "model_unavailable"
+            }
             return .failure(error)
         }
     }

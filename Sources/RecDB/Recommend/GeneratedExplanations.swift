@@ -2,182 +2,217 @@ import Foundation
 import RecML
 import Synchronization
 
-/// `EXPLAIN GENERATED`: each result's explanation phrased by the small language model (SmolLM2 in RecML) from its
-/// provenance — and only from it. A guard rejects any sentence that names a word with a digit, a capitalised name,
-/// or a quotation that the provenance does not contain; the template sentence is used instead, so no invented item,
-/// brand or number reaches a shopper. Sentences are cached per (target, item, provenance); the shared prompt prefix
-/// is evaluated once and the sentences of one page are decoded together as a batch.
+/// `EXPLAIN GENERATED`: each result's explanation written by the small language model (SmolLM2 in RecML) from the
+/// result's typed facts (``ExplanationFacts``), grounded by construction: the model writes around placeholders
+/// (`[SOURCE]`, `[COUNT]`, …) that RecDB fills, and a token grammar (``ExplanationGrammar``) offers it only words that
+/// make no claim or whose claim the facts support. ``FaithfulnessCheck`` then splits the finished sentence into
+/// statements and checks each; a sentence with any unsupported statement is not shown (the template is, with the
+/// reason). The sentences of a page are decoded together, the shared prompt prefix is evaluated once per process,
+/// and sentences are cached per (tone, target, item, facts). Generation runs after the read transaction closes, at
+/// most ``queueLimit`` pages waiting for the model and within ``deadlineSeconds``; past either, templates.
 public final class ExplanationGenerator: Sendable {
     /// What one call did.
     public struct Report: Sendable {
-        /// Sentences the model wrote that the guard accepted and that replaced the template.
+        /// Sentences the model wrote that the check accepted and that replaced the template.
         public var generated = 0
-        /// Sentences the guard refused (an unknown name, number or quotation); the template stays.
+        /// Sentences the faithfulness check refused (a statement it could not support); the template stays.
         public var rejected = 0
         /// Results answered from the cache, with the cached sentence or, for a cached rejection, the template.
         public var cached = 0
-        /// Results whose provenance gives the model nothing to say (users, no sources): template kept.
+        /// Results with nothing to explain from (users, self-described profiles): template kept.
         public var skipped = 0
+        /// Atomic statements in the generated sentences shown.
+        public var statements = 0
+        /// Of those, statements the facts support (all of them: a sentence with an unsupported one is not shown).
+        public var supportedStatements = 0
+        /// Statements in every generated sentence, shown or not, and how many the facts support.
+        public var checkedStatements = 0
+        /// See ``checkedStatements``.
+        public var checkedSupported = 0
+        /// Templates shown, by reason (`unsupported_statement`, `busy`, `deadline`, `no_facts`, …).
+        public var fallbacks: [String: Int] = [:]
         /// Wall-clock seconds the call took, model loading and decoding included.
         public var seconds = 0.0
+        /// The model's failure, when one made the page fall back to templates (`model_error`).
+        public var error: String?
+
+        func finished(since start: Date) -> Report {
+            var report = self
+            report.seconds = Date().timeIntervalSince(start)
+            return report
+        }
     }
 
     /// The generator of this process, loading the model on first use.
     public static let shared = ExplanationGenerator()
 
-    /// Sentence per (target, item, provenance); nil records that the guard rejected the sentence (template kept).
-    private let cache = Mutex<[String: String?]>([:])
+    /// Sentence (nil: rejected, with the reason) per (tone, target, item, facts).
+    private let cache = Mutex<[String: (sentence: String?, reason: String?)]>([:])
     private let cacheCapacity = 20_000
-    /// Tokens per sentence at most (the time budget: about 0.1 s per step for a page of 10 on 2 threads).
-    public var maxTokens: Int {
-        get { maxTokenLimit.load(ordering: .relaxed) }
-        set { maxTokenLimit.store(newValue, ordering: .relaxed) }
+    private let settings = Mutex(Settings())
+    private let waiting = Atomic<Int>(0)
+
+    private struct Settings {
+        var tone = ExplanationTone(rawValue: ProcessInfo.processInfo.environment["RECDB_EXPLAIN_TONE"] ?? "") ?? .friendly
+        var maxTokens = 32
+        var queueLimit = 2
+        var deadlineSeconds = Double(ProcessInfo.processInfo.environment["RECDB_EXPLAIN_DEADLINE"] ?? "") ?? 3.0
     }
-    private let maxTokenLimit = Atomic<Int>(40)
 
-    static let systemPrompt = """
-        You write one short, friendly sentence for a shopper saying why an item is recommended. Use only the item \
-        name and the reason given, with the names written exactly as given. Never mention any other product, \
-        brand, price or number.
-        Example: Item: RED ENAMEL MUG. Reason: the shopper bought BLUE ENAMEL MUG.
-        Since you bought the BLUE ENAMEL MUG, you may like the RED ENAMEL MUG too.
-        """
+    /// The register of the sentences (default `friendly`, or `RECDB_EXPLAIN_TONE`).
+    public var tone: ExplanationTone {
+        get { settings.withLock { $0.tone } }
+        set { settings.withLock { $0.tone = newValue } }
+    }
+    /// Tokens per sentence at most (placeholders count their tokens).
+    public var maxTokens: Int {
+        get { settings.withLock { $0.maxTokens } }
+        set { settings.withLock { $0.maxTokens = max(8, newValue) } }
+    }
+    /// Pages that may wait for the model while another is generated; further pages get templates (`busy`).
+    public var queueLimit: Int {
+        get { settings.withLock { $0.queueLimit } }
+        set { settings.withLock { $0.queueLimit = max(0, newValue) } }
+    }
+    /// Seconds a page may spend running the model once it is loaded (default 3, or `RECDB_EXPLAIN_DEADLINE`); past
+    /// it, templates (`deadline`).
+    public var deadlineSeconds: Double {
+        get { settings.withLock { $0.deadlineSeconds } }
+        set { settings.withLock { $0.deadlineSeconds = newValue } }
+    }
 
-    /// Replaces the explanations of `results` with generated ones where the guard accepts them. `context` names
-    /// the target (a user or session id) for the cache key. Throws `notFound` when the model is not installed.
+    /// The grammar of the loaded model's vocabulary, built on first use.
+    private let grammar = Mutex<ExplanationGrammar?>(nil)
+
+    /// Replaces the explanations of `results` with generated ones where the check accepts them, marking each
+    /// result's ``Recommendation/explanationSource`` and, for templates, its ``Recommendation/fallbackReason``.
+    /// Results need their ``Recommendation/facts`` (read in the request's transaction). `context` names the
+    /// target for the cache key. Throws `notFound` when the model is not installed.
     public func explain(_ results: inout [Recommendation], context: String) throws -> Report {
         let started = Date()
+        let (tone, maxTokens, queueLimit, deadlineSeconds) = settings.withLock {
+            ($0.tone, $0.maxTokens, $0.queueLimit, $0.deadlineSeconds)
+        }
         var report = Report()
-        var pending: [(index: Int, key: String, suffix: String, allowed: String)] = []
-        /// Per pending result: the source item's name, which the sentence must quote exactly.
-        var required: [String?] = []
+        var pending: [(index: Int, key: String, facts: ExplanationFacts)] = []
         for (index, result) in results.enumerated() {
-            guard let fact = Self.fact(result.provenance), let title = result.title else {
+            guard let facts = result.facts else {
+                fallBack(&results[index], "no_facts", &report)
                 report.skipped += 1
                 continue
             }
-            let key = [context, result.id, result.provenance.reason.rawValue, result.provenance.items.map(\.id).joined(separator: ","),
-                       result.provenance.phrase ?? "", result.provenance.category ?? ""].joined(separator: "|")
+            let key = "\(tone.rawValue)|\(context)|\(result.id)|\(facts.hashValue)"
             if let cached = cache.withLock({ $0[key] }) {
-                if let sentence = cached { results[index].explanation = sentence }
                 report.cached += 1
+                if let sentence = cached.sentence {
+                    show(sentence, facts: facts, in: &results[index], &report)
+                } else {
+                    fallBack(&results[index], cached.reason ?? "unsupported_statement", &report)
+                }
                 continue
             }
-            let allowed = ([title, fact] + result.provenance.items.compactMap(\.title)).joined(separator: " ")
-            pending.append((index, key, "Item: \(title)\nReason: \(fact)", allowed))
-            required.append(result.provenance.items.first.map { $0.title ?? $0.id })
+            pending.append((index, key, facts))
         }
-        guard !pending.isEmpty else {
-            report.seconds = Date().timeIntervalSince(started)
-            return report
+        guard !pending.isEmpty else { return report.finished(since: started) }
+        guard waiting.add(1, ordering: .relaxed).newValue <= queueLimit + 1 else {
+            waiting.subtract(1, ordering: .relaxed)
+            for entry in pending { fallBack(&results[entry.index], "busy", &report) }
+            return report.finished(since: started)
         }
-        let suffixTexts = pending.map(\.suffix), maxTokens = maxTokens
-        let texts = try SharedLanguageModel.with { model in
-            let prefix = model.tokenizer.encode(
-                "<|im_start|>system\n\(Self.systemPrompt)<|im_end|>\n<|im_start|>user\n", parseSpecial: true)
-            let suffixes = suffixTexts.map {
-                model.tokenizer.encode($0 + "<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true)
+        defer { waiting.subtract(1, ordering: .relaxed) }
+        // The model is loaded (once per process) before the page's deadline starts.
+        try SharedLanguageModel.with { _ in }
+        let deadline = Date().addingTimeInterval(deadlineSeconds)
+        let factsList = pending.map(\.facts)
+        let sentences: [String]?
+        do {
+            sentences = try SharedLanguageModel.with { [self] model in
+                guard Date() < deadline else { return nil }
+                let rules = self.grammar.withLock { rules in
+                    if rules == nil { rules = ExplanationGrammar(tokenizer: model.tokenizer) }
+                    return rules!
+                }
+                return try Self.write(factsList, tone: tone, maxTokens: maxTokens, grammar: rules, model: model) {
+                    RequestControl.currentShouldStop || Date() >= deadline
+                }
             }
-            // A request past its deadline (or cancelled) stops decoding at the next token; nothing partial is cached.
-            let outputs = try RequestControl.stoppingCurrent {
-                try model.generateBatch(
-                    prefix: prefix, suffixes: suffixes, options: .greedy(maxTokens: maxTokens),
-                    shouldStop: { RequestControl.currentShouldStop })
-            }
-            return outputs.map { model.tokenizer.decode($0, skipSpecial: true) }
+        } catch let error as RecDBError where error.code == .notFound {
+            throw error
+        } catch {
+            // Stopped by the request (rethrown there) or by this page's deadline; any other failure is reported.
+            try RequestControl.checkCurrent()
+            if Date() < deadline { report.error = "\(error)" }
+            sentences = nil
         }
-        for ((entry, text), source) in zip(zip(pending, texts), required) {
-            let decoded = Self.clean(text)
-            let sentence = decoded.flatMap {
-                Self.guardAccepts($0, allowed: entry.allowed, mustName: source) ? $0 : nil
-            }
-            if let sentence {
-                results[entry.index].explanation = sentence
+        guard let sentences else {
+            for entry in pending { fallBack(&results[entry.index], report.error == nil ? "deadline" : "model_error", &report) }
+            return report.finished(since: started)
+        }
+        for (entry, sentence) in zip(pending, sentences) {
+            let verdict = FaithfulnessCheck.check(sentence, facts: entry.facts)
+            report.checkedStatements += verdict.statements
+            report.checkedSupported += verdict.supported
+            let outcome: (sentence: String?, reason: String?)
+            if verdict.accepted {
+                show(sentence, facts: entry.facts, in: &results[entry.index], &report, verdict: verdict)
                 report.generated += 1
+                outcome = (sentence, nil)
             } else {
+                let reason = verdict.factsCited == 0 && verdict.problem == nil ? "no_fact_cited" : "unsupported_statement"
+                fallBack(&results[entry.index], reason, &report)
                 report.rejected += 1
+                outcome = (nil, reason)
             }
             cache.withLock { cache in
                 if cache.count >= cacheCapacity { cache.removeAll() }
-                cache[entry.key] = .some(sentence)
+                cache[entry.key] = outcome
             }
         }
-        report.seconds = Date().timeIntervalSince(started)
-        return report
+        return report.finished(since: started)
     }
 
-    /// The reason in plain words, from provenance only; nil when there is nothing grounded to say.
-    static func fact(_ provenance: Provenance) -> String? {
-        let source = provenance.items.first.map { $0.title ?? $0.id }
-        switch provenance.reason {
-        case .history:
-            return source.map { "the shopper \(Explanation.verb(for: provenance.items.first?.eventType)) \($0)" }
-        case .content: return source.map { "it is like \($0), which the shopper chose before" }
-        case .session: return source.map { "shoppers often choose it next after \($0)" }
-        case .basket: return source.map { "it goes well with \($0)" }
-        case .similarItem: return source.map { "it is similar to \($0)" }
-        case .popularity: return provenance.category.map { "it is popular in \($0) right now" } ?? "it is popular right now"
-        case .matching: return provenance.phrase.map { "it matches the search \"\($0)\"" }
-        case .audience, .profile: return nil
+    /// The sentences for `facts`, decoded together under the grammar, placeholders filled.
+    private static func write(
+        _ facts: [ExplanationFacts], tone: ExplanationTone, maxTokens: Int, grammar: ExplanationGrammar, model: SmolLM,
+        shouldStop: () -> Bool
+    ) throws -> [String] {
+        let prefix = model.tokenizer.encode(ExplanationPrompts.prefix(tone), parseSpecial: true)
+        let suffixes = facts.map { model.tokenizer.encode(ExplanationPrompts.suffix($0), parseSpecial: true) }
+        var sentences = facts.map { GuidedSentence(grammar: grammar, facts: $0, maxTokens: maxTokens) }
+        var usedOpeners = Set<Int32>()
+        let outputs = try model.generateGuidedBatch(
+            prefix: prefix, suffixes: suffixes, maxTokens: maxTokens, shouldStop: shouldStop
+        ) { sequence, logits in
+            sentences[sequence].next(logits, usedOpeners: &usedOpeners)
+        }
+        return zip(outputs, facts).map { tokens, facts in
+            fill(model.tokenizer.decode(tokens, skipSpecial: true), facts: facts)
         }
     }
 
-    /// The first sentence of the model's text, trimmed; nil when empty or too short or too long.
-    static func clean(_ text: String) -> String? {
+    /// `text` with each placeholder replaced by its fact's value.
+    static func fill(_ text: String, facts: ExplanationFacts) -> String {
         var sentence = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        if let end = sentence.firstIndex(where: { $0 == "\n" }) { sentence = String(sentence[..<end]) }
-        if let stop = sentence.range(of: #"[.!?](\s|$)"#, options: .regularExpression) {
-            sentence = String(sentence[..<stop.upperBound]).trimmingCharacters(in: .whitespaces)
-        }
-        let words = sentence.split(separator: " ").map { $0.lowercased() }
-        guard (3...40).contains(words.count), !sentence.hasPrefix("Item:"), !sentence.hasPrefix("Reason:") else { return nil }
-        // A degenerate loop ("set of 3 set of 3 …") repeats a three-word run.
-        var runs = Set<String>()
-        for i in 0..<max(0, words.count - 2) where !runs.insert(words[i...i + 2].joined(separator: " ")).inserted { return nil }
-        // Speak to the shopper.
-        if sentence.hasPrefix("The shopper ") { sentence = "You " + sentence.dropFirst("The shopper ".count) }
+        for (slot, value) in facts.slots { sentence = sentence.replacingOccurrences(of: slot.marker, with: value) }
         return sentence
     }
 
-    /// Words a sentence may use besides those of its provenance: function words and the vocabulary of saying why.
-    static let commonWords: Set<String> = Set(
-        """
-        a an the this that these those it its it's you your you're you'll we our i me my he she they them their \
-        is are was were be been being am has have had do does did will would can could may might should must \
-        and or but so because since as if when while then than too also just only even still very really quite \
-        of in on at to for from with by about into onto over under after before next again more most much many \
-        some any all both each other another one ones same such not no nor here there why how what which who \
-        like likes liked love loves loved enjoy enjoys enjoyed want wants need needs choose chose chosen choice \
-        bought buy buying viewed view viewing looked look looking rated liked picked pick added add adding \
-        returned goes go going well pair pairs paired match matches matching fits fit complement complements \
-        complete completes try check out consider perfect great nice ideal lovely good best favourite favorite \
-        similar alike same style styled design designed item items product products piece pieces one ones \
-        shopper shoppers customer customers people others often usually frequently popular right now today \
-        recommended recommend recommends suggest suggested search searched searching matched cart basket \
-        collection set sets range too please may might
-        """.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
-
-    /// Whether `sentence` says only what `allowed` (the item's title, the reason, the source titles) contains:
-    /// every word must be in it or among `commonWords`, every quotation must occur in it, and the source item
-    /// (`mustName`) must appear exactly (case-insensitive). A sentence of other words could name an invented item,
-    /// brand or number, so it is not shown.
-    static func guardAccepts(_ sentence: String, allowed: String, mustName source: String? = nil) -> Bool {
-        let allowedWords = Set(words(allowed.lowercased()))
-        let lowerAllowed = allowed.lowercased()
-        // The item the reason rests on must be named exactly (not mangled, not swapped for the recommended one).
-        if let source, !sentence.lowercased().contains(source.lowercased()) { return false }
-        for quote in sentence.split(separator: "\"", omittingEmptySubsequences: false).enumerated() where quote.offset % 2 == 1 {
-            if !lowerAllowed.contains(quote.element.lowercased().trimmingCharacters(in: .whitespaces)) { return false }
-        }
-        for word in words(sentence) {
-            let lower = word.lowercased()
-            guard allowedWords.contains(lower) || commonWords.contains(lower) else { return false }
-        }
-        return true
+    private func show(
+        _ sentence: String, facts: ExplanationFacts, in result: inout Recommendation, _ report: inout Report,
+        verdict: FaithfulnessCheck.Verdict? = nil
+    ) {
+        let verdict = verdict ?? FaithfulnessCheck.check(sentence, facts: facts)
+        result.explanation = sentence
+        result.explanationSource = .generated
+        result.fallbackReason = nil
+        report.statements += verdict.statements
+        report.supportedStatements += verdict.supported
     }
 
-    static func words(_ text: String) -> [String] {
-        text.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "'" || $0 == "-") }).map(String.init)
+    private func fallBack(_ result: inout Recommendation, _ reason: String, _ report: inout Report) {
+        result.explanationSource = .template
+        result.fallbackReason = reason
+        report.fallbacks[reason, default: 0] += 1
     }
 }
 

@@ -107,6 +107,21 @@ public struct Recommendation: Sendable, Hashable {
     public var provenance: Provenance
     /// A sentence a shopper can read, rendered from the provenance.
     public var explanation: String
+    /// Who wrote ``explanation``: the template, or the language model (`EXPLAIN GENERATED`, check passed).
+    public var explanationSource: ExplanationSource = .template
+    /// With `EXPLAIN GENERATED`, why the template was shown (`unsupported_statement`, `busy`, `deadline`,
+    /// `no_facts`, `no_fact_cited`, `model_unavailable`); nil otherwise.
+    public var fallbackReason: String?
+    /// With `EXPLAIN GENERATED`: the facts the sentence could cite, read in the request's transaction.
+    public var facts: ExplanationFacts?
+
+    /// Who wrote an explanation.
+    public enum ExplanationSource: String, Sendable, Hashable {
+        /// The template sentence of the provenance.
+        case template
+        /// The language model, from the facts, accepted by the faithfulness check.
+        case generated
+    }
 }
 
 /// Why an item was recommended: the kind of evidence and the items (or neighbours) behind it.

@@ -27,6 +27,8 @@ public final class SmolLM {
     public let chatTemplate: String?
     /// The ids that end generation by default: EOS and `<|im_end|>`.
     public let defaultStopTokens: Set<Int32>
+    /// The prompt prefix of the last guided batch, evaluated (``generateGuidedBatch(prefix:suffixes:maxTokens:shouldStop:choose:)``).
+    var keptPrefix: EvaluatedPrefix?
 
     /// Loads the GGUF at `path`; matmuls use `threads` threads (default 2).
     public init(path: String, threads: Int = 2) throws {

@@ -1,0 +1,174 @@
+import RecML
+
+/// The token-level grammar of a generated explanation, built once from the model's vocabulary: the model may choose
+/// only whole words that make no claim, claim words whose claim the result's facts support, punctuation, and
+/// placeholders (``ExplanationSlot``) whose token sequences are forced once begun. A sentence opens with a
+/// capitalised opener not yet used on the page and ends with a full stop after citing at least one fact. The model
+/// therefore never spells a name or a number: RecDB fills the placeholders.
+struct ExplanationGrammar: Sendable {
+    /// Token of each neutral word (`" like"`), when the word is one token.
+    let neutral: [Int32]
+    /// Tokens of each claim's words.
+    let claimTokens: [ClaimLexicon.Claim: [Int32]]
+    /// Tokens of the sentence openers, by opener.
+    let openers: [(word: String, token: Int32)]
+    /// The token sequence of each placeholder written after a space (`" [SOURCE]"`).
+    let slotTokens: [ExplanationSlot: [Int32]]
+    let comma: Int32
+    let period: Int32
+    /// Tokens of ``ClaimLexicon/eventVerbs``, ``ClaimLexicon/countNouns`` and ``ClaimLexicon/choosingVerbs``.
+    let eventVerbs: Set<Int32>, countNouns: Set<Int32>, choosingVerbs: Set<Int32>
+    /// Words after which a count reads wrongly ("chose 42", "for both 42") or the item would be claimed as the
+    /// user's ("your [ITEM]").
+    let noCountAfter: Set<Int32>, noItemAfter: Set<Int32>
+
+    /// The grammar for `tokenizer`'s vocabulary.
+    init(tokenizer: BPETokenizer) {
+        func single(_ text: String) -> Int32? {
+            let ids = tokenizer.encode(text, parseSpecial: false)
+            return ids.count == 1 ? ids[0] : nil
+        }
+        neutral = ClaimLexicon.neutralWords.compactMap { single(" " + $0) }
+        var claims: [ClaimLexicon.Claim: [Int32]] = [:]
+        for (claim, words) in ClaimLexicon.words { claims[claim] = words.compactMap { single(" " + $0) } }
+        claimTokens = claims
+        openers = ClaimLexicon.openers.compactMap { word in single(word).map { (word, $0) } }
+        var slots: [ExplanationSlot: [Int32]] = [:]
+        for slot in ExplanationSlot.allCases { slots[slot] = tokenizer.encode(" " + slot.marker, parseSpecial: false) }
+        slotTokens = slots
+        eventVerbs = Set(ClaimLexicon.eventVerbs.compactMap { single(" " + $0) })
+        countNouns = Set(ClaimLexicon.countNouns.compactMap { single(" " + $0) })
+        choosingVerbs = Set(ClaimLexicon.choosingVerbs.compactMap { single(" " + $0) })
+        noCountAfter = Set(["for", "both", "of", "your", "the", "a", "also", "favorite", "favourite", "to", "in"]
+            .compactMap { single(" " + $0) }).union(choosingVerbs)
+        noItemAfter = Set(["your"].compactMap { single(" " + $0) } + [single("Your")].compactMap { $0 }).union(choosingVerbs)
+        comma = single(",") ?? tokenizer.encode(",", parseSpecial: false)[0]
+        period = single(".") ?? tokenizer.encode(".", parseSpecial: false)[0]
+    }
+
+    /// The words (tokens) one result's sentence may use: the neutral ones and the claim words its facts support.
+    func words(for facts: ExplanationFacts) -> Set<Int32> {
+        var allowed = Set(neutral)
+        for (claim, tokens) in claimTokens where ClaimLexicon.supports(facts, claim) { allowed.formUnion(tokens) }
+        return allowed
+    }
+
+    /// Openers allowed for `facts`: those whose lowercase word is neutral or a supported claim.
+    func openers(for facts: ExplanationFacts) -> [Int32] {
+        openers.filter { opener in
+            let word = opener.word.lowercased()
+            if let claim = ClaimLexicon.claimOfWord[word] { return ClaimLexicon.supports(facts, claim) }
+            return true
+        }.map(\.token)
+    }
+}
+
+/// One sentence being decoded under ``ExplanationGrammar``: picks each token greedily among the allowed ones.
+struct GuidedSentence {
+    let grammar: ExplanationGrammar
+    let words: Set<Int32>
+    let openers: [Int32]
+    /// Placeholders with a value in the facts and not used yet.
+    var slotsLeft: Set<ExplanationSlot>
+    var tokens: [Int32] = []
+    /// Token sequences of the placeholder being written (all still matching) and how far it has got.
+    var pendingSlots: [(slot: ExplanationSlot, tokens: [Int32])] = []
+    var slotPosition = 0
+    var factsCited = 0
+    var uses: [Int32: Int] = [:]
+    let maxTokens: Int
+    /// What the last word requires next: the source item after an event verb, shoppers after a count.
+    var mustFollow: FollowRule?
+
+    enum FollowRule { case source, countNoun }
+
+    init(grammar: ExplanationGrammar, facts: ExplanationFacts, maxTokens: Int) {
+        self.grammar = grammar
+        words = grammar.words(for: facts)
+        openers = grammar.openers(for: facts)
+        slotsLeft = Set(facts.slots.keys)
+        self.maxTokens = maxTokens
+    }
+
+    /// The next token among those allowed (highest logit, lightly penalised for repeats); `usedOpeners` are the
+    /// openers other sentences of the page already took (the first token avoids them while others are left).
+    mutating func next(_ logits: UnsafeMutablePointer<Float>, usedOpeners: inout Set<Int32>) -> SmolLM.GuidedStep {
+        if tokens.isEmpty {
+            let fresh = openers.filter { !usedOpeners.contains($0) }
+            let token = best(fresh.isEmpty ? openers : fresh, logits)
+            usedOpeners.insert(token)
+            return take(token, last: false)
+        }
+        if !pendingSlots.isEmpty {
+            let choices = Set(pendingSlots.map { $0.tokens[slotPosition] })
+            let token = best(Array(choices), logits)
+            pendingSlots = pendingSlots.filter { $0.tokens[slotPosition] == token }
+            slotPosition += 1
+            finishSlotIfComplete()
+            return take(token, last: false)
+        }
+        let canEnd = factsCited > 0 && tokens.count >= 5
+        let room = maxTokens - tokens.count
+        var candidates: [Int32] = []
+        var slotStarts: [Int32: [(ExplanationSlot, [Int32])]] = [:]
+        let previous = tokens.last ?? -1
+        for slot in slotsLeft where mustFollow == nil || mustFollow == .source && slot == .source {
+            if slot == .item && grammar.noItemAfter.contains(previous) { continue }
+            if slot == .count && grammar.noCountAfter.contains(previous) { continue }
+            guard let sequence = grammar.slotTokens[slot], sequence.count < room else { continue }
+            slotStarts[sequence[0], default: []].append((slot, sequence))
+        }
+        switch mustFollow {
+        case .countNoun?:
+            candidates = words.filter(grammar.countNouns.contains)
+        case .source?:
+            break
+        case nil:
+            if room > 6 {
+                let sourceLeft = slotsLeft.contains(.source)
+                candidates = words.filter {
+                    (uses[$0] ?? 0) < 2 && $0 != tokens.last && (sourceLeft || !grammar.eventVerbs.contains($0))
+                }
+                if tokens.last != grammar.comma, (uses[grammar.comma] ?? 0) < 2 { candidates.append(grammar.comma) }
+            }
+        }
+        candidates.append(contentsOf: slotStarts.keys)
+        if canEnd && mustFollow == nil || candidates.isEmpty { candidates.append(grammar.period) }
+        // Past a dozen tokens, ending gets a growing nudge: short sentences read better.
+        if canEnd && tokens.count > 12 { logits[Int(grammar.period)] += 0.3 * Float(tokens.count - 12) }
+        let token = best(candidates, logits)
+        mustFollow = grammar.eventVerbs.contains(token) ? .source : nil
+        if let starting = slotStarts[token] {
+            pendingSlots = starting.map { (slot: $0.0, tokens: $0.1) }
+            slotPosition = 1
+            finishSlotIfComplete()
+            return take(token, last: false)
+        }
+        return take(token, last: token == grammar.period)
+    }
+
+    /// Marks the placeholder being written as used once its last token is out; a count must be followed by shoppers.
+    private mutating func finishSlotIfComplete() {
+        guard let done = pendingSlots.first(where: { $0.tokens.count == slotPosition }) else { return }
+        slotsLeft.remove(done.slot)
+        if done.slot != .item { factsCited += 1 }
+        if done.slot == .count { mustFollow = .countNoun }
+        pendingSlots = []
+    }
+
+    private mutating func take(_ token: Int32, last: Bool) -> SmolLM.GuidedStep {
+        tokens.append(token)
+        uses[token, default: 0] += 1
+        return SmolLM.GuidedStep(token: token, isLast: last || tokens.count >= maxTokens)
+    }
+
+    private func best(_ candidates: [Int32], _ logits: UnsafeMutablePointer<Float>) -> Int32 {
+        var bestToken = candidates[0]
+        var bestScore = -Float.infinity
+        for token in candidates {
+            let score = logits[Int(token)] - 1.5 * Float(uses[token] ?? 0)
+            if score > bestScore { (bestToken, bestScore) = (token, score) }
+        }
+        return bestToken
+    }
+}

@@ -46,7 +46,7 @@ struct ReportCommandTests {
 
     @Test func badDataFolderIsAClearError() throws {
         try TemporaryDirectory.with { folder in
-            try folder.write("empty/readme.txt", "nothing here")
+            try folder.write("empty/readme.md", "nothing here")
             let message = try RecCtl.fail(
                 "report", "paper", "--data", folder.appending("empty"), "--out", folder.appending("o"))
             #expect(message.contains("neither a RecDB database"), "\(message)")

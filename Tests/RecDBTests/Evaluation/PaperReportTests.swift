@@ -82,10 +82,7 @@ struct PaperReportTests {
             SVGChart.lines(title: "Recall", xLabels: ["1", "10"], series: [("a", [0.1, 0.3])], xTitle: "K", yTitle: "R"),
             SVGChart.scatter(title: "x", points: [("a", 0.1, 3), ("b'", 0.2, 4)], xTitle: "c", yTitle: "n"),
         ]
-        for svg in charts {
-            let parser = XMLParser(data: Data(svg.utf8))
-            #expect(parser.parse(), "\(svg)")
-        }
+        for svg in charts { #expect(Self.tagsBalance(svg), "\(svg)") }
         #expect(charts[0].contains("a&amp;b") && charts[0].contains("NDCG &lt;@10&gt;"))
     }
 
@@ -122,6 +119,30 @@ struct PaperReportTests {
             #expect(html.components(separatedBy: "http").count - 1 == charts)
             #expect(report.markdown().contains("| hygenrec | 2 |"))
         }
+    }
+
+    /// Whether every element of `markup` is closed in order (`<a>…</a>` or `<a/>`), with no stray `<` or `&` in
+    /// text: the well-formedness an SVG needs, checked without an XML library.
+    static func tagsBalance(_ markup: String) -> Bool {
+        var open: [Substring] = []
+        var rest = Substring(markup)
+        while let start = rest.firstIndex(where: { $0 == "<" || $0 == "&" }) {
+            if rest[start] == "&" {
+                let entity = rest[start...].prefix { $0 != ";" }
+                guard ["&amp", "&lt", "&gt", "&quot", "&#39"].contains(String(entity)) else { return false }
+                rest = rest[rest.index(start, offsetBy: entity.count)...]
+                continue
+            }
+            guard let end = rest[start...].firstIndex(of: ">") else { return false }
+            let tag = rest[rest.index(after: start)..<end]
+            if tag.hasPrefix("/") {
+                guard open.popLast() == tag.dropFirst() else { return false }
+            } else if !tag.hasSuffix("/") {
+                open.append(tag.prefix { $0 != " " })
+            }
+            rest = rest[rest.index(after: end)...]
+        }
+        return open.isEmpty
     }
 
     /// 60 users in three taste groups over 30 items with categories, 12 events each, one minute apart.

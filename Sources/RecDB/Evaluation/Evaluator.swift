@@ -35,6 +35,9 @@ public struct EvaluationResult: Sendable, Codable {
     public var seconds = 0.0
     /// The same metrics over users with at most 3 training interactions (nil when there are none).
     public var coldStart: ColdStart?
+    /// Mean recall at each cut-off of the evaluator's ``Evaluator/recallCurve`` (nil when it has none), for
+    /// recall-vs-K plots: hits in the top K' of the same ranking ÷ the user's held-out items.
+    public var recallAt: [Int: Double]?
     /// The same metrics over held-out items that have no training interaction at all (cold items), counting only
     /// those items as relevant, over the users who have one (nil when there are none).
     public var coldItems: ColdStart?
@@ -58,6 +61,7 @@ struct EvaluationPartial {
     var coldItemUsers = 0, coldItemNDCG = 0.0, coldItemRecall = 0.0, coldItemHits = 0.0
     var diversity = 0.0, diversityLists = 0, novelty = 0.0, noveltyItems = 0
     var recommended = Set<UInt32>()
+    var recallAt: [Double] = []
 }
 
 /// Full-ranking offline evaluation: every item the user has not met in training is a candidate (no sampled
@@ -86,16 +90,26 @@ public struct Evaluator: Sendable {
     let trainRanges: [Range<Int>]
     /// The inactivity gap that ends a visit, as the database splits sessions.
     public let sessionGap: Int64
+    /// Cut-offs at which recall is also reported (``EvaluationResult/recallAt``); the ranking goes as deep as the
+    /// largest, the other metrics stay at ``k``.
+    public let recallCurve: [Int]
+    /// Whether diversity compares items by their category and tag sets only (Jaccard), never by a model's vectors,
+    /// so that every model is measured on the same similarity.
+    public let diversityByFeatures: Bool
 
     /// Prepares the training matrices and per-item counts from `split` (O(training interactions)); no model runs yet.
     /// `catalogItems` is coverage's denominator; `itemFeatures` (category and tag sets) serve diversity when a model
-    /// has no vectors; `sessionGap` (milliseconds, default 30 minutes) ends a visit in each user's history.
+    /// has no vectors; `sessionGap` (milliseconds, default 30 minutes) ends a visit in each user's history;
+    /// `recallCurve` lists extra cut-offs for recall (e.g. `[1, 5, 10, 20, 50]`); `diversityByFeatures` measures
+    /// every model's diversity on category and tag sets.
     public init(
         split: EvaluationSplit, k: Int = 10, catalogItems: Int, itemFeatures: [UInt32: Set<String>] = [:],
-        sessionGap: Int64 = 30 * 60 * 1000
+        sessionGap: Int64 = 30 * 60 * 1000, recallCurve: [Int] = [], diversityByFeatures: Bool = false
     ) {
+        self.diversityByFeatures = diversityByFeatures
         self.split = split
         self.k = k
+        self.recallCurve = Set(recallCurve.filter { $0 > 0 }).sorted()
         self.sessionGap = sessionGap
         var ranges = [Range<Int>](repeating: 0..<0, count: split.train.userLimit)
         for (user, range) in split.train.userRanges() {
@@ -134,11 +148,12 @@ public struct Evaluator: Sendable {
         let partials = UnsafeMutableBufferPointer<EvaluationPartial>.allocate(capacity: workers)
         partials.initialize(repeating: EvaluationPartial())
         defer { partials.deallocate() }
-        let k = self.k
+        let k = self.k, curve = recallCurve, depth = max(k, recallCurve.last ?? 0)
         let shared = SharedPointer(partials.baseAddress!)  // disjoint writes: one element per worker
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             let partials = shared.base
             var partial = EvaluationPartial()
+            partial.recallAt = [Double](repeating: 0, count: curve.count)
             let scores = UnsafeMutableBufferPointer<Float>.allocate(capacity: itemCount)
             defer { scores.deallocate() }
             var index = worker
@@ -147,8 +162,13 @@ public struct Evaluator: Sendable {
                 let user = users[index]
                 guard let relevant = heldOut[user], !relevant.isEmpty else { continue }
                 let history = history(of: user)
-                let top = ranking(for: user, history: history, model: model, scores: scores)
+                let deep = ranking(for: user, history: history, model: model, scores: scores, depth: depth)
+                let top = Array(deep.prefix(k))
                 let relevantSet = Set(relevant)
+                for (index, cut) in curve.enumerated() {
+                    let found = deep.prefix(cut).reduce(0) { $0 + (relevantSet.contains($1) ? 1 : 0) }
+                    partial.recallAt[index] += Double(found) / Double(relevant.count)
+                }
                 var hits = 0, dcg = 0.0, firstRank = 0
                 for (rank, item) in top.enumerated() where relevantSet.contains(item) {
                     hits += 1
@@ -197,7 +217,9 @@ public struct Evaluator: Sendable {
             partials[worker] = partial
         }
         var total = EvaluationPartial()
+        total.recallAt = [Double](repeating: 0, count: curve.count)
         for p in partials {
+            for index in total.recallAt.indices where index < p.recallAt.count { total.recallAt[index] += p.recallAt[index] }
             total.precision += p.precision
             total.recall += p.recall
             total.f1 += p.f1
@@ -228,6 +250,9 @@ public struct Evaluator: Sendable {
         result.ndcg = total.ndcg / n
         result.mrr = total.mrr / n
         result.hitRate = total.hits / n
+        if !curve.isEmpty {
+            result.recallAt = Dictionary(uniqueKeysWithValues: zip(curve, total.recallAt.map { $0 / n }))
+        }
         result.coverage = Double(total.recommended.count) / Double(max(catalogItems, 1))
         result.diversity = total.diversityLists > 0 ? total.diversity / Double(total.diversityLists) : nil
         result.novelty = total.noveltyItems > 0 ? total.novelty / Double(total.noveltyItems) : 0
@@ -268,12 +293,13 @@ public struct Evaluator: Sendable {
     /// `model`'s top K for `user` (best first), leaving out every item the user met in training; `scores` is
     /// scratch space of ``InteractionMatrix/columns`` floats.
     func ranking(
-        for user: UInt32, history: UserHistory, model: some Recommender, scores: UnsafeMutableBufferPointer<Float>
+        for user: UInt32, history: UserHistory, model: some Recommender, scores: UnsafeMutableBufferPointer<Float>,
+        depth: Int? = nil
     ) -> [UInt32] {
         scores.update(repeating: 0)
         model.score(user: user, history: history, into: scores)
         for item in history.met where Int(item) < scores.count { scores[Int(item)] = -.infinity }
-        return Self.topK(scores, k: k)
+        return Self.topK(scores, k: depth ?? k)
     }
 
     /// `model`'s top K for `user`, best first: the list the metrics score.
@@ -290,7 +316,7 @@ public struct Evaluator: Sendable {
 
     func meanPairwiseSimilarity(_ items: [UInt32], model: some Recommender) -> Double? {
         var total = 0.0, pairs = 0
-        let vectors = items.map { model.itemVector($0) }
+        let vectors = items.map { diversityByFeatures ? nil : model.itemVector($0) }
         for i in 0..<items.count {
             for j in (i + 1)..<items.count {
                 if let a = vectors[i], let b = vectors[j] {

@@ -28,25 +28,8 @@ extension RecDatabase {
         continueAfter: ((ModelEvaluation) -> Bool)?
     ) throws -> (split: EvaluationSplit, rows: [ModelEvaluation]) {
         let wantItems = models.contains { $0.needsItems }, wantText = models.contains { $0.needsText }
-        let (log, items, features, catalog, textVectors) = try read {
-            r -> (InteractionLog, Int, [UInt32: Set<String>], [Item], StoredTextVectors?) in
-            var features: [UInt32: Set<String>] = [:]
-            var catalog: [Item] = []
-            try r.forEachItem { item in
-                var set = Set(item.tags.map { "tag:" + $0 })
-                if let category = item.category { set.insert("category:" + category) }
-                if !set.isEmpty { features[item.internalID] = set }
-                if wantItems { catalog.append(item) }
-                return .next
-            }
-            let textVectors = wantText ? try r.storedTextVectors(of: catalog) : nil
-            return (try r.interactionLog(), try r.itemCount, features, catalog, textVectors)
-        }
+        let (log, items, features, catalog, textVectors) = try evaluationSnapshot(items: wantItems, text: wantText)
         guard log.count > 0 else { throw RecDBError(.notFound, "the database has no events to evaluate on") }
-        let toEncode = TextModel.itemsToEncode(catalog, itemLimit: log.itemLimit, stored: textVectors?.vectors ?? [:])
-        if wantText, !toEncode.isEmpty {
-            _ = try SharedTextEncoder.get()
-        }
         let split = EvaluationSplit(log, kind: kind)
         let evaluator = Evaluator(
             split: split, k: k, catalogItems: items, itemFeatures: features, sessionGap: sessionGap)
@@ -64,6 +47,33 @@ extension RecDatabase {
             if let continueAfter, !continueAfter(row) { break }
         }
         return (split, rows)
+    }
+
+    /// What evaluation reads from one snapshot: the interaction log, the catalog's item count, category and tag
+    /// sets per item (for diversity), the items themselves when `items` (content and text models train on them),
+    /// and, when `text`, a stored text model's vectors; the encoder is loaded when some item still needs one.
+    func evaluationSnapshot(items wantItems: Bool, text wantText: Bool) throws
+        -> (InteractionLog, Int, [UInt32: Set<String>], [Item], StoredTextVectors?)
+    {
+        let (log, items, features, catalog, textVectors) = try read {
+            r -> (InteractionLog, Int, [UInt32: Set<String>], [Item], StoredTextVectors?) in
+            var features: [UInt32: Set<String>] = [:]
+            var catalog: [Item] = []
+            try r.forEachItem { item in
+                var set = Set(item.tags.map { "tag:" + $0 })
+                if let category = item.category { set.insert("category:" + category) }
+                if !set.isEmpty { features[item.internalID] = set }
+                if wantItems { catalog.append(item) }
+                return .next
+            }
+            let textVectors = wantText ? try r.storedTextVectors(of: catalog) : nil
+            return (try r.interactionLog(), try r.itemCount, features, catalog, textVectors)
+        }
+        let toEncode = TextModel.itemsToEncode(catalog, itemLimit: log.itemLimit, stored: textVectors?.vectors ?? [:])
+        if wantText, !toEncode.isEmpty {
+            _ = try SharedTextEncoder.get()
+        }
+        return (log, items, features, catalog, textVectors)
     }
 }
 

@@ -9,6 +9,10 @@ public struct EvaluationSplit: Sendable {
         /// Cold items: a random 10 % of items (seeded) lose every interaction to the test part, another 5 % to
         /// validation; the models never see them in training. Measures what content models add for new items.
         case coldItems = "cold-items"
+        /// Per user in time order: the first 80 % of a user's interactions train, the next 10 % validate, the last
+        /// 10 % test (at least one each, for users with 3 or more interactions; users with fewer only train). The
+        /// paper protocol of `recctl report paper`; unlike `temporal`, it needs no real clock across users.
+        case perUser = "per-user-80-10-10"
     }
 
     /// Which division this is.
@@ -48,6 +52,8 @@ public struct EvaluationSplit: Sendable {
                     test[entry.user] = [entry.test]
                 }
             }
+        case .perUser:
+            (train, validation, test, skippedUsers) = Self.perUserParts(of: log)
         case .temporal:
             let sortedTimes = log.times.sorted()
             let trainEnd = sortedTimes.isEmpty ? 0 : sortedTimes[min(sortedTimes.count - 1, sortedTimes.count * 8 / 10)]
@@ -95,5 +101,35 @@ public struct EvaluationSplit: Sendable {
             validation = validationSets.mapValues { $0.sorted() }
             test = testSets.mapValues { $0.sorted() }
         }
+    }
+}
+
+extension EvaluationSplit {
+    /// The parts of the per-user chronological 80/10/10 division (``Kind/perUser``): training log, validation and
+    /// test items per user, and the users whose test items all appeared in their training part.
+    private static func perUserParts(of log: InteractionLog)
+        -> (InteractionLog, [UInt32: [UInt32]], [UInt32: [UInt32]], Int)
+    {
+        var validation: [UInt32: [UInt32]] = [:], test: [UInt32: [UInt32]] = [:], skippedUsers = 0
+        var keep = [Bool](repeating: true, count: log.count)
+        var heldOut: [(user: UInt32, trainRange: Range<Int>, validation: Range<Int>, test: Range<Int>)] = []
+        for (user, range) in log.userRanges() where range.count >= 3 {
+            let tail = max(1, Int((Double(range.count) * 0.1).rounded()))
+            let testStart = range.upperBound - tail, validationStart = testStart - tail
+            guard validationStart > range.lowerBound else { continue }
+            for index in validationStart..<range.upperBound { keep[index] = false }
+            heldOut.append((user, range.lowerBound..<validationStart, validationStart..<testStart, testStart..<range.upperBound))
+        }
+        let train = log.filter { keep[$0] }
+        for entry in heldOut {
+            let seen = Set(entry.trainRange.map { log.items[$0] })
+            func unseen(_ range: Range<Int>) -> [UInt32] {
+                Array(Set(range.filter { log.weights[$0] > 0 }.map { log.items[$0] }).subtracting(seen)).sorted()
+            }
+            let validationItems = unseen(entry.validation), testItems = unseen(entry.test)
+            if !validationItems.isEmpty { validation[entry.user] = validationItems }
+            if testItems.isEmpty { skippedUsers += 1 } else { test[entry.user] = testItems }
+        }
+        return (train, validation, test, skippedUsers)
     }
 }

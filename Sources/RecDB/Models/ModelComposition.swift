@@ -45,18 +45,29 @@ public struct BlendModel: Recommender {
         defer { buffer.deallocate() }
         var blended: [UInt32: Float] = [:]
         for (part, weight) in zip(parts, weights) where weight > 0 {
-            let found = Self.candidates(part, user: user, history: history, pool: pool, buffer: buffer)
-            guard let high = found.first.map({ buffer[Int($0)] }), let low = found.last.map({ buffer[Int($0)] }) else {
-                continue
-            }
-            let span = high - low
-            for item in found {
-                let contribution = weight * (span > 0 ? (buffer[Int(item)] - low) / span : 1)
+            for (item, normalised) in Self.normalisedCandidates(
+                part, user: user, history: history, pool: pool, buffer: buffer)
+            {
+                let contribution = weight * normalised
                 if let sum = blended[item] { blended[item] = sum + contribution } else { blended[item] = contribution }
             }
         }
         scores.update(repeating: -.infinity)
         for (item, score) in blended { scores[Int(item)] = score }
+    }
+
+    /// `part`'s best `pool` candidates for the user, best first, each with its score min–max normalised over the pool
+    /// (1 when the scores are equal): what a blend weights and sums.
+    static func normalisedCandidates(
+        _ part: any Recommender, user: UInt32, history: UserHistory, pool: Int,
+        buffer: UnsafeMutableBufferPointer<Float>
+    ) -> [(item: UInt32, score: Float)] {
+        let found = candidates(part, user: user, history: history, pool: pool, buffer: buffer)
+        guard let high = found.first.map({ buffer[Int($0)] }), let low = found.last.map({ buffer[Int($0)] }) else {
+            return []
+        }
+        let span = high - low
+        return found.map { ($0, span > 0 ? (buffer[Int($0)] - low) / span : 1) }
     }
 
     /// `part`'s best `pool` items for the user, best first (ties by lower id), leaving out the items the user met;

@@ -36,6 +36,18 @@ public struct ExplanationFacts: Sendable, Hashable {
         case steady
         /// At most two thirds as many events.
         case falling
+
+        /// Rising, steady or falling: events in the 30 days before `now` against the 30 days before those; nil below
+        /// 5 events in the two windows together.
+        static func of(_ times: [Int64], now: Int64) -> Trend? {
+            let day: Int64 = 86_400_000
+            let recent = times.filter { $0 > now - 30 * day }.count
+            let before = times.filter { $0 > now - 60 * day && $0 <= now - 30 * day }.count
+            guard recent + before >= 5 else { return nil }
+            if recent >= 5 && Double(recent) >= 1.5 * Double(before) { return .rising }
+            if Double(recent) <= Double(before) * 2 / 3 { return .falling }
+            return .steady
+        }
     }
 
     /// The item the reason rests on, as the catalog names it.
@@ -161,7 +173,7 @@ extension CatalogReading where Self: ~Copyable {
         }
         let itemEvents = try eventCount(ofItemID: result.internalID) <= eventScanLimit
             ? try events(ofItemID: result.internalID) : []
-        if let now, !itemEvents.isEmpty { facts.trend = Self.trend(itemEvents.map(\.timestamp.milliseconds), now: now) }
+        if let now, !itemEvents.isEmpty { facts.trend = ExplanationFacts.Trend.of(itemEvents.map(\.timestamp.milliseconds), now: now) }
         let topCategory = { (item: Item?) in item?.category?.split(separator: "/").first.map(String.init) }
         guard let first = provenance.items.first, kind != .popularity, kind != .textMatch else {
             if kind == .popularity { facts.category = provenance.category ?? topCategory(record) }
@@ -188,18 +200,6 @@ extension CatalogReading where Self: ~Copyable {
             if both >= 2 { facts.coChosenBy = both }
         }
         return facts
-    }
-
-    /// Rising, steady or falling: events in the 30 days before `now` against the 30 days before those; nil below
-    /// 5 events in the two windows together.
-    static func trend(_ times: [Int64], now: Int64) -> ExplanationFacts.Trend? {
-        let day: Int64 = 86_400_000
-        let recent = times.filter { $0 > now - 30 * day }.count
-        let before = times.filter { $0 > now - 60 * day && $0 <= now - 30 * day }.count
-        guard recent + before >= 5 else { return nil }
-        if recent >= 5 && Double(recent) >= 1.5 * Double(before) { return .rising }
-        if Double(recent) <= Double(before) * 2 / 3 { return .falling }
-        return .steady
     }
 }
 

@@ -55,7 +55,7 @@ struct GeneratedExplanationTests {
         let line = ExplanationPrompts.factsLine(Self.facts)
         #expect(line == "you bought [SOURCE]; [COUNT] shoppers chose both; cheaper than usual for you", "\(line)")
         #expect(!line.contains("KNITTED") && !line.contains("42"))
-        #expect(ExplanationFacts.trend([Int64](repeating: 100 * 86_400_000, count: 6), now: 101 * 86_400_000) == .rising)
+        #expect(ExplanationFacts.Trend.of([Int64](repeating: 100 * 86_400_000, count: 6), now: 101 * 86_400_000) == .rising)
     }
 
     @Test(

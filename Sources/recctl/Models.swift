@@ -12,7 +12,7 @@ import Glibc
 struct ModelOptions: ParsableArguments {
     @Option(help: "Factors of ALS and BPR (default 64); NCF's predictive factors (default 16).") var factors: Int?
     @Option(help: "Iterations (default: ALS 15, BPR 100).") var iterations: Int?
-    @Option(help: "Regularisation of ALS and BPR.") var regularization: Float = 0.01
+    @Option(help: "Regularisation of ALS and BPR (default 0.01).") var regularization: Float?
     @Option(help: "ALS confidence scale applied to event weights.") var alpha: Float = 1
     @Option(help: "Learning rate (default: BPR 0.01, SASRec 0.001).") var learningRate: Float?
     @Option(help: "Neighbours kept per item (default: item-kNN 100, EASE 200).") var neighbours: Int?
@@ -31,6 +31,10 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "NCF: ReLU layers of the MLP tower (default 3).") var layers: Int?
     @Flag(help: "NCF (neumf): pre-train GMF and MLP and start NeuMF from them.") var pretrain = false
     @Flag(help: "NCF: keep the early-stopped network instead of retraining on every pair.") var noRefit = false
+    @Flag(help: "BPR (and IRGAN's pre-training): negatives drawn uniformly, not in proportion to popularity.")
+    var uniformNegatives = false
+    @Option(help: "IRGAN: adversarial rounds (default 5).") var rounds: Int?
+    @Option(help: "IRGAN: SGD step of the generator and discriminator (default 0.01).") var ganLearningRate: Float?
 
     func spec(_ name: String) throws -> ModelSpec {
         let named = try ModelSpec.named(name)
@@ -39,18 +43,18 @@ struct ModelOptions: ParsableArguments {
             var p = ALSModel.Parameters()
             p.factors = factors ?? 64
             p.iterations = iterations ?? 15
-            p.regularization = regularization
+            p.regularization = regularization ?? p.regularization
             p.alpha = alpha
             p.seed = seed
             return .als(p)
         case .bpr:
-            var p = BPRModel.Parameters()
-            p.factors = factors ?? 64
-            p.iterations = iterations ?? 100
-            p.regularization = regularization
-            p.learningRate = learningRate ?? 0.01
-            p.seed = seed
-            return .bpr(p)
+            return .bpr(bprParameters)
+        case .irgan:
+            var p = IRGANModel.Parameters()
+            p.pretraining = bprParameters
+            p.rounds = rounds ?? p.rounds
+            p.learningRate = ganLearningRate ?? p.learningRate
+            return .irgan(p)
         case .itemKNN:
             guard let kind = ItemKNNModel.Similarity(rawValue: similarity) else {
                 throw ValidationError("--similarity must be cosine or conditional")
@@ -91,6 +95,18 @@ struct ModelOptions: ParsableArguments {
         default: return named
         }
     }
+
+    /// BPR's parameters from the flags given, its defaults for the others.
+    var bprParameters: BPRModel.Parameters {
+        var p = BPRModel.Parameters()
+        p.factors = factors ?? p.factors
+        p.iterations = iterations ?? p.iterations
+        p.regularization = regularization ?? p.regularization
+        p.learningRate = learningRate ?? p.learningRate
+        p.uniformNegatives = uniformNegatives
+        p.seed = seed
+        return p
+    }
 }
 
 extension RecCtl {
@@ -104,7 +120,7 @@ extension RecCtl {
                 that much time has passed. The grid's other parameters are the flags given (or the defaults).
                 """)
         @OptionGroup var options: DatabaseOptions
-        @Argument(help: "popularity, itemknn, als, bpr, ease, content, text, session, transition, sasrec or ncf")
+        @Argument(help: "popularity, itemknn, als, bpr, ease, content, text, session, transition, sasrec, ncf or irgan")
         var model: String
         @OptionGroup var parameters: ModelOptions
         @Option(help: "Threads for training.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount

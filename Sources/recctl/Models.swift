@@ -35,6 +35,13 @@ struct ModelOptions: ParsableArguments {
     var uniformNegatives = false
     @Option(help: "IRGAN: adversarial rounds (default 5).") var rounds: Int?
     @Option(help: "IRGAN: SGD step of the generator and discriminator (default 0.01).") var ganLearningRate: Float?
+    @Option(help: "ALS, BPR: train with GAN-synthesised interactions for sparse users ('cfgan'); stored apart from events.")
+    var augment: String?
+    @Option(help: "With --augment: weight of a synthetic interaction (default 0.3).") var augmentWeight: Float?
+    @Option(help: "With --augment: users with at most this many training items get synthetic ones (default 5).")
+    var augmentSparseUsers: Int?
+    @Option(help: "With --augment: synthetic items per sparse user (default 3).") var augmentItems: Int?
+    @Option(help: "With --augment: CFGAN training epochs (default 30).") var cfganEpochs: Int?
 
     func spec(_ name: String) throws -> ModelSpec {
         let named = try ModelSpec.named(name)
@@ -46,9 +53,9 @@ struct ModelOptions: ParsableArguments {
             p.regularization = regularization ?? p.regularization
             p.alpha = alpha
             p.seed = seed
-            return .als(p)
+            return .als(p, augmentation: try augmentation())
         case .bpr:
-            return .bpr(bprParameters)
+            return .bpr(bprParameters, augmentation: try augmentation())
         case .irgan:
             var p = IRGANModel.Parameters()
             p.pretraining = bprParameters
@@ -94,6 +101,24 @@ struct ModelOptions: ParsableArguments {
             return .ncf(p)
         default: return named
         }
+    }
+
+    /// The CFGAN augmentation the flags ask for (off without --augment).
+    func augmentation() throws -> CFGANAugmentation {
+        var a = CFGANAugmentation()
+        guard let augment else {
+            if augmentWeight != nil || augmentSparseUsers != nil || augmentItems != nil || cfganEpochs != nil {
+                throw ValidationError("--augment-weight, --augment-sparse-users, --augment-items and --cfgan-epochs go with --augment cfgan")
+            }
+            return a
+        }
+        guard augment.lowercased() == "cfgan" else { throw ValidationError("--augment must be cfgan, not '\(augment)'") }
+        a.weight = augmentWeight ?? 0.3
+        a.sparseUsers = augmentSparseUsers ?? a.sparseUsers
+        a.itemsPerUser = augmentItems ?? a.itemsPerUser
+        a.gan.epochs = cfganEpochs ?? a.gan.epochs
+        a.gan.seed = seed
+        return a
     }
 
     /// BPR's parameters from the flags given, its defaults for the others.

@@ -23,11 +23,11 @@ struct KilledIRGANRefreshTests {
                 "--json")
             try #require(KilledSASRecRefreshTests.lastLine(first.stdout)["generation"] as? Int == 1, "\(first)")
 
-            // A refresh that would play 100,000 rounds: kill it while it trains.
+            // A refresh that would play 10,000 rounds: kill it while it trains.
             let result: RecCtl.Result
             do {
                 let child = try RecCtl.Child([
-                    "refresh", "irgan", "--factors", "8", "--iterations", "20", "--rounds", "100000", "--threads", "1",
+                    "refresh", "irgan", "--factors", "8", "--iterations", "20", "--rounds", "10000", "--threads", "1",
                     "--db", path, "--json",
                 ])
                 usleep(1_500_000)

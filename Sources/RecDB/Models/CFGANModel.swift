@@ -118,6 +118,9 @@ public struct CFGANModel: Sendable {
     }
 }
 
+/// `log(1 + eˣ)` without overflow.
+private func softplus(_ x: Float) -> Float { max(x, 0) + log1pf(expf(-abs(x))) }
+
 /// The two networks of ``CFGANModel`` and their sparse forward and backward passes.
 final class CFGANTrainer {
     let byUser: InteractionMatrix
@@ -135,22 +138,25 @@ final class CFGANTrainer {
         byUser = InteractionMatrix(log)
         self.parameters = parameters
         items = max(byUser.columns, 1)
-        let h = parameters.hidden
-        random = SeededGenerator(seed: parameters.seed)
-        generator = [
+        let h = parameters.hidden, matrix = byUser
+        var random = SeededGenerator(seed: parameters.seed)
+        let generator = [
             Parameter("g.w1", shape: Shape(items, h)), Parameter("g.b1", shape: Shape(h), decays: false),
             Parameter("g.w2", shape: Shape(items, h)), Parameter("g.b2", shape: Shape(items), decays: false),
         ]
-        discriminator = [
+        let discriminator = [
             Parameter("d.v1", shape: Shape(items, h)), Parameter("d.u1", shape: Shape(items, h)),
             Parameter("d.a1", shape: Shape(h), decays: false), Parameter("d.v2", shape: Shape(h)),
             Parameter("d.a2", shape: Shape(1), decays: false),
         ]
-        let scale = 1 / Float(h).squareRoot()
-        for p in generator + discriminator where p.decays { p.initializeNormal(std: scale * 0.5, using: &random) }
+        let scale = 0.5 / Float(h).squareRoot()
+        for p in generator + discriminator where p.decays { p.initializeNormal(std: scale, using: &random) }
+        self.generator = generator
+        self.discriminator = discriminator
+        self.random = random
         generatorOptimizer = AdamOptimizer(parameters: generator)
         discriminatorOptimizer = AdamOptimizer(parameters: discriminator)
-        users = (0..<byUser.rows).filter { byUser.rowStart[$0 + 1] > byUser.rowStart[$0] }
+        users = (0..<matrix.rows).filter { matrix.rowStart[$0 + 1] > matrix.rowStart[$0] }
     }
 
     /// One user's sample for masking: `negativesPerItem` per item they have, drawn uniformly among the others.
@@ -240,19 +246,19 @@ final class CFGANTrainer {
         return count == 0 ? 0 : total / Double(count)
     }
 
-    private func zero(_ parameters: [Parameter]) {
-        for p in parameters { p.gradient.update(repeating: 0) }
+    private func clear(_ group: [Parameter]) {
+        for p in group { p.gradient.update(repeating: 0) }
     }
 
     private func discriminatorStep(_ batch: ArraySlice<Int>) -> Double {
-        zero(discriminator)
+        clear(discriminator)
         let scale = 1 / Float(batch.count)
         var loss = 0.0
         for user in batch {
             let pass = forward(user)
             // Real → 1: loss softplus(−x), gradient σ(x) − 1; generated → 0: softplus(x), gradient σ(x).
             let real = 1 / (1 + expf(-pass.realLogit)), fake = 1 / (1 + expf(-pass.fakeLogit))
-            loss += Double(log1pf(expf(-pass.realLogit)) + log1pf(expf(pass.fakeLogit)))
+            loss += Double(softplus(-pass.realLogit) + softplus(pass.fakeLogit))
             discriminatorBackward(
                 (real - 1) * scale, pre: pass.realPre, purchase: pass.own.map { ($0, 1) }, own: pass.own)
             discriminatorBackward(
@@ -264,7 +270,7 @@ final class CFGANTrainer {
     }
 
     private func generatorStep(_ batch: ArraySlice<Int>) {
-        zero(generator)
+        clear(generator)
         let h = parameters.hidden, scale = 1 / Float(batch.count), alpha = parameters.zeroReconstruction
         let w2 = generator[2].value
         let dw1 = generator[0].gradient, db1 = generator[1].gradient

@@ -14,7 +14,7 @@ struct StoredALS: StoredModel {
             .count("factors", \.parameters.factors), .count("iterations", \.parameters.iterations),
             .float("regularization", \.parameters.regularization), .float("alpha", \.parameters.alpha),
             .count("cg_steps", \.parameters.conjugateGradientSteps), .seed("seed", \.parameters.seed),
-        ] + CFGANAugmentation.storedParameters(\.augmentation)
+        ] + CFGANAugmentation.storedParameters(\Self.augmentation)
     }
 
     init() {}
@@ -89,7 +89,7 @@ struct StoredBPR: StoredModel {
             .count("factors", \.parameters.factors), .count("iterations", \.parameters.iterations),
             .float("learning_rate", \.parameters.learningRate), .float("regularization", \.parameters.regularization),
             .seed("seed", \.parameters.seed), .flag("uniform_negatives", \.parameters.uniformNegatives),
-        ] + CFGANAugmentation.storedParameters(\.augmentation)
+        ] + CFGANAugmentation.storedParameters(\Self.augmentation)
     }
 
     init() {}
@@ -98,21 +98,29 @@ struct StoredBPR: StoredModel {
         self.augmentation = augmentation
     }
 
+    /// Cheapest first (so a `--budget` cuts the longest runs): epochs 100, 300, 1,000 × factors 64, 128 × learning
+    /// rate 0.01, 0.05 × λ 0.01, 0.001, then uniform negatives at two of those. Sparse shops (a few items per user,
+    /// as Amazon Sports) need the long runs; dense ones (ml-100k) overfit with them.
     var tuningGrid: [Self] {
         var grid: [Self] = []
-        for rate: Float in [0.01, 0.05] {
+        func add(_ iterations: Int, _ factors: Int, _ rate: Float, _ regularization: Float, uniform: Bool = false) {
+            var setting = self
+            setting.parameters.iterations = iterations
+            setting.parameters.factors = factors
+            setting.parameters.learningRate = rate
+            setting.parameters.regularization = regularization
+            setting.parameters.uniformNegatives = uniform
+            grid.append(setting)
+        }
+        for iterations in [100, 300, 1000] {
             for factors in [64, 128] {
-                for iterations in [100, 300] {
-                    var p = parameters
-                    p.learningRate = rate
-                    p.factors = factors
-                    p.iterations = iterations
-                    var setting = self
-                    setting.parameters = p
-                    grid.append(setting)
+                for rate: Float in [0.01, 0.05] {
+                    for regularization: Float in [0.01, 0.001] { add(iterations, factors, rate, regularization) }
                 }
             }
         }
+        add(100, 64, 0.01, 0.01, uniform: true)
+        add(300, 128, 0.05, 0.01, uniform: true)
         return grid
     }
 

@@ -12,7 +12,7 @@ import Glibc
 struct ModelOptions: ParsableArguments {
     @Option(help: "Factors of ALS and BPR (default 64); NCF's predictive factors (default 16).") var factors: Int?
     @Option(help: "Iterations (default: ALS 15, BPR 100).") var iterations: Int?
-    @Option(help: "Regularisation of ALS and BPR.") var regularization: Float = 0.01
+    @Option(help: "Regularisation of ALS and BPR (default 0.01).") var regularization: Float?
     @Option(help: "ALS confidence scale applied to event weights.") var alpha: Float = 1
     @Option(help: "Learning rate (default: BPR 0.01, SASRec 0.001).") var learningRate: Float?
     @Option(help: "Neighbours kept per item (default: item-kNN 100, EASE 200).") var neighbours: Int?
@@ -31,6 +31,17 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "NCF: ReLU layers of the MLP tower (default 3).") var layers: Int?
     @Flag(help: "NCF (neumf): pre-train GMF and MLP and start NeuMF from them.") var pretrain = false
     @Flag(help: "NCF: keep the early-stopped network instead of retraining on every pair.") var noRefit = false
+    @Flag(help: "BPR (and IRGAN's pre-training): negatives drawn uniformly, not in proportion to popularity.")
+    var uniformNegatives = false
+    @Option(help: "IRGAN: adversarial rounds (default 5).") var rounds: Int?
+    @Option(help: "IRGAN: SGD step of the generator and discriminator (default 0.01).") var ganLearningRate: Float?
+    @Option(help: "ALS, BPR: train with GAN-synthesised interactions for sparse users ('cfgan'); stored apart from events.")
+    var augment: String?
+    @Option(help: "With --augment: weight of a synthetic interaction (default 0.3).") var augmentWeight: Float?
+    @Option(help: "With --augment: users with at most this many training items get synthetic ones (default 5).")
+    var augmentSparseUsers: Int?
+    @Option(help: "With --augment: synthetic items per sparse user (default 3).") var augmentItems: Int?
+    @Option(help: "With --augment: CFGAN training epochs (default 30).") var cfganEpochs: Int?
 
     func spec(_ name: String) throws -> ModelSpec {
         let named = try ModelSpec.named(name)
@@ -39,18 +50,18 @@ struct ModelOptions: ParsableArguments {
             var p = ALSModel.Parameters()
             p.factors = factors ?? 64
             p.iterations = iterations ?? 15
-            p.regularization = regularization
+            p.regularization = regularization ?? p.regularization
             p.alpha = alpha
             p.seed = seed
-            return .als(p)
+            return .als(p, augmentation: try augmentation())
         case .bpr:
-            var p = BPRModel.Parameters()
-            p.factors = factors ?? 64
-            p.iterations = iterations ?? 100
-            p.regularization = regularization
-            p.learningRate = learningRate ?? 0.01
-            p.seed = seed
-            return .bpr(p)
+            return .bpr(bprParameters, augmentation: try augmentation())
+        case .irgan:
+            var p = IRGANModel.Parameters()
+            p.pretraining = bprParameters
+            p.rounds = rounds ?? p.rounds
+            p.learningRate = ganLearningRate ?? p.learningRate
+            return .irgan(p)
         case .itemKNN:
             guard let kind = ItemKNNModel.Similarity(rawValue: similarity) else {
                 throw ValidationError("--similarity must be cosine or conditional")
@@ -91,6 +102,36 @@ struct ModelOptions: ParsableArguments {
         default: return named
         }
     }
+
+    /// The CFGAN augmentation the flags ask for (off without --augment).
+    func augmentation() throws -> CFGANAugmentation {
+        var a = CFGANAugmentation()
+        guard let augment else {
+            if augmentWeight != nil || augmentSparseUsers != nil || augmentItems != nil || cfganEpochs != nil {
+                throw ValidationError("--augment-weight, --augment-sparse-users, --augment-items and --cfgan-epochs go with --augment cfgan")
+            }
+            return a
+        }
+        guard augment.lowercased() == "cfgan" else { throw ValidationError("--augment must be cfgan, not '\(augment)'") }
+        a.weight = augmentWeight ?? 0.3
+        a.sparseUsers = augmentSparseUsers ?? a.sparseUsers
+        a.itemsPerUser = augmentItems ?? a.itemsPerUser
+        a.gan.epochs = cfganEpochs ?? a.gan.epochs
+        a.gan.seed = seed
+        return a
+    }
+
+    /// BPR's parameters from the flags given, its defaults for the others.
+    var bprParameters: BPRModel.Parameters {
+        var p = BPRModel.Parameters()
+        p.factors = factors ?? p.factors
+        p.iterations = iterations ?? p.iterations
+        p.regularization = regularization ?? p.regularization
+        p.learningRate = learningRate ?? p.learningRate
+        p.uniformNegatives = uniformNegatives
+        p.seed = seed
+        return p
+    }
 }
 
 extension RecCtl {
@@ -104,7 +145,7 @@ extension RecCtl {
                 that much time has passed. The grid's other parameters are the flags given (or the defaults).
                 """)
         @OptionGroup var options: DatabaseOptions
-        @Argument(help: "popularity, itemknn, als, bpr, ease, content, text, session, transition, sasrec or ncf")
+        @Argument(help: "popularity, itemknn, als, bpr, ease, content, text, session, transition, sasrec, ncf or irgan")
         var model: String
         @OptionGroup var parameters: ModelOptions
         @Option(help: "Threads for training.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount

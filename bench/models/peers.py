@@ -114,6 +114,31 @@ def train_implicit(meta, matrix, out, threads, repeats):
     ]
 
 
+def train_implicit_bpr_grid(matrix, out, grid, threads):
+    """implicit's BPR at each `factors:learning_rate:regularization:iterations` of `grid` (seed 42): candidates of
+    one tune group, so the Swift side keeps the setting best on validation and reports it on test."""
+    entries = []
+    for setting in grid:
+        factors, lr, reg, iterations = setting.split(":")
+
+        def fit(seed, factors=int(factors), lr=float(lr), reg=float(reg), iterations=int(iterations)):
+            model = BayesianPersonalizedRanking(
+                factors=factors, learning_rate=lr, regularization=reg, iterations=iterations, num_threads=threads,
+                verify_negative_samples=True, random_state=seed)
+            model.fit(matrix, show_progress=False)
+            return model
+
+        with threadpoolctl.threadpool_limits(1, "blas"):
+            runs = factor_runs(out, f"implicit_bpr.{setting.replace(':', '_')}", fit, 1, bias=True)
+        entries.append({
+            "name": "implicit-bpr-tuned", "source": "implicit", "family": "bpr", "kind": "factors",
+            "bias_column": True, "tune": "implicit-bpr-tuned", "runs": runs,
+            "params": {"factors": int(factors), "learning_rate": float(lr), "regularization": float(reg),
+                       "iterations": int(iterations), "verify_negative_samples": True, "threads": threads},
+        })
+    return entries
+
+
 def binary(matrix):
     x = matrix.copy()
     x.data = np.ones_like(x.data, dtype=np.float64)
@@ -175,6 +200,9 @@ def main():
     parser.add_argument("--ease-lambdas", default="50,100,200,500,1000")
     parser.add_argument("--svd-ranks", default="16,32,64,128")
     parser.add_argument("--skip", default="", help="comma-separated: implicit, ease, puresvd")
+    parser.add_argument("--bpr-grid", default="",
+                        help="comma-separated factors:learning_rate:regularization:iterations settings of implicit's "
+                             "BPR, one tune group (the Swift side keeps the best on validation)")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
@@ -208,6 +236,8 @@ def main():
         models += train_implicit(meta, matrix, args.out, args.threads, max(1, args.repeats))
     if "ease" not in skip:
         models += train_ease(matrix, args.out, [float(v) for v in args.ease_lambdas.split(",")], args.threads)
+    if args.bpr_grid:
+        models += train_implicit_bpr_grid(matrix, args.out, args.bpr_grid.split(","), args.threads)
     if "puresvd" not in skip:
         models += train_puresvd(matrix, args.out, [int(v) for v in args.svd_ranks.split(",")], args.threads)
 

@@ -201,7 +201,9 @@ public struct BPRModel: Recommender {
         /// Seeds the initial factors and the samplers (default 42); with more than one thread, runs may still
         /// differ (Hogwild races).
         public var seed: UInt64 = 42
-        /// The defaults: 64 factors, learning rate 0.01, λ = 0.01, 100 iterations, seed 42.
+        /// Draw negatives uniformly over the item ids instead of in proportion to popularity (default false).
+        public var uniformNegatives = false
+        /// The defaults: 64 factors, learning rate 0.01, λ = 0.01, 100 iterations, seed 42, popularity negatives.
         public init() {}
     }
 
@@ -217,10 +219,12 @@ public struct BPRModel: Recommender {
     public let trainingSeconds: Double
 
     /// Trains on `log` now (blocking): `iterations` epochs of SGD over `threads` lock-free workers (default 2).
-    /// `progress` is called after each epoch with the fraction done, in (0, 1].
+    /// `progress` is called after each epoch with the fraction done, in (0, 1]. A drawn positive whose
+    /// `user << 32 | item` is in `syntheticPairs` (GAN-synthesised, ``CFGANAugmentation``) is kept with probability
+    /// `syntheticWeight`, so it counts that much relative to a real one.
     public init(
         name: String = ModelKind.bpr.rawValue, log: InteractionLog, parameters: Parameters = Parameters(), threads: Int = 2,
-        progress: (@Sendable (Double) -> Void)? = nil
+        syntheticPairs: Set<UInt64> = [], syntheticWeight: Float = 1, progress: (@Sendable (Double) -> Void)? = nil
     ) {
         let started = Date()
         self.name = name
@@ -241,7 +245,11 @@ public struct BPRModel: Recommender {
         }
         let samples = sampleUsers.count
         let sampledUsers = sampleUsers
+        let synthetic: [Bool] = syntheticPairs.isEmpty
+            ? [] : (0..<samples).map { syntheticPairs.contains(UInt64(sampleUsers[$0]) << 32 | UInt64(byUser.indices[$0])) }
+        let keepSynthetic = UInt64(Double(min(max(syntheticWeight, 0), 1)) * Double(1 << 53))
         let lr = parameters.learningRate, reg = parameters.regularization
+        let uniform = parameters.uniformNegatives
         let workers = max(1, threads)
         let indices = byUser.indices, rowStart = byUser.rowStart
         for iteration in 0..<parameters.iterations where samples > 0 {
@@ -258,9 +266,12 @@ public struct BPRModel: Recommender {
                                 let position = Int(next() % UInt64(samples))
                                 let user = Int(owners[position])
                                 let liked = items[position]
-                                // The negative is the item of another random interaction: drawn in proportion to
-                                // popularity, which makes harder negatives than a uniform draw (as implicit does).
-                                let disliked = items[Int(next() % UInt64(samples))]
+                                if !synthetic.isEmpty, synthetic[position], next() >= keepSynthetic { continue }
+                                // By default the negative is the item of another random interaction: drawn in
+                                // proportion to popularity, which makes harder negatives than a uniform draw (as
+                                // implicit does).
+                                let disliked = uniform
+                                    ? UInt32(next() % UInt64(itemCount)) : items[Int(next() % UInt64(samples))]
                                 if Self.contains(items, from: starts[user], to: starts[user + 1], disliked) { continue }
                                 let x = users.row(user), yi = itemsMatrix.row(Int(liked))
                                 let yj = itemsMatrix.row(Int(disliked))

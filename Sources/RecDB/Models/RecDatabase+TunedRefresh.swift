@@ -17,7 +17,7 @@ extension RecDatabase {
     /// Picks `spec`'s parameters on the validation split, then refreshes the model with them.
     ///
     /// Each setting of the kind's grid (``ModelSpec/tuningGrid``, the grid `recctl tune` searches: EASE's λ, ALS's
-    /// factors, regularisation and confidence scale, BPR's learning rate, factors and iterations, item-kNN's
+    /// factors, regularisation and confidence scale, BPR's epochs, factors, learning rate, λ and negatives, item-kNN's
     /// neighbours and similarity) trains on the leave-last-out training part and is scored by NDCG@`k` on the
     /// validation items; the test items stay unseen. Settings are tried in grid order; once `budgetSeconds` have
     /// passed no new one starts (at least one always runs). The best setting is then trained on every event and

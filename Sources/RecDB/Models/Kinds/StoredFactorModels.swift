@@ -4,6 +4,8 @@ import Foundation
 /// folding in users with newer events (part ``ModelPart/foldInGram``).
 struct StoredALS: StoredModel {
     var parameters = ALSModel.Parameters()
+    /// GAN-synthesised interactions for sparse users (off by default).
+    var augmentation = CFGANAugmentation()
 
     static var kind: ModelKind { .als }
     static var personalises: Bool { true }
@@ -12,11 +14,14 @@ struct StoredALS: StoredModel {
             .count("factors", \.parameters.factors), .count("iterations", \.parameters.iterations),
             .float("regularization", \.parameters.regularization), .float("alpha", \.parameters.alpha),
             .count("cg_steps", \.parameters.conjugateGradientSteps), .seed("seed", \.parameters.seed),
-        ]
+        ] + CFGANAugmentation.storedParameters(\Self.augmentation)
     }
 
     init() {}
-    init(_ parameters: ALSModel.Parameters) { self.parameters = parameters }
+    init(_ parameters: ALSModel.Parameters, augmentation: CFGANAugmentation = CFGANAugmentation()) {
+        self.parameters = parameters
+        self.augmentation = augmentation
+    }
 
     var tuningGrid: [Self] {
         var grid: [Self] = []
@@ -27,21 +32,32 @@ struct StoredALS: StoredModel {
                     p.factors = factors
                     p.regularization = regularization
                     p.alpha = alpha
-                    grid.append(Self(p))
+                    var setting = self
+                    setting.parameters = p
+                    grid.append(setting)
                 }
             }
         }
         return grid
     }
 
+    func validateParameters() throws { try augmentation.validate() }
+
     func train(_ input: TrainingInput) -> any Recommender {
-        ALSModel(log: input.log, parameters: parameters, threads: input.threads, progress: input.progress)
+        guard augmentation.isOn else {
+            return ALSModel(log: input.log, parameters: parameters, threads: input.threads, progress: input.progress)
+        }
+        let (log, synthetic) = augmentation.augment(input.log)
+        let als = ALSModel(log: log, parameters: parameters, threads: input.threads, progress: input.progress)
+        return AugmentedRecommender(base: als, synthetic: synthetic)
     }
 
     func write(_ trained: any Recommender, to generation: inout GenerationWriter) throws {
-        guard let als = trained as? ALSModel else { return }
+        let (model, synthetic) = AugmentedRecommender.unwrap(trained)
+        guard let als = model as? ALSModel else { return }
         let f = als.parameters.factors
         try generation.writeFactors(users: als.userFactors, items: als.itemFactors, dimension: f, solved: f)
+        try generation.writeSynthetic(synthetic)
     }
 
     static func chainPosition(for target: RecommendRequest.Target) -> Int? {
@@ -63,6 +79,8 @@ struct StoredALS: StoredModel {
 /// BPR as a stored kind: as ALS, with rows of `factors + 1` whose last item column is the bias (users hold 1 there).
 struct StoredBPR: StoredModel {
     var parameters = BPRModel.Parameters()
+    /// GAN-synthesised interactions for sparse users (off by default).
+    var augmentation = CFGANAugmentation()
 
     static var kind: ModelKind { .bpr }
     static var personalises: Bool { true }
@@ -70,37 +88,62 @@ struct StoredBPR: StoredModel {
         [
             .count("factors", \.parameters.factors), .count("iterations", \.parameters.iterations),
             .float("learning_rate", \.parameters.learningRate), .float("regularization", \.parameters.regularization),
-            .seed("seed", \.parameters.seed),
-        ]
+            .seed("seed", \.parameters.seed), .flag("uniform_negatives", \.parameters.uniformNegatives),
+        ] + CFGANAugmentation.storedParameters(\Self.augmentation)
     }
 
     init() {}
-    init(_ parameters: BPRModel.Parameters) { self.parameters = parameters }
+    init(_ parameters: BPRModel.Parameters, augmentation: CFGANAugmentation = CFGANAugmentation()) {
+        self.parameters = parameters
+        self.augmentation = augmentation
+    }
 
+    /// Cheapest first (so a `--budget` cuts the longest runs): epochs 100, 300, 1,000 × factors 64, 128 × learning
+    /// rate 0.01, 0.05 × λ 0.01, 0.001, then uniform negatives at two of those. Sparse shops (a few items per user,
+    /// as Amazon Sports) need the long runs; dense ones (ml-100k) overfit with them.
     var tuningGrid: [Self] {
         var grid: [Self] = []
-        for rate: Float in [0.01, 0.05] {
+        func add(_ iterations: Int, _ factors: Int, _ rate: Float, _ regularization: Float, uniform: Bool = false) {
+            var setting = self
+            setting.parameters.iterations = iterations
+            setting.parameters.factors = factors
+            setting.parameters.learningRate = rate
+            setting.parameters.regularization = regularization
+            setting.parameters.uniformNegatives = uniform
+            grid.append(setting)
+        }
+        for iterations in [100, 300, 1000] {
             for factors in [64, 128] {
-                for iterations in [100, 300] {
-                    var p = parameters
-                    p.learningRate = rate
-                    p.factors = factors
-                    p.iterations = iterations
-                    grid.append(Self(p))
+                for rate: Float in [0.01, 0.05] {
+                    for regularization: Float in [0.01, 0.001] { add(iterations, factors, rate, regularization) }
                 }
             }
         }
+        add(100, 64, 0.01, 0.01, uniform: true)
+        add(300, 128, 0.05, 0.01, uniform: true)
         return grid
     }
 
+    func validateParameters() throws { try augmentation.validate() }
+
     func train(_ input: TrainingInput) -> any Recommender {
-        BPRModel(log: input.log, parameters: parameters, threads: input.threads, progress: input.progress)
+        guard augmentation.isOn else {
+            return BPRModel(log: input.log, parameters: parameters, threads: input.threads, progress: input.progress)
+        }
+        let (log, synthetic) = augmentation.augment(input.log)
+        let bpr = BPRModel(
+            log: log, parameters: parameters, threads: input.threads,
+            syntheticPairs: Set(synthetic.map { UInt64($0.user) << 32 | UInt64($0.item) }),
+            syntheticWeight: augmentation.weight, progress: input.progress)
+        return AugmentedRecommender(base: bpr, synthetic: synthetic)
     }
 
     func write(_ trained: any Recommender, to generation: inout GenerationWriter) throws {
-        guard let bpr = trained as? BPRModel else { return }
+        let (model, synthetic) = AugmentedRecommender.unwrap(trained)
+        guard let bpr = model as? BPRModel else { return }
         let f = bpr.parameters.factors
         try generation.writeFactors(users: bpr.userFactors, items: bpr.itemFactors, dimension: f + 1, solved: f)
+        try generation.writeSynthetic(synthetic)
     }
 
     static func chainPosition(for target: RecommendRequest.Target) -> Int? {
@@ -119,10 +162,14 @@ struct StoredBPR: StoredModel {
 }
 
 extension ModelSpec {
-    /// Implicit ALS with these parameters.
-    public static func als(_ parameters: ALSModel.Parameters) -> ModelSpec { ModelSpec(StoredALS(parameters)) }
-    /// BPR with these parameters.
-    public static func bpr(_ parameters: BPRModel.Parameters) -> ModelSpec { ModelSpec(StoredBPR(parameters)) }
+    /// Implicit ALS with these parameters, trained with GAN-synthesised interactions when `augmentation` is on.
+    public static func als(_ parameters: ALSModel.Parameters, augmentation: CFGANAugmentation = CFGANAugmentation())
+        -> ModelSpec
+    { ModelSpec(StoredALS(parameters, augmentation: augmentation)) }
+    /// BPR with these parameters, trained with GAN-synthesised interactions when `augmentation` is on.
+    public static func bpr(_ parameters: BPRModel.Parameters, augmentation: CFGANAugmentation = CFGANAugmentation())
+        -> ModelSpec
+    { ModelSpec(StoredBPR(parameters, augmentation: augmentation)) }
 }
 
 // MARK: - Serving factor models

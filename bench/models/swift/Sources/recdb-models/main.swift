@@ -247,11 +247,13 @@ do {
         // RecDB's models, trained through ModelSpec as `recctl eval` does. ALS and BPR `repeats` times with seeds
         // 42, 43, …, as the peers are.
         func seeded(_ spec: ModelSpec, _ run: Int) -> ModelSpec {
-            switch spec {
-            case .als(var p):
+            switch spec.kind {
+            case .als:
+                var p = als
                 p.seed = 42 + UInt64(run)
                 return .als(p)
-            case .bpr(var p):
+            case .bpr:
+                var p = bpr
                 p.seed = 42 + UInt64(run)
                 return .bpr(p)
             default: return spec

@@ -1,0 +1,59 @@
+import Foundation
+import Testing
+
+@testable import RecDB
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `kill -9` in the middle of `recctl refresh irgan`: the model stays on the generation it had and keeps serving; the
+/// next refresh goes through.
+@Suite("recctl refresh irgan killed with SIGKILL")
+struct KilledIRGANRefreshTests {
+    @Test func killedTrainingLeavesThePreviousGenerationServing() throws {
+        try TemporaryDirectory.with { folder in
+            let csv = folder.appending("events.csv")
+            try KilledRefreshTests.writeEvents(to: csv)
+            let path = folder.appending("db")
+            try RecCtl.succeed("init", "--db", path)
+            try RecCtl.succeed("import", "csv", csv, "--kind", "events", "--db", path)
+            let first = try RecCtl.succeed(
+                "refresh", "irgan", "--factors", "8", "--iterations", "20", "--rounds", "1", "--threads", "1", "--db", path,
+                "--json")
+            try #require(KilledSASRecRefreshTests.lastLine(first.stdout)["generation"] as? Int == 1, "\(first)")
+
+            // A refresh that would play 10,000 rounds: kill it while it trains.
+            let result: RecCtl.Result
+            do {
+                let child = try RecCtl.Child([
+                    "refresh", "irgan", "--factors", "8", "--iterations", "20", "--rounds", "10000", "--threads", "1",
+                    "--db", path, "--json",
+                ])
+                usleep(1_500_000)
+                kill(child.pid, SIGKILL)
+                result = child.finish()
+            }
+            try #require(
+                result.reason == .uncaughtSignal && result.status == SIGKILL,
+                "the refresh ended before it was killed: \(result)")
+
+            let db = try RecDatabase.open(at: path)
+            #expect(try db.spaces().map(\.name) == ["irgan@1"])
+            let record = try #require(try db.model("irgan"))
+            #expect(record.generation == 1 && record.space == "irgan@1")
+            try db.read { r in
+                let recommended = try r.recommend(model: "irgan", user: "u0", k: 5)
+                #expect(recommended.count == 5)
+                let seen = Set(try r.seenItems(ofUserID: try #require(try r.userID(for: "u0"))))
+                #expect(recommended.allSatisfy { !seen.contains($0.item) })
+            }
+            #expect(try db.checkIntegrity() == [])
+            let next = try RecCtl.succeed(
+                "refresh", "irgan", "--factors", "8", "--iterations", "20", "--rounds", "1", "--threads", "1", "--db", path,
+                "--json")
+            #expect(KilledSASRecRefreshTests.lastLine(next.stdout)["generation"] as? Int == 2, "\(next)")
+            #expect(try db.spaces().map(\.name) == ["irgan@2"])
+        }
+    }
+}

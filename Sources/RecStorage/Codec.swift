@@ -326,6 +326,14 @@ package struct BinaryReader {
     /// Reads 4 bytes as an IEEE 754 bit pattern.
     package mutating func readFloat() throws -> Float { Float(bitPattern: try readUInt32()) }
 
+    /// Reads a `UInt32` length and steps over that many bytes, returned in place (valid while the buffer is): a
+    /// string to compare or skip without decoding it.
+    package mutating func readStringBytes() throws -> UnsafeRawBufferPointer {
+        let count = Int(try readUInt32())
+        let start = try take(count)
+        return UnsafeRawBufferPointer(rebasing: buffer[start..<start + count])
+    }
+
     /// Reads a `UInt32` length then that many UTF-8 bytes; throws `corrupted` when the length runs past the end or the
     /// bytes are not valid UTF-8.
     package mutating func readString() throws -> String {

@@ -105,9 +105,9 @@ public final class SASRecNetwork {
     }
 
     /// The hidden states `[1, n, dimension]` of one history of `n` items (1 ≤ n ≤ `maxLength`, oldest first, no
-    /// padding), at the positions they take when left-padded (the newest at `maxLength − 1`). Equal, up to rounding, to
-    /// the last `n` rows of ``hidden(_:items:batch:)`` for the padded history (attention never reads a pad), at
-    /// `n / maxLength` of its work: what serving a request needs.
+    /// padding), at the positions they take when left-padded (the newest at `maxLength − 1`). Equal, up to
+    /// rounding, to the last `n` rows of ``hidden(_:items:batch:)`` for the padded history (attention never reads a
+    /// pad), at `n / maxLength` of its work: what serving a request needs.
     public func hidden(_ tape: Tape, recentItems items: UnsafeBufferPointer<Int32>) -> Variable {
         let n = items.count, length = configuration.maxLength
         precondition(n >= 1 && n <= length, "hidden: \(n) items, not 1 to \(length)")

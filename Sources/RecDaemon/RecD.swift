@@ -48,6 +48,10 @@ struct RecD: ParsableCommand {
         help: "Where light reads run: inline (on the event loop that read them) or pool (on reader threads).")
     var lightReads: String = "inline"
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+    @Flag(
+        name: .customLong("warm-up"), inversion: .prefixedNo,
+        help: "Load the serving models in the background once the socket is open, so first requests do not wait.")
+    var warmUp = true
 
     func validate() throws {
         guard db ?? ProcessInfo.processInfo.environment["RECDB_PATH"] != nil else {
@@ -150,6 +154,15 @@ struct RecD: ParsableCommand {
             throw ExitCode.failure
         }
         logger.info("serving \(path) on \(socketPath)")
+        if warmUp {
+            // Requests that arrive meanwhile wait for a model being loaded rather than load it again.
+            DispatchQueue.global().async {
+                let started = DispatchTime.now().uptimeNanoseconds
+                let warmed = (try? database.warmUp()) ?? []
+                let milliseconds = (DispatchTime.now().uptimeNanoseconds - started) / 1_000_000
+                logger.info("warmed up \(warmed.joined(separator: ", ")) in \(milliseconds) ms")
+            }
+        }
         var scheduler: RefreshScheduler?
         if let refreshEvery, let seconds = RefreshScheduler.seconds(refreshEvery) {
             scheduler = RefreshScheduler(

@@ -20,11 +20,13 @@ extension SASRecEncoder {
         let configuration = network.configuration
         let length = configuration.maxLength, heads = configuration.heads
         var weights = [Float](repeating: 0, count: length)
-        guard let probabilities = tape.lastAttentionProbabilities(), probabilities.count >= heads * length * length
+        // The pass ran over the history's `n` rows, the newest `n` positions (all `length` for an empty history).
+        let n = encodedLength == 0 ? length : encodedLength
+        guard let probabilities = tape.lastAttentionProbabilities(), probabilities.count >= heads * n * n
         else { return weights }
         for h in 0..<heads {
-            let row = h * length * length + (length - 1) * length
-            for j in 0..<length { weights[j] += probabilities[row + j] / Float(heads) }
+            let row = h * n * n + (n - 1) * n
+            for j in 0..<n { weights[length - n + j] += probabilities[row + j] / Float(heads) }
         }
         return weights
     }

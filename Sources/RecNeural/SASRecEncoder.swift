@@ -6,6 +6,9 @@ public final class SASRecEncoder {
     /// The network read (its current weights are used on every call).
     public let network: SASRecNetwork
     let tape = Tape(isTraining: false)
+    /// Positions the last `encode(_:into:)` ran over (its history's length, at most `maxLength`; `maxLength` for an
+    /// empty history, which runs padded).
+    var encodedLength = 0
 
     /// An encoder over `network`.
     public init(network: SASRecNetwork) {
@@ -19,13 +22,21 @@ public final class SASRecEncoder {
         let length = configuration.maxLength, d = configuration.dimension
         precondition(query.count == d, "encode: query must hold \(d) floats")
         tape.reset()
-        let items = tape.scratchIntegers(length)
-        items.update(repeating: 0)
         let n = min(history.count, length)
-        for (t, item) in history.suffix(n).enumerated() { items[length - n + t] = item }
-        let hidden = network.hidden(tape, items: UnsafeBufferPointer(items), batch: 1)
-        let values = tape.values(of: hidden)
-        for k in 0..<d { query[k] = values[(length - 1) * d + k] }
+        encodedLength = n
+        guard n > 0 else {
+            // No items: the padded pass gives the vector of an empty history.
+            let items = tape.scratchIntegers(length)
+            items.update(repeating: 0)
+            let values = tape.values(of: network.hidden(tape, items: UnsafeBufferPointer(items), batch: 1))
+            for k in 0..<d { query[k] = values[(length - 1) * d + k] }
+            return
+        }
+        // Only the history's own rows: pads are never attended to, so they need no work.
+        let items = tape.scratchIntegers(n)
+        for (t, item) in history.suffix(n).enumerated() { items[t] = item }
+        let values = tape.values(of: network.hidden(tape, recentItems: UnsafeBufferPointer(items)))
+        for k in 0..<d { query[k] = values[(n - 1) * d + k] }
     }
 
     /// Writes the query vectors of many histories (each oldest first; the last `maxLength` items of each are read)

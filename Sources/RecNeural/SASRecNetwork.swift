@@ -86,7 +86,7 @@ public final class SASRecNetwork {
     public func hidden(_ tape: Tape, items: UnsafeBufferPointer<Int32>, batch: Int) -> Variable {
         let length = configuration.maxLength
         precondition(items.count == batch * length, "hidden: \(items.count) ids for \(batch) × \(length)")
-        return hidden(tape, items: items, rows: batch, positions: nil, segments: nil)
+        return hidden(tape, items: items, rows: batch, length: length, positions: nil, segments: nil)
     }
 
     /// The hidden states `[rows, maxLength, dimension]` of packed rows: each row holds several sequences one after
@@ -101,14 +101,26 @@ public final class SASRecNetwork {
         let length = configuration.maxLength
         precondition(items.count == rows * length && positions.count == items.count && segments.count == items.count,
             "hidden: packed rows need \(rows) × \(length) ids, positions and segments")
-        return hidden(tape, items: items, rows: rows, positions: positions, segments: segments)
+        return hidden(tape, items: items, rows: rows, length: length, positions: positions, segments: segments)
+    }
+
+    /// The hidden states `[1, n, dimension]` of one history of `n` items (1 ≤ n ≤ `maxLength`, oldest first, no
+    /// padding), at the positions they take when left-padded (the newest at `maxLength − 1`). Equal, up to
+    /// rounding, to the last `n` rows of ``hidden(_:items:batch:)`` for the padded history (attention never reads a
+    /// pad), at `n / maxLength` of its work: what serving a request needs.
+    public func hidden(_ tape: Tape, recentItems items: UnsafeBufferPointer<Int32>) -> Variable {
+        let n = items.count, length = configuration.maxLength
+        precondition(n >= 1 && n <= length, "hidden: \(n) items, not 1 to \(length)")
+        let positions = tape.scratchIntegers(n)
+        for t in 0..<n { positions[t] = Int32(length - n + t) }
+        return hidden(tape, items: items, rows: 1, length: n, positions: UnsafeBufferPointer(positions), segments: nil)
     }
 
     private func hidden(
-        _ tape: Tape, items: UnsafeBufferPointer<Int32>, rows: Int, positions: UnsafeBufferPointer<Int32>?,
-        segments: UnsafeBufferPointer<Int32>?
+        _ tape: Tape, items: UnsafeBufferPointer<Int32>, rows: Int, length: Int,
+        positions: UnsafeBufferPointer<Int32>?, segments: UnsafeBufferPointer<Int32>?
     ) -> Variable {
-        let length = configuration.maxLength, d = configuration.dimension
+        let d = configuration.dimension
         let keyMask = tape.scratchFloats(rows * length)
         for i in 0..<items.count { keyMask[i] = items[i] == 0 ? 0 : 1 }
         let embedded = tape.scale(tape.gather(itemEmbedding, rows: items), Float(d).squareRoot())

@@ -16,6 +16,7 @@ public protocol ByteCodec {
 /// A `UInt32` stored big-endian (4 bytes).
 public enum UInt32Codec: ByteCodec {
     /// Calls `body` with the value's 4 big-endian bytes, so keys sort numerically; no allocation.
+    @inlinable
     public static func withBytes<R>(of value: UInt32, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try Swift.withUnsafeBytes(of: value.bigEndian, body)
     }
@@ -30,6 +31,7 @@ public enum UInt32Codec: ByteCodec {
 /// A `UInt64` stored big-endian (8 bytes).
 public enum UInt64Codec: ByteCodec {
     /// Calls `body` with the value's 8 big-endian bytes, so keys sort numerically; no allocation.
+    @inlinable
     public static func withBytes<R>(of value: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try Swift.withUnsafeBytes(of: value.bigEndian, body)
     }
@@ -44,6 +46,7 @@ public enum UInt64Codec: ByteCodec {
 /// A string stored as its UTF-8 bytes.
 public enum StringCodec: ByteCodec {
     /// Calls `body` with the string's UTF-8 bytes, without a length prefix or a terminating zero.
+    @inlinable
     public static func withBytes<R>(of value: String, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         var copy = value
         return try copy.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
@@ -61,6 +64,7 @@ public enum StringCodec: ByteCodec {
 /// Raw bytes, stored as they are.
 public enum BytesCodec: ByteCodec {
     /// Calls `body` with the array's bytes in place.
+    @inlinable
     public static func withBytes<R>(of value: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try value.withUnsafeBytes(body)
     }
@@ -72,6 +76,7 @@ public enum BytesCodec: ByteCodec {
 /// An empty value, for sets keyed by their members.
 public enum EmptyCodec: ByteCodec {
     /// Calls `body` with an empty buffer (a zero-length LMDB value).
+    @inlinable
     public static func withBytes<R>(of value: Void, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(start: nil, count: 0))
     }
@@ -325,6 +330,14 @@ package struct BinaryReader {
     package mutating func readDouble() throws -> Double { Double(bitPattern: try readUInt64()) }
     /// Reads 4 bytes as an IEEE 754 bit pattern.
     package mutating func readFloat() throws -> Float { Float(bitPattern: try readUInt32()) }
+
+    /// Reads a `UInt32` length and steps over that many bytes, returned in place (valid while the buffer is): a
+    /// string to compare or skip without decoding it.
+    package mutating func readStringBytes() throws -> UnsafeRawBufferPointer {
+        let count = Int(try readUInt32())
+        let start = try take(count)
+        return UnsafeRawBufferPointer(rebasing: buffer[start..<start + count])
+    }
 
     /// Reads a `UInt32` length then that many UTF-8 bytes; throws `corrupted` when the length runs past the end or the
     /// bytes are not valid UTF-8.

@@ -10,7 +10,7 @@ public enum ScanControl: Sendable {
 
 /// A typed handle on one named LMDB database. Cheap to copy; valid as long as its ``Environment``.
 public struct Database<Key: ByteCodec, Value: ByteCodec>: Sendable {
-    let dbi: MDB_dbi
+    @usableFromInline let dbi: MDB_dbi
     /// The database's name inside the environment.
     public let name: String
 
@@ -22,12 +22,14 @@ public struct Database<Key: ByteCodec, Value: ByteCodec>: Sendable {
     // MARK: - Point access
 
     /// The value stored under `key`, or nil.
+    @inlinable
     public func get<T: Transaction & ~Copyable>(_ key: Key.Value, in txn: borrowing T) throws -> Value.Value? {
         try withValue(key, in: txn) { try Value.decode($0) }
     }
 
     /// Calls `body` with the stored bytes of `key` in place (zero-copy); returns nil when the key is absent.
     /// The bytes are valid only inside `body`.
+    @inlinable
     public func withValue<T: Transaction & ~Copyable, R>(
         _ key: Key.Value, in txn: borrowing T, _ body: (UnsafeRawBufferPointer) throws -> R
     ) throws -> R? {
@@ -61,6 +63,7 @@ public struct Database<Key: ByteCodec, Value: ByteCodec>: Sendable {
     }
 
     /// Whether `key` is present.
+    @inlinable
     public func contains<T: Transaction & ~Copyable>(_ key: Key.Value, in txn: borrowing T) throws -> Bool {
         try withValue(key, in: txn) { _ in true } ?? false
     }

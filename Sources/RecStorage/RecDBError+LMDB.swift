@@ -23,7 +23,7 @@ extension RecDBError {
     }
 }
 
-@inline(__always)
+@usableFromInline @inline(__always)
 func check(_ status: Int32, _ what: @autoclosure () -> String) throws(RecDBError) {
     if status != MDB_SUCCESS { throw RecDBError.lmdb(status, what()) }
 }

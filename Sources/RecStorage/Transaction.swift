@@ -4,7 +4,7 @@ import CLMDB
 /// modules of this package can reach. Valid only inside the closure that opened the transaction.
 public struct TransactionHandle {
     /// The `MDB_txn` pointer, for this package's hot paths that call LMDB directly.
-    package let pointer: OpaquePointer
+    @usableFromInline package let pointer: OpaquePointer
 
     package init(_ pointer: OpaquePointer) { self.pointer = pointer }
 

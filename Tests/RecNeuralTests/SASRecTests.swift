@@ -92,4 +92,35 @@ import Testing
         let short: [Int32] = [3]
         #expect(encoder.encode(short).allSatisfy { $0.isFinite })
     }
+
+    /// Serving encodes only a history's own rows; the padded pass over `maxLength` rows is the reference, for the
+    /// query vector and for the final position's attention weights.
+    @Test(arguments: [1, 4, 9, 10, 25])
+    func encodingTheHistoryAloneMatchesThePaddedPass(historyLength: Int) {
+        let (network, _) = Self.train(.fullSoftmax, epochs: 1)
+        let configuration = network.configuration
+        let length = configuration.maxLength, d = configuration.dimension, heads = configuration.heads
+        let history: [Int32] = (0..<historyLength).map { Int32(1 + ($0 * 7) % Self.itemCount) }
+        let recent = Array(history.suffix(length))
+        let tape = Tape(isTraining: false)
+        let padded = [Int32](repeating: 0, count: length - recent.count) + recent
+        let reference = padded.withUnsafeBufferPointer { ids in
+            Array(tape.values(of: network.hidden(tape, items: ids, batch: 1))[((length - 1) * d)...].prefix(d))
+        }
+        let probabilities = tape.lastAttentionProbabilities()!
+        var referenceAttention = [Float](repeating: 0, count: length)
+        for h in 0..<heads {
+            for j in 0..<length {
+                referenceAttention[j] += probabilities[h * length * length + (length - 1) * length + j] / Float(heads)
+            }
+        }
+        let encoder = SASRecEncoder(network: network)
+        let query = encoder.encode(history)
+        let attention = encoder.finalAttention()
+        let scale = reference.map(abs).max()!
+        #expect(zip(query, reference).allSatisfy { abs($0 - $1) <= 1e-5 * scale })
+        #expect(zip(attention, referenceAttention).allSatisfy { abs($0 - $1) <= 1e-5 })
+        #expect(attention.prefix(length - recent.count).allSatisfy { $0 == 0 })
+        #expect(abs(attention.reduce(0, +) - 1) < 1e-4)
+    }
 }

@@ -129,6 +129,29 @@ extension Attributes {
         }
     }
 
+    /// The string attribute `name` of an encoded attribute list (nil when absent or of another type), stepping over
+    /// the others without decoding them: what a result page reads for each item's title.
+    static func string(named name: String, from reader: inout BinaryReader) throws -> String? {
+        let count = Int(try reader.readUInt16())
+        for _ in 0..<count {
+            let matches = try reader.readStringBytes().elementsEqual(name.utf8)
+            let tag = try reader.readUInt8()
+            switch tag {
+            case 1:
+                let value = try reader.readStringBytes()
+                if matches { return try StringCodec.decode(value) }
+            case 2, 5: try reader.skip(8)
+            case 3: try reader.skip(1)
+            case 4:
+                let n = try reader.readCount(elementSize: 4, "the string list '\(name)'")
+                for _ in 0..<n { _ = try reader.readStringBytes() }
+            default: throw RecDBError(.corrupted, "unknown attribute type tag \(tag)")
+            }
+            if matches { return nil }
+        }
+        return nil
+    }
+
     static func decode(from reader: inout BinaryReader) throws -> Attributes {
         let count = Int(try reader.readUInt16())
         var attributes = Attributes(minimumCapacity: count)

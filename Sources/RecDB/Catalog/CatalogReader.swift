@@ -58,6 +58,16 @@ extension CatalogReading where Self: ~Copyable {
         }
     }
 
+    /// An item's external id and title (its `title` attribute when that is a string), or nil when absent or
+    /// deleted: what a result page shows, read without decoding the item's other attributes.
+    func itemHeading(internalID: UInt32) throws -> (id: String, title: String?)? {
+        try schema.items.withValue(internalID, in: txn) { raw in
+            var reader = BinaryReader(raw)
+            let id = try reader.readString()
+            return (id, try Attributes.string(named: "title", from: &reader))
+        }
+    }
+
     /// A user by external id, or nil.
     public func user(_ id: String) throws -> User? {
         guard let internalID = try userID(for: id) else { return nil }

@@ -84,22 +84,25 @@ extension CatalogReading where Self: ~Copyable {
         let position = Int(item) % NeighbourLists.itemsPerValue
         let part = source.indexed ? ModelPart.neighbourTable : ModelPart.sequentialNeighbours
         let key = ModelSchema.dataKey(record.name, record.generation, part, index: chunk)
-        let what = "item-kNN model '\(record.name)' generation \(record.generation), neighbour lists \(chunk)"
+        // Phrased only for an error: a request reads up to 50 lists.
+        func what() -> String {
+            "item-kNN model '\(record.name)' generation \(record.generation), neighbour lists \(chunk)"
+        }
         func entry(_ raw: UnsafeRawBufferPointer, at offset: Int) throws {
             let neighbour = raw.loadBigEndianUInt32(at: offset)
             guard Int(neighbour) < source.itemLimit else {
                 throw RecDBError(
-                    .corrupted, "\(what): item #\(item) lists item #\(neighbour), past the item limit \(source.itemLimit)")
+                    .corrupted, "\(what()): item #\(item) lists item #\(neighbour), past the item limit \(source.itemLimit)")
             }
             try body(neighbour, Float(bitPattern: raw.loadBigEndianUInt32(at: offset + 4)))
         }
         try modelSchema.data.withValue(key, in: txn) { raw in
             if source.indexed {
-                guard raw.count >= 8 else { throw RecDBError(.corrupted, "\(what): \(raw.count) bytes hold no table") }
+                guard raw.count >= 8 else { throw RecDBError(.corrupted, "\(what()): \(raw.count) bytes hold no table") }
                 let lists = Int(raw.loadBigEndianUInt32(at: 0))
                 let entries = 4 + (lists + 1) * 4
                 guard lists <= NeighbourLists.itemsPerValue, entries <= raw.count else {
-                    throw RecDBError(.corrupted, "\(what): a table of \(lists) lists does not fit in \(raw.count) bytes")
+                    throw RecDBError(.corrupted, "\(what()): a table of \(lists) lists does not fit in \(raw.count) bytes")
                 }
                 guard position < lists else { return }
                 let start = Int(raw.loadBigEndianUInt32(at: 4 + position * 4))
@@ -109,7 +112,7 @@ extension CatalogReading where Self: ~Copyable {
                 else {
                     throw RecDBError(
                         .corrupted,
-                        "\(what): the list of item #\(item) spans bytes \(start)..<\(end) of \(raw.count - entries), "
+                        "\(what()): the list of item #\(item) spans bytes \(start)..<\(end) of \(raw.count - entries), "
                             + "for at most \(source.capacity) entries")
                 }
                 for offset in stride(from: entries + start, to: entries + end, by: NeighbourLists.entrySize) {
@@ -123,7 +126,7 @@ extension CatalogReading where Self: ~Copyable {
                 guard !reader.isAtEnd else { return }
                 let count = try reader.readCount(
                     elementSize: NeighbourLists.entrySize, limit: source.capacity,
-                    "\(what): the list of item #\(Int(chunk) * NeighbourLists.itemsPerValue + index)")
+                    "\(what()): the list of item #\(Int(chunk) * NeighbourLists.itemsPerValue + index)")
                 let start = try reader.skip(count * NeighbourLists.entrySize)
                 guard index == position else { continue }
                 for k in 0..<count { try entry(raw, at: start + k * NeighbourLists.entrySize) }

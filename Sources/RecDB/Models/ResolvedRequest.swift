@@ -49,6 +49,7 @@ struct ResolvedRequest {
 
     func accepts(_ node: UInt32) -> Bool {
         if returnsUsers { return true }
-        return !excluded.contains(node) && (allowed?.contains(node) ?? true)
+        // An empty set is not hashed into: most requests exclude nothing, and this runs per candidate.
+        return (excluded.isEmpty || !excluded.contains(node)) && (allowed?.contains(node) ?? true)
     }
 }

@@ -3,7 +3,10 @@ import RecNeural
 
 // Unchecked `Sendable`, audited: the only `var`s (`epochsTrained`, `bestEpoch`, `bestValidationNDCG`, `private(set)`)
 // are written by `train`, called only from `init` before `self` is shared; after init every stored property is read
-// only, and `encoders` is itself `Sendable`.
+// only. `encoders` (not `Sendable` itself) is shared by the requests that read this model: its network's weights are
+// only read after init, and its pool of idle encoders is read and written only under its lock, an encoder taken
+// from the pool being used by one caller until it is put back. (A `Mutex` cannot hold the pool: an encoder made
+// from the non-`Sendable` network cannot leave `withLock` as a `sending` result.)
 /// SASRec (Kang & McAuley 2018), the sequential transformer of the training core (`RecNeural`), as a RecDB model.
 ///
 /// Each user's events in time order (ties by sequence; every event type counts as a step) are a sequence of items;
@@ -327,11 +330,9 @@ public final class SASRecModel: Recommender, @unchecked Sendable {
 }
 
 /// Encoders over one network for concurrent requests: each request borrows one (an encoder's tape serves one
-/// thread at a time) and gives it back. The network's weights are not changed after training or loading.
-// Unchecked `Sendable`, audited: `network` is a `let` whose weights are only read after init (encoders read them,
-// nothing writes them); `idle` is read and written only between `lock.lock()` and `lock.unlock()`; an encoder taken
-// from `idle` is used by one caller until it is put back under the lock.
-final class SASRecEncoders: @unchecked Sendable {
+/// thread at a time) and gives it back. The network's weights are not changed after training or loading. Shared
+/// only through ``SASRecModel``, whose audit covers it.
+final class SASRecEncoders {
     let network: SASRecNetwork
     private let lock = NSLock()
     private var idle: [SASRecEncoder] = []

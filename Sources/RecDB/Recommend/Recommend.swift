@@ -44,9 +44,9 @@ extension CatalogReading where Self: ~Copyable {
                     provenance: provenance, explanation: "")
                 if resolved.returnsUsers {
                     result.id = try externalUserID(candidate.item) ?? result.id
-                } else if let item = try item(internalID: candidate.item) {
-                    result.id = item.id
-                    result.title = item.title
+                } else if let heading = try itemHeading(internalID: candidate.item) {
+                    result.id = heading.id
+                    result.title = heading.title
                 }
                 return result
             }

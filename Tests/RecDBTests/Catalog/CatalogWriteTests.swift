@@ -42,6 +42,31 @@ struct CatalogWriteTests {
         }
     }
 
+    /// A result page reads only an item's id and title; they match the whole record's, whatever else it holds.
+    @Test func itemHeadingMatchesTheWholeRecord() throws {
+        try TemporaryDirectory.with { folder in
+            let db = try folder.createDatabase()
+            let items: [(String, Attributes)] = [
+                ("a", ["title": .string("Gone Girl"), "price": .number(9.5)]),
+                ("b", ["available": .bool(true), "tags": .strings(["x", "y"]), "title": .string("Ünïcode ✓"),
+                       "created_at": .timestamp(Timestamp(milliseconds: 5))]),
+                ("c", ["tags": .strings([]), "price": .number(1)]),
+                ("d", ["subtitle": .string("not the title"), "titles": .strings(["x"])]),
+                ("e", [:]),
+            ]
+            try db.write { w in for (id, attributes) in items { try w.upsertItem(id, attributes: attributes) } }
+            try db.read { r throws in
+                for (id, _) in items {
+                    let item = try #require(try r.item(id))
+                    let heading = try #require(try r.itemHeading(internalID: item.internalID))
+                    #expect(heading.id == item.id)
+                    #expect(heading.title == item.title)
+                }
+                #expect(try r.itemHeading(internalID: 99) == nil)
+            }
+        }
+    }
+
     static let invalidItemAttributes: [Attributes] = [
         ["price": .string("9.99")],
         ["tags": .string("dark,nordic")],

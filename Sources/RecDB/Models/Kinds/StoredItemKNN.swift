@@ -63,21 +63,47 @@ extension ModelSpec {
 }
 
 extension CatalogReading where Self: ~Copyable {
+    /// Item-kNN's candidates: each neighbour of the target's recent items scored by the sum of its similarities to
+    /// them, its source the item it is most similar to; the `pool` best live ones, best first (ties by lower id).
     func neighbourCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
+        guard pool > 0 else { return [] }
         let lists = try neighbourListSource(record)
-        var scores: [UInt32: (score: Float, source: UInt32, best: Float)] = [:]
-        for source in sourceItems(resolved) {
+        typealias Score = (score: Float, source: UInt32, best: Float)
+        let sources = sourceItems(resolved)
+        var scores: [UInt32: Score] = [:]
+        scores.reserveCapacity(min(sources.count * lists.capacity, 1 << 16))
+        func add(_ similarity: Float, from source: UInt32, to entry: inout Score) {
+            entry.score += similarity
+            if similarity > entry.best { entry.source = source; entry.best = similarity }
+        }
+        for source in sources {
             try forEachNeighbour(of: source, in: lists) { item, similarity in
                 guard resolved.accepts(item) else { return }
-                var entry = scores[item] ?? (0, source, 0)
-                entry.score += similarity
-                if similarity > entry.best { entry.source = source; entry.best = similarity }
-                scores[item] = entry
+                add(similarity, from: source, to: &scores[item, default: (0, source, 0)])
             }
         }
-        let ranked = scores.map {
-            Candidate(item: $0.key, score: $0.value.score, model: record.name, reason: resolved.sourceReason, sources: [$0.value.source])
+        func candidate(_ item: UInt32, _ entry: Score) -> Candidate {
+            Candidate(
+                item: item, score: entry.score, model: record.name, reason: resolved.sourceReason,
+                sources: [entry.source])
         }
-        return try bestLive(ranked, pool: pool)
+        // The `pool` best by (score, lower id) through a heap, so only they become candidates (a user's lists hold
+        // thousands of neighbours); when one of them was deleted, the whole ranking decides, as before.
+        var heap = NeighborHeap(capacity: pool + 1, isMax: true)
+        defer { heap.deallocate() }
+        for (item, entry) in scores {
+            let neighbour = Neighbor(distance: -entry.score, node: item)
+            if heap.count < pool {
+                heap.push(neighbour)
+            } else if neighbour < heap.top {
+                heap.pop()
+                heap.push(neighbour)
+            }
+        }
+        let best = heap.elements.sorted()
+        if try best.allSatisfy({ try schema.items.contains($0.node, in: txn) }) {
+            return best.map { candidate($0.node, scores[$0.node]!) }
+        }
+        return try bestLive(scores.map { candidate($0.key, $0.value) }, pool: pool)
     }
 }

@@ -79,19 +79,20 @@ public final class AdamOptimizer {
             Parallel.forEachRange(n, work: n * 8) { range in
                 // Sixteen lanes at a time (the same operations in the same order as the scalar tail, so results do
                 // not depend on where a range starts), then the rest one by one.
+                typealias Lanes = SIMD16<Float>
+                let (gRaw, mRaw, vRaw, thetaRaw) = (UnsafeMutableRawPointer(g), UnsafeMutableRawPointer(m),
+                    UnsafeMutableRawPointer(v), UnsafeMutableRawPointer(theta))
                 var i = range.lowerBound
                 while i + 16 <= range.upperBound {
-                    let grad = SIMD16<Float>(UnsafeBufferPointer(start: g + i, count: 16))
-                        + l2 * SIMD16<Float>(UnsafeBufferPointer(start: theta + i, count: 16))
-                    let mi = b1 * SIMD16<Float>(UnsafeBufferPointer(start: m + i, count: 16)) + (1 - b1) * grad
-                    let vi = b2 * SIMD16<Float>(UnsafeBufferPointer(start: v + i, count: 16)) + (1 - b2) * grad * grad
-                    let ti = SIMD16<Float>(UnsafeBufferPointer(start: theta + i, count: 16)) * shrink
-                        - stepSize * mi / (vi.squareRoot() / rootCorrection2 + eps)
-                    for lane in 0..<16 {
-                        m[i + lane] = mi[lane]
-                        v[i + lane] = vi[lane]
-                        theta[i + lane] = ti[lane]
-                    }
+                    let offset = i * MemoryLayout<Float>.stride
+                    let thetaI = thetaRaw.loadUnaligned(fromByteOffset: offset, as: Lanes.self)
+                    let grad = gRaw.loadUnaligned(fromByteOffset: offset, as: Lanes.self) + l2 * thetaI
+                    let mi = b1 * mRaw.loadUnaligned(fromByteOffset: offset, as: Lanes.self) + (1 - b1) * grad
+                    let vi = b2 * vRaw.loadUnaligned(fromByteOffset: offset, as: Lanes.self) + (1 - b2) * grad * grad
+                    let updated = thetaI * shrink - stepSize * mi / (vi.squareRoot() / rootCorrection2 + eps)
+                    mRaw.storeBytes(of: mi, toByteOffset: offset, as: Lanes.self)
+                    vRaw.storeBytes(of: vi, toByteOffset: offset, as: Lanes.self)
+                    thetaRaw.storeBytes(of: updated, toByteOffset: offset, as: Lanes.self)
                     i += 16
                 }
                 while i < range.upperBound {
@@ -131,9 +132,11 @@ public func clipGradientNorm(_ parameters: [Parameter], maxNorm: Float) -> Float
 /// Σ x², sixteen lanes at a time.
 private func sumOfSquares(_ x: UnsafeMutableBufferPointer<Float>) -> Float {
     var lanes = SIMD16<Float>()
+    guard let base = x.baseAddress else { return 0 }
+    let raw = UnsafeRawPointer(base)
     var i = 0
     while i + 16 <= x.count {
-        let chunk = SIMD16<Float>(UnsafeBufferPointer(rebasing: x[i..<(i + 16)]))
+        let chunk = raw.loadUnaligned(fromByteOffset: i * MemoryLayout<Float>.stride, as: SIMD16<Float>.self)
         lanes += chunk * chunk
         i += 16
     }

@@ -77,11 +77,30 @@ public final class AdamOptimizer {
             let shrink: Float = variant == .adamW && parameter.decays ? 1 - learningRate * weightDecay : 1
             let (b1, b2, eps) = (beta1, beta2, epsilon)
             Parallel.forEachRange(n, work: n * 8) { range in
-                for i in range {
+                // Sixteen lanes at a time (the same operations in the same order as the scalar tail, so results do
+                // not depend on where a range starts), then the rest one by one.
+                typealias Lanes = SIMD16<Float>
+                let (gRaw, mRaw, vRaw, thetaRaw) = (UnsafeMutableRawPointer(g), UnsafeMutableRawPointer(m),
+                    UnsafeMutableRawPointer(v), UnsafeMutableRawPointer(theta))
+                var i = range.lowerBound
+                while i + 16 <= range.upperBound {
+                    let offset = i * MemoryLayout<Float>.stride
+                    let thetaI = thetaRaw.loadUnaligned(fromByteOffset: offset, as: Lanes.self)
+                    let grad = gRaw.loadUnaligned(fromByteOffset: offset, as: Lanes.self) + l2 * thetaI
+                    let mi = b1 * mRaw.loadUnaligned(fromByteOffset: offset, as: Lanes.self) + (1 - b1) * grad
+                    let vi = b2 * vRaw.loadUnaligned(fromByteOffset: offset, as: Lanes.self) + (1 - b2) * grad * grad
+                    let updated = thetaI * shrink - stepSize * mi / (vi.squareRoot() / rootCorrection2 + eps)
+                    mRaw.storeBytes(of: mi, toByteOffset: offset, as: Lanes.self)
+                    vRaw.storeBytes(of: vi, toByteOffset: offset, as: Lanes.self)
+                    thetaRaw.storeBytes(of: updated, toByteOffset: offset, as: Lanes.self)
+                    i += 16
+                }
+                while i < range.upperBound {
                     let grad = g[i] + l2 * theta[i]
                     m[i] = b1 * m[i] + (1 - b1) * grad
                     v[i] = b2 * v[i] + (1 - b2) * grad * grad
                     theta[i] = theta[i] * shrink - stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
+                    i += 1
                 }
             }
         }
@@ -94,19 +113,55 @@ public final class AdamOptimizer {
 }
 
 /// Scales all gradients together so their global L2 norm is at most `maxNorm` (as PyTorch's `clip_grad_norm_`,
-/// factor `maxNorm / (norm + 1e-6)`); returns the norm before clipping.
+/// factor `maxNorm / (norm + 1e-6)`); returns the norm before clipping. A table with a sparse gradient (rows written
+/// only by `Tape.gather`) is read and scaled only in those rows, the rest being zero.
 @discardableResult
 public func clipGradientNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
     var total: Double = 0
     for p in parameters {
-        var s: Float = 0
-        for g in p.gradient { s += g * g }
-        total += Double(s)
+        p.forEachGradientSpan { span in total += Double(sumOfSquares(span)) }
     }
     let norm = Float(total.squareRoot())
     if norm > maxNorm {
         let factor = maxNorm / (norm + 1e-6)
-        for p in parameters { for i in p.gradient.indices { p.gradient[i] *= factor } }
+        for p in parameters { p.forEachGradientSpan { span in for i in span.indices { span[i] *= factor } } }
     }
     return norm
+}
+
+/// Σ x², sixteen lanes at a time.
+private func sumOfSquares(_ x: UnsafeMutableBufferPointer<Float>) -> Float {
+    var lanes = SIMD16<Float>()
+    guard let base = x.baseAddress else { return 0 }
+    let raw = UnsafeRawPointer(base)
+    var i = 0
+    while i + 16 <= x.count {
+        let chunk = raw.loadUnaligned(fromByteOffset: i * MemoryLayout<Float>.stride, as: SIMD16<Float>.self)
+        lanes += chunk * chunk
+        i += 16
+    }
+    var sum = lanes.sum()
+    while i < x.count {
+        sum += x[i] * x[i]
+        i += 1
+    }
+    return sum
+}
+
+extension Parameter {
+    /// Calls `body` on the parts of the gradient that may be non-zero: the whole of it, or, for a table whose
+    /// gradient is sparse, each written row once (in ascending order). A table no op wrote is read whole, so a
+    /// gradient set by hand still counts.
+    func forEachGradientSpan(_ body: (UnsafeMutableBufferPointer<Float>) -> Void) {
+        guard !gradientIsDense, shape.rank >= 2, !touchedRows.isEmpty else {
+            body(gradient)
+            return
+        }
+        let width = shape.last
+        var previous: Int32 = -1
+        for row in touchedRows.sorted() where row != previous {
+            previous = row
+            body(UnsafeMutableBufferPointer(rebasing: gradient[(Int(row) * width)..<((Int(row) + 1) * width)]))
+        }
+    }
 }

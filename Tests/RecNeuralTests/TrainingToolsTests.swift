@@ -57,6 +57,43 @@ import Testing
         #expect(clipGradientNorm([a, b], maxNorm: 10) < 1.0001, "below the limit nothing changes")
     }
 
+    @Test func clippingASparseTableMatchesTheDenseNorm() {
+        let table = randomParameter("table", Shape(40, 20), seed: 3)
+        let tape = Tape(seed: 1)
+        let rows: [Int32] = [7, 3, 7, 31]
+        let gathered = rows.withUnsafeBufferPointer { tape.gather(table, rows: $0) }
+        tape.backward(tape.sum(tape.multiply(gathered, gathered)))
+        let dense = table.gradient.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+        let before = Array(table.gradient)
+        let norm = clipGradientNorm([table], maxNorm: dense / 2)
+        #expect(abs(norm - dense) <= 1e-4 * dense)
+        let factor = (dense / 2) / (norm + 1e-6)
+        #expect(zip(table.gradient, before).allSatisfy { abs($0 - $1 * factor) <= 1e-5 * max(1, abs($1)) })
+    }
+
+    @Test func adamStepIsTheSameInEveryLane() {
+        // 37 values: two sixteen-lane chunks and a scalar tail must follow the same rule as one scalar parameter.
+        let p = Parameter("w", shape: Shape(37))
+        for i in 0..<37 { p.value[i] = Float(i) / 10 - 1 }
+        let adam = AdamOptimizer(parameters: [p], variant: .adamW, beta2: 0.98, weightDecay: 0.1)
+        var expected: [Float] = []
+        for i in 0..<37 {
+            let q = Parameter("q", shape: Shape(1))
+            q.value[0] = p.value[i]
+            let single = AdamOptimizer(parameters: [q], variant: .adamW, beta2: 0.98, weightDecay: 0.1)
+            for step in 0..<3 {
+                q.gradient[0] = Float(i % 7) - 3 + Float(step)
+                single.step(learningRate: 0.01)
+            }
+            expected.append(q.value[0])
+        }
+        for step in 0..<3 {
+            for i in 0..<37 { p.gradient[i] = Float(i % 7) - 3 + Float(step) }
+            adam.step(learningRate: 0.01)
+        }
+        #expect(Array(p.value) == expected)
+    }
+
     @Test func schedules() {
         let linear = LearningRateSchedule(peak: 1, warmupSteps: 4, totalSteps: 14, decay: .linear, final: 0.1)
         #expect(linear.rate(atStep: 0) == 0.25)
@@ -98,6 +135,32 @@ import Testing
         #expect(stopping.bestEpoch == 1 && stopping.bestMetric == 0.3)
         stopping.restoreBest()
         #expect(Array(p.value) == [1, 1])
+    }
+
+    @Test func earlyStoppingRunEvaluatesEveryKthEpochAndKeepsTheBest() {
+        let p = Parameter("w", shape: Shape(1))
+        let metrics: [Int: Double] = [2: 0.1, 4: 0.4, 6: 0.3, 8: 0.2]
+        var epoch = 0, seen: [EpochOutcome] = []
+        let run = EarlyStopping.run(
+            parameters: [p], maxEpochs: 20, patience: 2, evaluateEvery: 2,
+            trainEpoch: {
+                epoch += 1
+                p.fill(Float(epoch))
+                return Float(epoch)
+            },
+            validate: { metrics[epoch] ?? 0 },
+            onEpoch: {
+                seen.append($0)
+                return false
+            })
+        #expect(run == EarlyStoppedRun(epochs: 8, bestEpoch: 4, bestMetric: 0.4))
+        #expect(seen.map(\.validationMetric) == [nil, 0.1, nil, 0.4, nil, 0.3, nil, 0.2])
+        #expect(seen.last?.bestEpoch == 4 && p.value[0] == 4)
+        // The observer can end a run; without validation the last weights stay.
+        let capped = EarlyStopping.run(
+            parameters: [p], maxEpochs: 20, patience: 2, trainEpoch: { 0 }, validate: nil,
+            onEpoch: { $0.epoch == 3 })
+        #expect(capped == EarlyStoppedRun(epochs: 3, bestEpoch: nil, bestMetric: nil))
     }
 
     @Test func tapeReusesItsArenaAcrossSteps() {

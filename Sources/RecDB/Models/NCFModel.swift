@@ -181,25 +181,17 @@ public struct NCFModel: Recommender {
         // The paper fine-tunes a pre-trained NeuMF more gently.
         if start != nil { settings.learningRate /= 10 }
         let trainer = NCFTrainer(network: network, users: data.trainUsers, items: data.trainItems, settings: settings)
-        let stopping = EarlyStopping(parameters: network.parameters, patience: p.patience)
-        var epochs = 0
-        var best: Int?, bestNDCG: Double?
-        for epoch in 0..<p.epochs {
-            guard trainer.positiveCount > 0 else { break }
-            let loss = trainer.trainEpoch()
-            let ndcg = data.validation.isEmpty ? nil : data.validationNDCG(NCFScorer(network: network))
-            let stop = ndcg.map { stopping.record(Float($0), epoch: epoch) } ?? false
-            epochs = epoch + 1
-            if let ndcg, stopping.bestEpoch == epoch {
-                best = epoch + 1
-                bestNDCG = ndcg
-            }
-            progress.report(
-                variant: variant, epoch: epoch + 1, epochs: p.epochs, loss: loss, ndcg: ndcg, best: best ?? epoch + 1)
-            if stop { break }
-        }
-        if !data.validation.isEmpty { stopping.restoreBest() }
-        return (network, epochs, best, bestNDCG)
+        let run = EarlyStopping.run(
+            parameters: network.parameters, maxEpochs: trainer.positiveCount > 0 ? p.epochs : 0, patience: p.patience,
+            trainEpoch: { trainer.trainEpoch() },
+            validate: data.validation.isEmpty ? nil : { data.validationNDCG(NCFScorer(network: network)) },
+            onEpoch: { epoch in
+                progress.report(
+                    variant: variant, epoch: epoch.epoch, epochs: p.epochs, loss: epoch.loss,
+                    ndcg: epoch.validationMetric, best: epoch.bestEpoch ?? epoch.epoch)
+                return false
+            })
+        return (network, run.epochs, run.bestEpoch, run.bestMetric)
     }
 
     // MARK: - Scoring

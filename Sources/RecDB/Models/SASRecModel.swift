@@ -1,12 +1,6 @@
 import Foundation
 import RecNeural
 
-// Unchecked `Sendable`, audited: the only `var`s (`epochsTrained`, `bestEpoch`, `bestValidationNDCG`, `private(set)`)
-// are written by `train`, called only from `init` before `self` is shared; after init every stored property is read
-// only. `encoders` (not `Sendable` itself) is shared by the requests that read this model: its network's weights are
-// only read after init, and its pool of idle encoders is read and written only under its lock, an encoder taken
-// from the pool being used by one caller until it is put back. (A `Mutex` cannot hold the pool: an encoder made
-// from the non-`Sendable` network cannot leave `withLock` as a `sending` result.)
 /// SASRec (Kang & McAuley 2018), the sequential transformer of the training core (`RecNeural`), as a RecDB model.
 ///
 /// Each user's events in time order (ties by sequence; every event type counts as a step) are a sequence of items;
@@ -15,7 +9,7 @@ import RecNeural
 /// not improved for `patience` epochs and keeps the best epoch's weights; `finalPass` then runs one more epoch over
 /// the whole sequences (held-out items included) at a tenth of the learning rate. At request time a history's latest
 /// `maxLength` items are encoded by one forward pass into a query vector, scored against the item embeddings.
-public final class SASRecModel: Recommender, @unchecked Sendable {
+public final class SASRecModel: Recommender, Sendable {
     /// Training hyperparameters; `init()` gives the defaults listed on each field.
     public struct Parameters: Sendable, Hashable, Codable {
         /// Embedding and hidden width (default 64).
@@ -91,11 +85,11 @@ public final class SASRecModel: Recommender, @unchecked Sendable {
     /// The parameters it was trained with (serving: those of the record).
     public let parameters: Parameters
     /// Epochs trained before early stopping (0 when loaded from storage).
-    public private(set) var epochsTrained = 0
+    public let epochsTrained: Int
     /// The epoch (from 1) whose weights were kept; nil without validation.
-    public private(set) var bestEpoch: Int?
+    public let bestEpoch: Int?
     /// That epoch's validation NDCG@10.
-    public private(set) var bestValidationNDCG: Double?
+    public let bestValidationNDCG: Double?
     let encoders: SASRecEncoders
 
     /// The network's item count: internal item ids `0..<itemCount` are rows `1...itemCount` of its tables.
@@ -116,7 +110,9 @@ public final class SASRecModel: Recommender, @unchecked Sendable {
         let previousThreads = Parallel.threadCount
         Parallel.setThreadCount(max(1, threads))
         defer { Parallel.setThreadCount(previousThreads) }
-        train(network, Self.sequences(log, itemCount: itemCount), onEpoch: onEpoch)
+        let run = Self.train(
+            network, Self.sequences(log, itemCount: itemCount), parameters: parameters, name: name, onEpoch: onEpoch)
+        (epochsTrained, bestEpoch, bestValidationNDCG) = (run.epochs, run.bestEpoch, run.bestMetric)
     }
 
     /// A model serving `network` (a stored generation).
@@ -124,6 +120,7 @@ public final class SASRecModel: Recommender, @unchecked Sendable {
         self.name = name
         self.parameters = parameters
         encoders = SASRecEncoders(network: network)
+        (epochsTrained, bestEpoch, bestValidationNDCG) = (0, nil, nil)
     }
 
     // MARK: - Training
@@ -143,9 +140,11 @@ public final class SASRecModel: Recommender, @unchecked Sendable {
     /// The most validation users scored per epoch (evenly spread over all), which bounds an epoch's validation cost.
     static let validationLimit = 10_000
 
-    private func train(
-        _ network: SASRecNetwork, _ sequences: [[Int32]], onEpoch: (@Sendable (TrainingEpochReport) -> Void)?
-    ) {
+    /// Trains `network` with early stopping on the users' last items, then the optional final pass.
+    private static func train(
+        _ network: SASRecNetwork, _ sequences: [[Int32]], parameters: Parameters, name: String,
+        onEpoch: (@Sendable (TrainingEpochReport) -> Void)?
+    ) -> EarlyStoppedRun {
         var training: [[Int32]] = []
         var validation: [(input: [Int32], target: Int32)] = []
         for sequence in sequences {
@@ -160,36 +159,34 @@ public final class SASRecModel: Recommender, @unchecked Sendable {
             let step = Double(validation.count) / Double(Self.validationLimit)
             validation = (0..<Self.validationLimit).map { validation[Int(Double($0) * step)] }
         }
-        let trainer = makeTrainer(network, training, learningRate: parameters.learningRate)
-        let stopping = EarlyStopping(parameters: network.parameters, patience: parameters.patience)
+        let trainer = makeTrainer(network, training, parameters: parameters, learningRate: parameters.learningRate)
         let evaluationTape = Tape(isTraining: false)
         let started = Date()
-        for epoch in 0..<parameters.epochs {
-            guard trainer.batchesPerEpoch > 0 else { break }
-            let loss = trainer.trainEpoch()
-            let ndcg = validation.isEmpty ? nil : Self.validationNDCG(network, validation, tape: evaluationTape)
-            let stop = ndcg.map { stopping.record(Float($0), epoch: epoch) } ?? false
-            epochsTrained = epoch + 1
-            if let ndcg, stopping.bestEpoch == epoch {
-                bestEpoch = epoch + 1
-                bestValidationNDCG = ndcg
-            }
-            let elapsed = Date().timeIntervalSince(started)
-            onEpoch?(
-                TrainingEpochReport(
-                    model: name, epoch: epoch + 1, epochs: parameters.epochs, loss: Double(loss), validationNDCG: ndcg,
-                    bestEpoch: bestEpoch ?? epoch + 1, elapsedSeconds: elapsed,
-                    etaSeconds: elapsed / Double(epoch + 1) * Double(parameters.epochs - epoch - 1)))
-            if stop { break }
-        }
-        if !validation.isEmpty { stopping.restoreBest() }
+        let run = EarlyStopping.run(
+            parameters: network.parameters, maxEpochs: trainer.batchesPerEpoch > 0 ? parameters.epochs : 0,
+            patience: parameters.patience, trainEpoch: { trainer.trainEpoch() },
+            validate: validation.isEmpty ? nil : { validationNDCG(network, validation, tape: evaluationTape) },
+            onEpoch: { epoch in
+                let elapsed = Date().timeIntervalSince(started)
+                onEpoch?(
+                    TrainingEpochReport(
+                        model: name, epoch: epoch.epoch, epochs: parameters.epochs, loss: Double(epoch.loss),
+                        validationNDCG: epoch.validationMetric, bestEpoch: epoch.bestEpoch ?? epoch.epoch,
+                        elapsedSeconds: elapsed,
+                        etaSeconds: elapsed / Double(epoch.epoch) * Double(parameters.epochs - epoch.epoch)))
+                return false
+            })
         if parameters.finalPass, !validation.isEmpty {
-            let final = makeTrainer(network, sequences, learningRate: parameters.learningRate / 10)
+            let final = makeTrainer(
+                network, sequences, parameters: parameters, learningRate: parameters.learningRate / 10)
             if final.batchesPerEpoch > 0 { final.trainEpoch() }
         }
+        return run
     }
 
-    private func makeTrainer(_ network: SASRecNetwork, _ sequences: [[Int32]], learningRate: Float) -> SASRecTrainer {
+    private static func makeTrainer(
+        _ network: SASRecNetwork, _ sequences: [[Int32]], parameters: Parameters, learningRate: Float
+    ) -> SASRecTrainer {
         let batches = max(1, (sequences.count + parameters.batchSize - 1) / parameters.batchSize)
         var settings = SASRecTrainer.Settings(
             schedule: LearningRateSchedule(peak: learningRate, totalSteps: batches * parameters.epochs))

@@ -11,6 +11,10 @@ struct SASRecRun {
     var evaluateEvery: Int
     /// Training stops at the first evaluation after this many minutes (0: no limit).
     var maxMinutes: Double
+    /// Whether the full run scores the test targets too (off while screening settings on validation).
+    var scoresTest: Bool
+    /// Where the full run writes the kept weights (empty: nowhere), for a later `test` run.
+    var weightsPath: String
     let split: SequenceSplit
 
     init(split: SequenceSplit, options: inout Options) {
@@ -34,6 +38,8 @@ struct SASRecRun {
         patience = options.int("patience", 5)
         evaluateEvery = options.int("eval_every", 2)
         maxMinutes = Double(options.float("max_minutes", 0))
+        scoresTest = options.int("test", 1) != 0
+        weightsPath = options.string("save", "")
         let batchSize = options.int("batch", 128)
         let batches = (split.userCount + batchSize - 1) / batchSize
         let decay: LearningRateSchedule.Decay
@@ -70,41 +76,80 @@ struct SASRecRun {
     func run() -> [String: Any] {
         let network = SASRecNetwork(configuration)
         let trainer = SASRecTrainer(network: network, sequences: split.training, settings: settings)
-        let stopping = EarlyStopping(parameters: network.parameters, patience: patience)
-        var trainSeconds = 0.0, epochs = 0
+        var trainSeconds = 0.0, epochSeconds = 0.0, capped = false
         var curve: [[String: Any]] = []
         let runStart = ContinuousClock.now
-        for epoch in 1...maxEpochs {
-            let start = ContinuousClock.now
-            let loss = trainer.trainEpoch()
-            let seconds = (ContinuousClock.now - start) / .seconds(1)
-            trainSeconds += seconds
-            epochs = epoch
-            var point: [String: Any] = ["epoch": epoch, "loss": Double(loss), "seconds": seconds]
-            if epoch % evaluateEvery == 0 || epoch == maxEpochs {
-                let validation = evaluate(network, .validation)
-                point["val_ndcg10"] = validation.ndcg
-                point["val_hr10"] = validation.hitRate
-                log(String(format: "swift epoch %d: loss %.4f, %.1f s, val NDCG@10 %.4f HR@10 %.4f", epoch, loss,
-                    seconds, validation.ndcg, validation.hitRate))
-                curve.append(point)
-                if stopping.record(Float(validation.ndcg), epoch: epoch) { break }
-                if maxMinutes > 0 && (ContinuousClock.now - runStart) / .seconds(60) > maxMinutes {
-                    log("swift: stopping at the \(maxMinutes)-minute cap")
-                    break
+        let outcome = EarlyStopping.run(
+            parameters: network.parameters, maxEpochs: maxEpochs, patience: patience, evaluateEvery: evaluateEvery,
+            trainEpoch: {
+                let start = ContinuousClock.now
+                let loss = trainer.trainEpoch()
+                epochSeconds = (ContinuousClock.now - start) / .seconds(1)
+                trainSeconds += epochSeconds
+                return loss
+            },
+            validate: { evaluate(network, .validation).ndcg },
+            onEpoch: { epoch in
+                let seconds = epochSeconds
+                var point: [String: Any] = ["epoch": epoch.epoch, "loss": Double(epoch.loss), "seconds": seconds]
+                if let ndcg = epoch.validationMetric {
+                    point["val_ndcg10"] = ndcg
+                    log(String(format: "swift epoch %d: loss %.4f, %.1f s, val NDCG@10 %.4f (best epoch %d)",
+                        epoch.epoch, epoch.loss, seconds, ndcg, epoch.bestEpoch ?? 0))
+                } else {
+                    log(String(format: "swift epoch %d: loss %.4f, %.1f s", epoch.epoch, epoch.loss, seconds))
                 }
-            } else {
-                log(String(format: "swift epoch %d: loss %.4f, %.1f s", epoch, loss, seconds))
                 curve.append(point)
-            }
-        }
-        stopping.restoreBest()
-        let validation = evaluate(network, .validation), test = evaluate(network, .test)
-        return ["side": "recdb", "val_ndcg10": validation.ndcg, "val_hr10": validation.hitRate,
-            "test_ndcg10": test.ndcg, "test_hr10": test.hitRate, "best_epoch": stopping.bestEpoch ?? 0,
-            "epochs": epochs, "capped": maxMinutes > 0 && (ContinuousClock.now - runStart) / .seconds(60) > maxMinutes,
-            "seconds_per_epoch": trainSeconds / Double(max(epochs, 1)),
+                guard epoch.validationMetric != nil, maxMinutes > 0,
+                    (ContinuousClock.now - runStart) / .seconds(60) > maxMinutes
+                else { return false }
+                log("swift: stopping at the \(maxMinutes)-minute cap")
+                capped = true
+                return true
+            })
+        if !weightsPath.isEmpty { save(network, to: weightsPath) }
+        let validation = evaluate(network, .validation)
+        var result: [String: Any] = ["side": "recdb", "val_ndcg10": validation.ndcg, "val_hr10": validation.hitRate,
+            "best_epoch": outcome.bestEpoch ?? 0, "epochs": outcome.epochs, "capped": capped,
+            "seconds_per_epoch": trainSeconds / Double(max(outcome.epochs, 1)),
             "wall_seconds": (ContinuousClock.now - runStart) / .seconds(1), "curve": curve]
+        if scoresTest { result.merge(testScores(network)) { $1 } }
+        return result
+    }
+
+    /// Test HR@10 / NDCG@10 (and validation again) of weights a full run saved with `save=PATH`.
+    func test(weightsFrom path: String) -> [String: Any] {
+        let network = SASRecNetwork(configuration)
+        load(network, from: path)
+        let validation = evaluate(network, .validation)
+        return ["side": "recdb", "val_ndcg10": validation.ndcg, "val_hr10": validation.hitRate]
+            .merging(testScores(network)) { $1 }
+    }
+
+    private func testScores(_ network: SASRecNetwork) -> [String: Any] {
+        let test = evaluate(network, .test)
+        return ["test_ndcg10": test.ndcg, "test_hr10": test.hitRate]
+    }
+
+    /// Every weight in `network.parameters` order, Float32 in machine byte order.
+    private func save(_ network: SASRecNetwork, to path: String) {
+        var data = Data()
+        for p in network.parameters { data.append(Data(buffer: UnsafeBufferPointer(p.value))) }
+        guard FileManager.default.createFile(atPath: path, contents: data) else { fail("cannot write \(path)") }
+    }
+
+    private func load(_ network: SASRecNetwork, from path: String) {
+        guard let data = FileManager.default.contents(atPath: path) else { fail("cannot read \(path)") }
+        let expected = network.parameters.reduce(0) { $0 + $1.shape.count } * MemoryLayout<Float>.size
+        guard data.count == expected else {
+            fail("\(path): \(data.count) bytes, but these settings need \(expected)")
+        }
+        var offset = 0
+        for p in network.parameters {
+            let bytes = p.shape.count * MemoryLayout<Float>.size
+            _ = data[offset..<(offset + bytes)].copyBytes(to: UnsafeMutableRawBufferPointer(p.value))
+            offset += bytes
+        }
     }
 
     /// Full-ranking HR@10 / NDCG@10 of `network` for every user's `target`.

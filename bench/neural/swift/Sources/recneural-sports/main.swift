@@ -1,9 +1,10 @@
 // SASRec and RecDB's session model on Amazon Sports (or any "user item item …" file) under the standard protocol:
 // last item test, second-last validation, the rest training; full ranking; HR@10 and NDCG@10 (RankingEvaluator).
-// Usage: recneural-sports sasrec|time|session <sequences.txt> [key=value …]
+// Usage: recneural-sports sasrec|time|test|session <sequences.txt> [key=value …]
 //   users=N (first N users; all by default), threads=2, and for sasrec/time: dim, blocks, heads, maxlen, dropout,
 //   loss=ssm|full|bce, negatives, lr, warmup, decay=constant|linear|cosine, weight_decay, batch, seed, pack=1|0,
-//   epochs (cap; for time: epochs timed), patience, eval_every.
+//   epochs (cap; for time: epochs timed), patience, eval_every, max_minutes; sasrec: test=0 (validation only, for
+//   screening), save=PATH (the kept weights); test: load=PATH (scores validation and test of saved weights).
 // Prints progress on standard error and one JSON object on standard output.
 import Foundation
 import RecNeural
@@ -24,9 +25,15 @@ case "time":
     let run = SASRecRun(split: split, options: &options)
     options.checkAllUsed()
     emit(run.time(epochs: run.maxEpochs))
+case "test":
+    let run = SASRecRun(split: split, options: &options)
+    let path = options.string("load", "")
+    options.checkAllUsed()
+    guard !path.isEmpty else { fail("test mode needs load=PATH (weights a sasrec run wrote with save=PATH)") }
+    emit(run.test(weightsFrom: path))
 case "session":
     options.checkAllUsed()
     emit(SessionRun(split: split).run())
 case let mode:
-    fail("mode '\(mode)': expected sasrec, time or session")
+    fail("mode '\(mode)': expected sasrec, time, test or session")
 }

@@ -4,7 +4,7 @@ import Testing
 
 @testable import RecDB
 
-@Suite("Generated explanations")
+@Suite("Generated explanations", .serialized)
 struct GeneratedExplanationTests {
     static let facts: ExplanationFacts = {
         var facts = ExplanationFacts(kind: .collaborative, item: "SCOTTIE DOG HOT WATER BOTTLE")
@@ -43,8 +43,12 @@ struct GeneratedExplanationTests {
 
     @Test func placeholdersAreFilledFromTheFactsOnly() {
         let sentence = ExplanationGenerator.fill(
-            " Since you bought [SOURCE], [COUNT] shoppers chose [ITEM] too.", facts: Self.facts)
-        #expect(sentence == "Since you bought KNITTED UNION FLAG HOT WATER BOTTLE, 42 shoppers chose SCOTTIE DOG HOT WATER BOTTLE too.")
+            " Since you bought [SOURCE], [ITEM] suits you, as [COUNT] shoppers chose both.", facts: Self.facts)
+        #expect(sentence == "Since you bought KNITTED UNION FLAG HOT WATER BOTTLE, SCOTTIE DOG HOT WATER BOTTLE suits you, as 42 shoppers chose both.")
+        #expect(!FaithfulnessCheck.check("Since you bought SCOTTIE DOG HOT WATER BOTTLE.", facts: Self.facts).accepted,
+                "the user did not buy the recommended item")
+        #expect(!FaithfulnessCheck.check("You bought KNITTED UNION FLAG HOT WATER BOTTLE for 42 reasons.", facts: Self.facts).accepted,
+                "a count that counts something other than shoppers")
         #expect(FaithfulnessCheck.check(sentence, facts: Self.facts).accepted)
         // A placeholder without a fact stays a marker, which the check refuses (it is not a word a sentence may use).
         #expect(!FaithfulnessCheck.check(ExplanationGenerator.fill("Since you bought [SOURCE] in [CATEGORY].", facts: Self.facts),

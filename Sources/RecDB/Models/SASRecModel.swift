@@ -327,9 +327,12 @@ public final class SASRecModel: Recommender, Sendable {
 }
 
 /// Encoders over one network for concurrent requests: each request borrows one (an encoder's tape serves one
-/// thread at a time) and gives it back. The network's weights are not changed after training or loading. Shared
-/// only through ``SASRecModel``, whose audit covers it.
-final class SASRecEncoders {
+/// thread at a time) and gives it back. The network's weights are not changed after training or loading.
+// Unchecked `Sendable`, audited: `network` is a `let` whose weights are only read after init (encoders read them,
+// nothing writes them); `idle` is read and written only between `lock.lock()` and `lock.unlock()`; an encoder taken
+// from `idle` is used by one caller until it is put back under the lock. (A `Mutex` cannot hold the pool: an encoder
+// made from the non-`Sendable` network cannot leave `withLock` as a `sending` result.)
+final class SASRecEncoders: @unchecked Sendable {
     let network: SASRecNetwork
     private let lock = NSLock()
     private var idle: [SASRecEncoder] = []

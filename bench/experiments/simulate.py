@@ -16,9 +16,9 @@ import recdb
 
 socket = sys.argv[1]
 runs = int(os.environ.get("EXPERIMENTS_RUNS", "100"))
-shoppers = int(os.environ.get("EXPERIMENTS_SHOPPERS", "1000"))
-rounds = int(os.environ.get("EXPERIMENTS_ROUNDS", "20"))
-rates = [float(x) for x in os.environ.get("EXPERIMENTS_RATES", "0.10,0.14").split(",")]
+shoppers = int(os.environ.get("EXPERIMENTS_SHOPPERS", "600"))
+rounds = int(os.environ.get("EXPERIMENTS_ROUNDS", "12"))
+rates = [float(x) for x in os.environ.get("EXPERIMENTS_RATES", "0.10,0.16").split(",")]
 categories = ["Books", "Garden", "Kitchen"]
 say = lambda *a: print("bench/experiments:", *a, file=sys.stderr, flush=True)
 
@@ -123,3 +123,7 @@ for key in ("interval_coverage", "always_valid_coverage", "right_sign_share", "a
             "mean_estimated_difference", "split_regret", "bandit_regret", "bandit_share_b", "seconds"):
     print(f"{key:52} {result[key]:>10}")
 print(json.dumps(result, sort_keys=True))
+if os.environ.get("EXPERIMENTS_CHECK"):
+    # The small run of scripts/test: the numbers add up and the bandit learns (loose bounds: few runs).
+    assert result["interval_coverage"] >= 0.6, result
+    assert result["bandit_share_b"] > 0.5, result

@@ -106,8 +106,8 @@ extension RecDatabase {
         guard let assignment = query.assignment, case .object(var members) = answer else { return answer }
         if assignment.recordsImpression {
             let impression = Impression(
-                id: assignment.id, variant: UInt8(assignment.variant), unit: assignment.unit, items: results.map(\.id),
-                time: Timestamp.now.milliseconds)
+                id: assignment.id, experiment: assignment.experiment, variant: UInt8(assignment.variant),
+                unit: assignment.unit, items: results.map(\.id), time: Timestamp.now.milliseconds)
             if !impressions.enqueue(impression) { try write { w in try w.record(impression) } }
             members["recommendation_id"] = .string(assignment.id.description)
         }

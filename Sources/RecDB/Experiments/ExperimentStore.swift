@@ -247,7 +247,7 @@ extension CatalogWriter {
         }
         var ids: [RecommendationID] = []
         for impression in credited {
-            guard let owner = try experiment(number: impression.id.experiment), owner.state == .running else { continue }
+            guard let owner = try experiment(impression.experiment), owner.state == .running else { continue }
             var txn = WriteTransaction(continuing: handle)
             let rank = impression.items.firstIndex(of: event.item).map { $0 + 1 } ?? 0
             let outcome = ImpressionOutcome(type: event.type, item: event.item, value: event.value, rank: rank)
@@ -294,15 +294,11 @@ extension CatalogWriter {
         for id in candidates where found[id.experiment] == nil {
             guard let impression = try impression(id) else { continue }
             if windows[id.experiment] == nil {
-                windows[id.experiment] = Int64(try experiment(number: id.experiment)?.attributionWindowSeconds ?? 0) * 1000
+                windows[id.experiment] = Int64(try experiment(impression.experiment)?.attributionWindowSeconds ?? 0) * 1000
             }
             guard impression.time >= time.milliseconds - windows[id.experiment]! else { continue }
             if impression.items.contains(item) { found[id.experiment] = impression }
         }
         return Array(found.values)
-    }
-
-    private func experiment(number: UInt32) throws -> Experiment? {
-        try experiments().first { $0.number == number }
     }
 }

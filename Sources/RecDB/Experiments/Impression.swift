@@ -6,6 +6,8 @@ import Synchronization
 public struct Impression: Sendable, Hashable {
     /// The recommendation's id (``RecommendationID``), answered as `recommendation_id`.
     public var id: RecommendationID
+    /// The experiment's name.
+    public var experiment: String
     /// The variant's index in its experiment.
     public var variant: UInt8
     /// `u:` and the user id, or `s:` and the session id: what bucketing hashed.
@@ -19,14 +21,16 @@ public struct Impression: Sendable, Hashable {
         var writer = BinaryWriter()
         writer.write(variant)
         writer.write(time)
+        writer.write(experiment)
         writer.write(unit)
         writer.write(UInt32(items.count))
         for item in items { writer.write(item) }
         return writer.bytes
     }
 
-    init(id: RecommendationID, variant: UInt8, unit: String, items: [String], time: Int64) {
+    init(id: RecommendationID, experiment: String, variant: UInt8, unit: String, items: [String], time: Int64) {
         self.id = id
+        self.experiment = experiment
         self.variant = variant
         self.unit = unit
         self.items = items
@@ -38,6 +42,7 @@ public struct Impression: Sendable, Hashable {
         self.id = id
         variant = try reader.readUInt8()
         time = try reader.readInt64()
+        experiment = try reader.readString()
         unit = try reader.readString()
         let count = try reader.readCount(elementSize: 4, limit: Parser.maxCount, "an impression's items")
         items = try (0..<count).map { _ in try reader.readString() }

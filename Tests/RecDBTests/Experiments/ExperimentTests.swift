@@ -192,6 +192,52 @@ struct ExperimentTests {
         }
     }
 
+    /// Items an impression showed and the user ignored reach refresh as weak negatives; BPR with
+    /// `ignoredNegatives` pushes them down for that user.
+    @Test func ignoredImpressionsAreWeakNegatives() throws {
+        try RecommendTests.with { db in
+            _ = try db.query(Self.create)
+            var shownTo: [String: [String]] = [:]
+            for user in 0..<30 {
+                let answer = try db.query("RECOMMEND 5 ITEMS FOR USER 'u\(user)' IN EXPERIMENT ranker")
+                let shown = Self.items(answer)
+                shownTo["u\(user)"] = shown
+                _ = try db.query(
+                    "EVENT click USER 'u\(user)' ITEM $i FROM RECOMMENDATION $r",
+                    parameters: ["i": .string(shown[0]), "r": answer["recommendation_id"] ?? .null])
+            }
+            let log = try db.read { r in try r.interactionLog() }
+            #expect(log.ignoredUsers.count == log.ignoredItems.count && !log.ignoredUsers.isEmpty)
+            #expect(log.ignoredUsers == log.ignoredUsers.sorted())
+            var ignored: [UInt32: Set<UInt32>] = [:]
+            for (user, item) in zip(log.ignoredUsers, log.ignoredItems) { ignored[user, default: []].insert(item) }
+            for (name, shown) in shownTo {
+                let user = try #require(try db.read { r in try r.userID(for: name) })
+                let clicked = try #require(try db.read { r in try r.itemID(for: shown[0]) })
+                #expect(!(ignored[user]?.contains(clicked) ?? false), "the clicked item is not ignored")
+                #expect((ignored[user]?.count ?? 0) == 4, "\(name): \(ignored[user] ?? [])")
+            }
+            var plain = BPRModel.Parameters()
+            plain.factors = 8
+            plain.iterations = 60
+            plain.learningRate = 0.05
+            var weak = plain
+            weak.ignoredNegatives = 1
+            func meanIgnoredScore(_ parameters: BPRModel.Parameters) -> Double {
+                let model = BPRModel(log: log, parameters: parameters, threads: 1)
+                var total = 0.0, count = 0
+                var scores = [Float](repeating: 0, count: log.itemLimit)
+                for (user, items) in ignored {
+                    scores.withUnsafeMutableBufferPointer { model.score(user: user, history: UserHistory(), into: $0) }
+                    let mean = scores.reduce(0, +) / Float(scores.count)
+                    for item in items { total += Double(scores[Int(item)] - mean); count += 1 }
+                }
+                return total / Double(max(count, 1))
+            }
+            #expect(meanIgnoredScore(weak) < meanIgnoredScore(plain))
+        }
+    }
+
     /// The fixed-horizon intervals cover the true difference in about 95 % of simulated experiments, the
     /// always-valid ones in at least that many.
     @Test func intervalsCoverTheTrueDifference() {

@@ -70,7 +70,7 @@ struct StoredBPR: StoredModel {
         [
             .count("factors", \.parameters.factors), .count("iterations", \.parameters.iterations),
             .float("learning_rate", \.parameters.learningRate), .float("regularization", \.parameters.regularization),
-            .seed("seed", \.parameters.seed),
+            .seed("seed", \.parameters.seed), .float("ignored_negatives", \.parameters.ignoredNegatives),
         ]
     }
 

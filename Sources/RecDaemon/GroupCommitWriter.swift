@@ -47,6 +47,8 @@ final class GroupCommitWriter: Sendable {
     var counters: Counters { state.withLock { $0.counters } }
 
     func start() {
+        // Reads in experiments queue their impressions for the next batch instead of committing them themselves.
+        database.impressions.deferToWriter { [wake] in wake.signal() }
         let thread = Thread { [self] in run() }
         thread.name = "recd-writer"
         thread.start()
@@ -92,6 +94,10 @@ final class GroupCommitWriter: Sendable {
                     let batch = Array(state.queue.prefix(maxBatch))
                     state.queue.removeFirst(batch.count)
                     return (batch, false)
+                }
+                if batch.isEmpty && database.impressions.pendingCount > 0 {
+                    commit([])  // impressions alone (the batch writes them first)
+                    continue
                 }
                 if done {
                     exited.signal()

@@ -20,6 +20,8 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Item-kNN similarity: cosine or conditional (P(j|i)).") var similarity: String = "cosine"
     @Option(help: "Popularity half-life in days.") var halfLife: Double = 30
     @Option(help: "Seed of the random initialisation and sampling.") var seed: UInt64 = 42
+    @Option(help: "BPR: share (0–1) of negatives drawn from items experiments showed the user and the user ignored.")
+    var ignoredNegatives: Float?
     @Option(help: "SASRec: the most epochs (early stopping on validation NDCG@10 usually ends sooner).") var epochs: Int?
     @Option(help: "SASRec: embedding width.") var dimension: Int?
     @Option(help: "SASRec: the most recent events read per history.") var maxLength: Int?
@@ -129,6 +131,7 @@ struct ModelOptions: ParsableArguments {
         p.regularization = regularization ?? p.regularization
         p.learningRate = learningRate ?? p.learningRate
         p.uniformNegatives = uniformNegatives
+        p.ignoredNegatives = ignoredNegatives ?? 0
         p.seed = seed
         return p
     }

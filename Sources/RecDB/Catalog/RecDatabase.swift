@@ -38,6 +38,12 @@ public final class RecDatabase: Sendable {
     let filterCache = FilterCache()
     /// The event types of the latest snapshot read (see ``CatalogReading/eventTypes``).
     let eventTypeCache = EventTypeCache()
+    /// Experiments' tables; nil only in a read-only process on a database written before they existed.
+    let experimentSchema: ExperimentSchema?
+    /// Decoded experiments.
+    let experimentCache = ExperimentCache()
+    /// Impressions of `RECOMMEND … IN EXPERIMENT` waiting for the next group commit (in a server).
+    public let impressions = ImpressionQueue()
 
     /// The folder of the database.
     public var path: String { environment.path }
@@ -64,6 +70,7 @@ public final class RecDatabase: Sendable {
         schema = try CatalogSchema(environment: env)
         vectorSchema = try VectorSchema(environment: env)
         modelSchema = try ModelSchema(environment: env)
+        experimentSchema = try ExperimentSchema.open(env)
         let meta = schema.meta
         sessionGap = try env.read { txn in
             guard let raw = try meta.get("session_gap_ms", in: txn), raw.count == 8 else { return options.sessionGap }
@@ -153,7 +160,10 @@ public final class RecDatabase: Sendable {
     public func writeBatch<Element, R>(
         _ elements: [Element], _ body: (inout CatalogWriter, Element) throws -> R
     ) throws -> [Result<R, any Error>] {
-        try write { w in
+        // Impressions queued by reads go first, so a statement of this batch finds the impression it answers.
+        let impressions = self.impressions.drain()
+        return try write { w in
+            for impression in impressions { _ = try w.attempt { w in try w.record(impression) } }
             var outcomes: [Result<R, any Error>] = []
             outcomes.reserveCapacity(elements.count)
             for element in elements {

@@ -15,6 +15,11 @@ public struct InteractionLog: Sendable {
     public var userLimit = 0
     /// One past the largest item id: the length of a model's score buffer.
     public var itemLimit = 0
+    /// Users of impressions' items they ignored (shown by `RECOMMEND … IN EXPERIMENT`, no event credited to the
+    /// impression for them and none with the item at all): weak negatives, parallel to ``ignoredItems``, sorted by user.
+    public var ignoredUsers: [UInt32] = []
+    /// The ignored items, parallel to ``ignoredUsers`` (BPR's `ignoredNegatives` draws from them).
+    public var ignoredItems: [UInt32] = []
 
     /// An empty log with both limits 0; fill the parallel arrays and limits together.
     public init() {}
@@ -82,6 +87,7 @@ extension CatalogReading where Self: ~Copyable {
         }
         log.userLimit = try CatalogSchemaAccess.idLimit("next.user", handle: handle, meta: schema.meta)
         log.itemLimit = try CatalogSchemaAccess.idLimit("next.item", handle: handle, meta: schema.meta)
+        try appendIgnoredImpressions(to: &log)
         return log
     }
 }

@@ -203,7 +203,11 @@ public struct BPRModel: Recommender {
         public var seed: UInt64 = 42
         /// Draw negatives uniformly over the item ids instead of in proportion to popularity (default false).
         public var uniformNegatives = false
-        /// The defaults: 64 factors, learning rate 0.01, λ = 0.01, 100 iterations, seed 42, popularity negatives.
+        /// The share (0…1) of negatives drawn from the items experiments showed the user and the user ignored
+        /// (``InteractionLog/ignoredItems``) when the user has any; the rest are drawn as above (default 0).
+        public var ignoredNegatives: Float = 0
+        /// The defaults: 64 factors, learning rate 0.01, λ = 0.01, 100 iterations, seed 42, popularity negatives,
+        /// no ignored negatives.
         public init() {}
     }
 
@@ -252,6 +256,8 @@ public struct BPRModel: Recommender {
         let uniform = parameters.uniformNegatives
         let workers = max(1, threads)
         let indices = byUser.indices, rowStart = byUser.rowStart
+        let ignored = IgnoredItems(log, users: byUser.rows)
+        let ignoredThreshold = UInt64(max(0, min(1, parameters.ignoredNegatives)) * 1_000_000)
         for iteration in 0..<parameters.iterations where samples > 0 {
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
                 var state = parameters.seed &+ UInt64(iteration) &* 1_000_003 &+ UInt64(worker) &* 7919
@@ -270,8 +276,13 @@ public struct BPRModel: Recommender {
                                 // By default the negative is the item of another random interaction: drawn in
                                 // proportion to popularity, which makes harder negatives than a uniform draw (as
                                 // implicit does).
-                                let disliked = uniform
+                                var disliked = uniform
                                     ? UInt32(next() % UInt64(itemCount)) : items[Int(next() % UInt64(samples))]
+                                if ignoredThreshold > 0, next() % 1_000_000 < ignoredThreshold,
+                                    let weak = ignored.draw(for: user, next())
+                                {
+                                    disliked = weak
+                                }
                                 if Self.contains(items, from: starts[user], to: starts[user + 1], disliked) { continue }
                                 let x = users.row(user), yi = itemsMatrix.row(Int(liked))
                                 let yj = itemsMatrix.row(Int(disliked))

@@ -122,7 +122,8 @@ extension CatalogReading where Self: ~Copyable {
     /// The read step of a read statement, with the model outputs `inputs` (see ``ModelInputs``).
     func executeRead(_ body: StatementBody, inputs: ModelInputs) throws -> ReadOutcome {
         switch body {
-        case .recommend(let query):
+        case .recommend(var query):
+            try assignVariant(&query)
             var page = try recommendPage(query, inputs: inputs)
             if query.generated {
                 // The facts a generated sentence may cite, read while the snapshot is open.
@@ -137,6 +138,8 @@ extension CatalogReading where Self: ~Copyable {
             return .value(try askValue(answer(request, asked: text, count: count, inputs: inputs)))
         case .showStats: return .value(try showStats())
         case .showModels: return .value(try showModels())
+        case .showExperiment(let name): return .value(try showExperiment(name))
+        case .showExperiments: return .value(try showExperiments())
         case .showItem(let id):
             guard let item = try item(id) else { throw RecDBError(.notFound, "unknown item '\(id)'") }
             return .value([
@@ -326,7 +329,11 @@ extension CatalogWriter {
             let input = EventInput(
                 user: event.user, item: event.item, type: event.type, value: event.value,
                 timestamp: event.timestamp ?? .now, session: event.session, text: event.text)
-            return ["sequence": .number(Double(try addEvent(input)))]
+            let sequence = try addEvent(input)
+            try attribute(event, sequence: sequence, time: input.timestamp)
+            return ["sequence": .number(Double(sequence))]
+        case .createExperiment, .alterExperiment, .stopExperiment:
+            return try executeExperimentWrite(body)
         default:
             throw RecDBError(.invalidArgument, "not a write statement")
         }

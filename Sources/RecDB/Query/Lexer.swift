@@ -128,7 +128,7 @@ struct Lexer {
             index += 2
             return Token(kind: .symbol, text: symbol == "<>" ? "!=" : symbol, offset: start)
         }
-        if "(),[]=<>;".contains(c) {
+        if "(),[]=<>;/:".contains(c) {
             index += 1
             return Token(kind: .symbol, text: String(c), offset: start)
         }

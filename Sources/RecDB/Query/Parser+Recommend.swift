@@ -55,6 +55,10 @@ extension Parser {
                 let expression = try modelExpression()
                 query.models = expression.weights
                 if case .chain = expression { query.chain = true }
+            } else if accept("IN") {
+                try expect("EXPERIMENT", "after IN")
+                try once("IN EXPERIMENT", token)
+                query.experiment = try identifier("an experiment name after IN EXPERIMENT")
             } else if accept("WHERE") {
                 try once("WHERE", token)
                 guard !query.returnsUsers else {
@@ -102,8 +106,11 @@ extension Parser {
                 query.generated = accept("GENERATED")
             } else {
                 throw syntaxError(
-                    "USING, WHERE, EXCLUDE, INCLUDE SEEN, DIVERSIFY, OFFSET, STRICT, EXPLAIN [GENERATED] or the end")
+                    "USING, IN EXPERIMENT, WHERE, EXCLUDE, INCLUDE SEEN, DIVERSIFY, OFFSET, STRICT, EXPLAIN [GENERATED] or the end")
             }
+        }
+        if query.experiment != nil && seen.contains("USING") {
+            throw RecDBError(.syntax, "IN EXPERIMENT chooses the models: leave out USING", position: current.offset)
         }
     }
 

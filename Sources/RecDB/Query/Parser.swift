@@ -16,7 +16,7 @@ struct Parser {
 
     private let tokens: [Token]
     private let parameters: [String: QueryValue]
-    private var index = 0
+    var index = 0
     private var depth = 0
 
     init(tokens: [Token], parameters: [String: QueryValue]) {
@@ -119,8 +119,18 @@ struct Parser {
             body = .refresh(model: try identifier("a model name after REFRESH MODEL"))
         } else if accept("EVALUATE") {
             body = try evaluate()
+        } else if accept("CREATE") {
+            try expect("EXPERIMENT", "after CREATE")
+            body = .createExperiment(try createExperiment())
+        } else if accept("ALTER") {
+            try expect("EXPERIMENT", "after ALTER")
+            body = try alterExperiment()
+        } else if accept("STOP") {
+            try expect("EXPERIMENT", "after STOP")
+            body = .stopExperiment(try identifier("an experiment name after STOP EXPERIMENT"))
         } else {
-            throw syntaxError("RECOMMEND, ASK, UPSERT, DELETE, EVENT, SHOW, REFRESH or EVALUATE", at: first)
+            throw syntaxError(
+                "RECOMMEND, ASK, UPSERT, DELETE, EVENT, SHOW, REFRESH, EVALUATE, CREATE, ALTER or STOP", at: first)
         }
         _ = acceptSymbol(";")
         guard current.kind == .end else { throw syntaxError("the end of the statement") }
@@ -136,8 +146,8 @@ struct Parser {
         var seen = Set<String>()
         while current.kind != .end && !current.isSymbol(";") {
             let token = current
-            guard token.kind == .word, ["VALUE", "SESSION", "AT", "TEXT"].contains(token.text.uppercased()) else {
-                throw syntaxError("VALUE, SESSION, AT, TEXT or the end")
+            guard token.kind == .word, ["VALUE", "SESSION", "AT", "TEXT", "FROM"].contains(token.text.uppercased()) else {
+                throw syntaxError("VALUE, SESSION, AT, TEXT, FROM RECOMMENDATION or the end")
             }
             let clause = token.text.uppercased()
             guard seen.insert(clause).inserted else {
@@ -154,6 +164,9 @@ struct Parser {
                     throw invalid("'\(text)' is not an ISO 8601 time such as 2026-11-26T10:00:00Z", at: timeToken)
                 }
                 event.timestamp = time
+            case "FROM":
+                try expect("RECOMMENDATION", "after FROM")
+                event.recommendation = try identifier("a recommendation id after FROM RECOMMENDATION")
             default: event.text = try text("a text after TEXT")
             }
         }
@@ -163,6 +176,8 @@ struct Parser {
     private mutating func show() throws -> StatementBody {
         if accept("STATS") { return .showStats }
         if accept("MODELS") { return .showModels }
+        if accept("EXPERIMENTS") { return .showExperiments }
+        if accept("EXPERIMENT") { return .showExperiment(try identifier("an experiment name after SHOW EXPERIMENT")) }
         if accept("ITEM") { return .showItem(try identifier("an item id after SHOW ITEM")) }
         if accept("USER") {
             let id = try identifier("a user id after SHOW USER")
@@ -171,7 +186,7 @@ struct Parser {
             if accept("LIMIT") { limit = try integer("a number after LIMIT", range: 0...Self.maxCount) }
             return .showUser(id, history: history || limit != nil, limit: limit)
         }
-        throw syntaxError("STATS, MODELS, ITEM or USER after SHOW")
+        throw syntaxError("STATS, MODELS, ITEM, USER, EXPERIMENT or EXPERIMENTS after SHOW")
     }
 
     private mutating func evaluate() throws -> StatementBody {

@@ -62,7 +62,7 @@ extension RecDatabase {
         case .page(var results, let query):
             // The read transaction is closed: generation pins no pages and holds no reader slot.
             let generation = query.generated ? try ExplanationGenerator.shared.generate(&results, for: query) : nil
-            return query.answer(results, generation: generation)
+            return try finishExperimentAnswer(query.answer(results, generation: generation), results: results, query: query)
         }
     }
 

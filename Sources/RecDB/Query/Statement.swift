@@ -1,9 +1,9 @@
 /// How a statement touches the database, so that a server can route it: reads run concurrently on snapshots, writes
 /// share group-committed write transactions, admin statements are long jobs that only trusted peers may run.
 public enum QueryKind: String, Sendable, Hashable {
-    /// `RECOMMEND`, `ASK`, `SHOW`.
+    /// `RECOMMEND`, `ASK`, `SHOW` (`SHOW EXPERIMENT` too).
     case read
-    /// `UPSERT`, `DELETE`, `EVENT`.
+    /// `UPSERT`, `DELETE`, `EVENT`, `CREATE`/`ALTER`/`STOP EXPERIMENT`.
     case write
     /// `REFRESH`, `EVALUATE`.
     case admin
@@ -40,8 +40,11 @@ public struct Statement: Sendable {
         self.text = text
         self.body = body
         switch body {
-        case .recommend, .ask, .showStats, .showModels, .showItem, .showUser: kind = .read
-        case .upsertItem, .upsertUser, .deleteItem, .deleteUser, .event: kind = .write
+        case .recommend, .ask, .showStats, .showModels, .showItem, .showUser, .showExperiment, .showExperiments:
+            kind = .read
+        case .upsertItem, .upsertUser, .deleteItem, .deleteUser, .event, .createExperiment, .alterExperiment,
+            .stopExperiment:
+            kind = .write
         case .refresh, .evaluate: kind = .admin
         }
         cost = Self.cost(of: body)
@@ -58,7 +61,7 @@ public struct Statement: Sendable {
 
     private static func cost(of body: StatementBody) -> QueryCost {
         switch body {
-        case .ask, .refresh, .evaluate:
+        case .ask, .refresh, .evaluate, .showExperiment:
             return .heavy
         case .recommend(let query):
             if query.generated || query.models.count > 2 || query.offset + query.count > 200 { return .heavy }
@@ -91,6 +94,11 @@ enum StatementBody: Sendable, Hashable {
     case showUser(String, history: Bool, limit: Int?)
     case refresh(model: String)
     case evaluate(model: ModelExpression, k: Int, split: EvaluationSplit.Kind)
+    case createExperiment(ExperimentDefinition)
+    case alterExperiment(name: String, shares: [Int]?, allocation: Experiment.Allocation?)
+    case stopExperiment(String)
+    case showExperiment(String)
+    case showExperiments
 }
 
 /// `RECOMMEND …` after parsing.
@@ -117,6 +125,10 @@ struct RecommendQuery: Sendable, Hashable {
     var strict = false
     /// `EXPLAIN GENERATED`: explanations phrased by the language model, guarded.
     var generated = false
+    /// `IN EXPERIMENT name`: the experiment's variant for this user or session chooses the models.
+    var experiment: String?
+    /// The variant given, once the read has bucketed the request (``CatalogReading/assignVariant(_:)``).
+    var assignment: ExperimentAssignment?
 
     var returnsUsers: Bool {
         if case .standard(.usersForItem) = target { return true }
@@ -144,4 +156,6 @@ struct EventQuery: Sendable, Hashable {
     var session: String?
     var timestamp: Timestamp?
     var text: String?
+    /// `FROM RECOMMENDATION 'id'`: the experiment's recommendation this event answers.
+    var recommendation: String?
 }

@@ -89,6 +89,7 @@ struct StoredBPR: StoredModel {
             .count("factors", \.parameters.factors), .count("iterations", \.parameters.iterations),
             .float("learning_rate", \.parameters.learningRate), .float("regularization", \.parameters.regularization),
             .seed("seed", \.parameters.seed), .flag("uniform_negatives", \.parameters.uniformNegatives),
+            .float("ignored_negatives", \.parameters.ignoredNegatives),
         ] + CFGANAugmentation.storedParameters(\Self.augmentation)
     }
 

@@ -17,7 +17,8 @@ let socket = arguments[1], folder = arguments[2]
 let users = Int(arguments[3])!
 let seconds = arguments.count > 4 ? Double(arguments[4])! : 5
 let clients = arguments.count > 5 ? Int(arguments[5])! : 32
-let query = "RECOMMEND 10 ITEMS FOR USER $u EXCLUDE SEEN"
+/// `LOAD_QUERY` replaces the recommend phases' statement (bench/experiments/impression-cost adds IN EXPERIMENT).
+let query = ProcessInfo.processInfo.environment["LOAD_QUERY"] ?? "RECOMMEND 10 ITEMS FOR USER $u EXCLUDE SEEN"
 let recdPID = arguments.count > 6 ? Int32(arguments[6]) : nil
 /// `LOAD_PHASES=events,mixed` runs only those phases (all by default): for profiling one kind of load.
 let phases = ProcessInfo.processInfo.environment["LOAD_PHASES"].map { Set($0.split(separator: ",").map(String.init)) }
@@ -58,7 +59,8 @@ final class Samples: @unchecked Sendable {
 // 1. In process, one thread, the same statement through the query language.
 let db = try RecDatabase.open(at: folder)
 var inProcess: [Double] = []
-for i in 0..<(wanted("recommend") ? 3000 : 0) {
+let inProcessCount = Int(ProcessInfo.processInfo.environment["LOAD_IN_PROCESS"] ?? "") ?? 3000
+for i in 0..<(wanted("recommend") ? inProcessCount : 0) {
     let started = now()
     _ = try db.query(query, parameters: ["u": .string("u\((i * 7919) % users)")])
     if i >= 200 { inProcess.append((now() - started) * 1000) }

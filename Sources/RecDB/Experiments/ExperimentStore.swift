@@ -1,0 +1,304 @@
+import Foundation
+
+/// The named LMDB databases of experiments: definitions, impressions, the outcomes credited to them and the counters
+/// the bandit reads. `Schemas/storage-layout.md` documents the layout for people.
+struct ExperimentSchema: Sendable {
+    /// name → JSON ``Experiment``.
+    let experiments: Database<StringCodec, BytesCodec>
+    /// (experiment number, recommendation number) → ``Impression``.
+    let impressions: Database<BytesCodec, BytesCodec>
+    /// (unit, time, experiment number, recommendation number) → one byte: a unit's impressions in time order, for
+    /// crediting events that name no recommendation.
+    let unitImpressions: Database<BytesCodec, BytesCodec>
+    /// (experiment number, recommendation number, event sequence) → ``ImpressionOutcome``.
+    let outcomes: Database<BytesCodec, BytesCodec>
+    /// (experiment number, variant, counter) → count: impressions (0) and converted impressions (1).
+    let counters: Database<BytesCodec, UInt64Codec>
+
+    init(environment env: Environment) throws {
+        experiments = try env.database("experiments", key: StringCodec.self, value: BytesCodec.self)
+        impressions = try env.database("experiment_impressions", key: BytesCodec.self, value: BytesCodec.self)
+        unitImpressions = try env.database("experiment_unit_impressions", key: BytesCodec.self, value: BytesCodec.self)
+        outcomes = try env.database("experiment_outcomes", key: BytesCodec.self, value: BytesCodec.self)
+        counters = try env.database("experiment_counters", key: BytesCodec.self, value: UInt64Codec.self)
+    }
+
+    /// The schema, or nil in a read-only process on a database written before experiments existed.
+    static func open(_ env: Environment) throws -> ExperimentSchema? {
+        do {
+            return try ExperimentSchema(environment: env)
+        } catch let error as RecDBError where env.options.readOnly && error.code == .notFound {
+            return nil
+        }
+    }
+
+    static func impressionKey(_ id: RecommendationID) -> [UInt8] {
+        var writer = BinaryWriter(capacity: 12)
+        writer.write(id.experiment)
+        writer.write(id.number)
+        return writer.bytes
+    }
+
+    static func experimentPrefix(_ number: UInt32) -> [UInt8] {
+        var writer = BinaryWriter(capacity: 4)
+        writer.write(number)
+        return writer.bytes
+    }
+
+    static func unitPrefix(_ unit: String) -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.write(unit)
+        return writer.bytes
+    }
+
+    static func unitKey(_ unit: String, time: Int64, _ id: RecommendationID) -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.write(unit)
+        writer.write(time)
+        writer.write(id.experiment)
+        writer.write(id.number)
+        return writer.bytes
+    }
+
+    static func outcomeKey(_ id: RecommendationID, sequence: UInt64) -> [UInt8] {
+        impressionKey(id) + UInt64Codec.withBytes(of: sequence) { Array($0) }
+    }
+
+    /// The bandit's counters of one variant.
+    enum Counter: UInt8 {
+        case impressions = 0
+        case conversions = 1
+    }
+
+    static func counterKey(_ experiment: UInt32, variant: Int, _ counter: Counter) -> [UInt8] {
+        var writer = BinaryWriter(capacity: 6)
+        writer.write(experiment)
+        writer.write(UInt8(variant))
+        writer.write(counter.rawValue)
+        return writer.bytes
+    }
+}
+
+/// Which recommendation an answer was: the experiment's number and a random 64-bit number, written as 24 hex
+/// digits (`0000000300a4c9e1f2b37d58`).
+public struct RecommendationID: Sendable, Hashable, CustomStringConvertible {
+    /// The experiment's number.
+    public var experiment: UInt32
+    /// Random, unique in the experiment with overwhelming probability.
+    public var number: UInt64
+
+    /// A fresh id in `experiment`.
+    public static func random(in experiment: UInt32) -> RecommendationID {
+        RecommendationID(experiment: experiment, number: UInt64.random(in: 0...UInt64.max))
+    }
+
+    init(experiment: UInt32, number: UInt64) {
+        self.experiment = experiment
+        self.number = number
+    }
+
+    /// Parses the 24 hex digits of ``description``; nil for anything else.
+    public init?(_ text: String) {
+        guard text.utf8.count == 24, let experiment = UInt32(text.prefix(8), radix: 16),
+            let number = UInt64(text.dropFirst(8), radix: 16)
+        else { return nil }
+        self.init(experiment: experiment, number: number)
+    }
+
+    /// 24 lowercase hex digits.
+    public var description: String {
+        let high = String(experiment, radix: 16)
+        let low = String(number, radix: 16)
+        return String(repeating: "0", count: 8 - high.count) + high + String(repeating: "0", count: 16 - low.count) + low
+    }
+}
+
+// MARK: - Reading
+
+extension CatalogReading where Self: ~Copyable {
+    var experimentSchema: ExperimentSchema? { database.experimentSchema }
+
+    /// The experiment named `name`, as of this snapshot; nil when there is none.
+    public func experiment(_ name: String) throws -> Experiment? {
+        try CatalogLimits.check(name, .modelName)
+        guard let schema = experimentSchema, let raw = try schema.experiments.get(name, in: txn) else { return nil }
+        return try database.experimentCache.decode(raw)
+    }
+
+    /// Every experiment, by name.
+    public func experiments() throws -> [Experiment] {
+        guard let schema = experimentSchema else { return [] }
+        var all: [Experiment] = []
+        try schema.experiments.scanRaw(in: txn) { _, value in
+            all.append(try JSONDecoder().decode(Experiment.self, from: Data(value)))
+            return .next
+        }
+        return all
+    }
+
+    /// The impression `id` names; nil when none was recorded.
+    func impression(_ id: RecommendationID) throws -> Impression? {
+        guard let schema = experimentSchema else { return nil }
+        return try schema.impressions.withValue(ExperimentSchema.impressionKey(id), in: txn) { raw in
+            try Impression(id: id, bytes: raw)
+        }
+    }
+
+    /// The bandit's counter of one variant (0 when never counted).
+    func experimentCounter(_ experiment: UInt32, variant: Int, _ counter: ExperimentSchema.Counter) throws -> UInt64 {
+        guard let schema = experimentSchema else { return 0 }
+        return try schema.counters.get(ExperimentSchema.counterKey(experiment, variant: variant, counter), in: txn) ?? 0
+    }
+}
+
+// MARK: - Writing
+
+extension CatalogWriter {
+    private var writableExperiments: ExperimentSchema {
+        get throws {
+            guard let schema = experimentSchema else {
+                throw RecDBError(.readOnly, "this database predates experiments; open it writable once to add them")
+            }
+            return schema
+        }
+    }
+
+    /// Stores a new experiment; `alreadyExists` when one has its name.
+    mutating func createExperiment(
+        _ name: String, variants: [Experiment.Variant], allocation: Experiment.Allocation, windowSeconds: Int
+    ) throws -> Experiment {
+        try CatalogLimits.check(name, .modelName)
+        try Experiment.validate(variants: variants)
+        for variant in variants { _ = try ModelExpression.parse(variant.using) }
+        guard try experiment(name) == nil else {
+            throw RecDBError(.alreadyExists, "experiment '\(name)' exists; ALTER or STOP it, or choose another name")
+        }
+        let number = try experiments().map(\.number).max().map { $0 + 1 } ?? 1
+        let now = Timestamp.now.description
+        let created = Experiment(
+            name: name, number: number, variants: variants, allocation: allocation, state: .running,
+            attributionWindowSeconds: windowSeconds, createdAt: now, changedAt: now)
+        try store(created)
+        return created
+    }
+
+    /// Changes a stored experiment (its split, allocation or state); `notFound` when there is none.
+    mutating func changeExperiment(_ name: String, _ change: (inout Experiment) throws -> Void) throws -> Experiment {
+        guard var stored = try experiment(name) else { throw RecDBError(.notFound, "unknown experiment '\(name)'") }
+        try change(&stored)
+        try Experiment.validate(variants: stored.variants)
+        stored.changedAt = Timestamp.now.description
+        try store(stored)
+        return stored
+    }
+
+    private mutating func store(_ experiment: Experiment) throws {
+        var txn = WriteTransaction(continuing: handle)
+        try writableExperiments.experiments.put(experiment.name, Array(try JSONEncoder().encode(experiment)), in: &txn)
+    }
+
+    /// Records what a recommendation showed, indexes it by its unit, and counts it for the bandit.
+    mutating func record(_ impression: Impression) throws {
+        let schema = try writableExperiments
+        var txn = WriteTransaction(continuing: handle)
+        try schema.impressions.put(ExperimentSchema.impressionKey(impression.id), impression.bytes, in: &txn)
+        try schema.unitImpressions.put(
+            ExperimentSchema.unitKey(impression.unit, time: impression.time, impression.id), [1], in: &txn)
+        try bumpCounter(impression.id.experiment, variant: Int(impression.variant), .impressions)
+    }
+
+    private mutating func bumpCounter(_ experiment: UInt32, variant: Int, _ counter: ExperimentSchema.Counter) throws {
+        let schema = try writableExperiments
+        var txn = WriteTransaction(continuing: handle)
+        let key = ExperimentSchema.counterKey(experiment, variant: variant, counter)
+        try schema.counters.put(key, (try schema.counters.get(key, in: txn) ?? 0) + 1, in: &txn)
+    }
+
+    /// Credits event `sequence` to the recommendation it names, or else, in each running experiment, to the newest
+    /// impression of its user (or session) that showed its item within the attribution window. Returns the ids
+    /// credited.
+    @discardableResult
+    mutating func attribute(_ event: EventQuery, sequence: UInt64, time: Timestamp) throws -> [RecommendationID] {
+        guard let schema = experimentSchema else {
+            if event.recommendation != nil { throw RecDBError(.notFound, "this database has no experiments") }
+            return []
+        }
+        var credited: [Impression] = []
+        if let named = event.recommendation {
+            guard let id = RecommendationID(named) else {
+                throw RecDBError(
+                    .invalidArgument, "'\(named.excerpt(64))' is not a recommendation id (24 hex digits, as RECOMMEND … IN EXPERIMENT answers)")
+            }
+            guard let found = try self.impression(id) else {
+                throw RecDBError(.notFound, "unknown recommendation '\(named)'")
+            }
+            credited = [found]
+        } else {
+            var units = ["u:" + event.user]
+            if let session = event.session { units.append("s:" + session) }
+            var newest: [UInt32: Impression] = [:]
+            for unit in units {
+                for found in try latestImpressions(of: unit, showing: event.item, before: time, in: schema)
+                where found.time > newest[found.id.experiment]?.time ?? .min {
+                    newest[found.id.experiment] = found
+                }
+            }
+            credited = newest.values.sorted { $0.id.experiment < $1.id.experiment }
+        }
+        var ids: [RecommendationID] = []
+        for impression in credited {
+            guard let owner = try experiment(impression.experiment), owner.state == .running else { continue }
+            var txn = WriteTransaction(continuing: handle)
+            let rank = impression.items.firstIndex(of: event.item).map { $0 + 1 } ?? 0
+            let outcome = ImpressionOutcome(type: event.type, item: event.item, value: event.value, rank: rank)
+            if event.type == ImpressionOutcome.conversionType, try !hasConversion(impression.id, in: schema) {
+                try bumpCounter(impression.id.experiment, variant: Int(impression.variant), .conversions)
+            }
+            try schema.outcomes.put(
+                ExperimentSchema.outcomeKey(impression.id, sequence: sequence), outcome.bytes, in: &txn)
+            ids.append(impression.id)
+        }
+        return ids
+    }
+
+    private func hasConversion(_ id: RecommendationID, in schema: ExperimentSchema) throws -> Bool {
+        var found = false
+        try schema.outcomes.scanRaw(in: txn, prefix: ExperimentSchema.impressionKey(id)) { _, value in
+            found = try ImpressionOutcome(bytes: value).type == ImpressionOutcome.conversionType
+            return found ? .stop : .next
+        }
+        return found
+    }
+
+    /// How many of a unit's most recent impressions an event looks through for its item.
+    static let attributionScanLimit = 64
+
+    /// The newest impression per experiment of `unit` that showed `item` within its experiment's window.
+    private func latestImpressions(
+        of unit: String, showing item: String, before time: Timestamp, in schema: ExperimentSchema
+    ) throws -> [Impression] {
+        let prefix = ExperimentSchema.unitPrefix(unit)
+        var start = BinaryWriter()
+        start.write(unit)
+        start.write(time.milliseconds)
+        let from = start.bytes + [UInt8](repeating: 0xFF, count: 12)
+        var candidates: [RecommendationID] = []
+        try schema.unitImpressions.scanRaw(in: txn, from: from, prefix: prefix, reverse: true) { key, _ in
+            var reader = BinaryReader(UnsafeRawBufferPointer(rebasing: key[prefix.count...]))
+            _ = try reader.readInt64()
+            candidates.append(RecommendationID(experiment: try reader.readUInt32(), number: try reader.readUInt64()))
+            return candidates.count < Self.attributionScanLimit ? .next : .stop
+        }
+        var windows: [UInt32: Int64] = [:]
+        var found: [UInt32: Impression] = [:]
+        for id in candidates where found[id.experiment] == nil {
+            guard let impression = try impression(id) else { continue }
+            if windows[id.experiment] == nil {
+                windows[id.experiment] = Int64(try experiment(impression.experiment)?.attributionWindowSeconds ?? 0) * 1000
+            }
+            guard impression.time >= time.milliseconds - windows[id.experiment]! else { continue }
+            if impression.items.contains(item) { found[id.experiment] = impression }
+        }
+        return Array(found.values)
+    }
+}

@@ -14,7 +14,9 @@ struct WarmUpTests {
             try db.write { w in
                 for item in 0..<30 { try w.upsertItem("i\(item)", attributes: ["title": .string("item \(item)")]) }
                 for user in 0..<20 {
-                    for n in 0..<6 { try w.addEvent(EventInput("u\(user)", "view", "i\((user * 3 + n) % 30)", at: Int64(user * 10 + n))) }
+                    for n in 0..<6 {
+                        try w.addEvent(EventInput("u\(user)", "view", "i\((user * 3 + n) % 30)", at: Int64(user * 10 + n)))
+                    }
                 }
             }
             #expect(try db.warmUp().isEmpty, "no model is trained yet")
@@ -46,7 +48,9 @@ struct WarmUpTests {
         // A newer generation is loaded again; a failed load leaves the entry to the next asker.
         #expect(cache.value(model: "m", generation: 2, part: "p") { 7 } == 7)
         #expect(throws: RecDBError.self) {
-            try cache.value(model: "n", generation: 1, part: "p") { () throws -> Int in throw RecDBError(.corrupted, "bad") }
+            try cache.value(model: "n", generation: 1, part: "p") { () throws -> Int in
+                throw RecDBError(.corrupted, "bad")
+            }
         }
         #expect(cache.value(model: "n", generation: 1, part: "p") { 9 } == 9)
     }

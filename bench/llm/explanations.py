@@ -59,7 +59,10 @@ class Server:
         self.path = str(work / f"recd-{db.name}.sock")
         if os.path.exists(self.path):
             os.unlink(self.path)
-        self.process = subprocess.Popen([recd, "--db", str(db), "--socket", self.path, "--log-level", "warning"])
+        # EXPLAIN_RECD_ARGS, e.g. "--deadline 60s", for measuring what the model writes on a machine too busy for
+        # the default 5 s request deadline.
+        extra = os.environ.get("EXPLAIN_RECD_ARGS", "").split()
+        self.process = subprocess.Popen([recd, "--db", str(db), "--socket", self.path, "--log-level", "warning", *extra])
         for _ in range(300):
             if os.path.exists(self.path):
                 break

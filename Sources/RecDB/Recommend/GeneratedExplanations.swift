@@ -74,8 +74,8 @@ public final class ExplanationGenerator: Sendable {
         get { settings.withLock { $0.queueLimit } }
         set { settings.withLock { $0.queueLimit = max(0, newValue) } }
     }
-    /// Seconds a page may spend running the model once it is loaded (default 3, or `RECDB_EXPLAIN_DEADLINE`); past
-    /// it, templates (`deadline`).
+    /// Seconds a page may spend running the model once it is loaded (default 3, or `RECDB_EXPLAIN_DEADLINE`), and
+    /// never past a quarter second before the request's own deadline; past it, templates (`deadline`).
     public var deadlineSeconds: Double {
         get { settings.withLock { $0.deadlineSeconds } }
         set { settings.withLock { $0.deadlineSeconds = newValue } }
@@ -122,7 +122,13 @@ public final class ExplanationGenerator: Sendable {
         defer { waiting.subtract(1, ordering: .relaxed) }
         // The model is loaded (once per process) before the page's deadline starts.
         try SharedLanguageModel.with { _ in }
-        let deadline = Date().addingTimeInterval(deadlineSeconds)
+        var stopAt = Date().addingTimeInterval(deadlineSeconds)
+        if let requestDeadline = RequestControl.current?.deadline {
+            // Templates in time rather than a request stopped: keep a quarter second of the request's own deadline.
+            let left = (Double(requestDeadline) - Double(DispatchTime.now().uptimeNanoseconds)) / 1e9
+            stopAt = min(stopAt, Date().addingTimeInterval(left - 0.25))
+        }
+        let deadline = stopAt
         let factsList = pending.map(\.facts)
         let sentences: [String]?
         do {

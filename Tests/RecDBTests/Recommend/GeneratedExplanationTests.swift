@@ -67,6 +67,11 @@ struct GeneratedExplanationTests {
             if: ModelFiles.smollm2.isInstalled || ProcessInfo.processInfo.environment["CI"] != nil,
             "SmolLM2 is not installed; run: recctl models install smollm2"))
     func explainGeneratedIsGroundedAndSaysWhoWroteEachSentence() throws {
+        // What the model writes, not how fast: a busy machine must not turn the page into deadline templates.
+        let generator = ExplanationGenerator.shared
+        let saved = generator.deadlineSeconds
+        generator.deadlineSeconds = 300
+        defer { generator.deadlineSeconds = saved }
         try TemporaryDirectory.with { folder in
             let db = try RecommendTests.makeDatabase(folder)
             let result = try db.query("RECOMMEND 5 ITEMS FOR USER 'u3' EXPLAIN GENERATED")

@@ -176,7 +176,7 @@ struct GraphView {
 
     /// The codes of `node`, inside a chunk the table checked (exact size) when it resolved it; nil without codes.
     @inline(__always)
-    func codes(_ node: UInt32) -> UnsafePointer<Int8>? {
+    func nodeCodes(_ node: UInt32) -> UnsafePointer<Int8>? {
         let index = Int(node)
         guard let codes, let chunk = codes[index >> chunkShift] else { return nil }
         return chunk.assumingMemoryBound(to: Int8.self) + (index & ((1 << chunkShift) - 1)) * dimension
@@ -186,14 +186,14 @@ struct GraphView {
     @inline(__always)
     func distance(_ query: GraphQuery, _ node: UInt32) -> Float {
         if let scorer = query.scorer {
-            guard let codes = codes(node) else { return .infinity }
+            guard let codes = nodeCodes(node) else { return .infinity }
             return scorer(codes)
         }
         return distance(query.vector, node)
     }
 
     /// Whether the graph holds what a walk scores for `node` (its vector, or its codes).
-    func isScorable(_ node: UInt32) -> Bool { codes == nil ? vector(node) != nil : codes(node) != nil }
+    func isScorable(_ node: UInt32) -> Bool { codes == nil ? vector(node) != nil : nodeCodes(node) != nil }
 
     /// Hints the CPU to fetch a node's level-0 link list.
     @inline(__always)

@@ -26,14 +26,17 @@ final class ResidentGraph: Sendable {
     let present: [Bool]
 
     /// Graphs with fewer nodes are read from the file: they fit the TLB's reach anyway and open faster.
-    /// `RECDB_RESIDENT_GRAPH=0` turns images off, `=1` makes them for every graph.
+    /// `RECDB_RESIDENT_GRAPH=0` turns images off, `=1` makes them for every graph (`=4k`: in 4 KB pages, to measure
+    /// what the huge pages bring).
     static let minimumNodes: Int? = {
         switch ProcessInfo.processInfo.environment["RECDB_RESIDENT_GRAPH"] {
         case "0": nil
-        case "1": 0
+        case "1", "4k": 0
         default: 250_000
         }
     }()
+
+    static let useHugePages = ProcessInfo.processInfo.environment["RECDB_RESIDENT_GRAPH"] != "4k"
 
     private static let hugePage = 2 << 20
 
@@ -47,7 +50,7 @@ final class ResidentGraph: Sendable {
             raw != MAP_FAILED
         else { return nil }
         let start = (UInt(bitPattern: raw) + UInt(Self.hugePage) - 1) & ~UInt(Self.hugePage - 1)
-        _ = madvise(UnsafeMutableRawPointer(bitPattern: start), total, MADV_HUGEPAGE)
+        if Self.useHugePages { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), total, MADV_HUGEPAGE) }
         let memory = UnsafeMutableRawPointer(bitPattern: start)!
         var present = [Bool](repeating: false, count: chunks)
         for c in 0..<chunks {

@@ -326,7 +326,11 @@ public final class VectorIndexSnapshot {
         let metric = space.metric, dimension = space.dimension
         guard let graph, let header else { return try exactScan(query, k: k, allowed: allowed) }
         let exactLimit = exactSearchLimit ?? max(2048, min(header.nodeCount / 8, 32768))
-        if let allowed, allowed.count <= exactLimit { return try exactScan(query, k: k, allowed: allowed) }
+        if let allowed, allowed.count <= exactLimit {
+            return try graph.codes == nil
+                ? exactScan(query, k: k, allowed: allowed)
+                : scanCodes(query, k: k, rerank: rerank, allowed: allowed, graph: graph, context: context)
+        }
         let share = allowed.map { min(1, Double($0.count) / Double(max(header.nodeCount, 1))) } ?? 1
         let tuning = FilterTuning.current
         let widened = share >= tuning.widenBelow ? ef : min(4096, Int(Double(ef) * pow(1 / share, tuning.widenPower)))
@@ -345,7 +349,9 @@ public final class VectorIndexSnapshot {
             try checkFaults(context)
             let localShare = Double(context.scoredAccepted) / Double(max(context.scoredTotal, 1))
             if localShare < share * tuning.fallbackBelow && allowed.count <= exactFallbackLimit {
-                return try exactScan(query, k: k, allowed: allowed)
+                return try graph.codes == nil
+                    ? exactScan(query, k: k, allowed: allowed)
+                    : scanCodes(query, k: k, rerank: rerank, allowed: allowed, graph: graph, context: context)
             }
         } else {
             let filter: NodeFilter? = hasPending || hasTombstones ? excluded : nil
@@ -364,22 +370,6 @@ public final class VectorIndexSnapshot {
             found = Array(found.prefix(k))
         }
         return found.map { VectorMatch(node: $0.node, distance: $0.distance, score: metric.score(fromDistance: $0.distance)) }
-    }
-
-    /// The `k` closest of `candidates` by their exact distances, read from the vector table (candidates whose
-    /// vector is gone are dropped).
-    func rerankExactly(_ query: UnsafePointer<Float>, _ candidates: [Neighbor], k: Int) throws -> [Neighbor] {
-        let kernel = space.metric.kernel, dimension = space.dimension
-        var exact: [Neighbor] = []
-        exact.reserveCapacity(candidates.count)
-        for candidate in candidates {
-            if let d = try storedVector(candidate.node, { kernel(query, $0, dimension) }) {
-                exact.append(Neighbor(distance: d, node: candidate.node))
-            }
-        }
-        exact.sort()
-        if exact.count > k { exact.removeLast(exact.count - k) }
-        return exact
     }
 
     /// Exact top-k by SIMD scan: over `allowed`, or over every stored vector.

@@ -108,6 +108,8 @@ def round_ratios(rounds, name, lib, peer="hnswlib"):
     """Per round i: lib's QPS at its smallest ef reaching TARGET over peer's at its own, both from round i (they ran
     one after the other, so they share that moment's machine load)."""
     a, b = rounds.get(name, {}).get(lib, []), rounds.get(name, {}).get(peer, [])
+    if len(a) > 1 and len(b) > 1:      # interleaved repeats exist: pair those only
+        a, b = a[1:], b[1:]
     out = []
     for x, y in zip(a, b):
         out.append(ratio((at_target(x) or {}).get("qps"), (at_target(y) or {}).get("qps")))

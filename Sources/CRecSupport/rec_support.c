@@ -78,10 +78,86 @@ __attribute__((target("avx2,fma"))) float recdb_l2sq_avx2(const float *a, const 
     return result;
 }
 
+
+__attribute__((target("avx2,fma"))) static inline __m256 codes8(const int8_t *c) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)c)));
+}
+
+__attribute__((target("avx2,fma"))) float recdb_dot_i8_avx2(const float *w, const int8_t *c, size_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), codes8(c + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), codes8(c + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), codes8(c + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), codes8(c + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), codes8(c + i), s0);
+    float result = horizontal_sum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) result += w[i] * (float)c[i];
+    return result;
+}
+
+__attribute__((target("avx2,fma"))) float recdb_l2_i8_avx2(const float *t, const float *w, const int8_t *c, size_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(t + i), codes8(c + i));
+        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(t + i + 8), codes8(c + i + 8));
+        __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(t + i + 16), codes8(c + i + 16));
+        __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(t + i + 24), codes8(c + i + 24));
+        s0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, d0), _mm256_loadu_ps(w + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_mul_ps(d1, d1), _mm256_loadu_ps(w + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_mul_ps(d2, d2), _mm256_loadu_ps(w + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_mul_ps(d3, d3), _mm256_loadu_ps(w + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(t + i), codes8(c + i));
+        s0 = _mm256_fmadd_ps(_mm256_mul_ps(d, d), _mm256_loadu_ps(w + i), s0);
+    }
+    float result = horizontal_sum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) {
+        float d = t[i] - (float)c[i];
+        result += w[i] * d * d;
+    }
+    return result;
+}
+
 #else
 
 int recdb_has_avx2_fma(void) { return 0; }
 float recdb_dot_avx2(const float *a, const float *b, size_t n) { (void)a; (void)b; (void)n; return 0; }
 float recdb_l2sq_avx2(const float *a, const float *b, size_t n) { (void)a; (void)b; (void)n; return 0; }
+float recdb_dot_i8_avx2(const float *w, const int8_t *c, size_t n) { return recdb_dot_i8(w, c, n); }
+float recdb_l2_i8_avx2(const float *t, const float *w, const int8_t *c, size_t n) { return recdb_l2_i8(t, w, c, n); }
 
 #endif
+
+/* Portable forms of the int8-code distances (four partial sums, so compilers vectorise them for the baseline ISA). */
+float recdb_dot_i8(const float *w, const int8_t *c, size_t n) {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += w[i] * (float)c[i];
+        s1 += w[i + 1] * (float)c[i + 1];
+        s2 += w[i + 2] * (float)c[i + 2];
+        s3 += w[i + 3] * (float)c[i + 3];
+    }
+    for (; i < n; i++) s0 += w[i] * (float)c[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+float recdb_l2_i8(const float *t, const float *w, const int8_t *c, size_t n) {
+    float s0 = 0, s1 = 0;
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        float d0 = t[i] - (float)c[i], d1 = t[i + 1] - (float)c[i + 1];
+        s0 += w[i] * d0 * d0;
+        s1 += w[i + 1] * d1 * d1;
+    }
+    for (; i < n; i++) {
+        float d = t[i] - (float)c[i];
+        s0 += w[i] * d * d;
+    }
+    return s0 + s1;
+}

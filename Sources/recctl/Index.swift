@@ -61,7 +61,7 @@ extension RecCtl.Index {
                         "metric": stats.space.metric.rawValue, "vectors": stats.vectors, "generation": Int(stats.generation),
                         "indexed": stats.indexedNodes, "pending": stats.pending, "tombstones": stats.tombstones,
                         "max_level": stats.maxLevel, "bytes": stats.bytes, "m": p.m, "m0": p.m0,
-                        "ef_construction": p.efConstruction, "ef": p.ef,
+                        "ef_construction": p.efConstruction, "ef": p.ef, "codes": p.codes.rawValue,
                     ]
                     if let built = stats.builtAt { object["built_at"] = built.description }
                     if let seconds = stats.buildSeconds { object["build_seconds"] = seconds }
@@ -77,7 +77,7 @@ extension RecCtl.Index {
                     + String(format: "%.2f s", stats.buildSeconds ?? 0))
                 print("Indexed     \(formatCount(stats.indexedNodes)) nodes, top level \(stats.maxLevel), \(formatBytes(stats.bytes))")
                 print("Pending     \(formatCount(stats.pending)) changes not in the graph yet (searched exactly)")
-                print("Parameters  M \(p.m), M0 \(p.m0), efConstruction \(p.efConstruction), ef \(p.ef)")
+                print("Parameters  M \(p.m), M0 \(p.m0), efConstruction \(p.efConstruction), ef \(p.ef), codes \(p.codes.rawValue)")
             }
         }
     }

@@ -35,16 +35,21 @@ extension RecCtl.Vectors {
         @Option(help: "HNSW links per node above level 0 (level 0 gets twice as many).") var m: Int = 16
         @Option(help: "HNSW candidate list size while building.") var efConstruction: Int = 200
         @Option(help: "Default candidate list size while searching.") var ef: Int = 64
+        @Option(help: "What graph walks score: float32, or int8 codes re-ranked exactly (a quarter of the bytes).")
+        var codes: String = "float32"
 
         func run() throws {
             try running(json: options.json) {
                 guard let metric = Metric(name: metric) else {
                     throw ValidationError("--metric must be cosine, ip or l2, not '\(self.metric)'")
                 }
+                guard let codes = VectorCodes(name: codes) else {
+                    throw ValidationError("--codes must be float32 or int8, not '\(self.codes)'")
+                }
                 let db = try options.open()
                 let space = try db.createSpace(
                     self.space, dimension: dimension, metric: metric,
-                    parameters: HNSWParameters(m: m, efConstruction: efConstruction, ef: ef))
+                    parameters: HNSWParameters(m: m, efConstruction: efConstruction, ef: ef, codes: codes))
                 if options.json {
                     printJSON(["ok": true, "space": space.name, "dimension": space.dimension, "metric": space.metric.rawValue])
                 } else {
@@ -138,6 +143,8 @@ extension RecCtl.Vectors {
         @Option(help: "Search near this vector: comma-separated numbers.") var vector: String?
         @Option(name: .short, help: "How many results.") var k: Int = 10
         @Option(help: "Candidate list size (default: the space's).") var ef: Int?
+        @Option(help: "With int8 codes: how many of the walk's best are re-ranked exactly (default 2k, at least 20).")
+        var rerank: Int?
         @Option(help: "items or users") var kind: VectorKind = .items
         @Option(help: "Item filter: a WHERE expression such as \"category = 'Books' AND price < 20\" (repeat to AND).")
         var `where`: [String] = []
@@ -162,7 +169,7 @@ extension RecCtl.Vectors {
                         own = kind == .items ? try r.itemID(for: id) : try r.userID(for: id)
                         var set = allowed
                         if let own { set?.remove(own) }
-                        matches = try r.nearest(in: space, to: query, k: k + 1, ef: ef, kind: kind, allowed: set)
+                        matches = try r.nearest(in: space, to: query, k: k + 1, ef: ef, rerank: rerank, kind: kind, allowed: set)
                             .filter { $0.node != own }.prefix(k).map { $0 }
                     } else {
                         let values = try vector!.split(separator: ",").map { text -> Float in
@@ -171,7 +178,8 @@ extension RecCtl.Vectors {
                             }
                             return value
                         }
-                        matches = try r.nearest(in: space, to: values, k: k, ef: ef, kind: kind, allowed: allowed)
+                        matches = try r.nearest(
+                            in: space, to: values, k: k, ef: ef, rerank: rerank, kind: kind, allowed: allowed)
                     }
                     return try matches.map { match in
                         var row: [String: Any] = ["score": Double(match.score)]

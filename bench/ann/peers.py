@@ -219,6 +219,7 @@ def main():
     ap.add_argument("--filters", action="store_true")
     ap.add_argument("--churn", type=float, default=0.0)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--reuse", action="store_true", help="open the index file at --db when it exists (no build)")
     a = ap.parse_args()
 
     pre = os.path.join(a.data, a.name)
@@ -232,21 +233,26 @@ def main():
            "ef_construction": a.ef_construction, "threads": a.threads}
     tag = f"{a.lib}/{a.name}"
 
-    log(f"{tag}: building {n} x {dim} (M={a.m}, efConstruction={a.ef_construction}, {a.threads} threads)")
-    extra = int(round(a.churn * n)) if a.churn else 0
-    t0 = time.perf_counter()
-    lib.build(base, extra)
-    res["build_seconds"] = round(time.perf_counter() - t0, 3)
-    log(f"{tag}: built in {res['build_seconds']} s")
+    if a.reuse and os.path.exists(a.db):
+        log(f"{tag}: reusing {a.db} (no build)")
+        res["build_seconds"] = None
+        res["bytes_per_vector"] = round(os.path.getsize(a.db) / n, 1)
+    else:
+        log(f"{tag}: building {n} x {dim} (M={a.m}, efConstruction={a.ef_construction}, {a.threads} threads)")
+        extra = int(round(a.churn * n)) if a.churn else 0
+        t0 = time.perf_counter()
+        lib.build(base, extra)
+        res["build_seconds"] = round(time.perf_counter() - t0, 3)
+        log(f"{tag}: built in {res['build_seconds']} s")
 
-    for f in [a.db]:
-        if os.path.exists(f):
-            os.remove(f)
-    os.makedirs(os.path.dirname(os.path.abspath(a.db)), exist_ok=True)
-    files = lib.save(a.db)
-    res["bytes_per_vector"] = round(sum(os.path.getsize(f) for f in files) / n, 1)
-    lib.close()
-    gc.collect()
+        for f in [a.db]:
+            if os.path.exists(f):
+                os.remove(f)
+        os.makedirs(os.path.dirname(os.path.abspath(a.db)), exist_ok=True)
+        files = lib.save(a.db)
+        res["bytes_per_vector"] = round(sum(os.path.getsize(f) for f in files) / n, 1)
+        lib.close()
+        gc.collect()
 
     t0 = time.perf_counter()
     lib.open(a.db)

@@ -10,8 +10,8 @@ import json
 import os
 import sys
 
-LIBS = ("recdb", "hnswlib", "faiss")
-LABEL = {"recdb": "RecDB", "hnswlib": "hnswlib", "faiss": "faiss"}
+LIBS = ("recdb", "recdb_int8", "hnswlib", "faiss")
+LABEL = {"recdb": "RecDB float32", "recdb_int8": "RecDB int8", "hnswlib": "hnswlib", "faiss": "faiss"}
 ORDER = ("mix64", "mix32_1m", "gauss128", "lowrank64")
 TARGET = 0.95
 DESCRIBE = {
@@ -22,18 +22,37 @@ DESCRIBE = {
 
 
 def load(results):
-    out = {}
+    """(sets, rounds): sets[name][lib] from NAME.LIB.json (round 1, with filters and churn); rounds[name][lib] the
+    curves of every round in order, round 1 first, then NAME.LIB.rN.json (N = 2, 3, ...: curve-only repeats,
+    interleaved library by library); NAME.LIB.churn.json adds a churn figure measured after the rounds."""
+    out, rounds, extra = {}, {}, {}
     for path in sorted(glob.glob(os.path.join(results, "*.json"))):
         base = os.path.basename(path)[:-5]
-        name, _, lib = base.rpartition(".")
-        if lib not in LIBS or not name:
+        parts = base.split(".")
+        if len(parts) < 2 or parts[1] not in LIBS:
             continue
+        name, lib, tail = parts[0], parts[1], parts[2] if len(parts) > 2 else None
         try:
             with open(path) as f:
-                out.setdefault(name, {})[lib] = json.load(f)
+                value = json.load(f)
         except (OSError, ValueError) as e:
             print(f"report: skipping unreadable {path}: {e}", file=sys.stderr)
-    return out
+            continue
+        if tail is None:
+            out.setdefault(name, {})[lib] = value
+        elif tail == "churn":
+            extra[(name, lib)] = value
+        elif tail.startswith("r") and tail[1:].isdigit():
+            rounds.setdefault(name, {}).setdefault(lib, []).append((int(tail[1:]), value))
+    for (name, lib), value in extra.items():
+        if name in out and lib in out[name] and isinstance(value.get("churn"), dict):
+            out[name][lib]["churn"] = value["churn"]
+    merged = {}
+    for name, libs in out.items():
+        for lib, first in libs.items():
+            later = [v for _, v in sorted(rounds.get(name, {}).get(lib, []), key=lambda x: x[0])]
+            merged.setdefault(name, {})[lib] = [first] + later
+    return out, merged
 
 
 def num(x):
@@ -75,6 +94,26 @@ def rnd(x, nd):
 def ratio(a, b):
     a, b = num(a), num(b)
     return round(a / b, 3) if a is not None and b else None
+
+
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+
+
+def round_ratios(rounds, name, lib, peer="hnswlib"):
+    """Per round i: lib's QPS at its smallest ef reaching TARGET over peer's at its own, both from round i (they ran
+    one after the other, so they share that moment's machine load)."""
+    a, b = rounds.get(name, {}).get(lib, []), rounds.get(name, {}).get(peer, [])
+    if len(a) > 1 and len(b) > 1:      # interleaved repeats exist: pair those only
+        a, b = a[1:], b[1:]
+    out = []
+    for x, y in zip(a, b):
+        out.append(ratio((at_target(x) or {}).get("qps"), (at_target(y) or {}).get("qps")))
+    return [r for r in out if r is not None]
 
 
 def min_filtered(r):
@@ -164,10 +203,12 @@ def print_set(name, r, data):
         print(f"churn: delete {frac:.0%} and re-insert under new labels, recall@10: " + "; ".join(parts))
 
 
-def summary(sets, skipped_1m):
+def summary(sets, skipped_1m, rounds=None, loads=None):
+    rounds = rounds or {}
     mix = sets.get("mix64", {})
     big = sets.get("mix32_1m", {})
     rec, hn, fa = mix.get("recdb"), mix.get("hnswlib"), mix.get("faiss")
+    quant = mix.get("recdb_int8")
     t = {lib: at_target(mix.get(lib)) for lib in LIBS}
 
     def q(lib):
@@ -194,10 +235,34 @@ def summary(sets, skipped_1m):
         "recdb_present": rec is not None,
         "skipped_1m": bool(skipped_1m),
     }
-    for lib in ("recdb", "hnswlib", "faiss"):
+    # Ratios per interleaved round (median, then [min, max] over rounds): int8 codes are the quantized setting.
+    for key, name in (("", "mix64"), ("_1m", "mix32_1m"), ("_real384", "real384")):
+        q8, f32 = round_ratios(rounds, name, "recdb_int8"), round_ratios(rounds, name, "recdb")
+        out["qps_ratio_vs_hnswlib" + key] = rnd(median(q8), 3) if q8 else (out.get("qps_ratio_vs_hnswlib") if not key else None)
+        out["qps_ratio_vs_hnswlib" + key + "_spread"] = [min(q8), max(q8)] if q8 else None
+        out["qps_ratio_vs_hnswlib" + key + "_float32"] = rnd(median(f32), 3) if f32 else None
+        out["qps_ratio_vs_hnswlib" + key + "_float32_spread"] = [min(f32), max(f32)] if f32 else None
+        out["rounds" + key] = len(q8 or f32)
+    hb = (hn or {}).get("bytes_per_vector")
+    out["bytes_per_vector_ratio_vs_hnswlib"] = ratio((rec or {}).get("bytes_per_vector"), hb)
+    out["bytes_per_vector_ratio_vs_hnswlib_int8"] = ratio((quant or {}).get("bytes_per_vector"), hb)
+    out["index_bytes_per_vector_float32"] = rnd((rec or {}).get("index_bytes_per_vector"), 1)
+    out["index_bytes_per_vector_int8"] = rnd((quant or {}).get("index_bytes_per_vector"), 1)
+    out["build_ratio_vs_hnswlib_int8"] = ratio((quant or {}).get("build_seconds"), (hn or {}).get("build_seconds"))
+    out["build_ratio_vs_hnswlib_1m"] = ratio(
+        (big.get("recdb") or {}).get("build_seconds"), (big.get("hnswlib") or {}).get("build_seconds"))
+    out["build_ratio_vs_hnswlib_1m_int8"] = ratio(
+        (big.get("recdb_int8") or {}).get("build_seconds"), (big.get("hnswlib") or {}).get("build_seconds"))
+    out["filtered_min_recall_at_10"] = rnd(min_filtered(quant), 4) if quant else out["filtered_min_recall_at_10"]
+    out["filtered_min_recall_at_10_float32"] = rnd(min_filtered(rec), 4)
+    real = sets.get("real384", {})
+    out["recall_at_10_real384"] = rnd(((at_target(real.get("recdb_int8")) or {}).get("recall")), 4)
+    if loads:
+        out["loadavg"] = loads
+    for lib in LIBS:
         r = mix.get(lib)
         p = "" if lib == "recdb" else lib + "_"
-        if lib != "recdb":
+        if lib not in ("recdb", "recdb_int8"):
             out[p + "recall_at_10"] = rnd(best_recall(r), 4)
             out[p + "filtered_min_recall_at_10"] = rnd(min_filtered(r), 4)
             out[p + "open_ms_1m"] = rnd((big.get(lib) or {}).get("open_ms"), 3)
@@ -227,8 +292,9 @@ def main():
     ap.add_argument("--results", required=True)
     ap.add_argument("--data", help="data folder (for NAME.meta.json descriptions)")
     ap.add_argument("--skipped-1m", action="store_true")
+    ap.add_argument("--loadavg", action="append", default=[], help="a /proc/loadavg line to quote (start, end)")
     a = ap.parse_args()
-    sets = load(a.results)
+    sets, rounds = load(a.results)
     names = [n for n in ORDER if n in sets] + sorted(n for n in sets if n not in ORDER)
     print("ANN benchmark: RecDB vs hnswlib and faiss IndexHNSWFlat, M=16, efConstruction=200, build on 2 threads, search single-threaded; QPS and latency from "
           "one query per call (batch of 1), wall time. The Python peers pay a few µs of binding overhead per call: "
@@ -238,7 +304,15 @@ def main():
     for n in names:
         print_set(n, sets[n], a.data)
     print()
-    print(json.dumps(summary(sets, a.skipped_1m), separators=(",", ":")))
+    for name in names:
+        for lib in ("recdb_int8", "recdb"):
+            rs = round_ratios(rounds, name, lib)
+            if rs:
+                print(f"{name}: {LABEL[lib]} QPS / hnswlib QPS at recall@10 >= {TARGET}, per interleaved round: "
+                      + ", ".join(f"{x:.3f}" for x in rs) + f" (median {median(rs):.3f})")
+    print("machine load average (1, 5, 15 min) at start and end: " + " | ".join(a.loadavg)
+          + " — other jobs share this machine: ratios from interleaved rounds are what count")
+    print(json.dumps(summary(sets, a.skipped_1m, rounds, a.loadavg), separators=(",", ":")))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 #define RECDB_REC_SUPPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* What Swift cannot say itself: a cache prefetch hint. Inline, so it costs one instruction in Swift callers. */
 static inline __attribute__((always_inline)) void recdb_prefetch(const void *address) {
@@ -15,6 +16,15 @@ int recdb_has_avx2_fma(void);
    Call only when recdb_has_avx2_fma() returns 1. */
 float recdb_dot_avx2(const float *a, const float *b, size_t n);
 float recdb_l2sq_avx2(const float *a, const float *b, size_t n);
+
+/* Distances to int8 scalar codes (a vector x stored as c with x[i] ~ mid[i] + scale[i] * c[i]), the query
+   prepared per search: the weighted sum of codes, sum w[i] * c[i] (inner product: w = q * scale), and the weighted
+   squared distance, sum w[i] * (t[i] - c[i])^2 (L2: t = (q - mid) / scale, w = scale^2). The _avx2 forms need
+   recdb_has_avx2_fma() == 1; the plain forms run anywhere. */
+float recdb_dot_i8_avx2(const float *w, const int8_t *c, size_t n);
+float recdb_l2_i8_avx2(const float *t, const float *w, const int8_t *c, size_t n);
+float recdb_dot_i8(const float *w, const int8_t *c, size_t n);
+float recdb_l2_i8(const float *t, const float *w, const int8_t *c, size_t n);
 
 /* A per-thread note that LMDB answered MDB_MAP_FULL. Set where the status is first seen and taken by the write
    loop, so a full map is noticed and grown even when an error wrapper between the two hides the status. */

@@ -45,6 +45,7 @@ public struct EmbeddingSpace: Sendable, Hashable {
         writer.write(UInt32(parameters.ef))
         writer.write(parameters.seed)
         for generation in generations { writer.write(generation) }
+        writer.write(parameters.codes.code)  // since format 2 of the record; older records end before it (float32)
         return writer.bytes
     }
 
@@ -70,6 +71,13 @@ public struct EmbeddingSpace: Sendable, Hashable {
         let efConstruction = Int(try reader.readUInt16()), ef = Int(try reader.readUInt32())
         parameters = HNSWParameters(m: m, m0: m0, efConstruction: efConstruction, ef: ef, seed: try reader.readUInt64())
         generations = [try reader.readUInt32(), try reader.readUInt32()]
+        if !reader.isAtEnd {
+            let code = try reader.readUInt8()
+            guard let codes = VectorCodes(code: code) else {
+                throw RecDBError(.corrupted, "space '\(name)' has an unknown vector code kind \(code)")
+            }
+            parameters.codes = codes
+        }
         guard (1...Self.maxDimension).contains(dimension), (try? parameters.validate()) != nil else {
             throw RecDBError(
                 .corrupted,
@@ -111,6 +119,10 @@ enum VectorKeys {
         /// Set while the first build of a kind runs, so that changes are recorded as pending before any index
         /// exists; lives under generation 0 and goes with the pending changes when the build switches.
         case building = 7
+        /// int8 codes of the nodes, chunked like `level0` (spaces with ``VectorCodes/int8``; they have no `vectors`).
+        case codes = 8
+        /// The ``ScalarQuantizer`` the codes were made with.
+        case quantizer = 9
     }
 
     /// `space u16, kind u8, generation u32, part u8, index u32`.
@@ -145,6 +157,8 @@ struct VectorSchema: Sendable {
     let ann: Database<BytesCodec, BytesCodec>
     /// Upper-layer blobs this process has validated, so that a snapshot per request does not walk them again.
     let validatedBlobs = ValidatedBlobs()
+    /// Copies of large index generations in huge-page memory (see ``ResidentGraph``).
+    let residentGraphs = ResidentGraphs()
 
     init(environment env: Environment) throws {
         spaces = try env.database("spaces", key: StringCodec.self, value: BytesCodec.self)
@@ -167,6 +181,8 @@ struct IndexHeader {
     var buildSeconds: Double
     /// Vector changes up to this sequence are in the graph.
     var changeSequence: UInt64
+    /// What the walks score; stored as a trailing byte (headers written before it existed end without it: float32).
+    var codes: VectorCodes = .float32
 
     var bytes: [UInt8] {
         var writer = BinaryWriter()
@@ -180,13 +196,15 @@ struct IndexHeader {
         writer.write(builtAt.milliseconds)
         writer.write(buildSeconds)
         writer.write(changeSequence)
+        writer.write(codes.code)
         return writer.bytes
     }
 
     init(
         chunkShift: Int, nodeLimit: Int, entryPoint: UInt32, maxLevel: Int, nodeCount: Int, level0Slots: Int,
-        upperSlots: Int, builtAt: Timestamp, buildSeconds: Double, changeSequence: UInt64
+        upperSlots: Int, builtAt: Timestamp, buildSeconds: Double, changeSequence: UInt64, codes: VectorCodes = .float32
     ) {
+        self.codes = codes
         self.chunkShift = chunkShift
         self.nodeLimit = nodeLimit
         self.entryPoint = entryPoint
@@ -240,6 +258,13 @@ struct IndexHeader {
         builtAt = Timestamp(milliseconds: try reader.readInt64())
         buildSeconds = try reader.readDouble()
         changeSequence = try reader.readUInt64()
+        if !reader.isAtEnd {
+            let code = try reader.readUInt8()
+            guard let codes = VectorCodes(code: code) else {
+                throw RecDBError(.corrupted, "index header names an unknown vector code kind \(code)")
+            }
+            self.codes = codes
+        }
     }
 }
 

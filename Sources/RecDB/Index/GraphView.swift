@@ -1,72 +1,5 @@
 import CRecSupport
 
-/// Raw pointers to the chunks of a stored array (vectors, level-0 links, bitmaps), resolved on first use.
-/// A chunk that does not exist resolves to nil. Not `Sendable`: it belongs to one snapshot (one read transaction),
-/// and resolving writes the table without a lock.
-final class ChunkTable {
-    let count: Int
-    let pointers: UnsafeMutablePointer<UnsafeRawPointer?>
-    let states: UnsafeMutablePointer<UInt8>  // 0 unresolved, 1 resolved
-    private let resolver: (Int) -> UnsafeRawPointer?
-
-    init(count: Int, resolver: @escaping (Int) -> UnsafeRawPointer?) {
-        self.count = count
-        pointers = .allocate(capacity: max(count, 1))
-        pointers.initialize(repeating: nil, count: max(count, 1))
-        states = .allocate(capacity: max(count, 1))
-        states.initialize(repeating: 0, count: max(count, 1))
-        self.resolver = resolver
-    }
-
-    /// A table over memory that is already laid out (an in-memory graph): every chunk is resolved.
-    convenience init(base: UnsafeRawPointer, chunkBytes: Int, count: Int) {
-        self.init(count: count) { base + $0 * chunkBytes }
-        for chunk in 0..<count { _ = self[chunk] }
-    }
-
-    deinit {
-        pointers.deallocate()
-        states.deallocate()
-    }
-
-    @inline(__always)
-    subscript(chunk: Int) -> UnsafeRawPointer? {
-        if chunk >= count { return nil }
-        if states[chunk] != 0 { return pointers[chunk] }
-        return resolve(chunk)
-    }
-
-    @inline(never)
-    func resolve(_ chunk: Int) -> UnsafeRawPointer? {
-        let pointer = resolver(chunk)
-        pointers[chunk] = pointer
-        states[chunk] = 1
-        return pointer
-    }
-}
-
-/// A ``ChunkTable`` seen through raw pointers: no reference counting on the hot path. Valid while the table lives.
-struct ChunkPointers {
-    let count: Int
-    let pointers: UnsafeMutablePointer<UnsafeRawPointer?>
-    let states: UnsafeMutablePointer<UInt8>
-    unowned(unsafe) let table: ChunkTable
-
-    init(_ table: ChunkTable) {
-        count = table.count
-        pointers = table.pointers
-        states = table.states
-        self.table = table
-    }
-
-    @inline(__always)
-    subscript(chunk: Int) -> UnsafeRawPointer? {
-        if chunk >= count { return nil }
-        if states[chunk] != 0 { return pointers[chunk] }
-        return table.resolve(chunk)
-    }
-}
-
 /// Links above level 0: a sorted list of the nodes that have them, with per-node offsets into one link array where
 /// each level holds `1 + M` slots (count, then links). Serialised as one value: `u32 count, u32 slots,
 /// nodes[count], offsets[count], links[...]` (native byte order).
@@ -183,6 +116,10 @@ struct GraphView {
     let chunkShift: Int
     let vectors: ChunkPointers
     let level0: ChunkPointers
+    /// With int8 codes: `1 << chunkShift` × `dimension` bytes per chunk, and the quantiser that made them. Walks then
+    /// score codes, and `vectors` holds nothing (the full-precision vectors are in the vector table).
+    let codes: ChunkPointers?
+    let quantizer: ScalarQuantizer?
     /// Keeps the tables alive as long as the view.
     let owners: [ChunkTable]
     let upper: UpperLayers?
@@ -237,6 +174,27 @@ struct GraphView {
         return kernel(query, vector, dimension)
     }
 
+    /// The codes of `node`, inside a chunk the table checked (exact size) when it resolved it; nil without codes.
+    @inline(__always)
+    func nodeCodes(_ node: UInt32) -> UnsafePointer<Int8>? {
+        let index = Int(node)
+        guard let codes, let chunk = codes[index >> chunkShift] else { return nil }
+        return chunk.assumingMemoryBound(to: Int8.self) + (index & ((1 << chunkShift) - 1)) * dimension
+    }
+
+    /// The walk's distance to `node`: from its codes when the query scores codes, else exact.
+    @inline(__always)
+    func distance(_ query: GraphQuery, _ node: UInt32) -> Float {
+        if let scorer = query.scorer {
+            guard let codes = nodeCodes(node) else { return .infinity }
+            return scorer(codes)
+        }
+        return distance(query.vector, node)
+    }
+
+    /// Whether the graph holds what a walk scores for `node` (its vector, or its codes).
+    func isScorable(_ node: UInt32) -> Bool { codes == nil ? vector(node) != nil : nodeCodes(node) != nil }
+
     /// Hints the CPU to fetch a node's level-0 link list.
     @inline(__always)
     func prefetchLinks(_ node: UInt32) {
@@ -253,6 +211,17 @@ struct GraphView {
     @inline(__always)
     func prefetch(_ node: UInt32) {
         let index = Int(node)
+        if let codes {
+            if let chunk = codes[index >> chunkShift] {
+                let start = chunk + (index & ((1 << chunkShift) - 1)) * dimension
+                var offset = 0
+                while offset < dimension {
+                    recdb_prefetch(start + offset)
+                    offset += 64
+                }
+            }
+            return
+        }
         if let chunk = vectors[index >> chunkShift] {
             let start = chunk + (index & ((1 << chunkShift) - 1)) * dimension * 4
             var offset = 0
@@ -265,7 +234,8 @@ struct GraphView {
 
     init(
         dimension: Int, metric: Metric, level0Slots: Int, upperSlots: Int, chunkShift: Int, vectors: ChunkTable,
-        level0: ChunkTable, upper: UpperLayers?, entryPoint: UInt32, maxLevel: Int, nodeLimit: Int
+        level0: ChunkTable, codes: ChunkTable? = nil, quantizer: ScalarQuantizer? = nil, upper: UpperLayers?,
+        entryPoint: UInt32, maxLevel: Int, nodeLimit: Int
     ) {
         self.dimension = dimension
         self.metric = metric
@@ -274,7 +244,9 @@ struct GraphView {
         self.chunkShift = chunkShift
         self.vectors = ChunkPointers(vectors)
         self.level0 = ChunkPointers(level0)
-        owners = [vectors, level0]
+        self.codes = codes.map(ChunkPointers.init)
+        self.quantizer = codes == nil ? nil : quantizer
+        owners = [vectors, level0] + (codes.map { [$0] } ?? [])
         self.upper = upper
         self.entryPoint = entryPoint
         self.maxLevel = maxLevel
@@ -282,6 +254,26 @@ struct GraphView {
         idLimit = UInt32(clamping: nodeLimit)
         level0Capacity = level0Slots - 1
         upperCapacity = upperSlots - 1
+    }
+}
+
+/// A query as a walk scores it: the vector, and with int8 codes the scorer prepared for it.
+struct GraphQuery {
+    let vector: UnsafePointer<Float>
+    let scorer: CodeScorer?
+}
+
+extension GraphView {
+    /// `query` ready for a walk: with codes, its weights are computed into `context`'s buffers.
+    func prepare(_ query: UnsafePointer<Float>, context: SearchContext) -> GraphQuery {
+        guard let quantizer else { return GraphQuery(vector: query, scorer: nil) }
+        let (weights, targets) = context.queryBuffers(dimension: dimension)
+        let offset = quantizer.prepare(query, metric: metric, weights: weights, targets: targets)
+        return GraphQuery(
+            vector: query,
+            scorer: CodeScorer(
+                metric: metric, dimension: dimension, weights: weights, targets: targets, offset: offset,
+                avx2: kernel.avx2))
     }
 }
 
@@ -316,37 +308,11 @@ struct NodeFilter {
     }
 }
 
-/// A bitmap stored in chunks of `BitmapChunks.bitsPerChunk` bits; a missing chunk is all zeros.
-struct BitmapChunks {
-    static let chunkShift = 14
-    static let bitsPerChunk = 1 << chunkShift
-    static let bytesPerChunk = bitsPerChunk / 8
-    /// Raw pointers: whoever made the table keeps it alive (a ``VectorIndexSnapshot``).
-    let table: ChunkPointers
-
-    init(table: ChunkTable) { self.table = ChunkPointers(table) }
-
-    /// The 64 bits for nodes `base ..< base + 64` (`base` a multiple of 64).
-    @inline(__always)
-    func word(at base: Int) -> UInt64 {
-        guard let chunk = table[base >> Self.chunkShift] else { return 0 }
-        return chunk.loadUnaligned(fromByteOffset: ((base & (Self.bitsPerChunk - 1)) >> 6) * 8, as: UInt64.self)
-    }
-
-    @inline(__always)
-    func contains(_ node: UInt32) -> Bool {
-        let index = Int(node)
-        guard let chunk = table[index >> Self.chunkShift] else { return false }
-        let bit = index & (Self.bitsPerChunk - 1)
-        return chunk.loadUnaligned(fromByteOffset: (bit >> 6) * 8, as: UInt64.self) & (1 << UInt64(bit & 63)) != 0
-    }
-}
-
 // MARK: - Search
 
 extension GraphView {
     /// Greedy descent through the upper layers to the closest node on level 1.
-    func descend(_ query: UnsafePointer<Float>, context: SearchContext) -> Neighbor {
+    func descend(_ query: GraphQuery, context: SearchContext) -> Neighbor {
         var current = Neighbor(distance: distance(query, entryPoint), node: entryPoint)
         var level = maxLevel
         let limit = idLimit
@@ -380,7 +346,7 @@ extension GraphView {
     /// When accepted nodes are sparse, rejected neighbours are expanded one hop further (two-hop expansion) so the
     /// walk does not stall in rejected regions. Results are left in `context.results` (a max-heap).
     func searchLevel0(
-        _ query: UnsafePointer<Float>, from start: Neighbor, ef: Int, filter: NodeFilter?, twoHop: Bool,
+        _ query: GraphQuery, from start: Neighbor, ef: Int, filter: NodeFilter?, twoHop: Bool,
         context: SearchContext
     ) {
         var visited = context.visited, candidates = context.candidates, results = context.results
@@ -472,7 +438,7 @@ extension GraphView {
     /// the allowed subgraph and spends no distance computations on rejected nodes. Seeds are the accepted nodes
     /// nearest to `start` in link hops. Results are left in `results`.
     func searchAllowedSubgraph(
-        _ query: UnsafePointer<Float>, from start: Neighbor, ef: Int, filter: NodeFilter, context: SearchContext
+        _ query: GraphQuery, from start: Neighbor, ef: Int, filter: NodeFilter, context: SearchContext
     ) {
         var visited = context.visited, candidates = context.candidates, results = context.results
         defer {
@@ -577,12 +543,13 @@ extension GraphView {
         context: SearchContext
     ) -> [Neighbor] {
         context.linkFault = nil
-        guard nodeLimit > 0, entryPoint < idLimit, vector(entryPoint) != nil else { return [] }
-        let start = descend(query, context: context)
+        guard nodeLimit > 0, entryPoint < idLimit, isScorable(entryPoint) else { return [] }
+        let prepared = prepare(query, context: context)
+        let start = descend(prepared, context: context)
         if twoHop, let filter {
-            searchAllowedSubgraph(query, from: start, ef: max(ef, k), filter: filter, context: context)
+            searchAllowedSubgraph(prepared, from: start, ef: max(ef, k), filter: filter, context: context)
         } else {
-            searchLevel0(query, from: start, ef: max(ef, k), filter: filter, twoHop: false, context: context)
+            searchLevel0(prepared, from: start, ef: max(ef, k), filter: filter, twoHop: false, context: context)
         }
         while context.results.count > k { context.results.pop() }
         var found = Array(context.results.elements)

@@ -18,15 +18,22 @@ public struct HNSWParameters: Sendable, Hashable, Codable {
     public var ef: Int = 64
     /// Seed of the level assignment.
     public var seed: UInt64 = 42
+    /// What graph walks score: the vectors (`float32`, the default) or int8 codes re-ranked exactly
+    /// (see ``VectorCodes``). Takes effect at the next build.
+    public var codes: VectorCodes = .float32
 
     /// Creates parameters; `m0` defaults to `2 * m`. They are checked when a space is created: `m` 2–128, `m0` from `m`
     /// to 256, `efConstruction` 1–4096, `ef` 1–65,536.
-    public init(m: Int = 16, m0: Int? = nil, efConstruction: Int = 200, ef: Int = 64, seed: UInt64 = 42) {
+    public init(
+        m: Int = 16, m0: Int? = nil, efConstruction: Int = 200, ef: Int = 64, seed: UInt64 = 42,
+        codes: VectorCodes = .float32
+    ) {
         self.m = m
         self.m0 = m0 ?? 2 * m
         self.efConstruction = efConstruction
         self.ef = ef
         self.seed = seed
+        self.codes = codes
     }
 
     func validate() throws {

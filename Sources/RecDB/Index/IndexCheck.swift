@@ -29,9 +29,10 @@ extension RecDatabase {
 
     /// Verifies the graph invariants of a space's active index: every link points at a node the generation holds,
     /// no node links to itself or twice to the same node, degrees stay within M0 (level 0) and M (above), every
-    /// node of an upper level is on the levels below, and the entry point is on the top level. Also reports nodes
-    /// that a walk from the entry point cannot reach on level 0 (HNSW's pruning can strand a few; they are still
-    /// found by searches that start near them, and a rebuild reconnects them).
+    /// node of an upper level is on the levels below, the entry point is on the top level, and every node has its
+    /// vector (or, with int8 codes, its codes; the snapshot checks the quantiser as it opens). Also reports nodes that
+    /// a walk from the entry point cannot reach on level 0 (HNSW's pruning can strand a few; they are still found by
+    /// searches that start near them, and a rebuild reconnects them).
     public func checkIndex(space name: String, kind: VectorKind = .items, limit: Int = 100) throws -> IndexCheckReport {
         try read { r in
             try r.withVectorIndex(space: name, kind: kind) { index in
@@ -66,6 +67,9 @@ extension RecDatabase {
                     }
                 }
                 for node in held { checkList(node, level: 0, capacity: space.parameters.m0) }
+                // Each node's vector (float32) or codes (int8) must be in a chunk of the generation.
+                let what = header.codes == .int8 ? "int8 codes" : "vector"
+                for node in held where !graph.isScorable(node) { report("node \(node) has no \(what) in the graph") }
                 if let upper = graph.upper {
                     var topHolders = 0
                     for i in 0..<upper.count {

@@ -60,7 +60,9 @@ extension RecDatabase {
             let linked: (EmbeddingSpace, HNSWBuilder, [UInt32], UInt64, [UInt32])? = try r.withVectorIndex(
                 space: name, kind: kind
             ) { index in
+                // Graphs over codes keep no vectors to link against: they are rebuilt in full.
                 guard !full, let graph = index.graph, let header = index.header, header.chunkShift == chunkShift,
+                    header.codes == .float32, space.parameters.codes == .float32,
                     header.level0Slots == 1 + space.parameters.m0, header.upperSlots == 1 + space.parameters.m
                 else { return nil }
                 var dead: [UInt32] = []
@@ -122,22 +124,39 @@ extension RecDatabase {
             let bit = index & (BitmapChunks.bitsPerChunk - 1)
             present[bitmap][bit >> 3] |= 1 << UInt8(bit & 7)
         }
+        // With int8 codes the graph keeps codes, not vectors (those stay in the vector table only).
+        let codes = space.parameters.codes
+        var quantizer: ScalarQuantizer?
+        var codeBuffer: UnsafeMutablePointer<Int8>?
+        defer { codeBuffer?.deallocate() }
+        if codes == .int8 {
+            let fitted = ScalarQuantizer(fitting: builder.vectors, nodes: graphNodes, dimension: space.dimension)
+            let buffer = UnsafeMutablePointer<Int8>.allocate(capacity: builder.paddedNodes * space.dimension)
+            buffer.initialize(repeating: 0, count: builder.paddedNodes * space.dimension)
+            for node in graphNodes {
+                fitted.encode(builder.vector(node), into: buffer + Int(node) * space.dimension)
+            }
+            quantizer = fitted
+            codeBuffer = buffer
+        }
         // 3. Write the chunks of the new generation, several transactions of bounded size.
         var bytes = 0
-        let vectorBytes = chunk * space.dimension * 4, linkBytes = chunk * builder.level0Slots * 4
+        let vectorBytes = chunk * space.dimension * (codes == .int8 ? 1 : 4), linkBytes = chunk * builder.level0Slots * 4
         let chunksPerTransaction = max(1, (64 << 20) / (vectorBytes + linkBytes))
         var first = 0
         while first < chunks {
             let last = min(chunks, first + chunksPerTransaction)
             try environment.write { txn in
                 for c in first..<last where hasNodes[c] {
-                    let vectorKey = VectorKeys.ann(space.id, kind, generation, .vectors, UInt32(c))
+                    let vectorKey = VectorKeys.ann(space.id, kind, generation, codes == .int8 ? .codes : .vectors, UInt32(c))
                     let linkKey = VectorKeys.ann(space.id, kind, generation, .level0, UInt32(c))
+                    let vectorStart: UnsafeRawPointer =
+                        if let codeBuffer { UnsafeRawPointer(codeBuffer + c * chunk * space.dimension) } else {
+                            UnsafeRawPointer(builder.vectors + c * chunk * space.dimension)
+                        }
                     try vectorKey.withUnsafeBytes { key in
                         try vectorSchema.ann.putRaw(
-                            key: key,
-                            value: UnsafeRawBufferPointer(start: builder.vectors + c * chunk * space.dimension, count: vectorBytes),
-                            in: &txn)
+                            key: key, value: UnsafeRawBufferPointer(start: vectorStart, count: vectorBytes), in: &txn)
                     }
                     try linkKey.withUnsafeBytes { key in
                         try vectorSchema.ann.putRaw(
@@ -155,7 +174,7 @@ extension RecDatabase {
             chunkShift: chunkShift, nodeLimit: builder.nodeLimit, entryPoint: builder.entryPoint,
             maxLevel: max(builder.maxLevel, 0), nodeCount: graphNodes.count, level0Slots: builder.level0Slots,
             upperSlots: builder.upperSlots, builtAt: .now, buildSeconds: Date().timeIntervalSince(started),
-            changeSequence: changeSequence)
+            changeSequence: changeSequence, codes: codes)
         try write { w in
             var txn = WriteTransaction(continuing: w.handle)
             guard var current = try w.space(name), current.id == space.id else {
@@ -166,6 +185,9 @@ extension RecDatabase {
             }
             try vectorSchema.ann.put(VectorKeys.ann(space.id, kind, generation, .header), header.bytes, in: &txn)
             try vectorSchema.ann.put(VectorKeys.ann(space.id, kind, generation, .upper), upperBlob, in: &txn)
+            if let quantizer {
+                try vectorSchema.ann.put(VectorKeys.ann(space.id, kind, generation, .quantizer), quantizer.bytes, in: &txn)
+            }
             for (index, bits) in present.enumerated() where !bits.isEmpty {
                 try vectorSchema.ann.put(VectorKeys.ann(space.id, kind, generation, .present, UInt32(index)), bits, in: &txn)
             }
@@ -185,7 +207,7 @@ extension RecDatabase {
             try vectorSchema.spaces.put(name, current.bytes, in: &txn)
             try resetDirty(space: current, kind: kind, through: changeSequence, in: &txn)
         }
-        bytes += upperBlob.count
+        bytes += upperBlob.count + (quantizer?.bytes.count ?? 0)
         #if DEBUG
         let problems = try checkIndex(space: name, kind: kind).problems
         precondition(problems.isEmpty, "index invariants broken after a build of '\(name)': \(problems)")

@@ -135,6 +135,22 @@ final class SearchContext {
     var linkFault: LinkFault?
     /// In use by a search of its thread (see ``ThreadSearchContext``).
     var borrowed = false
+    /// A query prepared for scoring int8 codes (weights, and L2 targets), grown to the largest dimension seen.
+    private var queryWeights = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    private var queryTargets = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    private var queryCapacity = 0
+
+    /// Buffers of at least `dimension` floats for a prepared query; valid until the next call.
+    func queryBuffers(dimension: Int) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+        if dimension > queryCapacity {
+            queryWeights.deallocate()
+            queryTargets.deallocate()
+            queryWeights = .allocate(capacity: dimension)
+            queryTargets = .allocate(capacity: dimension)
+            queryCapacity = dimension
+        }
+        return (queryWeights, queryTargets)
+    }
 
     /// Notes a broken list; the first one is kept. Out of line: it never runs on a sound graph.
     @inline(never)
@@ -146,5 +162,7 @@ final class SearchContext {
         candidates.deallocate()
         results.deallocate()
         visited.deallocate()
+        queryWeights.deallocate()
+        queryTargets.deallocate()
     }
 }

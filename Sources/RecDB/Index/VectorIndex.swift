@@ -85,6 +85,8 @@ public final class VectorIndexSnapshot {
     let faults = IndexFaults()
     /// Aligned copies of misaligned values (the upper layers, chunks), kept as long as the snapshot.
     private let copies = AlignedCopies()
+    /// The resident copy the graph is walked in, when it has one (kept as long as the snapshot).
+    private var resident: ResidentGraph?
     /// Allowed sets at most this large are searched exactly instead of through the graph
     /// (default: an eighth of the graph, at least 2,048 and at most 32,768).
     public var exactSearchLimit: Int?
@@ -177,12 +179,40 @@ public final class VectorIndexSnapshot {
         }
         let chunk = 1 << header.chunkShift
         let chunks = (header.nodeLimit + chunk - 1) >> header.chunkShift
+        var codes: ChunkTable?, quantizer: ScalarQuantizer?
+        if header.codes == .int8 {
+            let place = "index of space '\(space.name)' (\(kind)) generation \(generation): quantizer"
+            quantizer = try ann.withValue(VectorKeys.ann(space.id, kind, generation, .quantizer), in: txn) {
+                try ScalarQuantizer(stored: $0, dimension: space.dimension, place)
+            }
+            guard quantizer != nil else { throw RecDBError(.corrupted, "\(place) is missing") }
+            codes = table(generation, .codes, count: chunks, of: Int8.self, elements: chunk * space.dimension)
+        }
+        var vectors = table(
+            generation, .vectors, count: header.codes == .float32 ? chunks : 0, of: Float.self,
+            elements: chunk * space.dimension)
+        var level0 = table(generation, .level0, count: chunks, of: UInt32.self, elements: chunk * header.level0Slots)
+        // Large graphs are walked in a resident copy (huge pages) made once per generation and process.
+        if let minimum = ResidentGraph.minimumNodes, header.nodeCount >= minimum, chunks > 0 {
+            let data = codes ?? vectors
+            let dataBytes = chunk * space.dimension * (codes == nil ? 4 : 1)
+            let links = level0
+            let made = schema.residentGraphs.image(space: space.id, kind: kind, generation: generation) {
+                ResidentGraph(
+                    chunks: chunks, links: links, linkChunkBytes: chunk * header.level0Slots * 4, data: data,
+                    dataChunkBytes: dataBytes, faulted: { faults.first != nil })
+            }
+            if let made {
+                resident = made
+                level0 = made.linkTable()
+                if codes != nil { codes = made.dataTable() } else { vectors = made.dataTable() }
+            }
+        }
         graph = GraphView(
             dimension: space.dimension, metric: space.metric, level0Slots: header.level0Slots,
-            upperSlots: header.upperSlots, chunkShift: header.chunkShift,
-            vectors: table(generation, .vectors, count: chunks, of: Float.self, elements: chunk * space.dimension),
-            level0: table(generation, .level0, count: chunks, of: UInt32.self, elements: chunk * header.level0Slots),
-            upper: upper, entryPoint: header.entryPoint, maxLevel: header.maxLevel, nodeLimit: header.nodeLimit)
+            upperSlots: header.upperSlots, chunkShift: header.chunkShift, vectors: vectors, level0: level0,
+            codes: codes, quantizer: quantizer, upper: upper, entryPoint: header.entryPoint, maxLevel: header.maxLevel,
+            nodeLimit: header.nodeLimit)
     }
 
     /// Throws the first corruption met so far: a bad chunk resolved by any walk of this snapshot, or a broken link
@@ -234,10 +264,11 @@ public final class VectorIndexSnapshot {
         ) { body($0.baseAddress!) }
     }
 
-    /// The current vector of a node: from the graph when it is there and unchanged, else from the vector table.
+    /// The current vector of a node: from the graph when it keeps vectors and the node is there and unchanged, else
+    /// from the vector table.
     @inline(__always)
     func withVector<R>(_ node: UInt32, _ body: (UnsafePointer<Float>) -> R) throws -> R? {
-        if let graph, !dirty.contains(node) {
+        if let graph, graph.codes == nil, !dirty.contains(node) {
             guard present.contains(node), !tombstones.contains(node), let vector = graph.vector(node) else { return nil }
             return body(vector)
         }
@@ -265,28 +296,41 @@ public final class VectorIndexSnapshot {
     /// walk of the graph that skips disallowed, deleted and changed nodes, with `ef` widened as the allowed share
     /// falls and two-hop expansion below 10 %, merged with an exact scan of the changes not yet in the graph.
     /// Throws `corrupted` when the walk or the scan met a damaged part of the index.
+    ///
+    /// With int8 codes (``VectorCodes/int8``) the walk keeps its best `rerank` candidates (default
+    /// ``defaultRerank(k:)``; at least `k`, at most `ef`) and orders them by their exact distances from the full-precision vectors.
     public func search(
-        _ query: [Float], k: Int, ef: Int? = nil, allowed: AllowedSet? = nil, context: SearchContextBox? = nil
+        _ query: [Float], k: Int, ef: Int? = nil, rerank: Int? = nil, allowed: AllowedSet? = nil,
+        context: SearchContextBox? = nil
     ) throws -> [VectorMatch] {
         let prepared = try prepare(query)
         guard k > 0 else { return [] }
         if let allowed, allowed.count == 0 { return [] }
         func run(_ scratch: SearchContext) throws -> [VectorMatch] {
             try prepared.withUnsafeBufferPointer { q in
-                try searchPrepared(q.baseAddress!, k: k, ef: ef ?? space.parameters.ef, allowed: allowed, context: scratch)
+                try searchPrepared(
+                    q.baseAddress!, k: k, ef: ef ?? space.parameters.ef, rerank: rerank, allowed: allowed,
+                    context: scratch)
             }
         }
         if let context { return try run(context.context) }
         return try ThreadSearchContext.with(run)
     }
 
+    /// The re-rank depth a search over int8 codes uses when the query names none: `2 × k`, at least 20.
+    public static func defaultRerank(k: Int) -> Int { max(2 * k, 20) }
+
     func searchPrepared(
-        _ query: UnsafePointer<Float>, k: Int, ef: Int, allowed: AllowedSet?, context: SearchContext
+        _ query: UnsafePointer<Float>, k: Int, ef: Int, rerank: Int? = nil, allowed: AllowedSet?, context: SearchContext
     ) throws -> [VectorMatch] {
         let metric = space.metric, dimension = space.dimension
         guard let graph, let header else { return try exactScan(query, k: k, allowed: allowed) }
         let exactLimit = exactSearchLimit ?? max(2048, min(header.nodeCount / 8, 32768))
-        if let allowed, allowed.count <= exactLimit { return try exactScan(query, k: k, allowed: allowed) }
+        if let allowed, allowed.count <= exactLimit {
+            return try graph.codes == nil
+                ? exactScan(query, k: k, allowed: allowed)
+                : scanCodes(query, k: k, rerank: rerank, allowed: allowed, graph: graph, context: context)
+        }
         let share = allowed.map { min(1, Double($0.count) / Double(max(header.nodeCount, 1))) } ?? 1
         let tuning = FilterTuning.current
         let widened = share >= tuning.widenBelow ? ef : min(4096, Int(Double(ef) * pow(1 / share, tuning.widenPower)))
@@ -294,20 +338,27 @@ public final class VectorIndexSnapshot {
         if hasPending { excluded.excludedA = dirty }
         if hasTombstones { excluded.excludedB = tombstones }
         var found: [Neighbor]
+        // Over codes the walk hands its best `depth` candidates (at most its `ef`) to the exact re-rank.
+        let depth = graph.codes == nil ? k : max(k, min(rerank ?? Self.defaultRerank(k: k), widened))
         if let allowed {
             found = allowed.withFilter(excluding: excluded) { filter in
-                graph.search(query, k: k, ef: widened, filter: filter, twoHop: share < tuning.subgraphBelow, context: context)
+                graph.search(
+                    query, k: depth, ef: widened, filter: filter, twoHop: share < tuning.subgraphBelow,
+                    context: context)
             }
             try checkFaults(context)
             let localShare = Double(context.scoredAccepted) / Double(max(context.scoredTotal, 1))
             if localShare < share * tuning.fallbackBelow && allowed.count <= exactFallbackLimit {
-                return try exactScan(query, k: k, allowed: allowed)
+                return try graph.codes == nil
+                    ? exactScan(query, k: k, allowed: allowed)
+                    : scanCodes(query, k: k, rerank: rerank, allowed: allowed, graph: graph, context: context)
             }
         } else {
             let filter: NodeFilter? = hasPending || hasTombstones ? excluded : nil
-            found = graph.search(query, k: k, ef: widened, filter: filter, context: context)
+            found = graph.search(query, k: depth, ef: widened, filter: filter, context: context)
             try checkFaults(context)
         }
+        if graph.codes != nil { found = try rerankExactly(query, found, k: k) }
         let pending = self.pending
         if !pending.isEmpty {
             for node in pending where allowed?.contains(node) ?? true {
@@ -334,7 +385,7 @@ public final class VectorIndexSnapshot {
                 heap.push(Neighbor(distance: d, node: node))
             }
         }
-        if let allowed, let graph {
+        if let allowed, let graph, graph.codes == nil {
             // Word by word: allowed ∧ in the graph ∧ not changed ∧ not deleted, read from the mapped chunks;
             // changed nodes come from the vector table.
             let chunkShift = graph.chunkShift, chunkMask = (1 << chunkShift) - 1
@@ -445,12 +496,13 @@ extension CatalogReading where Self: ~Copyable {
         return try body(snapshot)
     }
 
-    /// The `k` items (or users) nearest to `query` in `space`, optionally among `allowed` only.
+    /// The `k` items (or users) nearest to `query` in `space`, optionally among `allowed` only; `rerank` is the
+    /// exact re-rank depth of spaces with int8 codes (see ``VectorIndexSnapshot/search(_:k:ef:rerank:allowed:context:)``).
     public func nearest(
-        in space: String, to query: [Float], k: Int, ef: Int? = nil, kind: VectorKind = .items,
+        in space: String, to query: [Float], k: Int, ef: Int? = nil, rerank: Int? = nil, kind: VectorKind = .items,
         allowed: AllowedSet? = nil
     ) throws -> [VectorMatch] {
-        try withVectorIndex(space: space, kind: kind) { try $0.search(query, k: k, ef: ef, allowed: allowed) }
+        try withVectorIndex(space: space, kind: kind) { try $0.search(query, k: k, ef: ef, rerank: rerank, allowed: allowed) }
     }
 
     /// The `k` items nearest to item `id` in `space` (the item itself left out).

@@ -2,7 +2,8 @@ import Foundation
 import RecDB
 
 // recdb-ann --data DIR --name NAME --metric ip|l2|cosine --m 16 --ef-construction 200 --threads 2
-//           --efs 10,20,40 --db PATH [--filters] [--churn 0.1] --out RESULT.json
+//           --efs 10,20,40 --db PATH [--filters] [--churn 0.1] [--codes float32|int8] [--rerank N] [--reuse]
+//           [--skip-curve] --out RESULT.json
 var options: [String: String] = [:]
 var flags: Set<String> = []
 var arguments = Array(CommandLine.arguments.dropFirst())
@@ -40,6 +41,11 @@ let threads = Int(option("threads", "2"))!
 let efs = option("efs", "10,20,40,80,120,200,400").split(separator: ",").map { Int($0)! }
 let dbPath = option("db"), outPath = option("out")
 let churnShare = Double(option("churn", "0")) ?? 0
+guard let codes = VectorCodes(name: option("codes", "float32")) else {
+    FileHandle.standardError.write(Data("recdb-ann: --codes is float32 or int8\n".utf8))
+    exit(2)
+}
+let rerank = options["rerank"].flatMap { Int($0) }
 
 let base = try NPYArray(path: "\(dataDir)/\(name).base.npy")
 let queries = try NPYArray(path: "\(dataDir)/\(name).queries.npy")
@@ -47,7 +53,8 @@ let truth = try NPYArray(path: "\(dataDir)/\(name).gt.npy")
 let n = base.rows, dimension = base.columns
 log("\(name): \(n) × \(dimension), \(queries.rows) queries, metric \(metric)")
 
-var result: [String: Any] = ["name": name, "n": n, "dim": dimension]
+var result: [String: Any] = ["name": name, "n": n, "dim": dimension, "codes": codes.rawValue]
+if let rerank { result["rerank"] = rerank }
 let reuse = flags.contains("reuse") && FileManager.default.fileExists(atPath: "\(dbPath)/data.mdb")
 if !reuse { try? FileManager.default.removeItem(atPath: dbPath) }
 
@@ -57,7 +64,7 @@ if !reuse {
     storage.storage.noSync = true
     let db = try RecDatabase.open(at: dbPath, create: true, options: storage)
     try db.createSpace(
-        "bench", dimension: dimension, metric: metric, parameters: HNSWParameters(m: m, efConstruction: efConstruction))
+        "bench", dimension: dimension, metric: metric, parameters: HNSWParameters(m: m, efConstruction: efConstruction, codes: codes))
     let loadStart = now()
     var row = 0
     while row < n {
@@ -112,7 +119,7 @@ func measure(ef: Int, allowed: AllowedSet? = nil, truth: NPYArray, truthOffset: 
             for q in 0..<queries.rows {
                 let query = Array(queries.row(q))
                 let t0 = now()
-                let found = try index.search(query, k: 10, ef: ef, allowed: allowed, context: context)
+                let found = try index.search(query, k: 10, ef: ef, rerank: rerank, allowed: allowed, context: context)
                 latencies.append(now() - t0)
                 total += recall(found.map(\.node), truthOffset + q, truth: truth)
             }

@@ -26,6 +26,7 @@ extension RecCtl.Report {
 
         @Option(help: "A RecDB database folder, or a data set folder to import into OUT/db.") var data: String
         @Option(help: "Folder for report.html, report.md and report.json (created).") var out: String
+        @Option(help: "The data set's name in the report's title (default: the --data folder's name).") var name: String?
         @Option(help: "Runs per model (seed 42 + s).") var seeds: Int?
         @Option(help: "Comma-separated kinds; unknown kinds are skipped with a note.") var models: String?
         @Option(name: .customLong("hybrid-parts"), help: "Comma-separated kinds HyGenRec blends.") var hybridParts: String?
@@ -61,7 +62,7 @@ extension RecCtl.Report {
                 settings.threads = max(1, threads)
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                 let db = try openOrImport()
-                let dataset = URL(fileURLWithPath: data).standardizedFileURL.lastPathComponent
+                let dataset = name ?? URL(fileURLWithPath: data).standardizedFileURL.lastPathComponent
                 let report = try db.paperReport(settings, dataset: dataset) { line in
                     FileHandle.standardError.write(Data("report: \(line)\n".utf8))
                 }

@@ -29,7 +29,7 @@ struct ReportCommandTests {
             let db = try Self.importedDatabase(in: folder)
             let out = folder.appending("report")
             let run = try RecCtl.succeed(
-                "report", "paper", "--data", db, "--out", out, "--quick", "--json", "--threads", "1",
+                "report", "paper", "--data", db, "--name", "tiny-shop", "--out", out, "--quick", "--json", "--threads", "1",
                 "--models", "popularity,itemknn,als,irgan", "--hybrid-parts", "als,itemknn,popularity")
             let summary = run.json
             #expect(summary["ndcg10_hygenrec"] is Double, "\(run)")
@@ -37,6 +37,8 @@ struct ReportCommandTests {
             for file in ["report.html", "report.md", "report.json"] {
                 #expect(FileManager.default.fileExists(atPath: out + "/" + file), "\(file)")
             }
+            let html = try String(contentsOfFile: out + "/report.html", encoding: .utf8)
+            #expect(html.contains("<title>Paper report: tiny-shop</title>"), "the --name is the report's title")
             let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/report.json")))
             let notes = (json as? [String: Any])?["notes"] as? [String] ?? []
             #expect(notes.contains { $0.hasPrefix("irgan: skipped") } || summary["ndcg10_irgan"] is Double, "\(notes)")

@@ -38,17 +38,7 @@ struct KilledIRGANRefreshTests {
                 result.reason == .uncaughtSignal && result.status == SIGKILL,
                 "the refresh ended before it was killed: \(result)")
 
-            let db = try RecDatabase.open(at: path)
-            #expect(try db.spaces().map(\.name) == ["irgan@1"])
-            let record = try #require(try db.model("irgan"))
-            #expect(record.generation == 1 && record.space == "irgan@1")
-            try db.read { r in
-                let recommended = try r.recommend(model: "irgan", user: "u0", k: 5)
-                #expect(recommended.count == 5)
-                let seen = Set(try r.seenItems(ofUserID: try #require(try r.userID(for: "u0"))))
-                #expect(recommended.allSatisfy { !seen.contains($0.item) })
-            }
-            #expect(try db.checkIntegrity() == [])
+            let db = try KilledSASRecRefreshTests.firstGenerationServes("irgan", at: path)
             let next = try RecCtl.succeed(
                 "refresh", "irgan", "--factors", "8", "--iterations", "20", "--rounds", "1", "--threads", "1", "--db", path,
                 "--json")

@@ -58,21 +58,28 @@ struct KilledSASRecRefreshTests {
                 "the refresh was not killed while training: \(result)")
             #expect(generationAtKill == 1)
 
-            let db = try RecDatabase.open(at: path)
-            #expect(try db.spaces().map(\.name) == ["sasrec@1"])
-            let record = try #require(try db.model("sasrec"))
-            #expect(record.generation == 1 && record.space == "sasrec@1")
-            try db.read { r in
-                let recommended = try r.recommend(model: "sasrec", user: "u0", k: 5)
-                #expect(recommended.count == 5)
-                let seen = Set(try r.seenItems(ofUserID: try #require(try r.userID(for: "u0"))))
-                #expect(recommended.allSatisfy { !seen.contains($0.item) })
-            }
-            #expect(try db.checkIntegrity() == [])
+            let db = try Self.firstGenerationServes("sasrec", at: path)
             let next = try RecCtl.succeed(
                 "refresh", "sasrec", "--epochs", "1", "--dimension", "8", "--threads", "1", "--db", path, "--json")
             #expect(Self.lastLine(next.stdout)["generation"] as? Int == 2, "\(next)")
             #expect(try db.spaces().map(\.name) == ["sasrec@2"])
         }
+    }
+
+    /// After a killed refresh of `model`: generation 1 is still the model's only space and generation, it serves user
+    /// u0 five items u0 has not seen, and the file is sound. Returns the open database for the next refresh's checks.
+    static func firstGenerationServes(_ model: String, at path: String) throws -> RecDatabase {
+        let db = try RecDatabase.open(at: path)
+        #expect(try db.spaces().map(\.name) == ["\(model)@1"])
+        let record = try #require(try db.model(model))
+        #expect(record.generation == 1 && record.space == "\(model)@1")
+        try db.read { r in
+            let recommended = try r.recommend(model: model, user: "u0", k: 5)
+            #expect(recommended.count == 5)
+            let seen = Set(try r.seenItems(ofUserID: try #require(try r.userID(for: "u0"))))
+            #expect(recommended.allSatisfy { !seen.contains($0.item) })
+        }
+        #expect(try db.checkIntegrity() == [])
+        return db
     }
 }

@@ -73,7 +73,7 @@ let package = Package(
         ),
         .target(name: "RecClient", dependencies: ["RecWire"]),
         // Helpers the test targets share: temporary folders, error expectations.
-        .target(name: "RecTestSupport", dependencies: ["RecWire"], path: "Tests/RecTestSupport"),
+        .target(name: "RecTestSupport", dependencies: ["RecWire", "CRecSupport"], path: "Tests/RecTestSupport"),
         .testTarget(
             name: "RecStorageTests",
             dependencies: ["RecStorage", "RecTestSupport"]

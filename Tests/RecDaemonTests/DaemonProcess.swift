@@ -89,6 +89,8 @@ final class Daemon: @unchecked Sendable {
     }
 
     static func makeShop(at path: String, trained: Bool) throws {
+        // A bus error in this process (a file truncated while mapped) then names the file instead of dying silently.
+        Environment.exitOnBusError()
         let db = try RecDatabase.open(at: path, create: true)
         try db.write { w in
             for (c, prefix) in ["t", "c", "g"].enumerated() {

@@ -17,7 +17,7 @@ extension SASRecEncoder {
     /// over heads: `maxLength` weights, oldest position first (left padding gets 0), summing to 1 when the history
     /// was not empty. These name the history items that drove the query.
     public func finalAttention() -> [Float] {
-        let configuration = network.configuration
+        let configuration = weights.configuration
         let length = configuration.maxLength, heads = configuration.heads
         var weights = [Float](repeating: 0, count: length)
         // The pass ran over the history's `n` rows, the newest `n` positions (all `length` for an empty history).

@@ -1,24 +1,30 @@
 /// Encodes one history into SASRec's query vector at request time: the final hidden state at the most recent
-/// position, with dropout off and no gradient bookkeeping. The encoder keeps its own evaluation tape, whose arena is
-/// reused, so after the first call an encode allocates nothing. Scores for items are dot products with
-/// `network.itemEmbedding` rows. One encoder per thread.
+/// position, with dropout off and no gradient bookkeeping, over frozen `SASRecWeights` that any number of encoders
+/// share. The encoder is the caller's scratch: it keeps its own evaluation tape, whose arena is reused, so after the
+/// first call an encode allocates nothing. Scores for items are dot products with `weights.itemEmbeddings` rows. One
+/// encoder per thread.
 public final class SASRecEncoder {
-    /// The network read (its current weights are used on every call).
-    public let network: SASRecNetwork
+    /// The weights read.
+    public let weights: SASRecWeights
     let tape = Tape(isTraining: false)
     /// Positions the last `encode(_:into:)` ran over (its history's length, at most `maxLength`; `maxLength` for an
     /// empty history, which runs padded).
     var encodedLength = 0
 
-    /// An encoder over `network`.
-    public init(network: SASRecNetwork) {
-        self.network = network
+    /// An encoder over `weights`.
+    public init(weights: SASRecWeights) {
+        self.weights = weights
+    }
+
+    /// An encoder over a frozen copy of `network`'s current weights (later training does not reach it).
+    public convenience init(network: SASRecNetwork) {
+        self.init(weights: SASRecWeights(network))
     }
 
     /// Writes the query vector (`dimension` floats) for `history` (oldest first; the last `maxLength` are read)
     /// into `query`.
     public func encode(_ history: some Collection<Int32>, into query: UnsafeMutableBufferPointer<Float>) {
-        let configuration = network.configuration
+        let configuration = weights.configuration
         let length = configuration.maxLength, d = configuration.dimension
         precondition(query.count == d, "encode: query must hold \(d) floats")
         tape.reset()
@@ -28,14 +34,16 @@ public final class SASRecEncoder {
             // No items: the padded pass gives the vector of an empty history.
             let items = tape.scratchIntegers(length)
             items.update(repeating: 0)
-            let values = tape.values(of: network.hidden(tape, items: UnsafeBufferPointer(items), batch: 1))
+            let hidden = weights.withForward(on: tape) { $0.hidden(items: UnsafeBufferPointer(items), batch: 1) }
+            let values = tape.values(of: hidden)
             for k in 0..<d { query[k] = values[(length - 1) * d + k] }
             return
         }
         // Only the history's own rows: pads are never attended to, so they need no work.
         let items = tape.scratchIntegers(n)
         for (t, item) in history.suffix(n).enumerated() { items[t] = item }
-        let values = tape.values(of: network.hidden(tape, recentItems: UnsafeBufferPointer(items)))
+        let hidden = weights.withForward(on: tape) { $0.hidden(recentItems: UnsafeBufferPointer(items)) }
+        let values = tape.values(of: hidden)
         for k in 0..<d { query[k] = values[(n - 1) * d + k] }
     }
 
@@ -46,7 +54,7 @@ public final class SASRecEncoder {
     public func encode(
         histories: [ArraySlice<Int32>], into queries: UnsafeMutableBufferPointer<Float>, rowsPerPass: Int = 256
     ) {
-        let configuration = network.configuration
+        let configuration = weights.configuration
         let length = configuration.maxLength, d = configuration.dimension
         precondition(queries.count == histories.count * d, "encode: queries must hold \(histories.count) × \(d) floats")
         var packer = SequencePacker()
@@ -79,8 +87,10 @@ public final class SASRecEncoder {
                 }
                 lastSlots.append(place.row * length + place.slot + max(n, 1) - 1)
             }
-            let hidden = network.hidden(tape, packedItems: UnsafeBufferPointer(items),
-                positions: UnsafeBufferPointer(positions), segments: UnsafeBufferPointer(segments), rows: rows)
+            let hidden = weights.withForward(on: tape) {
+                $0.hidden(packedItems: UnsafeBufferPointer(items), positions: UnsafeBufferPointer(positions),
+                    segments: UnsafeBufferPointer(segments), rows: rows)
+            }
             let values = tape.values(of: hidden)
             for (c, slot) in lastSlots.enumerated() {
                 for k in 0..<d { queries[(first + c) * d + k] = values[slot * d + k] }
@@ -91,16 +101,16 @@ public final class SASRecEncoder {
 
     /// The query vector for `history` as an array.
     public func encode(_ history: some Collection<Int32>) -> [Float] {
-        var query = [Float](repeating: 0, count: network.configuration.dimension)
+        var query = [Float](repeating: 0, count: weights.configuration.dimension)
         query.withUnsafeMutableBufferPointer { encode(history, into: $0) }
         return query
     }
 
     /// The item (1...itemCount) with the highest score for `query`, excluding none: for tests and evaluation.
     public func topItem(for query: [Float]) -> Int32 {
-        let d = network.configuration.dimension, table = network.itemEmbedding.value
+        let d = weights.configuration.dimension, table = weights.itemEmbeddings
         var best: Int32 = 1, bestScore = -Float.infinity
-        for item in 1...network.configuration.itemCount {
+        for item in 1...weights.configuration.itemCount {
             var s: Float = 0
             for k in 0..<d { s += query[k] * table[item * d + k] }
             if s > bestScore { bestScore = s; best = Int32(item) }

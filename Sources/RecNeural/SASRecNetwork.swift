@@ -3,46 +3,54 @@ import Foundation
 /// The weights of one SASRec block: pre-norm causal self-attention and a point-wise feed-forward, both residual.
 /// Linear weights are stored `[out, in]` as PyTorch's `nn.Linear`.
 struct SASRecBlock {
-    let attentionNormScale, attentionNormShift: Parameter
-    let queryWeight, queryBias, keyWeight, keyBias, valueWeight, valueBias, outputWeight, outputBias: Parameter
-    let feedForwardNormScale, feedForwardNormShift: Parameter
-    let innerWeight, innerBias, outerWeight, outerBias: Parameter
+    /// A block's weights in their fixed order (the order of `parameters` and of stored weights).
+    enum Slot: Int, CaseIterable {
+        case attentionNormScale, attentionNormShift, queryWeight, queryBias, keyWeight, keyBias, valueWeight,
+            valueBias, outputWeight, outputBias, feedForwardNormScale, feedForwardNormShift, innerWeight, innerBias,
+            outerWeight, outerBias
 
-    init(index: Int, dimension d: Int, generator: inout SeededGenerator) {
-        func name(_ s: String) -> String { "block\(index).\(s)" }
-        func norm(_ s: String, _ v: Float) -> Parameter {
-            let p = Parameter(name(s), shape: Shape(d), decays: false)
-            p.fill(v)
-            return p
+        /// The weight's name in weight files (after `block<i>.`).
+        var name: String {
+            switch self {
+            case .attentionNormScale: "attention_norm.weight"
+            case .attentionNormShift: "attention_norm.bias"
+            case .queryWeight: "attention.query.weight"
+            case .queryBias: "attention.query.bias"
+            case .keyWeight: "attention.key.weight"
+            case .keyBias: "attention.key.bias"
+            case .valueWeight: "attention.value.weight"
+            case .valueBias: "attention.value.bias"
+            case .outputWeight: "attention.output.weight"
+            case .outputBias: "attention.output.bias"
+            case .feedForwardNormScale: "feed_forward_norm.weight"
+            case .feedForwardNormShift: "feed_forward_norm.bias"
+            case .innerWeight: "feed_forward.inner.weight"
+            case .innerBias: "feed_forward.inner.bias"
+            case .outerWeight: "feed_forward.outer.weight"
+            case .outerBias: "feed_forward.outer.bias"
+            }
         }
-        func weight(_ s: String) -> Parameter {
-            let p = Parameter(name(s), shape: Shape(d, d))
-            p.initializeXavierUniform(using: &generator)
-            return p
-        }
-        func bias(_ s: String) -> Parameter { Parameter(name(s), shape: Shape(d), decays: false) }
-        attentionNormScale = norm("attention_norm.weight", 1)
-        attentionNormShift = norm("attention_norm.bias", 0)
-        queryWeight = weight("attention.query.weight")
-        queryBias = bias("attention.query.bias")
-        keyWeight = weight("attention.key.weight")
-        keyBias = bias("attention.key.bias")
-        valueWeight = weight("attention.value.weight")
-        valueBias = bias("attention.value.bias")
-        outputWeight = weight("attention.output.weight")
-        outputBias = bias("attention.output.bias")
-        feedForwardNormScale = norm("feed_forward_norm.weight", 1)
-        feedForwardNormShift = norm("feed_forward_norm.bias", 0)
-        innerWeight = weight("feed_forward.inner.weight")
-        innerBias = bias("feed_forward.inner.bias")
-        outerWeight = weight("feed_forward.outer.weight")
-        outerBias = bias("feed_forward.outer.bias")
     }
 
-    var parameters: [Parameter] {
-        [attentionNormScale, attentionNormShift, queryWeight, queryBias, keyWeight, keyBias, valueWeight, valueBias,
-         outputWeight, outputBias, feedForwardNormScale, feedForwardNormShift, innerWeight, innerBias, outerWeight,
-         outerBias]
+    /// The weights in `Slot` order.
+    let parameters: [Parameter]
+
+    init(index: Int, dimension d: Int, generator: inout SeededGenerator) {
+        parameters = Slot.allCases.map { slot in
+            let name = "block\(index).\(slot.name)"
+            switch slot {
+            case .attentionNormScale, .feedForwardNormScale:
+                let p = Parameter(name, shape: Shape(d), decays: false)
+                p.fill(1)
+                return p
+            case .queryWeight, .keyWeight, .valueWeight, .outputWeight, .innerWeight, .outerWeight:
+                let p = Parameter(name, shape: Shape(d, d))
+                p.initializeXavierUniform(using: &generator)
+                return p
+            default:
+                return Parameter(name, shape: Shape(d), decays: false)
+            }
+        }
     }
 }
 
@@ -57,9 +65,6 @@ public final class SASRecNetwork {
     public let itemEmbedding: Parameter
     /// `[maxLength, dimension]`, row `maxLength − 1` the most recent position.
     public let positionEmbedding: Parameter
-    let blocks: [SASRecBlock]
-    let finalNormScale: Parameter
-    let finalNormShift: Parameter
     /// Every trainable parameter, in a fixed order (embeddings, blocks, final norm).
     public let parameters: [Parameter]
 
@@ -74,19 +79,17 @@ public final class SASRecNetwork {
         for k in 0..<d { itemEmbedding.value[k] = 0 }
         positionEmbedding = Parameter("position_embedding", shape: Shape(configuration.maxLength, d), decays: false)
         positionEmbedding.initializeXavierUniform(using: &generator)
-        blocks = (0..<configuration.blocks).map { SASRecBlock(index: $0, dimension: d, generator: &generator) }
-        finalNormScale = Parameter("final_norm.weight", shape: Shape(d), decays: false)
+        let blocks = (0..<configuration.blocks).map { SASRecBlock(index: $0, dimension: d, generator: &generator) }
+        let finalNormScale = Parameter("final_norm.weight", shape: Shape(d), decays: false)
         finalNormScale.fill(1)
-        finalNormShift = Parameter("final_norm.bias", shape: Shape(d), decays: false)
+        let finalNormShift = Parameter("final_norm.bias", shape: Shape(d), decays: false)
         parameters = [itemEmbedding, positionEmbedding] + blocks.flatMap(\.parameters) + [finalNormScale, finalNormShift]
     }
 
     /// The hidden states `[batch, maxLength, dimension]` of left-padded `items` (`batch · maxLength` ids, 0 for
     /// padding), recorded on `tape`; dropout follows `tape.isTraining`.
     public func hidden(_ tape: Tape, items: UnsafeBufferPointer<Int32>, batch: Int) -> Variable {
-        let length = configuration.maxLength
-        precondition(items.count == batch * length, "hidden: \(items.count) ids for \(batch) × \(length)")
-        return hidden(tape, items: items, rows: batch, length: length, positions: nil, segments: nil)
+        forward(tape).hidden(items: items, batch: batch)
     }
 
     /// The hidden states `[rows, maxLength, dimension]` of packed rows: each row holds several sequences one after
@@ -98,10 +101,7 @@ public final class SASRecNetwork {
         _ tape: Tape, packedItems items: UnsafeBufferPointer<Int32>, positions: UnsafeBufferPointer<Int32>,
         segments: UnsafeBufferPointer<Int32>, rows: Int
     ) -> Variable {
-        let length = configuration.maxLength
-        precondition(items.count == rows * length && positions.count == items.count && segments.count == items.count,
-            "hidden: packed rows need \(rows) × \(length) ids, positions and segments")
-        return hidden(tape, items: items, rows: rows, length: length, positions: positions, segments: segments)
+        forward(tape).hidden(packedItems: items, positions: positions, segments: segments, rows: rows)
     }
 
     /// The hidden states `[1, n, dimension]` of one history of `n` items (1 ≤ n ≤ `maxLength`, oldest first, no
@@ -109,59 +109,10 @@ public final class SASRecNetwork {
     /// rounding, to the last `n` rows of ``hidden(_:items:batch:)`` for the padded history (attention never reads a
     /// pad), at `n / maxLength` of its work: what serving a request needs.
     public func hidden(_ tape: Tape, recentItems items: UnsafeBufferPointer<Int32>) -> Variable {
-        let n = items.count, length = configuration.maxLength
-        precondition(n >= 1 && n <= length, "hidden: \(n) items, not 1 to \(length)")
-        let positions = tape.scratchIntegers(n)
-        for t in 0..<n { positions[t] = Int32(length - n + t) }
-        return hidden(tape, items: items, rows: 1, length: n, positions: UnsafeBufferPointer(positions), segments: nil)
+        forward(tape).hidden(recentItems: items)
     }
 
-    private func hidden(
-        _ tape: Tape, items: UnsafeBufferPointer<Int32>, rows: Int, length: Int,
-        positions: UnsafeBufferPointer<Int32>?, segments: UnsafeBufferPointer<Int32>?
-    ) -> Variable {
-        let d = configuration.dimension
-        let keyMask = tape.scratchFloats(rows * length)
-        for i in 0..<items.count { keyMask[i] = items[i] == 0 ? 0 : 1 }
-        let embedded = tape.scale(tape.gather(itemEmbedding, rows: items), Float(d).squareRoot())
-        var x: Variable
-        if let positions {
-            x = tape.reshape(tape.add(embedded, tape.gather(positionEmbedding, rows: positions)), Shape(rows, length, d))
-        } else {
-            x = tape.add(tape.reshape(embedded, Shape(rows, length, d)), tape.parameter(positionEmbedding))
-        }
-        x = tape.multiply(tape.dropout(x, rate: configuration.dropout),
-            tape.constant(shape: Shape(rows, length, 1)) { _ = $0.update(fromContentsOf: keyMask) })
-        for block in blocks {
-            x = self.block(block, x, tape: tape, keyMask: segments == nil ? UnsafeBufferPointer(keyMask) : nil,
-                segments: segments)
-        }
-        return tape.layerNorm(x, gamma: tape.parameter(finalNormScale), beta: tape.parameter(finalNormShift))
-    }
-
-    private func linear(_ tape: Tape, _ x: Variable, _ weight: Parameter, _ bias: Parameter) -> Variable {
-        tape.add(tape.matmul(x, tape.parameter(weight), transposeB: true), tape.parameter(bias))
-    }
-
-    private func block(
-        _ b: SASRecBlock, _ x: Variable, tape: Tape, keyMask: UnsafeBufferPointer<Float>?,
-        segments: UnsafeBufferPointer<Int32>?
-    ) -> Variable {
-        let rate = configuration.dropout
-        let normed = tape.layerNorm(x, gamma: tape.parameter(b.attentionNormScale),
-            beta: tape.parameter(b.attentionNormShift))
-        let attended = tape.attention(
-            query: linear(tape, normed, b.queryWeight, b.queryBias),
-            key: linear(tape, normed, b.keyWeight, b.keyBias),
-            value: linear(tape, normed, b.valueWeight, b.valueBias),
-            heads: configuration.heads, causal: true, keyMask: keyMask, segments: segments)
-        let projected = tape.dropout(linear(tape, attended, b.outputWeight, b.outputBias), rate: rate)
-        let afterAttention = tape.add(x, projected)
-        let normed2 = tape.layerNorm(afterAttention, gamma: tape.parameter(b.feedForwardNormScale),
-            beta: tape.parameter(b.feedForwardNormShift))
-        var inner = linear(tape, normed2, b.innerWeight, b.innerBias)
-        inner = configuration.activation == .relu ? tape.relu(inner) : tape.gelu(inner)
-        let outer = linear(tape, tape.dropout(inner, rate: rate), b.outerWeight, b.outerBias)
-        return tape.add(afterAttention, tape.dropout(outer, rate: rate))
+    private func forward(_ tape: Tape) -> SASRecForward {
+        SASRecForward(configuration: configuration, tape: tape, weights: .parameters(parameters))
     }
 }

@@ -200,7 +200,16 @@ extension Tape {
         let n = shape(x.index).count
         let mask = floats.allocate(n)
         let keep = 1 / (1 - rate)
-        for j in 0..<n { mask[j] = generator.nextUniform() < rate ? 0 : keep }
+        // Two 24-bit uniforms from each 64 random bits, drawn from a local copy of the generator (no exclusive
+        // access to the tape per element).
+        let threshold = UInt64(rate * Float(1 << 24))
+        var g = generator
+        for pair in stride(from: 0, to: n, by: 2) {
+            let bits = g.next()
+            mask[pair] = (bits >> 40) < threshold ? 0 : keep
+            if pair + 1 < n { mask[pair + 1] = (bits >> 8) & 0xFF_FFFF < threshold ? 0 : keep }
+        }
+        generator = g
         let (v, c) = output(shape(x.index), x, operation: .dropout(x.index, mask: mask))
         let xv = value(x.index)
         for j in 0..<n { c[j] = xv[j] * mask[j] }

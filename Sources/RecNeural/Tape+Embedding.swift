@@ -20,6 +20,21 @@ extension Tape {
         return v
     }
 
+    /// Rows of a frozen table (`[tableRows, width]` row-major, read in place): `table[rows[i]]` for each i, shape
+    /// `[rows.count, width]`, a constant (no gradient).
+    public func gather(
+        frozen table: UnsafeBufferPointer<Float>, width: Int, rows: UnsafeBufferPointer<Int32>
+    ) -> Variable {
+        let tableRows = table.count / width, count = rows.count
+        let c = floats.allocate(count * width)
+        for i in 0..<count {
+            let r = Int(rows[i])
+            precondition(r >= 0 && r < tableRows, "gather: row \(r) outside a frozen table of \(tableRows) rows")
+            (c + i * width).update(from: table.baseAddress! + r * width, count: width)
+        }
+        return leaf(c, shape: Shape(count, width))
+    }
+
     func gatherBackward(_ i: Int, _ g: UnsafeMutablePointer<Float>, _ table: Parameter, _ rows: UnsafeMutablePointer<Int32>) {
         let width = table.shape[1], count = shape(i)[0]
         let target = table.gradient.baseAddress!

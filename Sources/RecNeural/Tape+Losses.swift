@@ -167,17 +167,19 @@ extension Tape {
         let width = samples + 1
         let corrected = floats.allocate(rows * width)
         let p = value(positive.index), q = value(negatives.index)
+        // Where each sampled item sits among the samples, to mask accidental hits without a compare per logit.
+        var samplesOfItem: [Int32: [Int]] = [:]
+        for s in 0..<samples { samplesOfItem[negativeIDs[s], default: []].append(s) }
         for r in 0..<rows {
-            let row = corrected + r * width
+            let row = corrected + r * width, logits = q + r * samples
             row[0] = p[r] - positiveLogQ[r]
-            for s in 0..<samples {
-                row[1 + s] = negativeIDs[s] == positiveIDs[r] ? -.infinity : q[r * samples + s] - negativeLogQ[s]
-            }
+            for s in 0..<samples { row[1 + s] = logits[s] - negativeLogQ[s] }
+            for s in samplesOfItem[positiveIDs[r]] ?? [] { row[1 + s] = -.infinity }
         }
-        let probabilities = floats.allocate(rows * width)
-        softmaxRows(corrected, into: probabilities, rows: rows, width: width, logarithm: true)
-        let (loss, total) = weightedMean(rows, w) { r in -Double(probabilities[r * width]) }
-        for k in 0..<(rows * width) { probabilities[k] = expf(probabilities[k]) }
+        let probabilities = floats.allocate(rows * width), logNormalizers = floats.allocate(rows)
+        softmaxRows(corrected, into: probabilities, rows: rows, width: width, logarithm: false,
+            logNormalizers: logNormalizers)
+        let (loss, total) = weightedMean(rows, w) { r in Double(logNormalizers[r]) - Double(corrected[r * width]) }
         let record = SampledSoftmaxRecord(positive: positive.index, negatives: negatives.index,
             probabilities: probabilities, weights: w, totalWeight: total)
         let (v, c) = output(.scalar, positive, negatives, operation: .sampledSoftmax(record))

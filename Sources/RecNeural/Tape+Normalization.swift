@@ -105,9 +105,11 @@ extension Tape {
 }
 
 /// Row-wise softmax (or log-softmax) of `rows × width` values; rows whose maximum is −∞ (every entry masked) come
-/// out as zeros.
+/// out as zeros. With `logNormalizers`, each row's log Σ exp (so log-probability k is `x[k] − logNormalizers[r]`)
+/// is written there too (−∞ for a fully masked row).
 func softmaxRows(
-    _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, width: Int, logarithm: Bool
+    _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, width: Int, logarithm: Bool,
+    logNormalizers: UnsafeMutablePointer<Float>? = nil
 ) {
     for r in 0..<rows {
         let row = x + r * width, out = y + r * width
@@ -115,6 +117,7 @@ func softmaxRows(
         for k in 0..<width { maximum = Swift.max(maximum, row[k]) }
         if maximum == -.infinity {
             out.update(repeating: 0, count: width)
+            logNormalizers?[r] = -.infinity
             continue
         }
         var total: Float = 0
@@ -123,6 +126,7 @@ func softmaxRows(
             out[k] = e
             total += e
         }
+        logNormalizers?[r] = logf(total) + maximum
         if logarithm {
             let logTotal = logf(total) + maximum
             for k in 0..<width { out[k] = row[k] - logTotal }

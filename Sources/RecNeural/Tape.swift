@@ -120,6 +120,13 @@ public final class Tape {
         return leaf(p, shape: shape)
     }
 
+    /// Values read in place (no copy) as a constant: frozen weights. The caller keeps them alive and unchanged
+    /// until `reset()`.
+    public func borrowedConstant(_ values: UnsafeBufferPointer<Float>, shape: Shape) -> Variable {
+        precondition(values.count == shape.count, "\(values.count) values for shape \(shape)")
+        return leaf(UnsafeMutablePointer(mutating: values.baseAddress!), shape: shape)
+    }
+
     /// A constant whose values `fill` writes in place (no intermediate array).
     public func constant(shape: Shape, fill: (UnsafeMutableBufferPointer<Float>) -> Void) -> Variable {
         let p = floats.allocate(shape.count)

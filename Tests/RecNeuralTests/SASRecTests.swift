@@ -123,4 +123,30 @@ import Testing
         #expect(attention.prefix(length - recent.count).allSatisfy { $0 == 0 })
         #expect(abs(attention.reduce(0, +) - 1) < 1e-4)
     }
+
+    /// Frozen weights are one shared, `Sendable` value: encoders on concurrent tasks, each with its own tape, give
+    /// exactly the vectors of one encoder used alone, and training the network afterwards does not reach them.
+    @Test func frozenWeightsServeConcurrentEncodersUnchangedByLaterTraining() async {
+        let (network, _) = Self.train(.fullSoftmax, epochs: 2)
+        let weights = SASRecWeights(network)
+        var histories: [[Int32]] = []
+        for first in 0..<16 {
+            let length = 3 + first % 8
+            histories.append((0..<length).map { t -> Int32 in Int32(1 + (first + t) % 20) })
+        }
+        let alone = SASRecEncoder(weights: weights)
+        let expected = histories.map { alone.encode($0) }
+        network.parameters[0].value[network.configuration.dimension] += 1
+        let results = await withTaskGroup(of: (Int, [Float]).self) { group in
+            for (i, history) in histories.enumerated() {
+                group.addTask { (i, SASRecEncoder(weights: weights).encode(history)) }
+            }
+            var results = [[Float]](repeating: [], count: histories.count)
+            for await (i, query) in group { results[i] = query }
+            return results
+        }
+        #expect(results == expected)
+        // histories[0] is [1, 2, 3]: the changed row is item 1's.
+        #expect(SASRecEncoder(network: network).encode(histories[0]) != expected[0])
+    }
 }

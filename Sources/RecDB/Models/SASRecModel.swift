@@ -90,10 +90,11 @@ public final class SASRecModel: Recommender, Sendable {
     public let bestEpoch: Int?
     /// That epoch's validation NDCG@10.
     public let bestValidationNDCG: Double?
-    let encoders: SASRecEncoders
+    /// The trained network, frozen: shared by every request, each encoding on its own `SASRecEncoder`.
+    let weights: SASRecWeights
 
     /// The network's item count: internal item ids `0..<itemCount` are rows `1...itemCount` of its tables.
-    var itemCount: Int { encoders.network.configuration.itemCount }
+    var itemCount: Int { weights.configuration.itemCount }
 
     /// Trains on `log` with `threads` threads, calling `onEpoch` after each epoch. Parameters out of range (see
     /// ``Parameters/validate()``) are brought into range here; refresh rejects them before.
@@ -106,20 +107,20 @@ public final class SASRecModel: Recommender, Sendable {
         self.parameters = parameters
         let itemCount = max(log.itemLimit, 1)
         let network = SASRecNetwork(parameters.configuration(itemCount: itemCount))
-        encoders = SASRecEncoders(network: network)
         let previousThreads = Parallel.threadCount
         Parallel.setThreadCount(max(1, threads))
         defer { Parallel.setThreadCount(previousThreads) }
         let run = Self.train(
             network, Self.sequences(log, itemCount: itemCount), parameters: parameters, name: name, onEpoch: onEpoch)
         (epochsTrained, bestEpoch, bestValidationNDCG) = (run.epochs, run.bestEpoch, run.bestMetric)
+        weights = SASRecWeights(network)
     }
 
     /// A model serving `network` (a stored generation).
     init(name: String, parameters: Parameters, network: SASRecNetwork) {
         self.name = name
         self.parameters = parameters
-        encoders = SASRecEncoders(network: network)
+        weights = SASRecWeights(network)
         (epochsTrained, bestEpoch, bestValidationNDCG) = (0, nil, nil)
     }
 
@@ -269,26 +270,23 @@ public final class SASRecModel: Recommender, Sendable {
 
     /// The query vector of `input` (network ids, oldest first) and the final position's attention over its items.
     func encode(_ input: [Int32]) -> (query: [Float], attention: [Float]) {
-        encoders.withEncoder { encoder in
-            let query = encoder.encode(input)
-            let weights = encoder.finalAttention()
-            return (query, Array(weights.suffix(input.count)))
-        }
+        let encoder = SASRecEncoder(weights: weights)
+        let query = encoder.encode(input)
+        return (query, Array(encoder.finalAttention().suffix(input.count)))
     }
 
     /// Scores every item for the user's newest events (the query · each item's embedding); −∞ for items the
     /// network does not know, and for every item when the history is empty (a cold user gets nothing).
     public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
-        let network = encoders.network
         let input = Self.input(
-            newestFirst: history.recent.lazy.map(\.itemID), maxLength: network.configuration.maxLength,
+            newestFirst: history.recent.lazy.map(\.itemID), maxLength: weights.configuration.maxLength,
             itemCount: itemCount)
         guard !input.isEmpty else {
             scores.update(repeating: -.infinity)
             return
         }
         let query = encode(input).query
-        let d = query.count, table = network.itemEmbedding.value
+        let d = query.count, table = weights.itemEmbeddings
         for item in 0..<scores.count {
             guard item < itemCount else {
                 scores[item] = -.infinity
@@ -304,52 +302,18 @@ public final class SASRecModel: Recommender, Sendable {
     public func itemVector(_ item: UInt32) -> [Float]? {
         guard Int(item) < itemCount else { return nil }
         let d = parameters.dimension
-        return Array(encoders.network.itemEmbedding.value[(Int(item) + 1) * d..<(Int(item) + 2) * d])
+        return Array(weights.values[(Int(item) + 1) * d..<(Int(item) + 2) * d])
     }
 
     /// The item embeddings of internal ids `0..<itemCount`, row-major (the space's vectors).
     var itemEmbeddings: [Float] {
         let d = parameters.dimension
-        return Array(encoders.network.itemEmbedding.value[d...])
+        return Array(weights.itemEmbeddings[d...])
     }
 
-    /// Every weight of the network in ``SASRecNetwork/parameters`` order: what the generation stores.
-    var weights: [Float] {
-        var all: [Float] = []
-        for p in encoders.network.parameters { all.append(contentsOf: p.value) }
-        return all
-    }
 
     /// Floats of every weight except the item table's, for a network of this shape.
     static func fixedWeightCount(dimension d: Int, blocks: Int, maxLength: Int) -> Int {
         maxLength * d + blocks * (6 * d * d + 10 * d) + 2 * d
-    }
-}
-
-/// Encoders over one network for concurrent requests: each request borrows one (an encoder's tape serves one
-/// thread at a time) and gives it back. The network's weights are not changed after training or loading.
-// Unchecked `Sendable`, audited: `network` is a `let` whose weights are only read after init (encoders read them,
-// nothing writes them); `idle` is read and written only between `lock.lock()` and `lock.unlock()`; an encoder taken
-// from `idle` is used by one caller until it is put back under the lock. (A `Mutex` cannot hold the pool: an encoder
-// made from the non-`Sendable` network cannot leave `withLock` as a `sending` result.)
-final class SASRecEncoders: @unchecked Sendable {
-    let network: SASRecNetwork
-    private let lock = NSLock()
-    private var idle: [SASRecEncoder] = []
-
-    init(network: SASRecNetwork) {
-        self.network = network
-    }
-
-    func withEncoder<R>(_ body: (SASRecEncoder) throws -> R) rethrows -> R {
-        lock.lock()
-        let encoder = idle.popLast() ?? SASRecEncoder(network: network)
-        lock.unlock()
-        defer {
-            lock.lock()
-            idle.append(encoder)
-            lock.unlock()
-        }
-        return try body(encoder)
     }
 }

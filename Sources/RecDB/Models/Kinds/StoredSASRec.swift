@@ -54,7 +54,7 @@ struct StoredSASRec: StoredModel {
 
     func write(_ trained: any Recommender, to generation: inout GenerationWriter) throws {
         guard let sasrec = trained as? SASRecModel else { return }
-        try generation.writeFloats(.sasrecNetwork, sasrec.weights)
+        try generation.writeFloats(.sasrecNetwork, sasrec.weights.values)
         let d = sasrec.parameters.dimension
         try generation.writeItemVectors(sasrec.itemEmbeddings, dimension: d, metric: .innerProduct)
         try generation.buildItemIndex()

@@ -1,5 +1,6 @@
 import Foundation
 import RecNeural
+import SportsSplit
 
 /// Trains SASRec on the split's training parts with early stopping on validation NDCG@10, then scores test with the
 /// best weights; or, in timing mode, only trains a fixed number of epochs.

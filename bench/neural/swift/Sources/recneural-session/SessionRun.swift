@@ -1,5 +1,6 @@
 import Foundation
 import RecDB
+import SportsSplit
 
 /// RecDB's session model (V-SKNN + sequential rules, `SessionKNNModel` at its defaults) on the same split, through
 /// the library API: each user's known items form one session; the visit scored is the user's history for the target.

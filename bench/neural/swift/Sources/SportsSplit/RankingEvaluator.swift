@@ -4,15 +4,18 @@ import Foundation
 /// the items of the user's history are masked (as S3-Rec's evaluator: a target repeated from the history is masked
 /// too, a miss), and ties count against the target (an item scored equal to the target ranks above it), so a model
 /// that cannot score the target gets no credit.
-struct RankingEvaluator {
+public struct RankingEvaluator {
     /// Cut-off.
-    static let k = 10
-    private(set) var users = 0
+    public static let k = 10
+    public private(set) var users = 0
     private(set) var hits = 0.0
     private(set) var gain = 0.0
 
+    /// An evaluator with no users yet.
+    public init() {}
+
     /// Adds one user: `scores` indexed by item id (index 0 unused), `history` masked, `target` the held-out item.
-    mutating func add(scores: UnsafeMutableBufferPointer<Float>, history: ArraySlice<Int32>, target: Int32) {
+    public mutating func add(scores: UnsafeMutableBufferPointer<Float>, history: ArraySlice<Int32>, target: Int32) {
         scores[0] = -.infinity
         for item in history { scores[Int(item)] = -.infinity }
         let targetScore = scores[Int(target)]
@@ -29,7 +32,7 @@ struct RankingEvaluator {
     }
 
     /// HR@10.
-    var hitRate: Double { users == 0 ? 0 : hits / Double(users) }
+    public var hitRate: Double { users == 0 ? 0 : hits / Double(users) }
     /// NDCG@10.
-    var ndcg: Double { users == 0 ? 0 : gain / Double(users) }
+    public var ndcg: Double { users == 0 ? 0 : gain / Double(users) }
 }

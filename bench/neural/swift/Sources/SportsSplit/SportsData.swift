@@ -2,19 +2,19 @@ import Foundation
 
 /// The standard leave-last-out split of per-user item sequences: per user, the last item is the test target, the
 /// second-last the validation target, the rest training.
-struct SequenceSplit {
+public struct SequenceSplit {
     /// Items 1...itemCount.
-    let itemCount: Int
+    public let itemCount: Int
     /// Per user, the training part (every item but the last two), oldest first.
-    let training: [[Int32]]
+    public let training: [[Int32]]
     /// Per user, the validation target (second-last item).
-    let validation: [Int32]
+    public let validation: [Int32]
     /// Per user, the test target (last item).
-    let test: [Int32]
+    public let test: [Int32]
 
     /// Reads "user item item …" lines (1-based item ids, time order) from `path`; keeps the first `userLimit` users
     /// with at least 3 items (all when nil). Exits with a message naming the line on bad input.
-    init(path: String, userLimit: Int?) {
+    public init(path: String, userLimit: Int?) {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { fail("cannot read \(path)") }
         var training: [[Int32]] = [], validation: [Int32] = [], test: [Int32] = []
         var itemCount = 0
@@ -39,24 +39,25 @@ struct SequenceSplit {
     }
 
     /// Users in the split.
-    var userCount: Int { training.count }
+    public var userCount: Int { training.count }
 
     /// The history read for `target`: the training part for validation, training + validation item for test.
-    func history(_ user: Int, for target: Target) -> ArraySlice<Int32> {
+    public func history(_ user: Int, for target: Target) -> ArraySlice<Int32> {
         target == .validation ? training[user][...] : (training[user] + [validation[user]])[...]
     }
 
     /// The held-out item for `target`.
-    func targetItem(_ user: Int, _ target: Target) -> Int32 {
+    public func targetItem(_ user: Int, _ target: Target) -> Int32 {
         target == .validation ? validation[user] : test[user]
     }
 
     /// Which held-out item is scored.
-    enum Target: String { case validation, test }
+    public enum Target: String { case validation, test }
 }
 
 /// Prints `message` to standard error and exits with status 2.
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("recneural-sports: \(message)\n".utf8))
+public func fail(_ message: String) -> Never {
+    let program = CommandLine.arguments[0].split(separator: "/").last ?? ""
+    FileHandle.standardError.write(Data("\(program): \(message)\n".utf8))
     exit(2)
 }

@@ -76,6 +76,10 @@ public struct RecommendStatement: Sendable, Hashable, CustomStringConvertible {
     public var includeSeen = false
     /// How the page is made varied (`DIVERSIFY …`).
     public var diversify: Diversify?
+    /// `WITH (EF = n)`: the vector search's candidate list size (1…4,096); nil keeps the space's default.
+    public var ef: Int?
+    /// `WITH (RERANK = n)`: candidates re-ranked exactly in spaces with int8 codes (1…4,096); nil keeps the default.
+    public var rerank: Int?
     /// `STRICT`: only the named models serve; a short page stays short.
     public var strict = false
     /// `EXPLAIN`: each result's provenance and a sentence for shoppers.
@@ -113,6 +117,8 @@ public struct RecommendStatement: Sendable, Hashable, CustomStringConvertible {
         case nil: break
         }
         if offset > 0 { parts.append("OFFSET \(offset)") }
+        let search = [ef.map { "EF = \($0)" }, rerank.map { "RERANK = \($0)" }].compactMap { $0 }
+        if !search.isEmpty { parts.append("WITH (" + search.joined(separator: ", ") + ")") }
         if strict { parts.append("STRICT") }
         if generated { parts.append("EXPLAIN GENERATED") } else if explain { parts.append("EXPLAIN") }
         return parts.joined(separator: " ")

@@ -28,12 +28,14 @@ struct RecClientStatementTests {
         every.includeSeen = true
         every.diversify = .perCategory(2)
         every.offset = 2
+        every.ef = 200
+        every.rerank = 40
         every.strict = true
         every.explain = false
         #expect(
             every.text
                 == "RECOMMEND 4 ITEMS FOR USER 'u12' USING BLEND(als 0.7, popularity 0.3) EXCLUDE ('c1', 'o''neil') "
-                + "INCLUDE SEEN DIVERSIFY BY CATEGORY 2 OFFSET 2 STRICT")
+                + "INCLUDE SEEN DIVERSIFY BY CATEGORY 2 OFFSET 2 WITH (EF = 200, RERANK = 40) STRICT")
         let page = try await client.recommend(every)
         #expect(page.count == 4 && page.allSatisfy { $0.model == "blend" && $0.provenance == nil && $0.id != "c1" })
         let similar = try await client.recommend(RecommendStatement(.similarTo("g2"), count: 3))

@@ -246,6 +246,8 @@ def summary(sets, skipped_1m, rounds=None, loads=None):
     hb = (hn or {}).get("bytes_per_vector")
     out["bytes_per_vector_ratio_vs_hnswlib"] = ratio((rec or {}).get("bytes_per_vector"), hb)
     out["bytes_per_vector_ratio_vs_hnswlib_int8"] = ratio((quant or {}).get("bytes_per_vector"), hb)
+    out["compacted_bytes_per_vector_ratio_vs_hnswlib"] = ratio((rec or {}).get("compacted_bytes_per_vector"), hb)
+    out["compacted_bytes_per_vector_ratio_vs_hnswlib_int8"] = ratio((quant or {}).get("compacted_bytes_per_vector"), hb)
     out["index_bytes_per_vector_float32"] = rnd((rec or {}).get("index_bytes_per_vector"), 1)
     out["index_bytes_per_vector_int8"] = rnd((quant or {}).get("index_bytes_per_vector"), 1)
     out["build_ratio_vs_hnswlib_int8"] = ratio((quant or {}).get("build_seconds"), (hn or {}).get("build_seconds"))

@@ -12,8 +12,9 @@ import Foundation
 /// ```
 public final class RecDatabase: Sendable {
     /// The on-disk format this build writes. Opening a database with a higher version fails; a version-1 database
-    /// (no attribute index) is upgraded when a writable process opens it.
-    public static let formatVersion: UInt32 = 2
+    /// (no attribute index) is upgraded when a writable process opens it, and so is a version-2 one (version 3: a
+    /// float32 index generation is the only store of the vectors it holds; see `VectorStore.swift`).
+    public static let formatVersion: UInt32 = 3
     static let magic: [UInt8] = Array("RECDB".utf8)
 
     /// Options for opening a database.
@@ -78,6 +79,7 @@ public final class RecDatabase: Sendable {
         }
         if !env.options.readOnly {
             try buildAttributeIndexIfMissing()
+            try raiseFormatVersion()
             try removeAbandonedGenerations()
             try removeStaleModelData()
         }

@@ -56,54 +56,68 @@ extension RecDatabase {
                     builder.vector(node).update(from: $0.baseAddress!, count: space.dimension)
                 }
             }
-            // Link into the current graph when there is one and it is in good shape.
-            let linked: (EmbeddingSpace, HNSWBuilder, [UInt32], UInt64, [UInt32])? = try r.withVectorIndex(
-                space: name, kind: kind
-            ) { index in
-                // Graphs over codes keep no vectors to link against: they are rebuilt in full.
-                guard !full, let graph = index.graph, let header = index.header, header.chunkShift == chunkShift,
-                    header.codes == .float32, space.parameters.codes == .float32,
-                    header.level0Slots == 1 + space.parameters.m0, header.upperSlots == 1 + space.parameters.m
-                else { return nil }
-                var dead: [UInt32] = []
-                for node in 0..<UInt32(header.nodeLimit) where index.tombstones.contains(node) { dead.append(node) }
-                var changed: [UInt32] = []
-                var removed: [UInt32] = []
-                for node in index.pending {
-                    if try vectorSchema.vectors.contains(VectorKeys.node(space.id, kind, node), in: r.txn) {
-                        changed.append(node)
-                    } else if Int(node) < header.nodeLimit && index.present.contains(node) {
-                        removed.append(node)
+            return try r.withVectorIndex(space: name, kind: kind) { index in
+                // Link into the current graph when there is one and it is in good shape.
+                linking: do {
+                    // Graphs over codes keep no vectors to link against: they are rebuilt in full.
+                    guard !full, let graph = index.graph, let header = index.header, header.chunkShift == chunkShift,
+                        header.codes == .float32, space.parameters.codes == .float32,
+                        header.level0Slots == 1 + space.parameters.m0, header.upperSlots == 1 + space.parameters.m
+                    else { break linking }
+                    var dead: [UInt32] = []
+                    for node in 0..<UInt32(header.nodeLimit) where index.tombstones.contains(node) { dead.append(node) }
+                    var changed: [UInt32] = []
+                    var removed: [UInt32] = []
+                    for node in index.pending {
+                        if try vectorSchema.vectors.contains(VectorKeys.node(space.id, kind, node), in: r.txn) {
+                            changed.append(node)
+                        } else if Int(node) < header.nodeLimit && index.present.contains(node) {
+                            removed.append(node)
+                        }
                     }
+                    let deadCount = Set(dead + removed).count
+                    guard Double(deadCount) <= Self.tombstoneRebuildRatio * Double(max(header.nodeCount, 1)) else { break linking }
+                    let limit = max(header.nodeLimit, any ? Int(last) + 1 : 0)
+                    let builder = HNSWBuilder(
+                        dimension: space.dimension, metric: space.metric, parameters: space.parameters, nodeLimit: limit,
+                        chunkShift: chunkShift)
+                    try builder.load(graph, present: index.present)
+                    try index.checkFaults()
+                    for node in changed {
+                        try vectorSchema.vectors.withValue(VectorKeys.node(space.id, kind, node), in: r.txn) { value in
+                            try copyVector(node, value, into: builder)
+                        }
+                    }
+                    let tombstones = Array(Set(dead + removed).subtracting(changed)).sorted()
+                    return (space, builder, changed, next - 1, tombstones)
                 }
-                let deadCount = Set(dead + removed).count
-                guard Double(deadCount) <= Self.tombstoneRebuildRatio * Double(max(header.nodeCount, 1)) else { return nil }
-                let limit = max(header.nodeLimit, any ? Int(last) + 1 : 0)
+                // Else build from every vector: the table's, and those the active generation holds alone.
+                var held: [UInt32] = []
+                index.forEachHeldVector { held.append($0) }
+                let limit = max(any ? Int(last) + 1 : 0, held.last.map { Int($0) + 1 } ?? 0)
                 let builder = HNSWBuilder(
                     dimension: space.dimension, metric: space.metric, parameters: space.parameters, nodeLimit: limit,
                     chunkShift: chunkShift)
-                try builder.load(graph, present: index.present)
-                try index.checkFaults()
-                for node in changed {
-                    try vectorSchema.vectors.withValue(VectorKeys.node(space.id, kind, node), in: r.txn) { value in
-                        try copyVector(node, value, into: builder)
-                    }
+                var nodes: [UInt32] = []
+                var inTable = [Bool](repeating: false, count: limit)
+                try vectorSchema.vectors.scanRaw(in: r.txn, prefix: prefix) { key, value in
+                    let node = key.loadBigEndianUInt32(at: 3)
+                    try copyVector(node, value, into: builder)
+                    inTable[Int(node)] = true
+                    nodes.append(node)
+                    return .next
                 }
-                let tombstones = Array(Set(dead + removed).subtracting(changed)).sorted()
-                return (space, builder, changed, next - 1, tombstones)
+                if let graph = index.graph {
+                    for node in held where !inTable[Int(node)] {
+                        guard let vector = graph.vector(node) else { continue }
+                        builder.vector(node).update(from: vector, count: space.dimension)
+                        nodes.append(node)
+                    }
+                    try index.checkFaults()
+                    nodes.sort()
+                }
+                return (space, builder, nodes, next - 1, [])
             }
-            if let linked { return linked }
-            let builder = HNSWBuilder(
-                dimension: space.dimension, metric: space.metric, parameters: space.parameters,
-                nodeLimit: any ? Int(last) + 1 : 0, chunkShift: chunkShift)
-            var nodes: [UInt32] = []
-            try vectorSchema.vectors.scanRaw(in: r.txn, prefix: prefix) { key, value in
-                let node = key.loadBigEndianUInt32(at: 3)
-                try copyVector(node, value, into: builder)
-                nodes.append(node)
-                return .next
-            }
-            return (space, builder, nodes, next - 1, [])
         }
         // 2. Build in memory.
         let total = nodes.count
@@ -124,7 +138,8 @@ extension RecDatabase {
             let bit = index & (BitmapChunks.bitsPerChunk - 1)
             present[bitmap][bit >> 3] |= 1 << UInt8(bit & 7)
         }
-        // With int8 codes the graph keeps codes, not vectors (those stay in the vector table only).
+        // With int8 codes the graph keeps codes, not vectors (those stay in the vector table only); a float32
+        // generation keeps the vectors, and the switch deletes the table's copies.
         let codes = space.parameters.codes
         var quantizer: ScalarQuantizer?
         var codeBuffer: UnsafeMutablePointer<Int8>?
@@ -206,6 +221,11 @@ extension RecDatabase {
             current.generations[Int(kind.rawValue)] = generation
             try vectorSchema.spaces.put(name, current.bytes, in: &txn)
             try resetDirty(space: current, kind: kind, through: changeSequence, in: &txn)
+            // A float32 generation is the store of the vectors it holds: the table keeps only the others.
+            if codes == .float32 {
+                try dropTableCopies(
+                    space: current, kind: kind, present: present, tombstones: Set(tombstones), in: &txn)
+            }
         }
         bytes += upperBlob.count + (quantizer?.bytes.count ?? 0)
         #if DEBUG

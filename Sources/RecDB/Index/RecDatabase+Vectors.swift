@@ -155,24 +155,6 @@ extension CatalogReading where Self: ~Copyable {
         return try storedVector(of: node, kind, in: space)
     }
 
-    /// The stored vector of an internal id, or nil: exactly `space.dimension` floats, else `corrupted`.
-    func storedVector(of node: UInt32, _ kind: VectorKind, in space: EmbeddingSpace) throws -> [Float]? {
-        try vectorSchema.vectors.withArray(
-            VectorKeys.node(space.id, kind, node), as: Float.self, .exactly(space.dimension), in: txn,
-            "vector of \(kind == .items ? "item" : "user") #\(node) in '\(space.name)'"
-        ) { Array($0) }
-    }
-
-    /// How many vectors of `kind` a space holds.
-    public func vectorCount(space name: String, _ kind: VectorKind = .items) throws -> Int {
-        let space = try requireSpace(name)
-        var count = 0
-        try vectorSchema.vectors.scanRaw(in: txn, prefix: VectorKeys.prefix(space.id, kind)) { _, _ in
-            count += 1
-            return .next
-        }
-        return count
-    }
 }
 
 extension CatalogWriter {
@@ -203,7 +185,9 @@ extension CatalogWriter {
 
     mutating func removeVector(space: EmbeddingSpace, kind: VectorKind, node: UInt32) throws -> Bool {
         var txn = WriteTransaction(continuing: handle)
-        guard try vectorSchema.vectors.delete(VectorKeys.node(space.id, kind, node), in: &txn) else { return false }
+        // Checked before the delete: a vector may live only in the active generation (see `VectorStore.swift`).
+        guard try hasVector(node, kind, in: space) else { return false }
+        _ = try vectorSchema.vectors.delete(VectorKeys.node(space.id, kind, node), in: &txn)
         try markDirty(space: space, kind: kind, node: node)
         return true
     }

@@ -144,7 +144,7 @@ extension CatalogWriter {
         guard let space = try space(spaceName) else { return }
         var missing: [Item] = []
         try forEachItem { item in
-            if try !vectorSchema.vectors.contains(VectorKeys.node(space.id, .items, item.internalID), in: txn) {
+            if try !hasVector(item.internalID, .items, in: space) {
                 missing.append(item)
             }
             return .next

@@ -97,6 +97,9 @@ extension Parser {
             } else if accept("OFFSET") {
                 try once("OFFSET", token)
                 query.offset = try integer("a number after OFFSET", range: 0...Self.maxCount)
+            } else if accept("WITH") {
+                try once("WITH", token)
+                query.search = try searchOptions()
             } else if accept("STRICT") {
                 try once("STRICT", token)
                 query.strict = true
@@ -106,12 +109,39 @@ extension Parser {
                 query.generated = accept("GENERATED")
             } else {
                 throw syntaxError(
-                    "USING, IN EXPERIMENT, WHERE, EXCLUDE, INCLUDE SEEN, DIVERSIFY, OFFSET, STRICT, EXPLAIN [GENERATED] or the end")
+                    "USING, IN EXPERIMENT, WHERE, EXCLUDE, INCLUDE SEEN, DIVERSIFY, OFFSET, WITH, STRICT, EXPLAIN [GENERATED] or the end")
             }
         }
         if query.experiment != nil && seen.contains("USING") {
             throw RecDBError(.syntax, "IN EXPERIMENT chooses the models: leave out USING", position: current.offset)
         }
+    }
+
+    /// `( EF = n [, RERANK = m] )` after `WITH`, settings in any order, each at most once (`search options`).
+    private mutating func searchOptions() throws -> VectorSearchOptions {
+        var options = VectorSearchOptions()
+        try expectSymbol("(", "after WITH")
+        repeat {
+            let token = current
+            guard let name = ["EF", "RERANK"].first(where: { accept($0) }) else {
+                throw syntaxError("EF or RERANK in WITH (…)")
+            }
+            guard (name == "EF" ? options.ef : options.rerank) == nil else {
+                throw invalid("\(name) given twice in WITH (…)", at: token)
+            }
+            try expectSymbol("=", "after \(name)")
+            let range = VectorSearchOptions.range
+            let (value, valueToken) = try number("an integer \(range.lowerBound)…\(range.upperBound) after \(name) =")
+            guard value == value.rounded(), value >= Double(range.lowerBound), value <= Double(range.upperBound) else {
+                let shown = valueToken.kind == .parameter ? "$" + valueToken.text : valueToken.text
+                throw invalid(
+                    "\(name) in WITH (…) must be an integer from \(range.lowerBound) to \(range.upperBound), not \(shown)",
+                    at: valueToken)
+            }
+            if name == "EF" { options.ef = Int(value) } else { options.rerank = Int(value) }
+        } while acceptSymbol(",")
+        try expectSymbol(")", "to close WITH (…)")
+        return options
     }
 
     /// `name`, `BLEND(name weight, …)` or `CHAIN(name, …)` (`model expression` in the grammar).

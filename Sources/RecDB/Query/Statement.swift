@@ -129,6 +129,8 @@ struct RecommendQuery: Sendable, Hashable {
     var experiment: String?
     /// The variant given, once the read has bucketed the request (``CatalogReading/assignVariant(_:)``).
     var assignment: ExperimentAssignment?
+    /// `WITH (EF = n, RERANK = m)`: how hard vector searches look.
+    var search = VectorSearchOptions()
 
     var returnsUsers: Bool {
         if case .standard(.usersForItem) = target { return true }
@@ -141,6 +143,7 @@ struct RecommendQuery: Sendable, Hashable {
             target, count: count, offset: offset, models: models, filter: filter, excludeSeen: excludeSeen,
             exclude: exclude, diversification: diversification)
         request.explain = explain
+        request.search = search
         request.strict = strict
         request.chain = chain
         return request

@@ -25,6 +25,7 @@ extension CatalogReading where Self: ~Copyable {
         guard request.count + request.offset <= 10_000 else {
             throw RecDBError(.invalidArgument, "offset + count may be at most 10,000")
         }
+        try request.search.validate()
         var resolved = try resolve(request)
         resolved.inputs = inputs
         let models = try plan(resolved)
@@ -218,10 +219,12 @@ extension CatalogReading where Self: ~Copyable {
     func searchSpace(
         _ space: String, _ query: [Float], _ resolved: ResolvedRequest, pool: Int, kind: VectorKind = .items
     ) throws -> [VectorMatch] {
-        if kind == .users { return try nearest(in: space, to: query, k: pool, kind: .users) }
+        let ef = resolved.request.search.ef, rerank = resolved.request.search.rerank
+        if kind == .users { return try nearest(in: space, to: query, k: pool, ef: ef, rerank: rerank, kind: .users) }
         let (allowed, extra) = searchSet(resolved)
         if let allowed, allowed.count == 0 { return [] }
-        return try nearest(in: space, to: query, k: pool + extra, allowed: allowed).filter { resolved.accepts($0.node) }
+        return try nearest(in: space, to: query, k: pool + extra, ef: ef, rerank: rerank, allowed: allowed)
+            .filter { resolved.accepts($0.node) }
     }
 
     func storedVector(_ space: EmbeddingSpace, _ kind: VectorKind, _ node: UInt32) throws -> [Float]? {

@@ -60,6 +60,8 @@ public struct RecommendRequest: Sendable, Hashable {
     /// Whether to find each result's source items and render its explanation (a few vector reads per result);
     /// without it, results carry only the reason of their provenance.
     public var explain = true
+    /// How hard the request's vector searches look (`WITH (EF = n, RERANK = m)`); the spaces' defaults when empty.
+    public var search = VectorSearchOptions()
 
     /// A request for the `count` results after the first `offset` of `target`'s list. Defaults: 10 results from the
     /// fallback chain, no filter, the user's met items excluded, no diversification, not strict, explained.

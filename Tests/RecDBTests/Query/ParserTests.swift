@@ -67,6 +67,15 @@ struct ParserTests {
         #expect(capped.exclude == ["a", "b"] && capped.diversification == .perCategory(2))
     }
 
+    @Test func searchOptionsInWith() throws {
+        let both = try Self.recommend("RECOMMEND 5 ITEMS SIMILAR TO ITEM 'i7' WITH (ef = 200, RERANK = $r) EXPLAIN", ["r": 50])
+        #expect(both.search == VectorSearchOptions(ef: 200, rerank: 50))
+        #expect(both.request(.similarTo("i7")).search == VectorSearchOptions(ef: 200, rerank: 50))
+        let one = try Self.recommend("RECOMMEND 5 ITEMS FOR USER u WITH (RERANK = 30)")
+        #expect(one.search == VectorSearchOptions(rerank: 30))
+        #expect(try Self.recommend("RECOMMEND 5 ITEMS FOR USER u").search == VectorSearchOptions())
+    }
+
     @Test func keywordsAreCaseInsensitive() throws {
         let upper = try Self.parse("RECOMMEND 4 ITEMS FOR USER 'u1' USING als WHERE NOT tags CONTAINS 'x' EXPLAIN")
         let lower = try Self.parse("recommend 4 items for user 'u1' using als where not tags contains 'x' explain")
@@ -188,6 +197,12 @@ struct ParserTests {
         ("RECOMMEND 5 ITEMS FOR USER u WHERE price < 1e999", 43, "out of range"),
         ("RECOMMEND 5 ITEMS FOR USER u EXCLUDE SEEN INCLUDE SEEN", 42, "EXCLUDE SEEN or INCLUDE SEEN given twice at 42"),
         ("RECOMMEND 5 USERS FOR ITEM i WHERE price < 3", 29, "WHERE filters items"),
+        ("RECOMMEND 5 ITEMS FOR USER u WITH (EF = 0)", 40, "EF in WITH (…) must be an integer from 1 to 4096, not 0"),
+        ("RECOMMEND 5 ITEMS FOR USER u WITH (RERANK = 2.5)", 44, "RERANK in WITH (…) must be an integer"),
+        ("RECOMMEND 5 ITEMS FOR USER u WITH (EF = 10, EF = 20)", 44, "EF given twice"),
+        ("RECOMMEND 5 ITEMS FOR USER u WITH (M = 10)", 35, "expected EF or RERANK in WITH (…) at 35"),
+        ("RECOMMEND 5 ITEMS FOR USER u WITH EF = 10", 34, "expected '(' after WITH"),
+        ("RECOMMEND 5 ITEMS FOR USER u WITH (EF = 10) WITH (EF = 20)", 44, "WITH given twice at 44"),
     ])
     func syntaxErrorsPointAtTheProblem(query: String, position: Int, message: String) throws {
         let error = try #require(Self.error(query))

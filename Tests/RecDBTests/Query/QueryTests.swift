@@ -34,6 +34,14 @@ struct QueryTests {
             }
             #expect(!Self.ids(filtered).isEmpty)
 
+            // Search settings: a wide walk finds the same page; a bad one is refused naming the setting.
+            let wide = try db.query("RECOMMEND 5 ITEMS FOR USER u3 USING als WITH (EF = 400, RERANK = 40)")
+            #expect(Self.ids(wide) == Self.ids(plain))
+            var request = RecommendRequest(.user("u3"), count: 5, models: [ModelWeight("als")])
+            request.search = VectorSearchOptions(ef: 5000)
+            let refused = try #require(throws: RecDBError.self) { try db.recommend(request) }
+            #expect(refused.code == .invalidArgument && refused.message.contains("EF = 5000"))
+
             let page2 = try db.query("RECOMMEND 5 ITEMS FOR USER u3 USING als OFFSET 5")
             let both = try db.query("RECOMMEND 10 ITEMS FOR USER u3 USING als")
             #expect(Self.ids(both) == Self.ids(plain) + Self.ids(page2))

@@ -77,7 +77,8 @@ def main(argv):
     builder = SparkSession.builder.appName("recdb-train-als")
     if args.master:
         builder = builder.master(args.master).config("spark.driver.memory", args.driver_memory)
-    builder = builder.config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "8")
+    builder = builder.config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false") \
+        .config("spark.sql.shuffle.partitions", "8")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     job_started = time.time()

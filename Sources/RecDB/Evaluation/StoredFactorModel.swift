@@ -12,22 +12,23 @@ extension RecDatabase {
                     .invalidArgument, "'\(name)' is a \(record.kind) model; only stored ALS factors can be scored as stored")
             }
             let rank = space.dimension
-            func rows(_ kind: VectorKind, limit: Int) throws -> [Float] {
-                var rows = [Float](repeating: 0, count: limit * rank)
-                for node in 0..<limit {
-                    if let vector = try r.storedVector(of: UInt32(node), kind, in: space) {
-                        rows.replaceSubrange(node * rank..<(node + 1) * rank, with: vector)
-                    }
+            let userLimit = try CatalogSchemaAccess.idLimit("next.user", handle: r.handle, meta: r.schema.meta)
+            let itemLimit = try CatalogSchemaAccess.idLimit("next.item", handle: r.handle, meta: r.schema.meta)
+            var userRows = [Float](repeating: 0, count: userLimit * rank)
+            var itemRows = [Float](repeating: 0, count: itemLimit * rank)
+            for node in 0..<max(userLimit, itemLimit) {
+                if node < userLimit, let vector = try r.storedVector(of: UInt32(node), .users, in: space) {
+                    userRows.replaceSubrange(node * rank..<(node + 1) * rank, with: vector)
                 }
-                return rows
+                if node < itemLimit, let vector = try r.storedVector(of: UInt32(node), .items, in: space) {
+                    itemRows.replaceSubrange(node * rank..<(node + 1) * rank, with: vector)
+                }
             }
             var parameters = StoredALS(parameterTable: record.parameters).parameters
             parameters.factors = rank
-            let userLimit = try CatalogSchemaAccess.idLimit("next.user", handle: r.handle, meta: r.schema.meta)
-            let itemLimit = try CatalogSchemaAccess.idLimit("next.item", handle: r.handle, meta: r.schema.meta)
             return ALSModel(
                 name: "\(name)@\(record.generation) (stored)", parameters: parameters,
-                userFactors: try rows(.users, limit: userLimit), itemFactors: try rows(.items, limit: itemLimit),
+                userFactors: userRows, itemFactors: itemRows,
                 trainingSeconds: record.trainingSeconds)
         }
     }

@@ -64,8 +64,11 @@ public struct ImportedFactors: Sendable {
     func model<Reader: CatalogReading & ~Copyable>(resolvingIn reader: borrowing Reader) throws -> ALSModel {
         let userLimit = try CatalogSchemaAccess.idLimit("next.user", handle: reader.handle, meta: reader.schema.meta)
         let itemLimit = try CatalogSchemaAccess.idLimit("next.item", handle: reader.handle, meta: reader.schema.meta)
-        let userFactors = try users.dense(limit: userLimit, kind: "user") { try reader.userID(for: $0) }
-        let itemFactors = try items.dense(limit: itemLimit, kind: "item") { try reader.itemID(for: $0) }
+        var userNodes: [UInt32?] = [], itemNodes: [UInt32?] = []
+        for id in users.ids { userNodes.append(try reader.userID(for: id)) }
+        for id in items.ids { itemNodes.append(try reader.itemID(for: id)) }
+        let userFactors = try users.dense(limit: userLimit, kind: "user", nodes: userNodes)
+        let itemFactors = try items.dense(limit: itemLimit, kind: "item", nodes: itemNodes)
         return ALSModel(
             parameters: parameters, userFactors: userFactors, itemFactors: itemFactors, trainingSeconds: trainingSeconds)
     }
@@ -134,12 +137,12 @@ struct FactorRows: Sendable {
         }
     }
 
-    /// Rows moved to their internal ids in a `limit × rank` array; `resolve` maps an id (nil: unknown, an error
-    /// naming the row's file and line).
-    func dense(limit: Int, kind: String, resolve: (String) throws -> UInt32?) throws -> [Float] {
+    /// Rows moved to their internal ids in a `limit × rank` array; `nodes` holds each row's internal id (nil:
+    /// unknown, an error naming the row's file and line).
+    func dense(limit: Int, kind: String, nodes: [UInt32?]) throws -> [Float] {
         var dense = [Float](repeating: 0, count: limit * rank)
         for (row, id) in ids.enumerated() {
-            guard let node = try resolve(id), Int(node) < limit else {
+            guard let node = nodes[row], Int(node) < limit else {
                 let origin = origins[row]
                 throw RecDBError(
                     .notFound, "unknown \(kind) '\(id)': not in this database (exported from another one?)",

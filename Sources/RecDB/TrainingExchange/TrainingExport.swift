@@ -94,8 +94,11 @@ extension RecDatabase {
             summary.users = users.count
             summary.items = items.count
             progress?("writing the id maps of \(users.count) users and \(items.count) items")
-            try Self.writeIDs(users, column: "user", to: scratch + "/users.jsonl.gz") { try r.externalUserID($0) }
-            try Self.writeIDs(items, column: "item", to: scratch + "/items.jsonl.gz") { try r.externalItemID($0) }
+            var userNames: [String?] = [], itemNames: [String?] = []
+            for user in users { userNames.append(try r.externalUserID(UInt32(user))) }
+            for item in items { itemNames.append(try r.externalItemID(UInt32(item))) }
+            try Self.writeIDs(zip(users, userNames), column: "user", to: scratch + "/users.jsonl.gz")
+            try Self.writeIDs(zip(items, itemNames), column: "item", to: scratch + "/items.jsonl.gz")
             try Self.writeSchema(summary, options: options, types: r.eventTypes.all, to: scratch + "/schema.json")
             return summary
         }
@@ -148,12 +151,10 @@ extension RecDatabase {
         return names
     }
 
-    private static func writeIDs(
-        _ ids: [Int], column: String, to path: String, external: (UInt32) throws -> String?
-    ) throws {
+    private static func writeIDs(_ ids: Zip2Sequence<[Int], [String?]>, column: String, to path: String) throws {
         let writer = try GzipFileWriter(path: path)
-        for id in ids {
-            guard let name = try external(UInt32(id)) else { continue }
+        for (id, name) in ids {
+            guard let name else { continue }
             try writer.writeLine("{\"\(column)\":\(id),\"id\":\(QueryValue.string(name).jsonText)}")
         }
         try writer.finish()

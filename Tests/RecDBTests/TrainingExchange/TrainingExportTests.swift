@@ -85,11 +85,11 @@ struct TrainingExportTests {
         try TemporaryDirectory.with { folder in
             let db = try Self.makeDatabase(folder)
             let purchases = folder.appending("purchases")
-            try db.exportTrainingSnapshot(to: purchases, options: .init(types: ["purchase"]))
+            _ = try db.exportTrainingSnapshot(to: purchases, options: .init(types: ["purchase"]))
             // Without the return, u1's purchase counts.
             #expect(try Self.rows(purchases) == ["u0|i1|5.0", "u1|i1|5.0"])
             let late = folder.appending("late")
-            try db.exportTrainingSnapshot(to: late, options: .init(since: Clock.minute(60)))
+            _ = try db.exportTrainingSnapshot(to: late, options: .init(since: Clock.minute(60)))
             #expect(try Self.rows(late) == ["u2,\"x\"|i0|3.0"])
         }
     }
@@ -111,9 +111,9 @@ struct TrainingExportTests {
             let db = try Self.makeDatabase(folder)
             let out = folder.appending("export")
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: false)
-            expectRecDBError(.alreadyExists) { try db.exportTrainingSnapshot(to: out) }
+            expectRecDBError(.alreadyExists) { _ = try db.exportTrainingSnapshot(to: out) }
             let error = #expect(throws: RecDBError.self) {
-                try db.exportTrainingSnapshot(to: folder.appending("other"), options: .init(types: ["purchse"]))
+                _ = try db.exportTrainingSnapshot(to: folder.appending("other"), options: .init(types: ["purchse"]))
             }
             #expect(error?.code == .invalidArgument && error?.message.contains("purchse") == true
                 && error?.message.contains("purchase") == true, "\(String(describing: error))")

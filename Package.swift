@@ -100,7 +100,7 @@ let package = Package(
         ),
         .testTarget(
             name: "recctlTests",
-            dependencies: ["RecDB", "recctl"]
+            dependencies: ["RecDB", "recctl", "RecTestSupport"]
         ),
     ]
 )

@@ -33,6 +33,12 @@ extension RecCtl {
         @OptionGroup var parameters: ModelOptions
         @Option(help: "Threads for training and evaluation.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
         @Flag(help: "Evaluate on the validation part instead of the test part.") var validation = false
+        @Option(
+            help: """
+                Comma-separated stored ALS models to score as they are, without training (factors imported from \
+                Spark trained on this split's training part: `recctl export events --split`).
+                """)
+        var stored: String?
 
         func run() throws {
             try running(json: options.json) {
@@ -57,8 +63,9 @@ extension RecCtl {
                     }
                     return
                 }
+                let storedNames = stored.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
                 let (splitInfo, rows) = try db.evaluate(
-                    specs, split: kind, k: k, threads: max(1, threads), onValidation: validation)
+                    specs, stored: storedNames, split: kind, k: k, threads: max(1, threads), onValidation: validation)
                 // Models that are stored remember their latest test-set evaluation (recctl models shows it).
                 if !validation {
                     for row in rows where try db.model(row.spec.name) != nil {

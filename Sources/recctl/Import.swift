@@ -28,6 +28,9 @@ extension RecCtl {
                   recctl import sequences Sports_and_Outdoors.txt.gz
                   recctl import csv events.csv --kind events --map user=customer --map item=sku --type view
                   recctl import jsonl products.jsonl --kind items --map id=sku --map weight=grams:number
+
+                `recctl import model als --from DIR` installs ALS factors trained on Apache Spark \
+                (spark/train_als.py on a `recctl export events` folder) as the model's next generation.
                 """)
 
         @OptionGroup var options: DatabaseOptions
@@ -76,6 +79,12 @@ extension RecCtl {
         @Flag(help: "Import every row, even those an earlier run of this import committed (events are added again).")
         var noResume = false
 
+        @Option(name: .customLong("from"), help: "For `import model als`: the Spark job's output folder.")
+        var modelFolder: String?
+
+        @Option(help: "For `import model`: threads that build the HNSW index.")
+        var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
         func validate() throws {
             guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
             guard maxLineBytes > 0 else { throw ValidationError("--max-line-bytes must be positive") }
@@ -86,6 +95,9 @@ extension RecCtl {
         }
 
         func run() throws {
+            if format == "model" {
+                return try ModelImport(kind: path, folder: modelFolder, threads: max(1, threads), options: options).run()
+            }
             try running(json: options.json) {
                 var dbOptions = RecDatabase.Options()
                 dbOptions.storage.noSync = noSync

@@ -14,19 +14,25 @@ extension RecDatabase {
     /// Splits this database's interactions, trains each model on the training part and evaluates it on the test
     /// part with full ranking, all from one read snapshot. The text model takes the item vectors a refreshed text
     /// model stored (it trains on item text, not events) and encodes only the items without one.
+    ///
+    /// `stored` names stored ALS models whose active generation is scored as it is, without training (factors
+    /// imported from Spark, ``storedFactorModel(_:)``): fair only when that generation was trained on this split's
+    /// training part (`recctl export events --split`).
     public func evaluate(
-        _ models: [ModelSpec], split kind: EvaluationSplit.Kind, k: Int = 10, threads: Int = 2,
-        onValidation: Bool = false
+        _ models: [ModelSpec], stored: [String] = [], split kind: EvaluationSplit.Kind, k: Int = 10,
+        threads: Int = 2, onValidation: Bool = false
     ) throws -> (split: EvaluationSplit, rows: [ModelEvaluation]) {
-        try evaluate(models, split: kind, k: k, threads: threads, onValidation: onValidation, continueAfter: nil)
+        try evaluate(
+            models, stored: stored, split: kind, k: k, threads: threads, onValidation: onValidation, continueAfter: nil)
     }
 
     /// ``evaluate(_:split:k:threads:onValidation:)``, calling `continueAfter` with each row as it is scored: the
     /// models after a row for which it returns false are not trained.
     func evaluate(
-        _ models: [ModelSpec], split kind: EvaluationSplit.Kind, k: Int, threads: Int, onValidation: Bool,
-        continueAfter: ((ModelEvaluation) -> Bool)?
+        _ models: [ModelSpec], stored: [String] = [], split kind: EvaluationSplit.Kind, k: Int, threads: Int,
+        onValidation: Bool, continueAfter: ((ModelEvaluation) -> Bool)?
     ) throws -> (split: EvaluationSplit, rows: [ModelEvaluation]) {
+        let storedModels = try stored.map { name in (name, try storedFactorModel(name)) }
         let wantItems = models.contains { $0.needsItems }, wantText = models.contains { $0.needsText }
         let (log, items, features, catalog, textVectors) = try evaluationSnapshot(items: wantItems, text: wantText)
         guard log.count > 0 else { throw RecDBError(.notFound, "the database has no events to evaluate on") }
@@ -45,6 +51,13 @@ extension RecDatabase {
                 trainingSeconds: trainingSeconds)
             rows.append(row)
             if let continueAfter, !continueAfter(row) { break }
+        }
+        for (_, model) in storedModels {
+            rows.append(
+                ModelEvaluation(
+                    spec: .als(model.parameters),
+                    result: evaluator.evaluate(model, onValidation: onValidation, threads: threads),
+                    trainingSeconds: model.trainingSeconds))
         }
         return (split, rows)
     }

@@ -63,9 +63,10 @@ public struct InteractionLog: Sendable {
 }
 
 extension CatalogReading where Self: ~Copyable {
-    /// All interactions of this snapshot with their event-type weights, sorted by user then time.
+    /// All interactions of this snapshot with their event-type weights, sorted by user then time; with `since`
+    /// (milliseconds since the epoch) only events at or after it, with `typeCodes` only events of those types.
     /// Streams the history index; memory is proportional to the number of events.
-    public func interactionLog() throws -> InteractionLog {
+    public func interactionLog(since: Int64? = nil, typeCodes: Set<UInt16>? = nil) throws -> InteractionLog {
         var log = InteractionLog()
         let count = try eventCount
         log.users.reserveCapacity(count)
@@ -78,9 +79,11 @@ extension CatalogReading where Self: ~Copyable {
         try schema.userEvents.scanRaw(in: txn) { key, value in
             let user = key.loadBigEndianUInt32(at: 0)
             let entry = try UserEventEntry(value)
+            if let since, entry.time < since { return .next }
             guard let record = try schema.events.withValue(entry.sequence, in: txn, { try EventRecord($0) }) else {
                 return .next
             }
+            if let typeCodes, !typeCodes.contains(record.typeCode) { return .next }
             let weight = typeWeights[record.typeCode].map { $0.weight(forValue: record.value) } ?? 1
             log.append(user: user, item: entry.item, weight: Float(weight), time: entry.time, session: entry.session)
             return .next

@@ -107,6 +107,17 @@ public struct ALSModel: Recommender {
         trainingSeconds = Date().timeIntervalSince(started)
     }
 
+    /// A model from factors trained elsewhere (Spark MLlib, ``RecDatabase/importFactors(_:from:progress:)``): rows
+    /// of `parameters.factors` floats, indexed by internal user and item id; absent ids hold zero rows.
+    init(name: String = ModelKind.als.rawValue, parameters: Parameters, userFactors: [Float], itemFactors: [Float],
+         trainingSeconds: Double) {
+        self.name = name
+        self.parameters = parameters
+        self.userFactors = userFactors
+        self.itemFactors = itemFactors
+        self.trainingSeconds = trainingSeconds
+    }
+
     /// One half-iteration: each row of `target` moves towards the least-squares solution against `fixed`, with a
     /// few conjugate-gradient steps warm-started from its current value.
     static func solve(

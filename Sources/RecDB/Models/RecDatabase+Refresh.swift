@@ -33,9 +33,11 @@ extension RecDatabase {
         }
     }
 
-    private func refreshHoldingLease(
+    /// Writes generation `generation` of `spec`'s model and switches to it, holding the refresh job's lease: trains
+    /// on the snapshot, or, given `supplied`, takes a model trained elsewhere (``SuppliedModel``) instead.
+    func refreshHoldingLease(
         _ spec: ModelSpec, generation: UInt32, job: JobTicket, threads: Int, progress: (@Sendable (String) -> Void)?,
-        onEpoch: (@Sendable (TrainingEpochReport) -> Void)?
+        onEpoch: (@Sendable (TrainingEpochReport) -> Void)?, supplied: SuppliedModel? = nil
     ) throws -> RefreshReport {
         let started = Date()
         let name = spec.name
@@ -45,7 +47,10 @@ extension RecDatabase {
         }
         try spec.requireTextEncoder()
         progress?("reading the snapshot")
-        let (log, previous, items, lastSequence) = try read { r -> (InteractionLog, ModelRecord?, [Item], UInt64) in
+        let (log, previous, items, lastSequence, suppliedModel) = try read {
+            r -> (InteractionLog, ModelRecord?, [Item], UInt64, (any Recommender)?) in
+            // A model trained elsewhere resolves its ids in this snapshot and needs no interaction log.
+            if let supplied { return (InteractionLog(), try r.model(name), [], 0, try supplied.make(r)) }
             var items: [Item] = []
             if spec.needsItems {
                 try r.forEachItem { item in
@@ -53,29 +58,36 @@ extension RecDatabase {
                     return .next
                 }
             }
-            return (try r.interactionLog(), try r.model(name), items, try r.lastEventSequence())
+            return (try r.interactionLog(), try r.model(name), items, try r.lastEventSequence(), nil)
         }
-        try spec.checkTrainable(on: log)
+        if supplied == nil { try spec.checkTrainable(on: log) }
         guard (previous?.generation ?? 0) + 1 == generation else {
             // Another refresh switched the model after this one reserved its generation: the job guard failed.
             throw RecDBError(
                 .busy, "model '\(name)' moved to generation \(previous?.generation ?? 0) while refresh \(generation) began")
         }
-        progress?("training \(name) on \(spec.needsItems ? "\(items.count) items" : "\(log.count) interactions")")
-        let trainStarted = Date()
-        let model = spec.train(
-            on: log, threads: threads, items: items, sessionGap: sessionGap,
-            progress: { fraction in progress?(String(format: "training %@ %3.0f%%", name, fraction * 100)) },
-            onEpoch: { report in
-                progress?("training \(name) " + report.line)
-                onEpoch?(report)
-            })
-        let trainingSeconds = Date().timeIntervalSince(trainStarted)
+        let model: any Recommender
+        let trainingSeconds: Double
+        if let supplied, let suppliedModel {
+            model = suppliedModel
+            trainingSeconds = supplied.trainingSeconds
+        } else {
+            progress?("training \(name) on \(spec.needsItems ? "\(items.count) items" : "\(log.count) interactions")")
+            let trainStarted = Date()
+            model = spec.train(
+                on: log, threads: threads, items: items, sessionGap: sessionGap,
+                progress: { fraction in progress?(String(format: "training %@ %3.0f%%", name, fraction * 100)) },
+                onEpoch: { report in
+                    progress?("training \(name) " + report.line)
+                    onEpoch?(report)
+                })
+            trainingSeconds = Date().timeIntervalSince(trainStarted)
+        }
         var record = ModelRecord(
             name: name, kind: spec.kind, parameters: spec.parameterTable, generation: generation, space: nil,
-            trainedAt: Timestamp.now.description, trainingSeconds: trainingSeconds, events: log.count,
-            lastEvaluation: previous?.lastEvaluation)
-        record.lastEventSequence = lastSequence
+            trainedAt: Timestamp.now.description, trainingSeconds: trainingSeconds,
+            events: supplied?.events ?? log.count, lastEvaluation: previous?.lastEvaluation)
+        record.lastEventSequence = supplied == nil ? lastSequence : supplied?.lastEventSequence
         progress?("writing generation \(generation)")
         var writer = GenerationWriter(database: self, model: name, generation: generation, threads: threads)
         try stored.write(model, to: &writer)

@@ -10,6 +10,9 @@ public final class SASRecEncoder {
     /// Positions the last `encode(_:into:)` ran over (its history's length, at most `maxLength`; `maxLength` for an
     /// empty history, which runs padded).
     var encodedLength = 0
+    /// The newest row's last-block attention weights of the last `encode(_:into:)` (`heads × encodedLength`, in the
+    /// tape's arena), nil when it ran the padded pass.
+    var newestAttention: UnsafeBufferPointer<Float>?
 
     /// An encoder over `weights`.
     public init(weights: SASRecWeights) {
@@ -30,6 +33,7 @@ public final class SASRecEncoder {
         tape.reset()
         let n = min(history.count, length)
         encodedLength = n
+        newestAttention = nil
         guard n > 0 else {
             // No items: the padded pass gives the vector of an empty history.
             let items = tape.scratchIntegers(length)
@@ -39,12 +43,17 @@ public final class SASRecEncoder {
             for k in 0..<d { query[k] = values[(length - 1) * d + k] }
             return
         }
-        // Only the history's own rows: pads are never attended to, so they need no work.
+        // Only the history's own rows (pads are never attended to, so they need no work), and in the last block only
+        // the newest row, the one the query vector is.
         let items = tape.scratchIntegers(n)
         for (t, item) in history.suffix(n).enumerated() { items[t] = item }
-        let hidden = weights.withForward(on: tape) { $0.hidden(recentItems: UnsafeBufferPointer(items)) }
+        let attention = tape.scratchFloats(configuration.heads * n)
+        let hidden = weights.withForward(on: tape) {
+            $0.newestHidden(recentItems: UnsafeBufferPointer(items), attention: attention)
+        }
+        newestAttention = UnsafeBufferPointer(attention)
         let values = tape.values(of: hidden)
-        for k in 0..<d { query[k] = values[(n - 1) * d + k] }
+        for k in 0..<d { query[k] = values[k] }
     }
 
     /// Writes the query vectors of many histories (each oldest first; the last `maxLength` items of each are read)
@@ -57,6 +66,7 @@ public final class SASRecEncoder {
         let configuration = weights.configuration
         let length = configuration.maxLength, d = configuration.dimension
         precondition(queries.count == histories.count * d, "encode: queries must hold \(histories.count) × \(d) floats")
+        newestAttention = nil
         var packer = SequencePacker()
         var first = 0
         while first < histories.count {

@@ -14,10 +14,10 @@ struct SASRecForward {
     let weights: SASRecWeightSource
 
     /// Index of the first block weight in the parameter order (after the item and position tables).
-    private static let firstBlockWeight = 2
+    static let firstBlockWeight = 2
 
     /// Weight `index` as a tape variable.
-    private func dense(_ index: Int) -> Variable {
+    func dense(_ index: Int) -> Variable {
         switch weights {
         case .parameters(let parameters):
             return tape.parameter(parameters[index])
@@ -29,7 +29,7 @@ struct SASRecForward {
     }
 
     /// Rows of the table at `index` (0 items, 1 positions).
-    private func gather(_ index: Int, rows: UnsafeBufferPointer<Int32>) -> Variable {
+    func gather(_ index: Int, rows: UnsafeBufferPointer<Int32>) -> Variable {
         switch weights {
         case .parameters(let parameters):
             return tape.gather(parameters[index], rows: rows)
@@ -91,12 +91,12 @@ struct SASRecForward {
         return tape.layerNorm(x, gamma: dense(final), beta: dense(final + 1))
     }
 
-    private func linear(_ x: Variable, _ first: Int, _ weight: SASRecBlock.Slot, _ bias: SASRecBlock.Slot) -> Variable {
+    func linear(_ x: Variable, _ first: Int, _ weight: SASRecBlock.Slot, _ bias: SASRecBlock.Slot) -> Variable {
         tape.add(tape.matmul(x, dense(first + weight.rawValue), transposeB: true), dense(first + bias.rawValue))
     }
 
     /// One block whose weights start at parameter index `first`.
-    private func block(
+    func block(
         _ first: Int, _ x: Variable, keyMask: UnsafeBufferPointer<Float>?, segments: UnsafeBufferPointer<Int32>?
     ) -> Variable {
         let rate = configuration.dropout

@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "RecWire", targets: ["RecWire"]),
         .library(name: "RecML", targets: ["RecML"]),
         .library(name: "RecNeural", targets: ["RecNeural"]),
+        .library(name: "RecText", targets: ["RecText"]),
         .executable(name: "recctl", targets: ["recctl"]),
         .executable(name: "recd", targets: ["RecDaemon"]),
         .library(name: "RecClient", targets: ["RecClient"]),
@@ -43,7 +44,9 @@ let package = Package(
         .target(name: "CRecSupport"),
         // C kernels of the text encoder and the language model (SIMD dot products, quantised matmuls).
         .target(name: "CRecML"),
-        .target(name: "RecML", dependencies: ["CRecML", "COpenBLAS"]),
+        .target(name: "RecML", dependencies: ["CRecML", "COpenBLAS", "RecKernels"]),
+        // What the engine's numeric code and the model runtimes share without depending on each other (SharedPointer).
+        .target(name: "RecKernels"),
         // The training core: tensors on a tape, reverse-mode autodiff, optimizers, and SASRec's network on them.
         .target(name: "RecNeural", dependencies: ["COpenBLAS"]),
         // What recd and its clients share: errors with one code table, JSON values, the line protocol. No dependencies.
@@ -52,19 +55,22 @@ let package = Package(
         .target(name: "RecStorage", dependencies: ["CLMDB", "CRecSupport", "RecWire"]),
         .target(
             name: "RecDB",
-            dependencies: ["RecStorage", "RecWire", "CZlib", "COpenBLAS", "CRecSupport", "RecML", "RecNeural"]
+            dependencies: ["RecStorage", "RecWire", "CZlib", "COpenBLAS", "CRecSupport", "RecKernels", "RecNeural"]
         ),
+        // The engine's text features on RecML (MiniLM encoder, SmolLM2): installed into RecDB as its TextRuntime.
+        // Optional: an app that embeds only the engine does not build RecML.
+        .target(name: "RecText", dependencies: ["RecDB", "RecML"]),
         .executableTarget(
             name: "recctl",
             dependencies: [
-                "RecDB", "RecClient", "CEditline",
+                "RecDB", "RecText", "RecML", "RecClient", "CEditline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "RecDaemon",
             dependencies: [
-                "RecDB", "RecWire",
+                "RecDB", "RecText", "RecWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -74,6 +80,8 @@ let package = Package(
         .target(name: "RecClient", dependencies: ["RecWire"]),
         // Helpers the test targets share: temporary folders, error expectations.
         .target(name: "RecTestSupport", dependencies: ["RecWire", "CRecSupport"], path: "Tests/RecTestSupport"),
+        // The shop fixture the engine's and the text module's tests share.
+        .target(name: "RecDBTestSupport", dependencies: ["RecDB", "RecTestSupport"], path: "Tests/RecDBTestSupport"),
         .testTarget(
             name: "RecStorageTests",
             dependencies: ["RecStorage", "RecTestSupport"]
@@ -84,11 +92,15 @@ let package = Package(
         ),
         .testTarget(
             name: "RecDaemonTests",
-            dependencies: ["RecClient", "RecDaemon", "RecDB", "RecML"]
+            dependencies: ["RecClient", "RecDaemon", "RecDB", "RecText", "RecML"]
         ),
         .testTarget(
             name: "RecDBTests",
-            dependencies: ["RecDB", "RecTestSupport"]
+            dependencies: ["RecDB", "RecNeural", "RecTestSupport", "RecDBTestSupport"]
+        ),
+        .testTarget(
+            name: "RecTextTests",
+            dependencies: ["RecText", "RecDB", "RecML", "RecTestSupport", "RecDBTestSupport"]
         ),
         .testTarget(
             name: "RecMLTests",

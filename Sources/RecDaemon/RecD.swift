@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import RecDB
+import RecText
 
 /// `recd`: serves a RecDB database over a Unix domain socket to many local clients at once.
 @main
@@ -109,6 +110,7 @@ struct RecD: ParsableCommand {
     }
 
     func run() throws {
+        RecText.install()
         let path = db ?? ProcessInfo.processInfo.environment["RECDB_PATH"]!
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in

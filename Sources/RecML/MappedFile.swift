@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import RecKernels
 
 /// A read-only memory map of a whole file. Model weights are read in place from the map, never copied wholesale.
 public final class MappedFile: Sendable {

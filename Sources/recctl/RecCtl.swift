@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RecDB
+import RecText
 
 @main
 struct RecCtl: ParsableCommand {
@@ -14,8 +15,10 @@ struct RecCtl: ParsableCommand {
     )
 
     /// A data.mdb truncated while a command has it open ends the command with a message and status 1, not SIGBUS.
+    /// The text features run on RecText's runtime.
     static func main() {
         Environment.exitOnBusError()
+        RecText.install()
         main(nil)
     }
 }

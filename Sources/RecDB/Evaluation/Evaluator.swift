@@ -1,5 +1,5 @@
 import Foundation
-import RecML
+import RecKernels
 
 /// Ranking metrics at K, averaged over the evaluated users, plus list-level measures.
 public struct EvaluationResult: Sendable, Codable {

@@ -1,5 +1,5 @@
 import Foundation
-import RecML
+import RecKernels
 
 /// Next-item metrics over test sessions: for every prefix of every test session, is the next click in the top K
 /// (hit rate) and at which rank (MRR) — the protocol of session-rec (Ludewig et al.) for YOOCHOOSE and friends.

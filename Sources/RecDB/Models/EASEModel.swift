@@ -1,7 +1,7 @@
 import COpenBLAS
 import Dispatch
 import Foundation
-import RecML
+import RecKernels
 
 /// EASE (Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019): an item-to-item weight matrix in
 /// closed form. With `X` the binary user × item matrix of the training events (positive weights only),

@@ -1,5 +1,5 @@
 import Foundation
-import RecML
+import RecKernels
 
 /// Dense `rows × columns` float matrix in row-major order, shared by threads that write disjoint rows (ALS). BPR's
 /// workers update shared item rows without locks (Hogwild!, as implicit does): lost float updates are accepted by

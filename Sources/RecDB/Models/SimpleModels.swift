@@ -1,5 +1,5 @@
 import Foundation
-import RecML
+import RecKernels
 
 /// Time-decayed popularity: each interaction counts its weight × 2^(−age / half-life), age measured from the newest
 /// interaction of the training data. Serves cold users and the end of every fallback chain.

@@ -1,9 +1,7 @@
 import Foundation
-import RecML
-import Synchronization
 
-/// Transformer text embeddings of items: all-MiniLM-L6-v2 (RecML's Swift encoder) over each item's title,
-/// description, category path and brand, 384-d unit vectors in a cosine space with its HNSW index.
+/// Transformer text embeddings of items: all-MiniLM-L6-v2 (the installed ``TextRuntime``'s encoder) over each
+/// item's title, description, category path and brand, 384-d unit vectors in a cosine space with its HNSW index.
 ///
 /// Trained on every item of the catalog, like the content model; a user's score for an item is the cosine between
 /// the item and the user's recency profile (``ItemVectorProfile``). Evaluation reads the vectors a refresh stored
@@ -23,8 +21,8 @@ public struct TextModel: Recommender {
 
     /// Encodes every item that has text, in chunks, reporting the fraction done.
     public init(
-        name: String = ModelKind.text.rawValue, items: [Item], itemLimit: Int, encoder: MiniLMEncoder, threads: Int = 2,
-        progress: (@Sendable (Double) -> Void)? = nil
+        name: String = ModelKind.text.rawValue, items: [Item], itemLimit: Int, encoder: any SentenceEncoder,
+        threads: Int = 2, progress: (@Sendable (Double) -> Void)? = nil
     ) {
         self.init(
             name: name, items: items, itemLimit: itemLimit, stored: [:], dimension: encoder.dimension,
@@ -35,7 +33,7 @@ public struct TextModel: Recommender {
     /// only the items with text that have none there; with no `encoder`, those stay without a vector.
     public init(
         name: String = ModelKind.text.rawValue, items: [Item], itemLimit: Int, stored: [UInt32: [Float]], dimension: Int,
-        encoder: MiniLMEncoder?, threads: Int = 2, progress: (@Sendable (Double) -> Void)? = nil
+        encoder: (any SentenceEncoder)?, threads: Int = 2, progress: (@Sendable (Double) -> Void)? = nil
     ) {
         self.name = name
         self.dimension = dimension
@@ -159,31 +157,5 @@ enum ItemVectorProfile {
                 }
             }
         }
-    }
-}
-
-/// The MiniLM encoder, loaded once per process on first use (its weights are a mapped file).
-enum SharedTextEncoder {
-    private static let loaded = Mutex<MiniLMEncoder?>(nil)
-
-    /// The installed encoder; throws `missingModel` naming `recctl models install minilm` when it is absent.
-    static func get() throws -> MiniLMEncoder {
-        try loaded.withLock { loaded in
-            if let loaded { return loaded }
-            do {
-                let encoder = try MiniLMEncoder.installed()
-                loaded = encoder
-                return encoder
-            } catch let error as RecMLError {
-                throw RecDBError(.notFound, error.description, cause: error)
-            }
-        }
-    }
-
-    /// The vector of `text` from the installed encoder (an inference: keep transactions closed while it runs).
-    static func encode(_ text: String) throws -> [Float] {
-        let encoder = try get()
-        InferenceProbe.willRun(.textEncoder)
-        return encoder.encode(text)
     }
 }

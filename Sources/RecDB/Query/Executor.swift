@@ -125,14 +125,17 @@ extension CatalogReading where Self: ~Copyable {
         case .recommend(var query):
             try assignVariant(&query)
             var page = try recommendPage(query, inputs: inputs)
-            if query.generated {
-                // The facts a generated sentence may cite, read while the snapshot is open.
-                let target: RecommendRequest.Target? = if case .standard(let target) = query.target { target } else { nil }
-                for (index, facts) in try explanationFacts(for: page, target: target).enumerated() {
-                    page[index].facts = facts
-                }
+            guard query.generated else { return .page(page, query, nil) }
+            // A page explained before on the same data is answered without reading a fact.
+            let generator = ExplanationGenerator.shared
+            let lookup = try lookUpExplainedPage(page, query: query, tone: generator.tone, in: generator.pages)
+            if case .hit(let explained, _) = lookup { return .page(explained, query, lookup) }
+            // The facts a generated sentence may cite, read while the snapshot is open.
+            let target: RecommendRequest.Target? = if case .standard(let target) = query.target { target } else { nil }
+            for (index, facts) in try explanationFacts(for: page, target: target).enumerated() {
+                page[index].facts = facts
             }
-            return .page(page, query)
+            return .page(page, query, lookup)
         case .ask(let text, let count):
             let request = try inputs.shopperRequests[text] ?? ShopperRequestReader.interpret(text)
             return .value(try askValue(answer(request, asked: text, count: count, inputs: inputs)))

@@ -59,9 +59,20 @@ extension RecDatabase {
         switch outcome {
         case .value(let value):
             return value
-        case .page(var results, let query):
+        case .page(var results, let query, let lookup):
             // The read transaction is closed: generation pins no pages and holds no reader slot.
-            let generation = query.generated ? try ExplanationGenerator.shared.generate(&results, for: query) : nil
+            let generation: Result<ExplanationGenerator.Report, RecDBError>?
+            switch lookup {
+            case .hit(_, let report)?:
+                generation = .success(report)
+            case .miss(let key)?:
+                generation = try ExplanationGenerator.shared.generate(&results, for: query)
+                if case .success(let report)? = generation {
+                    ExplanationGenerator.shared.pages.store(results, report: report, for: key)
+                }
+            case nil:
+                generation = nil
+            }
             return try finishExperimentAnswer(query.answer(results, generation: generation), results: results, query: query)
         }
     }
@@ -95,7 +106,8 @@ extension CatalogReading where Self: ~Copyable {
 /// rendered (and phrased by the language model) once the transaction has closed.
 enum ReadOutcome {
     case value(QueryValue)
-    case page([Recommendation], RecommendQuery)
+    /// A page and its query, with the explanation cache's answer when the query says `EXPLAIN GENERATED`.
+    case page([Recommendation], RecommendQuery, ExplanationPageCache.Lookup?)
 }
 
 extension ExplanationGenerator {

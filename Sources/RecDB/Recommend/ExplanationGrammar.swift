@@ -1,5 +1,3 @@
-import RecML
-
 /// The token-level grammar of a generated explanation, built once from the model's vocabulary: the model may choose
 /// only whole words that make no claim, claim words whose claim the result's facts support, punctuation, and
 /// placeholders (``ExplanationSlot``) whose token sequences are forced once begun. A sentence opens with a
@@ -21,11 +19,14 @@ struct ExplanationGrammar: Sendable {
     /// Words after which a count reads wrongly ("chose 42", "for both 42") or the item would be claimed as the
     /// user's ("your [ITEM]").
     let noCountAfter: Set<Int32>, noItemAfter: Set<Int32>
+    /// Tokens that end a clause (the comma, the full stop, the joints ``FaithfulnessCheck`` cuts statements at), and
+    /// the claim words bound to a clause's items: ``ClaimLexicon/itemClaims`` and ``ClaimLexicon/sourceEventClaims``.
+    let clauseBreaks: Set<Int32>, itemClaimWords: Set<Int32>, sourceEventWords: Set<Int32>
 
-    /// The grammar for `tokenizer`'s vocabulary.
-    init(tokenizer: BPETokenizer) {
+    /// The grammar for the vocabulary of a model whose tokenizer is `tokens` (text in, ids out).
+    init(tokens encode: (String) -> [Int32]) {
         func single(_ text: String) -> Int32? {
-            let ids = tokenizer.encode(text, parseSpecial: false)
+            let ids = encode(text)
             return ids.count == 1 ? ids[0] : nil
         }
         neutral = ClaimLexicon.neutralWords.compactMap { single(" " + $0) }
@@ -34,7 +35,7 @@ struct ExplanationGrammar: Sendable {
         claimTokens = claims
         openers = ClaimLexicon.openers.compactMap { word in single(word).map { (word, $0) } }
         var slots: [ExplanationSlot: [Int32]] = [:]
-        for slot in ExplanationSlot.allCases { slots[slot] = tokenizer.encode(" " + slot.marker, parseSpecial: false) }
+        for slot in ExplanationSlot.allCases { slots[slot] = encode(" " + slot.marker) }
         slotTokens = slots
         eventVerbs = Set(ClaimLexicon.eventVerbs.compactMap { single(" " + $0) })
         countNouns = Set(ClaimLexicon.countNouns.compactMap { single(" " + $0) })
@@ -42,8 +43,12 @@ struct ExplanationGrammar: Sendable {
         noCountAfter = Set(["for", "both", "of", "your", "the", "a", "also", "favorite", "favourite", "to", "in"]
             .compactMap { single(" " + $0) }).union(choosingVerbs)
         noItemAfter = Set(["your"].compactMap { single(" " + $0) } + [single("Your")].compactMap { $0 }).union(choosingVerbs)
-        comma = single(",") ?? tokenizer.encode(",", parseSpecial: false)[0]
-        period = single(".") ?? tokenizer.encode(".", parseSpecial: false)[0]
+        comma = single(",") ?? encode(",")[0]
+        period = single(".") ?? encode(".")[0]
+        clauseBreaks = Set(["and", "so", "because", "since", "while", "but"].compactMap { single(" " + $0) })
+            .union([comma, period])
+        itemClaimWords = Set(ClaimLexicon.itemClaims.flatMap { claims[$0] ?? [] })
+        sourceEventWords = Set(ClaimLexicon.sourceEventClaims.flatMap { claims[$0] ?? [] })
     }
 
     /// The words (tokens) one result's sentence may use: the neutral ones and the claim words its facts support.
@@ -79,6 +84,12 @@ struct GuidedSentence {
     let maxTokens: Int
     /// What the last word requires next: the source item after an event verb, shoppers after a count.
     var mustFollow: FollowRule?
+    /// What the current clause names, and whether it made a claim about the source event still to be followed by
+    /// the source (claims are bound to their clause: see ``FaithfulnessCheck``).
+    var clauseHasSource = false, clauseHasItem = false, clauseNeedsSource = false
+    /// Whether the current clause claims something of the recommended item before naming it (the source may then
+    /// not join the clause: the claim would read as the source's).
+    var clauseHasItemClaim = false
 
     enum FollowRule { case source, countNoun }
 
@@ -92,7 +103,7 @@ struct GuidedSentence {
 
     /// The next token among those allowed (highest logit, lightly penalised for repeats); `usedOpeners` are the
     /// openers other sentences of the page already took (the first token avoids them while others are left).
-    mutating func next(_ logits: UnsafeMutablePointer<Float>, usedOpeners: inout Set<Int32>) -> SmolLM.GuidedStep {
+    mutating func next(_ logits: UnsafeMutablePointer<Float>, usedOpeners: inout Set<Int32>) -> GuidedToken {
         if tokens.isEmpty {
             let fresh = openers.filter { !usedOpeners.contains($0) }
             let token = best(fresh.isEmpty ? openers : fresh, logits)
@@ -107,13 +118,14 @@ struct GuidedSentence {
             finishSlotIfComplete()
             return take(token, last: false)
         }
-        let canEnd = factsCited > 0 && tokens.count >= 5
+        let canEnd = factsCited > 0 && tokens.count >= 5 && !clauseNeedsSource
         let room = maxTokens - tokens.count
         var candidates: [Int32] = []
         var slotStarts: [Int32: [(ExplanationSlot, [Int32])]] = [:]
         let previous = tokens.last ?? -1
         for slot in slotsLeft where mustFollow == nil || mustFollow == .source && slot == .source {
             if slot == .item && grammar.noItemAfter.contains(previous) { continue }
+            if slot == .source && clauseHasItemClaim && !clauseHasItem { continue }
             if slot == .count && grammar.noCountAfter.contains(previous) { continue }
             guard let sequence = grammar.slotTokens[slot], sequence.count < room else { continue }
             slotStarts[sequence[0], default: []].append((slot, sequence))
@@ -128,8 +140,11 @@ struct GuidedSentence {
                 let sourceLeft = slotsLeft.contains(.source)
                 candidates = words.filter {
                     (uses[$0] ?? 0) < 2 && $0 != tokens.last && (sourceLeft || !grammar.eventVerbs.contains($0))
+                        && fitsClause($0)
                 }
-                if tokens.last != grammar.comma, (uses[grammar.comma] ?? 0) < 2 { candidates.append(grammar.comma) }
+                if tokens.last != grammar.comma, (uses[grammar.comma] ?? 0) < 2, !clauseNeedsSource {
+                    candidates.append(grammar.comma)
+                }
             }
         }
         candidates.append(contentsOf: slotStarts.keys)
@@ -147,19 +162,38 @@ struct GuidedSentence {
         return take(token, last: token == grammar.period)
     }
 
+    /// Whether `token` may come next in the current clause: no claim about the recommended item in a clause about
+    /// the source alone, no claim about the source event unless the source is or can still be named, and no joint
+    /// while such a claim waits for its source.
+    private func fitsClause(_ token: Int32) -> Bool {
+        if grammar.itemClaimWords.contains(token) { return !clauseHasSource || clauseHasItem }
+        if grammar.eventVerbs.contains(token), clauseHasItemClaim, !clauseHasItem { return false }
+        if grammar.sourceEventWords.contains(token) { return clauseHasSource || slotsLeft.contains(.source) }
+        return !(clauseNeedsSource && grammar.clauseBreaks.contains(token))
+    }
+
     /// Marks the placeholder being written as used once its last token is out; a count must be followed by shoppers.
     private mutating func finishSlotIfComplete() {
         guard let done = pendingSlots.first(where: { $0.tokens.count == slotPosition }) else { return }
         slotsLeft.remove(done.slot)
+        if done.slot == .source { (clauseHasSource, clauseNeedsSource) = (true, false) }
+        if done.slot == .item { clauseHasItem = true }
         if done.slot != .item { factsCited += 1 }
         if done.slot == .count { mustFollow = .countNoun }
         pendingSlots = []
     }
 
-    private mutating func take(_ token: Int32, last: Bool) -> SmolLM.GuidedStep {
+    private mutating func take(_ token: Int32, last: Bool) -> GuidedToken {
+        if grammar.clauseBreaks.contains(token) {
+            (clauseHasSource, clauseHasItem, clauseNeedsSource, clauseHasItemClaim) = (false, false, false, false)
+        } else if grammar.itemClaimWords.contains(token) {
+            clauseHasItemClaim = true
+        } else if grammar.sourceEventWords.contains(token), !clauseHasSource {
+            clauseNeedsSource = true
+        }
         tokens.append(token)
         uses[token, default: 0] += 1
-        return SmolLM.GuidedStep(token: token, isLast: last || tokens.count >= maxTokens)
+        return GuidedToken(token: token, isLast: last || tokens.count >= maxTokens)
     }
 
     private func best(_ candidates: [Int32], _ logits: UnsafeMutablePointer<Float>) -> Int32 {

@@ -37,7 +37,7 @@ enum ExplanationPrompts {
         (.session, "often chosen next after [SOURCE]; cheaper than usual for you",
          "Shoppers who pick [SOURCE] often choose [ITEM] next, and it is a budget choice."),
         (.collaborative, "you bought [SOURCE]; [COUNT] shoppers chose both; cheaper than usual for you; trending",
-         "Many shoppers who bought [SOURCE] also chose [ITEM], a budget pick that is trending."),
+         "Many shoppers who bought [SOURCE] also like [ITEM], a budget pick that is trending."),
         (.popularity, "popular in [CATEGORY]; trending",
          "Right now [ITEM] is a popular pick in [CATEGORY], and it is trending."),
         (.textMatch, "matches your search [PHRASE]",
@@ -70,17 +70,18 @@ enum ExplanationPrompts {
         return parts.joined(separator: "; ")
     }
 
-    /// The shared prompt prefix for `tone`: system prompt and every worked example as chat turns.
+    /// The shared prompt prefix for `tone`: system prompt, every worked example as chat turns, and the opening of
+    /// the result's own turn (`<|im_start|>user\nFacts:`), which every result shares and so is evaluated once.
     static func prefix(_ tone: ExplanationTone) -> String {
         var text = "<|im_start|>system\n\(system(tone))<|im_end|>\n"
         for example in examples {
             text += "<|im_start|>user\nFacts: \(example.facts)<|im_end|>\n<|im_start|>assistant\n\(example.sentence)<|im_end|>\n"
         }
-        return text
+        return text + "<|im_start|>user\nFacts:"
     }
 
-    /// The per-result suffix: the facts line as the user's turn, then the assistant's turn opening.
+    /// The per-result suffix: the rest of the user's turn (the facts line), then the assistant's turn opening.
     static func suffix(_ facts: ExplanationFacts) -> String {
-        "<|im_start|>user\nFacts: \(factsLine(facts))<|im_end|>\n<|im_start|>assistant\n"
+        " \(factsLine(facts))<|im_end|>\n<|im_start|>assistant\n"
     }
 }

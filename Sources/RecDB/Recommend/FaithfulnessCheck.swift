@@ -37,6 +37,11 @@ enum ClaimLexicon {
         return map
     }()
 
+    /// Claims about the recommended item itself, which may not sit in a clause that names only the source.
+    static let itemClaims: Set<Claim> = [.cheaper, .pricier, .popular, .trending]
+    /// Claims about the user's event with the source item, which need the source in their clause.
+    static let sourceEventClaims: Set<Claim> = [.recent, .yesterday, .latest]
+
     /// Verbs of the user's own event, which must name the source item next (`bought [SOURCE]`).
     static let eventVerbs: Set<String> = ["bought", "purchased", "ordered", "viewed", "browsed", "added", "rated", "reviewed"]
     /// Words a count must be followed by (`[COUNT] shoppers`).
@@ -138,6 +143,10 @@ enum FaithfulnessCheck {
         if text.contains("\"") || text.contains("“") { return "a quotation that is not a fact" }
         let words = text.split(whereSeparator: { !($0.isLetter || $0 == "'" || $0 == "\u{1}") }).map(String.init)
         if text.contains("[") { return "a placeholder without a fact" }
+        // Claims are bound to the clause they sit in: a claim about the recommended item (its price, its
+        // popularity) may not sit in a clause about the source item alone, and a claim about the user's event
+        // with the source (when, whether it was the latest) needs the source in its clause.
+        let namesSource = text.contains(marker(.source)), namesItem = text.contains(marker(.item))
         for (index, word) in words.enumerated() {
             // The word after this one, skipping an article.
             var after = words.dropFirst(index + 1).first
@@ -152,9 +161,18 @@ enum FaithfulnessCheck {
             if ClaimLexicon.choosingVerbs.contains(word), after == marker(.item) {
                 return "'\(word)' said of the recommended item"
             }
+            if word == "your", words.dropFirst(index + 1).first == marker(.item) {
+                return "the recommended item called the shopper's own"
+            }
             let bare = word.hasSuffix("'s") ? String(word.dropLast(2)) : word
             if let claim = ClaimLexicon.claimOfWord[bare] {
                 guard ClaimLexicon.supports(facts, claim) else { return "unsupported claim '\(bare)' (\(claim.rawValue))" }
+                if ClaimLexicon.itemClaims.contains(claim), namesSource, !namesItem {
+                    return "'\(bare)' said in a clause about the source item"
+                }
+                if ClaimLexicon.sourceEventClaims.contains(claim), !namesSource {
+                    return "'\(bare)' said in a clause without the source item"
+                }
             } else if !neutral.contains(bare) {
                 return "unsupported word '\(bare)'"
             }

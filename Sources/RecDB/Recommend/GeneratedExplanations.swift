@@ -1,15 +1,15 @@
 import Foundation
-import RecML
 import Synchronization
 
-/// `EXPLAIN GENERATED`: each result's explanation written by the small language model (SmolLM2 in RecML) from the
-/// result's typed facts (``ExplanationFacts``), grounded by construction: the model writes around placeholders
-/// (`[SOURCE]`, `[COUNT]`, …) that RecDB fills, and a token grammar (``ExplanationGrammar``) offers it only words that
-/// make no claim or whose claim the facts support. ``FaithfulnessCheck`` then splits the finished sentence into
-/// statements and checks each; a sentence with any unsupported statement is not shown (the template is, with the
-/// reason). The sentences of a page are decoded together, the shared prompt prefix is evaluated once per process,
-/// and sentences are cached per (tone, target, item, facts). Generation runs after the read transaction closes, at
-/// most ``queueLimit`` pages waiting for the model and within ``deadlineSeconds``; past either, templates.
+/// `EXPLAIN GENERATED`: each result's explanation written by the small language model (SmolLM2, from the installed
+/// ``TextRuntime``) from the result's typed facts (``ExplanationFacts``), grounded by construction: the model writes
+/// around placeholders (`[SOURCE]`, `[COUNT]`, …) that RecDB fills, and a token grammar (``ExplanationGrammar``)
+/// offers it only words that make no claim or whose claim the facts support. ``FaithfulnessCheck`` then splits the
+/// finished sentence into statements and checks each; a sentence with any unsupported statement is not shown (the
+/// template is, with the reason). The sentences of a page are decoded together, the shared prompt prefix is
+/// evaluated once per process, and sentences are cached per (tone, target, item, facts). Generation runs after the
+/// read transaction closes, at most ``queueLimit`` pages waiting for the model and within ``deadlineSeconds``; past
+/// either, templates.
 public final class ExplanationGenerator: Sendable {
     /// What one call did.
     public struct Report: Sendable {
@@ -45,6 +45,9 @@ public final class ExplanationGenerator: Sendable {
 
     /// The generator of this process, loading the model on first use.
     public static let shared = ExplanationGenerator()
+
+    /// Explained pages, looked up before facts are read (see ``ExplanationPageCache``).
+    let pages = ExplanationPageCache()
 
     /// Sentence (nil: rejected, with the reason) per (tone, target, item, facts).
     private let cache = Mutex<[String: (sentence: String?, reason: String?)]>([:])
@@ -135,7 +138,7 @@ public final class ExplanationGenerator: Sendable {
             sentences = try SharedLanguageModel.with { [self] model in
                 guard Date() < deadline else { return nil }
                 let rules = self.grammar.withLock { rules in
-                    if rules == nil { rules = ExplanationGrammar(tokenizer: model.tokenizer) }
+                    if rules == nil { rules = ExplanationGrammar(tokens: { model.tokens(of: $0, special: false) }) }
                     return rules!
                 }
                 return try Self.write(factsList, tone: tone, maxTokens: maxTokens, grammar: rules, model: model) {
@@ -179,11 +182,11 @@ public final class ExplanationGenerator: Sendable {
 
     /// The sentences for `facts`, decoded together under the grammar, placeholders filled.
     private static func write(
-        _ facts: [ExplanationFacts], tone: ExplanationTone, maxTokens: Int, grammar: ExplanationGrammar, model: SmolLM,
+        _ facts: [ExplanationFacts], tone: ExplanationTone, maxTokens: Int, grammar: ExplanationGrammar, model: any GuidedLanguageModel,
         shouldStop: () -> Bool
     ) throws -> [String] {
-        let prefix = model.tokenizer.encode(ExplanationPrompts.prefix(tone), parseSpecial: true)
-        let suffixes = facts.map { model.tokenizer.encode(ExplanationPrompts.suffix($0), parseSpecial: true) }
+        let prefix = model.tokens(of: ExplanationPrompts.prefix(tone), special: true)
+        let suffixes = facts.map { model.tokens(of: ExplanationPrompts.suffix($0), special: true) }
         var sentences = facts.map { GuidedSentence(grammar: grammar, facts: $0, maxTokens: maxTokens) }
         var usedOpeners = Set<Int32>()
         let outputs = try model.generateGuidedBatch(
@@ -192,7 +195,7 @@ public final class ExplanationGenerator: Sendable {
             sentences[sequence].next(logits, usedOpeners: &usedOpeners)
         }
         return zip(outputs, facts).map { tokens, facts in
-            fill(model.tokenizer.decode(tokens, skipSpecial: true), facts: facts)
+            fill(model.text(of: tokens), facts: facts)
         }
     }
 
@@ -219,47 +222,5 @@ public final class ExplanationGenerator: Sendable {
         result.explanationSource = .template
         result.fallbackReason = reason
         report.fallbacks[reason, default: 0] += 1
-    }
-}
-
-/// The SmolLM2 runtime of this process, loaded on first use and used by one request at a time (it has one
-/// workspace, so `SmolLM` is not `Sendable`); a request waits for the one before it. This enum is the model's only
-/// owner: the mutex is held for as long as `body` uses it.
-enum SharedLanguageModel {
-    private static let model = Mutex<SmolLM?>(nil)
-
-    /// Runs `body` with the model; throws `notFound` naming `recctl models install smollm2` when it is absent.
-    /// `body` is `@Sendable`, so the model cannot leave it: what it returns is `Sendable` and it captures nothing
-    /// that another thread could reach the model through.
-    static func with<R: Sendable>(_ body: @Sendable (SmolLM) throws -> R) throws -> R {
-        try model.withLock { model in
-            if model == nil {
-                do {
-                    model = try SmolLM.installed(threads: 2)
-                } catch let error as RecMLError {
-                    throw RecDBError(.notFound, error.description, cause: error)
-                }
-            }
-            InferenceProbe.willRun(.languageModel)
-            return try body(model!)
-        }
-    }
-
-    /// Greedy completion of one chat turn after worked examples (user, assistant pairs): the assistant's text.
-    static func complete(system: String, examples: [(String, String)] = [], user: String, maxTokens: Int) throws -> String {
-        try with { model in
-            var text = "<|im_start|>system\n\(system)<|im_end|>\n"
-            for (question, answer) in examples {
-                text += "<|im_start|>user\n\(question)<|im_end|>\n<|im_start|>assistant\n\(answer)<|im_end|>\n"
-            }
-            text += "<|im_start|>user\n\(user)<|im_end|>\n<|im_start|>assistant\n"
-            let prompt = model.tokenizer.encode(text, parseSpecial: true)
-            let tokens = try RequestControl.stoppingCurrent {
-                try model.generateThrowing(
-                    prompt: prompt, options: .greedy(maxTokens: maxTokens), shouldStop: { RequestControl.currentShouldStop }
-                ) { _ in true }
-            }
-            return model.tokenizer.decode(tokens, skipSpecial: true)
-        }
     }
 }

@@ -1,3 +1,5 @@
+import RecKernels
+
 /// A GGUF (version 2 or 3) model file read in place from a memory map: header, metadata, tensor table.
 ///
 /// ```swift

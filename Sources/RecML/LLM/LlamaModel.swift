@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import CRecML
+import RecKernels
 
 /// Hyper-parameters of a llama-architecture model, read from GGUF metadata.
 public struct LlamaConfig: Sendable, Equatable {

@@ -1,6 +1,7 @@
 import COpenBLAS
 import CRecML
 import Foundation
+import RecKernels
 import Synchronization
 
 /// The all-MiniLM-L6-v2 sentence encoder: text in, a 384-dimensional unit vector out, computed on the CPU from the

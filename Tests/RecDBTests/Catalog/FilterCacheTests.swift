@@ -1,5 +1,5 @@
 import Foundation
-import RecML
+import RecNeural
 import Testing
 
 @testable import RecDB

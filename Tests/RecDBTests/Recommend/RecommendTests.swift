@@ -1,4 +1,5 @@
 import Foundation
+import RecDBTestSupport
 import Testing
 
 @testable import RecDB
@@ -6,55 +7,11 @@ import Testing
 /// The recommend API on a small shop: three categories, users with one taste each, every model trained.
 @Suite("Recommend API")
 struct RecommendTests {
-    static let categories = ["Books/Thriller", "Books/Cooking", "Garden"]
-    static let words = [
-        ["dark", "murder", "detective", "thriller", "mystery", "crime"],
-        ["italian", "recipes", "cooking", "kitchen", "baking", "pasta"],
-        ["hose", "garden", "shovel", "plants", "lawn", "seeds"],
-    ]
+    static let categories = ShopFixture.categories
 
-    /// Items `t0…t19` (thrillers), `c0…c19` (cooking), `g0…g19` (garden); users `u0…u29`, ten per taste, each
-    /// viewing eight items of their category in an explicit session and buying one.
+    /// The shop of ``ShopFixture/makeDatabase(_:)``.
     static func makeDatabase(_ folder: TemporaryDirectory) throws -> RecDatabase {
-        var options = RecDatabase.Options()
-        options.storage.noSync = true
-        let db = try folder.createDatabase(options: options)
-        try db.write { w in
-            for (c, prefix) in ["t", "c", "g"].enumerated() {
-                for i in 0..<20 {
-                    let w1 = words[c][i % 6], w2 = words[c][(i + 2) % 6]
-                    try w.upsertItem(
-                        "\(prefix)\(i)",
-                        attributes: [
-                            "title": .string("\(w1.capitalized) \(w2) \(prefix.uppercased())\(i)"),
-                            "description": .string("A \(w1) \(w2) \(words[c][(i + 4) % 6]) item"),
-                            "category": .string(categories[c]), "price": .number(Double(5 + i)),
-                            "available": .bool(i % 7 != 3), "tags": .strings(i % 2 == 0 ? ["even"] : ["odd"]),
-                        ])
-                }
-            }
-            var minute: Int64 = 0
-            for user in 0..<30 {
-                let prefix = ["t", "c", "g"][user / 10]
-                for step in 0..<8 {
-                    let item = (user * 3 + step * 2) % 20
-                    try w.addEvent(EventInput("u\(user)", "view", "\(prefix)\(item)", at: minute, session: "s\(user)"))
-                    minute += 1
-                }
-                try w.addEvent(EventInput("u\(user)", "purchase", "\(prefix)\((user * 7) % 20)", at: minute, session: "s\(user)"))
-                minute += 100
-            }
-        }
-        var als = ALSModel.Parameters()
-        als.factors = 8
-        als.iterations = 8
-        var content = ContentModel.Parameters()
-        content.dimensions = 12
-        for spec in [ModelSpec.popularity(halfLifeDays: 30), .itemKNN(neighbours: 20), .als(als), .content(content),
-                     .session(SessionKNNModel.Parameters())] {
-            try db.refresh(spec)
-        }
-        return db
+        try ShopFixture.makeDatabase(folder)
     }
 
     static func with(_ body: (RecDatabase) throws -> Void) throws {

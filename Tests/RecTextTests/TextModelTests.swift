@@ -1,5 +1,8 @@
 import Foundation
+import RecDBTestSupport
 import RecML
+import RecTestSupport
+import RecText
 import Testing
 
 @testable import RecDB
@@ -13,9 +16,11 @@ import Testing
         if: ModelFiles.minilm.isInstalled || ProcessInfo.processInfo.environment["CI"] != nil,
         "MiniLM is not installed; run: recctl models install minilm"))
 struct TextModelTests {
+    init() { RecText.install() }
+
     @Test func matchingSimilarItemsAndNewItems() throws {
         try TemporaryDirectory.with { folder in
-            let db = try RecommendTests.makeDatabase(folder)
+            let db = try ShopFixture.makeDatabase(folder)
             try db.refresh(.text)
             let space = try #require(try db.model("text")?.space)
             #expect(try db.read { r in try r.vectorCount(space: space) } == 60)
@@ -54,7 +59,7 @@ struct TextModelTests {
     /// database holds exactly the training events, so each user's offline top 10 is the served list.
     @Test func evaluationReadsStoredVectorsAndRanksAsServed() throws {
         try TemporaryDirectory.with { folder in
-            let db = try RecommendTests.makeDatabase(folder)
+            let db = try ShopFixture.makeDatabase(folder)
             try db.refresh(.text)
             let (log, catalog, stored) = try db.read { r -> (InteractionLog, [Item], StoredTextVectors?) in
                 var items: [Item] = []
@@ -88,7 +93,7 @@ struct TextModelTests {
 
     @Test func textCompetesOnColdItemsInEvaluation() throws {
         try TemporaryDirectory.with { folder in
-            let db = try RecommendTests.makeDatabase(folder)
+            let db = try ShopFixture.makeDatabase(folder)
             let (_, rows) = try db.evaluate([.text, .itemKNN(neighbours: 20)], split: .coldItems, k: 10)
             let text = try #require(rows.first { $0.spec.name == "text" }?.result.coldItems)
             #expect(text.hitRate > 0.3, "\(text)")

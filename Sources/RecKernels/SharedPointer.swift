@@ -1,5 +1,6 @@
 /// A pointer that may cross threads: the one audited exception to checked `Sendable` for raw memory in RecML and
-/// RecDB (see "Concurrency" in the README).
+/// RecDB (see "Concurrency" in the README), kept in this small module below both so that the engine does not
+/// depend on the model runtimes.
 ///
 /// A raw pointer is not `Sendable` because nothing in its type says who writes its memory when. This wrapper is
 /// safe only under one of two disciplines, which every place that makes one states beside it:

@@ -1,11 +1,16 @@
 import Foundation
+import RecDBTestSupport
 import RecML
+import RecTestSupport
+import RecText
 import Testing
 
 @testable import RecDB
 
 @Suite("Generated explanations", .serialized)
 struct GeneratedExplanationTests {
+    init() { RecText.install() }
+
     static let facts: ExplanationFacts = {
         var facts = ExplanationFacts(kind: .collaborative, item: "SCOTTIE DOG HOT WATER BOTTLE")
         facts.source = .init(id: "22112", name: "KNITTED UNION FLAG HOT WATER BOTTLE", event: "purchase", daysAgo: 40,
@@ -41,6 +46,34 @@ struct GeneratedExplanationTests {
         #expect(FaithfulnessCheck.statements(of: "A b, c d and e f. G h because i") == ["A b", "c d", "e f", "G h", "i"])
     }
 
+    @Test func claimsAreBoundToTheirClause() {
+        var facts = Self.facts
+        facts.source?.daysAgo = 3
+        facts.trend = .rising
+        let accepted = [
+            "Since you recently bought KNITTED UNION FLAG HOT WATER BOTTLE, SCOTTIE DOG HOT WATER BOTTLE is a budget pick.",
+            "Many shoppers who bought KNITTED UNION FLAG HOT WATER BOTTLE like SCOTTIE DOG HOT WATER BOTTLE too, a "
+                + "trending budget pick.",
+        ]
+        for sentence in accepted {
+            let verdict = FaithfulnessCheck.check(sentence, facts: facts)
+            #expect(verdict.accepted, "\(sentence) \(verdict)")
+        }
+        let rejected = [
+            ("You bought KNITTED UNION FLAG HOT WATER BOTTLE, a budget pick.", "the item's price said of the source"),
+            ("This trending pick pairs with KNITTED UNION FLAG HOT WATER BOTTLE, 42 shoppers chose both.",
+             "the item's trend said in a clause about the source"),
+            ("SCOTTIE DOG HOT WATER BOTTLE is recent, as 42 shoppers chose both with KNITTED UNION FLAG HOT WATER BOTTLE.",
+             "recency of the source event said of the item"),
+            ("Since you bought KNITTED UNION FLAG HOT WATER BOTTLE, your SCOTTIE DOG HOT WATER BOTTLE is a great pick.",
+             "the recommended item called the shopper's"),
+        ]
+        for (sentence, why) in rejected {
+            let verdict = FaithfulnessCheck.check(sentence, facts: facts)
+            #expect(!verdict.accepted, "\(why): \(sentence) \(verdict)")
+        }
+    }
+
     @Test func placeholdersAreFilledFromTheFactsOnly() {
         let sentence = ExplanationGenerator.fill(
             " Since you bought [SOURCE], [ITEM] suits you, as [COUNT] shoppers chose both.", facts: Self.facts)
@@ -73,7 +106,7 @@ struct GeneratedExplanationTests {
         generator.deadlineSeconds = 300
         defer { generator.deadlineSeconds = saved }
         try TemporaryDirectory.with { folder in
-            let db = try RecommendTests.makeDatabase(folder)
+            let db = try ShopFixture.makeDatabase(folder)
             let result = try db.query("RECOMMEND 5 ITEMS FOR USER 'u3' EXPLAIN GENERATED")
             let items = try #require(result["items"]?.arrayValue)
             #expect(items.count == 5)
@@ -131,7 +164,7 @@ struct GeneratedExplanationTests {
             "SmolLM2 is not installed; run: recctl models install smollm2"))
     func aPagePastItsDeadlineGetsTemplatesThatSaySo() throws {
         try TemporaryDirectory.with { folder in
-            let db = try RecommendTests.makeDatabase(folder)
+            let db = try ShopFixture.makeDatabase(folder)
             let generator = ExplanationGenerator.shared
             let saved = generator.deadlineSeconds
             generator.deadlineSeconds = 0
@@ -147,6 +180,8 @@ struct GeneratedExplanationTests {
 
 @Suite("Shopper requests and self-described users")
 struct ShopperRequestTests {
+    init() { RecText.install() }
+
     @Test func readingsAreGroundedInTheShoppersWords() {
         let request = "a gift for my dad who likes fishing, under 30 pounds"
         let parsed = ShopperRequestReader.parse("keywords: fishing gift\nmax_price: 30", request: request)
@@ -165,7 +200,7 @@ struct ShopperRequestTests {
             "SmolLM2 or MiniLM is not installed; run: recctl models install minilm smollm2"))
     func askAndAboutProfilesFindRealItems() throws {
         try TemporaryDirectory.with { folder in
-            let db = try RecommendTests.makeDatabase(folder)
+            let db = try ShopFixture.makeDatabase(folder)
             try db.refresh(.text)
             let answer = try db.query("ASK 'something for my garden, less than 15 pounds' LIMIT 4")
             let items = try #require(answer["items"]?.arrayValue)

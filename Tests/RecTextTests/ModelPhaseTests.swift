@@ -1,5 +1,8 @@
 import Foundation
+import RecDBTestSupport
 import RecML
+import RecTestSupport
+import RecText
 import Testing
 
 @testable import RecDB
@@ -8,6 +11,8 @@ import Testing
 /// writer is never held while an item's text is encoded.
 @Suite("Models run outside transactions")
 struct ModelPhaseTests {
+    init() { RecText.install() }
+
     /// What the probe saw at each inference on this test's thread.
     final class Sightings: @unchecked Sendable {
         private let lock = NSLock()
@@ -39,7 +44,7 @@ struct ModelPhaseTests {
 
     @Test func theReaderProbeCountsOpenReadTransactions() throws {
         try TemporaryDirectory.with { folder in
-            let db = try RecommendTests.makeDatabase(folder)
+            let db = try ShopFixture.makeDatabase(folder)
             #expect(db.environment.openReadTransactions == 0)
             let inside = try db.read { _ in db.environment.openReadTransactions }
             #expect(inside == 1)
@@ -54,7 +59,7 @@ struct ModelPhaseTests {
             "SmolLM2 or MiniLM is not installed; run: recctl models install minilm smollm2"))
     func generationAskAndProfilesRunWithNoReadOpen() throws {
         try TemporaryDirectory.with { folder in
-            let db = try RecommendTests.makeDatabase(folder)
+            let db = try ShopFixture.makeDatabase(folder)
             try db.refresh(.text)
             // Texts no other test uses, so no cached sentence or profile skips the models.
             _ = try db.query("UPSERT USER 'phase-newcomer' SET about = 'I restore old bicycles and brew coffee at home'")
@@ -80,7 +85,7 @@ struct ModelPhaseTests {
             "MiniLM is not installed; run: recctl models install minilm"))
     func upsertEncodesItsTextBeforeTheWriteTransaction() throws {
         try TemporaryDirectory.with { folder in
-            let db = try RecommendTests.makeDatabase(folder)
+            let db = try ShopFixture.makeDatabase(folder)
             try db.refresh(.text)
             // While the encoder runs, another thread's EVENT must commit: it could not if a writer were held.
             let sightings = try Self.observeInferences({

@@ -11,10 +11,14 @@ struct TextAdapterTests {
     /// one after the other.
     static func fixture() -> (vectors: [Float], log: InteractionLog, d: Int) {
         let d = 8, items = 12
-        var generator = SeededGenerator(seed: 7)
+        var state: UInt64 = 7
+        func next() -> Float {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(state >> 40) / Float(1 << 24) - 0.5
+        }
         var vectors = [Float](repeating: 0, count: items * d)
         for row in 0..<items {
-            var v = (0..<d).map { _ in generator.nextNormal() }
+            var v = (0..<d).map { _ in next() }
             let norm = sqrt(v.reduce(0) { $0 + $1 * $1 })
             v = v.map { $0 / norm }
             vectors.replaceSubrange(row * d..<(row + 1) * d, with: v)

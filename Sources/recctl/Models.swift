@@ -148,7 +148,7 @@ extension RecCtl {
                 that much time has passed. The grid's other parameters are the flags given (or the defaults).
                 """)
         @OptionGroup var options: DatabaseOptions
-        @Argument(help: "popularity, itemknn, als, bpr, ease, content, text, session, transition, sasrec, ncf or irgan")
+        @Argument(help: "popularity, itemknn, als, bpr, ease, content, text, session, transition, sasrec, ncf, irgan, textadapter, llmprofile or hygenrec (after its parts)")
         var model: String
         @OptionGroup var parameters: ModelOptions
         @Option(help: "Threads for training.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount

@@ -21,14 +21,17 @@ public struct LearnedBlendModel: Recommender {
     public let coldWeights: [Float]
     /// Candidates per part, as a blend takes them.
     public let pool: Int
+    /// Validation users whose held-out items gave the weights (0 when the weights were given).
+    public let validationUsers: Int
     /// The largest training history of a cold user (3, the evaluator's cold-start slice).
     public static let coldLimit = 3
 
     /// A blender with given weights (``fit(name:parts:partNames:evaluator:)`` learns them).
     public init(
         name: String, parts: [any Recommender], partNames: [String], warmWeights: [Float], coldWeights: [Float],
-        pool: Int = RankingBlocks.firstPool
+        pool: Int = RankingBlocks.firstPool, validationUsers: Int = 0
     ) {
+        self.validationUsers = validationUsers
         self.name = name
         self.parts = parts
         self.partNames = partNames
@@ -95,7 +98,7 @@ public struct LearnedBlendModel: Recommender {
         let coldWeights = cold.users >= 20 ? cold.fit() : warmWeights
         return LearnedBlendModel(
             name: name, parts: parts, partNames: partNames, warmWeights: warmWeights, coldWeights: coldWeights,
-            pool: pool)
+            pool: pool, validationUsers: warm.users + cold.users)
     }
 }
 

@@ -33,7 +33,9 @@ extension RecDatabase {
         onValidation: Bool, continueAfter: ((ModelEvaluation) -> Bool)?
     ) throws -> (split: EvaluationSplit, rows: [ModelEvaluation]) {
         let storedModels = try stored.map { name in (name, try storedFactorModel(name)) }
-        let wantItems = models.contains { $0.needsItems }, wantText = models.contains { $0.needsText }
+        let models = try models.map { try composedSpec($0) }
+        let wantItems = models.contains { $0.needsItems }
+        let wantText = models.contains { $0.needsText || $0.blendsText }
         let (log, items, features, catalog, textVectors) = try evaluationSnapshot(items: wantItems, text: wantText)
         guard log.count > 0 else { throw RecDBError(.notFound, "the database has no events to evaluate on") }
         let split = EvaluationSplit(log, kind: kind)

@@ -40,6 +40,14 @@ extension PaperReport {
             out["cold_user_best_single"] = bestCold.model
             put("cold_user_ndcg\(k)_best_single", bestCold.spread(\.coldUserNDCG))
         }
+        // The names for dropping a generative part: its row under the part's model name.
+        let generative = [("llm", ModelKind.llmProfile.rawValue), ("finetune", ModelKind.textAdapter.rawValue)]
+        for (alias, part) in generative where rows.contains(where: { $0.model == "hygenrec without \(part)" }) {
+            for prefix in ["ndcg\(k)", "cold_user_ndcg\(k)"] {
+                out["\(prefix)_hygenrec_without_\(alias)"] = out["\(prefix)_hygenrec_without_\(part)"]
+                out["\(prefix)_hygenrec_without_\(alias)_sd"] = out["\(prefix)_hygenrec_without_\(part)_sd"]
+            }
+        }
         for missing in ["gan", "llm", "finetune"] where out["ndcg\(k)_hygenrec_without_\(missing)"] == nil {
             out["ndcg\(k)_hygenrec_without_\(missing)"] = NSNull()
         }

@@ -25,6 +25,7 @@ extension RecDatabase {
         _ spec: ModelSpec, threads: Int = 2, progress: (@Sendable (String) -> Void)? = nil,
         onEpoch: (@Sendable (TrainingEpochReport) -> Void)? = nil
     ) throws -> RefreshReport {
+        let spec = try composedSpec(spec, forRefresh: true)
         try spec.stored?.validateParameters()
         return try withJob(Self.refreshJob(spec.name), start: { w in (try w.model(spec.name)?.generation ?? 0) + 1 }) {
             job, generation in
@@ -47,10 +48,10 @@ extension RecDatabase {
         }
         try spec.requireTextEncoder()
         progress?("reading the snapshot")
-        let (log, previous, items, lastSequence, suppliedModel) = try read {
-            r -> (InteractionLog, ModelRecord?, [Item], UInt64, (any Recommender)?) in
+        let (log, previous, items, lastSequence, suppliedModel, textVectors) = try read {
+            r -> (InteractionLog, ModelRecord?, [Item], UInt64, (any Recommender)?, StoredTextVectors?) in
             // A model trained elsewhere resolves its ids in this snapshot and needs no interaction log.
-            if let supplied { return (InteractionLog(), try r.model(name), [], 0, try supplied.make(r)) }
+            if let supplied { return (InteractionLog(), try r.model(name), [], 0, try supplied.make(r), nil) }
             var items: [Item] = []
             if spec.needsItems {
                 try r.forEachItem { item in
@@ -58,7 +59,9 @@ extension RecDatabase {
                     return .next
                 }
             }
-            return (try r.interactionLog(), try r.model(name), items, try r.lastEventSequence(), nil)
+            // HyGenRec retrains a text component on its validation part: the stored vectors spare the encoder.
+            let textVectors = spec.kind == .hygenrec ? try r.storedTextVectors(of: items) : nil
+            return (try r.interactionLog(), try r.model(name), items, try r.lastEventSequence(), nil, textVectors)
         }
         if supplied == nil { try spec.checkTrainable(on: log) }
         guard (previous?.generation ?? 0) + 1 == generation else {
@@ -75,7 +78,7 @@ extension RecDatabase {
             progress?("training \(name) on \(spec.needsItems ? "\(items.count) items" : "\(log.count) interactions")")
             let trainStarted = Date()
             model = spec.train(
-                on: log, threads: threads, items: items, sessionGap: sessionGap,
+                on: log, threads: threads, items: items, sessionGap: sessionGap, textVectors: textVectors,
                 progress: { fraction in progress?(String(format: "training %@ %3.0f%%", name, fraction * 100)) },
                 onEpoch: { report in
                     progress?("training \(name) " + report.line)

@@ -17,7 +17,8 @@ import Foundation
 //                      "parameters": {…}, "space"?, "evaluation"?: {metrics as EVALUATE}}]}
 // SHOW ITEM           {"id", "internal_id", "attributes": {…}}
 // SHOW USER           {"id", "internal_id", "attributes": {…}, "history"?: [{"item", "title"?, "type", "value",
-//                      "time", "sequence"}]}           (history newest first, with HISTORY or LIMIT)
+//                      "time", "sequence"}], "generated_profile"?: {"text", "generated": true, "generator", …}}
+//                                                      (history newest first, with HISTORY or LIMIT)
 // REFRESH MODEL       {"model", "generation", "seconds"}
 // EVALUATE MODEL      {"model", "split", "k", "users", "precision", "recall", "f1", "ndcg", "mrr", "hit_rate",
 //                      "coverage", "novelty", "diversity"?, "seconds", "training_seconds"}
@@ -156,6 +157,7 @@ extension CatalogReading where Self: ~Copyable {
                 "attributes": QueryValue(user.attributes),
             ]
             if withHistory { members["history"] = try historyValue(user.internalID, limit: limit ?? 20) }
+            if let profile = try generatedProfileValue(ofUserID: user.internalID) { members["generated_profile"] = profile }
             return .value(.object(members))
         default:
             throw RecDBError(.invalidArgument, "not a read statement")

@@ -1,0 +1,169 @@
+import Foundation
+
+extension ModelKind {
+    /// LLM-written cold-start profiles (``StoredLLMProfiles``).
+    public static let llmProfile: ModelKind = "llmprofile"
+}
+
+extension ModelPart {
+    /// LLM profiles: the generated profiles with their provenance (``GeneratedProfile``), a JSON array of up to
+    /// ``ModelSchema/profilesPerValue`` per value.
+    public static let generatedProfiles = ModelPart(rawValue: 22)
+}
+
+extension ModelSchema {
+    /// Generated profiles per value of part ``ModelPart/generatedProfiles``.
+    static let profilesPerValue = 512
+}
+
+/// The cold-start profile model: users with 1 to `max_items` distinct items get a profile written by the language
+/// model (``ColdStartProfiles``), encoded by MiniLM into a unit query vector; an item's score is its cosine with that
+/// vector (the text model's item vectors). Users without a profile get nothing from it, so it is a part to blend
+/// (HyGenRec's cold users), not a model to serve alone.
+///
+/// A generation is a cosine space `NAME@g` holding the item vectors (indexed) and the profiled users' vectors, plus
+/// the profiles' text and provenance (part ``ModelPart/generatedProfiles``); `SHOW USER` shows a user's profile
+/// marked as generated. Needs `recctl models install minilm smollm2`.
+struct StoredLLMProfiles: StoredModel {
+    /// The most distinct items a profiled user has (3: the evaluator's cold users).
+    var maxItems = 3
+    /// The most users profiled per refresh, in id order.
+    var maxUsers = 100_000
+    /// The most tokens a profile may have.
+    var maxTokens = 40
+
+    static var kind: ModelKind { .llmProfile }
+    static var aliases: [String] { ["profiles", "llm"] }
+    static var trainsOnItems: Bool { true }
+    static var needsTextEncoder: Bool { true }
+    static var storedParameters: [ModelParameter<Self>] {
+        [.count("max_items", \.maxItems), .count("max_users", \.maxUsers), .count("max_tokens", \.maxTokens)]
+    }
+
+    init() {}
+
+    func validateParameters() throws {
+        guard (1...50).contains(maxItems), maxUsers >= 1, (4...200).contains(maxTokens) else {
+            throw RecDBError(
+                .invalidArgument,
+                "llmprofile needs max_items in 1…50, max_users ≥ 1 and max_tokens in 4…200 (got \(maxItems), \(maxUsers), \(maxTokens))")
+        }
+    }
+
+    /// The language model must be installed too (the text encoder is checked as for the text model).
+    func checkFits(_ log: InteractionLog) throws { try ColdStartProfiles.requireModels() }
+
+    func train(_ input: TrainingInput) -> any Recommender {
+        let text = StoredText().train(input) as! TextModel
+        let items = Dictionary(input.items.map { ($0.internalID, $0) }, uniquingKeysWith: { a, _ in a })
+        let generated = ColdStartProfiles.generate(
+            log: input.log, items: items, maxItems: maxItems, maxUsers: maxUsers, maxTokens: maxTokens,
+            progress: input.progress)
+        return LLMProfileModel(
+            name: Self.kind.rawValue, text: text, profiles: generated.map(\.profile),
+            vectors: Dictionary(generated.map { ($0.profile.user, $0.vector) }, uniquingKeysWith: { a, _ in a }))
+    }
+
+    func write(_ trained: any Recommender, to generation: inout GenerationWriter) throws {
+        guard let model = trained as? LLMProfileModel else { return }
+        try generation.writeItemVectors(model.text.itemVectors, dimension: model.text.dimension)
+        try generation.writeUserVectors(model.vectors)
+        try generation.buildItemIndex()
+        let perValue = ModelSchema.profilesPerValue
+        for (index, start) in stride(from: 0, to: model.profiles.count, by: perValue).enumerated() {
+            let chunk = Array(model.profiles[start..<min(model.profiles.count, start + perValue)])
+            try generation.writeValue(.generatedProfiles, index: UInt32(index), Array(try JSONEncoder().encode(chunk)))
+        }
+    }
+
+    /// Not in the default chain: a part of HyGenRec or of a `BLEND`.
+    static func chainPosition(for target: RecommendRequest.Target) -> Int? { nil }
+
+    static func candidates<Reader: CatalogReading & ~Copyable>(
+        _ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int, in reader: borrowing Reader
+    ) throws -> [Candidate] {
+        guard case .user = resolved.request.target, let user = resolved.userID, let spaceName = record.space,
+            let space = try reader.space(spaceName), let query = try reader.storedVector(space, .users, user)
+        else { return [] }
+        let sources = reader.sourceItems(resolved, limit: 3)
+        return try reader.searchSpace(spaceName, query, resolved, pool: pool).prefix(pool).map {
+            Candidate(item: $0.node, score: $0.score, model: record.name, reason: .content, sources: sources)
+        }
+    }
+}
+
+/// A trained ``StoredLLMProfiles``: the profiled users' query vectors over the text model's item vectors.
+struct LLMProfileModel: Recommender {
+    let name: String
+    /// The item vectors (MiniLM).
+    let text: TextModel
+    /// What the language model wrote, with provenance.
+    let profiles: [GeneratedProfile]
+    /// Unit query vector per profiled user.
+    let vectors: [UInt32: [Float]]
+
+    /// The cosine of each item with the user's profile vector; −∞ for every item when the user has no profile.
+    func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
+        guard let profile = vectors[user], profile.count == text.dimension else {
+            scores.update(repeating: -.infinity)
+            return
+        }
+        let d = text.dimension
+        text.itemVectors.withUnsafeBufferPointer { items in
+            profile.withUnsafeBufferPointer { p in
+                for i in 0..<scores.count {
+                    scores[i] = i < text.hasVector.count && text.hasVector[i]
+                        ? VectorKernels.dot(items.baseAddress! + i * d, p.baseAddress!, d) : -.infinity
+                }
+            }
+        }
+    }
+
+    func itemVector(_ item: UInt32) -> [Float]? { text.itemVector(item) }
+}
+
+extension GenerationWriter {
+    /// Writes user vectors into the generation's space (after ``writeItemVectors(_:dimension:metric:)``).
+    func writeUserVectors(_ vectors: [UInt32: [Float]]) throws {
+        guard let spaceName = space else { return }
+        let users = vectors.keys.sorted()
+        for start in stride(from: 0, to: users.count, by: 10_000) {
+            try database.write { w in
+                guard let target = try w.space(spaceName) else { return }
+                for user in users[start..<min(users.count, start + 10_000)] {
+                    guard try database.schema.users.contains(user, in: w.txn), let vector = vectors[user] else { continue }
+                    try w.setVector(vector, space: target, kind: .users, node: user, owner: "user #\(user)")
+                }
+            }
+        }
+    }
+}
+
+extension CatalogReading where Self: ~Copyable {
+    /// The profile the active `llmprofile` model generated for a user, or nil (no such model, or no profile).
+    func generatedProfile(ofUserID user: UInt32) throws -> GeneratedProfile? {
+        guard let record = try model(StoredLLMProfiles.kind.rawValue), record.kind == .llmProfile,
+            record.generation > 0
+        else { return nil }
+        let profiles = try database.modelCache.value(
+            model: record.name, generation: record.generation, part: "profiles"
+        ) { () throws -> [UInt32: GeneratedProfile] in
+            let prefix = ModelSchema.dataPrefix(record.name, record.generation) + [ModelPart.generatedProfiles.rawValue]
+            var byUser: [UInt32: GeneratedProfile] = [:]
+            try modelSchema.data.scanRaw(in: txn, prefix: prefix) { _, value in
+                do {
+                    for profile in try JSONDecoder().decode([GeneratedProfile].self, from: Data(value)) {
+                        byUser[profile.user] = profile
+                    }
+                } catch {
+                    throw RecDBError(
+                        .corrupted, "llmprofile '\(record.name)' generation \(record.generation): profiles do not decode",
+                        cause: error)
+                }
+                return .next
+            }
+            return byUser
+        }
+        return profiles[user]
+    }
+}

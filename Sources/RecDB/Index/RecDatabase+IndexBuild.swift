@@ -221,12 +221,9 @@ extension RecDatabase {
             current.generations[Int(kind.rawValue)] = generation
             try vectorSchema.spaces.put(name, current.bytes, in: &txn)
             try resetDirty(space: current, kind: kind, through: changeSequence, in: &txn)
-            // A float32 generation is the store of the vectors it holds: the table keeps only the others.
-            if codes == .float32 {
-                try dropTableCopies(
-                    space: current, kind: kind, present: present, tombstones: Set(tombstones), in: &txn)
-            }
         }
+        // A float32 generation is the store of the vectors it holds: the table keeps only the others.
+        if codes == .float32 { try dropTableCopies(space: name, kind: kind) }
         bytes += upperBlob.count + (quantizer?.bytes.count ?? 0)
         #if DEBUG
         let problems = try checkIndex(space: name, kind: kind).problems

@@ -43,7 +43,7 @@ extension CatalogReading where Self: ~Copyable {
 
     /// Whether the active generation holds the node's current vector: the node is present, not deleted and not
     /// changed since the build.
-    private func generationHolds(
+    func generationHolds(
         _ node: UInt32, _ kind: VectorKind, in space: EmbeddingSpace, generation: UInt32, header: IndexHeader
     ) throws -> Bool {
         guard Int(node) < header.nodeLimit else { return false }
@@ -121,27 +121,38 @@ extension VectorIndexSnapshot {
 }
 
 extension RecDatabase {
-    /// In the transaction that switches a float32 space to a new generation: deletes the table's copies of the
-    /// vectors the generation holds (present, not deleted, and not changed after the build's snapshot: those stay
-    /// pending in the table). Call after the pending changes were reset to those after the snapshot.
-    func dropTableCopies(
-        space: EmbeddingSpace, kind: VectorKind, present: [[UInt8]], tombstones: Set<UInt32>,
-        in txn: inout WriteTransaction
-    ) throws {
-        var keys: [[UInt8]] = []
-        let dirty = vectorSchema.dirty, handle = txn.handle
-        try vectorSchema.vectors.scanRaw(in: ReadTransaction(viewing: handle), prefix: VectorKeys.prefix(space.id, kind)) {
-            key, _ in
-            guard key.count == 7 else { return .next }
-            let index = Int(key.loadBigEndianUInt32(at: 3))
-            let chunk = index >> BitmapChunks.chunkShift, bit = index & (BitmapChunks.bitsPerChunk - 1)
-            guard chunk < present.count, !present[chunk].isEmpty, present[chunk][bit >> 3] & (1 << UInt8(bit & 7)) != 0,
-                !tombstones.contains(UInt32(index))
-            else { return .next }
-            if try !dirty.contains(Array(key), in: ReadTransaction(viewing: handle)) { keys.append(Array(key)) }
-            return .next
+    /// After a float32 space switched to a new generation: deletes the table's copies of the vectors the active
+    /// generation holds (present, not deleted, not changed since: changed ones stay pending in the table), in write
+    /// transactions of at most `batch` deletions each, so that a large first build neither holds the writer long
+    /// nor overflows one transaction. Each transaction decides again on what it sees, and until the last one the
+    /// copies are harmless (the table and the generation agree; a crash leaves them for the next build).
+    func dropTableCopies(space name: String, kind: VectorKind, batch: Int = 16_384) throws {
+        let nodes = try read { r -> [UInt32] in
+            guard let space = try r.space(name) else { return [] }
+            var nodes: [UInt32] = []
+            try vectorSchema.vectors.scanRaw(in: r.txn, prefix: VectorKeys.prefix(space.id, kind)) { key, _ in
+                if key.count == 7 { nodes.append(key.loadBigEndianUInt32(at: 3)) }
+                return .next
+            }
+            return nodes
         }
-        for key in keys { try vectorSchema.vectors.delete(key, in: &txn) }
+        var start = 0
+        while start < nodes.count {
+            let slice = nodes[start..<min(nodes.count, start + batch)]
+            start += batch
+            try write { w in
+                guard let space = try w.space(name), let (generation, header) = try w.vectorGeneration(kind, of: space)
+                else { return }
+                var held: [UInt32] = []
+                for node in slice {
+                    if try w.generationHolds(node, kind, in: space, generation: generation, header: header) {
+                        held.append(node)
+                    }
+                }
+                var txn = WriteTransaction(continuing: w.handle)
+                for node in held { _ = try vectorSchema.vectors.delete(VectorKeys.node(space.id, kind, node), in: &txn) }
+            }
+        }
     }
 }
 

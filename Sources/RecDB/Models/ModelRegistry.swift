@@ -9,7 +9,7 @@ enum ModelRegistry {
         [
             StoredPopularity.self, StoredItemKNN.self, StoredALS.self, StoredBPR.self, StoredContent.self,
             StoredText.self, StoredSessionKNN.self, StoredTransition.self, StoredSASRec.self, StoredEASE.self,
-            StoredNCF.self, StoredIRGAN.self,
+            StoredNCF.self, StoredIRGAN.self, StoredTrending.self,
         ]
     }
 

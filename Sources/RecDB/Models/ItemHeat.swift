@@ -65,6 +65,11 @@ struct ItemHeatCounter: Sendable, Hashable {
         return key
     }
 
+    /// The level stored as `ordered` in a ranking key (the inverse of ``rankingKey(_:_:)``'s encoding).
+    static func level(orderedBits ordered: UInt64) -> Double {
+        Double(bitPattern: ordered >> 63 == 1 ? ordered & ~(1 << 63) : ~ordered)
+    }
+
     /// log2(2^a + 2^b), stable for any magnitudes.
     static func logSum(_ a: Double, _ b: Double) -> Double {
         let high = max(a, b), low = min(a, b)
@@ -93,14 +98,22 @@ extension CatalogReading where Self: ~Copyable {
         return Double(bitPattern: raw.withUnsafeBytes { $0.loadBigEndianUInt64(at: 0) })
     }
 
-    /// Items by live counter, hottest first, as candidates of `record` (the decayed count now is the score).
-    /// Nil when the counter is not live, so the caller serves the generation's scores.
+    /// Items by live counter, hottest first, as candidates of `record`. The score is the decayed count relative to the
+    /// hottest item's (1 for it), so it changes with events, never with the clock: two reads between the same writes
+    /// answer the same. Nil when the counter is not live, so the caller serves the generation's scores.
     func liveHeatCandidates(
         _ counter: ItemHeatCounter, _ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int
     ) throws -> [Candidate]? {
-        guard let tables = database.itemHeatSchema, let halfLife = try liveHalfLife(counter) else { return nil }
-        let now = Double(Date().timeIntervalSince1970 * 1000) / halfLife
-        func score(_ level: Double) -> Float { Float(max(exp2(level - now), Double(Float.leastNonzeroMagnitude))) }
+        guard let tables = database.itemHeatSchema, try liveHalfLife(counter) != nil else { return nil }
+        // The generation's scores are still checked (read once per generation): a damaged part is reported.
+        _ = try popularityScores(record)
+        var hottest: Double?
+        try tables.ranking.scanRaw(in: txn, prefix: [counter.code], reverse: true) { key, _ in
+            if key.count == 13 { hottest = ItemHeatCounter.level(orderedBits: key.loadBigEndianUInt64(at: 1)) }
+            return .stop
+        }
+        let reference = hottest ?? 0
+        func score(_ level: Double) -> Float { Float(max(exp2(level - reference), Double(Float.leastNonzeroMagnitude))) }
         var result: [Candidate] = []
         if let allowed = resolved.allowed {
             // A filter: rank its items by their counters instead of walking the whole ranking.
@@ -121,10 +134,8 @@ extension CatalogReading where Self: ~Copyable {
             guard key.count == 13 else { return .next }
             let item = key.loadBigEndianUInt32(at: 9)
             guard resolved.accepts(item), try schema.items.contains(item, in: txn) else { return .next }
-            let ordered = key.loadBigEndianUInt64(at: 1)
-            let bits = ordered >> 63 == 1 ? ordered & ~(1 << 63) : ~ordered
-            result.append(
-                Candidate(item: item, score: score(Double(bitPattern: bits)), model: record.name, reason: .popularity))
+            let level = ItemHeatCounter.level(orderedBits: key.loadBigEndianUInt64(at: 1))
+            result.append(Candidate(item: item, score: score(level), model: record.name, reason: .popularity))
             return result.count >= pool ? .stop : .next
         }
         return result

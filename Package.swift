@@ -19,6 +19,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // recd's HTTP side (`--metrics`): the Prometheus endpoint and the dashboard.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
         .systemLibrary(
@@ -75,6 +79,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         .target(name: "RecClient", dependencies: ["RecWire"]),
@@ -92,7 +99,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RecDaemonTests",
-            dependencies: ["RecClient", "RecDaemon", "RecDB", "RecText", "RecML"]
+            dependencies: ["RecClient", "RecDaemon", "RecDB", "RecText", "RecML", "RecTestSupport"]
         ),
         .testTarget(
             name: "RecDBTests",

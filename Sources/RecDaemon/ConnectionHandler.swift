@@ -96,11 +96,12 @@ final class ConnectionHandler: ChannelInboundHandler {
         if Self.isStatus(request.query) {
             let elapsed = Int((DispatchTime.now().uptimeNanoseconds - started) / 1000)
             let status = server.status(role: role)
+            server.metrics.requestFinished(verb: "status", nanoseconds: UInt64(elapsed) * 1000, failed: false)
             return complete(sequence, Wire.success(id: request.id, result: status, tookMicroseconds: elapsed), context: context)
         }
         let control = RequestControl(timeout: server.policy.readDeadline)
         running[sequence] = control
-        let result = run(request, control: control, eventLoop: context.eventLoop)
+        let result = run(request, control: control, eventLoop: context.eventLoop, started: started)
         // `result` completes on this channel's event loop, where the handler and its context live.
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
         result.whenComplete { outcome in
@@ -132,7 +133,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// Prepares, authorises and runs one request on the lane its kind and cost call for.
-    private func run(_ request: Wire.Request, control: RequestControl, eventLoop: EventLoop) -> EventLoopFuture<QueryValue> {
+    private func run(
+        _ request: Wire.Request, control: RequestControl, eventLoop: EventLoop, started: UInt64
+    ) -> EventLoopFuture<QueryValue> {
         let server = self.server
         let role = self.role
         // Short statements are parsed here (microseconds); long ones on the reader pool.
@@ -151,63 +154,87 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         // The futures below complete on this channel's event loop, where the handler lives.
         let handler = NIOLoopBound(self, eventLoop: eventLoop)
+        prepared.whenFailure { _ in
+            let nanoseconds = DispatchTime.now().uptimeNanoseconds - started
+            server.metrics.requestFinished(verb: "invalid", nanoseconds: nanoseconds, failed: true)
+        }
         return prepared.flatMap { statement -> EventLoopFuture<QueryValue> in
-            if statement.kind != .read && server.policy.readOnly {
-                return eventLoop.makeFailedFuture(RecDBError(.readOnly, "this server is read-only"))
+            let answer = handler.value.dispatch(statement, role: role, control: control, eventLoop: eventLoop)
+            answer.whenComplete { outcome in
+                let nanoseconds = DispatchTime.now().uptimeNanoseconds - started
+                let failed = if case .failure = outcome { true } else { false }
+                server.metrics.requestFinished(verb: statement.verb, nanoseconds: nanoseconds, failed: failed)
             }
-            let needed = Role.needed(for: statement.kind)
-            guard role >= needed else {
-                let who = handler.value.peer.map { "uid \($0.uid)" } ?? "an unknown peer"
-                return eventLoop.makeFailedFuture(
-                    RecDBError(
-                        .permissionDenied,
-                        "\(who) has the \(role) role; \(statement.kind.rawValue) statements need the \(needed) role"))
-            }
-            switch statement.kind {
-            case .read:
-                guard let pending = handler.value.pendingWrite else {
-                    return Self.read(statement, control: control, server: server, eventLoop: eventLoop)
-                }
-                return pending.map { _ in () }.recover { _ in () }.flatMap {
-                    Self.read(statement, control: control, server: server, eventLoop: eventLoop)
-                }
-            case .write:
-                // A write waits only for the commit; it is not stopped once queued. Its text is encoded on the reader
-                // pool first, and writes reach the writer in the order they came.
-                let promise = eventLoop.makePromise(of: QueryValue.self)
-                let prepared: EventLoopFuture<PreparedStatement> =
-                    statement.needsModelInputs
-                    ? server.readers.runIfActive(eventLoop: eventLoop) {
-                        try server.database.prepareModelInputs(for: statement)
-                    }
-                    : eventLoop.makeSucceededFuture(PreparedStatement(statement))
-                let submitted = (self.lastSubmission ?? eventLoop.makeSucceededVoidFuture()).flatMap { prepared }
-                    .map { server.writer.submit($0, promise: promise) }
-                submitted.whenFailure { promise.fail($0) }
-                self.lastSubmission = submitted.recover { _ in () }
-                let future = promise.futureResult
-                handler.value.pendingWrite = future
-                future.whenComplete { _ in
-                    if handler.value.pendingWrite === future { handler.value.pendingWrite = nil }
-                }
-                return future
-            case .admin:
-                // Admin jobs run to completion whether or not their client stays, with no deadline; shutdown cancels
-                // them.
-                let job = RequestControl()
-                server.track(job)
-                let promise = eventLoop.makePromise(of: QueryValue.self)
-                server.adminQueue.async {
-                    defer { server.untrack(job) }
-                    do { promise.succeed(try server.database.execute(statement, control: job)) } catch { promise.fail(error) }
-                }
-                return promise.futureResult
-            }
+            return answer
         }
     }
 
-    /// A light read inline on the event loop (or on the reader pool), or on the heavy lane when it may take long (answered `busy` when that is full).
-    private static func read(
+    /// Runs a prepared statement on the lane its kind and cost call for, once the peer's role allows it.
+    private func dispatch(
+        _ statement: Statement, role: Role, control: RequestControl, eventLoop: EventLoop
+    ) -> EventLoopFuture<QueryValue> {
+        let server = self.server
+        let handler = NIOLoopBound(self, eventLoop: eventLoop)
+        do {
+            try server.authorize(statement, role: role, who: peer.map { "uid \($0.uid)" } ?? "an unknown peer")
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+        switch statement.kind {
+        case .read:
+            guard let pending = handler.value.pendingWrite else {
+                return Self.read(statement, control: control, server: server, eventLoop: eventLoop)
+            }
+            return pending.map { _ in () }.recover { _ in () }.flatMap {
+                Self.read(statement, control: control, server: server, eventLoop: eventLoop)
+            }
+        case .write:
+            // A write waits only for the commit; it is not stopped once queued. Its text is encoded on the reader
+            // pool first, and writes reach the writer in the order they came.
+            let promise = eventLoop.makePromise(of: QueryValue.self)
+            let prepared: EventLoopFuture<PreparedStatement> =
+                statement.needsModelInputs
+                ? server.readers.runIfActive(eventLoop: eventLoop) {
+                    try server.database.prepareModelInputs(for: statement)
+                }
+                : eventLoop.makeSucceededFuture(PreparedStatement(statement))
+            let submitted = (self.lastSubmission ?? eventLoop.makeSucceededVoidFuture()).flatMap { prepared }
+                .map { server.writer.submit($0, promise: promise) }
+            submitted.whenFailure { promise.fail($0) }
+            self.lastSubmission = submitted.recover { _ in () }
+            let future = promise.futureResult
+            handler.value.pendingWrite = future
+            future.whenComplete { _ in
+                if handler.value.pendingWrite === future { handler.value.pendingWrite = nil }
+            }
+            return future
+        case .admin:
+            // Admin jobs run to completion whether or not their client stays, with no deadline; shutdown cancels
+            // them.
+            let job = RequestControl()
+            server.track(job)
+            let promise = eventLoop.makePromise(of: QueryValue.self)
+            server.adminQueue.async {
+                defer { server.untrack(job) }
+                do {
+                    let value = try server.database.execute(statement, control: job)
+                    if statement.verb == "refresh", let model = value["model"]?.stringValue,
+                        let seconds = value["seconds"]?.numberValue
+                    {
+                        server.metrics.refreshFinished(model: model, seconds: seconds)
+                    }
+                    promise.succeed(value)
+                } catch {
+                    promise.fail(error)
+                }
+            }
+            return promise.futureResult
+        }
+    }
+
+    /// A light read inline on the event loop (or on the reader pool), or on the heavy lane when it may take long
+    /// (answered `busy` when that is full). The HTTP side's queries run here too.
+    static func read(
         _ statement: Statement, control: RequestControl, server: ServerContext, eventLoop: EventLoop
     ) -> EventLoopFuture<QueryValue> {
         server.track(control)

@@ -31,20 +31,29 @@ final class GroupCommitWriter: Sendable {
     private let database: RecDatabase
     private let logger: Logger
     private let maxBatch: Int
+    /// Called with the size of each committed batch (the metrics' histogram).
+    private let batchCommitted: @Sendable (Int) -> Void
     private let state = Mutex(State())
     /// Signalled once per queued write and once by `stop`; the writer thread sleeps on it while the queue is empty.
     private let wake = DispatchSemaphore(value: 0)
     /// Signalled when the writer thread has committed everything and returned.
     private let exited = DispatchSemaphore(value: 0)
 
-    init(database: RecDatabase, logger: Logger, maxBatch: Int = 1024) {
+    init(
+        database: RecDatabase, logger: Logger, maxBatch: Int = 1024,
+        batchCommitted: @escaping @Sendable (Int) -> Void = { _ in }
+    ) {
         self.database = database
         self.logger = logger
         self.maxBatch = maxBatch
+        self.batchCommitted = batchCommitted
     }
 
     /// Writes committed and batches run so far, read together.
     var counters: Counters { state.withLock { $0.counters } }
+
+    /// Writes waiting for the writer thread.
+    var queueDepth: Int { state.withLock { $0.queue.count } }
 
     func start() {
         // Reads in experiments queue their impressions for the next batch instead of committing them themselves.
@@ -119,6 +128,7 @@ final class GroupCommitWriter: Sendable {
             outcomes = Array(repeating: .failure(error), count: batch.count)
         }
         let committed = outcomes.count { if case .success = $0 { true } else { false } }
+        batchCommitted(batch.count)
         state.withLock { state in
             state.counters.batches += 1
             state.counters.committedWrites += committed

@@ -49,6 +49,18 @@ struct RecD: ParsableCommand {
         help: "Where light reads run: inline (on the event loop that read them) or pool (on reader threads).")
     var lightReads: String = "inline"
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+    @Option(name: .customLong("log-format"), help: "text (one line per message) or json (one JSON object per line).")
+    var logFormat: String = "text"
+    @Option(
+        name: .customLong("metrics"),
+        help: ArgumentHelp(
+            "Serve Prometheus metrics and the dashboard over HTTP on a loopback HOST:PORT, e.g. 127.0.0.1:9464.",
+            discussion: "Off by default. /metrics, / (dashboard), /console; only loopback addresses are accepted."))
+    var metrics: String?
+    @Option(
+        name: .customLong("http-role"),
+        help: "The role of queries from the dashboard's console: none, read or write (default: read, or less when --default-role is less).")
+    var httpRole: String?
     @Flag(
         name: .customLong("warm-up"), inversion: .prefixedNo,
         help: "Load the serving models in the background once the socket is open, so first requests do not wait.")
@@ -73,6 +85,15 @@ struct RecD: ParsableCommand {
             throw ValidationError("--light-reads is inline or pool")
         }
         if let mapSize, Self.bytes(mapSize) == nil { throw ValidationError("--map-size takes a size like 64G or 256M") }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format is text or json") }
+        if let metrics, HTTPSide.loopbackAddress(metrics) == nil {
+            throw ValidationError("--metrics takes a loopback HOST:PORT such as 127.0.0.1:9464 (got '\(metrics)')")
+        }
+        if let httpRole {
+            guard let role = Role(name: httpRole), role <= .write else {
+                throw ValidationError("--http-role is none, read or write")
+            }
+        }
     }
 
     /// A duration like `5s`, `500ms`, `2m`.
@@ -113,7 +134,9 @@ struct RecD: ParsableCommand {
         RecText.install()
         let path = db ?? ProcessInfo.processInfo.environment["RECDB_PATH"]!
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        let json = logFormat == "json"
         LoggingSystem.bootstrap { label in
+            if json { return JSONLogHandler(label: label, level: level) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
@@ -156,6 +179,22 @@ struct RecD: ParsableCommand {
             throw ExitCode.failure
         }
         logger.info("serving \(path) on \(socketPath)")
+        var http: HTTPSide?
+        if let metrics, let address = HTTPSide.loopbackAddress(metrics) {
+            // The console never has more than the socket gives a peer it does not know, and never admin.
+            let role = httpRole.flatMap(Role.init(name:)) ?? min(.read, roles.defaultRole)
+            let side = HTTPSide(server: context, host: address.host, port: address.port, role: role)
+            do {
+                let port = try side.start()
+                let host = address.host.contains(":") ? "[\(address.host)]" : address.host
+                logger.info("metrics and dashboard on http://\(host):\(port)/ (console role \(role))")
+            } catch {
+                FileHandle.standardError.write("recd: error: \(error)\n".data(using: .utf8)!)
+                server.shutdown()
+                throw ExitCode.failure
+            }
+            http = side
+        }
         if warmUp {
             // Requests that arrive meanwhile wait for a model being loaded rather than load it again.
             DispatchQueue.global().async {
@@ -167,9 +206,11 @@ struct RecD: ParsableCommand {
         }
         var scheduler: RefreshScheduler?
         if let refreshEvery, let seconds = RefreshScheduler.seconds(refreshEvery) {
+            let metrics = context.metrics
             scheduler = RefreshScheduler(
                 database: database, models: refreshModels.split(separator: ",").map(String.init), every: seconds,
-                queue: context.adminQueue, logger: logger)
+                queue: context.adminQueue, logger: logger
+            ) { metrics.refreshFinished(model: $0, seconds: $1) }
             scheduler?.start()
         }
         // Wait for SIGTERM or SIGINT, then shut down gracefully.
@@ -184,6 +225,7 @@ struct RecD: ParsableCommand {
         }
         stop.wait()
         scheduler?.stop()
+        http?.stop()
         server.shutdown()
         withExtendedLifetime(sources) {}
     }

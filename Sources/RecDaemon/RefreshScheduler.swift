@@ -12,11 +12,17 @@ final class RefreshScheduler {
     let models: [String]
     let interval: TimeInterval
     let logger: Logger
+    /// Called with each refreshed model's name and seconds taken (the metrics' histogram).
+    let refreshed: @Sendable (String, Double) -> Void
     private let timer: DispatchSourceTimer
 
     /// Refreshes `models` every `interval` seconds on `queue`, the queue that runs admin statements.
-    init(database: RecDatabase, models: [String], every interval: TimeInterval, queue: DispatchQueue, logger: Logger) {
+    init(
+        database: RecDatabase, models: [String], every interval: TimeInterval, queue: DispatchQueue, logger: Logger,
+        refreshed: @escaping @Sendable (String, Double) -> Void = { _, _ in }
+    ) {
         self.database = database
+        self.refreshed = refreshed
         self.models = models
         self.interval = interval
         self.logger = logger
@@ -25,17 +31,20 @@ final class RefreshScheduler {
 
     func start() {
         timer.schedule(deadline: .now() + interval, repeating: interval)
-        let database = database, models = models, logger = logger
-        timer.setEventHandler { Self.refresh(models, in: database, logger: logger) }
+        let database = database, models = models, logger = logger, refreshed = refreshed
+        timer.setEventHandler { Self.refresh(models, in: database, logger: logger, refreshed: refreshed) }
         timer.resume()
     }
 
     func stop() { timer.cancel() }
 
-    private static func refresh(_ models: [String], in database: RecDatabase, logger: Logger) {
+    private static func refresh(
+        _ models: [String], in database: RecDatabase, logger: Logger, refreshed: @Sendable (String, Double) -> Void
+    ) {
         for name in models {
             do {
                 let report = try database.refresh(try ModelSpec.named(name))
+                refreshed(name, report.seconds)
                 logger.info("refreshed \(name): generation \(report.record.generation) in \(String(format: "%.2f", report.seconds)) s")
             } catch {
                 logger.error("refresh of \(name) failed: \(error)")

@@ -50,6 +50,8 @@ final class ServerContext: Sendable {
     let policy: Policy
     let logger: Logger
     let startedAt = Date()
+    /// What `--metrics` exports (counted whether or not it is served).
+    let metrics = DaemonMetrics()
 
     /// What connections and requests change: every read and write of it holds the lock, `STATUS` included.
     private struct State {
@@ -69,7 +71,8 @@ final class ServerContext: Sendable {
         self.database = database
         self.policy = policy
         self.logger = logger
-        writer = GroupCommitWriter(database: database, logger: logger)
+        let metrics = self.metrics
+        writer = GroupCommitWriter(database: database, logger: logger) { metrics.batchCommitted(size: $0) }
         readers = NIOThreadPool(numberOfThreads: readerThreads)
         heavyReaders = NIOThreadPool(numberOfThreads: 1)
     }
@@ -156,6 +159,25 @@ final class ServerContext: Sendable {
 
     func leaveHeavyLane() {
         state.withLock { $0.heavyInFlight -= 1 }
+    }
+
+    /// Throws `read_only` or `permission_denied` unless a peer with `role` (described as `who`) may run `statement`.
+    func authorize(_ statement: Statement, role: Role, who: String) throws {
+        if statement.kind != .read && policy.readOnly { throw RecDBError(.readOnly, "this server is read-only") }
+        let needed = Role.needed(for: statement.kind)
+        guard role >= needed else {
+            throw RecDBError(
+                .permissionDenied, "\(who) has the \(role) role; \(statement.kind.rawValue) statements need the \(needed) role")
+        }
+    }
+
+    /// The gauges ``DaemonMetrics/scrape(_:database:)`` reads, taken together.
+    var metricsSnapshot: DaemonMetrics.Snapshot {
+        let now = state.withLock { $0 }
+        return DaemonMetrics.Snapshot(
+            writeQueueDepth: writer.queueDepth, impressionsPending: database.impressions.pendingCount,
+            heavyInFlight: now.heavyInFlight, heavyQueueLimit: policy.heavyQueueLimit, connections: now.channels.count,
+            requestsInFlight: now.inFlight)
     }
 
     /// The answer to `STATUS`: the daemon itself, not the data (that is `SHOW STATS`).

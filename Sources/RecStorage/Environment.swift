@@ -465,6 +465,30 @@ public final class Environment: @unchecked Sendable {
         return (try? FileManager.default.attributesOfItem(atPath: dataFile)[.size] as? Int) ?? 0
     }
 
+    /// The reader table: slots ever taken (`mdb_env_info`'s high-water mark), slots held by a live read
+    /// transaction now (`mdb_reader_list`), and its capacity. A full table makes new read transactions fail with
+    /// `MDB_READERS_FULL`.
+    public var readerTable: (slotsUsed: Int, active: Int, capacity: Int) {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        // One line per slot with a process, after a header line; a slot between transactions shows txnid "-".
+        var lines: [String] = []
+        _ = withUnsafeMutablePointer(to: &lines) { pointer in
+            mdb_reader_list(
+                handle,
+                { message, context in
+                    guard let message, let context else { return 0 }
+                    context.assumingMemoryBound(to: [String].self).pointee.append(String(cString: message))
+                    return 0
+                }, pointer)
+        }
+        let active = lines.dropFirst().count { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            return fields.count >= 3 && fields[2] != "-"
+        }
+        return (Int(info.me_numreaders), active, Int(info.me_maxreaders))
+    }
+
     /// Bytes of the map in use: pages up to the last used one.
     public var usedBytes: Int {
         var info = MDB_envinfo()

@@ -1,4 +1,5 @@
 import Foundation
+import RecTestSupport
 import Testing
 
 /// `recctl report paper --quick` on a small MovieLens-layout set: the three files, then the HTML page rendered by a
@@ -58,48 +59,17 @@ struct ReportCommandTests {
     /// Renders `page` in headless Chromium: fails on console messages or errors in its log, on a DOM without the
     /// page's charts, or without a screenshot.
     static func render(_ page: String, screenshot: String) throws {
-        let chromium = try #require(
-            ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) },
-            "Chromium is needed to check the report page: run `bash scripts/setup` (installs Debian's chromium)")
-        let common = [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-            "--disable-extensions", "--enable-logging=stderr", "--v=0", "--allow-file-access-from-files",
-        ]
+        try #require(HeadlessChromium.path != nil, "Chromium is needed to check the report page: run `bash scripts/setup`")
         let url = URL(fileURLWithPath: page).absoluteString
-        let dom = try runTool(chromium, common + ["--dump-dom", url])
-        let consoleLines = dom.stderr.split(separator: "\n").filter {
-            $0.contains("CONSOLE") || $0.contains("Uncaught") || $0.contains("Failed to load")
-        }
-        #expect(consoleLines.isEmpty, "console: \(consoleLines)")
+        let (dom, problems) = try HeadlessChromium.load(url)
+        #expect(problems.isEmpty, "console: \(problems)")
         let source = try String(contentsOfFile: page, encoding: .utf8)
         let expectedCharts = source.components(separatedBy: "<svg ").count - 1
         #expect(expectedCharts >= 10)
-        #expect(dom.stdout.components(separatedBy: "<svg ").count - 1 == expectedCharts, "DOM: \(dom.stdout.prefix(400))")
-        #expect(!dom.stdout.contains("<img"), "the report draws its plots inline, it links no image")
-        let shot = try runTool(chromium, common + ["--screenshot=\(screenshot)", "--window-size=1400,2600", url])
+        #expect(dom.components(separatedBy: "<svg ").count - 1 == expectedCharts, "DOM: \(dom.prefix(400))")
+        #expect(!dom.contains("<img"), "the report draws its plots inline, it links no image")
+        let log = try HeadlessChromium.screenshot(url, to: screenshot, width: 1400, height: 2600)
         let png = try Data(contentsOf: URL(fileURLWithPath: screenshot))
-        #expect(png.count > 10_000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "\(shot.stderr.suffix(800))")
-    }
-
-    static func runTool(_ path: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read both pipes while the process runs, so a full pipe never blocks it.
-        let group = DispatchGroup()
-        nonisolated(unsafe) var errData = Data()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        #expect(png.count > 10_000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "\(log.suffix(800))")
     }
 }

@@ -14,6 +14,8 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     private var nextIDs: [String: UInt64] = [:]
     private var changedIDs: Set<String> = []
     private var eventDeltas: [UInt16: Int64] = [:]
+    /// Positive-weight events of this transaction, for the live popularity counters (``ItemHeatSchema``) at flush.
+    private var heatEvents: [ItemHeatEvent] = []
     /// Items written or deleted: the catalog's item version moves on at flush, and the change log records them.
     private var changedItems: [UInt32] = []
     /// Versions whose changed items stay in the change log (older entries are pruned).
@@ -37,7 +39,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         self.handle = handle
     }
 
-    private var writeTxn: WriteTransaction { WriteTransaction(continuing: handle) }
+    var writeTxn: WriteTransaction { WriteTransaction(continuing: handle) }
 
     /// The event types, read once per transaction (they change only in transactions of their own).
     private var typesOfThisTransaction: EventTypeTable?
@@ -58,13 +60,15 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         var eventDeltas: [UInt16: Int64]
         /// `changedItems` only grows until the flush: its length is enough.
         var changedItemCount: Int
+        /// `heatEvents` only grows until the flush too.
+        var heatEventCount: Int
         var resolved: IDCache.Entries
     }
 
     private var mark: Mark {
         Mark(
             nextIDs: nextIDs, changedIDs: changedIDs, eventDeltas: eventDeltas, changedItemCount: changedItems.count,
-            resolved: resolved)
+            heatEventCount: heatEvents.count, resolved: resolved)
     }
 
     private mutating func rollBack(to mark: Mark) {
@@ -72,6 +76,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         changedIDs = mark.changedIDs
         eventDeltas = mark.eventDeltas
         changedItems.removeSubrange(mark.changedItemCount...)
+        heatEvents.removeSubrange(mark.heatEventCount...)
         resolved = mark.resolved
     }
 
@@ -136,6 +141,8 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
             try logItemChanges(version: version, in: &txn)
             changedItems.removeAll()
         }
+        try applyItemHeat(heatEvents)
+        heatEvents.removeAll()
         changedIDs.removeAll()
         eventDeltas.removeAll()
     }
@@ -361,7 +368,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         try CatalogLimits.check(input.user, .userID)
         try CatalogLimits.check(input.item, .itemID)
         let types = try transactionEventTypes()
-        guard let (code, _) = types.named(input.type) else {
+        guard let (code, type) = types.named(input.type) else {
             let known = types.all.map(\.name).joined(separator: ", ")
             throw RecDBError(.invalidArgument, "unknown event type '\(input.type.excerpt(64))' (known: \(known))")
         }
@@ -413,6 +420,8 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
             try schema.sessionEvents.put(session, SessionEventEntry(time: time, sequence: sequence).bytes, in: &txn)
         }
         eventDeltas[code, default: 0] += 1
+        let weight = type.weight(forValue: input.value)
+        if weight > 0 { heatEvents.append(ItemHeatEvent(item: item, weight: weight, time: time)) }
         return sequence
     }
 }

@@ -41,6 +41,8 @@ public final class RecDatabase: Sendable {
     let eventTypeCache = EventTypeCache()
     /// Experiments' tables; nil only in a read-only process on a database written before they existed.
     let experimentSchema: ExperimentSchema?
+    /// The live popularity and trending counters (``ItemHeatSchema``); nil in a read-only process on an older file.
+    let itemHeatSchema: ItemHeatSchema?
     /// Decoded experiments.
     let experimentCache = ExperimentCache()
     /// Impressions of `RECOMMEND … IN EXPERIMENT` waiting for the next group commit (in a server).
@@ -72,6 +74,7 @@ public final class RecDatabase: Sendable {
         vectorSchema = try VectorSchema(environment: env)
         modelSchema = try ModelSchema(environment: env)
         experimentSchema = try ExperimentSchema.open(env)
+        itemHeatSchema = try ItemHeatSchema.open(env)
         let meta = schema.meta
         sessionGap = try env.read { txn in
             guard let raw = try meta.get("session_gap_ms", in: txn), raw.count == 8 else { return options.sessionGap }

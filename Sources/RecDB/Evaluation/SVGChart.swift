@@ -52,12 +52,15 @@ public enum SVGChart {
     }
 
     /// One line per series over shared x positions (`xLabels`, evenly spaced), y from 0 to the largest value.
+    /// `bands`, when given, holds one interval per series (`low` and `high` at each x), drawn as a shaded band
+    /// behind its line.
     public static func lines(
-        title: String, xLabels: [String], series: [(name: String, values: [Double])], xTitle: String, yTitle: String
+        title: String, xLabels: [String], series: [(name: String, values: [Double])], xTitle: String, yTitle: String,
+        bands: [(low: [Double], high: [Double])] = []
     ) -> String {
         let left = 60.0, top = 30.0, plotWidth = 420.0, plotHeight = 240.0
         let legendWidth = 200.0
-        let high = max(series.flatMap(\.values).max() ?? 0, 1e-9)
+        let high = max((series.flatMap(\.values) + bands.flatMap(\.high)).max() ?? 0, 1e-9)
         var svg = header(width: left + plotWidth + legendWidth, height: top + plotHeight + 50, title: title)
         func x(_ index: Int) -> Double {
             left + (xLabels.count > 1 ? plotWidth * Double(index) / Double(xLabels.count - 1) : plotWidth / 2)
@@ -74,6 +77,12 @@ public enum SVGChart {
         }
         svg += "<text x=\"\(number(left + plotWidth / 2))\" y=\"\(number(top + plotHeight + 36))\" text-anchor=\"middle\">\(escape(xTitle))</text>"
         svg += "<text x=\"12\" y=\"\(number(top + plotHeight / 2))\" transform=\"rotate(-90 12 \(number(top + plotHeight / 2)))\" text-anchor=\"middle\">\(escape(yTitle))</text>"
+        for (index, band) in bands.enumerated() where band.low.count == band.high.count && !band.low.isEmpty {
+            let upper = band.high.enumerated().map { "\(number(x($0.offset))),\(number(y($0.element)))" }
+            let lower = band.low.enumerated().reversed().map { "\(number(x($0.offset))),\(number(y($0.element)))" }
+            svg += "<polygon points=\"\((upper + lower).joined(separator: " "))\" fill=\"\(palette[index % palette.count])\" "
+                + "fill-opacity=\"0.18\" stroke=\"none\"/>"
+        }
         for (index, line) in series.enumerated() {
             let colour = palette[index % palette.count]
             let points = line.values.enumerated().map { "\(number(x($0.offset))),\(number(y($0.element)))" }

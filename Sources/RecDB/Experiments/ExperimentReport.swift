@@ -22,8 +22,17 @@ struct ExperimentReport {
         var units: [String: UnitTotals] = [:]
     }
 
+    /// One page shown: its variant, when, and the clicks credited to it.
+    struct Page {
+        var variant: Int
+        var time: Int64
+        var clicks = 0
+    }
+
     let experiment: Experiment
     var variants: [VariantTotals]
+    /// Every page shown, by recommendation number: what ``ExperimentTimeline`` charts.
+    var pages: [UInt64: Page] = [:]
 
     /// The normal quantile of a two-sided 95 % interval.
     static let z = 1.959_963_984_540_054
@@ -44,6 +53,7 @@ struct ExperimentReport {
                 throw RecDBError(.corrupted, "impression \(id) names variant \(variant) of \(variants.count)")
             }
             shown[id.number] = (variant, impression.unit)
+            pages[id.number] = Page(variant: variant, time: impression.time)
             variants[variant].impressions += 1
             variants[variant].units[impression.unit, default: UnitTotals()].impressions += 1
             return .next
@@ -54,6 +64,7 @@ struct ExperimentReport {
             switch outcome.type {
             case ImpressionOutcome.clickType:
                 variants[variant].clicks += 1
+                pages[key.loadBigEndianUInt64(at: 4)]?.clicks += 1
                 variants[variant].units[unit, default: UnitTotals()].clicks += 1
             case ImpressionOutcome.conversionType:
                 variants[variant].conversions += 1

@@ -10,7 +10,7 @@ enum ModelRegistry {
             StoredPopularity.self, StoredItemKNN.self, StoredALS.self, StoredBPR.self, StoredContent.self,
             StoredText.self, StoredSessionKNN.self, StoredTransition.self, StoredSASRec.self, StoredEASE.self,
             StoredNCF.self, StoredIRGAN.self, StoredHyGenRec.self, StoredLLMProfiles.self,
-            StoredTextAdapter.self,
+            StoredTextAdapter.self, StoredTrending.self,
         ]
     }
 

@@ -50,6 +50,38 @@ public struct Statement: Sendable {
         cost = Self.cost(of: body)
     }
 
+    /// The statement's verb in snake case (`recommend`, `event`, `show_experiment`, …): what metrics and logs
+    /// count requests by. Its values are ``Statement/verbs``.
+    public var verb: String {
+        switch body {
+        case .recommend: "recommend"
+        case .upsertItem: "upsert_item"
+        case .upsertUser: "upsert_user"
+        case .deleteItem: "delete_item"
+        case .deleteUser: "delete_user"
+        case .event: "event"
+        case .ask: "ask"
+        case .showStats: "show_stats"
+        case .showModels: "show_models"
+        case .showItem: "show_item"
+        case .showUser: "show_user"
+        case .refresh: "refresh"
+        case .evaluate: "evaluate"
+        case .createExperiment: "create_experiment"
+        case .alterExperiment: "alter_experiment"
+        case .stopExperiment: "stop_experiment"
+        case .showExperiment: "show_experiment"
+        case .showExperiments: "show_experiments"
+        }
+    }
+
+    /// Every value ``verb`` takes.
+    public static let verbs = [
+        "recommend", "upsert_item", "upsert_user", "delete_item", "delete_user", "event", "ask", "show_stats",
+        "show_models", "show_item", "show_user", "refresh", "evaluate", "create_experiment", "alter_experiment",
+        "stop_experiment", "show_experiment", "show_experiments",
+    ]
+
     /// Whether ``RecDatabase/prepareModelInputs(for:)`` may run a model for it (`ASK`, `UPSERT ITEM`): a server runs
     /// that step off its event loops and before its writer's transaction.
     public var needsModelInputs: Bool {

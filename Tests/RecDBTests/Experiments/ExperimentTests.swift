@@ -105,8 +105,11 @@ struct ExperimentTests {
                         expected[variant]!.conversions += 1
                         expected[variant]!.revenue += 12.5
                         convertedUsers[variant]!.insert(id)
-                    case 2:  // an item the page did not show: not attributed
-                        _ = try db.query("EVENT purchase USER $u ITEM 'zz-never-shown' VALUE 3", parameters: ["u": .string(id)])
+                    case 2:  // an item the page did not show: not attributed (one per visit: popularity is live,
+                        // so an item bought by earlier users could be on this user's page)
+                        _ = try db.query(
+                            "EVENT purchase USER $u ITEM $i VALUE 3",
+                            parameters: ["u": .string(id), "i": .string("zz-never-shown-\(id)-\(visit)")])
                     default:
                         break
                     }

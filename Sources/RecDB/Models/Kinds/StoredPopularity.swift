@@ -19,8 +19,16 @@ struct StoredPopularity: StoredModel {
     }
 
     func write(_ trained: any Recommender, to generation: inout GenerationWriter) throws {
+        try Self.writeDecayed(trained, counter: .popularity, halfLifeDays: halfLifeDays, to: &generation)
+    }
+
+    /// Writes the generation's scores and turns the live counter on (rebuilt only when new or its half-life changed).
+    static func writeDecayed(
+        _ trained: any Recommender, counter: ItemHeatCounter, halfLifeDays: Double, to generation: inout GenerationWriter
+    ) throws {
         guard let popularity = trained as? PopularityModel else { return }
         try generation.writeFloats(.popularityScores, popularity.scores)
+        try generation.database.write { w in try w.enableItemHeat(counter, halfLifeDays: halfLifeDays) }
     }
 
     static func chainPosition(for target: RecommendRequest.Target) -> Int? {
@@ -34,7 +42,48 @@ struct StoredPopularity: StoredModel {
     static func candidates<Reader: CatalogReading & ~Copyable>(
         _ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int, in reader: borrowing Reader
     ) throws -> [Candidate] {
-        try reader.popularityCandidates(record, resolved, pool: pool)
+        // The live counter when there is one (events since the refresh count), else the generation's scores.
+        try reader.liveHeatCandidates(.popularity, record, resolved, pool: pool)
+            ?? reader.popularityCandidates(record, resolved, pool: pool)
+    }
+}
+
+/// Trending: time-decayed popularity with a short half-life (default a day), served from its live counter, which
+/// every event moves (``ItemHeatSchema``): a burst of purchases shows in the next answer, before any refresh. Not in
+/// the fallback chains; name it with `USING trending` (alone or in a blend).
+struct StoredTrending: StoredModel {
+    var halfLifeDays: Double = 1
+
+    static var kind: ModelKind { .trending }
+    static var storedParameters: [ModelParameter<Self>] { [.double("half_life_days", \.halfLifeDays)] }
+
+    init() {}
+    init(halfLifeDays: Double) { self.halfLifeDays = halfLifeDays }
+
+    var tuningGrid: [Self] { [0.25, 1, 3, 7].map { Self(halfLifeDays: $0) } }
+
+    func train(_ input: TrainingInput) -> any Recommender {
+        PopularityModel(name: ModelKind.trending.rawValue, log: input.log, halfLifeDays: halfLifeDays)
+    }
+
+    func write(_ trained: any Recommender, to generation: inout GenerationWriter) throws {
+        try StoredPopularity.writeDecayed(trained, counter: .trending, halfLifeDays: halfLifeDays, to: &generation)
+    }
+
+    static func chainPosition(for target: RecommendRequest.Target) -> Int? { nil }
+
+    static func candidates<Reader: CatalogReading & ~Copyable>(
+        _ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int, in reader: borrowing Reader
+    ) throws -> [Candidate] {
+        try reader.liveHeatCandidates(.trending, record, resolved, pool: pool)
+            ?? reader.popularityCandidates(record, resolved, pool: pool)
+    }
+}
+
+extension ModelSpec {
+    /// Trending: decayed popularity with this (short) half-life, kept live by every event.
+    public static func trending(halfLifeDays: Double) -> ModelSpec {
+        ModelSpec(StoredTrending(halfLifeDays: halfLifeDays))
     }
 }
 

@@ -20,7 +20,7 @@ import Testing
 
     @Test func theAppliedSequenceCommitsWithTheBatchAndOnlyMovesForward() throws {
         try TemporaryDirectory.with { folder in
-            let db = try RecDatabase.open(at: folder.path)
+            let db = try RecDatabase.open(at: folder.appending("db"), create: true)
             #expect(try db.appliedStreamSequence == 0)
             let statement = try db.prepare("EVENT view USER 'u1' ITEM 'i1'")
             let outcomes = try Timestamp.$pinned.withValue(Timestamp(milliseconds: 1_000)) {

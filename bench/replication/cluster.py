@@ -115,6 +115,8 @@ class Cluster:
     def start_recd(self, name, db=None, timeout=60, replicate=True):
         db = db or self.dbs.get(name) or os.path.join(self.work, name)
         self.dbs[name] = db
+        if not os.path.exists(db):
+            subprocess.run([os.path.join(self.bin, "recctl"), "init", "--db", db], check=True, capture_output=True)
         sock = os.path.join(self.work, f"{name}.sock")
         self.sockets[name] = sock
         log = open(os.path.join(self.work, f"{name}.log"), "ab")

@@ -182,8 +182,15 @@ class Writer(threading.Thread):
         super().__init__(daemon=True)
         self.cluster, self.number, self.nodes, self.stop = cluster, number, nodes, stop
         self.acked_items, self.acked_events, self.errors, self.latencies = [], 0, 0, []
+        self.error_codes = {}
         self.max_seq = 0
         self.random = random.Random(number)
+
+    def failed(self, answer):
+        self.errors += 1
+        key = answer["error"]["code"] + ": " + answer["error"]["message"][:80]
+        self.error_codes[key] = self.error_codes.get(key, 0) + 1
+        time.sleep(0.05)
 
     def run(self):
         conn, n, turn = None, 0, 0
@@ -207,18 +214,28 @@ class Writer(threading.Thread):
                         self.acked_events += 1
                         self.max_seq = max(self.max_seq, e["result"].get("seq", 0))
                     elif e["error"]["code"] not in ("not_found",):
-                        self.errors += 1
+                        self.failed(e)
                 else:
-                    self.errors += 1
+                    self.failed(a)
                 n += 1
-            except (OSError, ConnectionError, ValueError):
+            except (OSError, ConnectionError, ValueError) as error:
                 self.errors += 1
+                key = type(error).__name__
+                self.error_codes[key] = self.error_codes.get(key, 0) + 1
                 if conn:
                     conn.close()
                 conn, turn = None, turn + 1
                 time.sleep(0.05)
         if conn:
             conn.close()
+
+
+def merged_errors(writers):
+    merged = {}
+    for w in writers:
+        for k, v in w.error_codes.items():
+            merged[k] = merged.get(k, 0) + v
+    return merged
 
 
 def recctl_stats(cluster, name):
@@ -320,6 +337,7 @@ def fault_run(cluster, seconds=16, clients=16):
         "acked_items": len(items),
         "acked_events": acked_events,
         "write_errors": sum(w.errors for w in writers),
+        "write_error_kinds": merged_errors(writers),
         "acked_writes_lost": sum(lost.values()),
         "lost_by_node": lost,
         "events_all_present": events_ok,

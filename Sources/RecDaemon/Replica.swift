@@ -231,7 +231,15 @@ final class Replica: Sendable {
                 guard let message = try consumer!.next(timeoutMilliseconds: 200) else { continue }
                 guard message.sequence >= next else { continue }  // delivered again after a consumer reset
                 if message.sequence > next {
-                    logger.warning("stream '\(settings.stream)' skipped from \(next) to \(message.sequence) (purged?)")
+                    // The stream no longer holds what this database lacks (its retention removed it): applying on
+                    // would leave this node different from the others for good.
+                    logger.critical(
+                        """
+                        replica \(settings.nodeID): the database has applied stream '\(settings.stream)' up to \(next - 1) \
+                        but the stream resumes at \(message.sequence); restore a newer backup (recctl backup of another \
+                        node) and start again; exiting
+                        """)
+                    exit(76)
                 }
                 apply(message)
                 next = message.sequence + 1

@@ -39,7 +39,7 @@ public final class JetStream: Sendable {
 
     /// Connects to `servers` (URLs like `nats://127.0.0.1:4222`) and opens a JetStream context. Throws
     /// `unavailable` naming the servers when none answers.
-    public init(servers: [String], name: String, ackWait: Int64 = 2000, publishAttempts: Int = 5) throws {
+    public init(servers: [String], name: String, ackWait: Int64 = 2000, publishAttempts: Int = 8) throws {
         guard !servers.isEmpty else { throw RecDBError(.invalidArgument, "no NATS server given") }
         self.servers = servers
         self.ackWait = ackWait
@@ -83,6 +83,12 @@ public final class JetStream: Sendable {
             throw error
         }
         self.handles = Mutex(handles)
+        acks.resender.withLock { resend in
+            resend = { [weak self] id, subject, payload in
+                guard let self else { return }
+                self.send(subject: subject, payload: payload, messageID: id)
+            }
+        }
     }
 
     deinit { close() }
@@ -172,6 +178,11 @@ public final class JetStream: Sendable {
         subject: String, payload: [UInt8], messageID: String, completion: @escaping PublishCompletion
     ) {
         acks.register(messageID, completion)
+        send(subject: subject, payload: payload, messageID: messageID)
+    }
+
+    /// Hands one message to libnats (the first attempt or a later one).
+    private func send(subject: String, payload: [UInt8], messageID: String) {
         let status: natsStatus = handles.withLock { handles in
             guard let context = handles.context else { return NATS_CONNECTION_CLOSED }
             var message: OpaquePointer?

@@ -1,4 +1,5 @@
 import CNATS
+import Dispatch
 import RecWire
 import Synchronization
 
@@ -14,6 +15,9 @@ final class PublishAcks: Sendable {
     private let waiting = Mutex([String: Waiting]())
     private let attempts: Int
     private let ackWait: Int64
+
+    /// Sends a message again under its id (set by ``JetStream`` once it is connected).
+    let resender = Mutex<(@Sendable (String, String, [UInt8]) -> Void)?>(nil)
 
     init(attempts: Int, ackWait: Int64) {
         self.attempts = attempts
@@ -50,23 +54,27 @@ final class PublishAcks: Sendable {
             return complete(id, .success(ack.pointee.Sequence))
         }
         let status = failure?.pointee.Err ?? NATS_ERR
+        let text = failure.flatMap { $0.pointee.ErrText.map { String(cString: $0) } } ?? String(cString: natsStatus_GetText(status))
         let retry = waiting.withLock { waiting -> Bool in
             guard var entry = waiting[id], entry.attempts < attempts else { return false }
             entry.attempts += 1
             waiting[id] = entry
             return true
         }
-        if retry {
-            var resent: OpaquePointer? = message
-            var options = jsPubOptions()
-            jsPubOptions_Init(&options)
-            options.MaxWait = ackWait
-            if js_PublishMsgAsync(context, &resent, &options) == NATS_OK { return }
-            natsMsg_Destroy(resent)
-        } else {
+        if retry, let resend = resender.withLock({ $0 }) {
+            // Sent again after a pause that grows with each attempt: right after a server's loss the stream has no
+            // leader for a few seconds and answers at once that nobody responds.
+            let subject = String(cString: natsMsg_GetSubject(message))
+            let length = Int(natsMsg_GetDataLength(message))
+            let payload = length == 0 ? [] : Array(UnsafeRawBufferPointer(start: natsMsg_GetData(message), count: length))
             natsMsg_Destroy(message)
+            let attempt = waiting.withLock { $0[id]?.attempts ?? 1 }
+            DispatchQueue.global().asyncAfter(deadline: .now() + min(0.25 * Double(attempt - 1), 1.0)) {
+                resend(id, subject, payload)
+            }
+            return
         }
-        let text = failure.flatMap { $0.pointee.ErrText.map { String(cString: $0) } } ?? String(cString: natsStatus_GetText(status))
+        natsMsg_Destroy(message)
         complete(id, .failure(RecDBError(.unavailable, "JetStream did not acknowledge message \(id) after \(attempts) attempts: \(text)")))
     }
 }

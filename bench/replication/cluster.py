@@ -188,7 +188,8 @@ class Writer(threading.Thread):
 
     def failed(self, answer):
         self.errors += 1
-        key = answer["error"]["code"] + ": " + answer["error"]["message"][:80]
+        message = " ".join(w for w in answer["error"]["message"].split() if not any(c.isdigit() for c in w))
+        key = answer["error"]["code"] + ": " + message[:100]
         self.error_codes[key] = self.error_codes.get(key, 0) + 1
         time.sleep(0.05)
 
@@ -323,10 +324,13 @@ def fault_run(cluster, seconds=16, clients=16):
     stats = {n: recctl_stats(cluster, n) for n in nodes}
     acked_events = sum(w.acked_events for w in writers)
     events_ok = all(s["events"] >= acked_events for s in stats.values())
+    refresh_seconds = {}
     for n in nodes:
         conn = cluster.connect(n)
         for model in ("popularity", "als"):
+            started = time.perf_counter()
             conn.ask(f"REFRESH MODEL {model}")
+            refresh_seconds[f"{n}/{model}"] = round(time.perf_counter() - started, 3)
         conn.close()
     answers = {n: recommend_answers(cluster, n, ["popularity", "als"]) for n in nodes}
     same_stats = all(stats[n] == stats["r1"] for n in nodes)
@@ -350,6 +354,7 @@ def fault_run(cluster, seconds=16, clients=16):
         "fault_run_writes_per_s": round((len(items) + acked_events) / elapsed, 1),
         "timeline": timeline,
         "stats_r1": stats["r1"],
+        "refresh_seconds": refresh_seconds,
         "lag_ms_by_node": {n: [s["lag_p50_ms"], s["lag_p99_ms"]] for n, s in statuses.items()},
     }
     if not same_answers:

@@ -174,7 +174,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 }
                 guard let before else { return Self.read(statement, control: control, server: server, eventLoop: eventLoop) }
                 return before.flatMap { Self.read(statement, control: control, server: server, eventLoop: eventLoop) }
-            case .write where server.replica != nil:
+            case .write where server.replica != nil, .admin where server.replica != nil && statement.isRefresh:
                 // Replicated: published to the log in this connection's order, answered once acknowledged and
                 // applied here (see ``Replica``).
                 let replica = server.replica!

@@ -267,6 +267,9 @@ final class Replica: Sendable {
             let parsed = try Timestamp.$pinned.withValue(decoded.acceptedAt) {
                 try database.prepare(decoded.query, parameters: decoded.parameters, limits: limits)
             }
+            if parsed.isRefresh {
+                return refresh(parsed, entry: decoded, sequence: message.sequence)
+            }
             guard parsed.kind == .write else {
                 throw RecDBError(.invalidArgument, "stream sequence \(message.sequence) is not a write statement")
             }
@@ -286,6 +289,30 @@ final class Replica: Sendable {
                 complete: { [self] outcome in
                     applied(sequence, writeID: mine, acceptedAt: acceptedAt, outcome: rejected.map { .failure($0) } ?? outcome)
                 }, streamSequence: sequence, acceptedAt: acceptedAt))
+    }
+
+    /// `REFRESH MODEL …` from the log: trains once everything before it is committed, at its accepted time, so
+    /// every node trains on the same events with the same clock and serves the same model. The apply loop waits
+    /// meanwhile (the log's later entries queue in JetStream); then the writer records the sequence.
+    private func refresh(_ statement: Statement, entry: LogEntry, sequence: UInt64) {
+        while state.withLock({ $0.applied < sequence - 1 && !$0.stopping }) { usleep(1_000) }
+        let outcome = Result<QueryValue, any Error> {
+            try Timestamp.$pinned.withValue(entry.acceptedAt) {
+                try database.execute(statement, control: RequestControl())
+            }
+        }
+        let mine = entry.origin == settings.nodeID ? entry.writeID : nil
+        state.withLock { $0.submitted = sequence }
+        writer.submit(
+            GroupCommitWriter.Pending(
+                statement: nil,
+                complete: { [self] committed in
+                    if case .failure = committed {
+                        applied(sequence, writeID: mine, acceptedAt: entry.acceptedAt, outcome: committed)
+                    } else {
+                        applied(sequence, writeID: mine, acceptedAt: entry.acceptedAt, outcome: outcome)
+                    }
+                }, streamSequence: sequence, acceptedAt: entry.acceptedAt))
     }
 
     /// Keeps the writer's queue short during a long catch-up.

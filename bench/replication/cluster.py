@@ -315,6 +315,10 @@ def fault_run(cluster, seconds=16, clients=16):
     final = conn.ask("UPSERT ITEM 'final' SET title = 'last write'")
     conn.close()
     target = final["result"]["seq"]
+    # Read-your-writes on another node: the read waits until r3 has applied the write's sequence.
+    conn = cluster.connect("r3")
+    seen = conn.ask("SHOW ITEM 'final'", min_seq=target)
+    conn.close()
     caught_up = cluster.wait_applied(["r1", "r2", "r3"], target)
     cluster.start_recd("r4", db=backup)
     r4_caught_up = cluster.wait_applied(["r4"], target)
@@ -358,6 +362,7 @@ def fault_run(cluster, seconds=16, clients=16):
         "lost_by_node": lost,
         "events_all_present": events_ok,
         "caught_up": caught_up,
+        "read_your_write_on_another_node": bool(seen.get("ok")),
         "bootstrapped_node_caught_up": r4_caught_up,
         "identical_stats": same_stats,
         "identical_recommendations": same_answers,
@@ -495,7 +500,7 @@ def main():
         result = fault_run(cluster, seconds=args.seconds)
     finally:
         cluster.stop()
-    ok = result["acked_writes_lost"] == 0 and result["nodes_converged"]
+    ok = result["acked_writes_lost"] == 0 and result["nodes_converged"] and result["read_your_write_on_another_node"]
     print(json.dumps(result))
     sys.exit(0 if ok else 1)
 

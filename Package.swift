@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "recctl", targets: ["recctl"]),
         .executable(name: "recd", targets: ["RecDaemon"]),
         .library(name: "RecClient", targets: ["RecClient"]),
+        .library(name: "RecReplication", targets: ["RecReplication"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -45,6 +46,11 @@ let package = Package(
             pkgConfig: "libedit",
             providers: [.apt(["libedit-dev"])]
         ),
+        .systemLibrary(
+            name: "CNATS",
+            pkgConfig: "libnats",
+            providers: [.apt(["libnats-dev"])]
+        ),
         .target(name: "CRecSupport"),
         // C kernels of the text encoder and the language model (SIMD dot products, quantised matmuls).
         .target(name: "CRecML"),
@@ -71,10 +77,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Replication over NATS JetStream (libnats): the write log every recd node of a cluster applies in order.
+        .target(name: "RecReplication", dependencies: ["CNATS", "RecDB", "RecWire"]),
         .executableTarget(
             name: "RecDaemon",
             dependencies: [
-                "RecDB", "RecText", "RecWire",
+                "RecDB", "RecText", "RecWire", "RecReplication",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -100,6 +108,10 @@ let package = Package(
         .testTarget(
             name: "RecDaemonTests",
             dependencies: ["RecClient", "RecDaemon", "RecDB", "RecText", "RecML", "RecTestSupport"]
+        ),
+        .testTarget(
+            name: "RecReplicationTests",
+            dependencies: ["RecReplication", "RecDB", "RecTestSupport"]
         ),
         .testTarget(
             name: "RecDBTests",

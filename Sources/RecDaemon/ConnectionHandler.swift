@@ -138,6 +138,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     ) -> EventLoopFuture<QueryValue> {
         let server = self.server
         let role = self.role
+        let (query, parameters, minSequence) = (request.query, request.parameters, request.minSequence)
         // Short statements are parsed here (microseconds); long ones on the reader pool.
         let prepared: EventLoopFuture<Statement>
         if request.query.utf8.count <= 4096 {
@@ -159,7 +160,9 @@ final class ConnectionHandler: ChannelInboundHandler {
             server.metrics.requestFinished(verb: "invalid", nanoseconds: nanoseconds, failed: true)
         }
         return prepared.flatMap { statement -> EventLoopFuture<QueryValue> in
-            let answer = handler.value.dispatch(statement, role: role, control: control, eventLoop: eventLoop)
+            let answer = handler.value.dispatch(
+                statement, query: query, parameters: parameters, minSequence: minSequence, role: role,
+                control: control, eventLoop: eventLoop)
             answer.whenComplete { outcome in
                 let nanoseconds = DispatchTime.now().uptimeNanoseconds - started
                 let failed = if case .failure = outcome { true } else { false }
@@ -170,8 +173,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// Runs a prepared statement on the lane its kind and cost call for, once the peer's role allows it.
+    /// On a replicated node a write (and `REFRESH`) is published to the log and answered once applied here; a read
+    /// with `minSequence` waits until this node has applied that stream sequence.
     private func dispatch(
-        _ statement: Statement, role: Role, control: RequestControl, eventLoop: EventLoop
+        _ statement: Statement, query: String, parameters: [String: QueryValue], minSequence: UInt64?, role: Role,
+        control: RequestControl, eventLoop: EventLoop
     ) -> EventLoopFuture<QueryValue> {
         let server = self.server
         let handler = NIOLoopBound(self, eventLoop: eventLoop)
@@ -182,12 +188,28 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         switch statement.kind {
         case .read:
-            guard let pending = handler.value.pendingWrite else {
-                return Self.read(statement, control: control, server: server, eventLoop: eventLoop)
+            var before = handler.value.pendingWrite.map { $0.map { _ in () }.recover { _ in () } }
+            if let sequence = minSequence, let replica = server.replica {
+                // Read-your-writes across nodes: wait until this node has applied the client's write.
+                let applied = replica.waitForSequence(sequence, deadline: server.policy.readDeadline, on: eventLoop)
+                before = before.map { $0.flatMap { applied } } ?? applied
             }
-            return pending.map { _ in () }.recover { _ in () }.flatMap {
-                Self.read(statement, control: control, server: server, eventLoop: eventLoop)
+            guard let before else { return Self.read(statement, control: control, server: server, eventLoop: eventLoop) }
+            return before.flatMap { Self.read(statement, control: control, server: server, eventLoop: eventLoop) }
+        case .write where server.replica != nil, .admin where server.replica != nil && statement.isRefresh:
+            // Replicated: published to the log in this connection's order, answered once acknowledged and applied
+            // here (see ``Replica``).
+            let replica = server.replica!
+            let published = (self.lastSubmission ?? eventLoop.makeSucceededVoidFuture()).map {
+                replica.publish(query, parameters: parameters, on: eventLoop)
             }
+            self.lastSubmission = published.map { _ in () }
+            let future = published.flatMap { $0 }
+            handler.value.pendingWrite = future
+            future.whenComplete { _ in
+                if handler.value.pendingWrite === future { handler.value.pendingWrite = nil }
+            }
+            return future
         case .write:
             // A write waits only for the commit; it is not stopped once queued. Its text is encoded on the reader
             // pool first, and writes reach the writer in the order they came.

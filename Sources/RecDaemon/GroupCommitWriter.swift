@@ -10,9 +10,13 @@ import Synchronization
 /// (a nested LMDB transaction, ``RecDatabase/writeBatch(_:_:)``): one that fails rolls back alone — an `EVENT` that
 /// created its user before failing leaves no user — and the rest of the batch commits without running again.
 final class GroupCommitWriter: Sendable {
-    private struct Pending {
-        var statement: PreparedStatement
-        var promise: EventLoopPromise<QueryValue>
+    /// A write waiting for its batch. A replicated one carries its log sequence and accepted time (see ``Replica``);
+    /// an entry that does not parse has no statement and only moves the applied sequence on.
+    struct Pending: Sendable {
+        var statement: PreparedStatement?
+        var complete: @Sendable (Result<QueryValue, any Error>) -> Void
+        var streamSequence: UInt64? = nil
+        var acceptedAt: Timestamp? = nil
     }
 
     /// Writes committed and batches run, for `STATUS`.
@@ -66,13 +70,18 @@ final class GroupCommitWriter: Sendable {
     /// Queues a write, its text already encoded (``RecDatabase/prepareModelInputs(for:)``, so the transaction never
     /// waits for the encoder); the promise completes after the commit that holds it (or with its error).
     func submit(_ statement: PreparedStatement, promise: EventLoopPromise<QueryValue>) {
+        submit(Pending(statement: statement, complete: { promise.completeWith($0) }))
+    }
+
+    /// Queues a write; `pending.complete` runs after the commit that holds it (or with its error).
+    func submit(_ pending: Pending) {
         let accepted = state.withLock { state in
             guard !state.stopping else { return false }
-            state.queue.append(Pending(statement: statement, promise: promise))
+            state.queue.append(pending)
             return true
         }
         guard accepted else {
-            promise.fail(RecDBError(.invalidArgument, "the server is shutting down"))
+            pending.complete(.failure(RecDBError(.invalidArgument, "the server is shutting down")))
             return
         }
         wake.signal()
@@ -121,7 +130,14 @@ final class GroupCommitWriter: Sendable {
     private func commit(_ batch: [Pending]) {
         let outcomes: [Result<QueryValue, any Error>]
         do {
-            outcomes = try database.writeBatch(batch) { w, pending in try database.execute(pending.statement, in: &w) }
+            // A replicated batch records the last log sequence it holds in its own transaction.
+            let applied = batch.compactMap(\.streamSequence).max()
+            outcomes = try database.writeBatch(batch) { w, pending in
+                guard let statement = pending.statement else { return QueryValue.null }
+                return try Timestamp.$pinned.withValue(pending.acceptedAt) { try database.execute(statement, in: &w) }
+            } finally: { w in
+                if let applied { try w.recordAppliedStreamSequence(applied) }
+            }
         } catch {
             // The commit itself failed (a full disk, an I/O error): nothing of this batch is durable.
             logger.error("write batch of \(batch.count) failed to commit: \(error)")
@@ -133,11 +149,6 @@ final class GroupCommitWriter: Sendable {
             state.counters.batches += 1
             state.counters.committedWrites += committed
         }
-        for (pending, outcome) in zip(batch, outcomes) {
-            switch outcome {
-            case .success(let result): pending.promise.succeed(result)
-            case .failure(let error): pending.promise.fail(error)
-            }
-        }
+        for (pending, outcome) in zip(batch, outcomes) { pending.complete(outcome) }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import RecDB
+import RecReplication
 import RecText
 
 /// `recd`: serves a RecDB database over a Unix domain socket to many local clients at once.
@@ -66,7 +67,26 @@ struct RecD: ParsableCommand {
         help: "Load the serving models in the background once the socket is open, so first requests do not wait.")
     var warmUp = true
 
+    @Option(
+        help: ArgumentHelp(
+            "Join a replicated cluster: NATS JetStream servers, comma-separated (nats://host:4222,…).",
+            discussion: "Writes go to the stream and every node applies it in order; see the README's Scaling section."))
+    var replicate: String?
+    @Option(help: "The JetStream stream that carries the writes (with --replicate).") var stream: String = "recdb"
+    @Option(name: .customLong("node-id"), help: "This node's name in the cluster, unique (with --replicate).")
+    var nodeID: String?
+    @Option(name: .customLong("stream-replicas"), help: "Servers that store each write when recd creates the stream.")
+    var streamReplicas: Int = 3
+
     func validate() throws {
+        if replicate != nil {
+            guard let nodeID, !nodeID.isEmpty, nodeID.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" })
+            else { throw ValidationError("--replicate needs --node-id NAME (letters, digits, _ and -)") }
+            guard (1...5).contains(streamReplicas) else { throw ValidationError("--stream-replicas is 1 to 5") }
+            guard !stream.isEmpty, stream.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+                throw ValidationError("--stream takes letters, digits, _ and -")
+            }
+        }
         guard db ?? ProcessInfo.processInfo.environment["RECDB_PATH"] != nil else {
             throw ValidationError("give --db PATH (or set RECDB_PATH)")
         }
@@ -130,6 +150,15 @@ struct RecD: ParsableCommand {
         return lowered
     }
 
+    /// Connects to the NATS servers and makes sure the write stream exists.
+    static func joinCluster(_ servers: String, stream: String, nodeID: String, replicas: Int) throws -> (JetStream, Replica.Settings) {
+        let urls = servers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let settings = Replica.Settings(servers: urls, stream: stream, nodeID: nodeID, replicas: replicas)
+        let jetStream = try JetStream(servers: urls, name: "recd \(nodeID)")
+        try jetStream.ensureStream(StreamSettings(name: stream, subject: settings.subject, replicas: replicas))
+        return (jetStream, settings)
+    }
+
     func run() throws {
         RecText.install()
         let path = db ?? ProcessInfo.processInfo.environment["RECDB_PATH"]!
@@ -169,7 +198,15 @@ struct RecD: ParsableCommand {
         var info = stat()
         if stat((database.path as NSString).appendingPathComponent("data.mdb"), &info) == 0 { roles.admins.insert(info.st_uid) }
         policy.roles = roles
-        let context = ServerContext(database: database, policy: policy, logger: logger, readerThreads: max(2, threads))
+        let context: ServerContext
+        do {
+            context = try ServerContext(
+                database: database, policy: policy, logger: logger, readerThreads: max(2, threads),
+                replication: try replicate.map { try Self.joinCluster($0, stream: stream, nodeID: nodeID!, replicas: streamReplicas) })
+        } catch {
+            FileHandle.standardError.write("recd: error: \(error)\n".data(using: .utf8)!)
+            throw ExitCode.failure
+        }
         let socketPath = socket ?? (path as NSString).appendingPathComponent("recd.sock")
         let server = Server(context: context, socketPath: socketPath, socketMode: mode_t(socketMode, radix: 8)!, eventLoops: threads)
         do {

@@ -75,6 +75,7 @@ final class Server {
             let cancelDeadline = Date().addingTimeInterval(1)
             while context.requestsInFlight > 0 && Date() < cancelDeadline { usleep(2_000) }
         }
+        context.replica?.stop()
         context.writer.stop()
         // Let the last answers reach the sockets before closing them.
         for channel in context.openChannels { try? channel.close().wait() }

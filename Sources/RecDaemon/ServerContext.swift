@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import RecDB
+import RecReplication
 import Synchronization
 
 /// What every connection of one `recd` shares: the database, the writer, the work lanes, the policy and the
@@ -41,6 +42,8 @@ final class ServerContext: Sendable {
 
     let database: RecDatabase
     let writer: GroupCommitWriter
+    /// This node of a replicated cluster (`recd --replicate`): writes go through the stream; nil when alone.
+    let replica: Replica?
     /// Runs light reads (each on its own read transaction) and the parsing of long statements, off the event loops.
     let readers: NIOThreadPool
     /// Runs heavy reads, one at a time, so that light reads never wait behind them.
@@ -67,12 +70,19 @@ final class ServerContext: Sendable {
 
     private let state = Mutex(State())
 
-    init(database: RecDatabase, policy: Policy, logger: Logger, readerThreads: Int) {
+    init(
+        database: RecDatabase, policy: Policy, logger: Logger, readerThreads: Int,
+        replication: (JetStream, Replica.Settings)? = nil
+    ) throws {
         self.database = database
         self.policy = policy
         self.logger = logger
         let metrics = self.metrics
         writer = GroupCommitWriter(database: database, logger: logger) { metrics.batchCommitted(size: $0) }
+        replica = try replication.map { [writer] in
+            try Replica(
+                jetStream: $0.0, settings: $0.1, database: database, writer: writer, limits: policy.limits, logger: logger)
+        }
         readers = NIOThreadPool(numberOfThreads: readerThreads)
         heavyReaders = NIOThreadPool(numberOfThreads: 1)
     }
@@ -81,6 +91,7 @@ final class ServerContext: Sendable {
         readers.start()
         heavyReaders.start()
         writer.start()
+        replica?.start()
     }
 
     // MARK: - Connections
@@ -194,6 +205,7 @@ final class ServerContext: Sendable {
             "heavy_in_flight": .number(Double(now.heavyInFlight)),
             "writes_committed": .number(Double(writes.committedWrites)), "write_batches": .number(Double(writes.batches)),
             "database": .string(database.path), "read_only": .bool(policy.readOnly), "role": .string(role.description),
+            "replication": replica?.status ?? .null,
         ])
     }
 }

@@ -12,6 +12,8 @@ package enum Wire {
         package var id: String
         package var query: String
         package var parameters: [String: QueryValue]
+        /// `"min_seq": N`: a read waits until the node has applied the replication log up to N (read-your-writes).
+        package var minSequence: UInt64? = nil
     }
 
     /// Parses one line (without its newline). Throws ``RecDBError`` (`bad_request`, `invalid_utf8`) for bad envelopes and invalid UTF-8.
@@ -50,7 +52,14 @@ package enum Wire {
             }
             parameters = dictionary
         }
-        return Request(id: id, query: query, parameters: parameters)
+        var minSequence: UInt64?
+        if let raw = object["min_seq"] {
+            guard case .number(let number) = raw, let sequence = UInt64(exactly: number) else {
+                throw RecDBError(.badRequest, "\"min_seq\" must be a whole number of at least 0, not \(raw.jsonText)")
+            }
+            minSequence = sequence
+        }
+        return Request(id: id, query: query, parameters: parameters, minSequence: minSequence)
     }
 
     package static func isScalar(_ value: QueryValue) -> Bool {

@@ -20,10 +20,19 @@ extension RecCtl {
                 let bytes = (try? FileManager.default.attributesOfItem(
                     atPath: (destination as NSString).appendingPathComponent("data.mdb"))[.size] as? Int) ?? 0
                 let seconds = Date().timeIntervalSince(started)
+                // A replica's copy carries the replication-log sequence it holds: a node started on it consumes
+                // the stream from the next one.
+                var readOnly = RecDatabase.Options()
+                readOnly.storage.readOnly = true
+                let sequence = (try? RecDatabase.open(at: destination, options: readOnly).appliedStreamSequence) ?? 0
                 if options.json {
-                    printJSON(["ok": true, "destination": destination, "bytes": bytes, "seconds": seconds])
+                    printJSON([
+                        "ok": true, "destination": destination, "bytes": bytes, "seconds": seconds,
+                        "stream_sequence": sequence,
+                    ])
                 } else {
                     print("Backed up \(db.path) to \(destination): \(formatBytes(bytes)) in \(String(format: "%.2f", seconds)) s.")
+                    if sequence > 0 { print("The copy holds the replication log up to sequence \(sequence).") }
                 }
             }
         }

@@ -161,9 +161,12 @@ public final class RecDatabase: Sendable {
     ///
     /// Throws only when the transaction as a whole fails (its commit: a full disk, an I/O error); then nothing of it
     /// was written. When the map fills, it grows and the whole batch runs again (as with ``write(_:)``), so `body`
-    /// runs more than once per element only then. recd's group commit runs its batches through this.
+    /// runs more than once per element only then. recd's group commit runs its batches through this. `finally` runs
+    /// last in the same transaction, outside the savepoints (a replica records its applied log sequence there); its
+    /// throw fails the whole batch.
     public func writeBatch<Element, R>(
-        _ elements: [Element], _ body: (inout CatalogWriter, Element) throws -> R
+        _ elements: [Element], _ body: (inout CatalogWriter, Element) throws -> R,
+        finally: ((inout CatalogWriter) throws -> Void)? = nil
     ) throws -> [Result<R, any Error>] {
         // Impressions queued by reads go first, so a statement of this batch finds the impression it answers.
         let impressions = self.impressions.drain()
@@ -174,6 +177,7 @@ public final class RecDatabase: Sendable {
             for element in elements {
                 outcomes.append(try w.attempt { w in try body(&w, element) })
             }
+            try finally?(&w)
             return outcomes
         }
     }

@@ -12,8 +12,12 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
     /// Creates a timestamp from a `Date`, rounded to the nearest millisecond.
     public init(_ date: Date) { self.init(seconds: date.timeIntervalSince1970) }
 
-    /// Now, from the system clock.
-    public static var now: Timestamp { Timestamp(Date()) }
+    /// Now, from the system clock, or the pinned time while one is set.
+    public static var now: Timestamp { pinned ?? Timestamp(Date()) }
+
+    /// A time that ``now`` returns instead of the clock's while set (`Timestamp.$pinned.withValue(t) { … }`): a
+    /// replicated write runs at the time it was accepted, so every node that applies it stores the same bytes.
+    @TaskLocal public static var pinned: Timestamp?
 
     /// The same instant as a Foundation `Date`.
     public var date: Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }

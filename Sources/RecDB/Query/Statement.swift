@@ -82,6 +82,13 @@ public struct Statement: Sendable {
         "stop_experiment", "show_experiment", "show_experiments",
     ]
 
+    /// Whether it is `REFRESH MODEL …`: a replicated cluster runs it through its log, so that every node trains at
+    /// the same point of the log and at the same time.
+    public var isRefresh: Bool {
+        if case .refresh = body { return true }
+        return false
+    }
+
     /// Whether ``RecDatabase/prepareModelInputs(for:)`` may run a model for it (`ASK`, `UPSERT ITEM`): a server runs
     /// that step off its event loops and before its writer's transaction.
     public var needsModelInputs: Bool {

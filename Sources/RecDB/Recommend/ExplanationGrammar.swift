@@ -90,6 +90,8 @@ struct GuidedSentence {
     /// Whether the current clause claims something of the recommended item before naming it (the source may then
     /// not join the clause: the claim would read as the source's).
     var clauseHasItemClaim = false
+    /// The item (source or recommended) named last, which a clause naming neither speaks of ("…, a bargain").
+    var lastNamed: ExplanationSlot?, inherited: ExplanationSlot?
 
     enum FollowRule { case source, countNoun }
 
@@ -166,9 +168,11 @@ struct GuidedSentence {
     /// the source alone, no claim about the source event unless the source is or can still be named, and no joint
     /// while such a claim waits for its source.
     private func fitsClause(_ token: Int32) -> Bool {
-        if grammar.itemClaimWords.contains(token) { return !clauseHasSource || clauseHasItem }
+        let ownNames = clauseHasSource || clauseHasItem
+        let (hasSource, hasItem) = ownNames ? (clauseHasSource, clauseHasItem) : (inherited == .source, inherited == .item)
+        if grammar.itemClaimWords.contains(token) { return !hasSource || hasItem }
         if grammar.eventVerbs.contains(token), clauseHasItemClaim, !clauseHasItem { return false }
-        if grammar.sourceEventWords.contains(token) { return clauseHasSource || slotsLeft.contains(.source) }
+        if grammar.sourceEventWords.contains(token) { return hasSource || slotsLeft.contains(.source) }
         return !(clauseNeedsSource && grammar.clauseBreaks.contains(token))
     }
 
@@ -176,8 +180,8 @@ struct GuidedSentence {
     private mutating func finishSlotIfComplete() {
         guard let done = pendingSlots.first(where: { $0.tokens.count == slotPosition }) else { return }
         slotsLeft.remove(done.slot)
-        if done.slot == .source { (clauseHasSource, clauseNeedsSource) = (true, false) }
-        if done.slot == .item { clauseHasItem = true }
+        if done.slot == .source { (clauseHasSource, clauseNeedsSource, lastNamed) = (true, false, .source) }
+        if done.slot == .item { (clauseHasItem, lastNamed) = (true, .item) }
         if done.slot != .item { factsCited += 1 }
         if done.slot == .count { mustFollow = .countNoun }
         pendingSlots = []
@@ -186,9 +190,10 @@ struct GuidedSentence {
     private mutating func take(_ token: Int32, last: Bool) -> GuidedToken {
         if grammar.clauseBreaks.contains(token) {
             (clauseHasSource, clauseHasItem, clauseNeedsSource, clauseHasItemClaim) = (false, false, false, false)
+            inherited = lastNamed
         } else if grammar.itemClaimWords.contains(token) {
             clauseHasItemClaim = true
-        } else if grammar.sourceEventWords.contains(token), !clauseHasSource {
+        } else if grammar.sourceEventWords.contains(token), !clauseHasSource, clauseHasItem || inherited != .source {
             clauseNeedsSource = true
         }
         tokens.append(token)

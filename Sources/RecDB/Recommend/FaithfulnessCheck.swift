@@ -123,12 +123,19 @@ enum FaithfulnessCheck {
         for (value, slot) in values where !value.isEmpty {
             text = text.replacingOccurrences(of: value, with: " \(marker(slot)) ")
         }
+        // The item (source or recommended) named last: what a clause that names neither speaks of ("…, a bargain").
+        var lastNamed: ExplanationSlot?
         for statement in statements(of: text) {
             verdict.statements += 1
             for slot in ExplanationSlot.allCases where slot != .item {
                 verdict.factsCited += statement.components(separatedBy: marker(slot)).count - 1
             }
-            if let problem = problem(in: statement, facts: facts) {
+            let inherited = lastNamed
+            let source = statement.range(of: marker(.source), options: .backwards)?.lowerBound
+            let item = statement.range(of: marker(.item), options: .backwards)?.lowerBound
+            if let source, item.map({ $0 < source }) ?? true { lastNamed = .source }
+            else if item != nil { lastNamed = .item }
+            if let problem = problem(in: statement, facts: facts, inherited: inherited) {
                 if verdict.problem == nil { verdict.problem = problem }
             } else {
                 verdict.supported += 1
@@ -138,7 +145,8 @@ enum FaithfulnessCheck {
     }
 
     /// The first unsupported claim of one statement (its fact values already replaced by markers), or nil.
-    private static func problem(in text: String, facts: ExplanationFacts) -> String? {
+    /// `inherited` is the item a clause that names neither speaks of.
+    private static func problem(in text: String, facts: ExplanationFacts, inherited: ExplanationSlot?) -> String? {
         if text.contains(where: \.isNumber) { return "a number that is not a fact" }
         if text.contains("\"") || text.contains("“") { return "a quotation that is not a fact" }
         let words = text.split(whereSeparator: { !($0.isLetter || $0 == "'" || $0 == "\u{1}") }).map(String.init)
@@ -146,7 +154,8 @@ enum FaithfulnessCheck {
         // Claims are bound to the clause they sit in: a claim about the recommended item (its price, its
         // popularity) may not sit in a clause about the source item alone, and a claim about the user's event
         // with the source (when, whether it was the latest) needs the source in its clause.
-        let namesSource = text.contains(marker(.source)), namesItem = text.contains(marker(.item))
+        var namesSource = text.contains(marker(.source)), namesItem = text.contains(marker(.item))
+        if !namesSource && !namesItem { (namesSource, namesItem) = (inherited == .source, inherited == .item) }
         for (index, word) in words.enumerated() {
             // The word after this one, skipping an article.
             var after = words.dropFirst(index + 1).first

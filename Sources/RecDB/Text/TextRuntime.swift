@@ -83,7 +83,12 @@ public enum TextFeatures {
 
     /// The installed runtime; throws `not_found` saying how to install one.
     static func runtime() throws -> any TextRuntime {
-        guard let runtime = installed.withLock({ $0 }) else {
+        try require(installed.withLock { $0 })
+    }
+
+    /// `runtime`, or the `not_found` error that says how to install one when it is nil.
+    static func require(_ runtime: (any TextRuntime)?) throws -> any TextRuntime {
+        guard let runtime else {
             throw RecDBError(
                 .notFound,
                 "text features (the text model, MATCHING, EXPLAIN GENERATED, ASK) need a text runtime: link RecText "

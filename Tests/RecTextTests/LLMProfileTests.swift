@@ -1,4 +1,6 @@
 import Foundation
+import RecTestSupport
+import RecText
 import Testing
 
 @testable import RecDB
@@ -8,6 +10,8 @@ import Testing
 /// offline evaluation scores it.
 @Suite("LLM cold-start profiles", .serialized)
 struct LLMProfileTests {
+    init() { RecText.install() }
+
     static let titles = [
         "Gel ink pens, black, 12 pack", "Ballpoint pens, blue", "Fountain pen with converter", "Ruled notebook A5",
         "Spiral sketchbook", "Desk stapler", "Box of staples", "Paper clips, jumbo", "Printer paper, 500 sheets",
@@ -18,7 +22,7 @@ struct LLMProfileTests {
         try TemporaryDirectory.with { folder in
             var options = RecDatabase.Options()
             options.storage.noSync = true
-            let db = try folder.createDatabase("db", options: options)
+            let db = try RecDatabase.open(at: folder.appending("db"), create: true, options: options)
             try db.write { w in
                 for (index, title) in Self.titles.enumerated() {
                     _ = try w.upsertItem(
@@ -27,7 +31,10 @@ struct LLMProfileTests {
                 // Two cold users (2 items each) and a warm one (6 items).
                 for (user, items) in [("cold1", [0, 1]), ("cold2", [5, 6]), ("warm", [0, 3, 4, 8, 9, 10])] {
                     for (minute, item) in items.enumerated() {
-                        _ = try w.addEvent(EventInput(user, "view", "i\(item)", at: Int64(minute)))
+                        _ = try w.addEvent(
+                            EventInput(
+                                user: user, item: "i\(item)", type: "view",
+                                timestamp: Timestamp(milliseconds: 1_700_000_000_000 + Int64(minute) * 60_000)))
                     }
                 }
             }

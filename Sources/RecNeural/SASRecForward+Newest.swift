@@ -55,11 +55,7 @@ extension SASRecForward {
             }
         }
         let afterAttention = tape.add(newestRow(of: x, rows: n), linear(attended, first, .outputWeight, .outputBias))
-        let normed2 = tape.layerNorm(afterAttention, gamma: weight(.feedForwardNormScale),
-            beta: weight(.feedForwardNormShift))
-        var inner = linear(normed2, first, .innerWeight, .innerBias)
-        inner = configuration.activation == .relu ? tape.relu(inner) : tape.gelu(inner)
-        let out = tape.add(afterAttention, linear(inner, first, .outerWeight, .outerBias))
+        let out = feedForward(first, afterAttention)
         let final = Self.firstBlockWeight + configuration.blocks * slots
         return tape.layerNorm(out, gamma: dense(final), beta: dense(final + 1))
     }

@@ -108,10 +108,16 @@ struct SASRecForward {
             value: linear(normed, first, .valueWeight, .valueBias),
             heads: configuration.heads, causal: true, keyMask: keyMask, segments: segments)
         let projected = tape.dropout(linear(attended, first, .outputWeight, .outputBias), rate: rate)
-        let afterAttention = tape.add(x, projected)
-        let normed2 = tape.layerNorm(afterAttention, gamma: weight(.feedForwardNormScale),
-            beta: weight(.feedForwardNormShift))
-        var inner = linear(normed2, first, .innerWeight, .innerBias)
+        return feedForward(first, tape.add(x, projected))
+    }
+
+    /// The second half of the block whose weights start at `first`: `afterAttention` plus its normed feed-forward
+    /// (dropout is the identity on a serving tape).
+    func feedForward(_ first: Int, _ afterAttention: Variable) -> Variable {
+        let rate = configuration.dropout
+        let normed = tape.layerNorm(afterAttention, gamma: dense(first + SASRecBlock.Slot.feedForwardNormScale.rawValue),
+            beta: dense(first + SASRecBlock.Slot.feedForwardNormShift.rawValue))
+        var inner = linear(normed, first, .innerWeight, .innerBias)
         inner = configuration.activation == .relu ? tape.relu(inner) : tape.gelu(inner)
         let outer = linear(tape.dropout(inner, rate: rate), first, .outerWeight, .outerBias)
         return tape.add(afterAttention, tape.dropout(outer, rate: rate))

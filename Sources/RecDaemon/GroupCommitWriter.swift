@@ -40,16 +40,23 @@ final class GroupCommitWriter: Sendable {
     private let state = Mutex(State())
     /// Signalled once per queued write and once by `stop`; the writer thread sleeps on it while the queue is empty.
     private let wake = DispatchSemaphore(value: 0)
+    /// Signalled with `wake` by writes and `stop` (not by impressions): ends the writer's wait for impressions' company.
+    private let writeArrived = DispatchSemaphore(value: 0)
     /// Signalled when the writer thread has committed everything and returned.
     private let exited = DispatchSemaphore(value: 0)
 
+    /// How long queued impressions wait for company before a commit of their own (a write takes them at once).
+    private let impressionDelay: DispatchTimeInterval
+
     init(
         database: RecDatabase, logger: Logger, maxBatch: Int = 1024,
+        impressionDelay: DispatchTimeInterval = .milliseconds(50),
         batchCommitted: @escaping @Sendable (Int) -> Void = { _ in }
     ) {
         self.database = database
         self.logger = logger
         self.maxBatch = maxBatch
+        self.impressionDelay = impressionDelay
         self.batchCommitted = batchCommitted
     }
 
@@ -84,6 +91,7 @@ final class GroupCommitWriter: Sendable {
             pending.complete(.failure(RecDBError(.invalidArgument, "the server is shutting down")))
             return
         }
+        writeArrived.signal()
         wake.signal()
     }
 
@@ -94,6 +102,7 @@ final class GroupCommitWriter: Sendable {
             return state.finished
         }
         guard !alreadyFinished else { return }
+        writeArrived.signal()
         wake.signal()
         exited.wait()
         exited.signal()  // lets any other caller of `stop` through too
@@ -102,6 +111,9 @@ final class GroupCommitWriter: Sendable {
     private func run() {
         while true {
             wake.wait()
+            // Impressions alone wait up to `impressionDelay` for more (or for a write to carry them), so reads in
+            // experiments cost one commit per delay rather than one per few reads.
+            var waitedForImpressions = false
             // A wake-up may find the queue already drained by an earlier turn: take what is there, or nothing.
             while true {
                 let (batch, done): ([Pending], Bool) = state.withLock { state in
@@ -114,7 +126,16 @@ final class GroupCommitWriter: Sendable {
                     return (batch, false)
                 }
                 if batch.isEmpty && database.impressions.pendingCount > 0 {
+                    if !waitedForImpressions && !done {
+                        waitedForImpressions = true
+                        while writeArrived.wait(timeout: .now()) == .success {}  // writes already taken
+                        if state.withLock({ $0.queue.isEmpty && !$0.stopping }) {
+                            _ = writeArrived.wait(timeout: .now() + impressionDelay)  // a write or `stop` ends it
+                        }
+                        continue
+                    }
                     commit([])  // impressions alone (the batch writes them first)
+                    waitedForImpressions = false
                     continue
                 }
                 if done {

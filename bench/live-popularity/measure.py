@@ -23,6 +23,14 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def bytes_written(pid):
+    """Bytes recd passed to write calls (/proc/PID/io wchar): LMDB's page writes, and the answers (~50 B each)."""
+    for line in open("/proc/%d/io" % pid):
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    return 0
+
+
 def one(mode, seed):
     folder = os.path.join(WORK, "db-%s" % mode)
     shutil.rmtree(folder, ignore_errors=True)
@@ -41,7 +49,7 @@ def one(mode, seed):
             if mode == "on":
                 db.query("REFRESH MODEL popularity")
                 db.query("REFRESH MODEL trending")
-            cpu0, t0 = cpu_seconds(recd.pid), time.perf_counter()
+            cpu0, t0, written0 = cpu_seconds(recd.pid), time.perf_counter(), bytes_written(recd.pid)
             sent = 0
             while sent < EVENTS:
                 with db.pipeline() as batch:
@@ -52,20 +60,21 @@ def one(mode, seed):
                 sent += BATCH
             seconds = time.perf_counter() - t0
             cpu = cpu_seconds(recd.pid) - cpu0
-        return sent / seconds, cpu / sent * 1e6
+            written = bytes_written(recd.pid) - written0
+        return sent / seconds, cpu / sent * 1e6, written / sent / 1024
     finally:
         recd.terminate()
         recd.wait(timeout=60)
 
 
 results = {"off": [], "on": []}
-print("| round | counters | events/s | recd CPU µs/event |")
-print("|---|---|---|---|")
+print("| round | counters | events/s | recd CPU µs/event | KB written/event |")
+print("|---|---|---|---|---|")
 for r in range(ROUNDS):
     for mode in (["off", "on"] if r % 2 == 0 else ["on", "off"]):
-        rate, cpu = one(mode, 1000 + r)
-        results[mode].append((rate, cpu))
-        print("| %d | %s | %.0f | %.1f |" % (r + 1, mode, rate, cpu), flush=True)
+        rate, cpu, kb = one(mode, 1000 + r)
+        results[mode].append((rate, cpu, kb))
+        print("| %d | %s | %.0f | %.1f | %.2f |" % (r + 1, mode, rate, cpu, kb), flush=True)
 ratios = [on[0] / off[0] for on, off in zip(results["on"], results["off"])]
 cpu_ratios = [on[1] / off[1] for on, off in zip(results["on"], results["off"])]
 print("load average after: %s" % open("/proc/loadavg").read().strip())
@@ -76,4 +85,6 @@ print(json.dumps({
     "throughput_ratio_median": round(statistics.median(ratios), 3),
     "cpu_per_event_ratio_on_off": [round(x, 3) for x in cpu_ratios],
     "cpu_per_event_ratio_median": round(statistics.median(cpu_ratios), 3),
+    "kb_written_per_event_off": [round(x[2], 2) for x in results["off"]],
+    "kb_written_per_event_on": [round(x[2], 2) for x in results["on"]],
 }))

@@ -14,7 +14,8 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     private var nextIDs: [String: UInt64] = [:]
     private var changedIDs: Set<String> = []
     private var eventDeltas: [UInt16: Int64] = [:]
-    /// Positive-weight events of this transaction, for the live popularity counters (``ItemHeatSchema``) at flush.
+    /// Positive-weight events of this transaction: the live popularity counters (``ItemHeatSchema``) fold at flush
+    /// when enough wait.
     private var heatEvents: [ItemHeatEvent] = []
     /// Items written or deleted: the catalog's item version moves on at flush, and the change log records them.
     private var changedItems: [UInt32] = []
@@ -141,7 +142,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
             try logItemChanges(version: version, in: &txn)
             changedItems.removeAll()
         }
-        try applyItemHeat(heatEvents)
+        try foldItemHeat(heatEvents)
         heatEvents.removeAll()
         changedIDs.removeAll()
         eventDeltas.removeAll()

@@ -171,7 +171,10 @@ public final class RecDatabase: Sendable {
         // Impressions queued by reads go first, so a statement of this batch finds the impression it answers.
         let impressions = self.impressions.drain()
         return try write { w in
-            for impression in impressions { _ = try w.attempt { w in try w.record(impression) } }
+            // All in one savepoint; only when that fails (a damaged experiment) one by one, so the rest are kept.
+            if case .failure = try w.attempt({ w in try w.record(impressions) }) {
+                for impression in impressions { _ = try w.attempt { w in try w.record(impression) } }
+            }
             var outcomes: [Result<R, any Error>] = []
             outcomes.reserveCapacity(elements.count)
             for element in elements {

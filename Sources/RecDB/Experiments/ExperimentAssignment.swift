@@ -39,7 +39,7 @@ extension CatalogReading where Self: ~Copyable {
         query.models = expression.weights
         if case .chain = expression { query.chain = true }
         query.assignment = ExperimentAssignment(
-            experiment: experiment.name, id: .random(in: experiment.number), variant: index, variantName: variant.name,
+            experiment: experiment.name, id: .fresh(in: experiment.number), variant: index, variantName: variant.name,
             unit: unit, recordsImpression: experiment.state == .running)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The named LMDB databases of experiments: definitions, impressions, the outcomes credited to them and the counters
 /// the bandit reads. `Schemas/storage-layout.md` documents the layout for people.
@@ -84,12 +85,18 @@ struct ExperimentSchema: Sendable {
 public struct RecommendationID: Sendable, Hashable, CustomStringConvertible {
     /// The experiment's number.
     public var experiment: UInt32
-    /// Random, unique in the experiment with overwhelming probability.
+    /// The milliseconds since 1970 when it was made (high 44 bits) and a per-process sequence that starts at a random
+    /// value (low 20 bits): unique in the experiment, and in time order, so recording an impression appends to its
+    /// table instead of writing into a random page.
     public var number: UInt64
 
-    /// A fresh id in `experiment`.
-    public static func random(in experiment: UInt32) -> RecommendationID {
-        RecommendationID(experiment: experiment, number: UInt64.random(in: 0...UInt64.max))
+    /// The low bits of ``fresh(in:)``'s numbers.
+    private static let sequence = Atomic<UInt64>(UInt64.random(in: 0...UInt64.max))
+
+    /// A fresh id in `experiment`, later than every id this process made before in the same millisecond.
+    public static func fresh(in experiment: UInt32, now: Timestamp = .now) -> RecommendationID {
+        let low = sequence.add(1, ordering: .relaxed).newValue & 0xF_FFFF
+        return RecommendationID(experiment: experiment, number: UInt64(max(now.milliseconds, 0)) << 20 | low)
     }
 
     init(experiment: UInt32, number: UInt64) {
@@ -199,19 +206,34 @@ extension CatalogWriter {
 
     /// Records what a recommendation showed, indexes it by its unit, and counts it for the bandit.
     mutating func record(_ impression: Impression) throws {
+        try record([impression])
+    }
+
+    /// Records several impressions (a group commit's queue): each stored and indexed by its unit, the bandit's
+    /// counters moved once per variant rather than once per impression.
+    mutating func record(_ impressions: [Impression]) throws {
+        guard !impressions.isEmpty else { return }
         let schema = try writableExperiments
         var txn = WriteTransaction(continuing: handle)
-        try schema.impressions.put(ExperimentSchema.impressionKey(impression.id), impression.bytes, in: &txn)
-        try schema.unitImpressions.put(
-            ExperimentSchema.unitKey(impression.unit, time: impression.time, impression.id), [1], in: &txn)
-        try bumpCounter(impression.id.experiment, variant: Int(impression.variant), .impressions)
+        var shown: [[UInt8]: UInt64] = [:]
+        for impression in impressions {
+            try schema.impressions.put(ExperimentSchema.impressionKey(impression.id), impression.bytes, in: &txn)
+            try schema.unitImpressions.put(
+                ExperimentSchema.unitKey(impression.unit, time: impression.time, impression.id), [1], in: &txn)
+            shown[ExperimentSchema.counterKey(impression.id.experiment, variant: Int(impression.variant), .impressions),
+                default: 0] += 1
+        }
+        for (key, count) in shown { try bumpCounter(key, by: count) }
     }
 
     private mutating func bumpCounter(_ experiment: UInt32, variant: Int, _ counter: ExperimentSchema.Counter) throws {
+        try bumpCounter(ExperimentSchema.counterKey(experiment, variant: variant, counter), by: 1)
+    }
+
+    private mutating func bumpCounter(_ key: [UInt8], by count: UInt64) throws {
         let schema = try writableExperiments
         var txn = WriteTransaction(continuing: handle)
-        let key = ExperimentSchema.counterKey(experiment, variant: variant, counter)
-        try schema.counters.put(key, (try schema.counters.get(key, in: txn) ?? 0) + 1, in: &txn)
+        try schema.counters.put(key, (try schema.counters.get(key, in: txn) ?? 0) + count, in: &txn)
     }
 
     /// Credits event `sequence` to the recommendation it names, or else, in each running experiment, to the newest

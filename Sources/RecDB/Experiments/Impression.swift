@@ -101,8 +101,8 @@ public final class ImpressionQueue: Sendable {
 
     init() {}
 
-    /// From now on impressions wait for the next group commit; `wake` is called for each (to start one when no
-    /// write is queued).
+    /// From now on impressions wait for the next group commit; `wake` is called when the first one arrives at an
+    /// empty queue (to start a commit when no write is queued; the writer may wait a little to take more at once).
     public func deferToWriter(wake: @escaping @Sendable () -> Void) {
         state.withLock { $0.wake = wake }
     }
@@ -112,14 +112,13 @@ public final class ImpressionQueue: Sendable {
 
     /// Queues `impression` when deferred (true), or says to write it now (false).
     func enqueue(_ impression: Impression) -> Bool {
-        let wake: (@Sendable () -> Void)? = state.withLock { state in
-            guard let wake = state.wake else { return nil }
+        let (deferred, wake): (Bool, (@Sendable () -> Void)?) = state.withLock { state in
+            guard let wake = state.wake else { return (false, nil) }
             state.pending.append(impression)
-            return wake
+            return (true, state.pending.count == 1 ? wake : nil)
         }
-        guard let wake else { return false }
-        wake()
-        return true
+        wake?()
+        return deferred
     }
 
     /// Takes every waiting impression.

@@ -82,6 +82,10 @@ public enum ModelExpression: Sendable, Hashable, CustomStringConvertible {
     /// Throws for `blend:…` and `chain:…`, the spellings `recctl eval` took before the query language's, naming the
     /// expression to write instead.
     static func rejectRetiredSpelling(_ text: String) throws {
+        // Most texts are a model name or a BLEND/CHAIN: decided on the first bytes, without Foundation's string work
+        // (this runs for every `RECOMMEND … IN EXPERIMENT`).
+        let head = text.utf8.drop { $0 == 0x20 || $0 == 0x09 }.prefix(6).map { $0 | 0x20 }
+        guard head.elementsEqual("blend:".utf8) || head.elementsEqual("chain:".utf8) else { return }
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let lowered = trimmed.lowercased()
         let suggestion: String

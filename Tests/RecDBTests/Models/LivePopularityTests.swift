@@ -96,4 +96,43 @@ struct LivePopularityTests {
             #expect(try Self.top(db, using: "trending").first == "i0")
         }
     }
+    /// The ranking a refresh of `kind` trains (items `watcher` has not seen, best first).
+    static func trainedTop(_ db: RecDatabase, _ kind: String, _ count: Int) throws -> [String] {
+        let trained = try db.read { r in try r.popularityScores(try #require(try r.model(kind))) }
+        return trained.enumerated().filter { $0.element > 0 && $0.offset != 9 }
+            .sorted { $0.element > $1.element || ($0.element == $1.element && $0.offset < $1.offset) }
+            .prefix(count).map { "i\($0.offset)" }
+    }
+
+    @Test func eventsFoldInRunsAndReadsCountTheUnfoldedOnes() throws {
+        try TemporaryDirectory.with { folder in
+            let db = try Self.makeDatabase(folder)
+            try db.refresh(.trending(halfLifeDays: 2))
+            let folded = try db.read { r in try r.heatFoldedThrough() }
+            #expect(folded == (try db.read { r in try r.lastEventSequence() }))
+            // 1,500 events over i1…i8 in transactions of 100: the counters fold once 1,024 wait, reads add the rest.
+            let now = Timestamp.now.milliseconds
+            for batch in 0..<15 {
+                try db.write { w in
+                    for n in 0..<100 {
+                        let k = batch * 100 + n
+                        try w.addEvent(
+                            EventInput(
+                                user: "s\(k % 40)", item: "i\(1 + k * k % 8)", type: k % 7 == 0 ? "purchase" : "view",
+                                timestamp: Timestamp(milliseconds: now - Int64(k) * 60_000)))
+                    }
+                }
+            }
+            let (last, foldedNow) = try db.read { r in (try r.lastEventSequence(), try #require(try r.heatFoldedThrough())) }
+            #expect(foldedNow > folded ?? 0 && last - foldedNow < ItemHeatCounter.foldRun, "folded \(foldedNow) of \(last)")
+            let live = try Self.top(db, using: "trending")
+            // Turning popularity on folds trending's waiting events first, then both count every event.
+            try db.refresh(.popularity(halfLifeDays: 30))
+            #expect(try db.read { r in try r.heatFoldedThrough() } == last)
+            #expect(try Self.top(db, using: "trending") == live)
+            #expect(try Self.top(db, using: "popularity") == (try Self.trainedTop(db, "popularity", 3)))
+            try db.refresh(.trending(halfLifeDays: 2))
+            #expect(live == (try Self.trainedTop(db, "trending", 3)), "live \(live)")
+        }
+    }
 }

@@ -77,6 +77,10 @@ struct RecD: ParsableCommand {
     var nodeID: String?
     @Option(name: .customLong("stream-replicas"), help: "Servers that store each write when recd creates the stream.")
     var streamReplicas: Int = 3
+    @Flag(
+        name: .customLong("ship-generations"),
+        help: "With --replicate: the node that accepts a REFRESH trains and ships the generation; the others install it.")
+    var shipGenerations = false
 
     func validate() throws {
         if replicate != nil {
@@ -87,6 +91,7 @@ struct RecD: ParsableCommand {
                 throw ValidationError("--stream takes letters, digits, _ and -")
             }
         }
+        if shipGenerations, replicate == nil { throw ValidationError("--ship-generations needs --replicate") }
         guard db ?? ProcessInfo.processInfo.environment["RECDB_PATH"] != nil else {
             throw ValidationError("give --db PATH (or set RECDB_PATH)")
         }
@@ -151,9 +156,12 @@ struct RecD: ParsableCommand {
     }
 
     /// Connects to the NATS servers and makes sure the write stream exists.
-    static func joinCluster(_ servers: String, stream: String, nodeID: String, replicas: Int) throws -> (JetStream, Replica.Settings) {
+    static func joinCluster(
+        _ servers: String, stream: String, nodeID: String, replicas: Int, shipGenerations: Bool
+    ) throws -> (JetStream, Replica.Settings) {
         let urls = servers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let settings = Replica.Settings(servers: urls, stream: stream, nodeID: nodeID, replicas: replicas)
+        let settings = Replica.Settings(
+            servers: urls, stream: stream, nodeID: nodeID, replicas: replicas, shipGenerations: shipGenerations)
         let jetStream = try JetStream(servers: urls, name: "recd \(nodeID)")
         try jetStream.ensureStream(StreamSettings(name: stream, subject: settings.subject, replicas: replicas))
         return (jetStream, settings)
@@ -202,7 +210,8 @@ struct RecD: ParsableCommand {
         do {
             context = try ServerContext(
                 database: database, policy: policy, logger: logger, readerThreads: max(2, threads),
-                replication: try replicate.map { try Self.joinCluster($0, stream: stream, nodeID: nodeID!, replicas: streamReplicas) })
+                replication: try replicate.map { try Self.joinCluster(
+                        $0, stream: stream, nodeID: nodeID!, replicas: streamReplicas, shipGenerations: shipGenerations) })
         } catch {
             FileHandle.standardError.write("recd: error: \(error)\n".data(using: .utf8)!)
             throw ExitCode.failure
@@ -242,7 +251,12 @@ struct RecD: ParsableCommand {
             }
         }
         var scheduler: RefreshScheduler?
-        if let refreshEvery, let seconds = RefreshScheduler.seconds(refreshEvery) {
+        var clusterSchedule: ScheduledRefreshes?  // a cluster's schedule goes through the log: one REFRESH per slot
+        if let refreshEvery, let seconds = RefreshScheduler.seconds(refreshEvery), let replica = context.replica {
+            clusterSchedule = replica.scheduledRefreshes(
+                models: refreshModels.split(separator: ",").map(String.init), every: seconds)
+            clusterSchedule?.start()
+        } else if let refreshEvery, let seconds = RefreshScheduler.seconds(refreshEvery) {
             let metrics = context.metrics
             scheduler = RefreshScheduler(
                 database: database, models: refreshModels.split(separator: ",").map(String.init), every: seconds,
@@ -262,6 +276,7 @@ struct RecD: ParsableCommand {
         }
         stop.wait()
         scheduler?.stop()
+        clusterSchedule?.stop()
         http?.stop()
         server.shutdown()
         withExtendedLifetime(sources) {}

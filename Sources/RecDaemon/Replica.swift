@@ -27,6 +27,9 @@ final class Replica: Sendable {
         var stream = "recdb"
         var nodeID: String
         var replicas = 3
+        /// Ship each refreshed generation from the node that trained it (``GenerationShipping``) instead of every
+        /// node retraining (`--ship-generations`).
+        var shipGenerations = false
         /// The subject the stream stores: the stream's name + `.writes`.
         var subject: String { stream + ".writes" }
     }
@@ -56,10 +59,14 @@ final class Replica: Sendable {
         /// Milliseconds from acceptance (on any node) to commit here, for the last 4,096 entries.
         var lags: [Double] = []
         var lagCursor = 0
+        /// By model, the answer of its last replicated `REFRESH` here (how the node got the generation, seconds).
+        var refreshes: [String: QueryValue] = [:]
     }
 
     let settings: Settings
     private let jetStream: JetStream
+    /// Set with ``Settings/shipGenerations``.
+    private let shipping: GenerationShipping?
     private let database: RecDatabase
     private let writer: GroupCommitWriter
     private let limits: RequestLimits
@@ -79,6 +86,8 @@ final class Replica: Sendable {
         self.writer = writer
         self.limits = limits
         self.logger = logger
+        shipping = settings.shipGenerations
+            ? try GenerationShipping(jetStream: jetStream, writeStream: settings.stream, replicas: settings.replicas) : nil
         let applied = try database.appliedStreamSequence
         state.withLock {
             $0.applied = applied
@@ -109,6 +118,14 @@ final class Replica: Sendable {
         for write in accepted { write.promise.fail(error) }
         for waiter in waiters { waiter.promise.fail(error) }
         jetStream.close()
+    }
+
+    /// `--refresh-every` on this cluster: `REFRESH` entries published once per slot for all nodes
+    /// (``ScheduledRefreshes``), not started.
+    func scheduledRefreshes(models: [String], every interval: TimeInterval) -> ScheduledRefreshes {
+        ScheduledRefreshes(
+            jetStream: jetStream, subject: settings.subject, nodeID: settings.nodeID, models: models, every: interval
+        ) { [logger] problem in logger.warning("\(problem)") }
     }
 
     /// The last stream sequence this node has applied and committed.
@@ -297,8 +314,18 @@ final class Replica: Sendable {
     private func refresh(_ statement: Statement, entry: LogEntry, sequence: UInt64) {
         while state.withLock({ $0.applied < sequence - 1 && !$0.stopping }) { usleep(1_000) }
         let outcome = Result<QueryValue, any Error> {
+            // One-thread index builds: every node builds the same graph and serves the same answers.
             try Timestamp.$pinned.withValue(entry.acceptedAt) {
-                try database.execute(statement, control: RequestControl())
+                try RecDatabase.$reproducibleIndexBuilds.withValue(true) {
+                    let train = { try self.database.execute(statement, control: RequestControl()) }
+                    guard let shipping, let model = statement.refreshedModel else { return try train() }
+                    let answer = try shipping.refresh(
+                        model: model, in: database, id: entry.writeID, trainsHere: entry.origin == settings.nodeID,
+                        acceptedAt: entry.acceptedAt, train: train)
+                    logger.info("replica \(settings.nodeID): REFRESH \(model) at \(sequence): \(answer.jsonText)")
+                    state.withLock { $0.refreshes[model] = answer }
+                    return answer
+                }
             }
         }
         let mine = entry.origin == settings.nodeID ? entry.writeID : nil
@@ -362,7 +389,7 @@ final class Replica: Sendable {
             "applied_seq": .number(Double(now.applied)), "entries_applied": .number(Double(now.entriesApplied)),
             "writes_waiting": .number(Double(now.accepted.count)),
             "publish_failures": .number(Double(now.publishFailures)),
-            "lag_p50_ms": percentile(0.5), "lag_p99_ms": percentile(0.99),
+            "lag_p50_ms": percentile(0.5), "lag_p99_ms": percentile(0.99), "refreshes": .object(now.refreshes),
         ])
     }
 }

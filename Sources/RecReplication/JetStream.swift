@@ -145,6 +145,7 @@ public final class JetStream: Sendable {
                 config.Storage = js_FileStorage
                 config.Replicas = Int64(settings.replicas)
                 config.Duplicates = settings.duplicateWindow.nanoseconds
+                if let maxAge = settings.maxAge { config.MaxAge = maxAge.nanoseconds }
                 return js_AddStream(&info, context, &config, nil, &code)
             }
             if status == NATS_OK || code == JSStreamNameExistErr {
@@ -237,13 +238,20 @@ public struct StreamSettings: Sendable {
     public var replicas: Int
     /// How long the stream remembers message ids to drop resent duplicates.
     public var duplicateWindow: Duration
+    /// How long the stream keeps a message; nil: for ever (the write log).
+    public var maxAge: Duration?
 
-    /// Settings for stream `name` on `subject` with `replicas` copies and a two-minute duplicate window.
-    public init(name: String, subject: String, replicas: Int = 3, duplicateWindow: Duration = .seconds(120)) {
+    /// Settings for stream `name` on `subject` (may end in `.>`) with `replicas` copies, a two-minute duplicate
+    /// window and messages kept `maxAge` (for ever when nil).
+    public init(
+        name: String, subject: String, replicas: Int = 3, duplicateWindow: Duration = .seconds(120),
+        maxAge: Duration? = nil
+    ) {
         self.name = name
         self.subject = subject
         self.replicas = replicas
         self.duplicateWindow = duplicateWindow
+        self.maxAge = maxAge
     }
 }
 

@@ -7,6 +7,8 @@ import Synchronization
 public struct StreamMessage: Sendable {
     /// The message's sequence in the stream (1, 2, …).
     public var sequence: UInt64
+    /// The subject it was published to.
+    public var subject: String
     /// When the stream stored it, in nanoseconds since the epoch.
     public var storedAtNanoseconds: Int64
     /// The payload.
@@ -61,7 +63,8 @@ public final class OrderedConsumer: Sendable {
                 length == 0
                 ? [] : Array(UnsafeRawBufferPointer(start: natsMsg_GetData(message), count: length))
             return StreamMessage(
-                sequence: meta!.pointee.Sequence.Stream, storedAtNanoseconds: meta!.pointee.Timestamp, payload: payload)
+                sequence: meta!.pointee.Sequence.Stream, subject: String(cString: natsMsg_GetSubject(message)),
+                storedAtNanoseconds: meta!.pointee.Timestamp, payload: payload)
         }
     }
 

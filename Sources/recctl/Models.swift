@@ -155,6 +155,8 @@ extension RecCtl {
         @Flag(help: "Choose the parameters on the validation split first (a small grid), then refresh the best.")
         var tune = false
         @Option(help: "With --tune: start no new setting after this many seconds.") var budget: Double?
+        @Flag(help: "Build the generation's index one node at a time: the same vectors give the same graph (as recd --replicate does).")
+        var reproducibleIndex = false
 
         func validate() throws {
             if budget != nil && !tune { throw ValidationError("--budget goes with --tune") }
@@ -194,7 +196,9 @@ extension RecCtl {
                     tuned = result
                     report = result.refresh
                 } else {
-                    report = try db.refresh(spec, threads: max(1, threads), progress: progress, onEpoch: onEpoch)
+                    report = try RecDatabase.$reproducibleIndexBuilds.withValue(reproducibleIndex) {
+                        try db.refresh(spec, threads: max(1, threads), progress: progress, onEpoch: onEpoch)
+                    }
                 }
                 if bar { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
                 let r = report.record

@@ -9,7 +9,7 @@ struct RecCtl: ParsableCommand {
         commandName: "recctl",
         abstract: "Administer a RecDB database: create, import, inspect, check and back up.",
         subcommands: [
-            Init.self, Import.self, Export.self, Stats.self, Show.self, Check.self, Backup.self, Types.self, Vectors.self, Index.self, Eval.self,
+            Init.self, Import.self, Export.self, Generation.self, Stats.self, Show.self, Check.self, Backup.self, Types.self, Vectors.self, Index.self, Eval.self,
             Refresh.self, Models.self, Recommend.self, Similar.self, Tune.self, Query.self, Shell.self, Status.self, Report.self,
         ]
     )

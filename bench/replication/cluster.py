@@ -85,6 +85,7 @@ class Cluster:
         shutil.rmtree(work, ignore_errors=True)
         os.makedirs(work)
         self.urls = ",".join(f"nats://127.0.0.1:{NATS_BASE + i}" for i in range(3))
+        self.node_args = []  # extra recd arguments for every replicated node (--ship-generations, --refresh-every)
 
     # -- NATS --
     def start_nats(self, i):
@@ -122,7 +123,7 @@ class Cluster:
         log = open(os.path.join(self.work, f"{name}.log"), "ab")
         deadline = time.time() + timeout
         while True:
-            cluster = ["--replicate", self.urls, "--node-id", name] if replicate else []
+            cluster = ["--replicate", self.urls, "--node-id", name] + self.node_args if replicate else []
             proc = subprocess.Popen(
                 [os.path.join(self.bin, "recd"), "--db", db, "--socket", sock, "--no-warm-up", "--log-level", "notice"]
                 + cluster, stdout=log, stderr=log)
@@ -253,8 +254,8 @@ def recommend_answers(cluster, name, models):
     try:
         out = {}
         for model in models:
-            for user in ("u1", "u7", "u33"):
-                a = conn.ask(f"RECOMMEND 10 ITEMS FOR USER '{user}' USING {model} STRICT")
+            for user in ("u1", "u7", "u20", "u33", "u48"):
+                a = conn.ask(f"RECOMMEND 30 ITEMS FOR USER '{user}' USING {model} STRICT")
                 out[f"{model}/{user}"] = [(r["id"], round(r["score"], 5)) for r in a["result"]["items"]] \
                     if a.get("ok") else a["error"]["code"]
         return out
@@ -271,11 +272,41 @@ def missing_items(cluster, name, items):
         conn.close()
 
 
-def fault_run(cluster, seconds=16, clients=16):
+def at_rest(cluster, nodes, read, attempts=50):
+    """`read(node)` for every node while all of them have applied the same sequence (checked before and after)."""
+    for _ in range(attempts):
+        before = [cluster.status(n)["replication"]["applied_seq"] for n in nodes]
+        if len(set(before)) == 1:
+            values = {n: read(n) for n in nodes}
+            if [cluster.status(n)["replication"]["applied_seq"] for n in nodes] == before:
+                return values
+        time.sleep(0.2)
+    return {}
+
+
+def model_generation(cluster, name, model):
+    conn = cluster.connect(name)
+    try:
+        answer = conn.ask("SHOW MODELS")
+        models = answer.get("result", [])
+        models = models.get("models", models) if isinstance(models, dict) else models
+        return next((m.get("generation") for m in models if m.get("name") == model), 0)
+    finally:
+        conn.close()
+
+
+def fault_run(cluster, seconds=16, clients=16, ship=False, schedule=None):
     """Writers on r1 and r2; kill -9 of a NATS server and of recd r3 mid-stream; a backup taken under load
-    bootstraps r4. Returns the checks as a dict."""
+    bootstraps r4. With `ship` the nodes run --ship-generations (the node that accepts a REFRESH trains and ships,
+    the others install); with `schedule` (seconds) every node runs --refresh-every for popularity, which the log
+    must hold once per slot. Returns the checks as a dict."""
+    if ship:
+        cluster.node_args += ["--ship-generations"]
+    if schedule:
+        cluster.node_args += ["--refresh-every", f"{schedule}s", "--refresh-models", "popularity"]
     for i in range(3):
         cluster.start_nats(i)
+    nodes_started = time.time()
     for name in ("r1", "r2", "r3"):
         cluster.start_recd(name)
     stop = threading.Event()
@@ -323,6 +354,19 @@ def fault_run(cluster, seconds=16, clients=16):
     cluster.start_recd("r4", db=backup)
     r4_caught_up = cluster.wait_applied(["r4"], target)
     nodes = ["r1", "r2", "r3", "r4"]
+    generations = {}
+    if schedule:
+        # A scheduled refresh is one log entry per slot, whichever nodes published it: at the same applied
+        # sequence every node's popularity generation is the same, and about the run's length over the interval
+        # (not four times that). Then the nodes restart without the schedule, so that the comparisons below do not
+        # race the next slot.
+        generations = at_rest(cluster, nodes, lambda n: model_generation(cluster, n, "popularity"))
+        schedule_seconds = time.time() - nodes_started
+        cluster.node_args = [a for a in cluster.node_args if a not in ("--refresh-every", f"{schedule}s",
+                                                                        "--refresh-models", "popularity")]
+        for n in nodes:
+            cluster.kill_recd(n, signal.SIGTERM)
+            cluster.start_recd(n)
     items = [i for w in writers for i in w.acked_items] + ["final"]
     lost = {n: missing_items(cluster, n, items) for n in nodes}
     stats = {n: recctl_stats(cluster, n) for n in nodes}
@@ -338,21 +382,39 @@ def fault_run(cluster, seconds=16, clients=16):
         refreshed = max(refreshed, answer.get("result", {}).get("seq", 0))
     conn.close()
     refreshed_everywhere = cluster.wait_applied(nodes, refreshed)
+    refresh_outcomes = {n: cluster.status(n)["replication"].get("refreshes", {}) for n in nodes}
+    shipped_ok = True
+    if ship:
+        # r2 accepted the REFRESH: it trains ALS and ships it; every other node installs the shipment. Popularity
+        # is not shipped (its refresh also updates live counters): every node trains it.
+        how = {n: refresh_outcomes[n].get("als", {}).get("replicated_as") for n in nodes}
+        shipped_ok = how["r2"] == "trained_and_shipped" and all(how[n] == "installed" for n in nodes if n != "r2")
     answers = {n: recommend_answers(cluster, n, ["popularity", "als"]) for n in nodes}
     same_stats = all(stats[n] == stats["r1"] for n in nodes)
-    # The trained factors are compared byte for byte (LMDB's model_data database); the popularity answers must be
-    # identical. ALS answers come from each node's HNSW graph, built by parallel workers in a nondeterministic order,
-    # so their tails may differ between nodes: their top-10 overlap is reported.
+    # The trained factors are compared byte for byte (LMDB's model_data database), and every model's answers must be
+    # identical on every node: each node builds its generation's HNSW graph one node at a time (a reproducible
+    # build), so even an approximate search's tail agrees.
     model_bytes = {n: subprocess.run(["mdb_dump", "-s", "model_data", cluster.dbs[n]], capture_output=True).stdout
                    for n in nodes}
     same_model_bytes = all(model_bytes[n] == model_bytes["r1"] and model_bytes[n] for n in nodes)
-    same_answers = all(answers[n][k] == answers["r1"][k] for n in nodes for k in answers["r1"] if k.startswith("popularity"))
-    overlaps = [len({i for i, _ in answers[n][k]} & {i for i, _ in answers["r1"][k]}) / 10
+    answered = all(isinstance(answers[n][k], list) and answers[n][k] for n in nodes for k in answers["r1"])
+    same_answers = answered and all(answers[n][k] == answers["r1"][k] for n in nodes for k in answers["r1"])
+    overlaps = [len({i for i, _ in answers[n][k][:10]} & {i for i, _ in answers["r1"][k][:10]}) / 10
                 for n in nodes for k in answers["r1"] if k.startswith("als") and isinstance(answers[n][k], list)]
     als_overlap = round(sum(overlaps) / len(overlaps), 3) if overlaps else None
-    same_answers = same_answers and same_model_bytes and (als_overlap or 0) >= 0.9
+    same_answers = same_answers and same_model_bytes
     statuses = {n: cluster.status(n)["replication"] for n in nodes}
+    schedule_ok = True
+    if schedule:
+        slots = schedule_seconds / schedule
+        schedule_ok = bool(generations) and len(set(generations.values())) == 1 and 1 <= generations["r1"] <= slots + 2
     result = {
+        "ship_generations": ship,
+        "refresh_outcomes": refresh_outcomes,
+        "popularity_generations": generations,
+        "schedule_slots": round(slots, 1) if schedule else None,
+        "scheduled_refresh_once_per_slot": schedule_ok if schedule else None,
+        "als_shipped_and_installed": shipped_ok if ship else None,
         "acked_writes": len(items) + acked_events,
         "acked_items": len(items),
         "acked_events": acked_events,
@@ -368,9 +430,10 @@ def fault_run(cluster, seconds=16, clients=16):
         "identical_recommendations": same_answers,
         "identical_model_bytes": same_model_bytes,
         "als_top10_overlap_vs_r1": als_overlap,
-        "als_answers_identical": all(answers[n][k] == answers["r1"][k] for n in nodes for k in answers["r1"]),
+        "als_answers_identical": all(answers[n][k] == answers["r1"][k] for n in nodes for k in answers["r1"]
+                                     if k.startswith("als")),
         "nodes_converged": bool(caught_up and r4_caught_up and same_stats and same_answers and events_ok
-                                and refreshed_everywhere),
+                                and refreshed_everywhere and schedule_ok and shipped_ok),
         "final_sequence": target,
         "fault_run_writes_per_s": round((len(items) + acked_events) / elapsed, 1),
         "timeline": timeline,
@@ -435,6 +498,15 @@ def bench(bin_dir, work, rounds, seconds):
     say("fault run:", json.dumps({k: fault[k] for k in ("acked_writes", "acked_writes_lost", "nodes_converged",
                                                          "identical_stats", "identical_recommendations")}))
     result["fault_run"] = fault
+    say("fault run with --ship-generations and a replicated --refresh-every 4s schedule")
+    cluster = Cluster(bin_dir, os.path.join(work, "fault-ship"))
+    try:
+        shipped = fault_run(cluster, seconds=16, ship=True, schedule=4)
+    finally:
+        cluster.stop()
+    say("fault run (ship):", json.dumps({k: shipped[k] for k in ("acked_writes", "acked_writes_lost", "nodes_converged",
+                                                                "als_shipped_and_installed", "refresh_seconds")}))
+    result["fault_run_ship"] = shipped
     single, replicated, lags = [], [], []
     reads = {1: [], 3: []}
     for r in range(rounds):
@@ -487,6 +559,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", help="bench: where to write the full result JSON")
+    parser.add_argument("--ship", action="store_true", help="test: recd --ship-generations on every node")
+    parser.add_argument("--schedule", type=float, help="test: recd --refresh-every SECONDS for popularity")
     args = parser.parse_args()
     if args.mode == "bench":
         full, summary = bench(args.bin, args.work, args.rounds, args.seconds)
@@ -497,7 +571,7 @@ def main():
         return
     cluster = Cluster(args.bin, args.work)
     try:
-        result = fault_run(cluster, seconds=args.seconds)
+        result = fault_run(cluster, seconds=args.seconds, ship=args.ship, schedule=args.schedule)
     finally:
         cluster.stop()
     ok = result["acked_writes_lost"] == 0 and result["nodes_converged"] and result["read_your_write_on_another_node"]

@@ -10,6 +10,13 @@ extension RecDatabase {
     /// The share of tombstones (deleted nodes still in the graph) above which linking rebuilds from scratch.
     public static let tombstoneRebuildRatio = 0.1
 
+    /// While bound to `true` (`RecDatabase.$reproducibleIndexBuilds.withValue(true) { … }`), index builds on this
+    /// thread link their nodes one at a time, in node order, whatever `threads` they are given: the same vectors and
+    /// seed then give the same graph byte for byte. Parallel workers interleave their insertions by timing, so two
+    /// builds of the same vectors differ in a few links, and an approximate search's tail with them. The nodes of a
+    /// replicated cluster build under it (each node's refresh of the log's `REFRESH`), so every node answers alike.
+    @TaskLocal public static var reproducibleIndexBuilds = false
+
     /// Brings a space's index up to date and makes the result the active generation, in one small transaction.
     ///
     /// Without an index, or with `full`, or when deleted nodes would pass ``tombstoneRebuildRatio``, it builds a
@@ -121,7 +128,8 @@ extension RecDatabase {
         }
         // 2. Build in memory.
         let total = nodes.count
-        builder.insert(nodes, threads: threads) { done in progress?(Double(done) / Double(max(total, 1))) }
+        let workers = Self.reproducibleIndexBuilds ? 1 : threads
+        builder.insert(nodes, threads: workers) { done in progress?(Double(done) / Double(max(total, 1))) }
         let upperBlob = builder.upperBlob()
         let generation = space.generation(kind) + 1
         let chunk = 1 << chunkShift

@@ -89,6 +89,12 @@ public struct Statement: Sendable {
         return false
     }
 
+    /// The model `REFRESH MODEL name` names, as written; nil for every other statement.
+    public var refreshedModel: String? {
+        if case .refresh(let name) = body { return name }
+        return nil
+    }
+
     /// Whether ``RecDatabase/prepareModelInputs(for:)`` may run a model for it (`ASK`, `UPSERT ITEM`): a server runs
     /// that step off its event loops and before its writer's transaction.
     public var needsModelInputs: Bool {

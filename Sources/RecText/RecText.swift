@@ -1,4 +1,5 @@
 import RecDB
+import RecKernels
 import RecML
 
 /// RecDB's text features on RecML: the MiniLM sentence encoder and the SmolLM2 language model, installed into the
@@ -74,10 +75,8 @@ final class SmolLMDriver: GuidedLanguageModel {
         prefix: [Int32], suffixes: [[Int32]], maxTokens: Int, shouldStop: () -> Bool,
         choose: (_ sequence: Int, _ logits: UnsafeMutablePointer<Float>) -> GuidedToken
     ) throws -> [[Int32]] {
-        try model.generateGuidedBatch(prefix: prefix, suffixes: suffixes, maxTokens: maxTokens, shouldStop: shouldStop) {
-            let step = choose($0, $1)
-            return SmolLM.GuidedStep(token: step.token, isLast: step.isLast)
-        }
+        try model.generateGuidedBatch(
+            prefix: prefix, suffixes: suffixes, maxTokens: maxTokens, shouldStop: shouldStop, choose: choose)
     }
 
     func complete(

@@ -1,13 +1,16 @@
 import RecDB
+import RecKernels
 import RecML
 
 /// RecDB's text features on RecML: the MiniLM sentence encoder and the SmolLM2 language model, installed into the
-/// engine as its ``RecDB/TextRuntime``. An app that wants `USING text`, `MATCHING`, `EXPLAIN GENERATED` or `ASK`
-/// links this module and calls ``install()`` once at start; `recd` and `recctl` do.
+/// engine as its ``RecDB/TextRuntime``, and the `text` model kind. An app that wants `USING text`, `MATCHING`,
+/// `EXPLAIN GENERATED` or `ASK` links this module and calls ``install()`` once at start; `recd` and `recctl` do.
 public enum RecText {
-    /// Installs ``RecTextRuntime`` as the engine's text runtime (idempotent).
+    /// Installs ``RecTextRuntime`` as the engine's text runtime and registers the `text` model kind with the
+    /// engine's model registry (idempotent).
     public static func install() {
         TextFeatures.install(RecTextRuntime())
+        ModelRegistry.register(StoredText.self)
     }
 }
 
@@ -74,10 +77,8 @@ final class SmolLMDriver: GuidedLanguageModel {
         prefix: [Int32], suffixes: [[Int32]], maxTokens: Int, shouldStop: () -> Bool,
         choose: (_ sequence: Int, _ logits: UnsafeMutablePointer<Float>) -> GuidedToken
     ) throws -> [[Int32]] {
-        try model.generateGuidedBatch(prefix: prefix, suffixes: suffixes, maxTokens: maxTokens, shouldStop: shouldStop) {
-            let step = choose($0, $1)
-            return SmolLM.GuidedStep(token: step.token, isLast: step.isLast)
-        }
+        try model.generateGuidedBatch(
+            prefix: prefix, suffixes: suffixes, maxTokens: maxTokens, shouldStop: shouldStop, choose: choose)
     }
 
     func complete(

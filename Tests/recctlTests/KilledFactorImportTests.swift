@@ -34,11 +34,7 @@ struct KilledFactorImportTests {
 
     @Test func exportThenKilledImportLeavesThePreviousGenerationServing() throws {
         try TemporaryDirectory.with { folder in
-            let csv = folder.appending("events.csv")
-            try KilledRefreshTests.writeEvents(to: csv)
-            let path = folder.appending("db")
-            try RecCtl.succeed("init", "--db", path)
-            try RecCtl.succeed("import", "csv", csv, "--kind", "events", "--db", path)
+            let path = try KilledJob.makeDatabase(in: folder)
 
             let export = try RecCtl.succeed("export", "events", "--out", folder.appending("export"), "--db", path, "--json").json
             #expect(export["interactions"] as? Int == 3000 && export["users"] as? Int == 300, "\(export)")
@@ -55,30 +51,12 @@ struct KilledFactorImportTests {
             // write phase, before the switch.
             let large = folder.appending("large")
             try Self.writeFactors(for: path, rank: 128, to: large)
-            var itemsAtKill = 0
-            var generationAtKill: UInt32 = 0
-            let result: RecCtl.Result
-            do {
-                let watcher = try RecDatabase.open(at: path)
-                let child = try RecCtl.Child(["import", "model", "als", "--from", large, "--threads", "1", "--db", path])
-                let deadline = Date().addingTimeInterval(90)
-                while child.process.isRunning && Date() < deadline {
-                    (itemsAtKill, generationAtKill) = try watcher.read { r in
-                        let items = try r.space("als@2") == nil ? 0 : try r.vectorCount(space: "als@2", .items)
-                        return (items, try r.model("als")?.generation ?? 0)
-                    }
-                    if itemsAtKill > 0 { break }
-                    usleep(500)
-                }
-                kill(child.pid, SIGKILL)
-                result = child.finish()
-            }
-            try #require(
-                result.reason == .uncaughtSignal && result.status == SIGKILL,
-                "the import was not killed mid-way (it ended on its own, or never got going): \(result)")
+            let (itemsAtKill, generationAtKill) = try KilledJob.killWhileWriting(
+                ["import", "model", "als", "--from", large, "--threads", "1", "--db", path],
+                space: "als@2", model: "als", at: path, poll: 500)
             #expect(itemsAtKill > 0 && generationAtKill == 1)
 
-            let db = try KilledSASRecRefreshTests.firstGenerationServes("als", at: path)
+            let db = try KilledJob.firstGenerationServes("als", at: path)
             let next = try RecCtl.succeed("import", "model", "als", "--from", large, "--threads", "1", "--db", path, "--json").json
             #expect(next["generation"] as? Int == 2 && next["rank"] as? Int == 128, "\(next)")
             #expect(try db.spaces().map(\.name) == ["als@2"])

@@ -13,32 +13,22 @@ import Testing
 struct KilledIRGANRefreshTests {
     @Test func killedTrainingLeavesThePreviousGenerationServing() throws {
         try TemporaryDirectory.with { folder in
-            let csv = folder.appending("events.csv")
-            try KilledRefreshTests.writeEvents(to: csv)
-            let path = folder.appending("db")
-            try RecCtl.succeed("init", "--db", path)
-            try RecCtl.succeed("import", "csv", csv, "--kind", "events", "--db", path)
+            let path = try KilledJob.makeDatabase(in: folder)
             let first = try RecCtl.succeed(
                 "refresh", "irgan", "--factors", "8", "--iterations", "20", "--rounds", "1", "--threads", "1", "--db", path,
                 "--json")
             try #require(KilledSASRecRefreshTests.lastLine(first.stdout)["generation"] as? Int == 1, "\(first)")
 
             // A refresh that would play 10,000 rounds: kill it while it trains.
-            let result: RecCtl.Result
-            do {
-                let child = try RecCtl.Child([
+            let started = Date()
+            try KilledJob.kill(
+                [
                     "refresh", "irgan", "--factors", "8", "--iterations", "20", "--rounds", "10000", "--threads", "1",
                     "--db", path, "--json",
-                ])
-                usleep(1_500_000)
-                kill(child.pid, SIGKILL)
-                result = child.finish()
-            }
-            try #require(
-                result.reason == .uncaughtSignal && result.status == SIGKILL,
-                "the refresh ended before it was killed: \(result)")
+                ], at: path, poll: 10_000, what: "while it trained"
+            ) { _, _ in Date().timeIntervalSince(started) >= 1.5 }
 
-            let db = try KilledSASRecRefreshTests.firstGenerationServes("irgan", at: path)
+            let db = try KilledJob.firstGenerationServes("irgan", at: path)
             let next = try RecCtl.succeed(
                 "refresh", "irgan", "--factors", "8", "--iterations", "20", "--rounds", "1", "--threads", "1", "--db", path,
                 "--json")

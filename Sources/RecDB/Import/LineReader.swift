@@ -35,6 +35,8 @@ public final class LineReader {
     public let path: String
     /// The number of the line most recently returned (1-based).
     public private(set) var lineNumber = 0
+    /// `path:line` of the line most recently returned, for error messages.
+    public var location: String { "\(path):\(lineNumber)" }
     /// How each line's bytes are decoded; with `.utf8` an invalid line throws `invalidUTF8`.
     public let encoding: TextEncoding
     private let file: UnsafeMutablePointer<FILE>

@@ -2,7 +2,7 @@ import Foundation
 
 /// Writes one new model generation beside the active one, in chunked write transactions: what a ``StoredModel``
 /// stores (an embedding space, parts of `model_data`) before refresh switches the model to it.
-struct GenerationWriter {
+package struct GenerationWriter {
     let database: RecDatabase
     /// The model's name.
     let model: String
@@ -45,7 +45,7 @@ struct GenerationWriter {
 
     /// Writes row-major item vectors (zero rows skipped) into a new space `MODEL@GENERATION` (cosine unless
     /// `metric` says otherwise), in chunks; the index is built by ``buildItemIndex()``.
-    mutating func writeItemVectors(_ vectors: [Float], dimension d: Int, metric: Metric = .cosine) throws {
+    package mutating func writeItemVectors(_ vectors: [Float], dimension d: Int, metric: Metric = .cosine) throws {
         let spaceName = ModelSchema.spaceName(model, generation)
         // Left by a refresh that failed or crashed (the job guard keeps live ones apart).
         try database.dropSpace(spaceName, if: { _ in true })
@@ -68,7 +68,7 @@ struct GenerationWriter {
     }
 
     /// Builds the HNSW index of the generation's item vectors.
-    func buildItemIndex() throws {
+    package func buildItemIndex() throws {
         guard let space else { return }
         try database.buildIndex(space: space, kind: .items, threads: threads)
     }

@@ -11,7 +11,7 @@ import Synchronization
 /// model), it stops with ``Missing``; the executor closes the transaction, runs the models and starts the step again.
 public struct ModelInputs: Sendable {
     /// MiniLM vectors, by the text they encode.
-    var textVectors: [String: [Float]] = [:]
+    package var textVectors: [String: [Float]] = [:]
     /// Profile texts (a self-description and the interests the language model read in it), by the description.
     var profileTexts: [String: String] = [:]
     /// Shopper requests as the language model read them (`ASK`), by the shopper's words.

@@ -17,7 +17,7 @@ public struct ModelSpec: Sendable, Hashable {
     let shape: Shape
 
     /// A spec of one stored kind with these parameters.
-    init(_ model: any StoredModel) { shape = .single(model) }
+    package init(_ model: any StoredModel) { shape = .single(model) }
 
     private init(shape: Shape) { self.shape = shape }
 

@@ -4,7 +4,7 @@ import Foundation
 // Recommend/ resolves requests into these and ranks the candidates.
 
 /// A scored candidate before ranking: which model found it and which source items drove it.
-struct Candidate {
+package struct Candidate {
     var item: UInt32
     var score: Float
     var model: String
@@ -17,7 +17,7 @@ struct Candidate {
 }
 
 /// A request resolved against the snapshot: internal ids, the exclusions and the allowed set.
-struct ResolvedRequest {
+package struct ResolvedRequest {
     var request: RecommendRequest
     var userID: UInt32?
     /// The user's recent history, newest first.
@@ -36,7 +36,7 @@ struct ResolvedRequest {
     var inputs: ModelInputs?
 
     /// The MiniLM vector of `text`: from ``inputs`` when given (``ModelInputs/Missing`` when absent), else encoded.
-    func textVector(_ text: String) throws -> [Float] {
+    package func textVector(_ text: String) throws -> [Float] {
         if let inputs { return try inputs.textVector(text) }
         return try SharedTextEncoder.encode(text)
     }

@@ -6,7 +6,7 @@ import Foundation
 /// A value is the kind's parameters (`StoredALS(parameters:)`); the statics describe the kind. Adding a kind is one
 /// file with a conforming type plus one line in ``ModelRegistry/builtIn``: the planner, ``ModelSpec``, refresh and
 /// evaluation reach it only through the registry.
-protocol StoredModel: Sendable, Hashable {
+package protocol StoredModel: Sendable, Hashable {
     /// The kind written in the model's record; also the name a refresh stores it under by default.
     static var kind: ModelKind { get }
     /// Other names `ModelSpec.named` accepts for the kind (`pop`, `knn`).
@@ -66,18 +66,18 @@ protocol StoredModel: Sendable, Hashable {
 }
 
 extension StoredModel {
-    static var aliases: [String] { [] }
-    static var storedParameters: [ModelParameter<Self>] { [] }
-    static var trainsOnItems: Bool { false }
-    static var needsTextEncoder: Bool { false }
-    static var personalises: Bool { false }
-    static var keepsItemVectorsCurrent: Bool { false }
-    var tuningGrid: [Self] { [self] }
-    func validateParameters() throws {}
-    func checkFits(_ log: InteractionLog) throws {}
-    func vectorsForNewItems(_ trained: any Recommender) -> ((Item) -> [Float]?)? { nil }
+    package static var aliases: [String] { [] }
+    package static var storedParameters: [ModelParameter<Self>] { [] }
+    package static var trainsOnItems: Bool { false }
+    package static var needsTextEncoder: Bool { false }
+    package static var personalises: Bool { false }
+    package static var keepsItemVectorsCurrent: Bool { false }
+    package var tuningGrid: [Self] { [self] }
+    package func validateParameters() throws {}
+    package func checkFits(_ log: InteractionLog) throws {}
+    package func vectorsForNewItems(_ trained: any Recommender) -> ((Item) -> [Float]?)? { nil }
 
-    static func currentItemVector<Reader: CatalogReading & ~Copyable>(
+    package static func currentItemVector<Reader: CatalogReading & ~Copyable>(
         for item: Item, record: ModelRecord, inputs: ModelInputs?, in reader: borrowing Reader
     ) throws -> [Float]? { nil }
 
@@ -101,7 +101,7 @@ extension StoredModel {
 }
 
 /// What training reads: the snapshot's interactions and, for the kinds that need them, the catalog's items.
-struct TrainingInput {
+package struct TrainingInput {
     var log: InteractionLog
     var threads: Int = 2
     /// The catalog's items (read only when a kind ``StoredModel/trainsOnItems``).
@@ -116,7 +116,7 @@ struct TrainingInput {
 }
 
 /// One named parameter of a kind: how its typed value reads as the number a record stores, and back.
-struct ModelParameter<Model> {
+package struct ModelParameter<Model> {
     let name: String
     let read: (Model) -> Double
     let assign: (inout Model, Double) -> Void

@@ -2,6 +2,8 @@ import Foundation
 
 /// Transformer text embeddings of items: all-MiniLM-L6-v2 (the installed ``TextRuntime``'s encoder) over each
 /// item's title, description, category path and brand, 384-d unit vectors in a cosine space with its HNSW index.
+/// What the `text` kind trains and stores (RecText registers that kind, see ``TextFeatures``), and what the kinds
+/// built on its vectors (`llmprofile`, `textadapter`) start from; it runs on any ``SentenceEncoder``.
 ///
 /// Trained on every item of the catalog, like the content model; a user's score for an item is the cosine between
 /// the item and the user's recency profile (``ItemVectorProfile``). Evaluation reads the vectors a refresh stored
@@ -59,6 +61,21 @@ public struct TextModel: Recommender {
         encodedItems = done
         itemVectors = vectors
         hasVector = ItemVectorProfile.rowsWithVectors(vectors, dimension: dimension)
+    }
+
+    /// The model a refresh or an evaluation trains on `input`: the stored text model's vectors
+    /// (``TrainingInput/textVectors``) and the shared encoder for the items with text they do not cover. Callers check
+    /// the encoder first (``ModelSpec/requireTextEncoder()``) when stored vectors do not cover every item; without it
+    /// the model knows only the stored vectors. The `text` kind (RecText) trains this, and so do the kinds built on
+    /// its vectors (`llmprofile`, `textadapter`).
+    package init(training input: TrainingInput) {
+        let stored = input.textVectors?.vectors ?? [:]
+        let itemLimit = input.log.itemLimit
+        self.init(
+            items: input.items, itemLimit: itemLimit, stored: stored, dimension: input.textVectors?.dimension ?? 384,
+            encoder: Self.itemsToEncode(input.items, itemLimit: itemLimit, stored: stored).isEmpty
+                ? nil : try? SharedTextEncoder.get(),
+            threads: input.threads, progress: input.progress)
     }
 
     /// A model that knows no item (the encoder is not installed).

@@ -1,3 +1,4 @@
+import RecKernels
 import Synchronization
 
 /// The text and language-model runtimes the engine's text features run on: a sentence encoder (the `text` model,
@@ -28,20 +29,6 @@ public protocol SentenceEncoder: Sendable {
     func encode(_ text: String) -> [Float]
     /// The vectors of `texts`, in order, on up to `threads` threads.
     func encode(_ texts: [String], threads: Int) -> [[Float]]
-}
-
-/// One token chosen by the caller of ``GuidedLanguageModel/generateGuidedBatch(prefix:suffixes:maxTokens:shouldStop:choose:)``.
-public struct GuidedToken: Sendable, Hashable {
-    /// The token to append.
-    public var token: Int32
-    /// Whether the sequence ends with this token.
-    public var isLast: Bool
-
-    /// Appends `token`; `isLast` ends the sequence with it.
-    public init(token: Int32, isLast: Bool) {
-        self.token = token
-        self.isLast = isLast
-    }
 }
 
 /// A small chat language model as the engine drives it. Not `Sendable`: it owns one workspace, and the engine

@@ -102,7 +102,7 @@ struct FactorRows: Sendable {
             files.append(path)
             let reader = try LineReader(path: path)
             while let line = try reader.nextLine() {
-                let location = "\(path):\(reader.lineNumber)"
+                let location = reader.location
                 if line.allSatisfy(\.isWhitespace) { continue }
                 let row: QueryValue
                 do {

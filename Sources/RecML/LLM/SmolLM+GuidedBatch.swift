@@ -1,20 +1,8 @@
+import RecKernels
+
 /// Guided batch decoding: the caller picks every token (a grammar, a token mask, forced spans) from the logits, and
 /// the evaluated prompt prefix is kept between calls so that a prefix shared by many requests is computed once.
 extension SmolLM {
-    /// What the caller decided for one sequence at one step.
-    public struct GuidedStep: Sendable, Hashable {
-        /// The token to append.
-        public var token: Int32
-        /// Whether the sequence ends with this token (it is returned but not evaluated).
-        public var isLast: Bool
-
-        /// Appends `token`; `isLast` ends the sequence with it.
-        public init(token: Int32, isLast: Bool) {
-            self.token = token
-            self.isLast = isLast
-        }
-    }
-
     /// Decodes one continuation of `prefix` per entry of `suffixes`, letting `choose(sequence, logits)` pick each
     /// token from the `vocab` logits of that sequence (it may read or overwrite them). The prefix is evaluated once
     /// and its KV cache kept in this model, so the next call with the same prefix starts from it; sequences whose
@@ -24,7 +12,7 @@ extension SmolLM {
     /// stops the batch with `interrupted`.
     public func generateGuidedBatch(
         prefix: [Int32], suffixes: [[Int32]], maxTokens: Int, shouldStop: () -> Bool = { false },
-        choose: (_ sequence: Int, _ logits: UnsafeMutablePointer<Float>) -> GuidedStep
+        choose: (_ sequence: Int, _ logits: UnsafeMutablePointer<Float>) -> GuidedToken
     ) throws -> [[Int32]] {
         guard !prefix.isEmpty, !suffixes.isEmpty, maxTokens > 0 else {
             throw RecMLError(.invalidArgument, "empty prefix, empty batch or no token budget")

@@ -25,25 +25,8 @@ struct HyGenRecTests {
 
     @Test func offlineTopTenIsTheServedHyGenRecList() throws {
         try TemporaryDirectory.with { folder in
-            var options = RecDatabase.Options()
-            options.storage.noSync = true
-            let full = try folder.createDatabase("full", options: options)
-            try Fixture.writeItems(full)
-            try Fixture.writeEvents(full, Fixture.events)
-            let (log, catalog) = try full.read { r -> (InteractionLog, [Item]) in
-                var items: [Item] = []
-                try r.forEachItem { items.append($0); return .next }
-                return (try r.interactionLog(), items)
-            }
-            let split = EvaluationSplit(log, kind: .leaveLastOut)
-            let byUser = Dictionary(grouping: Fixture.events, by: \.user)
-            let trainingEvents = Fixture.events.filter { e in
-                let own = byUser[e.user]!
-                return own.firstIndex { $0.item == e.item }! < own.count - 2
-            }
-            let served = try folder.createDatabase("train", options: options)
-            try Fixture.writeItems(served)
-            try Fixture.writeEvents(served, trainingEvents)
+            let parity = try ServingParity(in: folder)
+            let (full, served, split, catalog) = (parity.full, parity.served, parity.split, parity.catalog)
 
             // Before its parts are trained there is nothing to blend.
             #expect(throws: RecDBError.self) { try served.refresh(try ModelSpec.named("hygenrec")) }
@@ -60,20 +43,11 @@ struct HyGenRecTests {
             #expect(stored.warmWeights == model.warmWeights && stored.coldWeights == model.coldWeights)
             #expect(abs(stored.warmWeights.reduce(0, +) - 1) < 1e-4 && stored.validationUsers > 0)
 
-            let evaluator = Evaluator(split: split, catalogItems: catalog.count, sessionGap: full.sessionGap)
-            var compared = 0
-            for user in split.test.keys.sorted() {
-                let offline = evaluator.ranking(for: user, model: model).map { "i\($0)" }
-                let id = try #require(try full.read { r in try r.externalUserID(user) })
-                let answer = try served.query(
-                    "RECOMMEND 10 ITEMS FOR USER $u USING hygenrec STRICT", parameters: ["u": .string(id)])
-                let items = try #require(answer["items"]?.arrayValue)
-                let online = items.compactMap { $0["id"]?.stringValue }
-                #expect(offline == online, "user \(id)")
-                #expect(online.count == 10 && items.allSatisfy { $0["model"]?.stringValue == "hygenrec" })
-                compared += 1
+            try parity.expectOfflineEqualsServed(
+                model, statement: "RECOMMEND 10 ITEMS FOR USER $u USING hygenrec STRICT", name: "hygenrec"
+            ) { items in
+                #expect(items.count == 10 && items.allSatisfy { $0["model"]?.stringValue == "hygenrec" })
             }
-            #expect(compared == Fixture.tastes * Fixture.usersPerTaste)
 
             // The same list as the BLEND its warm weights spell (every fixture user is warm).
             let terms = zip(stored.parts, stored.warmWeights).map { "\($0) \($1)" }.joined(separator: ", ")

@@ -21,7 +21,8 @@ let package = Package(
         .executableTarget(
             name: "text-latency",
             dependencies: [
-                .product(name: "RecDB", package: rootIdentity), .product(name: "RecClient", package: rootIdentity),
+                .product(name: "RecDB", package: rootIdentity), .product(name: "RecText", package: rootIdentity),
+                .product(name: "RecClient", package: rootIdentity),
             ]
         ),
     ]

@@ -120,22 +120,37 @@ extension ImportSink {
         try row(at: location(), records)
     }
 
-    /// Reads every row of `reader`, turning invalid UTF-8 into a rejected row (the import goes on with
-    /// `--skip-bad`) and other read errors (a truncated gzip stream) into a stop.
+    /// Reads every row of `reader` (``forEachRecord(of:next:_:)``).
     func forEachRow(of reader: CSVReader, _ body: ([String]) throws -> Void) throws {
+        try forEachRecord(of: reader.lines, next: reader.nextRow, body)
+    }
+
+    /// Reads every line of `reader` that is not blank (``forEachRecord(of:next:_:)``); `reader.location` names the
+    /// line being handed to `body`.
+    func forEachLine(of reader: LineReader, _ body: (String) throws -> Void) throws {
+        try forEachRecord(of: reader, next: reader.nextLine) { line in
+            if !line.allSatisfy(\.isWhitespace) { try body(line) }
+        }
+    }
+
+    /// The loop every format reads its input with, one record (a line, a CSV row) at a time from `next`: invalid
+    /// UTF-8 rejects that record alone (the import goes on with `--skip-bad`), other read errors (a truncated gzip
+    /// stream) stop it, and the fraction of `lines` consumed is the import's progress. The rows `body` hands to the
+    /// sink are batched, validated and resumed by the sink (``row(at:_:)``).
+    private func forEachRecord<Record>(
+        of lines: LineReader, next: () throws -> Record?, _ body: (Record) throws -> Void
+    ) throws {
         while true {
-            let fields: [String]?
+            let record: Record?
             do {
-                fields = try reader.nextRow()
+                record = try next()
             } catch let error as RecDBError where error.code == .invalidUTF8 {
                 try reject(error)
                 continue
             }
-            guard let fields else { break }
-            if reader.lines.fileSize > 0 {
-                fraction = Double(reader.lines.bytesRead) / Double(reader.lines.fileSize)
-            }
-            try body(fields)
+            guard let record else { break }
+            if lines.fileSize > 0 { fraction = Double(lines.bytesRead) / Double(lines.fileSize) }
+            try body(record)
         }
     }
 }

@@ -227,21 +227,11 @@ public struct JSONLinesFormat: ImportFormat {
     /// Reads one object per line; a line that is not a JSON object, or not valid UTF-8, is rejected alone.
     public func read(into sink: ImportSink) throws {
         let reader = try sink.openLines(path)
-        while true {
-            let line: String?
-            do {
-                line = try reader.nextLine()
-            } catch let error as RecDBError where error.code == .invalidUTF8 {
-                try sink.reject(error)
-                continue
-            }
-            guard let line else { break }
-            if reader.fileSize > 0 { sink.fraction = Double(reader.bytesRead) / Double(reader.fileSize) }
-            if line.allSatisfy(\.isWhitespace) { continue }
-            let location = "\(path):\(reader.lineNumber)"
+        try sink.forEachLine(of: reader) { line in
+            let location = reader.location
             guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
                 try sink.reject(at: location, "not a JSON object (malformed or truncated line)")
-                continue
+                return
             }
             try sink.parseRow(at: location) {
                 try map.records(columns: Array(object.keys).sorted()) { object[$0] }

@@ -38,19 +38,9 @@ public struct SequenceFormat: ImportFormat {
         let reader = try sink.openLines(path)
         // Per user, the events stamped so far: a user on a later line continues where the earlier line ended.
         var stamped: [String: Int64] = [:]
-        while true {
-            let line: String?
-            do {
-                line = try reader.nextLine()
-            } catch let error as RecDBError where error.code == .invalidUTF8 {
-                try sink.reject(error)
-                continue
-            }
-            guard let line else { break }
-            if reader.fileSize > 0 { sink.fraction = Double(reader.bytesRead) / Double(reader.fileSize) }
+        try sink.forEachLine(of: reader) { line in
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
-            if fields.isEmpty { continue }
-            try sink.parseRow(at: "\(path):\(reader.lineNumber)") {
+            try sink.parseRow(at: reader.location) {
                 guard fields.count >= 2 else {
                     throw FieldParsing.Invalid(
                         message: "user '\(fields[0].prefix(40))' has no items (expected 'user item item …')")

@@ -74,77 +74,11 @@ struct StoredContent: StoredModel {
     }
 }
 
-/// MiniLM item embeddings as a stored kind: item vectors in a cosine space `NAME@g` (indexed); phrases, profiles
-/// and new items are encoded at request time (`recctl models install minilm`).
-struct StoredText: StoredModel {
-    static var kind: ModelKind { .text }
-    static var aliases: [String] { ["minilm"] }
-    static var trainsOnItems: Bool { true }
-    static var needsTextEncoder: Bool { true }
-    static var keepsItemVectorsCurrent: Bool { true }
-
-    init() {}
-
-    func train(_ input: TrainingInput) -> any Recommender {
-        // Callers check the encoder first (`requireTextEncoder`) when stored vectors do not cover every item;
-        // without it the model knows only the stored vectors.
-        let stored = input.textVectors?.vectors ?? [:]
-        let itemLimit = input.log.itemLimit
-        return TextModel(
-            items: input.items, itemLimit: itemLimit, stored: stored, dimension: input.textVectors?.dimension ?? 384,
-            encoder: TextModel.itemsToEncode(input.items, itemLimit: itemLimit, stored: stored).isEmpty
-                ? nil : try? SharedTextEncoder.get(),
-            threads: input.threads, progress: input.progress)
-    }
-
-    func write(_ trained: any Recommender, to generation: inout GenerationWriter) throws {
-        guard let text = trained as? TextModel else { return }
-        try generation.writeItemVectors(text.itemVectors, dimension: text.dimension)
-        try generation.buildItemIndex()
-    }
-
-    func vectorsForNewItems(_ trained: any Recommender) -> ((Item) -> [Float]?)? {
-        guard trained is TextModel, let encoder = try? SharedTextEncoder.get() else { return nil }
-        return { item in
-            let text = TextModel.text(of: item)
-            return text.isEmpty ? nil : encoder.encode(text)
-        }
-    }
-
-    static func chainPosition(for target: RecommendRequest.Target) -> Int? {
-        switch target {
-        case .user: 50
-        case .session: 40
-        case .items: 30
-        case .similarTo: 20
-        case .matching: 10
-        case .usersForItem: nil
-        }
-    }
-
-    static func candidates<Reader: CatalogReading & ~Copyable>(
-        _ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int, in reader: borrowing Reader
-    ) throws -> [Candidate] {
-        try reader.itemVectorCandidates(record, resolved, pool: pool, readsAbout: true) { try resolved.textVector($0) }
-    }
-
-    static func currentItemVector<Reader: CatalogReading & ~Copyable>(
-        for item: Item, record: ModelRecord, inputs: ModelInputs?, in reader: borrowing Reader
-    ) throws -> [Float]? {
-        let text = TextModel.text(of: item)
-        // Encoded before the transaction when the statement was prepared (``RecDatabase/prepareModelInputs(for:)``);
-        // here only when not (an embedder's own transaction, or a batch-mate changed the item's text since).
-        return text.isEmpty ? nil : try inputs?.textVectors[text] ?? SharedTextEncoder.encode(text)
-    }
-}
-
 extension ModelSpec {
     /// TF-IDF + SVD over item text (trained on the catalog's items, not on events).
     public static func content(_ parameters: ContentModel.Parameters) -> ModelSpec {
         ModelSpec(StoredContent(parameters))
     }
-    /// MiniLM sentence embeddings of item text (needs `recctl models install minilm`).
-    public static var text: ModelSpec { ModelSpec(StoredText()) }
 }
 
 extension CatalogReading where Self: ~Copyable {
@@ -152,7 +86,7 @@ extension CatalogReading where Self: ~Copyable {
     /// source items (a user's recent items, the visit, the basket, the item), or like the phrase for MATCHING, which
     /// `encode` turns into a query vector. With `readsAbout`, a user without events who described themselves is
     /// served from their words.
-    func itemVectorCandidates(
+    package func itemVectorCandidates(
         _ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int, readsAbout: Bool,
         encode: (String) throws -> [Float]?
     ) throws -> [Candidate] {

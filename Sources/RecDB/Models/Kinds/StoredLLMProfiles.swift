@@ -54,7 +54,7 @@ struct StoredLLMProfiles: StoredModel {
     func checkFits(_ log: InteractionLog) throws { try ColdStartProfiles.requireModels() }
 
     func train(_ input: TrainingInput) -> any Recommender {
-        let text = StoredText().train(input) as! TextModel
+        let text = TextModel(training: input)
         let items = Dictionary(input.items.map { ($0.internalID, $0) }, uniquingKeysWith: { a, _ in a })
         let generated = ColdStartProfiles.generate(
             log: input.log, items: items, maxItems: maxItems, maxUsers: maxUsers, maxTokens: maxTokens,

@@ -54,7 +54,7 @@ struct StoredTextAdapter: StoredModel {
     }
 
     func train(_ input: TrainingInput) -> any Recommender {
-        let base = StoredText().train(input) as! TextModel
+        let base = TextModel(training: input)
         let (adapter, _) = TextAdapter.train(
             itemVectors: base.itemVectors, hasVector: base.hasVector, dimension: base.dimension, log: input.log,
             settings: settings)

@@ -6,6 +6,7 @@
 import Foundation
 import RecClient
 import RecDB
+import RecText
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 func percentile(_ values: [Double], _ p: Double) -> Double {
@@ -20,6 +21,8 @@ let adjectives = ["heavy duty", "compact", "wireless", "recycled", "ergonomic", 
 var times: [Double] = []
 switch arguments[1] {
 case "insert":
+    // The text model and its encoder are RecText's: installed as recd and recctl install them.
+    RecText.install()
     let db = try RecDatabase.open(at: arguments[2])
     for i in 0..<count + 20 {
         let title = "\(adjectives[i % adjectives.count].capitalized) \(nouns[(i * 7) % nouns.count]) model \(i)"

@@ -1,0 +1,15 @@
+/// One token chosen by the caller of a guided decoder: the engine's explanation grammar picks it, the language model
+/// runtime (`SmolLM.generateGuidedBatch` in RecML, driven through RecDB's `GuidedLanguageModel`) appends it. Kept
+/// here, below both, so that the two share one type without depending on each other.
+public struct GuidedToken: Sendable, Hashable {
+    /// The token to append.
+    public var token: Int32
+    /// Whether the sequence ends with this token (it is returned but not evaluated).
+    public var isLast: Bool
+
+    /// Appends `token`; `isLast` ends the sequence with it.
+    public init(token: Int32, isLast: Bool) {
+        self.token = token
+        self.isLast = isLast
+    }
+}

@@ -31,6 +31,9 @@ public struct SASRecConfiguration: Sendable {
     public var maxLength: Int = 50
     /// Dropout on embeddings, attention output and feed-forward layers.
     public var dropout: Float = 0.2
+    /// Dropout on the attention probabilities (the original SASRec and PyTorch's `MultiheadAttention` use the
+    /// `dropout` rate there too; 0, the default, leaves them undropped).
+    public var attentionDropout: Float = 0
     /// The feed-forward activation.
     public var activation: Activation = .relu
     /// The training loss.

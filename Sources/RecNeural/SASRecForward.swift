@@ -106,7 +106,8 @@ struct SASRecForward {
             query: linear(normed, first, .queryWeight, .queryBias),
             key: linear(normed, first, .keyWeight, .keyBias),
             value: linear(normed, first, .valueWeight, .valueBias),
-            heads: configuration.heads, causal: true, keyMask: keyMask, segments: segments)
+            heads: configuration.heads, causal: true, keyMask: keyMask, segments: segments,
+            dropout: configuration.attentionDropout)
         let projected = tape.dropout(linear(attended, first, .outputWeight, .outputBias), rate: rate)
         return feedForward(first, tape.add(x, projected))
     }

@@ -8,8 +8,10 @@ struct AttentionRecord {
     /// `[batch · length]`: 0 for padding; otherwise 1 (from a key mask) or the position's sequence within its row
     /// (from segments). Nil when nothing is masked.
     var segments: UnsafeMutablePointer<Int32>?
-    /// `[batch, heads, length, length]`, softmax of the masked, scaled scores.
+    /// `[batch, heads, length, length]`, softmax of the masked, scaled scores (before dropout).
     var probabilities: UnsafeMutablePointer<Float>
+    /// Inverted-dropout factors on `probabilities` (same layout), nil without attention dropout.
+    var dropMask: UnsafeMutablePointer<Float>?
 }
 
 extension Tape {
@@ -19,10 +21,12 @@ extension Tape {
     /// padded position (`keyMask[b · length + j] == 0`). With `segments` (`[batch · length]`, instead of a key mask)
     /// a row holds several packed sequences: position i attends only to positions of its own segment
     /// (`segments[j] == segments[i]`), and segment 0 is padding. A query with no position to attend to (a left pad
-    /// under a causal mask) gets zeros. The result has the query's shape, heads concatenated.
+    /// under a causal mask) gets zeros. In training, `dropout` zeroes each attention probability with that rate and
+    /// scales the rest by 1 / (1 − rate) before the values are mixed (as PyTorch's `MultiheadAttention`); the saved
+    /// probabilities stay undropped. The result has the query's shape, heads concatenated.
     public func attention(
         query: Variable, key: Variable, value v: Variable, heads: Int, causal: Bool,
-        keyMask: UnsafeBufferPointer<Float>? = nil, segments: UnsafeBufferPointer<Int32>? = nil
+        keyMask: UnsafeBufferPointer<Float>? = nil, segments: UnsafeBufferPointer<Int32>? = nil, dropout: Float = 0
     ) -> Variable {
         let s = shape(query.index)
         precondition(s.rank == 3 && shape(key.index) == s && shape(v.index) == s, "attention: shapes must match")
@@ -44,8 +48,13 @@ extension Tape {
         }
         let bySegment = segments != nil
         let probabilities = floats.allocate(batch * heads * length * length)
+        precondition(dropout >= 0 && dropout < 1, "attention: dropout \(dropout) must be in [0, 1)")
+        // Drawn serially before the parallel loop, so the draws do not depend on the thread count.
+        let dropMask = isTraining && dropout > 0 ? dropoutMask(count: batch * heads * length * length, rate: dropout)
+            : nil
+        let dropped = dropMask.map { _ in floats.allocate(batch * heads * length * length) }
         let record = AttentionRecord(query: query.index, key: key.index, value: v.index, heads: heads, causal: causal,
-            segments: mask, probabilities: probabilities)
+            segments: mask, probabilities: probabilities, dropMask: dropMask)
         let (result, out) = output(s, query, key, v, operation: .attention(record))
         let q = value(query.index), k = value(key.index), values = value(v.index)
         let scale = 1 / Float(headWidth).squareRoot()
@@ -68,7 +77,13 @@ extension Tape {
                     }
                 }
                 softmaxRows(p, into: p, rows: length, width: length, logarithm: false)
-                gemm(false, false, length, headWidth, length, p, length, values + offset, width, beta: 0,
+                var mixing = UnsafePointer(p)
+                if let dropMask, let dropped {
+                    let m = dropMask + bh * length * length, pd = dropped + bh * length * length
+                    for j in 0..<(length * length) { pd[j] = p[j] * m[j] }
+                    mixing = UnsafePointer(pd)
+                }
+                gemm(false, false, length, headWidth, length, mixing, length, values + offset, width, beta: 0,
                     out + offset, width)
             }
         }
@@ -83,6 +98,7 @@ extension Tape {
         let q = value(record.query), k = value(record.key), values = value(record.value)
         let gq = gradientBuffer(record.query), gk = gradientBuffer(record.key), gv = gradientBuffer(record.value)
         let scores = floats.allocate(batch * heads * length * length)
+        let dropped = record.dropMask.map { _ in floats.allocate(batch * heads * length * length) }
         let work = batch * heads * length * length * headWidth * 4
         // Heads of one sequence write disjoint columns and sequences disjoint rows; when query, key and value are
         // one node, one work item still writes its block serially.
@@ -93,12 +109,22 @@ extension Tape {
                 let p = record.probabilities + bh * length * length
                 let d = scores + bh * length * length
                 let dOut = g + offset
-                if let gv {  // dV = Pᵀ · dO
-                    gemm(true, false, length, headWidth, length, p, length, dOut, width, beta: 1, gv + offset, width)
+                // With attention dropout the values were mixed by P ⊙ M (M the mask).
+                let m = record.dropMask.map { $0 + bh * length * length }
+                var mixing = UnsafePointer(p)
+                if let m, let dropped {
+                    let pd = dropped + bh * length * length
+                    for j in 0..<(length * length) { pd[j] = p[j] * m[j] }
+                    mixing = UnsafePointer(pd)
+                }
+                if let gv {  // dV = (P ⊙ M)ᵀ · dO
+                    gemm(true, false, length, headWidth, length, mixing, length, dOut, width, beta: 1, gv + offset,
+                        width)
                 }
                 guard gq != nil || gk != nil else { continue }
-                // dP = dO · Vᵀ, then dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale.
+                // dP = (dO · Vᵀ) ⊙ M, then dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale.
                 gemm(false, true, length, length, headWidth, dOut, width, values + offset, width, beta: 0, d, length)
+                if let m { for j in 0..<(length * length) { d[j] *= m[j] } }
                 for r in 0..<length {
                     let pr = p + r * length, dr = d + r * length
                     var dot: Float = 0

@@ -198,10 +198,19 @@ extension Tape {
         guard isTraining, rate > 0 else { return x }
         precondition(rate < 1, "dropout rate \(rate) must be below 1")
         let n = shape(x.index).count
+        let mask = dropoutMask(count: n, rate: rate)
+        let (v, c) = output(shape(x.index), x, operation: .dropout(x.index, mask: mask))
+        let xv = value(x.index)
+        for j in 0..<n { c[j] = xv[j] * mask[j] }
+        return v
+    }
+
+    /// `count` inverted-dropout factors in the arena: 0 with probability `rate`, else 1 / (1 − rate). Two 24-bit
+    /// uniforms come from each 64 random bits, drawn from a local copy of the tape's generator (no exclusive access
+    /// to the tape per element).
+    func dropoutMask(count n: Int, rate: Float) -> UnsafeMutablePointer<Float> {
         let mask = floats.allocate(n)
         let keep = 1 / (1 - rate)
-        // Two 24-bit uniforms from each 64 random bits, drawn from a local copy of the generator (no exclusive
-        // access to the tape per element).
         let threshold = UInt64(rate * Float(1 << 24))
         var g = generator
         for pair in stride(from: 0, to: n, by: 2) {
@@ -210,10 +219,7 @@ extension Tape {
             if pair + 1 < n { mask[pair + 1] = (bits >> 8) & 0xFF_FFFF < threshold ? 0 : keep }
         }
         generator = g
-        let (v, c) = output(shape(x.index), x, operation: .dropout(x.index, mask: mask))
-        let xv = value(x.index)
-        for j in 0..<n { c[j] = xv[j] * mask[j] }
-        return v
+        return mask
     }
 
     func dropoutBackward(_ i: Int, _ g: UnsafeMutablePointer<Float>, _ x: Int, _ mask: UnsafeMutablePointer<Float>) {

@@ -125,6 +125,29 @@ import Testing
         }
     }
 
+    @Test func attentionWithDropoutOnItsProbabilities() {
+        let (batch, length, width) = (2, 4, 6)
+        let q = randomParameter("q", Shape(batch, length, width), seed: 26)
+        let k = randomParameter("k", Shape(batch, length, width), seed: 27)
+        let v = randomParameter("v", Shape(batch, length, width), seed: 28)
+        let mask: [Float] = [0, 1, 1, 1, 1, 1, 1, 1]
+        // The seeded tape draws the same mask on every evaluation, so finite differences see one function.
+        check.check([q, k, v]) { t in
+            mask.withUnsafeBufferPointer { m in
+                t.attention(query: t.parameter(q), key: t.parameter(k), value: t.parameter(v), heads: 2,
+                    causal: true, keyMask: m, dropout: 0.4)
+            }
+        }
+        func output(training: Bool, dropout: Float) -> [Float] {
+            let t = Tape(seed: 3, isTraining: training)
+            let y = t.attention(query: t.parameter(q), key: t.parameter(k), value: t.parameter(v), heads: 2,
+                causal: true, dropout: dropout)
+            return Array(t.values(of: y))
+        }
+        #expect(output(training: false, dropout: 0.4) == output(training: true, dropout: 0), "identity in evaluation")
+        #expect(output(training: true, dropout: 0.4) != output(training: true, dropout: 0))
+    }
+
     @Test func attentionNeverReadsPaddedOrFuturePositions() {
         let (length, width) = (4, 4)
         let q = randomParameter("q", Shape(1, length, width), seed: 23)

@@ -2,10 +2,11 @@
 (Sources/RecNeural/SASRecNetwork.swift, SASRecTrainer.swift), on the same split and evaluator as recneural-sports.
 
 Network: item embeddings (row 0 padding) * sqrt(d) + learned positions, dropout, key mask; `blocks` pre-norm blocks
-[LN -> causal MHA (q/k/v/out linears) -> dropout -> residual; LN -> linear -> ReLU -> dropout -> linear -> dropout ->
+[LN -> causal MHA (q/k/v/out linears; `attn_dropout` on its probabilities) -> dropout -> residual; LN -> linear -> ReLU -> dropout -> linear -> dropout ->
 residual]; final LN; scores = hidden . item embeddings (tied). Xavier-uniform matrices and embeddings, zero biases.
 Loss: sampled softmax over `negatives` items shared by the batch, drawn by training popularity (each item counted once
-more), logQ-corrected, accidental hits removed; or full softmax. AdamW betas 0.9/0.98, global-norm clip 5. Sequences
+more), logQ-corrected, accidental hits removed; or full softmax. AdamW betas 0.9/0.98, global-norm clip 5, learning
+rate constant or cosine-decayed to 0 over `epochs` epochs of ceil(users / batch) steps (as recneural-sports). Sequences
 left-padded (PyTorch's usual layout; RecDB packs them).
 
 Usage: python sasrec_sports.py sasrec|time <sequences.txt> [key=value ...] (the same keys as recneural-sports).
@@ -70,9 +71,10 @@ class Split:
 
 
 class Block(nn.Module):
-    def __init__(self, d, heads, dropout):
+    def __init__(self, d, heads, dropout, attention_dropout):
         super().__init__()
         self.heads = heads
+        self.attention_dropout = nn.Dropout(attention_dropout)
         self.attention_norm = nn.LayerNorm(d)
         self.query, self.key, self.value, self.output = (nn.Linear(d, d) for _ in range(4))
         self.feed_forward_norm = nn.LayerNorm(d)
@@ -91,14 +93,14 @@ class Block(nn.Module):
         v = self.value(normed).view(b, length, h, w).transpose(1, 2)
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(w)
         scores = scores.masked_fill(hidden_mask, -1e9)  # padded queries' rows feed nothing real
-        attended = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(b, length, d)
+        attended = (self.attention_dropout(torch.softmax(scores, dim=-1)) @ v).transpose(1, 2).reshape(b, length, d)
         x = x + self.dropout(self.output(attended))
         inner = self.dropout(F.relu(self.inner(self.feed_forward_norm(x))))
         return x + self.dropout(self.outer(inner))
 
 
 class SASRec(nn.Module):
-    def __init__(self, item_count, d, blocks, heads, max_length, dropout):
+    def __init__(self, item_count, d, blocks, heads, max_length, dropout, attention_dropout):
         super().__init__()
         self.d, self.max_length = d, max_length
         self.item_embedding = nn.Parameter(torch.empty(item_count + 1, d))
@@ -108,7 +110,7 @@ class SASRec(nn.Module):
         self.position_embedding = nn.Parameter(torch.empty(max_length, d))
         nn.init.xavier_uniform_(self.position_embedding)
         self.dropout = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(d, heads, dropout) for _ in range(blocks))
+        self.blocks = nn.ModuleList(Block(d, heads, dropout, attention_dropout) for _ in range(blocks))
         self.final_norm = nn.LayerNorm(d)
 
     def forward(self, items):  # items [b, L], 0 = padding on the left
@@ -135,6 +137,7 @@ def left_padded(histories, length):
 class Trainer:
     def __init__(self, split, o):
         self.split = split
+        self.step, self.total_steps = 0, 0  # total_steps 0: constant learning rate
         self.d = int(o.pop("dim", 64))
         self.length = int(o.pop("maxlen", 50))
         self.batch = int(o.pop("batch", 128))
@@ -147,7 +150,7 @@ class Trainer:
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.model = SASRec(split.item_count, self.d, int(o.pop("blocks", 2)), int(o.pop("heads", 1)), self.length,
-                            float(o.pop("dropout", 0.5)))
+                            float(o.pop("dropout", 0.5)), float(o.pop("attn_dropout", 0)))
         decay = float(o.pop("weight_decay", 0))
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.lr, betas=(0.9, 0.98), eps=1e-8,
                                            weight_decay=decay)
@@ -185,7 +188,12 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=False)
             loss.backward()
             nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+            if self.total_steps:
+                progress = min(self.step / self.total_steps, 1.0)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.lr * 0.5 * (1 + math.cos(math.pi * progress))
             self.optimizer.step()
+            self.step += 1
             total += loss.item()
             batches += 1
         return total / max(batches, 1)
@@ -225,11 +233,14 @@ def main():
     every = int(o.pop("eval_every", 2))
     max_minutes = float(o.pop("max_minutes", 0))
     o.pop("pack", None)  # RecDB's layout switch; PyTorch always pads
-    for key in ("warmup", "decay"):
-        if key in o and o[key] not in ("0", "constant"):
-            fail(f"{key}={o[key]}: only a constant learning rate here")
-        o.pop(key, None)
+    if o.pop("warmup", "0") != "0":
+        fail("warmup: not supported here")
+    decay = o.pop("decay", "constant")
+    if decay not in ("constant", "cosine"):
+        fail(f"decay={decay}: expected constant or cosine here")
     trainer = Trainer(split, o)
+    if decay == "cosine":  # the schedule's length as recneural-sports sets it: every epoch of the cap
+        trainer.total_steps = math.ceil(len(split.training) / trainer.batch) * epochs
     if o:
         fail(f"unknown option(s): {', '.join(sorted(o))}")
     print(f"sasrec_sports.py: {len(split.training)} users, {split.item_count} items", file=sys.stderr)

@@ -26,6 +26,7 @@ struct SASRecRun {
         c.heads = options.int("heads", 1)
         c.maxLength = options.int("maxlen", 50)
         c.dropout = options.float("dropout", 0.5)
+        c.attentionDropout = options.float("attn_dropout", 0)
         let negatives = options.int("negatives", 256)
         switch options.string("loss", "ssm") {
         case "ssm": c.loss = .sampledSoftmax(negatives: negatives)

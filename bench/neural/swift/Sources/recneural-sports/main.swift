@@ -3,6 +3,7 @@
 // same split is recneural-session. Built on the training core alone (no RecDB).
 // Usage: recneural-sports sasrec|time|test|latency <sequences.txt> [key=value …]
 //   users=N (first N users; all by default), threads=2, and for sasrec/time: dim, blocks, heads, maxlen, dropout,
+//   attn_dropout (on the attention probabilities; default 0),
 //   loss=ssm|full|bce, negatives, lr, warmup, decay=constant|linear|cosine, weight_decay, batch, seed, pack=1|0,
 //   epochs (cap; for time: epochs timed), patience, eval_every, max_minutes; sasrec: test=0 (validation only, for
 //   screening), save=PATH (the kept weights); test: load=PATH (scores validation and test of saved weights);

@@ -76,7 +76,7 @@ final class SmolLMDriver: GuidedLanguageModel {
     ) throws -> [[Int32]] {
         try model.generateGuidedBatch(prefix: prefix, suffixes: suffixes, maxTokens: maxTokens, shouldStop: shouldStop) {
             let step = choose($0, $1)
-            return SmolLM.GuidedStep(token: step.token, isLast: step.isLast)
+            return SmolLM.GuidedStep(token: step.token, isLast: step.isLast, continuation: step.continuation)
         }
     }
 

@@ -36,11 +36,14 @@ public struct GuidedToken: Sendable, Hashable {
     public var token: Int32
     /// Whether the sequence ends with this token.
     public var isLast: Bool
+    /// Tokens forced after `token` (the rest of a placeholder), evaluated in the same pass.
+    public var continuation: [Int32]
 
-    /// Appends `token`; `isLast` ends the sequence with it.
-    public init(token: Int32, isLast: Bool) {
+    /// Appends `token` and then `continuation`; `isLast` ends the sequence with them.
+    public init(token: Int32, isLast: Bool, continuation: [Int32] = []) {
         self.token = token
         self.isLast = isLast
+        self.continuation = continuation
     }
 }
 

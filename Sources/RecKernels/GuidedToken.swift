@@ -6,10 +6,14 @@ public struct GuidedToken: Sendable, Hashable {
     public var token: Int32
     /// Whether the sequence ends with this token (it is returned but not evaluated).
     public var isLast: Bool
+    /// Tokens that follow `token` with no choice (the rest of a placeholder): appended and evaluated in the same pass,
+    /// so a forced span costs one step instead of one per token.
+    public var continuation: [Int32]
 
-    /// Appends `token`; `isLast` ends the sequence with it.
-    public init(token: Int32, isLast: Bool) {
+    /// Appends `token` and then `continuation`; `isLast` ends the sequence with them.
+    public init(token: Int32, isLast: Bool, continuation: [Int32] = []) {
         self.token = token
         self.isLast = isLast
+        self.continuation = continuation
     }
 }

@@ -17,6 +17,7 @@ from pathlib import Path
 recctl, work, datasets, speed_file = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 here = Path(__file__).resolve().parent
 USERS = int(os.environ.get("EXPLAIN_USERS", "21"))  # 21 users x 10 results = 210 explanations per data set
+USERS4 = int(os.environ.get("EXPLAIN_USERS4", "10"))  # other users, pages of 4 results (latency of a small page)
 recd = str(Path(recctl).parent / "recd")
 
 
@@ -42,14 +43,15 @@ def retail_users_and_titles():
                 counts[row["CustomerID"].split(".")[0]] += 1
             if row.get("Description"):
                 titles.add(row["Description"].strip())
-    return [u for u, _ in counts.most_common(200)][::10][:USERS], titles
+    ranked = [u for u, _ in counts.most_common(200)]
+    return ranked[::10][:USERS], ranked[5::10][:USERS4], titles
 
 
 def amazon_users_and_titles():
     inter = json.load(open(datasets / "amazon-office-lcrec/Office.inter.json"))
     items = json.load(gzip.open(datasets / "amazon-office-lcrec/Office.item.json.gz", "rt"))
-    users = sorted(inter, key=lambda u: -len(inter[u]))[:USERS * 5:5]
-    return users, {v["title"].strip() for v in items.values() if v.get("title")}
+    ranked = sorted(inter, key=lambda u: -len(inter[u]))
+    return ranked[:USERS * 5:5], ranked[2:USERS4 * 5:5][:USERS4], {v["title"].strip() for v in items.values() if v.get("title")}
 
 
 class Server:
@@ -105,13 +107,14 @@ OTHER_KINDS = {
 
 summary = Counter()
 per_set, examples, cold_ms, cached_ms, openings = {}, [], [], [], []
+cold4_ms, timings, loads, rejections = [], [], [], []
 fallbacks = Counter()
 for name, fmt, path, source in [
     ("retail", "online-retail", datasets / "online-retail-uci/online_retail.csv.gz", retail_users_and_titles),
     ("amazon", "amazon", datasets / "amazon-office-lcrec", amazon_users_and_titles),
 ]:
     db = prepare(name, fmt, path)
-    users, titles = source()
+    users, users4, titles = source()
     lower_titles = [(t, t.lower()) for t in titles if len(t.split()) >= 2]
     stats = Counter()
     server = Server(db)
@@ -125,6 +128,11 @@ for name, fmt, path, source in [
                 continue
             result = response.get("result", response)
             cold_ms.append(response["took_us"] / 1000)
+            loads.append(float(open("/proc/loadavg").read().split()[0]))
+            timings.append(dict(result.get("generated", {}).get("timing", {}), page=10))
+            for r in result.get("generated", {}).get("rejections", []):
+                item = next((i for i in result["items"] if i["id"] == r["id"]), {})
+                rejections.append(dict(r, set=name, facts=item.get("facts")))
             again = server.ask(query)
             cached_ms.append(again["took_us"] / 1000)
             report = result.get("generated", {})
@@ -145,6 +153,11 @@ for name, fmt, path, source in [
                         stats["invented"] += 1
                         print(f"explanations: INVENTED {title!r} in {item['explanation']!r}", file=sys.stderr)
                 keep_example(name, item)
+        for user in users4:
+            response = server.ask(f"RECOMMEND 4 ITEMS FOR USER '{user}' EXPLAIN GENERATED")
+            if "took_us" in response:
+                cold4_ms.append(response["took_us"] / 1000)
+                timings.append(dict(response.get("result", {}).get("generated", {}).get("timing", {}), page=4))
         for query in OTHER_KINDS[name]:
             response = server.ask(query)
             for item in response.get("result", {}).get("items", []):
@@ -169,9 +182,25 @@ result = {
     "p50_ms_cold_page_10": round(statistics.median(cold_ms), 1) if cold_ms else None,
     "p90_ms_cold_page_10": round(sorted(cold_ms)[int(0.9 * (len(cold_ms) - 1))], 1) if cold_ms else None,
     "p50_ms_cached_page": round(statistics.median(cached_ms), 3) if cached_ms else None,
+    "p50_ms_cold_page_4": round(statistics.median(cold4_ms), 1) if cold4_ms else None,
+    "page_loadavg_1m_range": [min(loads), max(loads)] if loads else None,
+    "rejection_problems": dict(Counter(r["problem"] for r in rejections).most_common()),
     "fallbacks": dict(fallbacks),
     "explanations_by_set": per_set,
 }
+for page in (10, 4):
+    rows = [t for t in timings if t.get("page") == page and "prefill_ms" in t]
+    if rows:
+        result[f"timing_median_page_{page}"] = {
+            key: round(statistics.median(t[key] for t in rows), 1)
+            for key in ("prefill_ms", "decode_ms", "prompt_tokens", "generated_tokens", "decode_steps")}
+        print(f"page of {page}: median {result[f'timing_median_page_{page}']} over {len(rows)} pages")
+with open(work / "rejections.jsonl", "w") as f:
+    for r in rejections:
+        f.write(json.dumps(r, sort_keys=True) + "\n")
+print(f"\nrejected sentences ({len(rejections)}, all in {work / 'rejections.jsonl'}):")
+for r in rejections:
+    print(f"  [{r['set']}] {r['problem']}: {r['sentence']}")
 print("\nexample explanations (generated, with their facts):")
 for e in examples:
     print(f"  [{e['set']}, {e['kind']}] {e['sentence']}\n      facts: {json.dumps(e['facts'], sort_keys=True)}")

@@ -284,6 +284,15 @@ extension RecommendQuery {
                 "fallbacks": .object(generated.fallbacks.mapValues { .number(Double($0)) }),
             ]
             if let error = generated.error { report["error"] = .string(error) }
+            report["timing"] = [
+                "prefill_ms": .number(generated.prefillSeconds * 1000), "decode_ms": .number(generated.decodeSeconds * 1000),
+                "prompt_tokens": .number(Double(generated.promptTokens)),
+                "generated_tokens": .number(Double(generated.generatedTokens)),
+                "decode_steps": .number(Double(generated.decodeSteps)),
+            ]
+            report["rejections"] = .array(generated.rejections.map {
+                ["id": .string($0.id), "sentence": .string($0.sentence), "problem": .string($0.problem)]
+            })
             value["generated"] = .object(report)
         case nil:
             break

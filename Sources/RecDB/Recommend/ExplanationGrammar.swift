@@ -19,6 +19,9 @@ struct ExplanationGrammar: Sendable {
     /// Words after which a count reads wrongly ("chose 42", "for both 42") or the item would be claimed as the
     /// user's ("your [ITEM]").
     let noCountAfter: Set<Int32>, noItemAfter: Set<Int32>
+    /// Articles the check skips when it reads the word after a verb ("chose the [ITEM]" is "chose [ITEM]"), and the
+    /// tokens of "as" and "well" (the check cuts statements at "as well as", which the grammar does not offer).
+    let articles: Set<Int32>, asToken: Int32?, wellToken: Int32?
     /// Tokens that end a clause (the comma, the full stop, the joints ``FaithfulnessCheck`` cuts statements at), and
     /// the claim words bound to a clause's items: ``ClaimLexicon/itemClaims`` and ``ClaimLexicon/sourceEventClaims``.
     let clauseBreaks: Set<Int32>, itemClaimWords: Set<Int32>, sourceEventWords: Set<Int32>
@@ -43,6 +46,9 @@ struct ExplanationGrammar: Sendable {
         noCountAfter = Set(["for", "both", "of", "your", "the", "a", "also", "favorite", "favourite", "to", "in"]
             .compactMap { single(" " + $0) }).union(choosingVerbs)
         noItemAfter = Set(["your"].compactMap { single(" " + $0) } + [single("Your")].compactMap { $0 }).union(choosingVerbs)
+        articles = Set(["the", "a", "your"].compactMap { single(" " + $0) })
+        asToken = single(" as")
+        wellToken = single(" well")
         comma = single(",") ?? encode(",")[0]
         period = single(".") ?? encode(".")[0]
         clauseBreaks = Set(["and", "so", "because", "since", "while", "but"].compactMap { single(" " + $0) })
@@ -90,12 +96,18 @@ struct GuidedSentence {
     /// Whether the current clause claims something of the recommended item before naming it (the source may then
     /// not join the clause: the claim would read as the source's).
     var clauseHasItemClaim = false
+    /// Whether the current clause made a claim about the source event resting on the source named in an earlier
+    /// clause: naming the item in it would leave the claim without its source (the check reads own names first).
+    var clauseLeansOnSource = false
+    /// Whether a placeholder's tokens after the one that decides it are given as one forced span (one step).
+    let forcedSpans: Bool
     /// The item (source or recommended) named last, which a clause naming neither speaks of ("…, a bargain").
     var lastNamed: ExplanationSlot?, inherited: ExplanationSlot?
 
     enum FollowRule { case source, countNoun }
 
-    init(grammar: ExplanationGrammar, facts: ExplanationFacts, maxTokens: Int) {
+    init(grammar: ExplanationGrammar, facts: ExplanationFacts, maxTokens: Int, forcedSpans: Bool = true) {
+        self.forcedSpans = forcedSpans
         self.grammar = grammar
         words = grammar.words(for: facts)
         openers = grammar.openers(for: facts)
@@ -117,8 +129,7 @@ struct GuidedSentence {
             let token = best(Array(choices), logits)
             pendingSlots = pendingSlots.filter { $0.tokens[slotPosition] == token }
             slotPosition += 1
-            finishSlotIfComplete()
-            return take(token, last: false)
+            return takeSlotToken(token)
         }
         let canEnd = factsCited > 0 && tokens.count >= 5 && !clauseNeedsSource
         let room = maxTokens - tokens.count
@@ -126,7 +137,9 @@ struct GuidedSentence {
         var slotStarts: [Int32: [(ExplanationSlot, [Int32])]] = [:]
         let previous = tokens.last ?? -1
         for slot in slotsLeft where mustFollow == nil || mustFollow == .source && slot == .source {
-            if slot == .item && grammar.noItemAfter.contains(previous) { continue }
+            if slot == .item && (grammar.noItemAfter.contains(previous) || clauseLeansOnSource) { continue }
+            if slot == .item, grammar.articles.contains(previous), tokens.count >= 2,
+                grammar.noItemAfter.contains(tokens[tokens.count - 2]) { continue }
             if slot == .source && clauseHasItemClaim && !clauseHasItem { continue }
             if slot == .count && grammar.noCountAfter.contains(previous) { continue }
             guard let sequence = grammar.slotTokens[slot], sequence.count < room else { continue }
@@ -142,7 +155,7 @@ struct GuidedSentence {
                 let sourceLeft = slotsLeft.contains(.source)
                 candidates = words.filter {
                     (uses[$0] ?? 0) < 2 && $0 != tokens.last && (sourceLeft || !grammar.eventVerbs.contains($0))
-                        && fitsClause($0)
+                        && fitsClause($0) && !($0 == grammar.wellToken && previous == grammar.asToken)
                 }
                 if tokens.last != grammar.comma, (uses[grammar.comma] ?? 0) < 2, !clauseNeedsSource {
                     candidates.append(grammar.comma)
@@ -158,10 +171,24 @@ struct GuidedSentence {
         if let starting = slotStarts[token] {
             pendingSlots = starting.map { (slot: $0.0, tokens: $0.1) }
             slotPosition = 1
+            return takeSlotToken(token)
+        }
+        return take(token, last: token == grammar.period)
+    }
+
+    /// Takes `token` of the placeholder being written; once only one placeholder still matches, the rest of its
+    /// tokens follow as the step's forced continuation (evaluated in the same pass, no choice left to make).
+    private mutating func takeSlotToken(_ token: Int32) -> GuidedToken {
+        guard forcedSpans, pendingSlots.count == 1, let only = pendingSlots.first else {
             finishSlotIfComplete()
             return take(token, last: false)
         }
-        return take(token, last: token == grammar.period)
+        let rest = Array(only.tokens[slotPosition...])
+        slotPosition = only.tokens.count
+        finishSlotIfComplete()
+        var step = take(token, last: false)
+        for forced in rest { step = take(forced, last: false) }
+        return GuidedToken(token: token, isLast: step.isLast, continuation: rest)
     }
 
     /// Whether `token` may come next in the current clause: no claim about the recommended item in a clause about
@@ -190,11 +217,12 @@ struct GuidedSentence {
     private mutating func take(_ token: Int32, last: Bool) -> GuidedToken {
         if grammar.clauseBreaks.contains(token) {
             (clauseHasSource, clauseHasItem, clauseNeedsSource, clauseHasItemClaim) = (false, false, false, false)
+            clauseLeansOnSource = false
             inherited = lastNamed
         } else if grammar.itemClaimWords.contains(token) {
             clauseHasItemClaim = true
-        } else if grammar.sourceEventWords.contains(token), !clauseHasSource, clauseHasItem || inherited != .source {
-            clauseNeedsSource = true
+        } else if grammar.sourceEventWords.contains(token), !clauseHasSource {
+            if clauseHasItem || inherited != .source { clauseNeedsSource = true } else { clauseLeansOnSource = true }
         }
         tokens.append(token)
         uses[token, default: 0] += 1

@@ -35,6 +35,20 @@ public final class ExplanationGenerator: Sendable {
         public var seconds = 0.0
         /// The model's failure, when one made the page fall back to templates (`model_error`).
         public var error: String?
+        /// Seconds spent before the first token was chosen: the per-result prompt suffixes evaluated in one batched
+        /// pass (and the shared prefix, when this process had not evaluated it yet).
+        public var prefillSeconds = 0.0
+        /// Seconds spent choosing and evaluating generated tokens after the prefill.
+        public var decodeSeconds = 0.0
+        /// Prompt tokens of the page's own suffixes (the shared prefix is not counted: it is evaluated once).
+        public var promptTokens = 0
+        /// Tokens generated over all sentences of the page, and the batched decoding steps they took.
+        public var generatedTokens = 0
+        /// See ``generatedTokens``.
+        public var decodeSteps = 0
+        /// The sentences the check refused, with the result's id and the first unsupported statement's problem:
+        /// what a maintainer reads to fix the grammar (never shown as an explanation).
+        public var rejections: [(id: String, sentence: String, problem: String)] = []
 
         func finished(since start: Date) -> Report {
             var report = self
@@ -58,6 +72,7 @@ public final class ExplanationGenerator: Sendable {
     private struct Settings {
         var tone = ExplanationTone(rawValue: ProcessInfo.processInfo.environment["RECDB_EXPLAIN_TONE"] ?? "") ?? .friendly
         var maxTokens = 32
+        var forcedSpans = ProcessInfo.processInfo.environment["RECDB_EXPLAIN_FORCED_SPANS"] != "0"
         var queueLimit = 2
         var deadlineSeconds = Double(ProcessInfo.processInfo.environment["RECDB_EXPLAIN_DEADLINE"] ?? "") ?? 3.0
     }
@@ -71,6 +86,12 @@ public final class ExplanationGenerator: Sendable {
     public var maxTokens: Int {
         get { settings.withLock { $0.maxTokens } }
         set { settings.withLock { $0.maxTokens = max(8, newValue) } }
+    }
+    /// Whether the rest of a placeholder, once decided, is evaluated as one forced span in one step (default on;
+    /// `RECDB_EXPLAIN_FORCED_SPANS=0` turns it off, for measuring what it saves).
+    public var forcedSpans: Bool {
+        get { settings.withLock { $0.forcedSpans } }
+        set { settings.withLock { $0.forcedSpans = newValue } }
     }
     /// Pages that may wait for the model while another is generated; further pages get templates (`busy`).
     public var queueLimit: Int {
@@ -93,8 +114,8 @@ public final class ExplanationGenerator: Sendable {
     /// target for the cache key. Throws `notFound` when the model is not installed.
     public func explain(_ results: inout [Recommendation], context: String) throws -> Report {
         let started = Date()
-        let (tone, maxTokens, queueLimit, deadlineSeconds) = settings.withLock {
-            ($0.tone, $0.maxTokens, $0.queueLimit, $0.deadlineSeconds)
+        let (tone, maxTokens, queueLimit, deadlineSeconds, forcedSpans) = settings.withLock {
+            ($0.tone, $0.maxTokens, $0.queueLimit, $0.deadlineSeconds, $0.forcedSpans)
         }
         var report = Report()
         var pending: [(index: Int, key: String, facts: ExplanationFacts)] = []
@@ -133,17 +154,22 @@ public final class ExplanationGenerator: Sendable {
         }
         let deadline = stopAt
         let factsList = pending.map(\.facts)
-        let sentences: [String]?
+        let written: (sentences: [String], timing: Timing)?
         do {
-            sentences = try SharedLanguageModel.with { [self] model in
+            written = try SharedLanguageModel.with { [self] model in
                 guard Date() < deadline else { return nil }
                 let rules = self.grammar.withLock { rules in
                     if rules == nil { rules = ExplanationGrammar(tokens: { model.tokens(of: $0, special: false) }) }
                     return rules!
                 }
-                return try Self.write(factsList, tone: tone, maxTokens: maxTokens, grammar: rules, model: model) {
+                var timing = Timing()
+                let sentences = try Self.write(
+                    factsList, tone: tone, maxTokens: maxTokens, forcedSpans: forcedSpans, grammar: rules, model: model,
+                    timing: &timing
+                ) {
                     RequestControl.currentShouldStop || Date() >= deadline
                 }
+                return (sentences, timing)
             }
         } catch let error as RecDBError where error.code == .notFound {
             throw error
@@ -151,9 +177,14 @@ public final class ExplanationGenerator: Sendable {
             // Stopped by the request (rethrown there) or by this page's deadline; any other failure is reported.
             try RequestControl.checkCurrent()
             if Date() < deadline { report.error = "\(error)" }
-            sentences = nil
+            written = nil
         }
-        guard let sentences else {
+        if let timing = written?.timing {
+            (report.prefillSeconds, report.decodeSeconds) = (timing.prefillSeconds, timing.decodeSeconds)
+            (report.promptTokens, report.generatedTokens, report.decodeSteps) =
+                (timing.promptTokens, timing.generatedTokens, timing.decodeSteps)
+        }
+        guard let sentences = written?.sentences else {
             for entry in pending { fallBack(&results[entry.index], report.error == nil ? "deadline" : "model_error", &report) }
             return report.finished(since: started)
         }
@@ -170,6 +201,7 @@ public final class ExplanationGenerator: Sendable {
                 let reason = verdict.factsCited == 0 && verdict.problem == nil ? "no_fact_cited" : "unsupported_statement"
                 fallBack(&results[entry.index], reason, &report)
                 report.rejected += 1
+                report.rejections.append((results[entry.index].id, sentence, verdict.problem ?? reason))
                 outcome = (nil, reason)
             }
             cache.withLock { cache in
@@ -180,20 +212,39 @@ public final class ExplanationGenerator: Sendable {
         return report.finished(since: started)
     }
 
+    /// Where one page's model time went (see ``Report/prefillSeconds``).
+    struct Timing {
+        var prefillSeconds = 0.0, decodeSeconds = 0.0
+        var promptTokens = 0, generatedTokens = 0, decodeSteps = 0
+    }
+
     /// The sentences for `facts`, decoded together under the grammar, placeholders filled.
     private static func write(
-        _ facts: [ExplanationFacts], tone: ExplanationTone, maxTokens: Int, grammar: ExplanationGrammar, model: any GuidedLanguageModel,
-        shouldStop: () -> Bool
+        _ facts: [ExplanationFacts], tone: ExplanationTone, maxTokens: Int, forcedSpans: Bool, grammar: ExplanationGrammar,
+        model: any GuidedLanguageModel, timing: inout Timing, shouldStop: () -> Bool
     ) throws -> [String] {
         let prefix = model.tokens(of: ExplanationPrompts.prefix(tone), special: true)
         let suffixes = facts.map { model.tokens(of: ExplanationPrompts.suffix($0), special: true) }
-        var sentences = facts.map { GuidedSentence(grammar: grammar, facts: $0, maxTokens: maxTokens) }
+        var sentences = facts.map {
+            GuidedSentence(grammar: grammar, facts: $0, maxTokens: maxTokens, forcedSpans: forcedSpans)
+        }
         var usedOpeners = Set<Int32>()
+        let started = DispatchTime.now().uptimeNanoseconds
+        var firstChoice: UInt64?
+        var lastSequence = Int.max
+        timing.promptTokens = Set(suffixes).reduce(0) { $0 + $1.count }
         let outputs = try model.generateGuidedBatch(
             prefix: prefix, suffixes: suffixes, maxTokens: maxTokens, shouldStop: shouldStop
         ) { sequence, logits in
-            sentences[sequence].next(logits, usedOpeners: &usedOpeners)
+            if firstChoice == nil { firstChoice = DispatchTime.now().uptimeNanoseconds }
+            if sequence <= lastSequence { timing.decodeSteps += 1 }
+            lastSequence = sequence
+            return sentences[sequence].next(logits, usedOpeners: &usedOpeners)
         }
+        let finished = DispatchTime.now().uptimeNanoseconds
+        timing.prefillSeconds = Double((firstChoice ?? finished) - started) / 1e9
+        timing.decodeSeconds = Double(finished - (firstChoice ?? finished)) / 1e9
+        timing.generatedTokens = outputs.reduce(0) { $0 + $1.count }
         return zip(outputs, facts).map { tokens, facts in
             fill(model.text(of: tokens), facts: facts)
         }

@@ -8,8 +8,9 @@ extension SmolLM {
     /// and its KV cache kept in this model, so the next call with the same prefix starts from it; sequences whose
     /// suffixes are equal evaluate that suffix once and share it. Each sequence stops when `choose` says so or after
     /// `maxTokens`. Within one step the sequences are asked in order, so `choose` may make later ones depend on
-    /// earlier ones (distinct first words, for example). `shouldStop`, asked before every layer of every pass,
-    /// stops the batch with `interrupted`.
+    /// earlier ones (distinct first words, for example). A step's `continuation` (``GuidedToken``) is appended after its
+    /// token and evaluated in the same pass. `shouldStop`, asked before every layer of every pass, stops the batch
+    /// with `interrupted`.
     public func generateGuidedBatch(
         prefix: [Int32], suffixes: [[Int32]], maxTokens: Int, shouldStop: () -> Bool = { false },
         choose: (_ sequence: Int, _ logits: UnsafeMutablePointer<Float>) -> GuidedToken
@@ -20,7 +21,7 @@ extension SmolLM {
         let vocab = model.config.vocab
         let shared = try evaluatedPrefix(prefix, shouldStop: shouldStop)
         let n = suffixes.count
-        let capacity = prefix.count + (suffixes.map(\.count).max() ?? 0) + maxTokens
+        let capacity = prefix.count + (suffixes.map(\.count).max() ?? 0) + maxTokens + 1
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: n * vocab)
         defer { logits.deallocate() }
         let caches = (0..<n).map { _ in
@@ -57,18 +58,24 @@ extension SmolLM {
         var rowOfSequence = Array(0..<n)
         while !active.isEmpty {
             var still: [Int] = []
-            var tokens: [Int32] = []
+            var lists: [[Int32]] = []
             for i in active {
                 let step = choose(i, logits + rowOfSequence[i] * vocab)
-                outs[i].append(step.token)
-                if !step.isLast && outs[i].count < maxTokens && caches[i].length < caches[i].capacity {
+                let appended = [step.token] + step.continuation.prefix(max(0, maxTokens - outs[i].count - 1))
+                outs[i].append(contentsOf: appended)
+                if !step.isLast && outs[i].count < maxTokens && caches[i].length + appended.count <= caches[i].capacity {
                     still.append(i)
-                    tokens.append(step.token)
+                    lists.append(appended)
                 }
             }
             active = still
             if active.isEmpty { break }
-            try model.evaluateBatch(tokens, caches: active.map { caches[$0] }, logits: logits, shouldStop: shouldStop)
+            if lists.allSatisfy({ $0.count == 1 }) {
+                try model.evaluateBatch(
+                    lists.map { $0[0] }, caches: active.map { caches[$0] }, logits: logits, shouldStop: shouldStop)
+            } else {
+                try model.evaluateBatch(lists, caches: active.map { caches[$0] }, logits: logits, shouldStop: shouldStop)
+            }
             for (row, i) in active.enumerated() { rowOfSequence[i] = row }
         }
         return outs

@@ -45,7 +45,26 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "With --augment: synthetic items per sparse user (default 3).") var augmentItems: Int?
     @Option(help: "With --augment: CFGAN training epochs (default 30).") var cfganEpochs: Int?
 
+    @Option(
+        name: .customLong("param"),
+        help: "KIND.NAME=VALUE: any parameter of a kind, set last (repeatable): --param textadapter.temperature=0.1.")
+    var params: [String] = []
+
     func spec(_ name: String) throws -> ModelSpec {
+        let spec = try flagSpec(name)
+        var table: [String: Double] = [:]
+        for param in params {
+            let pair = param.split(separator: "=", maxSplits: 1).map(String.init)
+            let key = pair.first?.split(separator: ".", maxSplits: 1).map(String.init) ?? []
+            guard pair.count == 2, key.count == 2, let value = Double(pair[1]) else {
+                throw ValidationError("--param \(param): expected KIND.NAME=NUMBER, e.g. textadapter.temperature=0.1")
+            }
+            if key[0].lowercased() == spec.name { table[key[1]] = value }
+        }
+        return try spec.setting(table)
+    }
+
+    private func flagSpec(_ name: String) throws -> ModelSpec {
         let named = try ModelSpec.named(name)
         switch named.kind {
         case .als:

@@ -28,8 +28,18 @@ extension RecCtl.Report {
         @Option(help: "Folder for report.html, report.md and report.json (created).") var out: String
         @Option(help: "The data set's name in the report's title (default: the --data folder's name).") var name: String?
         @Option(help: "Runs per model (seed 42 + s).") var seeds: Int?
-        @Option(help: "Comma-separated kinds; unknown kinds are skipped with a note.") var models: String?
-        @Option(name: .customLong("hybrid-parts"), help: "Comma-separated kinds HyGenRec blends.") var hybridParts: String?
+        @Option(
+            help: """
+                Comma-separated kinds; unknown kinds are skipped with a note. A kind may carry its own parameters: \
+                als:augment_weight=0.3 (ALS with CFGAN-synthesised interactions), llmprofile:guided=0.
+                """)
+        var models: String?
+        @Option(
+            name: .customLong("hybrid-parts"),
+            help: "Comma-separated kinds HyGenRec blends (KIND:NAME=VALUE as for --models; an augmented part adds the row 'hygenrec without gan').")
+        var hybridParts: String?
+        @Flag(help: "Score every row on the validation part instead of the test part (for choosing settings).")
+        var validation = false
         @Option(
             name: .customLong("set"),
             help: "A parameter for a kind before training, as KIND.NAME=VALUE (repeatable): --set sasrec.epochs=20.")
@@ -59,6 +69,7 @@ extension RecCtl.Report {
                     settings.parameters[String(name[0]).lowercased(), default: [:]][String(name[1])] = value
                 }
                 settings.k = k
+                settings.onValidation = validation
                 settings.threads = max(1, threads)
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                 let db = try openOrImport()

@@ -49,7 +49,13 @@ struct LLMProfileTests {
             #expect(profile["generated"] == .bool(true))
             #expect(profile["generator"]?.stringValue == ColdStartProfiles.generator)
             #expect(profile["source_items"]?.arrayValue?.compactMap(\.stringValue) == ["i0", "i1"])
-            #expect((profile["text"]?.stringValue ?? "").isEmpty == false)
+            // The model chose among the items' facts: every phrase of the profile is one of them.
+            let text = profile["text"]?.stringValue ?? ""
+            let facts = try db.read { r in try ["i0", "i1"].map { try #require(try r.item($0)) } }
+            let phrases = ProfileFacts(items: facts).phrases
+            #expect(!text.isEmpty)
+            #expect(text.components(separatedBy: ", ").allSatisfy(phrases.contains), "\(text) from \(phrases)")
+            #expect(profile["prompt_version"] == .number(2))
             // The profile is not an event: the history holds the two real events only.
             #expect(cold["history"]?.arrayValue?.count == 2)
             #expect(try db.query("SHOW USER 'warm'")["generated_profile"] == nil)

@@ -42,10 +42,16 @@ extension PaperReport {
         }
         // The names for dropping a generative part: its row under the part's model name.
         let generative = [("llm", ModelKind.llmProfile.rawValue), ("finetune", ModelKind.textAdapter.rawValue)]
-        for (alias, part) in generative where rows.contains(where: { $0.model == "hygenrec without \(part)" }) {
+        for (alias, part) in generative {
+            // The part's row, also when the part carries parameters (`llmprofile:guided=0`).
+            guard let row = rows.first(where: {
+                $0.model == "hygenrec without \(part)" || $0.model.hasPrefix("hygenrec without \(part):")
+            }) else { continue }
+            let name = row.model.replacingOccurrences(of: "hygenrec without ", with: "")
+                .replacingOccurrences(of: " ", with: "_")
             for prefix in ["ndcg\(k)", "cold_user_ndcg\(k)"] {
-                out["\(prefix)_hygenrec_without_\(alias)"] = out["\(prefix)_hygenrec_without_\(part)"]
-                out["\(prefix)_hygenrec_without_\(alias)_sd"] = out["\(prefix)_hygenrec_without_\(part)_sd"]
+                out["\(prefix)_hygenrec_without_\(alias)"] = out["\(prefix)_hygenrec_without_\(name)"]
+                out["\(prefix)_hygenrec_without_\(alias)_sd"] = out["\(prefix)_hygenrec_without_\(name)_sd"]
             }
         }
         for missing in ["gan", "llm", "finetune"] where out["ndcg\(k)_hygenrec_without_\(missing)"] == nil {

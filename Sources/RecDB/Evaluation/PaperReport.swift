@@ -3,7 +3,10 @@ import Foundation
 /// How `recctl report paper` runs the paper's protocol (``RecDatabase/paperReport(_:progress:)``).
 public struct PaperProtocol: Sendable {
     /// Models by kind name or model expression, in table order; kinds this build does not know are skipped with a
-    /// note in the report (so a list may name kinds that land later, such as `irgan`).
+    /// note in the report (so a list may name kinds that land later, such as `irgan`). A kind may carry its own
+    /// parameters, `KIND:NAME=VALUE[:NAME=VALUE…]` (``variant(_:)``), so one report can hold a kind twice:
+    /// `als` and `als:augment_weight=0.3` (ALS with CFGAN-synthesised interactions). Among HyGenRec's parts, such an
+    /// augmented part adds the ablation row `hygenrec without gan` (the part trained without augmentation).
     public var models: [String] = [
         "popularity", "itemknn", "als", "bpr", "ease", "content", "text", "ncf", "sasrec", "session", "irgan",
     ]
@@ -24,9 +27,38 @@ public struct PaperProtocol: Sendable {
     public var blenderUsers = 4000
     /// Training and evaluation threads.
     public var threads = 2
+    /// Whether rows are scored on the validation part instead of the test part (for choosing settings; the learned
+    /// blend is then scored on the users it was fit on).
+    public var onValidation = false
 
     /// The defaults: every model, 3 seeds, K 10, 5-core.
     public init() {}
+
+    /// The kind and parameters of a model name: `als:augment_weight=0.3:factors=64` → (`als`, [augment_weight: 0.3,
+    /// factors: 64]); a plain name has none. Throws `invalidArgument` naming the part that is not `NAME=NUMBER`.
+    public static func variant(_ name: String) throws -> (kind: String, parameters: [String: Double]) {
+        let pieces = name.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        var parameters: [String: Double] = [:]
+        for piece in pieces.dropFirst() {
+            let pair = piece.split(separator: "=", maxSplits: 1).map(String.init)
+            guard pair.count == 2, !pair[0].isEmpty, let value = Double(pair[1]) else {
+                throw RecDBError(
+                    .invalidArgument, "model '\(name)': '\(piece)' is not NAME=NUMBER (e.g. als:augment_weight=0.3)")
+            }
+            parameters[pair[0]] = value
+        }
+        return (pieces[0], parameters)
+    }
+
+    /// The name ``variant(_:)`` reads back as `kind` with `parameters` (sorted by name; the kind alone without any).
+    public static func variantName(kind: String, parameters: [String: Double]) -> String {
+        ([kind] + parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.number($0.value))" })
+            .joined(separator: ":")
+    }
+
+    private static func number(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+    }
 
     /// A small run for smoke tests: one seed, epoch-trained kinds capped at 2 epochs, 500 blender users.
     public static var quick: PaperProtocol {
@@ -35,6 +67,27 @@ public struct PaperProtocol: Sendable {
         p.blenderUsers = 500
         p.parameters = ["sasrec": ["epochs": 2], "ncf": ["epochs": 2], "bpr": ["iterations": 10]]
         return p
+    }
+}
+
+extension ModelSpec {
+    /// This kind's spec with `parameters` set by name (`["temperature": 0.1]`); throws `invalidArgument` naming a
+    /// parameter the kind does not have (and those it has), or when the spec is a blend or chain.
+    public func setting(_ parameters: [String: Double]) throws -> ModelSpec {
+        guard !parameters.isEmpty else { return self }
+        guard let stored else {
+            throw RecDBError(.invalidArgument, "parameters are set on one kind, not on \(name)")
+        }
+        var table = stored.parameterTable
+        for (key, value) in parameters.sorted(by: { $0.key < $1.key }) {
+            guard table[key] != nil else {
+                throw RecDBError(
+                    .invalidArgument,
+                    "\(name) has no parameter '\(key)' (it has \(table.keys.sorted().joined(separator: ", ")))")
+            }
+            table[key] = value
+        }
+        return type(of: stored).spec(parameterTable: table)
     }
 }
 

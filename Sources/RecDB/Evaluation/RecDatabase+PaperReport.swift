@@ -12,13 +12,25 @@ extension RecDatabase {
     ) throws -> PaperReport {
         let started = Date()
         var notes: [String] = []
+        // A name is a kind, optionally with its own parameters: `als:augment_weight=0.3` (PaperProtocol.models).
+        var overrides: [String: [String: Double]] = [:]
         func resolve(_ name: String) -> ModelSpec? {
+            let kind: String, parameters: [String: Double], spec: ModelSpec
             do {
-                return try ModelSpec.named(name)
+                (kind, parameters) = try PaperProtocol.variant(name)
+                spec = try ModelSpec.named(kind)
             } catch {
                 notes.append("\(name): skipped, not a model kind of this build (\((error as? RecDBError)?.message ?? "\(error)"))")
                 return nil
             }
+            do {
+                _ = try spec.setting(parameters)
+            } catch {
+                notes.append("\(name): skipped, \((error as? RecDBError)?.message ?? "\(error)")")
+                return nil
+            }
+            overrides[name] = parameters
+            return spec
         }
         let singles = settings.models.compactMap { name in resolve(name).map { (name, $0) } }
         let hybrid = settings.hybridParts.compactMap { name in resolve(name).map { (name, $0) } }
@@ -38,7 +50,8 @@ extension RecDatabase {
         // Trained models per (name, seed); models without a seed are trained once and reused for every seed.
         var trained: [String: [Int: (model: any Recommender, seconds: Double)]] = [:]
         func model(_ name: String, _ spec: ModelSpec, seed: Int) throws -> (model: any Recommender, seconds: Double)? {
-            let seeded = Self.seeded(spec, seed: seed, parameters: settings.parameters[spec.name] ?? [:])
+            let parameters = (settings.parameters[spec.name] ?? [:]).merging(overrides[name] ?? [:]) { $1 }
+            let seeded = Self.seeded(spec, seed: seed, parameters: parameters)
             let key = seeded.seeded ? seed : 0
             if let done = trained[name]?[key] { return done }
             do {
@@ -65,13 +78,14 @@ extension RecDatabase {
             for seed in 0..<max(1, settings.seeds) {
                 guard let (trainedModel, seconds) = try model(name, spec, seed: seed) else { break }
                 if seed > 0, !Self.seeded(spec, seed: seed, parameters: [:]).seeded { break }
-                let result = evaluator.evaluate(trainedModel, threads: settings.threads)
+                let result = evaluator.evaluate(trainedModel, onValidation: settings.onValidation, threads: settings.threads)
                 runs.append(PaperMetrics(result, trainingSeconds: seconds))
                 progress?("\(name) seed \(seed): NDCG@\(settings.k) \(String(format: "%.4f", result.ndcg)), \(String(format: "%.1f", seconds)) s")
             }
             if !runs.isEmpty { rows.append(PaperRow(model: name, group: "model", runs: runs)) }
         }
         // HyGenRec and its ablation, seed by seed from the same trained parts.
+        func spec(of name: String) -> ModelSpec { hybrid.first { $0.0 == name }!.1 }
         var hybridRows: [String: PaperRow] = [:]
         var order: [String] = []
         for seed in 0..<max(1, settings.seeds) {
@@ -91,6 +105,19 @@ extension RecDatabase {
                     variants.append(("hygenrec without \(part.name)", "ablation", parts.filter { $0.name != part.name }, true))
                 }
             }
+            // Without the GAN: every part trained with CFGAN-synthesised interactions replaced by its kind trained
+            // without them (the same name's parameters, augmentation off).
+            var plain = parts
+            for (index, part) in parts.enumerated() where (overrides[part.name]?["augment_weight"] ?? 0) > 0 {
+                let kept = (overrides[part.name] ?? [:]).filter { !$0.key.hasPrefix("augment_") }
+                let name = PaperProtocol.variantName(kind: spec(of: part.name).name, parameters: kept)
+                overrides[name] = kept
+                guard let (m, s) = try model(name, spec(of: part.name), seed: seed) else { continue }
+                plain[index] = (name, m, s)
+            }
+            if plain.map(\.name) != parts.map(\.name) {
+                variants.append(("hygenrec without gan", "ablation", plain, true))
+            }
             variants.append(("hygenrec with equal weights", "ablation", parts, false))
             for variant in variants {
                 let clock = Date()
@@ -103,7 +130,7 @@ extension RecDatabase {
                         name: variant.name, parts: variant.parts.map(\.model), partNames: variant.parts.map(\.name),
                         warmWeights: variant.parts.map { _ in 1 }, coldWeights: variant.parts.map { _ in 1 })
                 let seconds = Date().timeIntervalSince(clock) + variant.parts.reduce(0) { $0 + $1.seconds }
-                let result = evaluator.evaluate(blender, threads: settings.threads)
+                let result = evaluator.evaluate(blender, onValidation: settings.onValidation, threads: settings.threads)
                 if hybridRows[variant.name] == nil {
                     order.append(variant.name)
                     hybridRows[variant.name] = PaperRow(model: variant.name, group: variant.group, runs: [])
@@ -124,7 +151,9 @@ extension RecDatabase {
             ≤ \(LearnedBlendModel.coldLimit) training interactions; cold items = held-out items with no training \
             interaction; \(settings.seeds) seed(s) per model (seed 42 + s; models without a seed run once); \
             HyGenRec's weights learned on the validation part only.
-            """
+            """ + (settings.onValidation
+                ? " Scored on the validation part (for choosing settings): HyGenRec's weights are then fit in-sample."
+                : "")
         return PaperReport(
             dataset: dataset, protocolDescription: description, k: settings.k, recallCurve: evaluator.recallCurve,
             counts: [

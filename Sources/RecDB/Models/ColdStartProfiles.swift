@@ -22,27 +22,37 @@ public struct GeneratedProfile: Codable, Equatable, Sendable {
 }
 
 /// LLM-written cold-start profiles: for a user with a few events, SmolLM2 (RecML's language model, through
-/// ``SharedLanguageModel/complete(system:examples:user:maxTokens:)``) writes one sentence of shopping interests from
-/// the titles and categories of their items; the text encoder (MiniLM) turns it into the query vector that
-/// ``StoredLLMProfiles`` recommends with. Greedy decoding, so a prompt always gives the same profile; profiles are
-/// cached per prompt in the process (seeds and ablations of one report write each once).
+/// ``SharedLanguageModel``) writes a short list of shopping interests from their items, choosing and ordering
+/// phrases of the items' facts (``ProfileFacts``: product nouns from the titles, category names, brands) under a
+/// token grammar (``GuidedProfile``), so it can neither copy an example nor invent a product; the text encoder
+/// (MiniLM) turns the list into the query vector that ``StoredLLMProfiles`` recommends with. Greedy decoding, so a
+/// prompt always gives the same profile; the users of a refresh are decoded in batches after one shared prompt
+/// prefix, and profiles are cached per prompt in the process (seeds and ablations of one report write each once).
 enum ColdStartProfiles {
     /// The model named in each profile's provenance.
     static let generator = "SmolLM2-135M-Instruct"
-    /// Bumped when the prompt changes.
-    static let promptVersion = 1
+    /// The name in the provenance of a profile written without the model (``Mode/extractive``).
+    static let extractiveGenerator = "extractive"
+    /// Bumped when the prompt changes: 1 was free text after a worked example (the model copied the example);
+    /// 2 chooses among the facts' phrases.
+    static let promptVersion = 2
     /// The most items a prompt names (the newest).
     static let promptItems = 5
+    /// Users decoded together.
+    static let batchSize = 8
+
+    /// Who writes a profile.
+    enum Mode: Int, Sendable {
+        /// Every fact phrase, newest item first, up to the phrase limit: no language model.
+        case extractive = 0
+        /// The language model chooses and orders the phrases.
+        case guided = 1
+    }
 
     static let system = """
-        You describe a shopper's interests for a product search. Given the items they bought, write one short \
-        sentence naming the kinds of products they want next. Use plain product words; do not repeat the titles.
+        You help a shop search for what a shopper wants next. Read the items they bought and the phrases offered, \
+        then list the phrases that best describe what they will want next, most telling first, separated by commas.
         """
-    static let example = (
-        "Items bought:\n- Pilot G2 Retractable Gel Ink Pens, Black (Office Products > Writing)\n"
-            + "- Moleskine Classic Notebook, Large, Ruled (Office Products > Paper)",
-        "Smooth gel pens, refills and good paper notebooks for writing and journaling."
-    )
 
     private static let cache = Mutex<[String: String]>([:])
 
@@ -50,7 +60,7 @@ enum ColdStartProfiles {
     static func prompt(items: [Item], about: String? = nil) -> String {
         var lines = ["Items bought:"]
         for item in items.suffix(promptItems) {
-            var line = "- " + String((item.title ?? "item \(item.id)").prefix(120))
+            var line = "- " + ProfileFacts.clean(String((item.title ?? "item \(item.id)").prefix(120)))
             if let category = item.category, !category.isEmpty {
                 line += " (" + category.split(separator: "/").suffix(2).joined(separator: " > ") + ")"
             }
@@ -60,33 +70,83 @@ enum ColdStartProfiles {
         return lines.joined(separator: "\n")
     }
 
-    /// The profile the language model writes for `prompt` (its first line, at most `maxTokens` tokens); cached.
-    static func write(prompt: String, maxTokens: Int) throws -> String {
-        let key = "\(maxTokens)\n\(prompt)"
-        if let cached = cache.withLock({ $0[key] }) { return cached }
-        let answer = try SharedLanguageModel.complete(
-            system: system, examples: [example], user: prompt, maxTokens: maxTokens)
-        let text = answer.split(separator: "\n").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-        cache.withLock { cache in
-            if cache.count > 100_000 { cache.removeAll() }
-            cache[key] = text
-        }
-        return text
+    /// The user's turn: the items, then the phrases to choose from.
+    static func turn(items: [Item], facts: ProfileFacts) -> String {
+        prompt(items: items) + "\nPhrases: " + facts.phrases.joined(separator: "; ")
     }
 
-    /// Throws `notFound` naming the install command when the language model or the text encoder is absent.
-    static func requireModels() throws {
+    /// The profiles of `users` (each user's items, oldest first), in order: the chosen phrases joined by commas,
+    /// "" for a user with no facts. `guided` decodes with the language model in batches of ``batchSize``, cached
+    /// per prompt; `extractive` takes the first `maxPhrases` phrases.
+    static func write(
+        _ users: [[Item]], mode: Mode, maxPhrases: Int, maxTokens: Int, progress: ((Int) -> Void)? = nil
+    ) throws -> [String] {
+        let facts = users.map { ProfileFacts(items: $0) }
+        guard mode == .guided else {
+            return facts.map { $0.phrases.prefix(maxPhrases).joined(separator: ", ") }
+        }
+        let keys = zip(users, facts).map { "\(maxPhrases) \(maxTokens)\n" + turn(items: $0, facts: $1) }
+        var texts = keys.map { key in cache.withLock { $0[key] } }
+        let missing = texts.indices.filter { texts[$0] == nil && !facts[$0].phrases.isEmpty }
+        for start in stride(from: 0, to: missing.count, by: batchSize) {
+            let batch = Array(missing[start..<min(missing.count, start + batchSize)])
+            let turns = batch.map { turn(items: users[$0], facts: facts[$0]) }
+            let phrases = batch.map { facts[$0].phrases }
+            let written = try SharedLanguageModel.with { model in
+                try decode(turns: turns, phrases: phrases, maxPhrases: maxPhrases, maxTokens: maxTokens, model: model)
+            }
+            for (index, text) in zip(batch, written) {
+                texts[index] = text
+                cache.withLock { cache in
+                    if cache.count > 100_000 { cache.removeAll() }
+                    cache[keys[index]] = text
+                }
+            }
+            progress?(start + batch.count)
+        }
+        return texts.map { $0 ?? "" }
+    }
+
+    /// One batch under the phrase grammar: the shared prefix (system prompt, the user turn's opening), each user's
+    /// turn and the assistant's opening, then the chosen phrases.
+    private static func decode(
+        turns: [String], phrases: [[String]], maxPhrases: Int, maxTokens: Int, model: any GuidedLanguageModel
+    ) throws -> [String] {
+        let prefix = model.tokens(of: "<|im_start|>system\n\(system)<|im_end|>\n<|im_start|>user\n", special: true)
+        let suffixes = turns.map {
+            model.tokens(of: "\($0)<|im_end|>\n<|im_start|>assistant\nWill want:", special: true)
+        }
+        func single(_ text: String) -> Int32 { model.tokens(of: text, special: false).first ?? 0 }
+        let (comma, period) = (single(","), single("."))
+        var profiles = phrases.map { list in
+            GuidedProfile(
+                phraseTokens: list.map { model.tokens(of: " " + $0, special: false) }, comma: comma, period: period,
+                maxPhrases: maxPhrases, maxTokens: maxTokens)
+        }
+        _ = try model.generateGuidedBatch(
+            prefix: prefix, suffixes: suffixes, maxTokens: maxTokens, shouldStop: { false }
+        ) { sequence, logits in
+            profiles[sequence].next(logits)
+        }
+        return zip(profiles, phrases).map { profile, list in
+            profile.chosen.map { list[$0] }.joined(separator: ", ")
+        }
+    }
+
+    /// Throws `notFound` naming the install command when the text encoder (and, for `guided`, the language model)
+    /// is absent.
+    static func requireModels(_ mode: Mode) throws {
         _ = try SharedTextEncoder.get()
-        try SharedLanguageModel.with { _ in () }
+        if mode == .guided { try SharedLanguageModel.with { _ in () } }
     }
 
     /// Profiles with their unit query vectors for the users of `log` with 1 to `maxItems` distinct items (at most
     /// `maxUsers`, in id order), written from their items (`items` by internal id). Users whose profile comes out
-    /// empty, or when a model is missing, get none. `progress` hears the fraction done.
+    /// empty get none. `progress` hears the fraction done.
     static func generate(
-        log: InteractionLog, items: [UInt32: Item], maxItems: Int, maxUsers: Int, maxTokens: Int,
-        progress: (@Sendable (Double) -> Void)? = nil
-    ) -> [(profile: GeneratedProfile, vector: [Float])] {
+        log: InteractionLog, items: [UInt32: Item], mode: Mode, maxItems: Int, maxUsers: Int, maxPhrases: Int,
+        maxTokens: Int, progress: (@Sendable (Double) -> Void)? = nil
+    ) throws -> [(profile: GeneratedProfile, vector: [Float])] {
         var chosen: [(user: UInt32, items: [UInt32])] = []
         for (user, range) in log.userRanges() where chosen.count < maxUsers {
             var order: [UInt32] = []
@@ -96,18 +156,22 @@ enum ColdStartProfiles {
             }
             if (1...max(1, maxItems)).contains(order.count) { chosen.append((user, order)) }
         }
+        let known = chosen.map { $0.items.compactMap { items[$0] } }
+        let total = Double(max(chosen.count, 1))
+        let texts = try write(known, mode: mode, maxPhrases: maxPhrases, maxTokens: maxTokens) {
+            progress?(Double($0) / total)
+        }
+        let encoder = try SharedTextEncoder.get()
+        InferenceProbe.willRun(.textEncoder)
+        let vectors = encoder.encode(texts.filter { !$0.isEmpty }, threads: 2)
+        var next = vectors.makeIterator()
         var result: [(profile: GeneratedProfile, vector: [Float])] = []
-        for (done, entry) in chosen.enumerated() {
-            let known = entry.items.compactMap { items[$0] }
-            guard !known.isEmpty,
-                let text = try? write(prompt: prompt(items: known), maxTokens: maxTokens), !text.isEmpty,
-                let vector = try? SharedTextEncoder.encode(text)
-            else { continue }
+        for (entry, text) in zip(chosen, texts) where !text.isEmpty {
+            guard let vector = next.next() else { break }
             let profile = GeneratedProfile(
-                user: entry.user, text: text, sourceItems: entry.items, generator: generator,
-                promptVersion: promptVersion)
+                user: entry.user, text: text, sourceItems: entry.items,
+                generator: mode == .guided ? generator : extractiveGenerator, promptVersion: promptVersion)
             result.append((profile, vector))
-            progress?(Double(done + 1) / Double(chosen.count))
         }
         return result
     }

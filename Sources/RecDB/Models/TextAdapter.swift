@@ -21,7 +21,15 @@ struct TextAdapter: Sendable, Equatable {
         var seed: UInt64 = 42
         /// The most co-interaction pairs read (the first ones per user order, before shuffling).
         var maxPairs = 500_000
+        /// Pairs join items at most this many places apart in a user's sequence (1: consecutive items only).
+        var window = 1
+        /// Hard negatives per anchor: one of the anchor's nearest items by the frozen vectors that the anchor never
+        /// met in a pair, added to the batch's in-batch negatives (0: in-batch negatives only).
+        var hardNegatives = 0
     }
+
+    /// Frozen-vector neighbours searched per item for hard negatives.
+    static let hardNeighbours = 10
 
     /// The adapted unit vector of `x` (`dimension` floats).
     func adapt(_ x: [Float]) -> [Float] {
@@ -48,20 +56,54 @@ struct TextAdapter: Sendable, Equatable {
         return out
     }
 
-    /// Consecutive distinct items of each user in `log` (both with a vector): the positive pairs.
-    static func pairs(_ log: InteractionLog, hasVector: [Bool], limit: Int) -> [(UInt32, UInt32)] {
+    /// Positive pairs: per user in `log`, each item (with a vector) and each of the next `window` items after it in
+    /// the user's order (consecutive repeats collapsed; never an item with itself).
+    static func pairs(_ log: InteractionLog, hasVector: [Bool], limit: Int, window: Int = 1) -> [(UInt32, UInt32)] {
         var pairs: [(UInt32, UInt32)] = []
         for (_, range) in log.userRanges() {
-            var previous: UInt32?
+            var sequence: [UInt32] = []
             for index in range where log.weights[index] > 0 {
                 let item = log.items[index]
-                guard Int(item) < hasVector.count, hasVector[Int(item)] else { continue }
-                if let previous, previous != item { pairs.append((previous, item)) }
-                previous = item
-                if pairs.count >= limit { return pairs }
+                guard Int(item) < hasVector.count, hasVector[Int(item)], sequence.last != item else { continue }
+                sequence.append(item)
+            }
+            for (i, anchor) in sequence.enumerated() {
+                for j in (i + 1)..<min(sequence.count, i + 1 + max(1, window)) where sequence[j] != anchor {
+                    pairs.append((anchor, sequence[j]))
+                    if pairs.count >= limit { return pairs }
+                }
             }
         }
         return pairs
+    }
+
+    /// Each item's ``hardNeighbours`` nearest items by inner product of the frozen row-major `itemVectors` that it
+    /// never met in `pairs` (either order); empty for items without a vector.
+    static func hardCandidates(
+        itemVectors: [Float], hasVector: [Bool], dimension d: Int, pairs: [(UInt32, UInt32)]
+    ) -> [[UInt32]] {
+        var partners = [Set<UInt32>](repeating: [], count: hasVector.count)
+        for (a, b) in pairs {
+            partners[Int(a)].insert(b)
+            partners[Int(b)].insert(a)
+        }
+        let rows = (0..<hasVector.count).filter { $0 * d + d <= itemVectors.count && hasVector[$0] }
+        var result = [[UInt32]](repeating: [], count: hasVector.count)
+        itemVectors.withUnsafeBufferPointer { v in
+            for a in rows {
+                var best: [(score: Float, item: Int)] = []
+                for b in rows where b != a && !partners[a].contains(UInt32(b)) {
+                    let score = VectorKernels.dot(v.baseAddress! + a * d, v.baseAddress! + b * d, d)
+                    if best.count < hardNeighbours || score > best[best.count - 1].score {
+                        let at = best.firstIndex { $0.score < score } ?? best.count
+                        best.insert((score, b), at: at)
+                        if best.count > hardNeighbours { best.removeLast() }
+                    }
+                }
+                result[a] = best.map { UInt32($0.item) }
+            }
+        }
+        return result
     }
 
     /// Trains `W` on the co-interaction pairs of `log` over row-major `itemVectors`; returns the adapter and the
@@ -69,7 +111,9 @@ struct TextAdapter: Sendable, Equatable {
     static func train(
         itemVectors: [Float], hasVector: [Bool], dimension d: Int, log: InteractionLog, settings: Settings
     ) -> (adapter: TextAdapter, losses: [Float]) {
-        var pairs = Self.pairs(log, hasVector: hasVector, limit: settings.maxPairs)
+        var pairs = Self.pairs(log, hasVector: hasVector, limit: settings.maxPairs, window: settings.window)
+        let hard = settings.hardNegatives > 0
+            ? hardCandidates(itemVectors: itemVectors, hasVector: hasVector, dimension: d, pairs: pairs) : []
         let w = Parameter("text_adapter.weight", shape: Shape(d, d))
         let optimizer = AdamOptimizer(parameters: [w], variant: .adamW, weightDecay: settings.weightDecay)
         let tape = Tape(seed: settings.seed)
@@ -96,8 +140,23 @@ struct TextAdapter: Sendable, Equatable {
                 let weight = tape.parameter(w)
                 let adaptedAnchors = tape.add(anchors, tape.matmul(anchors, weight))
                 let adaptedPositives = tape.add(positives, tape.matmul(positives, weight))
-                let logits = tape.scale(
-                    tape.matmul(adaptedAnchors, adaptedPositives, transposeB: true), 1 / settings.temperature)
+                var similarities = tape.matmul(adaptedAnchors, adaptedPositives, transposeB: true)
+                for _ in 0..<max(0, settings.hardNegatives) {
+                    // One hard negative per anchor, drawn among its nearest never-met items; every anchor sees them all.
+                    let negatives = batch.map { pair -> UInt32 in
+                        let candidates = hard[Int(pair.0)]
+                        return candidates.isEmpty ? pair.1 : candidates[Int.random(in: 0..<candidates.count, using: &generator)]
+                    }
+                    let negativeRows = tape.constant(shape: Shape(b, d)) { buffer in
+                        for (r, item) in negatives.enumerated() {
+                            let offset = Int(item) * d
+                            for k in 0..<d { buffer[r * d + k] = itemVectors[offset + k] }
+                        }
+                    }
+                    let adapted = tape.add(negativeRows, tape.matmul(negativeRows, weight))
+                    similarities = tape.concatenate(similarities, tape.matmul(adaptedAnchors, adapted, transposeB: true))
+                }
+                let logits = tape.scale(similarities, 1 / settings.temperature)
                 let targets = tape.scratchIntegers(b)
                 for r in 0..<b { targets[r] = Int32(r) }
                 let loss = tape.softmaxCrossEntropy(logits: logits, targets: UnsafeBufferPointer(targets))

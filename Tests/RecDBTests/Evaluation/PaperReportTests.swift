@@ -121,6 +121,34 @@ struct PaperReportTests {
         }
     }
 
+    /// A kind with its own parameters is its own row; an augmented HyGenRec part adds `hygenrec without gan`, the
+    /// blend over the same parts with that one trained without CFGAN's interactions, keyed `ndcg10_hygenrec_without_gan`.
+    @Test func augmentedPartGivesTheWithoutGanRow() throws {
+        #expect(try PaperProtocol.variant("als:augment_weight=0.3:factors=8") == ("als", ["augment_weight": 0.3, "factors": 8]))
+        #expect(PaperProtocol.variantName(kind: "als", parameters: ["factors": 8, "augment_weight": 0.5]) == "als:augment_weight=0.5:factors=8")
+        #expect(throws: RecDBError.self) { try PaperProtocol.variant("als:augment_weight") }
+        try TemporaryDirectory.with { folder in
+            let db = try Self.makeShop(folder)
+            var settings = PaperProtocol.quick
+            settings.models = ["als", "als:augment_weight=0.3:augment_sparse_users=20", "als:no_such_parameter=1"]
+            settings.hybridParts = ["als:augment_weight=0.3:augment_sparse_users=20", "itemknn"]
+            settings.parameters = ["als": ["factors": 8, "iterations": 3]]
+            settings.threads = 1
+            let report = try db.paperReport(settings, dataset: "shop")
+            #expect(report.rows.map(\.model) == [
+                "als", "als:augment_weight=0.3:augment_sparse_users=20", "hygenrec",
+                "hygenrec without als:augment_weight=0.3:augment_sparse_users=20", "hygenrec without itemknn",
+                "hygenrec without gan", "hygenrec with equal weights",
+            ])
+            #expect(report.notes.contains { $0.hasPrefix("als:no_such_parameter=1: skipped") && $0.contains("augment_weight") })
+            #expect(report.row("hygenrec without gan")?.expressions.first?.contains("BLEND(als") == true)
+            // The augmented ALS differs from plain ALS (synthetic positives change its factors).
+            #expect(report.row("als")?.runs.first?.ndcg != nil)
+            #expect(report.summary["ndcg10_hygenrec_without_gan"] is Double)
+            #expect(report.summary["ndcg10_hygenrec_without_llm"] is NSNull)
+        }
+    }
+
     /// Whether every element of `markup` is closed in order (`<a>…</a>` or `<a/>`), with no stray `<` or `&` in
     /// text: the well-formedness an SVG needs, checked without an XML library.
     static func tagsBalance(_ markup: String) -> Bool {

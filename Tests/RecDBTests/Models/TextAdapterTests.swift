@@ -65,4 +65,25 @@ struct TextAdapterTests {
         // Unit length, as the cosine space stores them.
         #expect(abs(Self.cosine(Array(adapted[0..<d]), Array(adapted[0..<d])) - 1) < 1e-4)
     }
+
+    /// A wider window joins items further apart; hard negatives are near by the frozen vectors and never met.
+    @Test func windowPairsAndHardNegativesTrainToo() {
+        let (vectors, log, d) = Self.fixture()
+        let hasVector = [Bool](repeating: true, count: 12)
+        let consecutive = TextAdapter.pairs(log, hasVector: hasVector, limit: .max, window: 1)
+        let wide = TextAdapter.pairs(log, hasVector: hasVector, limit: .max, window: 3)
+        #expect(wide.count == 60 * 6 && Set(consecutive.map { "\($0)" }).isSubset(of: Set(wide.map { "\($0)" })))
+        let hard = TextAdapter.hardCandidates(itemVectors: vectors, hasVector: hasVector, dimension: d, pairs: wide)
+        // Every item met the three others of its group, so its hard negatives are the 8 items of other groups.
+        #expect(hard.enumerated().allSatisfy { item, near in near.count == 8 && near.allSatisfy { Int($0) / 4 != item / 4 } })
+        var settings = TextAdapter.Settings()
+        (settings.epochs, settings.batchSize, settings.learningRate, settings.temperature) = (30, 32, 0.01, 0.1)
+        (settings.window, settings.hardNegatives) = (3, 1)
+        let (adapter, losses) = TextAdapter.train(
+            itemVectors: vectors, hasVector: hasVector, dimension: d, log: log, settings: settings)
+        #expect(losses.last! < losses.first! * 0.8, "\(losses)")
+        let adapted = adapter.adaptAll(vectors)
+        let row = { (i: Int, t: [Float]) in Array(t[i * d..<(i + 1) * d]) }
+        #expect(Self.cosine(row(0, adapted), row(1, adapted)) > Self.cosine(row(0, vectors), row(1, vectors)))
+    }
 }

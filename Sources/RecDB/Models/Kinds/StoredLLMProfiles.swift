@@ -31,34 +31,48 @@ struct StoredLLMProfiles: StoredModel {
     var maxUsers = 100_000
     /// The most tokens a profile may have.
     var maxTokens = 40
+    /// The most fact phrases a profile names.
+    var maxPhrases = 4
+    /// Who writes the profiles: 1, the language model choosing among the facts' phrases; 0, the first phrases
+    /// without a model (the baseline that says what the model's choice adds).
+    var guided = 1
 
     static var kind: ModelKind { .llmProfile }
     static var aliases: [String] { ["profiles", "llm"] }
     static var trainsOnItems: Bool { true }
     static var needsTextEncoder: Bool { true }
     static var storedParameters: [ModelParameter<Self>] {
-        [.count("max_items", \.maxItems), .count("max_users", \.maxUsers), .count("max_tokens", \.maxTokens)]
+        [.count("max_items", \.maxItems), .count("max_users", \.maxUsers), .count("max_tokens", \.maxTokens),
+            .count("max_phrases", \.maxPhrases), .count("guided", \.guided),
+        ]
     }
 
     init() {}
 
     func validateParameters() throws {
-        guard (1...50).contains(maxItems), maxUsers >= 1, (4...200).contains(maxTokens) else {
+        guard (1...50).contains(maxItems), maxUsers >= 1, (4...200).contains(maxTokens), (1...20).contains(maxPhrases),
+            (0...1).contains(guided)
+        else {
             throw RecDBError(
                 .invalidArgument,
-                "llmprofile needs max_items in 1…50, max_users ≥ 1 and max_tokens in 4…200 (got \(maxItems), \(maxUsers), \(maxTokens))")
+                "llmprofile needs max_items in 1…50, max_users ≥ 1, max_tokens in 4…200, max_phrases in 1…20 and "
+                    + "guided 0 or 1 (got \(maxItems), \(maxUsers), \(maxTokens), \(maxPhrases), \(guided))")
         }
     }
 
-    /// The language model must be installed too (the text encoder is checked as for the text model).
-    func checkFits(_ log: InteractionLog) throws { try ColdStartProfiles.requireModels() }
+    /// Who writes the profiles.
+    var mode: ColdStartProfiles.Mode { guided == 0 ? .extractive : .guided }
+
+    /// The language model must be installed too when it writes (the text encoder is checked as for the text model).
+    func checkFits(_ log: InteractionLog) throws { try ColdStartProfiles.requireModels(mode) }
 
     func train(_ input: TrainingInput) -> any Recommender {
         let text = TextModel(training: input)
         let items = Dictionary(input.items.map { ($0.internalID, $0) }, uniquingKeysWith: { a, _ in a })
-        let generated = ColdStartProfiles.generate(
-            log: input.log, items: items, maxItems: maxItems, maxUsers: maxUsers, maxTokens: maxTokens,
-            progress: input.progress)
+        // checkFits has found both models, so a failure here is the model's own: no profiles, as for a missing model.
+        let generated = (try? ColdStartProfiles.generate(
+            log: input.log, items: items, mode: mode, maxItems: maxItems, maxUsers: maxUsers, maxPhrases: maxPhrases,
+            maxTokens: maxTokens, progress: input.progress)) ?? []
         return LLMProfileModel(
             name: Self.kind.rawValue, text: text, profiles: generated.map(\.profile),
             vectors: Dictionary(generated.map { ($0.profile.user, $0.vector) }, uniquingKeysWith: { a, _ in a }))

@@ -28,28 +28,36 @@ struct StoredTextAdapter: StoredModel {
             .count("epochs", \.settings.epochs), .count("batch_size", \.settings.batchSize),
             .float("learning_rate", \.settings.learningRate), .float("temperature", \.settings.temperature),
             .float("weight_decay", \.settings.weightDecay), .seed("seed", \.settings.seed),
+            .count("window", \.settings.window), .count("hard_negatives", \.settings.hardNegatives),
         ]
     }
 
     init() {}
 
     var tuningGrid: [Self] {
-        [1, 3, 6].flatMap { epochs in
-            [Float(0.05), 0.1].map { temperature in
-                var grid = self
-                grid.settings.epochs = epochs
-                grid.settings.temperature = temperature
-                return grid
+        [1, 3].flatMap { epochs in
+            [Float(0.05), 0.1].flatMap { temperature in
+                [(1, 0), (3, 0), (1, 1), (3, 1)].map { window, hard in
+                    var grid = self
+                    grid.settings.epochs = epochs
+                    grid.settings.temperature = temperature
+                    grid.settings.window = window
+                    grid.settings.hardNegatives = hard
+                    return grid
+                }
             }
         }
     }
 
     func validateParameters() throws {
         let s = settings
-        guard s.epochs >= 0, s.batchSize >= 2, s.learningRate > 0, s.temperature > 0, s.weightDecay >= 0 else {
+        guard s.epochs >= 0, s.batchSize >= 2, s.learningRate > 0, s.temperature > 0, s.weightDecay >= 0,
+            (1...50).contains(s.window), (0...8).contains(s.hardNegatives)
+        else {
             throw RecDBError(
                 .invalidArgument,
-                "textadapter needs epochs ≥ 0, batch_size ≥ 2, learning_rate > 0, temperature > 0, weight_decay ≥ 0")
+                "textadapter needs epochs ≥ 0, batch_size ≥ 2, learning_rate > 0, temperature > 0, weight_decay ≥ 0, "
+                    + "window in 1…50 and hard_negatives in 0…8")
         }
     }
 

@@ -11,12 +11,7 @@ struct HyGenRecTests {
 
     /// The parts HyGenRec blends in these tests, small enough to train in a moment.
     static var parts: [ModelSpec] {
-        var als = ALSModel.Parameters()
-        als.factors = 8
-        als.iterations = 8
-        var content = ContentModel.Parameters()
-        content.dimensions = 12
-        content.minDocumentFrequency = 1
+        let als = Fixture.smallALS, content = Fixture.smallContent
         return [
             .session(SessionKNNModel.Parameters()), .content(content), .itemKNN(neighbours: 20),
             .popularity(halfLifeDays: 30), .als(als),

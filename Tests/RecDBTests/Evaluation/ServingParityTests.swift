@@ -65,16 +65,27 @@ struct ServingParityTests {
         }
     }
 
+    /// ALS small enough to train on the fixture in a moment (also a part of ``HyGenRecTests``' blend).
+    static var smallALS: ALSModel.Parameters {
+        var als = ALSModel.Parameters()
+        als.factors = 8
+        als.iterations = 8
+        return als
+    }
+
+    /// The content model on the fixture's short texts (every term kept).
+    static var smallContent: ContentModel.Parameters {
+        var content = ContentModel.Parameters()
+        content.dimensions = 12
+        content.minDocumentFrequency = 1
+        return content
+    }
+
     /// Each model kind that trains without the text runtime (refreshed in the serving database) with the statement
     /// that serves it, then blends and the default chain over those models. The text kinds are checked in
     /// RecTextTests (`text`) and by their own suites; `hygenrec` by ``HyGenRecTests``.
     static var cases: [(spec: ModelSpec, statement: String, refresh: Bool)] {
-        var als = ALSModel.Parameters()
-        als.factors = 8
-        als.iterations = 8
-        var content = ContentModel.Parameters()
-        content.dimensions = 12
-        content.minDocumentFrequency = 1
+        let als = smallALS, content = smallContent
         var sasrec = SASRecModel.Parameters()
         sasrec.dimension = 16
         sasrec.blocks = 1

@@ -109,42 +109,37 @@ import Testing
         check.check([x]) { t in t.logSoftmax(t.parameter(x)) }
     }
 
-    @Test(arguments: [(true, true, 2), (false, false, 1), (true, false, 3)])
-    func attention(causal: Bool, padded: Bool, heads: Int) {
-        let (batch, length, width) = (2, 4, 6)
-        let q = randomParameter("q", Shape(batch, length, width), seed: 20)
-        let k = randomParameter("k", Shape(batch, length, width), seed: 21)
-        let v = randomParameter("v", Shape(batch, length, width), seed: 22)
+    /// Query, key and value `[2, 4, 6]` drawn from `seed`, `seed + 1` and `seed + 2`.
+    func attentionInputs(seed: UInt64) -> (q: Parameter, k: Parameter, v: Parameter) {
+        let shape = Shape(2, 4, 6)
+        return (randomParameter("q", shape, seed: seed), randomParameter("k", shape, seed: seed + 1),
+            randomParameter("v", shape, seed: seed + 2))
+    }
+
+    /// The last case drops attention probabilities: the seeded tape draws the same mask on every evaluation, so
+    /// finite differences see one function.
+    @Test(arguments: [(true, true, 2, 0), (false, false, 1, 0), (true, false, 3, 0), (true, true, 2, 0.4)])
+    func attention(causal: Bool, padded: Bool, heads: Int, dropout: Float) {
+        let (q, k, v) = attentionInputs(seed: 20)
         // Sequence 0 is left-padded by two positions, sequence 1 by one.
         let mask: [Float] = [0, 0, 1, 1, 0, 1, 1, 1]
         check.check([q, k, v]) { t in
             mask.withUnsafeBufferPointer { m in
                 t.attention(query: t.parameter(q), key: t.parameter(k), value: t.parameter(v), heads: heads,
-                    causal: causal, keyMask: padded ? m : nil)
+                    causal: causal, keyMask: padded ? m : nil, dropout: dropout)
             }
         }
     }
 
-    @Test func attentionWithDropoutOnItsProbabilities() {
-        let (batch, length, width) = (2, 4, 6)
-        let q = randomParameter("q", Shape(batch, length, width), seed: 26)
-        let k = randomParameter("k", Shape(batch, length, width), seed: 27)
-        let v = randomParameter("v", Shape(batch, length, width), seed: 28)
-        let mask: [Float] = [0, 1, 1, 1, 1, 1, 1, 1]
-        // The seeded tape draws the same mask on every evaluation, so finite differences see one function.
-        check.check([q, k, v]) { t in
-            mask.withUnsafeBufferPointer { m in
-                t.attention(query: t.parameter(q), key: t.parameter(k), value: t.parameter(v), heads: 2,
-                    causal: true, keyMask: m, dropout: 0.4)
-            }
-        }
+    @Test func attentionDropoutIsTheIdentityInEvaluation() {
+        let (q, k, v) = attentionInputs(seed: 26)
         func output(training: Bool, dropout: Float) -> [Float] {
             let t = Tape(seed: 3, isTraining: training)
             let y = t.attention(query: t.parameter(q), key: t.parameter(k), value: t.parameter(v), heads: 2,
                 causal: true, dropout: dropout)
             return Array(t.values(of: y))
         }
-        #expect(output(training: false, dropout: 0.4) == output(training: true, dropout: 0), "identity in evaluation")
+        #expect(output(training: false, dropout: 0.4) == output(training: true, dropout: 0))
         #expect(output(training: true, dropout: 0.4) != output(training: true, dropout: 0))
     }
 

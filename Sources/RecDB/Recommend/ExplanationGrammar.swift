@@ -133,6 +133,9 @@ struct GuidedSentence {
         }
         let canEnd = factsCited > 0 && tokens.count >= 5 && !clauseNeedsSource
         let room = maxTokens - tokens.count
+        // A claim about the source event waits for its source: name it while the budget still holds it.
+        let sourceLength = grammar.slotTokens[.source]?.count ?? 4
+        if clauseNeedsSource, slotsLeft.contains(.source), room <= sourceLength + 2 { mustFollow = .source }
         var candidates: [Int32] = []
         var slotStarts: [Int32: [(ExplanationSlot, [Int32])]] = [:]
         let previous = tokens.last ?? -1
@@ -142,6 +145,8 @@ struct GuidedSentence {
                 grammar.noItemAfter.contains(tokens[tokens.count - 2]) { continue }
             if slot == .source && clauseHasItemClaim && !clauseHasItem { continue }
             if slot == .count && grammar.noCountAfter.contains(previous) { continue }
+            if clauseNeedsSource, slot != .source, slotsLeft.contains(.source),
+                (grammar.slotTokens[slot]?.count ?? 0) + sourceLength + 1 >= room { continue }
             guard let sequence = grammar.slotTokens[slot], sequence.count < room else { continue }
             slotStarts[sequence[0], default: []].append((slot, sequence))
         }
@@ -156,6 +161,7 @@ struct GuidedSentence {
                 candidates = words.filter {
                     (uses[$0] ?? 0) < 2 && $0 != tokens.last && (sourceLeft || !grammar.eventVerbs.contains($0))
                         && fitsClause($0) && !($0 == grammar.wellToken && previous == grammar.asToken)
+                        && !(grammar.sourceEventWords.contains($0) && !clauseHasSource && room <= sourceLength + 4)
                 }
                 if tokens.last != grammar.comma, (uses[grammar.comma] ?? 0) < 2, !clauseNeedsSource {
                     candidates.append(grammar.comma)
@@ -164,8 +170,8 @@ struct GuidedSentence {
         }
         candidates.append(contentsOf: slotStarts.keys)
         if canEnd && mustFollow == nil || candidates.isEmpty { candidates.append(grammar.period) }
-        // Past a dozen tokens, ending gets a growing nudge: short sentences read better.
-        if canEnd && tokens.count > 12 { logits[Int(grammar.period)] += 0.3 * Float(tokens.count - 12) }
+        // Past ten tokens, ending gets a growing nudge: short sentences read better and cost fewer decoding steps.
+        if canEnd && tokens.count > 10 { logits[Int(grammar.period)] += 0.5 * Float(tokens.count - 10) }
         let token = best(candidates, logits)
         mustFollow = grammar.eventVerbs.contains(token) ? .source : nil
         if let starting = slotStarts[token] {

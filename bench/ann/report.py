@@ -243,15 +243,16 @@ def summary(sets, skipped_1m, rounds=None, loads=None):
         kinds = {c: round_ratios(rounds, name, "recdb_" + c) for c in ("int8", "float16")}
         f32 = round_ratios(rounds, name, "recdb")
         best = max((c for c in kinds if kinds[c]), key=lambda c: median(kinds[c]), default=None)
-        q = kinds[best] if best else []
-        out["qps_ratio_vs_hnswlib" + key] = rnd(median(q), 3) if q else (out.get("qps_ratio_vs_hnswlib") if not key else None)
-        out["qps_ratio_vs_hnswlib" + key + "_spread"] = [min(q), max(q)] if q else None
+        qs = kinds[best] if best else []
+        out["qps_ratio_vs_hnswlib" + key] = (
+            rnd(median(qs), 3) if qs else (out.get("qps_ratio_vs_hnswlib") if not key else None))
+        out["qps_ratio_vs_hnswlib" + key + "_spread"] = [min(qs), max(qs)] if qs else None
         out["qps_ratio_vs_hnswlib" + key + "_codes"] = best
         for c in ("int8", "float16"):
             out["qps_ratio_vs_hnswlib" + key + "_" + c] = rnd(median(kinds[c]), 3) if kinds[c] else None
         out["qps_ratio_vs_hnswlib" + key + "_float32"] = rnd(median(f32), 3) if f32 else None
         out["qps_ratio_vs_hnswlib" + key + "_float32_spread"] = [min(f32), max(f32)] if f32 else None
-        out["rounds" + key] = len(q or f32)
+        out["rounds" + key] = len(qs or f32)
     hb = (hn or {}).get("bytes_per_vector")
     out["bytes_per_vector_ratio_vs_hnswlib"] = ratio((rec or {}).get("bytes_per_vector"), hb)
     out["bytes_per_vector_ratio_vs_hnswlib_int8"] = ratio((quant or {}).get("bytes_per_vector"), hb)

@@ -11,22 +11,22 @@ import Glibc
 /// Why: over codes every search re-ranks its best 20 or so candidates from the vectors, and each vector-table read
 /// is a B-tree descent through pages spread over the file (at 1M vectors several cache and TLB misses, about a
 /// microsecond each); here a candidate's vector is one address, prefetched with the others before they are scored.
-/// Made for graphs of ``minimumNodes`` or more (by default those with a ``ResidentGraph``) from the vector table as
-/// one snapshot sees it, in anonymous memory asked for 2 MB pages; immutable after, shared by the snapshots of its
-/// generation. The file still holds each vector once: this is a cache, dropped with the process.
+/// Made for generations whose copy fits ``maximumBytes``, from the vector table as one snapshot sees it, in
+/// anonymous memory asked for 2 MB pages; immutable after, shared by the snapshots of its generation. The file still
+/// holds each vector once: this is a cache, dropped with the process.
 ///
 /// A node's copy is the table's vector when the image was made. The walks never return a node changed since the
 /// build (it is marked dirty until the next generation, which gets a new image), and the re-rank reads the table for
 /// any node the image lacks or that is dirty, so a copy that went stale is never used.
 final class ResidentVectors: Sendable {
-    /// Generations with codes and at least this many nodes get an image: by default those whose graph is resident
-    /// (``ResidentGraph/minimumNodes``); `RECDB_RESIDENT_VECTORS=0` turns images off (to measure what they bring),
-    /// `=1` makes them for every size (the first search of a generation then pays a scan of its vectors).
-    static let minimumNodes: Int? = {
+    /// The largest image made: by default a generation gets one when its copy (node limit × dimension × 4 bytes)
+    /// fits in 1 GiB; `RECDB_RESIDENT_VECTORS=0` turns images off (to measure what they bring), `=1` lifts the cap.
+    /// The first search of a generation pays a scan of its vectors (about 0.1–0.7 s for 100k × 64 on 2 cores).
+    static let maximumBytes: Int? = {
         switch ProcessInfo.processInfo.environment["RECDB_RESIDENT_VECTORS"] {
         case "0": nil
-        case "1": 0
-        default: ResidentGraph.minimumNodes
+        case "1": Int.max
+        default: 1 << 30
         }
     }()
 

@@ -212,8 +212,10 @@ public final class VectorIndexSnapshot {
                 if codes != nil { codes = made.dataTable() } else { vectors = made.dataTable() }
             }
         }
-        // Graphs over codes re-rank from a resident copy of the vectors when they are large enough.
-        if header.codes != .float32, let minimum = ResidentVectors.minimumNodes, header.nodeCount >= minimum {
+        // Graphs over codes re-rank from a resident copy of the vectors (when it fits the cap).
+        if header.codes != .float32, let cap = ResidentVectors.maximumBytes,
+            header.nodeLimit <= cap / max(4 * space.dimension, 1)
+        {
             let table = schema.vectors, prefix = VectorKeys.prefix(space.id, kind), dimension = space.dimension
             residentVectors = schema.residentGraphs.vectors(space: space.id, kind: kind, generation: generation) {
                 ResidentVectors(nodeLimit: header.nodeLimit, dimension: dimension) { take in

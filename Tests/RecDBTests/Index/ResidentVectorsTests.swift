@@ -26,6 +26,32 @@ struct ResidentVectorsTests {
         image.prefetch(1000)  // past the image: ignored
     }
 
+    /// A search over codes makes the copy; a vector changed after that is re-ranked from the table, never from the
+    /// stale copy, until the next build.
+    @Test func aVectorChangedAfterTheCopyIsReadFromTheTable() throws {
+        try TemporaryDirectory.with { folder in
+            let (db, vectors) = try QuantizedIndexTests.makeQuantized(folder, count: 800)
+            let before = try db.read { r in
+                try r.withVectorIndex(space: "q") { index -> ([VectorMatch], Bool) in
+                    let found = try index.search(vectors[5], k: 3)
+                    return (found, index.residentVectors != nil)
+                }
+            }
+            #expect(before.1, "a small graph over codes gets the copy by default")
+            #expect(before.0.first?.node == 5)
+            let moved = [Float](repeating: 3, count: 24)
+            try db.write { w in try w.setVector(moved, space: "q", item: "i5") }
+            let nearOld = try db.read { try $0.nearest(in: "q", to: vectors[5], k: 3) }
+            #expect(nearOld.first?.node != 5)
+            let nearNew = try db.read { try $0.nearest(in: "q", to: moved, k: 1) }
+            #expect(nearNew.first?.node == 5)
+            #expect(abs((nearNew.first?.distance ?? 1) - 0) < 1e-5, "the new vector's exact distance")
+            try db.buildIndex(space: "q", threads: 1)
+            let rebuilt = try db.read { try $0.nearest(in: "q", to: moved, k: 1) }
+            #expect(rebuilt.first?.node == 5 && abs((rebuilt.first?.distance ?? 1) - 0) < 1e-5)
+        }
+    }
+
     @Test func aScanThatThrowsLeavesNoImage() {
         #expect(ResidentVectors(nodeLimit: 4, dimension: 3) { _ in throw Damaged() } == nil)
     }

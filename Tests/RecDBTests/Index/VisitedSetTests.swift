@@ -16,7 +16,8 @@ struct VisitedSetTests {
             var marked = Set<UInt32>()
             for _ in 0..<marks {
                 let node = UInt32(Int((generator.next() + 1) / 2 * 9_999))
-                #expect(set.insert(node) == marked.insert(node).inserted)
+                let inserted = set.insert(node), expected = marked.insert(node).inserted
+                #expect(inserted == expected)
             }
             for node in marked { #expect(set.contains(node)) }
             set.reset(nodeCount: 10_000)
@@ -28,10 +29,12 @@ struct VisitedSetTests {
         var set = VisitedSet(capacity: 100)
         defer { set.deallocate() }
         set.reset(nodeCount: 50)
-        #expect(set.insert(7))
+        let first = set.insert(7)
+        #expect(first)
         set.reset(nodeCount: 1_000_000)
         #expect(set.capacity >= 1_000_000)
         #expect(!set.contains(7))
-        #expect(set.insert(999_999) && !set.insert(999_999) && set.contains(999_999))
+        let added = set.insert(999_999), again = set.insert(999_999)
+        #expect(added && !again && set.contains(999_999))
     }
 }

@@ -35,7 +35,8 @@ extension RecCtl.Vectors {
         @Option(help: "HNSW links per node above level 0 (level 0 gets twice as many).") var m: Int = 16
         @Option(help: "HNSW candidate list size while building.") var efConstruction: Int = 200
         @Option(help: "Default candidate list size while searching.") var ef: Int = 64
-        @Option(help: "What graph walks score: float32, or int8 codes re-ranked exactly (a quarter of the bytes).")
+        @Option(
+            help: "What graph walks score: float32, or int8 / float16 codes re-ranked exactly (1/4 or 1/2 the bytes).")
         var codes: String = "float32"
 
         func run() throws {
@@ -44,7 +45,7 @@ extension RecCtl.Vectors {
                     throw ValidationError("--metric must be cosine, ip or l2, not '\(self.metric)'")
                 }
                 guard let codes = VectorCodes(name: codes) else {
-                    throw ValidationError("--codes must be float32 or int8, not '\(self.codes)'")
+                    throw ValidationError("--codes must be float32, int8 or float16, not '\(self.codes)'")
                 }
                 let db = try options.open()
                 let space = try db.createSpace(
@@ -143,7 +144,7 @@ extension RecCtl.Vectors {
         @Option(help: "Search near this vector: comma-separated numbers.") var vector: String?
         @Option(name: .short, help: "How many results.") var k: Int = 10
         @Option(help: "Candidate list size (default: the space's).") var ef: Int?
-        @Option(help: "With int8 codes: how many of the walk's best are re-ranked exactly (default 2k, at least 20).")
+        @Option(help: "With int8 or float16 codes: how many of the walk's best are re-ranked exactly (default max(2k, 20)).")
         var rerank: Int?
         @Option(help: "items or users") var kind: VectorKind = .items
         @Option(help: "Item filter: a WHERE expression such as \"category = 'Books' AND price < 20\" (repeat to AND).")

@@ -26,6 +26,19 @@ float recdb_l2_i8_avx2(const float *t, const float *w, const int8_t *c, size_t n
 float recdb_dot_i8(const float *w, const int8_t *c, size_t n);
 float recdb_l2_i8(const float *t, const float *w, const int8_t *c, size_t n);
 
+/* 1 when this CPU also converts half floats in hardware (F16C) beside AVX2 + FMA (checked once), else 0. */
+int recdb_has_f16c(void);
+
+/* Distances to float16 codes (IEEE binary16 bit patterns, one per dimension) from a float32 query q: the inner
+   product, sum q[i] * h[i], and the squared Euclidean distance, sum (q[i] - h[i])^2. The _f16c forms need
+   recdb_has_f16c() == 1; the plain forms (bit-exact conversion in C) run anywhere. */
+float recdb_dot_f16_f16c(const float *q, const uint16_t *h, size_t n);
+float recdb_l2_f16_f16c(const float *q, const uint16_t *h, size_t n);
+float recdb_dot_f16(const float *q, const uint16_t *h, size_t n);
+float recdb_l2_f16(const float *q, const uint16_t *h, size_t n);
+/* The float32 value of one binary16 bit pattern (portable; exact for every pattern, NaN payloads aside). */
+float recdb_f16_to_f32(uint16_t h);
+
 /* A per-thread note that LMDB answered MDB_MAP_FULL. Set where the status is first seen and taken by the write
    loop, so a full map is noticed and grown even when an error wrapper between the two hides the status. */
 void recdb_note_map_full(void);

@@ -116,9 +116,13 @@ struct GraphView {
     let chunkShift: Int
     let vectors: ChunkPointers
     let level0: ChunkPointers
-    /// With int8 codes: `1 << chunkShift` × `dimension` bytes per chunk, and the quantiser that made them. Walks then
-    /// score codes, and `vectors` holds nothing (the full-precision vectors are in the vector table).
+    /// With int8 or float16 codes: `1 << chunkShift` × ``codeBytes`` bytes per chunk (and for int8 the quantiser
+    /// that made them). Walks then score codes, and `vectors` holds nothing (the full-precision vectors are in the
+    /// vector table).
     let codes: ChunkPointers?
+    let codeKind: VectorCodes
+    /// Bytes of one node's codes: `dimension` × the kind's bytes per dimension.
+    let codeBytes: Int
     let quantizer: ScalarQuantizer?
     /// Keeps the tables alive as long as the view.
     let owners: [ChunkTable]
@@ -176,10 +180,10 @@ struct GraphView {
 
     /// The codes of `node`, inside a chunk the table checked (exact size) when it resolved it; nil without codes.
     @inline(__always)
-    func nodeCodes(_ node: UInt32) -> UnsafePointer<Int8>? {
+    func nodeCodes(_ node: UInt32) -> UnsafeRawPointer? {
         let index = Int(node)
         guard let codes, let chunk = codes[index >> chunkShift] else { return nil }
-        return chunk.assumingMemoryBound(to: Int8.self) + (index & ((1 << chunkShift) - 1)) * dimension
+        return chunk + (index & ((1 << chunkShift) - 1)) * codeBytes
     }
 
     /// The walk's distance to `node`: from its codes when the query scores codes, else exact.
@@ -213,9 +217,9 @@ struct GraphView {
         let index = Int(node)
         if let codes {
             if let chunk = codes[index >> chunkShift] {
-                let start = chunk + (index & ((1 << chunkShift) - 1)) * dimension
+                let start = chunk + (index & ((1 << chunkShift) - 1)) * codeBytes
                 var offset = 0
-                while offset < dimension {
+                while offset < codeBytes {
                     recdb_prefetch(start + offset)
                     offset += 64
                 }
@@ -234,7 +238,8 @@ struct GraphView {
 
     init(
         dimension: Int, metric: Metric, level0Slots: Int, upperSlots: Int, chunkShift: Int, vectors: ChunkTable,
-        level0: ChunkTable, codes: ChunkTable? = nil, quantizer: ScalarQuantizer? = nil, upper: UpperLayers?,
+        level0: ChunkTable, codes: ChunkTable? = nil, codeKind: VectorCodes = .float32,
+        quantizer: ScalarQuantizer? = nil, upper: UpperLayers?,
         entryPoint: UInt32, maxLevel: Int, nodeLimit: Int
     ) {
         self.dimension = dimension
@@ -245,6 +250,8 @@ struct GraphView {
         self.vectors = ChunkPointers(vectors)
         self.level0 = ChunkPointers(level0)
         self.codes = codes.map(ChunkPointers.init)
+        self.codeKind = codes == nil ? .float32 : codeKind
+        codeBytes = dimension * self.codeKind.bytesPerDimension
         self.quantizer = codes == nil ? nil : quantizer
         owners = [vectors, level0] + (codes.map { [$0] } ?? [])
         self.upper = upper
@@ -257,15 +264,23 @@ struct GraphView {
     }
 }
 
-/// A query as a walk scores it: the vector, and with int8 codes the scorer prepared for it.
+/// A query as a walk scores it: the vector, and with codes the scorer prepared for it.
 struct GraphQuery {
     let vector: UnsafePointer<Float>
     let scorer: CodeScorer?
 }
 
 extension GraphView {
-    /// `query` ready for a walk: with codes, its weights are computed into `context`'s buffers.
+    /// `query` ready for a walk: with int8 codes, its weights are computed into `context`'s buffers; float16 codes
+    /// are scored against the query as it is.
     func prepare(_ query: UnsafePointer<Float>, context: SearchContext) -> GraphQuery {
+        if codeKind == .float16 {
+            return GraphQuery(
+                vector: query,
+                scorer: CodeScorer(
+                    metric: metric, dimension: dimension, weights: query, targets: query, offset: 0,
+                    avx2: VectorKernels.useF16C, kind: .float16))
+        }
         guard let quantizer else { return GraphQuery(vector: query, scorer: nil) }
         let (weights, targets) = context.queryBuffers(dimension: dimension)
         let offset = quantizer.prepare(query, metric: metric, weights: weights, targets: targets)

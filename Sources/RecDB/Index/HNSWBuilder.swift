@@ -18,7 +18,7 @@ public struct HNSWParameters: Sendable, Hashable, Codable {
     public var ef: Int = 64
     /// Seed of the level assignment.
     public var seed: UInt64 = 42
-    /// What graph walks score: the vectors (`float32`, the default) or int8 codes re-ranked exactly
+    /// What graph walks score: the vectors (`float32`, the default) or int8 / float16 codes re-ranked exactly
     /// (see ``VectorCodes``). Takes effect at the next build.
     public var codes: VectorCodes = .float32
 

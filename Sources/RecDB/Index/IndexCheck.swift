@@ -67,8 +67,8 @@ extension RecDatabase {
                     }
                 }
                 for node in held { checkList(node, level: 0, capacity: space.parameters.m0) }
-                // Each node's vector (float32) or codes (int8) must be in a chunk of the generation.
-                let what = header.codes == .int8 ? "int8 codes" : "vector"
+                // Each node's vector (float32) or codes (int8, float16) must be in a chunk of the generation.
+                let what = header.codes == .float32 ? "vector" : "\(header.codes.rawValue) codes"
                 for node in held where !graph.isScorable(node) { report("node \(node) has no \(what) in the graph") }
                 if let upper = graph.upper {
                     var topHolders = 0

@@ -73,6 +73,8 @@ enum VectorKernels {
     /// Whether the C kernels with AVX2 and FMA run here: Swift's own SIMD compiles for the baseline x86-64 (SSE2),
     /// so the 256-bit fused kernels are chosen at run time. `RECDB_NO_AVX2=1` turns them off.
     static let useAVX2 = recdb_has_avx2_fma() == 1 && ProcessInfo.processInfo.environment["RECDB_NO_AVX2"] == nil
+    /// AVX2 + FMA and the F16C half-float conversions (float16 codes).
+    static let useF16C = useAVX2 && recdb_has_f16c() == 1
 
     @inline(__always)
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {

@@ -146,35 +146,47 @@ extension RecDatabase {
             let bit = index & (BitmapChunks.bitsPerChunk - 1)
             present[bitmap][bit >> 3] |= 1 << UInt8(bit & 7)
         }
-        // With int8 codes the graph keeps codes, not vectors (those stay in the vector table only); a float32
-        // generation keeps the vectors, and the switch deletes the table's copies.
+        // With int8 or float16 codes the graph keeps codes, not vectors (those stay in the vector table only); a
+        // float32 generation keeps the vectors, and the switch deletes the table's copies.
         let codes = space.parameters.codes
         var quantizer: ScalarQuantizer?
-        var codeBuffer: UnsafeMutablePointer<Int8>?
+        var codeBuffer: UnsafeMutableRawPointer?
         defer { codeBuffer?.deallocate() }
-        if codes == .int8 {
+        let codeCount = builder.paddedNodes * space.dimension
+        switch codes {
+        case .float32: break
+        case .int8:
             let fitted = ScalarQuantizer(fitting: builder.vectors, nodes: graphNodes, dimension: space.dimension)
-            let buffer = UnsafeMutablePointer<Int8>.allocate(capacity: builder.paddedNodes * space.dimension)
-            buffer.initialize(repeating: 0, count: builder.paddedNodes * space.dimension)
+            let buffer = UnsafeMutablePointer<Int8>.allocate(capacity: codeCount)
+            buffer.initialize(repeating: 0, count: codeCount)
             for node in graphNodes {
                 fitted.encode(builder.vector(node), into: buffer + Int(node) * space.dimension)
             }
             quantizer = fitted
-            codeBuffer = buffer
+            codeBuffer = UnsafeMutableRawPointer(buffer)
+        case .float16:
+            let buffer = UnsafeMutablePointer<UInt16>.allocate(capacity: codeCount)
+            buffer.initialize(repeating: 0, count: codeCount)
+            for node in graphNodes {
+                let row = buffer + Int(node) * space.dimension
+                HalfCodes.encode(builder.vector(node), dimension: space.dimension, into: row)
+            }
+            codeBuffer = UnsafeMutableRawPointer(buffer)
         }
         // 3. Write the chunks of the new generation, several transactions of bounded size.
         var bytes = 0
-        let vectorBytes = chunk * space.dimension * (codes == .int8 ? 1 : 4), linkBytes = chunk * builder.level0Slots * 4
+        let vectorBytes = chunk * space.dimension * codes.bytesPerDimension, linkBytes = chunk * builder.level0Slots * 4
         let chunksPerTransaction = max(1, (64 << 20) / (vectorBytes + linkBytes))
         var first = 0
         while first < chunks {
             let last = min(chunks, first + chunksPerTransaction)
             try environment.write { txn in
                 for c in first..<last where hasNodes[c] {
-                    let vectorKey = VectorKeys.ann(space.id, kind, generation, codes == .int8 ? .codes : .vectors, UInt32(c))
+                    let part: VectorKeys.Part = codes == .float32 ? .vectors : .codes
+                    let vectorKey = VectorKeys.ann(space.id, kind, generation, part, UInt32(c))
                     let linkKey = VectorKeys.ann(space.id, kind, generation, .level0, UInt32(c))
                     let vectorStart: UnsafeRawPointer =
-                        if let codeBuffer { UnsafeRawPointer(codeBuffer + c * chunk * space.dimension) } else {
+                        if let codeBuffer { UnsafeRawPointer(codeBuffer + c * vectorBytes) } else {
                             UnsafeRawPointer(builder.vectors + c * chunk * space.dimension)
                         }
                     try vectorKey.withUnsafeBytes { key in

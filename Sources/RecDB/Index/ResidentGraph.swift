@@ -96,6 +96,7 @@ final class ResidentGraphs: Sendable {
     }
 
     private let images = Mutex<[Key: (generation: UInt32, image: ResidentGraph)]>([:])
+    private let vectorImages = Mutex<[Key: (generation: UInt32, image: ResidentVectors)]>([:])
 
     /// The image of `generation`, made by `make` when there is none yet (outside the lock: two threads may both
     /// make one; the first kept wins). An older generation's image is dropped once a newer one is made.
@@ -103,7 +104,27 @@ final class ResidentGraphs: Sendable {
         let key = Key(space: space, kind: kind)
         if let found = images.withLock({ $0[key] }), found.generation == generation { return found.image }
         guard let made = make() else { return nil }
-        return images.withLock { images in
+        return Self.keep(made, generation: generation, key: key, in: images)
+    }
+
+    /// The float32 vectors of `generation` (see ``ResidentVectors``), made by `make` when there are none yet, kept
+    /// like the graph images.
+    func vectors(
+        space: UInt16, kind: VectorKind, generation: UInt32, make: () -> ResidentVectors?
+    ) -> ResidentVectors? {
+        let key = Key(space: space, kind: kind)
+        if let found = vectorImages.withLock({ $0[key] }), found.generation == generation { return found.image }
+        guard let made = make() else { return nil }
+        return Self.keep(made, generation: generation, key: key, in: vectorImages)
+    }
+
+    /// Keeps `made` as the image of `key` unless another of the same or a newer generation is kept: returns the one
+    /// to use.
+    private static func keep<Image: Sendable>(
+        _ made: Image, generation: UInt32, key: Key,
+        in images: borrowing Mutex<[Key: (generation: UInt32, image: Image)]>
+    ) -> Image {
+        images.withLock { images in
             if let found = images[key] {
                 if found.generation == generation { return found.image }
                 if found.generation > generation { return made }  // an old reader's: used, not kept

@@ -2,31 +2,52 @@ import CRecSupport
 
 /// What a space's graph walks score: the vectors themselves, or compact codes of them.
 ///
-/// With `int8` each vector is kept once at full precision (in the vector table) and the graph holds one signed
-/// byte per dimension beside its level-0 lists; a walk scores those codes (a quarter of the bytes to fetch), and
-/// the best candidates are then re-ranked exactly from the full-precision vectors (the re-rank depth is a query
-/// knob, see ``VectorIndexSnapshot/search(_:k:ef:rerank:allowed:context:)``).
+/// With `int8` or `float16` each vector is kept once at full precision (in the vector table) and the graph holds
+/// its codes beside its level-0 lists (one signed byte or one half float per dimension); a walk scores those codes
+/// (a quarter or half of the bytes to fetch), and the best candidates are then re-ranked exactly from the
+/// full-precision vectors (the re-rank depth is a query knob, see
+/// ``VectorIndexSnapshot/search(_:k:ef:rerank:allowed:context:)``).
 public enum VectorCodes: String, Sendable, Hashable, Codable, CaseIterable {
     /// 32-bit floats: exact distances during the walk, no re-rank.
     case float32
     /// One signed byte per dimension with a per-dimension scale and centre (scalar quantisation).
     case int8
+    /// One IEEE half float per dimension (11 significant bits: distances within about 0.1 % of the exact ones),
+    /// converted with F16C where the CPU has it.
+    case float16
 
-    /// Parses `float32` (or `f32`, `float`) and `int8` (or `i8`, `sq8`).
+    /// Parses `float32` (or `f32`, `float`), `int8` (or `i8`, `sq8`) and `float16` (or `f16`, `fp16`, `half`).
     public init?(name: String) {
         switch name.lowercased() {
         case "float32", "f32", "float": self = .float32
         case "int8", "i8", "sq8": self = .int8
+        case "float16", "f16", "fp16", "half": self = .float16
         default: return nil
         }
     }
 
-    var code: UInt8 { self == .float32 ? 0 : 1 }
+    /// Bytes per dimension of what the graph keeps for each node.
+    public var bytesPerDimension: Int {
+        switch self {
+        case .float32: 4
+        case .int8: 1
+        case .float16: 2
+        }
+    }
+
+    var code: UInt8 {
+        switch self {
+        case .float32: 0
+        case .int8: 1
+        case .float16: 2
+        }
+    }
 
     init?(code: UInt8) {
         switch code {
         case 0: self = .float32
         case 1: self = .int8
+        case 2: self = .float16
         default: return nil
         }
     }
@@ -113,8 +134,17 @@ struct ScalarQuantizer {
     }
 }
 
-/// One query as a walk over int8 codes scores it: the prepared weights (and targets for L2), with the kernel
-/// chosen once (AVX2 + FMA where the CPU has them, else the portable C loop).
+/// Float16 codes: each dimension's value rounded to the nearest IEEE half float.
+enum HalfCodes {
+    /// Writes the half-float bit patterns of `vector` (`dimension` floats) to `codes`.
+    static func encode(_ vector: UnsafePointer<Float>, dimension: Int, into codes: UnsafeMutablePointer<UInt16>) {
+        for i in 0..<dimension { codes[i] = Float16(vector[i]).bitPattern }
+    }
+}
+
+/// One query as a walk over codes scores it: for int8 the prepared weights (and targets for L2), for float16 the
+/// query itself; the kernel is chosen once (AVX2 + FMA, and F16C for float16, where the CPU has them, else the
+/// portable C loop).
 struct CodeScorer {
     let metric: Metric
     let dimension: Int
@@ -122,15 +152,40 @@ struct CodeScorer {
     let targets: UnsafePointer<Float>
     let offset: Float
     let avx2: Bool
+    let kind: VectorCodes
+
+    init(
+        metric: Metric, dimension: Int, weights: UnsafePointer<Float>, targets: UnsafePointer<Float>, offset: Float,
+        avx2: Bool, kind: VectorCodes = .int8
+    ) {
+        self.metric = metric
+        self.dimension = dimension
+        self.weights = weights
+        self.targets = targets
+        self.offset = offset
+        self.avx2 = avx2
+        self.kind = kind
+    }
 
     /// The approximate distance (same order as ``Metric``'s: negated inner product, squared L2) of `codes`.
     @inline(__always)
-    func callAsFunction(_ codes: UnsafePointer<Int8>) -> Float {
+    func callAsFunction(_ codes: UnsafeRawPointer) -> Float {
+        let n = dimension
+        if kind == .float16 {
+            let halves = codes.assumingMemoryBound(to: UInt16.self)
+            switch metric {
+            case .l2:
+                return avx2 ? recdb_l2_f16_f16c(weights, halves, n) : recdb_l2_f16(weights, halves, n)
+            case .cosine, .innerProduct:
+                return -(avx2 ? recdb_dot_f16_f16c(weights, halves, n) : recdb_dot_f16(weights, halves, n))
+            }
+        }
+        let bytes = codes.assumingMemoryBound(to: Int8.self)
         switch metric {
         case .l2:
-            return avx2 ? recdb_l2_i8_avx2(targets, weights, codes, dimension) : recdb_l2_i8(targets, weights, codes, dimension)
+            return avx2 ? recdb_l2_i8_avx2(targets, weights, bytes, n) : recdb_l2_i8(targets, weights, bytes, n)
         case .cosine, .innerProduct:
-            return -(offset + (avx2 ? recdb_dot_i8_avx2(weights, codes, dimension) : recdb_dot_i8(weights, codes, dimension)))
+            return -(offset + (avx2 ? recdb_dot_i8_avx2(weights, bytes, n) : recdb_dot_i8(weights, bytes, n)))
         }
     }
 }

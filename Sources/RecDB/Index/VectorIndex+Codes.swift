@@ -1,14 +1,21 @@
 // Searching a generation whose graph holds int8 codes (see `VectorCodes`): codes choose the candidates, the vector
 // table's full-precision vectors decide their order.
 extension VectorIndexSnapshot {
-    /// The `k` closest of `candidates` by their exact distances, read from the vector table (candidates whose
-    /// vector is gone are dropped).
+    /// The `k` closest of `candidates` by their exact distances, read from the resident copy of the vectors when
+    /// there is one (nodes unchanged since the build), else from the vector table (candidates whose vector is gone
+    /// are dropped).
     func rerankExactly(_ query: UnsafePointer<Float>, _ candidates: [Neighbor], k: Int) throws -> [Neighbor] {
         let kernel = space.metric.kernel, dimension = space.dimension
         var exact: [Neighbor] = []
         exact.reserveCapacity(candidates.count)
+        if let residentVectors {
+            for candidate in candidates { residentVectors.prefetch(candidate.node) }
+        }
         for candidate in candidates {
-            if let d = try storedVector(candidate.node, { kernel(query, $0, dimension) }) {
+            let node = candidate.node
+            if let residentVectors, !dirty.contains(node), let vector = residentVectors.vector(node) {
+                exact.append(Neighbor(distance: kernel(query, vector, dimension), node: candidate.node))
+            } else if let d = try storedVector(candidate.node, { kernel(query, $0, dimension) }) {
                 exact.append(Neighbor(distance: d, node: candidate.node))
             }
         }

@@ -87,6 +87,8 @@ public final class VectorIndexSnapshot {
     private let copies = AlignedCopies()
     /// The resident copy the graph is walked in, when it has one (kept as long as the snapshot).
     private var resident: ResidentGraph?
+    /// With codes, the resident float32 copy the exact re-rank reads, when the graph is resident too.
+    private(set) var residentVectors: ResidentVectors?
     /// Allowed sets at most this large are searched exactly instead of through the graph
     /// (default: an eighth of the graph, at least 2,048 and at most 32,768).
     public var exactSearchLimit: Int?
@@ -187,6 +189,8 @@ public final class VectorIndexSnapshot {
             }
             guard quantizer != nil else { throw RecDBError(.corrupted, "\(place) is missing") }
             codes = table(generation, .codes, count: chunks, of: Int8.self, elements: chunk * space.dimension)
+        } else if header.codes == .float16 {
+            codes = table(generation, .codes, count: chunks, of: UInt16.self, elements: chunk * space.dimension)
         }
         var vectors = table(
             generation, .vectors, count: header.codes == .float32 ? chunks : 0, of: Float.self,
@@ -195,7 +199,7 @@ public final class VectorIndexSnapshot {
         // Large graphs are walked in a resident copy (huge pages) made once per generation and process.
         if let minimum = ResidentGraph.minimumNodes, header.nodeCount >= minimum, chunks > 0 {
             let data = codes ?? vectors
-            let dataBytes = chunk * space.dimension * (codes == nil ? 4 : 1)
+            let dataBytes = chunk * space.dimension * header.codes.bytesPerDimension
             let links = level0
             let made = schema.residentGraphs.image(space: space.id, kind: kind, generation: generation) {
                 ResidentGraph(
@@ -208,11 +212,29 @@ public final class VectorIndexSnapshot {
                 if codes != nil { codes = made.dataTable() } else { vectors = made.dataTable() }
             }
         }
+        // Graphs over codes re-rank from a resident copy of the vectors (when it fits the cap).
+        if header.codes != .float32, let cap = ResidentVectors.maximumBytes,
+            header.nodeLimit <= cap / max(4 * space.dimension, 1)
+        {
+            let table = schema.vectors, prefix = VectorKeys.prefix(space.id, kind), dimension = space.dimension
+            residentVectors = schema.residentGraphs.vectors(space: space.id, kind: kind, generation: generation) {
+                ResidentVectors(nodeLimit: header.nodeLimit, dimension: dimension) { take in
+                    try table.scanRaw(in: ReadTransaction(viewing: handle), prefix: prefix) { key, value in
+                        guard key.count == 7 else { throw RecDBError(.corrupted, "vector key of \(key.count) bytes") }
+                        let node = key.loadBigEndianUInt32(at: 3)
+                        try StoredArray.with(value, as: Float.self, .exactly(dimension), "vector #\(node)") {
+                            take(node, $0.baseAddress!)
+                        }
+                        return .next
+                    }
+                }
+            }
+        }
         graph = GraphView(
             dimension: space.dimension, metric: space.metric, level0Slots: header.level0Slots,
             upperSlots: header.upperSlots, chunkShift: header.chunkShift, vectors: vectors, level0: level0,
-            codes: codes, quantizer: quantizer, upper: upper, entryPoint: header.entryPoint, maxLevel: header.maxLevel,
-            nodeLimit: header.nodeLimit)
+            codes: codes, codeKind: header.codes, quantizer: quantizer, upper: upper, entryPoint: header.entryPoint,
+            maxLevel: header.maxLevel, nodeLimit: header.nodeLimit)
     }
 
     /// Throws the first corruption met so far: a bad chunk resolved by any walk of this snapshot, or a broken link

@@ -1,5 +1,5 @@
-/// How hard one request's vector searches look: the HNSW walk's candidate list (`ef`) and, in spaces with int8
-/// codes, how many of its best candidates are re-ranked exactly from the full-precision vectors. Written in a
+/// How hard one request's vector searches look: the HNSW walk's candidate list (`ef`) and, in spaces with int8 or
+/// float16 codes, how many of its best candidates are re-ranked exactly from the full-precision vectors. Written in a
 /// `RECOMMEND` statement as `WITH (EF = 200, RERANK = 50)`; nil fields keep the space's defaults (its `ef`, and
 /// ``VectorIndexSnapshot/defaultRerank(k:)``).
 ///
@@ -10,8 +10,8 @@
 public struct VectorSearchOptions: Sendable, Hashable {
     /// The walk's candidate list size; larger finds more of the true nearest neighbours and costs more time.
     public var ef: Int?
-    /// Candidates re-ranked exactly over int8 codes (at least the page, at most `ef`); ignored by float32 spaces,
-    /// whose walks are exact already.
+    /// Candidates re-ranked exactly over int8 or float16 codes (at least the page, at most `ef`); ignored by float32
+    /// spaces, whose walks are exact already.
     public var rerank: Int?
 
     /// The values `ef` and `rerank` may take.

@@ -3,9 +3,9 @@
 // A vector is written to the `vectors` table. A build of a float32 space copies the vectors it takes in into the
 // new generation's chunks (part 1, which its walks read in place) and deletes them from the table in the
 // transaction that switches to it. The table then holds only what the active generation does not: new and changed
-// vectors (pending) and, in int8 spaces, every vector (their graphs keep codes, and the exact re-rank reads the
-// table). Reading a node's vector looks in the table first, then in the active float32 generation when the node is
-// there, not deleted and not changed since. Databases of format version 2 kept both copies; both readings agree
+// vectors (pending) and, in int8 and float16 spaces, every vector (their graphs keep codes, and the exact re-rank
+// reads the table). Reading a node's vector looks in the table first, then in the active float32 generation when
+// the node is there, not deleted and not changed since. Databases of format version 2 kept both copies; both readings agree
 // on them, and their next build drops the table's copy.
 extension CatalogReading where Self: ~Copyable {
     /// The stored vector of an internal id, or nil: exactly `space.dimension` floats, else `corrupted`. From the

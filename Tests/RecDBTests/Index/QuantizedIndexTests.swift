@@ -10,11 +10,12 @@ struct QuantizedIndexTests {
     /// `count` items with random vectors of `dimension` (24: not a multiple of 8, so the kernels' tails run) in an
     /// int8 space `q`, built.
     static func makeQuantized(
-        _ folder: TemporaryDirectory, count: Int = 2000, dimension: Int = 24, metric: Metric = .l2
+        _ folder: TemporaryDirectory, count: Int = 2000, dimension: Int = 24, metric: Metric = .l2,
+        codes: VectorCodes = .int8
     ) throws -> (RecDatabase, [[Float]]) {
         let db = try folder.createDatabase()
         try db.createSpace(
-            "q", dimension: dimension, metric: metric, parameters: HNSWParameters(m: 8, efConstruction: 64, codes: .int8))
+            "q", dimension: dimension, metric: metric, parameters: HNSWParameters(m: 8, efConstruction: 64, codes: codes))
         var generator = VectorIndexTests.Generator(state: 11)
         let vectors = (0..<count).map { _ in generator.vector(dimension) }
         try db.write { w in

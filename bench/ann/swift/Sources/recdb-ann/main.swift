@@ -2,7 +2,7 @@ import Foundation
 import RecDB
 
 // recdb-ann --data DIR --name NAME --metric ip|l2|cosine --m 16 --ef-construction 200 --threads 2
-//           --efs 10,20,40 --db PATH [--filters] [--churn 0.1] [--codes float32|int8] [--rerank N] [--reuse]
+//           --efs 10,20,40 --db PATH [--filters] [--churn 0.1] [--codes float32|int8|float16] [--rerank N] [--reuse]
 //           [--skip-curve] --out RESULT.json
 var options: [String: String] = [:]
 var flags: Set<String> = []
@@ -42,7 +42,7 @@ let efs = option("efs", "10,20,40,80,120,200,400").split(separator: ",").map { I
 let dbPath = option("db"), outPath = option("out")
 let churnShare = Double(option("churn", "0")) ?? 0
 guard let codes = VectorCodes(name: option("codes", "float32")) else {
-    FileHandle.standardError.write(Data("recdb-ann: --codes is float32 or int8\n".utf8))
+    FileHandle.standardError.write(Data("recdb-ann: --codes is float32, int8 or float16\n".utf8))
     exit(2)
 }
 let rerank = options["rerank"].flatMap { Int($0) }

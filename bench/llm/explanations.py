@@ -6,12 +6,12 @@ import csv
 import gzip
 import json
 import os
-import socket as sockets
 import statistics
 import subprocess
 import sys
-import time
 from collections import Counter
+
+from recd_server import RecdServer
 from pathlib import Path
 
 recctl, work, datasets, speed_file = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
@@ -54,32 +54,14 @@ def amazon_users_and_titles():
     return ranked[:USERS * 5:5], ranked[2:USERS4 * 5:5][:USERS4], {v["title"].strip() for v in items.values() if v.get("title")}
 
 
-class Server:
+class Server(RecdServer):
     """recd on one database, queried over its socket."""
 
     def __init__(self, db):
-        self.path = str(work / f"recd-{db.name}.sock")
-        if os.path.exists(self.path):
-            os.unlink(self.path)
         # EXPLAIN_RECD_ARGS, e.g. "--deadline 60s", for measuring what the model writes on a machine too busy for
         # the default 5 s request deadline.
         extra = os.environ.get("EXPLAIN_RECD_ARGS", "").split()
-        self.process = subprocess.Popen([recd, "--db", str(db), "--socket", self.path, "--log-level", "warning", *extra])
-        for _ in range(300):
-            if os.path.exists(self.path):
-                break
-            time.sleep(0.1)
-        self.socket = sockets.socket(sockets.AF_UNIX)
-        self.socket.connect(self.path)
-        self.reader = self.socket.makefile("r")
-
-    def ask(self, query):
-        self.socket.sendall((json.dumps({"q": query}) + "\n").encode())
-        return json.loads(self.reader.readline())
-
-    def close(self):
-        self.process.terminate()
-        self.process.wait()
+        super().__init__(recd, db, work / f"recd-{db.name}.sock", extra)
 
 
 def opening(sentence):

@@ -11,12 +11,10 @@ import argparse
 import json
 import os
 import shutil
-import socket as sockets
 import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from recd_server import RecdServer
 
 parser = argparse.ArgumentParser()
 parser.add_argument("recd")
@@ -31,33 +29,13 @@ parser.add_argument("--user-list", required=True, help="comma-separated user ids
 args = parser.parse_args()
 
 
-class Server:
+class Server(RecdServer):
     def __init__(self, name, db, env, binary):
-        self.path = str(args.work / f"lat-{name}.sock")
-        if os.path.exists(self.path):
-            os.unlink(self.path)
         environment = dict(os.environ, RECDB_EXPLAIN_DEADLINE="120")
         for pair in env.split():
             key, value = pair.split("=", 1)
             environment[key] = value
-        self.process = subprocess.Popen(
-            [binary, "--db", str(db), "--socket", self.path, "--log-level", "warning", "--deadline", "300s"],
-            env=environment)
-        for _ in range(600):
-            if os.path.exists(self.path):
-                break
-            time.sleep(0.1)
-        self.socket = sockets.socket(sockets.AF_UNIX)
-        self.socket.connect(self.path)
-        self.reader = self.socket.makefile("r")
-
-    def ask(self, query):
-        self.socket.sendall((json.dumps({"q": query}) + "\n").encode())
-        return json.loads(self.reader.readline())
-
-    def close(self):
-        self.process.terminate()
-        self.process.wait()
+        super().__init__(binary, db, args.work / f"lat-{name}.sock", ["--deadline", "300s"], environment)
 
 
 args.work.mkdir(parents=True, exist_ok=True)

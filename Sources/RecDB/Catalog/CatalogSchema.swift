@@ -57,11 +57,9 @@ struct CatalogSchema: Sendable {
         eventTypes = try env.database("event_types", key: StringCodec.self, value: BytesCodec.self)
         counters = try env.database("counters", key: StringCodec.self, value: UInt64Codec.self)
         itemChanges = try env.database("item_changes", key: UInt64Codec.self, value: BytesCodec.self)
-        do {
-            itemAttributes = try env.database(
+        itemAttributes = try env.addedLater {
+            try env.database(
                 "item_attributes", key: BytesCodec.self, value: UInt32Codec.self, flags: .fixedSizeDuplicates)
-        } catch let error as RecDBError where env.options.readOnly && error.code == .notFound {
-            itemAttributes = nil
         }
     }
 
@@ -256,3 +254,15 @@ enum CatalogSchemaAccess {
 }
 
 /// Knobs of the filtered-search planner, settable through `RECDB_FILTER_TUNING="widenBelow,widenPower,subgraphBelow"`
+
+extension Environment {
+    /// Opens tables a newer version added: nil instead of `not_found` in a read-only process on a database written
+    /// before they existed (a writer creates them).
+    func addedLater<T>(_ open: () throws -> T) throws -> T? {
+        do {
+            return try open()
+        } catch let error as RecDBError where options.readOnly && error.code == .notFound {
+            return nil
+        }
+    }
+}

@@ -73,8 +73,8 @@ public final class RecDatabase: Sendable {
         schema = try CatalogSchema(environment: env)
         vectorSchema = try VectorSchema(environment: env)
         modelSchema = try ModelSchema(environment: env)
-        experimentSchema = try ExperimentSchema.open(env)
-        itemHeatSchema = try ItemHeatSchema.open(env)
+        experimentSchema = try env.addedLater { try ExperimentSchema(environment: env) }
+        itemHeatSchema = try env.addedLater { try ItemHeatSchema(environment: env) }
         let meta = schema.meta
         sessionGap = try env.read { txn in
             guard let raw = try meta.get("session_gap_ms", in: txn), raw.count == 8 else { return options.sessionGap }

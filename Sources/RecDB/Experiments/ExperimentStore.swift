@@ -24,15 +24,6 @@ struct ExperimentSchema: Sendable {
         counters = try env.database("experiment_counters", key: BytesCodec.self, value: UInt64Codec.self)
     }
 
-    /// The schema, or nil in a read-only process on a database written before experiments existed.
-    static func open(_ env: Environment) throws -> ExperimentSchema? {
-        do {
-            return try ExperimentSchema(environment: env)
-        } catch let error as RecDBError where env.options.readOnly && error.code == .notFound {
-            return nil
-        }
-    }
-
     static func impressionKey(_ id: RecommendationID) -> [UInt8] {
         var writer = BinaryWriter(capacity: 12)
         writer.write(id.experiment)

@@ -25,15 +25,6 @@ struct ItemHeatSchema: Sendable {
         counters = try env.database("item_heat", key: BytesCodec.self, value: BytesCodec.self)
         ranking = try env.database("item_heat_ranking", key: BytesCodec.self, value: BytesCodec.self)
     }
-
-    /// The schema, or nil in a read-only process on a database written before live counters existed.
-    static func open(_ env: Environment) throws -> ItemHeatSchema? {
-        do {
-            return try ItemHeatSchema(environment: env)
-        } catch let error as RecDBError where env.options.readOnly && error.code == .notFound {
-            return nil
-        }
-    }
 }
 
 /// One live counter: which model kind it serves and its key byte.
@@ -86,6 +77,11 @@ struct ItemHeatCounter: Sendable, Hashable {
         Double(bitPattern: ordered >> 63 == 1 ? ordered & ~(1 << 63) : ~ordered)
     }
 
+    /// Adds one event's `level` to `item`'s entry of `levels` (log₂ of a sum, so the sum of the powers).
+    static func add(_ level: Double, to item: UInt32, in levels: inout [UInt32: Double]) {
+        levels[item] = levels[item].map { logSum($0, level) } ?? level
+    }
+
     /// log2(2^a + 2^b), stable for any magnitudes.
     static func logSum(_ a: Double, _ b: Double) -> Double {
         let high = max(a, b), low = min(a, b)
@@ -131,7 +127,7 @@ extension CatalogReading where Self: ~Copyable {
             let weight = types.type(code: record.typeCode).map { $0.weight(forValue: record.value) } ?? 1
             guard weight > 0 else { return .next }
             let level = ItemHeatCounter.level(weight: weight, time: record.time, halfLife: halfLife)
-            added[record.item] = added[record.item].map { ItemHeatCounter.logSum($0, level) } ?? level
+            ItemHeatCounter.add(level, to: record.item, in: &added)
             return .next
         }
         return added
@@ -208,7 +204,7 @@ extension CatalogWriter {
                 var added: [UInt32: Double] = [:]
                 for event in events {
                     let level = ItemHeatCounter.level(weight: event.weight, time: event.time, halfLife: halfLife)
-                    added[event.item] = added[event.item].map { ItemHeatCounter.logSum($0, level) } ?? level
+                    ItemHeatCounter.add(level, to: event.item, in: &added)
                 }
                 try move(counter, by: added, tables: tables)
             }
@@ -252,7 +248,7 @@ extension CatalogWriter {
             let weight = weights[record.typeCode].map { $0.weight(forValue: record.value) } ?? 1
             guard weight > 0 else { return .next }
             let level = ItemHeatCounter.level(weight: weight, time: record.time, halfLife: halfLife)
-            levels[record.item] = levels[record.item].map { ItemHeatCounter.logSum($0, level) } ?? level
+            ItemHeatCounter.add(level, to: record.item, in: &levels)
             return .next
         }
         try schema.meta.put(counter.halfLifeKey, Self.bigEndianBytes(halfLife.bitPattern), in: &txn)

@@ -22,7 +22,8 @@ extension SASRecEncoder {
         var weights = [Float](repeating: 0, count: length)
         // The pass ran over the history's `n` rows, the newest `n` positions (all `length` for an empty history).
         let n = encodedLength == 0 ? length : encodedLength
-        if let newest = newestAttention, newest.count == heads * n {
+        if newestAttention.count == heads * n {
+            let newest = newestAttention
             for h in 0..<heads {
                 for j in 0..<n { weights[length - n + j] += newest[h * n + j] / Float(heads) }
             }

@@ -1,18 +1,23 @@
 /// Encodes one history into SASRec's query vector at request time: the final hidden state at the most recent
 /// position, with dropout off and no gradient bookkeeping, over frozen `SASRecWeights` that any number of encoders
-/// share. The encoder is the caller's scratch: it keeps its own evaluation tape, whose arena is reused, so after the
-/// first call an encode allocates nothing. Scores for items are dot products with `weights.itemEmbeddings` rows. One
-/// encoder per thread.
+/// share. One history runs the tape-free ``SASRecServingPass`` in the encoder's own scratch (reused, so after the
+/// first call an encode allocates nothing); many histories at once run packed on an evaluation tape. Scores for items
+/// are dot products with `weights.itemEmbeddings` rows. One encoder per thread.
 public final class SASRecEncoder {
     /// The weights read.
     public let weights: SASRecWeights
-    let tape = Tape(isTraining: false)
+    /// The evaluation tape of packed and empty-history passes, made on first use.
+    lazy var tape = Tape(isTraining: false)
+    /// The serving pass's scratch, grown to the longest history seen.
+    private var scratch: [Float] = []
+    /// The history's network ids the last one-history encode read.
+    private var recentItems: [Int32] = []
     /// Positions the last `encode(_:into:)` ran over (its history's length, at most `maxLength`; `maxLength` for an
     /// empty history, which runs padded).
     var encodedLength = 0
-    /// The newest row's last-block attention weights of the last `encode(_:into:)` (`heads × encodedLength`, in the
-    /// tape's arena), nil when it ran the padded pass.
-    var newestAttention: UnsafeBufferPointer<Float>?
+    /// The newest row's last-block attention weights of the last `encode(_:into:)` (`heads × encodedLength`), empty
+    /// after the padded pass.
+    var newestAttention: [Float] = []
 
     /// An encoder over `weights`.
     public init(weights: SASRecWeights) {
@@ -30,12 +35,12 @@ public final class SASRecEncoder {
         let configuration = weights.configuration
         let length = configuration.maxLength, d = configuration.dimension
         precondition(query.count == d, "encode: query must hold \(d) floats")
-        tape.reset()
         let n = min(history.count, length)
         encodedLength = n
-        newestAttention = nil
+        newestAttention.removeAll(keepingCapacity: true)
         guard n > 0 else {
             // No items: the padded pass gives the vector of an empty history.
+            tape.reset()
             let items = tape.scratchIntegers(length)
             items.update(repeating: 0)
             let hidden = weights.withForward(on: tape) { $0.hidden(items: UnsafeBufferPointer(items), batch: 1) }
@@ -45,15 +50,20 @@ public final class SASRecEncoder {
         }
         // Only the history's own rows (pads are never attended to, so they need no work), and in the last block only
         // the newest row, the one the query vector is.
-        let items = tape.scratchIntegers(n)
-        for (t, item) in history.suffix(n).enumerated() { items[t] = item }
-        let attention = tape.scratchFloats(configuration.heads * n)
-        let hidden = weights.withForward(on: tape) {
-            $0.newestHidden(recentItems: UnsafeBufferPointer(items), attention: attention)
+        let needed = SASRecServingPass.scratchCount(n: n, dimension: d)
+        if scratch.count < needed { scratch = [Float](repeating: 0, count: needed) }
+        recentItems.removeAll(keepingCapacity: true)
+        recentItems.append(contentsOf: history.suffix(n))
+        newestAttention.append(contentsOf: repeatElement(0, count: configuration.heads * n))
+        weights.withServingPass { pass in
+            recentItems.withUnsafeBufferPointer { items in
+                newestAttention.withUnsafeMutableBufferPointer { attention in
+                    scratch.withUnsafeMutableBufferPointer { scratch in
+                        pass.newestHidden(items: items, query: query, attention: attention, scratch: scratch)
+                    }
+                }
+            }
         }
-        newestAttention = UnsafeBufferPointer(attention)
-        let values = tape.values(of: hidden)
-        for k in 0..<d { query[k] = values[k] }
     }
 
     /// Writes the query vectors of many histories (each oldest first; the last `maxLength` items of each are read)
@@ -66,7 +76,7 @@ public final class SASRecEncoder {
         let configuration = weights.configuration
         let length = configuration.maxLength, d = configuration.dimension
         precondition(queries.count == histories.count * d, "encode: queries must hold \(histories.count) × \(d) floats")
-        newestAttention = nil
+        newestAttention.removeAll(keepingCapacity: true)
         var packer = SequencePacker()
         var first = 0
         while first < histories.count {

@@ -31,6 +31,13 @@ public final class SASRecWeights: Sendable {
     /// The item table's values: row `item` (1...itemCount) is that item's embedding, row 0 the padding item.
     public var itemEmbeddings: ArraySlice<Float> { values[0..<shapes[0].count] }
 
+    /// Runs `body` with the tape-free serving pass over these weights (read in place meanwhile).
+    func withServingPass<R>(_ body: (SASRecServingPass) -> R) -> R {
+        values.withUnsafeBufferPointer { buffer in
+            body(SASRecServingPass(configuration: configuration, values: buffer, offsets: offsets))
+        }
+    }
+
     /// Runs `body` with the forward pass over these weights on `tape` (the weights are read in place meanwhile).
     func withForward<R>(on tape: Tape, _ body: (SASRecForward) -> R) -> R {
         values.withUnsafeBufferPointer { buffer in

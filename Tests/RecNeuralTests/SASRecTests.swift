@@ -98,9 +98,32 @@ import Testing
     @Test(arguments: [1, 4, 9, 10, 25])
     func encodingTheHistoryAloneMatchesThePaddedPass(historyLength: Int) {
         let (network, _) = Self.train(.fullSoftmax, epochs: 1)
+        let history: [Int32] = (0..<historyLength).map { Int32(1 + ($0 * 7) % Self.itemCount) }
+        Self.expectServingMatchesThePaddedPass(network, history: history)
+    }
+
+    /// The tape-free serving pass holds for other shapes too: GELU, three blocks, four heads, a width that is not
+    /// a multiple of eight (the scalar layer norm), one block.
+    @Test(arguments: [(24, 3, 4, true), (32, 1, 1, false), (16, 2, 2, true)])
+    func theServingPassMatchesThePaddedPassForOtherShapes(shape: (dimension: Int, blocks: Int, heads: Int, gelu: Bool)) {
+        var c = SASRecConfiguration(itemCount: Self.itemCount)
+        c.dimension = shape.dimension
+        c.blocks = shape.blocks
+        c.heads = shape.heads
+        c.maxLength = 12
+        c.activation = shape.gelu ? .gelu : .relu
+        c.seed = 3
+        let network = SASRecNetwork(c)
+        for historyLength in [1, 7, 12, 15] {
+            let history: [Int32] = (0..<historyLength).map { Int32(1 + ($0 * 5) % Self.itemCount) }
+            Self.expectServingMatchesThePaddedPass(network, history: history)
+        }
+    }
+
+    /// `SASRecEncoder`'s query and final attention for `history` equal the last row of the padded tape pass.
+    static func expectServingMatchesThePaddedPass(_ network: SASRecNetwork, history: [Int32]) {
         let configuration = network.configuration
         let length = configuration.maxLength, d = configuration.dimension, heads = configuration.heads
-        let history: [Int32] = (0..<historyLength).map { Int32(1 + ($0 * 7) % Self.itemCount) }
         let recent = Array(history.suffix(length))
         let tape = Tape(isTraining: false)
         let padded = [Int32](repeating: 0, count: length - recent.count) + recent

@@ -105,9 +105,14 @@ public struct RecommendationID: Sendable, Hashable, CustomStringConvertible {
 
     /// 24 lowercase hex digits.
     public var description: String {
-        let high = String(experiment, radix: 16)
-        let low = String(number, radix: 16)
-        return String(repeating: "0", count: 8 - high.count) + high + String(repeating: "0", count: 16 - low.count) + low
+        // Written digit by digit: every answer of an experiment carries one, and the padded `String(_:radix:)`
+        // concatenation was ~1 % of recd's CPU per IN EXPERIMENT request.
+        String(unsafeUninitializedCapacity: 24) { out in
+            func hex(_ nibble: UInt64) -> UInt8 { UInt8(nibble < 10 ? 48 + nibble : 87 + nibble) }
+            for i in 0..<8 { out[i] = hex(UInt64(experiment >> (28 - 4 * UInt32(i))) & 0xF) }
+            for i in 0..<16 { out[8 + i] = hex((number >> (60 - 4 * UInt64(i))) & 0xF) }
+            return 24
+        }
     }
 }
 

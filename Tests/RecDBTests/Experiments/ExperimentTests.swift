@@ -13,6 +13,15 @@ struct ExperimentTests {
         (answer["items"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
     }
 
+    @Test func recommendationIDsAre24LowercaseHexDigitsThatParseBack() {
+        for (experiment, number) in [(UInt32(0), UInt64(0)), (3, 0x00a4_c9e1_f2b3_7d58), (.max, .max), (0xabc, 1 << 63)] {
+            let id = RecommendationID(experiment: experiment, number: number)
+            let text = id.description
+            #expect(text == String(format: "%08x%016llx", experiment, number))
+            #expect(RecommendationID(text) == id)
+        }
+    }
+
     @Test func bucketingIsDeterministicAndBalanced() {
         let experiment = Experiment(
             name: "e", number: 1,

@@ -138,8 +138,11 @@ func run(
     group.wait()
     let qps = Double(samples.latencies.count) / seconds
     let cpu = (cpuSeconds(recdPID) - cpuBefore) / Double(max(samples.latencies.count, 1)) * 1e6
-    log(String(format: "%@: %.0f requests/s, p50 %.3f ms, p99 %.3f ms, errors %d, recd CPU %.0f µs/request", name, qps,
-               percentile(samples.latencies, 0.5), percentile(samples.latencies, 0.99), samples.errors, cpu))
+    let l = samples.latencies
+    log(String(
+        format: "%@: %.0f requests/s, p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms, errors %d, recd CPU %.0f µs/request",
+        name, qps, percentile(l, 0.5), percentile(l, 0.9), percentile(l, 0.99), percentile(l, 0.999), l.max() ?? 0,
+        samples.errors, cpu))
     return (qps, samples, cpu)
 }
 
@@ -255,6 +258,8 @@ let result: [String: Any] = [
     "p50_ms_recommend_32_clients": percentile(paced.samples.latencies, 0.5),
     "durable_events_per_s_32_clients": events.qps,
     "p99_ms_saturated_32_clients": percentile(saturated.samples.latencies, 0.99),
+    "p50_ms_saturated_32_clients": percentile(saturated.samples.latencies, 0.5),
+    "p90_ms_saturated_32_clients": percentile(saturated.samples.latencies, 0.9),
     "p99_ms_mixed_writes": percentile(mixedSaturated.samples.latencies, 0.99),
     "qps_mixed_writes": mixedSaturated.qps,
     "p99_ms_mixed_writes_paced": percentile(mixedPaced.samples.latencies, 0.99),

@@ -38,18 +38,17 @@ extension CatalogReading where Self: ~Copyable {
     func defaultChain(_ request: RecommendRequest) throws -> [(record: ModelRecord, weight: Float)] {
         // Each kind says where it stands for the target; the model stored under the kind's name serves there.
         let ranked = ModelRegistry.kinds.enumerated().compactMap { index, kind in
-            kind.chainPosition(for: request.target).map { (position: $0, index: index, name: kind.kind.rawValue) }
+            kind.chainPosition(for: request.target).map { (position: $0, index: index, kind: kind) }
         }
-        let names = ranked.sorted { ($0.position, $0.index) < ($1.position, $1.index) }.map(\.name)
         var chain: [(record: ModelRecord, weight: Float)] = []
         var personalised = false
-        for name in names {
-            guard let record = try model(name), record.generation > 0 else { continue }
-            // One personalised model leads the chain; the others follow only if it cannot serve.
-            if ModelRegistry.implementation(of: record.kind)?.personalises == true {
-                if personalised, case .user = request.target { continue }
-                personalised = true
-            }
+        let forUser = if case .user = request.target { true } else { false }
+        for (_, _, kind) in ranked.sorted(by: { ($0.position, $0.index) < ($1.position, $1.index) }) {
+            // One personalised model leads a user's chain; the others follow only if it cannot serve, so their
+            // records are not read once one leads (a single model's name is its kind's).
+            if kind.personalises && personalised && forUser { continue }
+            guard let record = try model(kind.kind.rawValue), record.generation > 0 else { continue }
+            if kind.personalises { personalised = true }
             chain.append((record, 0))
         }
         return chain

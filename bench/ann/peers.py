@@ -54,12 +54,21 @@ def recall(found, gt):
     return hits / valid if valid else 1.0
 
 
+class Timing:
+    """What a loop of single queries cost: wall seconds, per-query latencies in µs, and the thread's CPU seconds
+    (the load-insensitive figure: time spent descheduled by other processes is not counted)."""
+
+    def __init__(self, wall, lat, cpu):
+        self.wall, self.lat, self.cpu = wall, lat, cpu
+
+
 def timed_loop(search_one, queries):
-    """Runs search_one(i) for each query one at a time; returns (ids nq x k, wall seconds, latencies in µs)."""
+    """Runs search_one(i) for each query one at a time; returns (ids nq x k, Timing)."""
     nq = len(queries)
     out = np.full((nq, K), -1, np.int64)
     lat = np.empty(nq)
     clock = time.perf_counter_ns
+    cpu0 = time.thread_time()
     t0 = clock()
     for i in range(nq):
         s = clock()
@@ -67,12 +76,14 @@ def timed_loop(search_one, queries):
         lat[i] = clock() - s
         out[i, :len(ids)] = ids
     wall = (clock() - t0) / 1e9
-    return out, wall, lat / 1e3
+    return out, Timing(wall, lat / 1e3, time.thread_time() - cpu0)
 
 
-def stats(found, wall, lat, gt):
-    return {"recall": round(recall(found, gt), 4), "qps": round(len(lat) / wall, 1),
-            "p50_us": round(float(np.percentile(lat, 50)), 1), "p99_us": round(float(np.percentile(lat, 99)), 1)}
+def stats(found, timing, gt):
+    lat = timing.lat
+    return {"recall": round(recall(found, gt), 4), "qps": round(len(lat) / timing.wall, 1),
+            "p50_us": round(float(np.percentile(lat, 50)), 1), "p99_us": round(float(np.percentile(lat, 99)), 1),
+            "cpu_us_per_query": round(timing.cpu / len(lat) * 1e6, 2)}
 
 
 class Hnswlib:
@@ -270,8 +281,8 @@ def main():
         one = lib.searcher(queries)
         for i in range(min(50, len(queries))):   # warm-up
             one(i)
-        found, wall, lat = timed_loop(one, queries)
-        row = {"ef": ef, **stats(found, wall, lat, gt)}
+        found, timing = timed_loop(one, queries)
+        row = {"ef": ef, **stats(found, timing, gt)}
         t0 = time.perf_counter()
         lib.batch(queries)
         row["qps_batch"] = round(len(queries) / (time.perf_counter() - t0), 1)
@@ -291,9 +302,9 @@ def main():
             best = None
             for ef in FILTER_EFS:
                 lib.set_ef(ef)
-                found, wall, lat = timed_loop(lib.searcher(queries, allowed), queries)
+                found, timing = timed_loop(lib.searcher(queries, allowed), queries)
                 best = {"name": m["name"], "kind": m["kind"], "selectivity": m["selectivity"], "ef": ef,
-                        **stats(found, wall, lat, fgt[fi])}
+                        **stats(found, timing, fgt[fi])}
                 if best["recall"] >= FILTER_TARGET:
                     break
             out.append(best)
@@ -305,10 +316,10 @@ def main():
         dele = np.sort(rng.choice(n, int(round(a.churn * n)), replace=False))
         make, secs = lib.churn(base, dele, CHURN_EF)
         one = make(queries)
-        found, wall, lat = timed_loop(one, queries)
+        found, timing = timed_loop(one, queries)
         moved = found >= n
         found[moved] = dele[found[moved] - n]
-        st = stats(found, wall, lat, gt)
+        st = stats(found, timing, gt)
         res["churn"] = {"recall": st["recall"], "ef": CHURN_EF, "fraction": a.churn, "deleted": int(len(dele)),
                         "seconds": round(secs, 3), "qps": st["qps"]}
         if a.lib == "faiss":

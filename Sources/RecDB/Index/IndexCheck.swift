@@ -1,3 +1,5 @@
+import Foundation
+
 extension RecDatabase {
     /// Statistics of a space's index for one kind.
     public func indexStats(space name: String, kind: VectorKind = .items) throws -> IndexStats {
@@ -30,7 +32,8 @@ extension RecDatabase {
     /// Verifies the graph invariants of a space's active index: every link points at a node the generation holds,
     /// no node links to itself or twice to the same node, degrees stay within M0 (level 0) and M (above), every
     /// node of an upper level is on the levels below, the entry point is on the top level, and every node has its
-    /// vector (or, with int8 codes, its codes; the snapshot checks the quantiser as it opens). Also reports nodes that
+    /// vector (or, with int8 or float16 codes, its codes, and its full-precision vector in the vector table, equal to
+    /// the re-rank copy when this process has one; the snapshot checks the quantiser as it opens). Also reports nodes that
     /// a walk from the entry point cannot reach on level 0 (HNSW's pruning can strand a few; they are still found by
     /// searches that start near them, and a rebuild reconnects them).
     public func checkIndex(space name: String, kind: VectorKind = .items, limit: Int = 100) throws -> IndexCheckReport {
@@ -70,6 +73,24 @@ extension RecDatabase {
                 // Each node's vector (float32) or codes (int8, float16) must be in a chunk of the generation.
                 let what = header.codes == .float32 ? "vector" : "\(header.codes.rawValue) codes"
                 for node in held where !graph.isScorable(node) { report("node \(node) has no \(what) in the graph") }
+                // Over codes the exact re-rank reads each unchanged node's full-precision vector from the table (or
+                // from the resident copy made from it): it must be there, of the space's dimension, equal to the copy.
+                if header.codes != .float32 {
+                    for node in held where !index.tombstones.contains(node) && !index.dirty.contains(node) {
+                        do {
+                            let matches = try index.storedVector(node) { vector in
+                                guard let copy = index.residentVectors?.vector(node) else { return true }
+                                return memcmp(vector, copy, space.dimension * MemoryLayout<Float>.size) == 0
+                            }
+                            if matches == nil { report("node \(node) has no vector in the vector table (its re-rank needs it)") }
+                            if matches == false {
+                                report("node \(node)'s vector in the table differs from this process's re-rank copy")
+                            }
+                        } catch let error as RecDBError {
+                            report(error.message)
+                        }
+                    }
+                }
                 if let upper = graph.upper {
                     var topHolders = 0
                     for i in 0..<upper.count {

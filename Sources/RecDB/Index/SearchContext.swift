@@ -155,6 +155,9 @@ final class SearchContext {
     var linkFault: LinkFault?
     /// In use by a search of its thread (see ``ThreadSearchContext``).
     var borrowed = false
+    /// Counts re-ranks from a resident copy; each checks one candidate, in turn, against the vector table (see
+    /// `VectorIndexSnapshot.rerankExactly`).
+    var rerankTurn = 0
     /// A query prepared for scoring int8 codes (weights, and L2 targets), grown to the largest dimension seen.
     private var queryWeights = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private var queryTargets = UnsafeMutablePointer<Float>.allocate(capacity: 0)

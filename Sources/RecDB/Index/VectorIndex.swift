@@ -380,7 +380,7 @@ public final class VectorIndexSnapshot {
             found = graph.search(query, k: depth, ef: widened, filter: filter, context: context)
             try checkFaults(context)
         }
-        if graph.codes != nil { found = try rerankExactly(query, found, k: k) }
+        if graph.codes != nil { found = try rerankExactly(query, found, k: k, context: context) }
         let pending = self.pending
         if !pending.isEmpty {
             for node in pending where allowed?.contains(node) ?? true {

@@ -52,6 +52,36 @@ struct ResidentVectorsTests {
         }
     }
 
+    /// A table value rewritten outside RecDB after the copy was made (here one float short; or changed bytes of the
+    /// right length) fails a search that re-ranks the node from the copy within one re-rank depth of searches:
+    /// each re-rank checks one candidate, in turn, against the table.
+    @Test(arguments: ["short", "changed"])
+    func aTableValueDamagedAfterTheCopyFailsTheSearch(damage: String) throws {
+        try TemporaryDirectory.with { folder in
+            let (db, vectors) = try QuantizedIndexTests.makeQuantized(folder, count: 300)
+            let context = SearchContextBox()
+            let first = try db.read { r in try r.withVectorIndex(space: "q") { try $0.search(vectors[5], k: 3, context: context) } }
+            #expect(first.first?.node == 5)
+            let space = try #require(try db.read { try $0.space("q") })
+            try IndexCorruptionTests.rewrite(db, db.vectorSchema.vectors, VectorKeys.node(space.id, .items, 5)) { bytes in
+                if damage == "short" { bytes.removeLast(4) } else { bytes[0] ^= 0x40 }
+            }
+            IndexCorruptionTests.expectCorrupted(
+                {
+                    try db.read { r in
+                        try r.withVectorIndex(space: "q") { index in
+                            #expect(index.residentVectors != nil, "the copy made before the damage")
+                            for _ in 0..<VectorIndexSnapshot.defaultRerank(k: 3) {
+                                _ = try index.search(vectors[5], k: 3, context: context)
+                            }
+                        }
+                    }
+                }, mentioning: ["#5", "'q'"])
+            let problems = try db.checkIndex(space: "q").problems.map(\.message)
+            #expect(problems.count == 1 && problems.first?.contains(damage == "short" ? "#5" : "node 5") == true, "\(problems)")
+        }
+    }
+
     @Test func aScanThatThrowsLeavesNoImage() {
         #expect(ResidentVectors(nodeLimit: 4, dimension: 3) { _ in throw Damaged() } == nil)
     }

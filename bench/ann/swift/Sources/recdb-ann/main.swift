@@ -32,6 +32,13 @@ func now() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
+/// CPU seconds this thread has run: the load-insensitive cost (time descheduled by other processes is not counted).
+func threadCPU() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
 func log(_ message: String) { FileHandle.standardError.write(Data("recdb-ann: \(message)\n".utf8)) }
 
 let dataDir = option("data"), name = option("name")
@@ -123,7 +130,7 @@ func measure(ef: Int, allowed: AllowedSet? = nil, truth: NPYArray, truthOffset: 
     let context = SearchContextBox()
     var latencies: [Double] = []
     var total = 0.0
-    let started = now()
+    let started = now(), startedCPU = threadCPU()
     try db.read { r in
         try r.withVectorIndex(space: "bench") { index in
             if let exactLimit { index.exactSearchLimit = exactLimit }
@@ -136,11 +143,12 @@ func measure(ef: Int, allowed: AllowedSet? = nil, truth: NPYArray, truthOffset: 
             }
         }
     }
-    let elapsed = now() - started
+    let elapsed = now() - started, cpu = threadCPU() - startedCPU
     latencies.sort()
     return [
         "ef": ef, "recall": total / Double(queries.rows), "qps": Double(queries.rows) / elapsed,
         "p50_us": latencies[latencies.count / 2] * 1e6, "p99_us": latencies[latencies.count * 99 / 100] * 1e6,
+        "cpu_us_per_query": cpu / Double(queries.rows) * 1e6,
     ]
 }
 

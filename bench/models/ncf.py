@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""NCF (GMF, MLP, NeuMF) against ALS and BPR with settings chosen on the validation split only, through recctl.
+"""NCF (GMF, MLP, NeuMF) against ALS, BPR and EASE with settings chosen on the validation split only, through recctl.
 
   bench/models/ncf.py --recctl PATH --work DIR --sets ml-100k,sports [--quick]
 
@@ -100,11 +100,14 @@ def grids(name, quick):
         # 45x ml-100k's epoch; larger batches (and a larger rate) keep a run within minutes. One setting per variant.
         big = ["--factors", "32", "--batch-size", "2048", "--learning-rate", "0.005"]
         ncf = {v: [["--variant", v] + big] for v in ("gmf", "mlp", "neumf")}
+    # EASE's λ on the Gram diagonal: the grid around each set's best in README's λ table (ml-100k 500, Sports 50).
+    ease = [["--lambda", str(v)] for v in ((100, 250, 500, 1000) if name == "ml-100k" else (25, 50, 100, 250))]
     if quick:
+        ease = ease[1:3]
         als = als[:4]
         bpr = bpr[:2]
     # RecDB's defaults, for reference (one point: "chosen" trivially).
-    return {"als": als, "bpr": bpr, "als-default": [[]], "bpr-default": [[]],
+    return {"als": als, "bpr": bpr, "ease": ease, "als-default": [[]], "bpr-default": [[]],
             **{f"ncf-{v}": g for v, g in ncf.items()}}
 
 
@@ -113,7 +116,7 @@ def main():
     p.add_argument("--recctl", required=True)
     p.add_argument("--work", default="bench/out/models")
     p.add_argument("--sets", default="ml-100k")
-    p.add_argument("--models", default="als,bpr,als-default,bpr-default,ncf-gmf,ncf-mlp,ncf-neumf")
+    p.add_argument("--models", default="als,bpr,ease,als-default,bpr-default,ncf-gmf,ncf-mlp,ncf-neumf")
     p.add_argument("--quick", action="store_true", help="smaller grids")
     a = p.parse_args()
     os.makedirs(os.path.join(a.work, "results"), exist_ok=True)

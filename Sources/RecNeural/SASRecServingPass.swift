@@ -39,6 +39,8 @@ struct SASRecServingPass {
         // Item embeddings × √d plus the positions they take when left-padded (the newest at maxLength − 1).
         let items0 = weight(0), positions0 = weight(1), scale = Float(d).squareRoot()
         for t in 0..<n {
+            precondition(items[t] >= 0 && Int(items[t]) <= configuration.itemCount,
+                "newestHidden: item \(items[t]) outside the table of \(configuration.itemCount + 1) rows")
             let item = items0 + Int(items[t]) * d, position = positions0 + (length - n + t) * d, out = x + t * d
             for c in 0..<d { out[c] = item[c] * scale + position[c] }
         }

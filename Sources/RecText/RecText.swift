@@ -74,11 +74,12 @@ final class SmolLMDriver: GuidedLanguageModel {
     }
 
     func generateGuidedBatch(
-        prefix: [Int32], suffixes: [[Int32]], maxTokens: Int, shouldStop: () -> Bool,
+        prefix: [Int32], suffixes: [[Int32]], maxTokens: Int, vocabulary: [Int32]?, shouldStop: () -> Bool,
         choose: (_ sequence: Int, _ logits: UnsafeMutablePointer<Float>) -> GuidedToken
     ) throws -> [[Int32]] {
         try model.generateGuidedBatch(
-            prefix: prefix, suffixes: suffixes, maxTokens: maxTokens, shouldStop: shouldStop, choose: choose)
+            prefix: prefix, suffixes: suffixes, maxTokens: maxTokens, vocabulary: vocabulary.map(LogitSubset.init),
+            shouldStop: shouldStop, choose: choose)
     }
 
     func complete(

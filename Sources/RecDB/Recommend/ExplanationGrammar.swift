@@ -25,6 +25,13 @@ struct ExplanationGrammar: Sendable {
     /// Tokens that end a clause (the comma, the full stop, the joints ``FaithfulnessCheck`` cuts statements at), and
     /// the claim words bound to a clause's items: ``ClaimLexicon/itemClaims`` and ``ClaimLexicon/sourceEventClaims``.
     let clauseBreaks: Set<Int32>, itemClaimWords: Set<Int32>, sourceEventWords: Set<Int32>
+    /// Readability: the words a placeholder may follow when it has such a rule (`in [CATEGORY]`, `by [BRAND]`,
+    /// `search [PHRASE]`: a category or a brand is never the subject), the words a sentence may not end on ("… in."),
+    /// and the words the source may not follow ("Your [SOURCE]" would claim the shopper owns it).
+    let slotPredecessors: [ExplanationSlot: Set<Int32>], noEndAfter: Set<Int32>, noSourceAfter: Set<Int32>
+    /// Every token a sentence may ever contain (words, openers, placeholders, punctuation), sorted: the only logits
+    /// the decoder needs, so the runtime computes no others.
+    let vocabulary: [Int32]
 
     /// The grammar for the vocabulary of a model whose tokenizer is `tokens` (text in, ids out).
     init(tokens encode: (String) -> [Int32]) {
@@ -55,6 +62,20 @@ struct ExplanationGrammar: Sendable {
             .union([comma, period])
         itemClaimWords = Set(ClaimLexicon.itemClaims.flatMap { claims[$0] ?? [] })
         sourceEventWords = Set(ClaimLexicon.sourceEventClaims.flatMap { claims[$0] ?? [] })
+        func singles(_ words: [String]) -> Set<Int32> { Set(words.compactMap { single(" " + $0) }) }
+        slotPredecessors = [
+            .category: singles(["in", "from"]), .brand: singles(["by", "from"]),
+            .phrase: singles(["search", "searched", "searching"]),
+        ]
+        noEndAfter = singles("""
+            a an the this that these those your our their its is are was were be been and or but so because since as \
+            if of in on at to for from with by about into after before than very more most not no like your my
+            """.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)).union([comma])
+        noSourceAfter = singles(["your"]).union([single("Your")].compactMap { $0 })
+        var everything = Set(neutral).union(claims.values.joined()).union(openers.map(\.token))
+        everything.formUnion(slots.values.joined())
+        everything.formUnion(eventVerbs.union(countNouns).union(choosingVerbs).union([comma, period]))
+        vocabulary = everything.sorted()
     }
 
     /// The words (tokens) one result's sentence may use: the neutral ones and the claim words its facts support.
@@ -145,6 +166,11 @@ struct GuidedSentence {
                 grammar.noItemAfter.contains(tokens[tokens.count - 2]) { continue }
             if slot == .source && clauseHasItemClaim && !clauseHasItem { continue }
             if slot == .count && grammar.noCountAfter.contains(previous) { continue }
+            if slot == .source && grammar.noSourceAfter.contains(previous) { continue }
+            // A placeholder with a rule follows its words, unless the sentence still needs a fact and room runs out.
+            if let after = grammar.slotPredecessors[slot], !after.contains(previous), factsCited > 0 || room > 8 {
+                continue
+            }
             if clauseNeedsSource, slot != .source, slotsLeft.contains(.source),
                 (grammar.slotTokens[slot]?.count ?? 0) + sourceLength + 1 >= room { continue }
             guard let sequence = grammar.slotTokens[slot], sequence.count < room else { continue }
@@ -169,7 +195,8 @@ struct GuidedSentence {
             }
         }
         candidates.append(contentsOf: slotStarts.keys)
-        if canEnd && mustFollow == nil || candidates.isEmpty { candidates.append(grammar.period) }
+        let endsWell = !grammar.noEndAfter.contains(previous) || room <= 2
+        if canEnd && endsWell && mustFollow == nil || candidates.isEmpty { candidates.append(grammar.period) }
         // Past ten tokens, ending gets a growing nudge: short sentences read better and cost fewer decoding steps.
         if canEnd && tokens.count > 10 { logits[Int(grammar.period)] += 0.5 * Float(tokens.count - 10) }
         let token = best(candidates, logits)

@@ -7,7 +7,9 @@ import Synchronization
 /// offers it only words that make no claim or whose claim the facts support. ``FaithfulnessCheck`` then splits the
 /// finished sentence into statements and checks each; a sentence with any unsupported statement is not shown (the
 /// template is, with the reason). The sentences of a page are decoded together, the shared prompt prefix is
-/// evaluated once per process, and sentences are cached per (tone, target, item, facts). Generation runs after the
+/// evaluated once per process, each facts line once while the runtime keeps it (facts lines are written in
+/// placeholders, so pages of different users share them), the LM head computes only the logits of the grammar's
+/// vocabulary, and sentences are cached per (tone, target, item, facts). Generation runs after the
 /// read transaction closes, at most ``queueLimit`` pages waiting for the model and within ``deadlineSeconds``; past
 /// either, templates.
 public final class ExplanationGenerator: Sendable {
@@ -234,7 +236,8 @@ public final class ExplanationGenerator: Sendable {
         var lastSequence = Int.max
         timing.promptTokens = Set(suffixes).reduce(0) { $0 + $1.count }
         let outputs = try model.generateGuidedBatch(
-            prefix: prefix, suffixes: suffixes, maxTokens: maxTokens, shouldStop: shouldStop
+            prefix: prefix, suffixes: suffixes, maxTokens: maxTokens, vocabulary: grammar.vocabulary,
+            shouldStop: shouldStop
         ) { sequence, logits in
             if firstChoice == nil { firstChoice = DispatchTime.now().uptimeNanoseconds }
             if sequence <= lastSequence { timing.decodeSteps += 1 }

@@ -41,9 +41,10 @@ public protocol GuidedLanguageModel: AnyObject {
     /// Decodes one continuation of `prefix` per entry of `suffixes`, `choose(sequence, logits)` picking every token
     /// from that sequence's logits (it may overwrite them). The evaluated prefix may be kept between calls, so a
     /// prefix shared by every request is computed once. A sequence ends when `choose` says so or after `maxTokens`;
-    /// `shouldStop`, asked often during every pass, stops the batch by throwing.
+    /// `shouldStop`, asked often during every pass, stops the batch by throwing. With a `vocabulary` (every token
+    /// `choose` may read), the runtime may compute only those logits; the others are then `-infinity`.
     func generateGuidedBatch(
-        prefix: [Int32], suffixes: [[Int32]], maxTokens: Int, shouldStop: () -> Bool,
+        prefix: [Int32], suffixes: [[Int32]], maxTokens: Int, vocabulary: [Int32]?, shouldStop: () -> Bool,
         choose: (_ sequence: Int, _ logits: UnsafeMutablePointer<Float>) -> GuidedToken
     ) throws -> [[Int32]]
     /// The greedy answer to one chat turn: `system`, worked `examples` (user, assistant pairs), then `user`; at most
@@ -52,6 +53,18 @@ public protocol GuidedLanguageModel: AnyObject {
         system: String, examples: [(user: String, assistant: String)], user: String, maxTokens: Int,
         shouldStop: () -> Bool
     ) throws -> String
+}
+
+extension GuidedLanguageModel {
+    /// ``generateGuidedBatch(prefix:suffixes:maxTokens:vocabulary:shouldStop:choose:)`` computing every logit.
+    public func generateGuidedBatch(
+        prefix: [Int32], suffixes: [[Int32]], maxTokens: Int, shouldStop: () -> Bool,
+        choose: (_ sequence: Int, _ logits: UnsafeMutablePointer<Float>) -> GuidedToken
+    ) throws -> [[Int32]] {
+        try generateGuidedBatch(
+            prefix: prefix, suffixes: suffixes, maxTokens: maxTokens, vocabulary: nil, shouldStop: shouldStop,
+            choose: choose)
+    }
 }
 
 /// Where the engine finds its ``TextRuntime``: installed once per process by the app (recd and recctl install

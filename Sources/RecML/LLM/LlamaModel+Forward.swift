@@ -117,24 +117,32 @@ extension LlamaModel {
     }
 
     /// Evaluates one token for each of `caches` in a single batched forward pass (the token of row i goes to
-    /// `caches[i]`) and writes `caches.count` rows of logits to `logits`.
+    /// `caches[i]`) and writes `caches.count` rows of logits to `logits`: all of them, or only those of
+    /// `vocabulary` (the others `-infinity`).
     public func evaluateBatch(
-        _ tokens: [Int32], caches: [KVCache], logits: UnsafeMutablePointer<Float>, shouldStop: () -> Bool = { false }
+        _ tokens: [Int32], caches: [KVCache], logits: UnsafeMutablePointer<Float>, vocabulary: LogitSubset? = nil,
+        shouldStop: () -> Bool = { false }
     ) throws {
         precondition(tokens.count == caches.count, "one token per cache")
         try validate(tokens)
+        try validate(vocabulary)
         for cache in caches where cache.length + 1 > cache.capacity {
             throw RecMLError(.invalidArgument, "KV cache full: \(cache.capacity) positions")
         }
-        try forward(count: tokens.count, caches: caches, logitsOut: logits, shouldStop: shouldStop) { i in (tokens[i], i, true) }
+        try forward(count: tokens.count, caches: caches, logitsOut: logits, vocabulary: vocabulary, shouldStop: shouldStop) {
+            i in (tokens[i], i, true)
+        }
     }
 
     /// Evaluates several token lists, each appended to its own cache, in one batched pass (rows of different
-    /// sequences share every matmul); writes each list's last logits, in order, to `logits`.
+    /// sequences share every matmul); writes each list's last logits, in order, to `logits` (only those of
+    /// `vocabulary` when given, the others `-infinity`).
     public func evaluateBatch(
-        _ lists: [[Int32]], caches: [KVCache], logits: UnsafeMutablePointer<Float>, shouldStop: () -> Bool = { false }
+        _ lists: [[Int32]], caches: [KVCache], logits: UnsafeMutablePointer<Float>, vocabulary: LogitSubset? = nil,
+        shouldStop: () -> Bool = { false }
     ) throws {
         precondition(lists.count == caches.count, "one token list per cache")
+        try validate(vocabulary)
         for (list, cache) in zip(lists, caches) {
             try validate(list)
             guard !list.isEmpty, cache.length + list.count <= cache.capacity else {
@@ -151,12 +159,19 @@ extension LlamaModel {
             let n = min(Self.maxRows, rows.count - start)
             let chunk = rows[start..<start + n]
             let wanted = chunk.filter { $0.2 }.count
-            try forward(count: n, caches: caches, logitsOut: logits + written * config.vocab, shouldStop: shouldStop) {
+            try forward(
+                count: n, caches: caches, logitsOut: logits + written * config.vocab, vocabulary: vocabulary,
+                shouldStop: shouldStop
+            ) {
                 chunk[start + $0]
             }
             written += wanted
             start += n
         }
+    }
+
+    private func validate(_ vocabulary: LogitSubset?) throws {
+        if let vocabulary { try validate(vocabulary.tokens) }
     }
 
     private func validate(_ tokens: [Int32]) throws {
@@ -167,10 +182,11 @@ extension LlamaModel {
 
     /// The forward pass over `count` rows; `row(i)` gives the token, the index of its cache in `caches`, and whether
     /// its logits are wanted (written in row order to `logitsOut`). Rows of one cache must be in position order.
-    /// `shouldStop` is asked before each layer; when it returns true the pass throws `interrupted`.
+    /// `shouldStop` is asked before each layer; when it returns true the pass throws `interrupted`. With a
+    /// `vocabulary`, only its logits are computed (the others are `-infinity`).
     func forward(
-        count: Int, caches: [KVCache], logitsOut: UnsafeMutablePointer<Float>?, shouldStop: () -> Bool = { false },
-        row: (Int) -> (Int32, Int, Bool)
+        count: Int, caches: [KVCache], logitsOut: UnsafeMutablePointer<Float>?, vocabulary: LogitSubset? = nil,
+        shouldStop: () -> Bool = { false }, row: (Int) -> (Int32, Int, Bool)
     ) throws {
         let c = config
         var maxContext = 0
@@ -283,6 +299,19 @@ extension LlamaModel {
         rmsNorm(lr, outputNorm, xn, n, c.dim, eps: c.normEps)
         recml_quantize_q8(xn, Int32(n * c.dim), aq, ad, nil)
         let out = output
+        if let vocabulary {
+            // Only the rows of the head the caller reads: runs of consecutive ids, shared out across threads.
+            for j in 0..<n { (logitsOut + j * c.vocab).update(repeating: -.infinity, count: c.vocab) }
+            let runs = vocabulary.runs
+            let runChunks = min(runs.count, pool.threads == 1 ? 1 : 4 * pool.threads)
+            guard runChunks > 0 else { return }
+            pool.run(chunks: runChunks) { t in
+                for r in WorkerPool.rows(runs.count, chunk: t, of: runChunks, align: 1) {
+                    matmul(out, aq, ad, asum, n, logitsOut, c.vocab, runs[r])
+                }
+            }
+            return
+        }
         let headChunks = pool.threads == 1 ? 1 : 8 * pool.threads
         pool.run(chunks: headChunks) { t in
             matmul(out, aq, ad, asum, n, logitsOut, c.vocab, WorkerPool.rows(c.vocab, chunk: t, of: headChunks))

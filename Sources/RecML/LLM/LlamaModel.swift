@@ -102,6 +102,22 @@ public final class KVCache {
         length = n
     }
 
+    /// Appends positions `positions` of `other` after this cache's last position (a prompt segment kept apart and
+    /// put back behind the same prefix: the positions must be the ones `other`'s rows were computed at).
+    public func append(from other: KVCache, positions: Range<Int>) {
+        precondition(other.layers == layers && other.kvHeads == kvHeads && other.headDim == headDim)
+        precondition(positions.upperBound <= other.length && length + positions.count <= capacity)
+        for layer in 0..<layers {
+            for head in 0..<kvHeads {
+                (key(layer, head) + length * headDim)
+                    .update(from: other.key(layer, head) + positions.lowerBound * headDim, count: positions.count * headDim)
+                (value(layer, head) + length * headDim)
+                    .update(from: other.value(layer, head) + positions.lowerBound * headDim, count: positions.count * headDim)
+            }
+        }
+        length += positions.count
+    }
+
     /// Forgets everything after `count` positions.
     public func truncate(to count: Int) { length = min(length, max(0, count)) }
 }

@@ -27,8 +27,12 @@ public final class SmolLM {
     public let chatTemplate: String?
     /// The ids that end generation by default: EOS and `<|im_end|>`.
     public let defaultStopTokens: Set<Int32>
-    /// The prompt prefix of the last guided batch, evaluated (``generateGuidedBatch(prefix:suffixes:maxTokens:shouldStop:choose:)``).
+    /// The prompt prefix of the last guided batch, evaluated (``generateGuidedBatch(prefix:suffixes:maxTokens:vocabulary:shouldStop:choose:)``).
     var keptPrefix: EvaluatedPrefix?
+    /// The per-request suffixes evaluated behind ``keptPrefix`` lately (see ``generateGuidedBatch``).
+    var keptSuffixes = KeptSuffixes(vocabulary: nil)
+    /// The per-sequence KV caches of the last guided batch, reused by the next.
+    var keptSequenceCaches: [KVCache] = []
 
     /// Loads the GGUF at `path`; matmuls use `threads` threads (default 2).
     public init(path: String, threads: Int = 2) throws {

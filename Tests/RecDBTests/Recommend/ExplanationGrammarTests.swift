@@ -61,6 +61,8 @@ struct ExplanationGrammarTests {
             tokens.append(contentsOf: next.continuation)
             if next.isLast { break }
         }
+        // The runtime computes only the grammar's vocabulary's logits: every token chosen must be in it.
+        #expect(Set(tokens).isSubset(of: grammar.vocabulary), "\(vocabulary.text(tokens))")
         return (vocabulary.text(tokens), steps)
     }
 

@@ -95,6 +95,70 @@ extension CatalogReading where Self: ~Copyable {
     }
 }
 
+/// One user's row of the interaction matrix, as ``CatalogReading/forEachUserInteractions(since:typeCodes:_:)``
+/// streams it.
+package struct UserInteractions {
+    /// The user's external id (nil only for a damaged id map).
+    package var externalID: String?
+    /// Events of the user that passed the filters.
+    package var events = 0
+    /// Items with a positive summed weight, ascending.
+    package var items: [UInt32] = []
+    /// Their summed weights.
+    package var weights: [Float] = []
+}
+
+extension CatalogReading where Self: ~Copyable {
+    /// Each user's row of the ``InteractionMatrix`` of ``interactionLog(since:typeCodes:)``, users in id order, one
+    /// at a time from the history index: memory is one user's events, not the log's. The sums are the matrix's
+    /// (weights added in time order, pairs summing to zero or less left out); a user whose events all fall outside
+    /// the filters is skipped, one whose pairs all sum to zero or less comes with no items.
+    package func forEachUserInteractions(
+        since: Int64? = nil, typeCodes: Set<UInt16>? = nil, _ body: (UInt32, UserInteractions) throws -> Void
+    ) throws {
+        var typeWeights: [UInt16: EventType] = [:]
+        for (code, type) in try eventTypes.codes { typeWeights[code] = type }
+        var current: UInt32?
+        var events: [(item: UInt32, weight: Float)] = []
+        func finish(_ user: UInt32) throws {
+            defer { events.removeAll(keepingCapacity: true) }
+            guard !events.isEmpty else { return }
+            var row = UserInteractions(externalID: try externalUserID(user), events: events.count)
+            // A stable sort by item keeps each item's weights in time order: summed as the matrix sums them.
+            let sorted = events.enumerated().sorted { ($0.element.item, $0.offset) < ($1.element.item, $1.offset) }
+            var k = 0
+            while k < sorted.count {
+                let item = sorted[k].element.item
+                var sum: Float = 0
+                while k < sorted.count && sorted[k].element.item == item {
+                    sum += sorted[k].element.weight
+                    k += 1
+                }
+                if sum > 0 {
+                    row.items.append(item)
+                    row.weights.append(sum)
+                }
+            }
+            try body(user, row)
+        }
+        try schema.userEvents.scanRaw(in: txn) { key, value in
+            let user = key.loadBigEndianUInt32(at: 0)
+            if let previous = current, previous != user { try finish(previous) }
+            current = user
+            let entry = try UserEventEntry(value)
+            if let since, entry.time < since { return .next }
+            guard let record = try schema.events.withValue(entry.sequence, in: txn, { try EventRecord($0) }) else {
+                return .next
+            }
+            if let typeCodes, !typeCodes.contains(record.typeCode) { return .next }
+            let weight = typeWeights[record.typeCode].map { $0.weight(forValue: record.value) } ?? 1
+            events.append((entry.item, Float(weight)))
+            return .next
+        }
+        if let current { try finish(current) }
+    }
+}
+
 /// A user × item matrix of summed interaction weights in compressed sparse rows, built from a log.
 /// Pairs whose weights sum to zero or less (a purchase then a return) are left out.
 public struct InteractionMatrix: Sendable {

@@ -8,7 +8,7 @@ extension ModelKind {
 
 extension ModelPart {
     /// LLM profiles: the generated profiles with their provenance (``GeneratedProfile``), a JSON array of up to
-    /// ``ModelSchema/profilesPerValue`` per value.
+    /// ``StoredLLMProfiles/profilesPerValue`` per value.
     public static let generatedProfiles = ModelPart(rawValue: 22)
 }
 

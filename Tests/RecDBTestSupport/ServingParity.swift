@@ -63,7 +63,10 @@ public struct ServingParity {
     /// Writes `events` in one transaction, creating users and sessions as they come.
     public static func writeEvents(_ db: RecDatabase, _ events: [Event]) throws {
         try db.write { w in
-            for e in events { _ = try w.addEvent(EventInput(e.user, "view", e.item, at: e.minute, session: e.session)) }
+            for e in events {
+                let time = Timestamp(milliseconds: 1_700_000_000_000 + e.minute * 60_000)
+                _ = try w.addEvent(EventInput(user: e.user, item: e.item, type: "view", timestamp: time, session: e.session))
+            }
         }
     }
 

@@ -74,19 +74,8 @@ extension CatalogReading where Self: ~Copyable {
         log.weights.reserveCapacity(count)
         log.times.reserveCapacity(count)
         log.sessions.reserveCapacity(count)
-        var typeWeights: [UInt16: EventType] = [:]
-        for (code, type) in try eventTypes.codes { typeWeights[code] = type }
-        try schema.userEvents.scanRaw(in: txn) { key, value in
-            let user = key.loadBigEndianUInt32(at: 0)
-            let entry = try UserEventEntry(value)
-            if let since, entry.time < since { return .next }
-            guard let record = try schema.events.withValue(entry.sequence, in: txn, { try EventRecord($0) }) else {
-                return .next
-            }
-            if let typeCodes, !typeCodes.contains(record.typeCode) { return .next }
-            let weight = typeWeights[record.typeCode].map { $0.weight(forValue: record.value) } ?? 1
-            log.append(user: user, item: entry.item, weight: Float(weight), time: entry.time, session: entry.session)
-            return .next
+        try forEachWeightedEvent(since: since, typeCodes: typeCodes) { user, entry, weight in
+            log.append(user: user, item: entry.item, weight: weight, time: entry.time, session: entry.session)
         }
         log.userLimit = try CatalogSchemaAccess.idLimit("next.user", handle: handle, meta: schema.meta)
         log.itemLimit = try CatalogSchemaAccess.idLimit("next.item", handle: handle, meta: schema.meta)
@@ -106,6 +95,27 @@ package struct UserInteractions {
     package var items: [UInt32] = []
     /// Their summed weights.
     package var weights: [Float] = []
+
+    /// The row of one user's events (in time order): a stable sort by item keeps each item's weights in time
+    /// order, so they are summed as the matrix sums them; sums of zero or less are left out.
+    init(externalID: String?, summing events: [(item: UInt32, weight: Float)]) {
+        self.externalID = externalID
+        self.events = events.count
+        let sorted = events.enumerated().sorted { ($0.element.item, $0.offset) < ($1.element.item, $1.offset) }
+        var k = 0
+        while k < sorted.count {
+            let item = sorted[k].element.item
+            var sum: Float = 0
+            while k < sorted.count && sorted[k].element.item == item {
+                sum += sorted[k].element.weight
+                k += 1
+            }
+            if sum > 0 {
+                items.append(item)
+                weights.append(sum)
+            }
+        }
+    }
 }
 
 extension CatalogReading where Self: ~Copyable {
@@ -116,35 +126,27 @@ extension CatalogReading where Self: ~Copyable {
     package func forEachUserInteractions(
         since: Int64? = nil, typeCodes: Set<UInt16>? = nil, _ body: (UInt32, UserInteractions) throws -> Void
     ) throws {
-        var typeWeights: [UInt16: EventType] = [:]
-        for (code, type) in try eventTypes.codes { typeWeights[code] = type }
         var current: UInt32?
         var events: [(item: UInt32, weight: Float)] = []
-        func finish(_ user: UInt32) throws {
-            defer { events.removeAll(keepingCapacity: true) }
-            guard !events.isEmpty else { return }
-            var row = UserInteractions(externalID: try externalUserID(user), events: events.count)
-            // A stable sort by item keeps each item's weights in time order: summed as the matrix sums them.
-            let sorted = events.enumerated().sorted { ($0.element.item, $0.offset) < ($1.element.item, $1.offset) }
-            var k = 0
-            while k < sorted.count {
-                let item = sorted[k].element.item
-                var sum: Float = 0
-                while k < sorted.count && sorted[k].element.item == item {
-                    sum += sorted[k].element.weight
-                    k += 1
-                }
-                if sum > 0 {
-                    row.items.append(item)
-                    row.weights.append(sum)
-                }
+        try forEachWeightedEvent(since: since, typeCodes: typeCodes) { user, entry, weight in
+            if let previous = current, previous != user {
+                try body(previous, UserInteractions(externalID: try externalUserID(previous), summing: events))
+                events.removeAll(keepingCapacity: true)
             }
-            try body(user, row)
-        }
-        try schema.userEvents.scanRaw(in: txn) { key, value in
-            let user = key.loadBigEndianUInt32(at: 0)
-            if let previous = current, previous != user { try finish(previous) }
             current = user
+            events.append((entry.item, weight))
+        }
+        if let current { try body(current, UserInteractions(externalID: try externalUserID(current), summing: events)) }
+    }
+
+    /// Each event of the history index that passes the filters (at or after `since`, of `typeCodes`), users in id
+    /// order and each user's in time order, with its type's weight: what the interaction log and matrix are built of.
+    private func forEachWeightedEvent(
+        since: Int64?, typeCodes: Set<UInt16>?, _ body: (UInt32, UserEventEntry, Float) throws -> Void
+    ) throws {
+        var typeWeights: [UInt16: EventType] = [:]
+        for (code, type) in try eventTypes.codes { typeWeights[code] = type }
+        try schema.userEvents.scanRaw(in: txn) { key, value in
             let entry = try UserEventEntry(value)
             if let since, entry.time < since { return .next }
             guard let record = try schema.events.withValue(entry.sequence, in: txn, { try EventRecord($0) }) else {
@@ -152,10 +154,9 @@ extension CatalogReading where Self: ~Copyable {
             }
             if let typeCodes, !typeCodes.contains(record.typeCode) { return .next }
             let weight = typeWeights[record.typeCode].map { $0.weight(forValue: record.value) } ?? 1
-            events.append((entry.item, Float(weight)))
+            try body(key.loadBigEndianUInt32(at: 0), entry, Float(weight))
             return .next
         }
-        if let current { try finish(current) }
     }
 }
 

@@ -129,16 +129,17 @@ public struct ImportedSimilarities: Sendable {
         let itemLimit = try CatalogSchemaAccess.idLimit("next.item", handle: reader.handle, meta: reader.schema.meta)
         var lists = [[(item: UInt32, similarity: Float)]](repeating: [], count: itemLimit)
         for row in rows {
-            func resolve(_ id: String) throws -> UInt32 {
+            var nodes: [UInt32] = []
+            for id in [row.id] + row.similar.map(\.id) {
                 guard let node = try reader.itemID(for: id), Int(node) < itemLimit else {
                     throw RecDBError(
                         .notFound, "unknown item '\(id)': not in this database (exported from another one?)",
                         location: "\(files[Int(row.origin.file)]):\(row.origin.line)")
                 }
-                return node
+                nodes.append(node)
             }
-            let node = try resolve(row.id)
-            var list = try row.similar.map { (item: try resolve($0.id), similarity: $0.score) }
+            let node = nodes[0]
+            var list = zip(nodes.dropFirst(), row.similar).map { (item: $0, similarity: $1.score) }
             list.sort { $0.similarity > $1.similarity || ($0.similarity == $1.similarity && $0.item < $1.item) }
             lists[Int(node)] = list
         }

@@ -69,7 +69,7 @@ let package = Package(
         ),
         // The engine's text features on RecML (MiniLM encoder, SmolLM2): installed into RecDB as its TextRuntime.
         // Optional: an app that embeds only the engine does not build RecML.
-        .target(name: "RecText", dependencies: ["RecDB", "RecML"]),
+        .target(name: "RecText", dependencies: ["RecDB", "RecML", "RecKernels", "RecNeural"]),
         .executableTarget(
             name: "recctl",
             dependencies: [

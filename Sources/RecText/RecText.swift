@@ -6,11 +6,13 @@ import RecML
 /// engine as its ``RecDB/TextRuntime``, and the `text` model kind. An app that wants `USING text`, `MATCHING`,
 /// `EXPLAIN GENERATED` or `ASK` links this module and calls ``install()`` once at start; `recd` and `recctl` do.
 public enum RecText {
-    /// Installs ``RecTextRuntime`` as the engine's text runtime and registers the `text` model kind with the
-    /// engine's model registry (idempotent).
+    /// Installs ``RecTextRuntime`` as the engine's text runtime and registers the kinds built on it (`text`,
+    /// `llmprofile`, `textadapter`) with the engine's model registry (idempotent).
     public static func install() {
         TextFeatures.install(RecTextRuntime())
         ModelRegistry.register(StoredText.self)
+        ModelRegistry.register(StoredLLMProfiles.self)
+        ModelRegistry.register(StoredTextAdapter.self)
     }
 }
 

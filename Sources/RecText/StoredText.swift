@@ -5,9 +5,8 @@ import RecDB
 ///
 /// The kind lives here, beside the encoder it needs, and joins the engine's model registry when the app calls
 /// ``RecText/install()``: from then on `USING text`, `REFRESH MODEL text`, `EVALUATE` and `recctl eval --models text`
-/// reach it through the registry like any built-in kind. The model it trains (RecDB's `TextModel`) and the stored
-/// vectors evaluation reads stay in the engine, which the kinds built on those vectors (`llmprofile`,
-/// `textadapter`) share.
+/// reach it through the registry like any built-in kind. The model it trains (``TextModel``) is here too, beside the
+/// kinds built on its vectors (`llmprofile`, `textadapter`); the stored vectors evaluation reads stay in the engine.
 struct StoredText: StoredModel {
     static var kind: ModelKind { .text }
     static var aliases: [String] { ["minilm"] }
@@ -31,7 +30,7 @@ struct StoredText: StoredModel {
     func vectorsForNewItems(_ trained: any Recommender) -> ((Item) -> [Float]?)? {
         guard trained is TextModel, let encoder = try? SharedTextEncoder.get() else { return nil }
         return { item in
-            let text = TextModel.text(of: item)
+            let text = ItemText.of(item)
             return text.isEmpty ? nil : encoder.encode(text)
         }
     }
@@ -56,7 +55,7 @@ struct StoredText: StoredModel {
     static func currentItemVector<Reader: CatalogReading & ~Copyable>(
         for item: Item, record: ModelRecord, inputs: ModelInputs?, in reader: borrowing Reader
     ) throws -> [Float]? {
-        let text = TextModel.text(of: item)
+        let text = ItemText.of(item)
         // Encoded before the transaction when the statement was prepared (`RecDatabase.prepareModelInputs(for:)`);
         // here only when not (an embedder's own transaction, or a batch-mate changed the item's text since).
         return text.isEmpty ? nil : try inputs?.textVectors[text] ?? SharedTextEncoder.encode(text)

@@ -30,7 +30,9 @@ extension RecCtl {
                   recctl import jsonl products.jsonl --kind items --map id=sku --map weight=grams:number
 
                 `recctl import model als --from DIR` installs ALS factors trained on Apache Spark \
-                (spark/train_als.py on a `recctl export events` folder) as the model's next generation.
+                (spark/train_als.py on a `recctl export events` folder) as the model's next generation; \
+                `recctl import model itemknn --from DIR` installs the job's item similarities (--similar-items K) \
+                as the next item-kNN generation.
                 """)
 
         @OptionGroup var options: DatabaseOptions
@@ -79,7 +81,7 @@ extension RecCtl {
         @Flag(help: "Import every row, even those an earlier run of this import committed (events are added again).")
         var noResume = false
 
-        @Option(name: .customLong("from"), help: "For `import model als`: the Spark job's output folder.")
+        @Option(name: .customLong("from"), help: "For `import model als|itemknn`: the Spark job's output folder.")
         var modelFolder: String?
 
         @Option(help: "For `import model`: threads that build the HNSW index.")

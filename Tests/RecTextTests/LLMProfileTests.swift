@@ -1,9 +1,9 @@
 import Foundation
 import RecTestSupport
-import RecText
 import Testing
 
 @testable import RecDB
+@testable import RecText
 
 /// LLM cold-start profiles: users with a few events get a profile SmolLM2 wrote, stored with its provenance apart
 /// from their events, shown by `SHOW USER` as generated, and served (as its cosine with MiniLM item vectors) the way

@@ -103,7 +103,7 @@ struct ModelPhaseTests {
             let space = try #require(try db.model(TextModel.storedName)?.space)
             let stored = try #require(try db.read { r in try r.vector(space: space, id: "phase-item") })
             let item = try #require(try db.read { r in try r.item("phase-item") })
-            let encoded = try SharedTextEncoder.encode(TextModel.text(of: item))
+            let encoded = try SharedTextEncoder.encode(ItemText.of(item))
             let dot = zip(stored, encoded).reduce(Float(0)) { $0 + $1.0 * $1.1 }
             let norms = (stored.reduce(Float(0)) { $0 + $1 * $1 } * encoded.reduce(Float(0)) { $0 + $1 * $1 }).squareRoot()
             #expect(stored.count == encoded.count && dot / norms > 0.9999, "cosine \(dot / norms)")

@@ -211,7 +211,9 @@ class Writer(threading.Thread):
                     user = f"u{self.random.randrange(60)}"
                     target = f"c{self.random.randrange(16)}-{self.random.randrange(max(1, n // 2 + 1))}"
                     # An event on an item that may not exist yet on purpose: it fails on every node alike.
-                    e = conn.ask("EVENT purchase USER $u ITEM $i", {"u": user, "i": item if n % 3 else target})
+                    # Every fourth event is of the type the run defined through the log (DEFINE EVENT TYPE).
+                    kind = "wishlist" if n % 4 == 3 else "purchase"
+                    e = conn.ask(f"EVENT {kind} USER $u ITEM $i", {"u": user, "i": item if n % 3 else target})
                     if e.get("ok"):
                         self.acked_events += 1
                         self.max_seq = max(self.max_seq, e["result"].get("seq", 0))
@@ -309,6 +311,11 @@ def fault_run(cluster, seconds=16, clients=16, ship=False, schedule=None):
     nodes_started = time.time()
     for name in ("r1", "r2", "r3"):
         cluster.start_recd(name)
+    # An event type declared on one node is a write like any other: through the log to every node (the writers'
+    # `EVENT wishlist`s on r2 come after it in the log), into the backup and so to the bootstrapped node.
+    conn = cluster.connect("r1")
+    defined = conn.ask("DEFINE EVENT TYPE wishlist WEIGHT 2")
+    conn.close()
     stop = threading.Event()
     writers = [Writer(cluster, k, ["r1", "r2"] if k % 2 == 0 else ["r2", "r1"], stop) for k in range(clients)]
     started = time.time()
@@ -370,6 +377,8 @@ def fault_run(cluster, seconds=16, clients=16, ship=False, schedule=None):
     items = [i for w in writers for i in w.acked_items] + ["final"]
     lost = {n: missing_items(cluster, n, items) for n in nodes}
     stats = {n: recctl_stats(cluster, n) for n in nodes}
+    type_replicated = bool(defined.get("ok")) and all(
+        s.get("events_by_type", {}).get("wishlist", 0) > 0 for s in stats.values())
     acked_events = sum(w.acked_events for w in writers)
     events_ok = all(s["events"] >= acked_events for s in stats.values())
     # REFRESH goes through the log too: sent to one node, every node trains at the same point of the log.
@@ -423,6 +432,7 @@ def fault_run(cluster, seconds=16, clients=16, ship=False, schedule=None):
         "acked_writes_lost": sum(lost.values()),
         "lost_by_node": lost,
         "events_all_present": events_ok,
+        "event_type_replicated": type_replicated,
         "caught_up": caught_up,
         "read_your_write_on_another_node": bool(seen.get("ok")),
         "bootstrapped_node_caught_up": r4_caught_up,
@@ -433,7 +443,7 @@ def fault_run(cluster, seconds=16, clients=16, ship=False, schedule=None):
         "als_answers_identical": all(answers[n][k] == answers["r1"][k] for n in nodes for k in answers["r1"]
                                      if k.startswith("als")),
         "nodes_converged": bool(caught_up and r4_caught_up and same_stats and same_answers and events_ok
-                                and refreshed_everywhere and schedule_ok and shipped_ok),
+                                and refreshed_everywhere and schedule_ok and shipped_ok and type_replicated),
         "final_sequence": target,
         "fault_run_writes_per_s": round((len(items) + acked_events) / elapsed, 1),
         "timeline": timeline,

@@ -60,7 +60,7 @@ extension CatalogReading where Self: ~Copyable {
 
     /// An item's external id and title (its `title` attribute when that is a string), or nil when absent or
     /// deleted: what a result page shows, read without decoding the item's other attributes.
-    func itemHeading(internalID: UInt32) throws -> (id: String, title: String?)? {
+    package func itemHeading(internalID: UInt32) throws -> (id: String, title: String?)? {
         try schema.items.withValue(internalID, in: txn) { raw in
             var reader = BinaryReader(raw)
             let id = try reader.readString()

@@ -52,6 +52,14 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         return types
     }
 
+    /// Adds an event type or changes an existing one's weight in this transaction (`DEFINE EVENT TYPE`); the
+    /// statements after it in the transaction see the change.
+    mutating func defineEventType(_ type: EventType) throws {
+        var txn = writeTxn
+        try RecDatabase.putEventType(type, schema: schema, in: &txn)
+        typesOfThisTransaction = nil
+    }
+
     // MARK: - Savepoints
 
     /// What the writer holds in memory for ``flush()``, as it was when a savepoint began.

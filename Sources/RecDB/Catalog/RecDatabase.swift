@@ -210,28 +210,31 @@ public final class RecDatabase: Sendable {
         get throws { try read { try $0.eventTypes.all } }
     }
 
-    /// Adds an event type or changes the weight of an existing one.
+    /// Adds an event type or changes the weight of an existing one (`DEFINE EVENT TYPE` does this inside a write
+    /// statement, so a replicated cluster applies it through the log).
     public func defineEventType(_ type: EventType) throws {
+        try environment.write { txn in try Self.putEventType(type, schema: schema, in: &txn) }
+    }
+
+    /// Writes `type` (a new code, or the existing one's) and a fresh token, so every process sees the change at its
+    /// next transaction: the token its cached table was read under no longer matches.
+    static func putEventType(_ type: EventType, schema: CatalogSchema, in txn: inout WriteTransaction) throws {
         try CatalogLimits.check(type.name, .eventType)
         guard type.weight.isFinite else {
             throw RecDBError(.invalidArgument, "event type '\(type.name)' needs a finite weight, not \(type.weight)")
         }
-        try environment.write { txn in
-            var code = UInt16(1)
-            var existing: UInt16?
-            try schema.eventTypes.scan(in: txn) { name, raw in
-                let decoded = try raw.withUnsafeBytes { try Self.decodeType(name: name, $0) }
-                if name == type.name { existing = decoded.0 }
-                code = max(code, decoded.0 + 1)
-                return .next
-            }
-            try schema.eventTypes.put(type.name, Self.encodeType(type, code: existing ?? code), in: &txn)
-            // Every process sees the change at its next transaction: the token its cached table was read under
-            // no longer matches.
-            var token = BinaryWriter()
-            token.write(UInt64.random(in: 1 ... .max - 1))
-            try schema.meta.put(EventTypeTable.tokenKey, token.bytes, in: &txn)
+        var code = UInt16(1)
+        var existing: UInt16?
+        try schema.eventTypes.scan(in: txn) { name, raw in
+            let decoded = try raw.withUnsafeBytes { try Self.decodeType(name: name, $0) }
+            if name == type.name { existing = decoded.0 }
+            code = max(code, decoded.0 + 1)
+            return .next
         }
+        try schema.eventTypes.put(type.name, Self.encodeType(type, code: existing ?? code), in: &txn)
+        var token = BinaryWriter()
+        token.write(UInt64.random(in: 1 ... .max - 1))
+        try schema.meta.put(EventTypeTable.tokenKey, token.bytes, in: &txn)
     }
 
     static func encodeType(_ type: EventType, code: UInt16) -> [UInt8] {

@@ -84,7 +84,7 @@ extension RecDatabase {
             let textVectors = wantText ? try r.storedTextVectors(of: catalog) : nil
             return (try r.interactionLog(), try r.itemCount, features, catalog, textVectors)
         }
-        let toEncode = TextModel.itemsToEncode(catalog, itemLimit: log.itemLimit, stored: textVectors?.vectors ?? [:])
+        let toEncode = ItemText.itemsToEncode(catalog, itemLimit: log.itemLimit, stored: textVectors?.vectors ?? [:])
         if wantText, !toEncode.isEmpty {
             _ = try SharedTextEncoder.get()
         }

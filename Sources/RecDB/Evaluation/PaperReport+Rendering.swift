@@ -41,7 +41,7 @@ extension PaperReport {
             put("cold_user_ndcg\(k)_best_single", bestCold.spread(\.coldUserNDCG))
         }
         // The names for dropping a generative part: its row under the part's model name.
-        let generative = [("llm", ModelKind.llmProfile.rawValue), ("finetune", ModelKind.textAdapter.rawValue)]
+        let generative = [("llm", "llmprofile"), ("finetune", "textadapter")]
         for (alias, part) in generative {
             // The part's row, also when the part carries parameters (`llmprofile:guided=0`).
             guard let row = rows.first(where: {

@@ -69,7 +69,7 @@ public enum Metric: String, Sendable, CaseIterable, Codable {
 ///
 /// 16 lanes at a time with two independent accumulators, then a tree sum of the halves (a lane-by-lane horizontal
 /// sum compiles to scalar code on this toolchain; the split sum stays vectorised). The tail is scalar.
-enum VectorKernels {
+package enum VectorKernels {
     /// Whether the C kernels with AVX2 and FMA run here: Swift's own SIMD compiles for the baseline x86-64 (SSE2),
     /// so the 256-bit fused kernels are chosen at run time. `RECDB_NO_AVX2=1` turns them off.
     static let useAVX2 = recdb_has_avx2_fma() == 1 && ProcessInfo.processInfo.environment["RECDB_NO_AVX2"] == nil
@@ -77,7 +77,7 @@ enum VectorKernels {
     static let useF16C = useAVX2 && recdb_has_f16c() == 1
 
     @inline(__always)
-    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    package static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
         var i = 0
         var sum0 = SIMD16<Float>(), sum1 = SIMD16<Float>()
         let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)

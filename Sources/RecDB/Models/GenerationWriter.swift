@@ -74,13 +74,13 @@ package struct GenerationWriter {
     }
 
     /// Writes one value of a part.
-    func writeValue(_ part: ModelPart, index: UInt32 = 0, _ bytes: [UInt8]) throws {
+    package func writeValue(_ part: ModelPart, index: UInt32 = 0, _ bytes: [UInt8]) throws {
         let key = ModelSchema.dataKey(model, generation, part, index: index)
         try database.environment.write { txn in try database.modelSchema.data.put(key, bytes, in: &txn) }
     }
 
     /// Writes a float part, ``ModelSchema/floatsPerValue`` floats per value (the last holds the rest).
-    func writeFloats(_ part: ModelPart, _ floats: [Float]) throws {
+    package func writeFloats(_ part: ModelPart, _ floats: [Float]) throws {
         let perValue = ModelSchema.floatsPerValue
         var index: UInt32 = 0
         var start = 0
@@ -133,5 +133,22 @@ extension RecDatabase {
     {
         let writer = GenerationWriter(database: self, model: model, generation: generation, threads: 1)
         try writer.writeNeighbourLists(lists)
+    }
+}
+
+extension GenerationWriter {
+    /// Writes user vectors into the generation's space (after ``writeItemVectors(_:dimension:metric:)``).
+    package func writeUserVectors(_ vectors: [UInt32: [Float]]) throws {
+        guard let spaceName = space else { return }
+        let users = vectors.keys.sorted()
+        for start in stride(from: 0, to: users.count, by: 10_000) {
+            try database.write { w in
+                guard let target = try w.space(spaceName) else { return }
+                for user in users[start..<min(users.count, start + 10_000)] {
+                    guard try database.schema.users.contains(user, in: w.txn), let vector = vectors[user] else { continue }
+                    try w.setVector(vector, space: target, kind: .users, node: user, owner: "user #\(user)")
+                }
+            }
+        }
     }
 }

@@ -74,10 +74,79 @@ extension CatalogReading where Self: ~Copyable {
         log.weights.reserveCapacity(count)
         log.times.reserveCapacity(count)
         log.sessions.reserveCapacity(count)
+        try forEachWeightedEvent(since: since, typeCodes: typeCodes) { user, entry, weight in
+            log.append(user: user, item: entry.item, weight: weight, time: entry.time, session: entry.session)
+        }
+        log.userLimit = try CatalogSchemaAccess.idLimit("next.user", handle: handle, meta: schema.meta)
+        log.itemLimit = try CatalogSchemaAccess.idLimit("next.item", handle: handle, meta: schema.meta)
+        try appendIgnoredImpressions(to: &log)
+        return log
+    }
+}
+
+/// One user's row of the interaction matrix, as ``CatalogReading/forEachUserInteractions(since:typeCodes:_:)``
+/// streams it.
+package struct UserInteractions {
+    /// The user's external id (nil only for a damaged id map).
+    package var externalID: String?
+    /// Events of the user that passed the filters.
+    package var events = 0
+    /// Items with a positive summed weight, ascending.
+    package var items: [UInt32] = []
+    /// Their summed weights.
+    package var weights: [Float] = []
+
+    /// The row of one user's events (in time order): a stable sort by item keeps each item's weights in time
+    /// order, so they are summed as the matrix sums them; sums of zero or less are left out.
+    init(externalID: String?, summing events: [(item: UInt32, weight: Float)]) {
+        self.externalID = externalID
+        self.events = events.count
+        let sorted = events.enumerated().sorted { ($0.element.item, $0.offset) < ($1.element.item, $1.offset) }
+        var k = 0
+        while k < sorted.count {
+            let item = sorted[k].element.item
+            var sum: Float = 0
+            while k < sorted.count && sorted[k].element.item == item {
+                sum += sorted[k].element.weight
+                k += 1
+            }
+            if sum > 0 {
+                items.append(item)
+                weights.append(sum)
+            }
+        }
+    }
+}
+
+extension CatalogReading where Self: ~Copyable {
+    /// Each user's row of the ``InteractionMatrix`` of ``interactionLog(since:typeCodes:)``, users in id order, one
+    /// at a time from the history index: memory is one user's events, not the log's. The sums are the matrix's
+    /// (weights added in time order, pairs summing to zero or less left out); a user whose events all fall outside
+    /// the filters is skipped, one whose pairs all sum to zero or less comes with no items.
+    package func forEachUserInteractions(
+        since: Int64? = nil, typeCodes: Set<UInt16>? = nil, _ body: (UInt32, UserInteractions) throws -> Void
+    ) throws {
+        var current: UInt32?
+        var events: [(item: UInt32, weight: Float)] = []
+        try forEachWeightedEvent(since: since, typeCodes: typeCodes) { user, entry, weight in
+            if let previous = current, previous != user {
+                try body(previous, UserInteractions(externalID: try externalUserID(previous), summing: events))
+                events.removeAll(keepingCapacity: true)
+            }
+            current = user
+            events.append((entry.item, weight))
+        }
+        if let current { try body(current, UserInteractions(externalID: try externalUserID(current), summing: events)) }
+    }
+
+    /// Each event of the history index that passes the filters (at or after `since`, of `typeCodes`), users in id
+    /// order and each user's in time order, with its type's weight: what the interaction log and matrix are built of.
+    private func forEachWeightedEvent(
+        since: Int64?, typeCodes: Set<UInt16>?, _ body: (UInt32, UserEventEntry, Float) throws -> Void
+    ) throws {
         var typeWeights: [UInt16: EventType] = [:]
         for (code, type) in try eventTypes.codes { typeWeights[code] = type }
         try schema.userEvents.scanRaw(in: txn) { key, value in
-            let user = key.loadBigEndianUInt32(at: 0)
             let entry = try UserEventEntry(value)
             if let since, entry.time < since { return .next }
             guard let record = try schema.events.withValue(entry.sequence, in: txn, { try EventRecord($0) }) else {
@@ -85,13 +154,9 @@ extension CatalogReading where Self: ~Copyable {
             }
             if let typeCodes, !typeCodes.contains(record.typeCode) { return .next }
             let weight = typeWeights[record.typeCode].map { $0.weight(forValue: record.value) } ?? 1
-            log.append(user: user, item: entry.item, weight: Float(weight), time: entry.time, session: entry.session)
+            try body(key.loadBigEndianUInt32(at: 0), entry, Float(weight))
             return .next
         }
-        log.userLimit = try CatalogSchemaAccess.idLimit("next.user", handle: handle, meta: schema.meta)
-        log.itemLimit = try CatalogSchemaAccess.idLimit("next.item", handle: handle, meta: schema.meta)
-        try appendIgnoredImpressions(to: &log)
-        return log
     }
 }
 

@@ -72,9 +72,9 @@ extension RecDatabase {
 
 /// A test's view of model inference: every run of the language model or the text encoder reports here first, on
 /// the thread that runs it, so a test can check what is open at that moment (no transaction of its database).
-enum InferenceProbe {
+package enum InferenceProbe {
     /// The model about to run.
-    enum Model: Sendable { case languageModel, textEncoder }
+    package enum Model: Sendable { case languageModel, textEncoder }
 
     private static let observers = Mutex<[UUID: @Sendable (Model) -> Void]>([:])
 
@@ -87,7 +87,7 @@ enum InferenceProbe {
     }
 
     /// Reports that `model` is about to run.
-    static func willRun(_ model: Model) {
+    package static func willRun(_ model: Model) {
         let current = observers.withLock { Array($0.values) }
         for observer in current { observer(model) }
     }

@@ -9,8 +9,7 @@ package enum ModelRegistry {
         [
             StoredPopularity.self, StoredItemKNN.self, StoredALS.self, StoredBPR.self, StoredContent.self,
             StoredSessionKNN.self, StoredTransition.self, StoredSASRec.self, StoredEASE.self,
-            StoredNCF.self, StoredIRGAN.self, StoredHyGenRec.self, StoredLLMProfiles.self,
-            StoredTextAdapter.self, StoredTrending.self,
+            StoredNCF.self, StoredIRGAN.self, StoredHyGenRec.self, StoredTrending.self,
         ]
     }
 

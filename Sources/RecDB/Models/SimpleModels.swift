@@ -112,6 +112,13 @@ public struct ItemKNNModel: Recommender {
         lists = Array(output)
     }
 
+    /// A model from neighbour lists computed elsewhere (Spark, ``ImportedSimilarities``), indexed by internal item id.
+    init(name: String, neighbours: Int, lists: [[(item: UInt32, similarity: Float)]]) {
+        self.name = name
+        self.neighbours = neighbours
+        self.lists = lists
+    }
+
     /// Sums the neighbour lists of the user's ``UserHistory/sourceLimit`` most recent distinct items, newest first,
     /// as serving does; items no list names are no candidates.
     public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {

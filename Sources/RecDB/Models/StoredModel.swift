@@ -63,6 +63,15 @@ package protocol StoredModel: Sendable, Hashable {
     static func currentItemVector<Reader: CatalogReading & ~Copyable>(
         for item: Item, record: ModelRecord, inputs: ModelInputs?, in reader: borrowing Reader
     ) throws -> [Float]?
+
+    /// What `SHOW USER` shows of the user from the kind's active model, under ``userFactName`` (the `llmprofile`
+    /// kind's generated profile); nil when the kind keeps nothing about users to show.
+    static func userFact<Reader: CatalogReading & ~Copyable>(
+        ofUserID user: UInt32, in reader: borrowing Reader
+    ) throws -> QueryValue?
+
+    /// The member of `SHOW USER`'s answer that ``userFact(ofUserID:in:)`` fills.
+    static var userFactName: String { get }
 }
 
 extension StoredModel {
@@ -80,6 +89,12 @@ extension StoredModel {
     package static func currentItemVector<Reader: CatalogReading & ~Copyable>(
         for item: Item, record: ModelRecord, inputs: ModelInputs?, in reader: borrowing Reader
     ) throws -> [Float]? { nil }
+
+    package static func userFact<Reader: CatalogReading & ~Copyable>(
+        ofUserID user: UInt32, in reader: borrowing Reader
+    ) throws -> QueryValue? { nil }
+
+    package static var userFactName: String { kind.rawValue }
 
     /// The parameters as stored in the record, from ``parameters``.
     var parameterTable: [String: Double] {
@@ -102,17 +117,17 @@ extension StoredModel {
 
 /// What training reads: the snapshot's interactions and, for the kinds that need them, the catalog's items.
 package struct TrainingInput {
-    var log: InteractionLog
-    var threads: Int = 2
+    package var log: InteractionLog
+    package var threads: Int = 2
     /// The catalog's items (read only when a kind ``StoredModel/trainsOnItems``).
-    var items: [Item] = []
+    package var items: [Item] = []
     /// The inactivity gap that splits sessions.
-    var sessionGap: Int64 = 30 * 60 * 1000
+    package var sessionGap: Int64 = 30 * 60 * 1000
     /// A stored text model's item vectors, which spare the encoder for the items they cover.
-    var textVectors: StoredTextVectors?
-    var progress: (@Sendable (Double) -> Void)?
+    package var textVectors: StoredTextVectors?
+    package var progress: (@Sendable (Double) -> Void)?
     /// Called after each epoch by the kinds that train in epochs (SASRec).
-    var epochProgress: (@Sendable (TrainingEpochReport) -> Void)?
+    package var epochProgress: (@Sendable (TrainingEpochReport) -> Void)?
 }
 
 /// One named parameter of a kind: how its typed value reads as the number a record stores, and back.
@@ -122,29 +137,29 @@ package struct ModelParameter<Model> {
     let assign: (inout Model, Double) -> Void
 
     /// A count (`factors`), stored as itself.
-    static func count(_ name: String, _ path: WritableKeyPath<Model, Int>) -> Self {
+    package static func count(_ name: String, _ path: WritableKeyPath<Model, Int>) -> Self {
         Self(name: name, read: { Double($0[keyPath: path]) }, assign: { $0[keyPath: path] = Int($1) })
     }
 
     /// A rate or weight, stored as people wrote it (0.01, not 0.009999999776482582).
-    static func float(_ name: String, _ path: WritableKeyPath<Model, Float>) -> Self {
+    package static func float(_ name: String, _ path: WritableKeyPath<Model, Float>) -> Self {
         Self(
             name: name, read: { Double($0[keyPath: path].description) ?? Double($0[keyPath: path]) },
             assign: { $0[keyPath: path] = Float($1) })
     }
 
     /// A number stored as itself (`half_life_days`).
-    static func double(_ name: String, _ path: WritableKeyPath<Model, Double>) -> Self {
+    package static func double(_ name: String, _ path: WritableKeyPath<Model, Double>) -> Self {
         Self(name: name, read: { $0[keyPath: path] }, assign: { $0[keyPath: path] = $1 })
     }
 
     /// A switch, stored as 1 or 0 (any non-zero reads as on).
-    static func flag(_ name: String, _ path: WritableKeyPath<Model, Bool>) -> Self {
+    package static func flag(_ name: String, _ path: WritableKeyPath<Model, Bool>) -> Self {
         Self(name: name, read: { $0[keyPath: path] ? 1 : 0 }, assign: { $0[keyPath: path] = $1 != 0 })
     }
 
     /// A random seed.
-    static func seed(_ name: String, _ path: WritableKeyPath<Model, UInt64>) -> Self {
+    package static func seed(_ name: String, _ path: WritableKeyPath<Model, UInt64>) -> Self {
         Self(name: name, read: { Double($0[keyPath: path]) }, assign: { $0[keyPath: path] = UInt64(clamping: Int($1)) })
     }
 }

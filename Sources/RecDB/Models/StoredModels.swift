@@ -1,12 +1,28 @@
 import Foundation
 
 extension CatalogReading where Self: ~Copyable {
+    /// The values of one part of a model generation in key order, made into `T` by `make` once per generation and
+    /// process (the model cache keeps it until the generation is replaced).
+    package func cachedModelValues<T: Sendable>(
+        _ record: ModelRecord, part: ModelPart, make: ([[UInt8]]) throws -> T
+    ) throws -> T {
+        try database.modelCache.value(model: record.name, generation: record.generation, part: "part \(part.rawValue)") {
+            let prefix = ModelSchema.dataPrefix(record.name, record.generation) + [part.rawValue]
+            var values: [[UInt8]] = []
+            try modelSchema.data.scanRaw(in: txn, prefix: prefix) { _, value in
+                values.append(Array(value))
+                return .next
+            }
+            return try make(values)
+        }
+    }
+
     /// The floats of one part of a model generation, its values concatenated in key order.
     ///
     /// Values are written ``ModelSchema/floatsPerValue`` floats each under consecutive indexes from 0, the last one
     /// shorter: each value's size, its index and the total (at most `limit`, and for popularity scores at most the
     /// catalog's item id counter) are checked, else `corrupted` naming the model, generation, part and index.
-    func modelFloats(_ record: ModelRecord, part: ModelPart, limit: Int = .max) throws -> [Float] {
+    package func modelFloats(_ record: ModelRecord, part: ModelPart, limit: Int = .max) throws -> [Float] {
         var limit = limit
         if part == .popularityScores {
             limit = min(limit, try CatalogSchemaAccess.idLimit("next.item", handle: handle, meta: schema.meta))
@@ -160,9 +176,4 @@ extension CatalogWriter {
 extension ContentModel {
     /// The name under which the catalog keeps its content model current on item writes.
     public static let storedName = ModelKind.content.rawValue
-}
-
-extension TextModel {
-    /// The name under which the catalog keeps its text model current on item writes.
-    public static let storedName = ModelKind.text.rawValue
 }

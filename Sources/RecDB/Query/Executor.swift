@@ -157,7 +157,9 @@ extension CatalogReading where Self: ~Copyable {
                 "attributes": QueryValue(user.attributes),
             ]
             if withHistory { members["history"] = try historyValue(user.internalID, limit: limit ?? 20) }
-            if let profile = try generatedProfileValue(ofUserID: user.internalID) { members["generated_profile"] = profile }
+            for kind in ModelRegistry.kinds {
+                if let fact = try kind.userFact(ofUserID: user.internalID, in: self) { members[kind.userFactName] = fact }
+            }
             return .value(.object(members))
         default:
             throw RecDBError(.invalidArgument, "not a read statement")
@@ -346,6 +348,9 @@ extension CatalogWriter {
             let sequence = try addEvent(input)
             try attribute(event, sequence: sequence, time: input.timestamp)
             return ["sequence": .number(Double(sequence))]
+        case .defineEventType(let type):
+            try defineEventType(type)
+            return ["name": .string(type.name), "weight": type.usesValue ? .string("value") : .number(type.weight)]
         case .createExperiment, .alterExperiment, .stopExperiment:
             return try executeExperimentWrite(body)
         default:

@@ -107,6 +107,15 @@ struct Parser {
             }
         } else if accept("EVENT") {
             body = .event(try event())
+        } else if accept("DEFINE") {
+            try expect("EVENT", "after DEFINE")
+            try expect("TYPE", "after DEFINE EVENT")
+            let name = try identifier("an event type name after DEFINE EVENT TYPE")
+            try expect("WEIGHT", "after the event type's name")
+            body = .defineEventType(
+                accept("VALUE")
+                    ? EventType(name: name, weight: 1, usesValue: true)
+                    : EventType(name: name, weight: try number("a weight (or VALUE) after WEIGHT").value))
         } else if accept("ASK") {
             let request = try text("the shopper's request in quotes after ASK")
             var count = 5
@@ -130,7 +139,7 @@ struct Parser {
             body = .stopExperiment(try identifier("an experiment name after STOP EXPERIMENT"))
         } else {
             throw syntaxError(
-                "RECOMMEND, ASK, UPSERT, DELETE, EVENT, SHOW, REFRESH, EVALUATE, CREATE, ALTER or STOP", at: first)
+                "RECOMMEND, ASK, UPSERT, DELETE, EVENT, DEFINE, SHOW, REFRESH, EVALUATE, CREATE, ALTER or STOP", at: first)
         }
         _ = acceptSymbol(";")
         guard current.kind == .end else { throw syntaxError("the end of the statement") }

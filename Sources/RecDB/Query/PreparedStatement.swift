@@ -88,7 +88,7 @@ extension CatalogReading where Self: ~Copyable {
     /// The text an upsert of item `id` with `attributes` gives the active text model to encode: nil when there is no
     /// text model, the upsert changes nothing, or the item has no text.
     func textToEncode(item id: String, attributes: Attributes) throws -> String? {
-        guard let record = try model(TextModel.storedName), record.kind == .text, let spaceName = record.space,
+        guard let record = try model(ModelKind.text.rawValue), record.kind == .text, let spaceName = record.space,
             try space(spaceName) != nil
         else { return nil }
         var merged = attributes
@@ -97,7 +97,7 @@ extension CatalogReading where Self: ~Copyable {
             merged = old.merging(attributes) { _, new in new }
             if merged == old { return nil }
         }
-        let text = TextModel.text(of: Item(id: id, internalID: 0, attributes: merged))
+        let text = ItemText.of(Item(id: id, internalID: 0, attributes: merged))
         return text.isEmpty ? nil : text
     }
 }

@@ -42,7 +42,8 @@ public struct Statement: Sendable {
         switch body {
         case .recommend, .ask, .showStats, .showModels, .showItem, .showUser, .showExperiment, .showExperiments:
             kind = .read
-        case .upsertItem, .upsertUser, .deleteItem, .deleteUser, .event, .createExperiment, .alterExperiment,
+        case .upsertItem, .upsertUser, .deleteItem, .deleteUser, .event, .defineEventType, .createExperiment,
+            .alterExperiment,
             .stopExperiment:
             kind = .write
         case .refresh, .evaluate: kind = .admin
@@ -60,6 +61,7 @@ public struct Statement: Sendable {
         case .deleteItem: "delete_item"
         case .deleteUser: "delete_user"
         case .event: "event"
+        case .defineEventType: "define_event_type"
         case .ask: "ask"
         case .showStats: "show_stats"
         case .showModels: "show_models"
@@ -131,6 +133,8 @@ enum StatementBody: Sendable, Hashable {
     case deleteUser(String)
     /// An event; a nil timestamp means the time of execution.
     case event(EventQuery)
+    /// `DEFINE EVENT TYPE name WEIGHT w` (or `WEIGHT VALUE`): adds or reweights an event type.
+    case defineEventType(EventType)
     /// `ASK 'free text' [LIMIT n]`: a shopper's request read by the language model.
     case ask(String, count: Int)
     case showStats

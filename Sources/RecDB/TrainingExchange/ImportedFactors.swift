@@ -86,54 +86,31 @@ struct FactorRows: Sendable {
     /// Reads every `part-*` file of `folder` (sorted by name); the folder must hold Spark's `_SUCCESS` marker.
     init(folder: String, rank: Int) throws {
         self.rank = rank
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: folder)
-        } catch {
-            throw RecDBError(.notFound, "the factor folder cannot be read: \(error.localizedDescription)", location: folder)
-        }
-        guard names.contains("_SUCCESS") else {
-            throw RecDBError(
-                .truncatedInput, "no _SUCCESS marker: the Spark job did not finish writing this folder", location: folder)
-        }
         var seen = Set<String>()
-        for name in names.filter({ $0.hasPrefix("part-") }).sorted() {
-            let path = folder + "/" + name
-            files.append(path)
-            let reader = try LineReader(path: path)
-            while let line = try reader.nextLine() {
-                let location = reader.location
-                if line.allSatisfy(\.isWhitespace) { continue }
-                let row: QueryValue
-                do {
-                    row = try QueryValue(jsonBytes: Array(line.utf8))
-                } catch let error as RecDBError {
-                    throw RecDBError(.malformedInput, error.message, location: location)
-                }
-                guard let id = row["id"]?.stringValue else {
-                    throw RecDBError(.malformedInput, "the row has no string 'id'", location: location)
-                }
-                guard let features = row["features"]?.arrayValue else {
-                    throw RecDBError(.malformedInput, "the row of '\(id)' has no 'features' array", location: location)
-                }
-                guard features.count == rank else {
-                    throw RecDBError(
-                        .malformedInput,
-                        "'\(id)' has \(features.count) features; model.json says rank \(rank)", location: location)
-                }
-                for feature in features {
-                    guard let value = feature.numberValue, value.isFinite, abs(value) <= Double(Float.greatestFiniteMagnitude)
-                    else {
-                        throw RecDBError(.malformedInput, "a feature of '\(id)' is not a finite number", location: location)
-                    }
-                    vectors.append(Float(value))
-                }
-                guard seen.insert(id).inserted else {
-                    throw RecDBError(.malformedInput, "'\(id)' has a second row", location: location)
-                }
-                ids.append(id)
-                origins.append((Int32(files.count - 1), Int32(clamping: reader.lineNumber)))
+        files = try SparkJSONOutput.forEachRow(in: folder) { row, origin, location in
+            guard let id = row["id"]?.stringValue else {
+                throw RecDBError(.malformedInput, "the row has no string 'id'", location: location)
             }
+            guard let features = row["features"]?.arrayValue else {
+                throw RecDBError(.malformedInput, "the row of '\(id)' has no 'features' array", location: location)
+            }
+            guard features.count == rank else {
+                throw RecDBError(
+                    .malformedInput,
+                    "'\(id)' has \(features.count) features; model.json says rank \(rank)", location: location)
+            }
+            for feature in features {
+                guard let value = feature.numberValue, value.isFinite, abs(value) <= Double(Float.greatestFiniteMagnitude)
+                else {
+                    throw RecDBError(.malformedInput, "a feature of '\(id)' is not a finite number", location: location)
+                }
+                vectors.append(Float(value))
+            }
+            guard seen.insert(id).inserted else {
+                throw RecDBError(.malformedInput, "'\(id)' has a second row", location: location)
+            }
+            ids.append(id)
+            origins.append(origin)
         }
     }
 
@@ -178,11 +155,20 @@ extension RecDatabase {
     public func importFactors(
         _ factors: ImportedFactors, threads: Int = 2, progress: (@Sendable (String) -> Void)? = nil
     ) throws -> RefreshReport {
-        let spec = ModelSpec.als(factors.parameters)
-        let supplied = SuppliedModel(
-            make: { reader in try factors.model(resolvingIn: reader) }, trainingSeconds: factors.trainingSeconds,
-            events: factors.events, lastEventSequence: factors.lastEventSequence)
-        return try withJob(Self.refreshJob(spec.name), start: { w in (try w.model(spec.name)?.generation ?? 0) + 1 }) {
+        try installSupplied(
+            .als(factors.parameters),
+            SuppliedModel(
+                make: { reader in try factors.model(resolvingIn: reader) }, trainingSeconds: factors.trainingSeconds,
+                events: factors.events, lastEventSequence: factors.lastEventSequence),
+            threads: threads, progress: progress)
+    }
+
+    /// Installs `supplied` as the next generation of `spec`'s model through the refresh's path (lease, generation
+    /// beside the active one, one switching transaction).
+    func installSupplied(
+        _ spec: ModelSpec, _ supplied: SuppliedModel, threads: Int, progress: (@Sendable (String) -> Void)?
+    ) throws -> RefreshReport {
+        try withJob(Self.refreshJob(spec.name), start: { w in (try w.model(spec.name)?.generation ?? 0) + 1 }) {
             job, generation in
             try refreshHoldingLease(
                 spec, generation: generation, job: job, threads: threads, progress: progress, onEpoch: nil,

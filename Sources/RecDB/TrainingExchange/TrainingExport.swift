@@ -80,25 +80,52 @@ extension RecDatabase {
         progress?("reading the snapshot")
         var summary = try read { r -> TrainingExport.Summary in
             let codes = try Self.typeCodes(options.types, in: r.eventTypes)
-            var log = try r.interactionLog(since: options.since?.milliseconds, typeCodes: codes)
-            if let split = options.split { log = EvaluationSplit(log, kind: split).train }
-            let matrix = InteractionMatrix(log)
             var summary = TrainingExport.Summary(
-                folder: folder, events: log.count, interactions: matrix.nonZeros, users: 0, items: 0, files: [],
+                folder: folder, events: 0, interactions: 0, users: 0, items: 0, files: [],
                 lastEventSequence: try r.lastEventSequence(), seconds: 0)
-            summary.files = try Self.writeInteractions(matrix, to: scratch, rowsPerFile: options.rowsPerFile, progress)
-            var itemUsed = [Bool](repeating: false, count: matrix.columns)
-            for item in matrix.indices { itemUsed[Int(item)] = true }
-            let users = (0..<matrix.rows).filter { matrix.rowStart[$0 + 1] > matrix.rowStart[$0] }
+            var parts = InteractionParts(folder: scratch, rowsPerFile: options.rowsPerFile, progress: progress)
+            let userIDs = try GzipFileWriter(path: scratch + "/users.jsonl.gz")
+            var itemUsed: [Bool] = []
+            /// One user's rows: written to the current part, the user (external id `name`) to the id map.
+            func add(user: UInt32, name: String?, items: ArraySlice<UInt32>, weights: ArraySlice<Float>) throws {
+                guard !items.isEmpty else { return }
+                for (item, weight) in zip(items, weights) {
+                    try parts.append(user: user, item: item, weight: weight)
+                    if Int(item) >= itemUsed.count { itemUsed += [Bool](repeating: false, count: Int(item) + 1 - itemUsed.count) }
+                    itemUsed[Int(item)] = true
+                }
+                summary.users += 1
+                if let name { try userIDs.writeLine(Self.idLine(Int(user), name, "user")) }
+            }
+            if let split = options.split {
+                // A split needs every event at once (a temporal split's cut is global): the matrix in memory.
+                let log = EvaluationSplit(try r.interactionLog(since: options.since?.milliseconds, typeCodes: codes), kind: split).train
+                summary.events = log.count
+                let matrix = InteractionMatrix(log)
+                for user in 0..<matrix.rows {
+                    let (items, weights) = matrix.row(user)
+                    guard !items.isEmpty else { continue }
+                    try add(user: UInt32(user), name: try r.externalUserID(UInt32(user)), items: items, weights: weights)
+                }
+            } else {
+                // Streamed: one user's events at a time from the history index (memory: one user's items and a
+                // flag per item), summed per item in time order exactly as the in-memory matrix sums them.
+                try r.forEachUserInteractions(since: options.since?.milliseconds, typeCodes: codes) { user, row in
+                    summary.events += row.events
+                    try add(user: user, name: row.externalID, items: row.items[...], weights: row.weights[...])
+                }
+            }
+            summary.files = try parts.finish()
+            summary.interactions = parts.rows
             let items = itemUsed.indices.filter { itemUsed[$0] }
-            summary.users = users.count
             summary.items = items.count
-            progress?("writing the id maps of \(users.count) users and \(items.count) items")
-            var userNames: [String?] = [], itemNames: [String?] = []
-            for user in users { userNames.append(try r.externalUserID(UInt32(user))) }
-            for item in items { itemNames.append(try r.externalItemID(UInt32(item))) }
-            try Self.writeIDs(zip(users, userNames), column: "user", to: scratch + "/users.jsonl.gz")
-            try Self.writeIDs(zip(items, itemNames), column: "item", to: scratch + "/items.jsonl.gz")
+            progress?("writing the id maps of \(summary.users) users and \(items.count) items")
+            try userIDs.finish()
+            let itemIDs = try GzipFileWriter(path: scratch + "/items.jsonl.gz")
+            for item in items {
+                if let name = try r.externalItemID(UInt32(item)) { try itemIDs.writeLine(Self.idLine(item, name, "item")) }
+            }
+            try itemIDs.finish()
             try Self.writeSchema(summary, options: options, types: r.eventTypes.all, to: scratch + "/schema.json")
             return summary
         }
@@ -125,39 +152,9 @@ extension RecDatabase {
         return codes
     }
 
-    private static func writeInteractions(
-        _ matrix: InteractionMatrix, to folder: String, rowsPerFile: Int, _ progress: ((String) -> Void)?
-    ) throws -> [String] {
-        var names: [String] = []
-        var writer: GzipFileWriter?
-        var rowsInPart = 0
-        for user in 0..<matrix.rows {
-            let (items, weights) = matrix.row(user)
-            for (item, weight) in zip(items, weights) {
-                if writer == nil || rowsInPart == rowsPerFile {
-                    try writer?.finish()
-                    let name = String(format: "interactions/part-%05d.csv.gz", names.count)
-                    names.append(name)
-                    progress?("writing \(name)")
-                    writer = try GzipFileWriter(path: folder + "/" + name)
-                    try writer?.writeLine("user,item,weight")
-                    rowsInPart = 0
-                }
-                try writer?.writeLine("\(user),\(item),\(weight)")
-                rowsInPart += 1
-            }
-        }
-        try writer?.finish()
-        return names
-    }
-
-    private static func writeIDs(_ ids: Zip2Sequence<[Int], [String?]>, column: String, to path: String) throws {
-        let writer = try GzipFileWriter(path: path)
-        for (id, name) in ids {
-            guard let name else { continue }
-            try writer.writeLine("{\"\(column)\":\(id),\"id\":\(QueryValue.string(name).jsonText)}")
-        }
-        try writer.finish()
+    /// One line of an id map: `{"user":7,"id":"u42"}`.
+    private static func idLine(_ id: Int, _ name: String, _ column: String) -> String {
+        "{\"\(column)\":\(id),\"id\":\(QueryValue.string(name).jsonText)}"
     }
 
     private static func writeSchema(
@@ -194,5 +191,45 @@ extension RecDatabase {
         guard FileManager.default.createFile(atPath: path, contents: data) else {
             throw RecDBError(.io, "cannot write the schema file", location: path)
         }
+    }
+}
+
+/// The interaction parts of an export: `interactions/part-NNNNN.csv.gz`, a new part every `rowsPerFile` rows.
+private struct InteractionParts {
+    let folder: String
+    let rowsPerFile: Int
+    let progress: ((String) -> Void)?
+    private(set) var names: [String] = []
+    /// Rows written over all parts.
+    private(set) var rows = 0
+    private var writer: GzipFileWriter?
+    private var rowsInPart = 0
+
+    init(folder: String, rowsPerFile: Int, progress: ((String) -> Void)?) {
+        self.folder = folder
+        self.rowsPerFile = rowsPerFile
+        self.progress = progress
+    }
+
+    mutating func append(user: UInt32, item: UInt32, weight: Float) throws {
+        if writer == nil || rowsInPart == rowsPerFile {
+            try writer?.finish()
+            let name = String(format: "interactions/part-%05d.csv.gz", names.count)
+            names.append(name)
+            progress?("writing \(name)")
+            writer = try GzipFileWriter(path: folder + "/" + name)
+            try writer?.writeLine("user,item,weight")
+            rowsInPart = 0
+        }
+        try writer?.writeLine("\(user),\(item),\(weight)")
+        rowsInPart += 1
+        rows += 1
+    }
+
+    /// Finishes the last part; the parts' names, relative to the folder.
+    mutating func finish() throws -> [String] {
+        try writer?.finish()
+        writer = nil
+        return names
     }
 }

@@ -179,6 +179,29 @@ struct CatalogWriteTests {
         }
     }
 
+    /// `DEFINE EVENT TYPE` is a write statement (what a replicated cluster publishes): the types it adds or
+    /// reweights are seen by the statements after it in the same transaction and by every later one.
+    @Test func defineEventTypeStatementAddsAndReweightsInTheWritersTransaction() throws {
+        try TemporaryDirectory.with { folder in
+            let db = try folder.createDatabase()
+            let statement = try db.prepare("DEFINE EVENT TYPE wishlist WEIGHT 2.5")
+            #expect(statement.kind == .write && statement.verb == "define_event_type")
+            try db.write { w in
+                let answer = try db.execute(statement, in: &w)
+                #expect(answer == .object(["name": .string("wishlist"), "weight": .number(2.5)]))
+                _ = try db.execute(try db.prepare("EVENT wishlist USER 'u' ITEM 'i'"), in: &w)
+                _ = try db.execute(try db.prepare("DEFINE EVENT TYPE stars WEIGHT VALUE"), in: &w)
+            }
+            #expect(try db.eventTypes.contains(EventType(name: "wishlist", weight: 2.5)))
+            #expect(try db.eventTypes.contains(EventType(name: "stars", weight: 1, usesValue: true)))
+            _ = try db.query("DEFINE EVENT TYPE wishlist WEIGHT 3")
+            #expect(try db.eventTypes.filter { $0.name == "wishlist" } == [EventType(name: "wishlist", weight: 3)])
+            #expect(try CatalogCounts.of(db).eventsByType["wishlist"] == 1)
+            expectRecDBError(.syntax) { _ = try db.prepare("DEFINE EVENT TYPE wishlist") }
+            expectRecDBError(.syntax) { _ = try db.prepare("DEFINE EVENT wishlist WEIGHT 2") }
+        }
+    }
+
     @Test func eventCountsByTypeAccumulateAcrossWrites() throws {
         try TemporaryDirectory.with { folder in
             let db = try folder.createDatabase()

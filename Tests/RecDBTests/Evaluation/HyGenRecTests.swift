@@ -1,4 +1,5 @@
 import Foundation
+import RecDBTestSupport
 import Testing
 
 @testable import RecDB

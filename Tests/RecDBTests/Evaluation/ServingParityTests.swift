@@ -1,4 +1,6 @@
 import Foundation
+import RecDBTestSupport
+import RecTestSupport
 import Testing
 
 @testable import RecDB
@@ -6,64 +8,10 @@ import Testing
 /// Offline evaluation ranks what `RECOMMEND` serves: each held-out user's offline top 10 equals the list a database
 /// holding only the training events returns, with the model refreshed there.
 ///
-/// The fixture's item ids run opposite to time (every user's latest events are on the lowest ids), so a model
-/// handed the history in item-id order sees the oldest items as the newest.
+/// The shop is ``ServingParity``'s (RecDBTestSupport), whose item ids run opposite to time.
 @Suite("Offline evaluation equals serving")
 struct ServingParityTests {
-    static let words = [
-        ["dark", "murder", "detective", "thriller", "mystery", "crime", "night"],
-        ["italian", "recipes", "cooking", "kitchen", "baking", "pasta", "bread"],
-        ["hose", "garden", "shovel", "plants", "lawn", "seeds", "soil"],
-    ]
-    static let tastes = 3, itemsPerTaste = 14, usersPerTaste = 12, eventsPerUser = 9
-
-    /// One user's events in time order: external ids, minute, explicit session (odd users) or none.
-    struct Event {
-        var user: String, item: String, minute: Int64, session: String?
-    }
-
-    /// Users `u0…u35`, a taste each; 3 events in a first visit, then 6 in a second one, on distinct items of the
-    /// taste whose ids fall as time goes on. Even users' visits are split by a 3-hour pause; odd users' by their
-    /// explicit session ids, only 5 minutes apart (shorter than the gap).
-    static let events: [Event] = {
-        var events: [Event] = []
-        var minute: Int64 = 0
-        for user in 0..<(tastes * usersPerTaste) {
-            let taste = user % tastes
-            let positions = (0..<eventsPerUser).map { k in (user * 5 + k * 3) % itemsPerTaste }.sorted(by: >)
-            for (k, position) in positions.enumerated() {
-                if k == 3 { minute += user % 2 == 0 ? 180 : 5 }
-                let session = user % 2 == 1 ? "s\(user)-\(k < 3 ? "a" : "b")" : nil
-                let item = "i\(taste * itemsPerTaste + position)"
-                events.append(Event(user: "u\(user)", item: item, minute: minute, session: session))
-                minute += 1
-            }
-            minute += 1000
-        }
-        return events
-    }()
-
-    /// The catalog: item `iN` has internal id N (written in order), with a title and description of its taste.
-    static func writeItems(_ db: RecDatabase) throws {
-        try db.write { w in
-            for id in 0..<(tastes * itemsPerTaste) {
-                let taste = id / itemsPerTaste, i = id % itemsPerTaste, words = Self.words[taste]
-                let internalID = try w.upsertItem(
-                    "i\(id)",
-                    attributes: [
-                        "title": .string("\(words[i % 7].capitalized) \(words[(i + 2) % 7]) volume\(id)"),
-                        "description": .string("A \(words[(i + 3) % 7]) \(words[(i + 5) % 7]) item"),
-                    ])
-                #expect(internalID == UInt32(id))
-            }
-        }
-    }
-
-    static func writeEvents(_ db: RecDatabase, _ events: [Event]) throws {
-        try db.write { w in
-            for e in events { _ = try w.addEvent(EventInput(e.user, "view", e.item, at: e.minute, session: e.session)) }
-        }
-    }
+    static let tastes = ServingParity.tastes, usersPerTaste = ServingParity.usersPerTaste
 
     /// ALS small enough to train on the fixture in a moment (also a part of ``HyGenRecTests``' blend).
     static var smallALS: ALSModel.Parameters {

@@ -184,7 +184,7 @@ struct ParserTests {
         ("RECOMMEND 10 THINGS FOR USER 'u1'", 13, "expected ITEMS or USERS after the count at 13"),
         ("RECOMMEND ten ITEMS FOR USER u", 10, "expected a count after RECOMMEND at 10"),
         ("RECOMMEND 10 ITEMS FOR", 22, "expected USER, SESSION or ITEMS after FOR at 22"),
-        ("SELECT a FROM items", 0, "expected RECOMMEND, ASK, UPSERT, DELETE, EVENT, SHOW, REFRESH, EVALUATE, CREATE, ALTER or STOP at 0"),
+        ("SELECT a FROM items", 0, "expected RECOMMEND, ASK, UPSERT, DELETE, EVENT, DEFINE, SHOW, REFRESH, EVALUATE, CREATE, ALTER or STOP at 0"),
         ("RECOMMEND 5 ITEMS FOR USER u WHERE price <", 42, "expected a value"),
         ("RECOMMEND 5 ITEMS FOR USER u WHERE (price < 3", 45, "expected ')' to close '(' at 45"),
         ("RECOMMEND 5 ITEMS FOR USER u EXPLAIN EXPLAIN", 37, "EXPLAIN given twice at 37"),

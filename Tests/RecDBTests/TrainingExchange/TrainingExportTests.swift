@@ -81,6 +81,45 @@ struct TrainingExportTests {
         }
     }
 
+    /// The export streams one user at a time (``CatalogReading/forEachUserInteractions(since:typeCodes:_:)``): on a
+    /// shop of many users with repeats, returns and ratings, every row equals the in-memory matrix's, bit for bit.
+    @Test func streamedRowsAreTheMatrixRowsBitForBit() throws {
+        try TemporaryDirectory.with { folder in
+            var options = RecDatabase.Options()
+            options.storage.noSync = true
+            let db = try folder.createDatabase(options: options)
+            var random = SystemRandomNumberGenerator()
+            try db.write { w in
+                for k in 0..<3_000 {
+                    let user = "u\(Int.random(in: 0..<120, using: &random))"
+                    let item = "i\(Int.random(in: 0..<60, using: &random))"
+                    let type = ["view", "cart", "purchase", "return", "rating"].randomElement(using: &random)!
+                    try w.addEvent(
+                        EventInput(
+                            user: user, item: item, type: type, value: Double.random(in: 0.1...5, using: &random),
+                            timestamp: Clock.minute(Int64(k))))
+                }
+            }
+            let (log, streamed) = try db.read { r -> (InteractionLog, [(UInt32, UserInteractions)]) in
+                var rows: [(UInt32, UserInteractions)] = []
+                try r.forEachUserInteractions { rows.append(($0, $1)) }
+                return (try r.interactionLog(), rows)
+            }
+            let matrix = InteractionMatrix(log)
+            #expect(streamed.reduce(0) { $0 + $1.1.events } == log.count)
+            var compared = 0
+            for (user, row) in streamed {
+                let (items, weights) = matrix.row(Int(user))
+                #expect(row.items == Array(items), "user \(user)")
+                #expect(row.weights.map(\.bitPattern) == weights.map(\.bitPattern), "user \(user)")
+                compared += 1
+            }
+            #expect(compared == (0..<matrix.rows).filter { user in log.users.contains(UInt32(user)) }.count)
+            let summary = try db.exportTrainingSnapshot(to: folder.appending("export"))
+            #expect(summary.interactions == matrix.nonZeros && summary.events == log.count)
+        }
+    }
+
     @Test func typesAndSinceFilterBeforeSumming() throws {
         try TemporaryDirectory.with { folder in
             let db = try Self.makeDatabase(folder)

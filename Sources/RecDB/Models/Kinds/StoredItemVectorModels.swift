@@ -82,6 +82,18 @@ extension ModelSpec {
 }
 
 extension CatalogReading where Self: ~Copyable {
+    /// Candidates of a model that keeps a query vector per user in its generation's space (`llmprofile`): the items
+    /// nearest the user's vector, for a user target only; none for a user without one.
+    package func userVectorCandidates(_ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int) throws -> [Candidate] {
+        guard case .user = resolved.request.target, let user = resolved.userID, let spaceName = record.space,
+            let space = try space(spaceName), let query = try storedVector(space, .users, user)
+        else { return [] }
+        let sources = sourceItems(resolved, limit: 3)
+        return try searchSpace(spaceName, query, resolved, pool: pool).prefix(pool).map {
+            Candidate(item: $0.node, score: $0.score, model: record.name, reason: .content, sources: sources)
+        }
+    }
+
     /// Candidates of a model that describes items by vectors (content, text): items like the profile of the
     /// source items (a user's recent items, the visit, the basket, the item), or like the phrase for MATCHING, which
     /// `encode` turns into a query vector. With `readsAbout`, a user without events who described themselves is
@@ -128,7 +140,7 @@ public struct StoredTextVectors: Sendable {
 extension CatalogReading where Self: ~Copyable {
     /// The vectors the active text model holds for `items`, or nil when no text model has been refreshed.
     func storedTextVectors(of items: [Item]) throws -> StoredTextVectors? {
-        guard let record = try model(TextModel.storedName), record.kind == .text, record.generation > 0,
+        guard let record = try model(ModelKind.text.rawValue), record.kind == .text, record.generation > 0,
             let spaceName = record.space, let space = try space(spaceName)
         else { return nil }
         var vectors: [UInt32: [Float]] = [:]

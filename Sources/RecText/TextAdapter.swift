@@ -1,4 +1,5 @@
 import Foundation
+import RecDB
 import RecNeural
 
 /// A learned linear adapter on frozen MiniLM item vectors: `adapted(x) = (x + x·W) / ‖x + x·W‖`, with `W` (d × d,

@@ -1,4 +1,5 @@
 import Foundation
+import RecDB
 import Synchronization
 
 /// A preference profile the language model wrote for a user with few events: generated text, kept with its

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import RecDB
+@testable import RecText
 
 /// Cold-start profiles say only the items' facts: the phrases come from titles, categories and brands, and the
 /// guided decoder writes only whole phrases, each once, separated by commas, whatever the model prefers.

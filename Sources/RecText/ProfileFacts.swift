@@ -1,4 +1,6 @@
 import Foundation
+import RecDB
+import RecKernels
 
 /// The facts a cold-start profile may say, taken from a user's items: each item's two deepest category names, its
 /// brand and its product noun (the last words of the title's head, before the first comma, bracket, dash or "with";

@@ -1,4 +1,5 @@
 import Foundation
+import RecDB
 
 extension ModelKind {
     /// MiniLM item vectors adapted to the shop's co-interactions (``StoredTextAdapter``).

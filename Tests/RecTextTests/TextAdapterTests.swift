@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import RecDB
+@testable import RecText
 
 /// The fine-tuned text adapter: trained contrastively on co-interaction pairs, it pulls items met one after the
 /// other together, starts as the identity, and its generation serves like the text model's.

@@ -1,4 +1,5 @@
 import Foundation
+import RecDB
 
 extension ModelKind {
     /// LLM-written cold-start profiles (``StoredLLMProfiles``).
@@ -7,11 +8,11 @@ extension ModelKind {
 
 extension ModelPart {
     /// LLM profiles: the generated profiles with their provenance (``GeneratedProfile``), a JSON array of up to
-    /// ``ModelSchema/profilesPerValue`` per value.
+    /// ``StoredLLMProfiles/profilesPerValue`` per value.
     public static let generatedProfiles = ModelPart(rawValue: 22)
 }
 
-extension ModelSchema {
+extension StoredLLMProfiles {
     /// Generated profiles per value of part ``ModelPart/generatedProfiles``.
     static let profilesPerValue = 512
 }
@@ -83,11 +84,20 @@ struct StoredLLMProfiles: StoredModel {
         try generation.writeItemVectors(model.text.itemVectors, dimension: model.text.dimension)
         try generation.writeUserVectors(model.vectors)
         try generation.buildItemIndex()
-        let perValue = ModelSchema.profilesPerValue
+        let perValue = Self.profilesPerValue
         for (index, start) in stride(from: 0, to: model.profiles.count, by: perValue).enumerated() {
             let chunk = Array(model.profiles[start..<min(model.profiles.count, start + perValue)])
             try generation.writeValue(.generatedProfiles, index: UInt32(index), Array(try JSONEncoder().encode(chunk)))
         }
+    }
+
+    /// `SHOW USER` shows the user's profile as `generated_profile`.
+    static var userFactName: String { "generated_profile" }
+
+    static func userFact<Reader: CatalogReading & ~Copyable>(
+        ofUserID user: UInt32, in reader: borrowing Reader
+    ) throws -> QueryValue? {
+        try reader.generatedProfileValue(ofUserID: user)
     }
 
     /// Not in the default chain: a part of HyGenRec or of a `BLEND`.
@@ -96,13 +106,7 @@ struct StoredLLMProfiles: StoredModel {
     static func candidates<Reader: CatalogReading & ~Copyable>(
         _ record: ModelRecord, _ resolved: ResolvedRequest, pool: Int, in reader: borrowing Reader
     ) throws -> [Candidate] {
-        guard case .user = resolved.request.target, let user = resolved.userID, let spaceName = record.space,
-            let space = try reader.space(spaceName), let query = try reader.storedVector(space, .users, user)
-        else { return [] }
-        let sources = reader.sourceItems(resolved, limit: 3)
-        return try reader.searchSpace(spaceName, query, resolved, pool: pool).prefix(pool).map {
-            Candidate(item: $0.node, score: $0.score, model: record.name, reason: .content, sources: sources)
-        }
+        try reader.userVectorCandidates(record, resolved, pool: pool)
     }
 }
 
@@ -136,35 +140,15 @@ struct LLMProfileModel: Recommender {
     func itemVector(_ item: UInt32) -> [Float]? { text.itemVector(item) }
 }
 
-extension GenerationWriter {
-    /// Writes user vectors into the generation's space (after ``writeItemVectors(_:dimension:metric:)``).
-    func writeUserVectors(_ vectors: [UInt32: [Float]]) throws {
-        guard let spaceName = space else { return }
-        let users = vectors.keys.sorted()
-        for start in stride(from: 0, to: users.count, by: 10_000) {
-            try database.write { w in
-                guard let target = try w.space(spaceName) else { return }
-                for user in users[start..<min(users.count, start + 10_000)] {
-                    guard try database.schema.users.contains(user, in: w.txn), let vector = vectors[user] else { continue }
-                    try w.setVector(vector, space: target, kind: .users, node: user, owner: "user #\(user)")
-                }
-            }
-        }
-    }
-}
-
 extension CatalogReading where Self: ~Copyable {
     /// The profile the active `llmprofile` model generated for a user, or nil (no such model, or no profile).
     func generatedProfile(ofUserID user: UInt32) throws -> GeneratedProfile? {
         guard let record = try model(StoredLLMProfiles.kind.rawValue), record.kind == .llmProfile,
             record.generation > 0
         else { return nil }
-        let profiles = try database.modelCache.value(
-            model: record.name, generation: record.generation, part: "profiles"
-        ) { () throws -> [UInt32: GeneratedProfile] in
-            let prefix = ModelSchema.dataPrefix(record.name, record.generation) + [ModelPart.generatedProfiles.rawValue]
+        let profiles = try cachedModelValues(record, part: .generatedProfiles) { values -> [UInt32: GeneratedProfile] in
             var byUser: [UInt32: GeneratedProfile] = [:]
-            try modelSchema.data.scanRaw(in: txn, prefix: prefix) { _, value in
+            for value in values {
                 do {
                     for profile in try JSONDecoder().decode([GeneratedProfile].self, from: Data(value)) {
                         byUser[profile.user] = profile
@@ -174,7 +158,6 @@ extension CatalogReading where Self: ~Copyable {
                         .corrupted, "llmprofile '\(record.name)' generation \(record.generation): profiles do not decode",
                         cause: error)
                 }
-                return .next
             }
             return byUser
         }

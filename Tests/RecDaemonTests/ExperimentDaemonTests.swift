@@ -94,35 +94,16 @@ struct ExperimentDaemonTests {
         let daemon = try Daemon()
         _ = try daemon.client().querySync(
             "CREATE EXPERIMENT ranker VARIANTS (control: USING popularity, b: USING popularity) SPLIT 50/50")
-        let socket = daemon.socket
         let acknowledged = Locked<[(user: String, items: [String])]>([])
-        let stop = Locked(false)
-        let group = DispatchGroup()
-        for worker in 0..<6 {
-            DispatchQueue.global().async(group: group) {
-                guard let client = try? RecClient(socketPath: socket) else { return }
-                var n = 0
-                while !stop.value {
-                    let user = "u\((worker * 7 + n) % 30)"
-                    do {
-                        let answer = try client.querySync(
-                            "RECOMMEND 4 ITEMS FOR USER $u IN EXPERIMENT ranker", parameters: ["u": user]) as? [String: Any]
-                        let items = (answer?["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
-                        if items.count >= 3 {
-                            _ = try client.querySync("EVENT click USER $u ITEM $i", parameters: ["u": user, "i": items[0]])
-                            acknowledged.mutate { $0.append((user, items)) }
-                        }
-                    } catch {
-                        return
-                    }
-                    n += 1
-                }
-            }
+        daemon.loadThenKill(workers: 6, microseconds: 1_500_000) { client, worker, n in
+            let user = "u\((worker * 7 + n) % 30)"
+            let answer = try client.querySync(
+                "RECOMMEND 4 ITEMS FOR USER $u IN EXPERIMENT ranker", parameters: ["u": user]) as? [String: Any]
+            let items = (answer?["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            guard items.count >= 3 else { return }
+            _ = try client.querySync("EVENT click USER $u ITEM $i", parameters: ["u": user, "i": items[0]])
+            acknowledged.mutate { $0.append((user, items)) }
         }
-        usleep(1_500_000)
-        daemon.killHard()
-        stop.mutate { $0 = true }
-        group.wait()
         let acked = acknowledged.value
         #expect(acked.count > 50, "too few clicks to judge: \(acked.count)")
         let db = try RecDatabase.open(at: daemon.database)

@@ -93,11 +93,6 @@ final class UnitImpressionIndex: Sendable {
         }
     }
 
-    /// Forgets everything; the next ``latest`` builds the index from the log again.
-    func reset() {
-        state.withLock { $0 = State() }
-    }
-
     // MARK: - Keeping the invariant
 
     /// Builds the index, or lowers its horizon to `horizon` by adding the older entries it lacks.

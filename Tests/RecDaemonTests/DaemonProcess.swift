@@ -88,6 +88,29 @@ final class Daemon: @unchecked Sendable {
         process.waitUntilExit()
     }
 
+    /// `workers` clients, each calling `step(client, worker, n)` for n = 0, 1, … as fast as it can; after
+    /// `microseconds` recd dies with SIGKILL, and this returns once every worker has stopped (at its first error).
+    func loadThenKill(
+        workers: Int, microseconds: useconds_t, _ step: @escaping @Sendable (RecClient, Int, Int) throws -> Void
+    ) {
+        let stop = Locked(false)
+        let group = DispatchGroup()
+        for worker in 0..<workers {
+            DispatchQueue.global().async(group: group) { [socket] in
+                guard let client = try? RecClient(socketPath: socket) else { return }
+                var n = 0
+                while !stop.value {
+                    do { try step(client, worker, n) } catch { return }
+                    n += 1
+                }
+            }
+        }
+        usleep(microseconds)
+        killHard()
+        stop.mutate { $0 = true }
+        group.wait()
+    }
+
     static func makeShop(at path: String, trained: Bool) throws {
         // A bus error in this process (a file truncated while mapped) then names the file instead of dying silently.
         Environment.exitOnBusError()

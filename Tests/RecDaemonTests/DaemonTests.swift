@@ -94,30 +94,12 @@ struct DaemonTests {
     /// Clients write as fast as they can; the daemon dies with SIGKILL. Every acknowledged write is in the database.
     @Test func killedDaemonLosesNoAcknowledgedWrite() throws {
         let daemon = try Daemon(trained: false)
-        let socket = daemon.socket
         let acknowledged = Locked<[String]>([])
-        let stop = Locked(false)
-        let group = DispatchGroup()
-        for worker in 0..<8 {
-            DispatchQueue.global().async(group: group) {
-                guard let client = try? RecClient(socketPath: socket) else { return }
-                var n = 0
-                while !stop.value {
-                    let user = "k\(worker)-\(n)"
-                    do {
-                        _ = try client.querySync("EVENT purchase USER $u ITEM 'g1'", parameters: ["u": user])
-                        acknowledged.mutate { $0.append(user) }
-                    } catch {
-                        return
-                    }
-                    n += 1
-                }
-            }
+        daemon.loadThenKill(workers: 8, microseconds: 1_500_000) { client, worker, n in
+            let user = "k\(worker)-\(n)"
+            _ = try client.querySync("EVENT purchase USER $u ITEM 'g1'", parameters: ["u": user])
+            acknowledged.mutate { $0.append(user) }
         }
-        usleep(1_500_000)
-        daemon.killHard()
-        stop.mutate { $0 = true }
-        group.wait()
         let acked = acknowledged.value
         #expect(acked.count > 100, "too few writes to judge: \(acked.count)")
         let db = try RecDatabase.open(at: daemon.database)

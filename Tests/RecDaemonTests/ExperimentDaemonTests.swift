@@ -53,4 +53,70 @@ struct ExperimentDaemonTests {
         let db = try RecDatabase.open(at: daemon.database)
         #expect(try db.checkIntegrity() == [])
     }
+
+    /// recd and another process share the database: each credits an event to the impression the other recorded
+    /// (recd's unit index reads the log's end; the other process builds its own from the log).
+    @Test func anotherProcessesImpressionsAreCredited() throws {
+        let daemon = try Daemon()
+        let client = try daemon.client()
+        _ = try client.querySync(
+            "CREATE EXPERIMENT ranker VARIANTS (control: USING popularity, b: USING itemknn) SPLIT 50/50")
+        func shown(_ answer: Any?) throws -> [String] {
+            let answer = try #require(answer as? [String: Any])
+            return try #require(answer["items"] as? [[String: Any]]).compactMap { $0["id"] as? String }
+        }
+        func totals() throws -> (impressions: Int, clicks: Int) {
+            let report = try #require(try client.querySync("SHOW EXPERIMENT ranker") as? [String: Any])
+            let rows = report["variants"] as? [[String: Any]] ?? []
+            return (
+                rows.compactMap { $0["impressions"] as? Int }.reduce(0, +), rows.compactMap { $0["clicks"] as? Int }.reduce(0, +)
+            )
+        }
+        // recd credits its own impression first, so its index is built before the other process writes.
+        let first = try shown(try client.querySync("RECOMMEND 4 ITEMS FOR USER 'u1' IN EXPERIMENT ranker"))
+        _ = try client.querySync("EVENT click USER 'u1' ITEM $i", parameters: ["i": first[0]])
+        let db = try RecDatabase.open(at: daemon.database)
+        let answer = try db.query("RECOMMEND 4 ITEMS FOR USER 'u2' IN EXPERIMENT ranker")
+        let mine = (answer["items"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+        _ = try client.querySync("EVENT click USER 'u2' ITEM $i", parameters: ["i": mine[1]])
+        #expect(try totals().clicks == 2)
+        let theirs = try shown(try client.querySync("RECOMMEND 4 ITEMS FOR USER 'u3' IN EXPERIMENT ranker"))
+        for _ in 0..<200 where try totals().impressions < 3 { usleep(10_000) }
+        _ = try db.query("EVENT click USER 'u3' ITEM $i", parameters: ["i": .string(theirs[2])])
+        #expect(try totals().clicks == 3)
+        #expect(daemon.terminate() == 0)
+    }
+
+    /// Clients recommend and click (naming no recommendation) as fast as they can; recd dies with SIGKILL. Every
+    /// acknowledged click is credited in the file, and after the restart a new click on an impression recorded before
+    /// the kill is credited too (the unit index is rebuilt from the log).
+    @Test func killedDaemonKeepsEveryAcknowledgedCredit() throws {
+        let daemon = try Daemon()
+        _ = try daemon.client().querySync(
+            "CREATE EXPERIMENT ranker VARIANTS (control: USING popularity, b: USING popularity) SPLIT 50/50")
+        let acknowledged = Locked<[(user: String, items: [String])]>([])
+        daemon.loadThenKill(workers: 6, microseconds: 1_500_000) { client, worker, n in
+            let user = "u\((worker * 7 + n) % 30)"
+            let answer = try client.querySync(
+                "RECOMMEND 4 ITEMS FOR USER $u IN EXPERIMENT ranker", parameters: ["u": user]) as? [String: Any]
+            let items = (answer?["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            guard items.count >= 3 else { return }
+            _ = try client.querySync("EVENT click USER $u ITEM $i", parameters: ["u": user, "i": items[0]])
+            acknowledged.mutate { $0.append((user, items)) }
+        }
+        let acked = acknowledged.value
+        #expect(acked.count > 50, "too few clicks to judge: \(acked.count)")
+        let db = try RecDatabase.open(at: daemon.database)
+        func clicks() throws -> Int {
+            let rows = try db.query("SHOW EXPERIMENT ranker")["variants"]?.arrayValue ?? []
+            return Int(rows.compactMap { $0["clicks"]?.numberValue }.reduce(0, +))
+        }
+        let credited = try clicks()
+        #expect(credited >= acked.count, "\(credited) clicks credited for \(acked.count) acknowledged")
+        for (user, items) in acked.prefix(20) {
+            _ = try db.query("EVENT click USER $u ITEM $i", parameters: ["u": .string(user), "i": .string(items[2])])
+        }
+        #expect(try clicks() == credited + min(20, acked.count))
+        #expect(try db.checkIntegrity() == [])
+    }
 }

@@ -31,6 +31,11 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
     private(set) var resolved = IDCache.Entries()
     /// Model outputs computed before the transaction for the statement running in it (item text vectors).
     var modelInputs: ModelInputs?
+    /// Impressions this transaction appended to the impression log: attribution in the transaction sees them, and
+    /// the unit index takes them once it commits (``UnitImpressionIndex``).
+    var loggedImpressions: [ImpressionLogEntry] = []
+    /// The impression log's last position before this transaction's first append: what was committed before it.
+    var impressionLogBase: UInt64?
 
     /// The longest external id, in UTF-8 bytes (LMDB keys are at most 511 bytes); see ``CatalogLimits``.
     public static let maxIDLength = CatalogLimits.maxIDBytes
@@ -72,12 +77,14 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         /// `heatEvents` only grows until the flush too.
         var heatEventCount: Int
         var resolved: IDCache.Entries
+        /// `loggedImpressions` only grows until the commit too.
+        var loggedImpressionCount: Int
     }
 
     private var mark: Mark {
         Mark(
             nextIDs: nextIDs, changedIDs: changedIDs, eventDeltas: eventDeltas, changedItemCount: changedItems.count,
-            heatEventCount: heatEvents.count, resolved: resolved)
+            heatEventCount: heatEvents.count, resolved: resolved, loggedImpressionCount: loggedImpressions.count)
     }
 
     private mutating func rollBack(to mark: Mark) {
@@ -87,6 +94,7 @@ public struct CatalogWriter: CatalogReading, ~Copyable {
         changedItems.removeSubrange(mark.changedItemCount...)
         heatEvents.removeSubrange(mark.heatEventCount...)
         resolved = mark.resolved
+        loggedImpressions.removeSubrange(mark.loggedImpressionCount...)
     }
 
     /// Runs `body` in a savepoint (a nested LMDB transaction, see ``WriteTransaction/savepoint(_:)``): on return its

@@ -13,8 +13,10 @@ import Foundation
 public final class RecDatabase: Sendable {
     /// The on-disk format this build writes. Opening a database with a higher version fails; a version-1 database
     /// (no attribute index) is upgraded when a writable process opens it, and so is a version-2 one (version 3: a
-    /// float32 index generation is the only store of the vectors it holds; see `VectorStore.swift`).
-    public static let formatVersion: UInt32 = 3
+    /// float32 index generation is the only store of the vectors it holds; see `VectorStore.swift`), and so is a
+    /// version-3 one (version 4: impressions are found by unit through the impression log, not the unit index
+    /// `experiment_unit_impressions`, which an older RecDB would go on writing unseen; see `ImpressionLog.swift`).
+    public static let formatVersion: UInt32 = 4
     static let magic: [UInt8] = Array("RECDB".utf8)
 
     /// Options for opening a database.
@@ -47,6 +49,8 @@ public final class RecDatabase: Sendable {
     let experimentCache = ExperimentCache()
     /// Impressions of `RECOMMEND … IN EXPERIMENT` waiting for the next group commit (in a server).
     public let impressions = ImpressionQueue()
+    /// Each user's and session's recent impressions, for crediting events that name no recommendation.
+    let unitImpressions = UnitImpressionIndex()
 
     /// The folder of the database.
     public var path: String { environment.path }
@@ -82,6 +86,7 @@ public final class RecDatabase: Sendable {
         }
         if !env.options.readOnly {
             try buildAttributeIndexIfMissing()
+            try migrateFormerUnitIndex()
             try raiseFormatVersion()
             try removeAbandonedGenerations()
             try removeStaleModelData()
@@ -143,12 +148,17 @@ public final class RecDatabase: Sendable {
     /// Runs `body` in one write transaction: all of its changes commit together on return, none on a throw.
     /// `body` may run again when the map grows, so keep its effects inside the writer.
     public func write<R>(_ body: (inout CatalogWriter) throws -> R) throws -> R {
-        try environment.write { txn in
+        var logged: (base: UInt64, entries: [ImpressionLogEntry])?
+        let result = try environment.write { txn in
+            logged = nil
             var writer = try CatalogWriter(database: self, handle: txn.handle)
             let result = try body(&writer)
             try writer.flush()
+            if let base = writer.impressionLogBase { logged = (base, writer.loggedImpressions) }
             return result
         }
+        if let logged { unitImpressions.committed(logged.entries, after: logged.base, now: Timestamp.now.milliseconds) }
+        return result
     }
 
     /// Runs `body` once for each of `elements` in one write transaction, each in its own savepoint (see

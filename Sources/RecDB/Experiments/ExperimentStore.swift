@@ -8,9 +8,10 @@ struct ExperimentSchema: Sendable {
     let experiments: Database<StringCodec, BytesCodec>
     /// (experiment number, recommendation number) → ``Impression``.
     let impressions: Database<BytesCodec, BytesCodec>
-    /// (unit, time, experiment number, recommendation number) → one byte: a unit's impressions in time order, for
-    /// crediting events that name no recommendation.
-    let unitImpressions: Database<BytesCodec, BytesCodec>
+    /// position → (experiment number, recommendation number, time, unit): every impression in commit order, appended,
+    /// for crediting events that name no recommendation (``ImpressionLog``, ``UnitImpressionIndex``). Nil only in a
+    /// read-only process on a database of format 3 or older.
+    let impressionLog: Database<UInt64Codec, BytesCodec>?
     /// (experiment number, recommendation number, event sequence) → ``ImpressionOutcome``.
     let outcomes: Database<BytesCodec, BytesCodec>
     /// (experiment number, variant, counter) → count: impressions (0) and converted impressions (1).
@@ -19,7 +20,9 @@ struct ExperimentSchema: Sendable {
     init(environment env: Environment) throws {
         experiments = try env.database("experiments", key: StringCodec.self, value: BytesCodec.self)
         impressions = try env.database("experiment_impressions", key: BytesCodec.self, value: BytesCodec.self)
-        unitImpressions = try env.database("experiment_unit_impressions", key: BytesCodec.self, value: BytesCodec.self)
+        impressionLog = try env.addedLater {
+            try env.database(ImpressionLog.name, key: UInt64Codec.self, value: BytesCodec.self)
+        }
         outcomes = try env.database("experiment_outcomes", key: BytesCodec.self, value: BytesCodec.self)
         counters = try env.database("experiment_counters", key: BytesCodec.self, value: UInt64Codec.self)
     }
@@ -34,21 +37,6 @@ struct ExperimentSchema: Sendable {
     static func experimentPrefix(_ number: UInt32) -> [UInt8] {
         var writer = BinaryWriter(capacity: 4)
         writer.write(number)
-        return writer.bytes
-    }
-
-    static func unitPrefix(_ unit: String) -> [UInt8] {
-        var writer = BinaryWriter()
-        writer.write(unit)
-        return writer.bytes
-    }
-
-    static func unitKey(_ unit: String, time: Int64, _ id: RecommendationID) -> [UInt8] {
-        var writer = BinaryWriter()
-        writer.write(unit)
-        writer.write(time)
-        writer.write(id.experiment)
-        writer.write(id.number)
         return writer.bytes
     }
 
@@ -200,13 +188,14 @@ extension CatalogWriter {
         try writableExperiments.experiments.put(experiment.name, Array(try JSONEncoder().encode(experiment)), in: &txn)
     }
 
-    /// Records what a recommendation showed, indexes it by its unit, and counts it for the bandit.
+    /// Records what a recommendation showed, appends it to the impression log, and counts it for the bandit.
     mutating func record(_ impression: Impression) throws {
         try record([impression])
     }
 
-    /// Records several impressions (a group commit's queue): each stored and indexed by its unit, the bandit's
-    /// counters moved once per variant rather than once per impression.
+    /// Records several impressions (a group commit's queue): each stored under its time-ordered id and appended to
+    /// the impression log (both sequential writes), the bandit's counters moved once per variant rather than once
+    /// per impression.
     mutating func record(_ impressions: [Impression]) throws {
         guard !impressions.isEmpty else { return }
         let schema = try writableExperiments
@@ -214,11 +203,10 @@ extension CatalogWriter {
         var shown: [[UInt8]: UInt64] = [:]
         for impression in impressions {
             try schema.impressions.put(ExperimentSchema.impressionKey(impression.id), impression.bytes, in: &txn)
-            try schema.unitImpressions.put(
-                ExperimentSchema.unitKey(impression.unit, time: impression.time, impression.id), [1], in: &txn)
             shown[ExperimentSchema.counterKey(impression.id.experiment, variant: Int(impression.variant), .impressions),
                 default: 0] += 1
         }
+        try appendToImpressionLog(impressions)
         for (key, count) in shown { try bumpCounter(key, by: count) }
     }
 
@@ -255,8 +243,8 @@ extension CatalogWriter {
             var units = ["u:" + event.user]
             if let session = event.session { units.append("s:" + session) }
             var newest: [UInt32: Impression] = [:]
-            for unit in units {
-                for found in try latestImpressions(of: unit, showing: event.item, before: time, in: schema)
+            for (unit, candidates) in zip(units, try unitCandidates(units, before: time)) {
+                for found in try latestImpressions(candidates, showing: event.item, before: time)
                 where found.time > newest[found.id.experiment]?.time ?? .min {
                     newest[found.id.experiment] = found
                 }
@@ -291,22 +279,28 @@ extension CatalogWriter {
     /// How many of a unit's most recent impressions an event looks through for its item.
     static let attributionScanLimit = 64
 
-    /// The newest impression per experiment of `unit` that showed `item` within its experiment's window.
-    private func latestImpressions(
-        of unit: String, showing item: String, before time: Timestamp, in schema: ExperimentSchema
-    ) throws -> [Impression] {
-        let prefix = ExperimentSchema.unitPrefix(unit)
-        var start = BinaryWriter()
-        start.write(unit)
-        start.write(time.milliseconds)
-        let from = start.bytes + [UInt8](repeating: 0xFF, count: 12)
-        var candidates: [RecommendationID] = []
-        try schema.unitImpressions.scanRaw(in: txn, from: from, prefix: prefix, reverse: true) { key, _ in
-            var reader = BinaryReader(UnsafeRawBufferPointer(rebasing: key[prefix.count...]))
-            _ = try reader.readInt64()
-            candidates.append(RecommendationID(experiment: try reader.readUInt32(), number: try reader.readUInt64()))
-            return candidates.count < Self.attributionScanLimit ? .next : .stop
+    /// Each unit's newest ``attributionScanLimit`` impressions at or before `time`, newest first, from the unit
+    /// index in memory (``UnitImpressionIndex``) and this transaction's own impressions.
+    private func unitCandidates(_ units: [String], before time: Timestamp) throws -> [[RecommendationID]] {
+        var window: Int64 = 0
+        try experimentSchema?.experiments.scanRaw(in: txn) { _, raw in
+            let experiment = try database.experimentCache.decode(Array(raw))
+            window = max(window, Int64(experiment.attributionWindowSeconds) * 1000)
+            return .next
         }
+        let committed = try impressionLogBase ?? lastImpressionLogPosition()
+        let found = try database.unitImpressions.latest(
+            Self.attributionScanLimit, of: units, atOrBefore: time.milliseconds, window: window, committed: committed,
+            own: loggedImpressions, now: Timestamp.now.milliseconds
+        ) { from, through, body in try scanImpressionLog(from: from, through: through, body) }
+        return found.map { $0.map(\.id) }
+    }
+
+    /// The newest impression per experiment among `candidates` (a unit's, newest first) that showed `item` within its
+    /// experiment's window.
+    private func latestImpressions(
+        _ candidates: [RecommendationID], showing item: String, before time: Timestamp
+    ) throws -> [Impression] {
         var windows: [UInt32: Int64] = [:]
         var found: [UInt32: Impression] = [:]
         for id in candidates where found[id.experiment] == nil {

@@ -98,7 +98,7 @@ struct VectorStoreTests {
             #expect(try stored() == 2)
             do { _ = try RecDatabase.open(at: path) }
             #expect(try stored() == RecDatabase.formatVersion)
-            #expect(RecDatabase.formatVersion == 3)
+            #expect(RecDatabase.formatVersion == 4)
         }
     }
 }

@@ -90,6 +90,9 @@ for name in ("a", "b"):
         values = [r[name].get(key) for r in rows if r[name].get(key) is not None]
         if values:
             summary[f"{name}_p50_{key}"] = round(statistics.median(values), 1)
+    values = sorted(r[name]["ms"] for r in rows)
+    if values:
+        summary[f"{name}_p90_ms"] = round(values[int(0.9 * (len(values) - 1))], 1)
 ratios = sorted(r["b"]["ms"] / r["a"]["ms"] for r in rows if r["a"]["ms"] > 0)
 if ratios:
     summary["ratio_b_over_a_median"] = round(statistics.median(ratios), 3)

@@ -236,6 +236,7 @@ struct GuidedSentence {
                     (uses[$0] ?? 0) < 2 && $0 != tokens.last && (sourceLeft || !grammar.eventVerbs.contains($0))
                         && fitsClause($0) && !($0 == grammar.wellToken && previous == grammar.asToken)
                         && !(grammar.sourceEventWords.contains($0) && !clauseHasSource && room <= sourceLength + 4)
+                        && !(clauseNeedsSource && grammar.noSourceAfter.contains($0) && room <= sourceLength + 4)
                 }
                 if tokens.last != grammar.comma, (uses[grammar.comma] ?? 0) < 2, !clauseNeedsSource {
                     candidates.append(grammar.comma)
@@ -280,9 +281,14 @@ struct GuidedSentence {
     private func fitsClause(_ token: Int32) -> Bool {
         let ownNames = clauseHasSource || clauseHasItem
         let (hasSource, hasItem) = ownNames ? (clauseHasSource, clauseHasItem) : (inherited == .source, inherited == .item)
-        if grammar.itemClaimWords.contains(token) { return !hasSource || hasItem }
+        // A claim about the item before the item is named would bar the source a source-event claim waits for.
+        if grammar.itemClaimWords.contains(token) {
+            return (!hasSource || hasItem) && !(clauseNeedsSource && !clauseHasItem)
+        }
         if grammar.eventVerbs.contains(token), clauseHasItemClaim, !clauseHasItem { return false }
-        if grammar.sourceEventWords.contains(token) { return hasSource || slotsLeft.contains(.source) }
+        if grammar.sourceEventWords.contains(token) {
+            return hasSource || slotsLeft.contains(.source) && !(clauseHasItemClaim && !clauseHasItem)
+        }
         return !(clauseNeedsSource && grammar.clauseBreaks.contains(token))
     }
 

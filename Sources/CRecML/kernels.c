@@ -216,58 +216,61 @@ AVX2 static void q4_1_gemv_avx2(const void *w, int nBlocks, int r0, int r1, cons
 
 #define VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
 
-// Q4_1 rows regrouped by eight (`recml_pack_q4_1`) for batched products: one 256-bit lane per row, so a block's
-// scale, min and dot product are applied to eight rows by one instruction each instead of one row. Per token and
-// block, the eight 4-byte groups of the activation are broadcast in turn against the matching nibbles of the eight
-// rows (dpbusd, or maddubs summed in int16: 8 x 15 x 128 x 2 < 32768), giving the block's exact integer dot product
-// per row; then acc += float(dot) * (d * ad) and bias += m * as, as llama.cpp's Q4_1 x Q8_1 product does per block.
-#define Q4_1_X8(NAME, ATTR, DOT8)                                                                                    \
+// Q4_1 rows regrouped by eight (`recml_pack_q4_1`) for batched products: one 32-bit lane per row, so a block's
+// scale, min and activation scale are applied to eight rows per instruction, and each activation 4-byte group is
+// broadcast once for eight rows. The sums are the in-place batched kernel's, in the same order: that kernel keeps,
+// per row, eight lanes (lane q the dot product of the block's 4-byte group q: weights 4q..4q+3 for q < 4, else
+// 16 + 4(q - 4)...) accumulated over blocks as acc += float(dot) * (d * ad), then hsum8 (((l0 + l4) + (l2 + l6)) +
+// ((l1 + l5) + (l3 + l7))) plus the min term summed block by block with FMAs. Here accumulator q holds lane q of
+// eight rows, so every output is bit-identical to the in-place kernel's. A group's nibbles are unpacked once into
+// `wq` and reused for every token.
+#define Q4_1_X8(NAME, ATTR, DOTQ)                                                                                    \
     ATTR static void NAME(const uint8_t *packed, int nBlocks, int g0, int g1, const int8_t *aq, const float *ad,   \
                           const float *as, int nTok, float *out, int outStride) {                                   \
         const __m256i low = _mm256_set1_epi8(0x0F);                                                                \
+        __m256i wq[Q4_1_MAX_BLOCKS * 8];                                                                           \
         for (int g = g0; g < g1; g++) {                                                                            \
             const uint8_t *group = packed + (size_t)g * nBlocks * Q4_1_X8_BLOCK;                                    \
-            for (int t0 = 0; t0 < nTok; t0 += 4) {                                                                 \
-                int nt = nTok - t0 < 4 ? nTok - t0 : 4;                                                            \
-                __m256 acc[4], bias[4];                                                                            \
-                for (int t = 0; t < 4; t++) { acc[t] = _mm256_setzero_ps(); bias[t] = _mm256_setzero_ps(); }      \
+            for (int b = 0; b < nBlocks; b++) {                                                                    \
+                for (int q = 0; q < 4; q++) {                                                                      \
+                    __m256i raw = _mm256_loadu_si256((const __m256i *)(group + (size_t)b * Q4_1_X8_BLOCK + 64 + 32 * q)); \
+                    wq[b * 8 + q] = _mm256_and_si256(raw, low);                                                    \
+                    wq[b * 8 + q + 4] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);                          \
+                }                                                                                                  \
+            }                                                                                                      \
+            for (int t = 0; t < nTok; t++) {                                                                       \
+                __m256 acc[8], bias = _mm256_setzero_ps();                                                         \
+                for (int q = 0; q < 8; q++) acc[q] = _mm256_setzero_ps();                                          \
                 for (int b = 0; b < nBlocks; b++) {                                                                \
-                    const uint8_t *blk = group + (size_t)b * Q4_1_X8_BLOCK;                                        \
-                    __m256 d = _mm256_loadu_ps((const float *)blk), m = _mm256_loadu_ps((const float *)blk + 8);  \
-                    __m256i wq[8];                                                                                 \
-                    for (int q = 0; q < 4; q++) {                                                                  \
-                        __m256i raw = _mm256_loadu_si256((const __m256i *)(blk + 64 + 32 * q));                    \
-                        wq[q] = _mm256_and_si256(raw, low);                                                        \
-                        wq[q + 4] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);                              \
+                    const float *blk = (const float *)(group + (size_t)b * Q4_1_X8_BLOCK);                          \
+                    size_t ai = (size_t)t * nBlocks + b;                                                           \
+                    const int32_t *a4 = (const int32_t *)(aq + ai * 32);                                           \
+                    __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(blk), _mm256_set1_ps(ad[ai]));                    \
+                    for (int q = 0; q < 8; q++) {                                                                  \
+                        __m256i dot = DOTQ(wq[b * 8 + q], _mm256_set1_epi32(a4[q]));                               \
+                        acc[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[q]);                          \
                     }                                                                                              \
-                    for (int t = 0; t < nt; t++) {                                                                 \
-                        size_t ai = (size_t)(t0 + t) * nBlocks + b;                                                \
-                        const int32_t *a4 = (const int32_t *)(aq + ai * 32);                                       \
-                        __m256i dot = DOT8(wq, a4);                                                                \
-                        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(d, _mm256_set1_ps(ad[ai])), acc[t]); \
-                        bias[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(as[ai]), bias[t]);                             \
-                    }                                                                                              \
+                    bias = _mm256_fmadd_ps(_mm256_loadu_ps(blk + 8), _mm256_set1_ps(as[ai]), bias);                \
                 }                                                                                                  \
-                for (int t = 0; t < nt; t++) {                                                                     \
-                    _mm256_storeu_ps(out + (size_t)(t0 + t) * outStride + g * 8, _mm256_add_ps(acc[t], bias[t])); \
-                }                                                                                                  \
+                __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6])), \
+                                           _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]))); \
+                _mm256_storeu_ps(out + (size_t)t * outStride + g * 8, _mm256_add_ps(sum, bias));                   \
             }                                                                                                      \
         }                                                                                                          \
     }
 
-AVX2 static inline __m256i dot8_avx2(const __m256i wq[8], const int32_t *a4) {
-    __m256i s = _mm256_maddubs_epi16(wq[0], _mm256_set1_epi32(a4[0]));
-    for (int q = 1; q < 8; q++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(wq[q], _mm256_set1_epi32(a4[q])));
-    return _mm256_madd_epi16(s, _mm256_set1_epi16(1));
-}
-Q4_1_X8(q4_1_x8_avx2, AVX2, dot8_avx2)
+/// Blocks per row the regrouped kernel takes (a group's unpacked nibbles live on the stack: 16 KB at 64).
+#define Q4_1_MAX_BLOCKS 64
 
-VNNI static inline __m256i dot8_vnni(const __m256i wq[8], const int32_t *a4) {
-    __m256i s = _mm256_setzero_si256();
-    for (int q = 0; q < 8; q++) s = _mm256_dpbusd_epi32(s, wq[q], _mm256_set1_epi32(a4[q]));
-    return s;
+AVX2 static inline __m256i dotq_avx2(__m256i w, __m256i a) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1));
 }
-Q4_1_X8(q4_1_x8_vnni, VNNI, dot8_vnni)
+Q4_1_X8(q4_1_x8_avx2, AVX2, dotq_avx2)
+
+VNNI static inline __m256i dotq_vnni(__m256i w, __m256i a) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, a);
+}
+Q4_1_X8(q4_1_x8_vnni, VNNI, dotq_vnni)
 
 static int recml_vnni_state = -1;
 
@@ -426,6 +429,26 @@ AVX2 static void f32_to_f16_avx2(const float *x, uint16_t *out, int n) {
     for (; i < n; i++) out[i] = f32_to_f16_scalar(x[i]);
 }
 
+// e^x for x in [-87.3, 88]: n = round(x / ln 2), r = x - n ln 2 in two parts (Cody and Waite), e^r by Cephes'
+// degree-7 polynomial, times 2^n; within 2 ulp of expf. Below -87.3 (where expf leaves the normal range) it gives
+// e^-87.3 rather than a subnormal: softmax weights that small are 0 once rounded to halves.
+AVX2 static inline __m256 exp_avx2(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
 #define LDH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
 
 AVX2 static void attend_avx2(const float *q, int nq, const uint16_t *k, const uint16_t *v, int length, int headDim,
@@ -464,8 +487,32 @@ AVX2 static void attend_avx2(const float *q, int nq, const uint16_t *k, const ui
     for (int h = 0; h < nq; h++) {
         float *sh = scores + (size_t)h * length;
         float m = mx[h];
-        double total = 0;
-        for (int p = 0; p < length; p++) { sh[p] = expf(sh[p] - m); total += sh[p]; }
+        // exp eight scores at a time (the tail padded), summed in double
+        __m256d t0 = _mm256_setzero_pd(), t1 = _mm256_setzero_pd();
+        __m256 mv = _mm256_set1_ps(m);
+        for (int p = 0; p < length; p += 8) {
+            float pad[8];
+            int n = length - p < 8 ? length - p : 8;
+            const float *src = sh + p;
+            if (n < 8) {
+                for (int i = 0; i < 8; i++) pad[i] = i < n ? sh[p + i] : -INFINITY;
+                src = pad;
+            }
+            __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(src), mv));
+            if (n < 8) {
+                e = _mm256_and_ps(e, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n),
+                                                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))));
+                _mm256_storeu_ps(pad, e);
+                for (int i = 0; i < n; i++) sh[p + i] = pad[i];
+            } else {
+                _mm256_storeu_ps(sh + p, e);
+            }
+            t0 = _mm256_add_pd(t0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+            t1 = _mm256_add_pd(t1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+        }
+        double lanes[4];
+        _mm256_storeu_pd(lanes, _mm256_add_pd(t0, t1));
+        double total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
         float inv = (float)(1.0 / total);
         // normalised probabilities rounded to halves (llama.cpp's F16 value product)
         int p = 0;
@@ -561,7 +608,7 @@ void recml_pack_q4_1(const void *w, int nBlocks, int rows, void *out) {
 int recml_matmul_q4_1_packed(const void *packed, int nBlocks, int rowBegin, int rowEnd, const int8_t *aq,
                              const float *ad, const float *as, int nTok, float *out, int outStride) {
 #if RECML_X86
-    if (!recml_has_avx2() || rowBegin % 8 != 0 || rowEnd % 8 != 0) return 0;
+    if (!recml_has_avx2() || rowBegin % 8 != 0 || rowEnd % 8 != 0 || nBlocks > Q4_1_MAX_BLOCKS) return 0;
     if (recml_has_vnni()) {
         q4_1_x8_vnni(packed, nBlocks, rowBegin / 8, rowEnd / 8, aq, ad, as, nTok, out, outStride);
     } else {

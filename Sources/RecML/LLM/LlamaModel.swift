@@ -44,7 +44,8 @@ struct QMatrix: Sendable {
     var data: UnsafeRawPointer { UnsafeRawPointer(bytes.base) }
     var blocks: Int { cols / 32 }
     /// The Q4_1 rows regrouped by eight (`recml_pack_q4_1`, made at load and freed with the model) for products
-    /// with several activation rows: a block's scale, min and dot product apply to eight rows per instruction.
+    /// with several activation rows: one lane per row, so scales, mins and activation groups serve eight rows per
+    /// instruction; the sums are the in-place kernel's, bit for bit.
     private let regrouped: SharedPointer<UInt8>?
     var packed: UnsafeRawPointer? { regrouped.map { UnsafeRawPointer($0.base) } }
 

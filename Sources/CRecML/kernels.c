@@ -429,26 +429,6 @@ AVX2 static void f32_to_f16_avx2(const float *x, uint16_t *out, int n) {
     for (; i < n; i++) out[i] = f32_to_f16_scalar(x[i]);
 }
 
-// e^x for x in [-87.3, 88]: n = round(x / ln 2), r = x - n ln 2 in two parts (Cody and Waite), e^r by Cephes'
-// degree-7 polynomial, times 2^n; within 2 ulp of expf. Below -87.3 (where expf leaves the normal range) it gives
-// e^-87.3 rather than a subnormal: softmax weights that small are 0 once rounded to halves.
-AVX2 static inline __m256 exp_avx2(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.0f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
-
 #define LDH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
 
 AVX2 static void attend_avx2(const float *q, int nq, const uint16_t *k, const uint16_t *v, int length, int headDim,
@@ -487,32 +467,11 @@ AVX2 static void attend_avx2(const float *q, int nq, const uint16_t *k, const ui
     for (int h = 0; h < nq; h++) {
         float *sh = scores + (size_t)h * length;
         float m = mx[h];
-        // exp eight scores at a time (the tail padded), summed in double
-        __m256d t0 = _mm256_setzero_pd(), t1 = _mm256_setzero_pd();
-        __m256 mv = _mm256_set1_ps(m);
-        for (int p = 0; p < length; p += 8) {
-            float pad[8];
-            int n = length - p < 8 ? length - p : 8;
-            const float *src = sh + p;
-            if (n < 8) {
-                for (int i = 0; i < 8; i++) pad[i] = i < n ? sh[p + i] : -INFINITY;
-                src = pad;
-            }
-            __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(src), mv));
-            if (n < 8) {
-                e = _mm256_and_ps(e, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n),
-                                                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))));
-                _mm256_storeu_ps(pad, e);
-                for (int i = 0; i < n; i++) sh[p + i] = pad[i];
-            } else {
-                _mm256_storeu_ps(sh + p, e);
-            }
-            t0 = _mm256_add_pd(t0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-            t1 = _mm256_add_pd(t1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
-        }
-        double lanes[4];
-        _mm256_storeu_pd(lanes, _mm256_add_pd(t0, t1));
-        double total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+        // Two loops: each call to expf clobbers every vector register, so one loop would carry `total` through
+        // memory (a store and a reload per score on the critical path). Same calls, same order of the double sum.
+        double total = 0;
+        for (int p = 0; p < length; p++) sh[p] = expf(sh[p] - m);
+        for (int p = 0; p < length; p++) total += sh[p];
         float inv = (float)(1.0 / total);
         // normalised probabilities rounded to halves (llama.cpp's F16 value product)
         int p = 0;

@@ -4,8 +4,8 @@ import Testing
 
 @testable import RecML
 
-/// The attention kernel (F16 keys and values, softmax with a vectorised exp) against a direct softmax in double,
-/// for lengths that end on every position of an 8-wide step (the padded tail).
+/// The attention kernel (F16 keys and values, rounded probabilities) against a direct softmax in double,
+/// for lengths on both sides of the kernels' 8- and 16-wide steps.
 @Suite struct AttentionKernelTests {
     @Test(arguments: [1, 7, 8, 9, 63, 450, 457])
     func attentionMatchesADirectSoftmax(length: Int) {

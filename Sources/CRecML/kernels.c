@@ -10,6 +10,10 @@
 #define RECML_X86 1
 #endif
 
+/// Bytes of one block of eight regrouped Q4_1 rows (`recml_pack_q4_1`): 8 scales and 8 mins as floats, then 128
+/// bytes of nibbles.
+#define Q4_1_X8_BLOCK 192
+
 static int recml_avx2_state = -1;
 
 int recml_has_avx2(void) {
@@ -210,6 +214,76 @@ AVX2 static void q4_1_gemv_avx2(const void *w, int nBlocks, int r0, int r1, cons
     }
 }
 
+#define VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+
+// Q4_1 rows regrouped by eight (`recml_pack_q4_1`) for batched products: one 32-bit lane per row, so a block's
+// scale, min and activation scale are applied to eight rows per instruction, and each activation 4-byte group is
+// broadcast once for eight rows. The sums are the in-place batched kernel's, in the same order: that kernel keeps,
+// per row, eight lanes (lane q the dot product of the block's 4-byte group q: weights 4q..4q+3 for q < 4, else
+// 16 + 4(q - 4)...) accumulated over blocks as acc += float(dot) * (d * ad), then hsum8 (((l0 + l4) + (l2 + l6)) +
+// ((l1 + l5) + (l3 + l7))) plus the min term summed block by block with FMAs. Here accumulator q holds lane q of
+// eight rows, so every output is bit-identical to the in-place kernel's. A group's nibbles are unpacked once into
+// `wq` and reused for every token.
+#define Q4_1_X8(NAME, ATTR, DOTQ)                                                                                    \
+    ATTR static void NAME(const uint8_t *packed, int nBlocks, int g0, int g1, const int8_t *aq, const float *ad,   \
+                          const float *as, int nTok, float *out, int outStride) {                                   \
+        const __m256i low = _mm256_set1_epi8(0x0F);                                                                \
+        __m256i wq[Q4_1_MAX_BLOCKS * 8];                                                                           \
+        for (int g = g0; g < g1; g++) {                                                                            \
+            const uint8_t *group = packed + (size_t)g * nBlocks * Q4_1_X8_BLOCK;                                    \
+            for (int b = 0; b < nBlocks; b++) {                                                                    \
+                for (int q = 0; q < 4; q++) {                                                                      \
+                    __m256i raw = _mm256_loadu_si256((const __m256i *)(group + (size_t)b * Q4_1_X8_BLOCK + 64 + 32 * q)); \
+                    wq[b * 8 + q] = _mm256_and_si256(raw, low);                                                    \
+                    wq[b * 8 + q + 4] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);                          \
+                }                                                                                                  \
+            }                                                                                                      \
+            for (int t = 0; t < nTok; t++) {                                                                       \
+                __m256 acc[8], bias = _mm256_setzero_ps();                                                         \
+                for (int q = 0; q < 8; q++) acc[q] = _mm256_setzero_ps();                                          \
+                for (int b = 0; b < nBlocks; b++) {                                                                \
+                    const float *blk = (const float *)(group + (size_t)b * Q4_1_X8_BLOCK);                          \
+                    size_t ai = (size_t)t * nBlocks + b;                                                           \
+                    const int32_t *a4 = (const int32_t *)(aq + ai * 32);                                           \
+                    __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(blk), _mm256_set1_ps(ad[ai]));                    \
+                    for (int q = 0; q < 8; q++) {                                                                  \
+                        __m256i dot = DOTQ(wq[b * 8 + q], _mm256_set1_epi32(a4[q]));                               \
+                        acc[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[q]);                          \
+                    }                                                                                              \
+                    bias = _mm256_fmadd_ps(_mm256_loadu_ps(blk + 8), _mm256_set1_ps(as[ai]), bias);                \
+                }                                                                                                  \
+                __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6])), \
+                                           _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]))); \
+                _mm256_storeu_ps(out + (size_t)t * outStride + g * 8, _mm256_add_ps(sum, bias));                   \
+            }                                                                                                      \
+        }                                                                                                          \
+    }
+
+/// Blocks per row the regrouped kernel takes (a group's unpacked nibbles live on the stack: 16 KB at 64).
+#define Q4_1_MAX_BLOCKS 64
+
+AVX2 static inline __m256i dotq_avx2(__m256i w, __m256i a) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1));
+}
+Q4_1_X8(q4_1_x8_avx2, AVX2, dotq_avx2)
+
+VNNI static inline __m256i dotq_vnni(__m256i w, __m256i a) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, a);
+}
+Q4_1_X8(q4_1_x8_vnni, VNNI, dotq_vnni)
+
+static int recml_vnni_state = -1;
+
+/// Whether the CPU has AVX-512 VNNI with its 256-bit forms (dpbusd on ymm registers).
+static int recml_has_vnni(void) {
+    if (recml_vnni_state < 0) {
+        __builtin_cpu_init();
+        recml_vnni_state = recml_has_avx2() && __builtin_cpu_supports("avx512vnni") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+    }
+    return recml_vnni_state;
+}
+
 AVX2 static void q4_1_avx2(const void *w, int nBlocks, int r0, int r1, const int8_t *aq, const float *ad,
                            const float *as, int nTok, float *out, int outStride) {
     if (nTok == 1) { q4_1_gemv_avx2(w, nBlocks, r0, r1, aq, ad, as, out); return; }
@@ -393,8 +467,11 @@ AVX2 static void attend_avx2(const float *q, int nq, const uint16_t *k, const ui
     for (int h = 0; h < nq; h++) {
         float *sh = scores + (size_t)h * length;
         float m = mx[h];
+        // Two loops: each call to expf clobbers every vector register, so one loop would carry `total` through
+        // memory (a store and a reload per score on the critical path). Same calls, same order of the double sum.
         double total = 0;
-        for (int p = 0; p < length; p++) { sh[p] = expf(sh[p] - m); total += sh[p]; }
+        for (int p = 0; p < length; p++) sh[p] = expf(sh[p] - m);
+        for (int p = 0; p < length; p++) total += sh[p];
         float inv = (float)(1.0 / total);
         // normalised probabilities rounded to halves (llama.cpp's F16 value product)
         int p = 0;
@@ -467,4 +544,37 @@ void recml_matmul_q8_0(const void *w, int nBlocks, int rowBegin, int rowEnd, con
     if (recml_has_avx2()) { q8_0_avx2(w, nBlocks, rowBegin, rowEnd, aq, ad, nTok, out, outStride); return; }
 #endif
     q8_0_scalar(w, nBlocks, rowBegin, rowEnd, aq, ad, nTok, out, outStride);
+}
+
+void recml_pack_q4_1(const void *w, int nBlocks, int rows, void *out) {
+    for (int g = 0; g < rows / 8; g++) {
+        for (int b = 0; b < nBlocks; b++) {
+            uint8_t *dst = (uint8_t *)out + ((size_t)g * nBlocks + b) * Q4_1_X8_BLOCK;
+            float d[8], m[8];
+            for (int r = 0; r < 8; r++) {
+                const uint8_t *blk = (const uint8_t *)w + ((size_t)(g * 8 + r) * nBlocks + b) * 20;
+                d[r] = recml_f16_to_f32(rd16(blk));
+                m[r] = recml_f16_to_f32(rd16(blk + 2));
+                // byte 4q + k of the block holds weights 4q + k (low nibble) and 4q + k + 16 (high nibble)
+                for (int q = 0; q < 4; q++) memcpy(dst + 64 + 32 * q + 4 * r, blk + 4 + 4 * q, 4);
+            }
+            memcpy(dst, d, 32);
+            memcpy(dst + 32, m, 32);
+        }
+    }
+}
+
+int recml_matmul_q4_1_packed(const void *packed, int nBlocks, int rowBegin, int rowEnd, const int8_t *aq,
+                             const float *ad, const float *as, int nTok, float *out, int outStride) {
+#if RECML_X86
+    if (!recml_has_avx2() || rowBegin % 8 != 0 || rowEnd % 8 != 0 || nBlocks > Q4_1_MAX_BLOCKS) return 0;
+    if (recml_has_vnni()) {
+        q4_1_x8_vnni(packed, nBlocks, rowBegin / 8, rowEnd / 8, aq, ad, as, nTok, out, outStride);
+    } else {
+        q4_1_x8_avx2(packed, nBlocks, rowBegin / 8, rowEnd / 8, aq, ad, as, nTok, out, outStride);
+    }
+    return 1;
+#else
+    return 0;
+#endif
 }

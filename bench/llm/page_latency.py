@@ -5,7 +5,7 @@ Prints each page's wall time and the model's own split (prefill, decode, tokens)
 and, last, one JSON object with the medians and the per-pair ratios B/A.
 
   python3 bench/llm/page_latency.py RECD DB WORK [--recd-a OTHER_RECD] --user-list U1,U2,… --a 'RECDB_EXPLAIN_FORCED_SPANS=0' --b ''
-      [--page 10] [--users 12]
+      [--page 10] [--users 12] [--sentences FILE]
 """
 import argparse
 import json
@@ -26,6 +26,8 @@ parser.add_argument("--b", default="", help="environment of server B")
 parser.add_argument("--page", type=int, default=10)
 parser.add_argument("--users", type=int, default=12)
 parser.add_argument("--user-list", required=True, help="comma-separated user ids with events (the last one warms up)")
+parser.add_argument("--sentences", type=Path, default=None,
+                    help="write both servers' explanations per user here (JSON), to compare what each wrote")
 args = parser.parse_args()
 
 
@@ -62,7 +64,8 @@ try:
             generated = result.get("generated", {})
             pair[name] = dict(generated.get("timing", {}), ms=response.get("took_us", 0) / 1000,
                               generated=generated.get("sentences"), rejected=generated.get("rejected_by_guard"),
-                              fallbacks=generated.get("fallbacks"))
+                              fallbacks=generated.get("fallbacks"),
+                              explanations=[(i.get("explanation_source"), i.get("explanation")) for i in result.get("items", [])])
         rows.append(pair)
         a, b = pair["a"], pair["b"]
         print(f"user {user:>8} load {pair['load']:5.2f} | A {a['ms']:8.1f} ms (prefill {a.get('prefill_ms', 0):7.1f}, "
@@ -74,6 +77,11 @@ finally:
     for server in servers.values():
         server.close()
 
+if args.sentences:
+    args.sentences.write_text(json.dumps([{"user": r["user"], "a": r["a"]["explanations"], "b": r["b"]["explanations"]}
+                                          for r in rows], indent=1))
+    same = sum(r["a"]["explanations"] == r["b"]["explanations"] for r in rows)
+    print(f"pages with identical explanations on A and B: {same} of {len(rows)}")
 summary = {"page": args.page, "pairs": len(rows), "a_env": args.a, "b_env": args.b, "a_recd": args.recd_a or args.recd,
            "loadavg_1m_range": [min(r["load"] for r in rows), max(r["load"] for r in rows)] if rows else None,
            "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "")}
@@ -82,6 +90,9 @@ for name in ("a", "b"):
         values = [r[name].get(key) for r in rows if r[name].get(key) is not None]
         if values:
             summary[f"{name}_p50_{key}"] = round(statistics.median(values), 1)
+    values = sorted(r[name]["ms"] for r in rows)
+    if values:
+        summary[f"{name}_p90_ms"] = round(values[int(0.9 * (len(values) - 1))], 1)
 ratios = sorted(r["b"]["ms"] / r["a"]["ms"] for r in rows if r["a"]["ms"] > 0)
 if ratios:
     summary["ratio_b_over_a_median"] = round(statistics.median(ratios), 3)

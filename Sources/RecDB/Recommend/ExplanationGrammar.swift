@@ -122,13 +122,17 @@ struct GuidedSentence {
     var clauseLeansOnSource = false
     /// Whether a placeholder's tokens after the one that decides it are given as one forced span (one step).
     let forcedSpans: Bool
+    /// Whether the tokens the grammar leaves no choice for join the step before them (see ``next(_:usedOpeners:)``).
+    let forcedRuns: Bool
     /// The item (source or recommended) named last, which a clause naming neither speaks of ("…, a bargain").
     var lastNamed: ExplanationSlot?, inherited: ExplanationSlot?
 
     enum FollowRule { case source, countNoun }
 
-    init(grammar: ExplanationGrammar, facts: ExplanationFacts, maxTokens: Int, forcedSpans: Bool = true) {
+    init(grammar: ExplanationGrammar, facts: ExplanationFacts, maxTokens: Int, forcedSpans: Bool = true,
+         forcedRuns: Bool = true) {
         self.forcedSpans = forcedSpans
+        self.forcedRuns = forcedRuns
         self.grammar = grammar
         words = grammar.words(for: facts)
         openers = grammar.openers(for: facts)
@@ -137,8 +141,37 @@ struct GuidedSentence {
     }
 
     /// The next token among those allowed (highest logit, lightly penalised for repeats); `usedOpeners` are the
-    /// openers other sentences of the page already took (the first token avoids them while others are left).
+    /// openers other sentences of the page already took (the first token avoids them while others are left). With
+    /// ``forcedRuns``, the tokens after it that the grammar leaves no choice for (a lone candidate) follow as the
+    /// step's continuation: the runtime evaluates them in the same pass, and the model's logits are read only where
+    /// there is a choice. The sentence is the same token for token; only the passes are fewer.
     mutating func next(_ logits: UnsafeMutablePointer<Float>, usedOpeners: inout Set<Int32>) -> GuidedToken {
+        var step = choose(logits, usedOpeners: &usedOpeners)
+        guard forcedRuns else { return step }
+        while !step.isLast, let forced = forcedStep() {
+            step.continuation.append(forced.token)
+            step.continuation.append(contentsOf: forced.continuation)
+            step.isLast = forced.isLast
+        }
+        return step
+    }
+
+    /// The next token when the grammar allows exactly one (taken, with its forced span), else nil (nothing taken).
+    mutating func forcedStep() -> GuidedToken? {
+        if tokens.isEmpty { return nil }
+        if !pendingSlots.isEmpty {
+            let choices = Set(pendingSlots.map { $0.tokens[slotPosition] })
+            guard choices.count == 1, let token = choices.first else { return nil }
+            slotPosition += 1
+            return takeSlotToken(token)
+        }
+        let offered = options()
+        guard Set(offered.candidates).count == 1 else { return nil }
+        return commit(offered.candidates[0], offered)
+    }
+
+    /// One token chosen from `logits` among those the grammar allows.
+    private mutating func choose(_ logits: UnsafeMutablePointer<Float>, usedOpeners: inout Set<Int32>) -> GuidedToken {
         if tokens.isEmpty {
             let fresh = openers.filter { !usedOpeners.contains($0) }
             let token = best(fresh.isEmpty ? openers : fresh, logits)
@@ -152,6 +185,21 @@ struct GuidedSentence {
             slotPosition += 1
             return takeSlotToken(token)
         }
+        let offered = options()
+        // Past ten tokens, ending gets a growing nudge: short sentences read better and cost fewer decoding steps.
+        if offered.canEnd && tokens.count > 10 { logits[Int(grammar.period)] += 0.5 * Float(tokens.count - 10) }
+        return commit(best(offered.candidates, logits), offered)
+    }
+
+    /// What the grammar offers next (outside a placeholder): the candidate tokens, the placeholders each candidate
+    /// would begin, and whether the sentence may end here.
+    private struct Options {
+        var candidates: [Int32]
+        var slotStarts: [Int32: [(ExplanationSlot, [Int32])]]
+        var canEnd: Bool
+    }
+
+    private mutating func options() -> Options {
         let canEnd = factsCited > 0 && tokens.count >= 5 && !clauseNeedsSource
         let room = maxTokens - tokens.count
         // A claim about the source event waits for its source: name it while the budget still holds it.
@@ -188,6 +236,7 @@ struct GuidedSentence {
                     (uses[$0] ?? 0) < 2 && $0 != tokens.last && (sourceLeft || !grammar.eventVerbs.contains($0))
                         && fitsClause($0) && !($0 == grammar.wellToken && previous == grammar.asToken)
                         && !(grammar.sourceEventWords.contains($0) && !clauseHasSource && room <= sourceLength + 4)
+                        && !(clauseNeedsSource && grammar.noSourceAfter.contains($0) && room <= sourceLength + 4)
                 }
                 if tokens.last != grammar.comma, (uses[grammar.comma] ?? 0) < 2, !clauseNeedsSource {
                     candidates.append(grammar.comma)
@@ -197,11 +246,13 @@ struct GuidedSentence {
         candidates.append(contentsOf: slotStarts.keys)
         let endsWell = !grammar.noEndAfter.contains(previous) || room <= 2
         if canEnd && endsWell && mustFollow == nil || candidates.isEmpty { candidates.append(grammar.period) }
-        // Past ten tokens, ending gets a growing nudge: short sentences read better and cost fewer decoding steps.
-        if canEnd && tokens.count > 10 { logits[Int(grammar.period)] += 0.5 * Float(tokens.count - 10) }
-        let token = best(candidates, logits)
+        return Options(candidates: candidates, slotStarts: slotStarts, canEnd: canEnd)
+    }
+
+    /// Takes `token`, chosen among `offered`: a word, the full stop, or the first token of a placeholder.
+    private mutating func commit(_ token: Int32, _ offered: Options) -> GuidedToken {
         mustFollow = grammar.eventVerbs.contains(token) ? .source : nil
-        if let starting = slotStarts[token] {
+        if let starting = offered.slotStarts[token] {
             pendingSlots = starting.map { (slot: $0.0, tokens: $0.1) }
             slotPosition = 1
             return takeSlotToken(token)
@@ -230,9 +281,14 @@ struct GuidedSentence {
     private func fitsClause(_ token: Int32) -> Bool {
         let ownNames = clauseHasSource || clauseHasItem
         let (hasSource, hasItem) = ownNames ? (clauseHasSource, clauseHasItem) : (inherited == .source, inherited == .item)
-        if grammar.itemClaimWords.contains(token) { return !hasSource || hasItem }
+        // A claim about the item before the item is named would bar the source a source-event claim waits for.
+        if grammar.itemClaimWords.contains(token) {
+            return (!hasSource || hasItem) && !(clauseNeedsSource && !clauseHasItem)
+        }
         if grammar.eventVerbs.contains(token), clauseHasItemClaim, !clauseHasItem { return false }
-        if grammar.sourceEventWords.contains(token) { return hasSource || slotsLeft.contains(.source) }
+        if grammar.sourceEventWords.contains(token) {
+            return hasSource || slotsLeft.contains(.source) && !(clauseHasItemClaim && !clauseHasItem)
+        }
         return !(clauseNeedsSource && grammar.clauseBreaks.contains(token))
     }
 

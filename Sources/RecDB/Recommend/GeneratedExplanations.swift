@@ -75,6 +75,7 @@ public final class ExplanationGenerator: Sendable {
         var tone = ExplanationTone(rawValue: ProcessInfo.processInfo.environment["RECDB_EXPLAIN_TONE"] ?? "") ?? .friendly
         var maxTokens = 32
         var forcedSpans = ProcessInfo.processInfo.environment["RECDB_EXPLAIN_FORCED_SPANS"] != "0"
+        var forcedRuns = ProcessInfo.processInfo.environment["RECDB_EXPLAIN_FORCED_RUNS"] != "0"
         var queueLimit = 2
         var deadlineSeconds = Double(ProcessInfo.processInfo.environment["RECDB_EXPLAIN_DEADLINE"] ?? "") ?? 3.0
     }
@@ -94,6 +95,13 @@ public final class ExplanationGenerator: Sendable {
     public var forcedSpans: Bool {
         get { settings.withLock { $0.forcedSpans } }
         set { settings.withLock { $0.forcedSpans = newValue } }
+    }
+    /// Whether tokens the grammar leaves no choice for (the source after "bought", "shoppers" after a count, a forced
+    /// full stop) join the step before them instead of taking a step of their own (default on;
+    /// `RECDB_EXPLAIN_FORCED_RUNS=0` turns this off). The sentences are the same; the batched passes are fewer.
+    public var forcedRuns: Bool {
+        get { settings.withLock { $0.forcedRuns } }
+        set { settings.withLock { $0.forcedRuns = newValue } }
     }
     /// Pages that may wait for the model while another is generated; further pages get templates (`busy`).
     public var queueLimit: Int {
@@ -116,8 +124,8 @@ public final class ExplanationGenerator: Sendable {
     /// target for the cache key. Throws `notFound` when the model is not installed.
     public func explain(_ results: inout [Recommendation], context: String) throws -> Report {
         let started = Date()
-        let (tone, maxTokens, queueLimit, deadlineSeconds, forcedSpans) = settings.withLock {
-            ($0.tone, $0.maxTokens, $0.queueLimit, $0.deadlineSeconds, $0.forcedSpans)
+        let (tone, maxTokens, queueLimit, deadlineSeconds, forcedSpans, forcedRuns) = settings.withLock {
+            ($0.tone, $0.maxTokens, $0.queueLimit, $0.deadlineSeconds, $0.forcedSpans, $0.forcedRuns)
         }
         var report = Report()
         var pending: [(index: Int, key: String, facts: ExplanationFacts)] = []
@@ -166,8 +174,8 @@ public final class ExplanationGenerator: Sendable {
                 }
                 var timing = Timing()
                 let sentences = try Self.write(
-                    factsList, tone: tone, maxTokens: maxTokens, forcedSpans: forcedSpans, grammar: rules, model: model,
-                    timing: &timing
+                    factsList, tone: tone, maxTokens: maxTokens, forced: (forcedSpans, forcedRuns), grammar: rules,
+                    model: model, timing: &timing
                 ) {
                     RequestControl.currentShouldStop || Date() >= deadline
                 }
@@ -222,13 +230,15 @@ public final class ExplanationGenerator: Sendable {
 
     /// The sentences for `facts`, decoded together under the grammar, placeholders filled.
     private static func write(
-        _ facts: [ExplanationFacts], tone: ExplanationTone, maxTokens: Int, forcedSpans: Bool, grammar: ExplanationGrammar,
+        _ facts: [ExplanationFacts], tone: ExplanationTone, maxTokens: Int, forced: (spans: Bool, runs: Bool),
+        grammar: ExplanationGrammar,
         model: any GuidedLanguageModel, timing: inout Timing, shouldStop: () -> Bool
     ) throws -> [String] {
         let prefix = model.tokens(of: ExplanationPrompts.prefix(tone), special: true)
         let suffixes = facts.map { model.tokens(of: ExplanationPrompts.suffix($0), special: true) }
         var sentences = facts.map {
-            GuidedSentence(grammar: grammar, facts: $0, maxTokens: maxTokens, forcedSpans: forcedSpans)
+            GuidedSentence(
+                grammar: grammar, facts: $0, maxTokens: maxTokens, forcedSpans: forced.spans, forcedRuns: forced.runs)
         }
         var usedOpeners = Set<Int32>()
         let started = DispatchTime.now().uptimeNanoseconds

@@ -330,6 +330,12 @@ func matmul(
     guard !rows.isEmpty else { return }
     switch m.kind {
     case .q4_1:
+        if nTok > 1, let packed = m.packed,
+            recml_matmul_q4_1_packed(packed, Int32(m.blocks), Int32(rows.lowerBound), Int32(rows.upperBound), aq, ad,
+                                     asum, Int32(nTok), out, Int32(outStride)) != 0
+        {
+            return
+        }
         recml_matmul_q4_1(m.data, Int32(m.blocks), Int32(rows.lowerBound), Int32(rows.upperBound), aq, ad, asum,
                           Int32(nTok), out, Int32(outStride))
     case .q8_0:

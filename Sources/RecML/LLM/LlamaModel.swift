@@ -43,12 +43,18 @@ struct QMatrix: Sendable {
     let cols: Int
     var data: UnsafeRawPointer { UnsafeRawPointer(bytes.base) }
     var blocks: Int { cols / 32 }
+    /// The Q4_1 rows regrouped by eight (`recml_pack_q4_1`, made at load and freed with the model) for products
+    /// with several activation rows: one lane per row, so scales, mins and activation groups serve eight rows per
+    /// instruction; the sums are the in-place kernel's, bit for bit.
+    private let regrouped: SharedPointer<UInt8>?
+    var packed: UnsafeRawPointer? { regrouped.map { UnsafeRawPointer($0.base) } }
 
-    init(kind: Kind, data: UnsafeRawPointer, rows: Int, cols: Int) {
+    init(kind: Kind, data: UnsafeRawPointer, rows: Int, cols: Int, packed: UnsafeRawPointer? = nil) {
         self.kind = kind
         self.bytes = SharedPointer(readOnly: data.assumingMemoryBound(to: UInt8.self))
         self.rows = rows
         self.cols = cols
+        regrouped = packed.map { SharedPointer(readOnly: $0.assumingMemoryBound(to: UInt8.self)) }
     }
 }
 
@@ -238,7 +244,18 @@ public final class LlamaModel {
                              location: "\(gguf.path) @\(t.fileOffset)")
         }
         switch t.type {
-        case .q4_1: return QMatrix(kind: .q4_1, data: t.data, rows: rows, cols: cols)
+        case .q4_1:
+            // Regrouped by eight rows for batched products (prompt chunks, batched decoding), where the CPU has the
+            // kernels for it; a single row keeps the in-place kernel.
+            // `RECML_PACKED_Q4=0` keeps the in-place kernel everywhere (for measuring what the regrouping saves).
+            let regroup = getenv("RECML_PACKED_Q4").map { String(cString: $0) != "0" } ?? true
+            guard regroup, rows % 8 == 0, recml_has_avx2() != 0 else {
+                return QMatrix(kind: .q4_1, data: t.data, rows: rows, cols: cols)
+            }
+            let packed = UnsafeMutableRawPointer.allocate(byteCount: rows / 8 * (cols / 32) * 192, alignment: 64)
+            owned.append(packed)
+            recml_pack_q4_1(t.data, Int32(cols / 32), Int32(rows), packed)
+            return QMatrix(kind: .q4_1, data: t.data, rows: rows, cols: cols, packed: UnsafeRawPointer(packed))
         case .q8_0: return QMatrix(kind: .q8_0, data: t.data, rows: rows, cols: cols)
         case .f32, .f16, .q4_0:
             let blocks = cols / 32

@@ -34,6 +34,8 @@ func cpuSeconds(_ pid: Int32?) -> Double {
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 func log(_ text: String) { FileHandle.standardError.write((text + "\n").data(using: .utf8)!) }
+/// LOAD_DUMP=path: each closed-loop phase's requests (client, send time, latency ms) go to path.PHASE, for tail analysis.
+let dumpPath = ProcessInfo.processInfo.environment["LOAD_DUMP"]
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 func percentile(_ values: [Double], _ p: Double) -> Double {
     let sorted = values.sorted()
@@ -51,6 +53,13 @@ final class Samples: @unchecked Sendable {
     /// Latencies of the reads alone (requests that are not UPSERT or EVENT).
     private(set) var readLatencies: [Double] = []
     private(set) var errors = 0
+    /// Appends trace lines (client, send time, latency) to `path` (LOAD_DUMP).
+    func dump(_ lines: [String], to path: String) {
+        lock.lock(); defer { lock.unlock() }
+        let text = lines.joined(separator: "\n") + "\n"
+        if let handle = FileHandle(forWritingAtPath: path) { handle.seekToEndOfFile(); handle.write(text.data(using: .utf8)!); handle.closeFile() }
+        else { FileManager.default.createFile(atPath: path, contents: text.data(using: .utf8)) }
+    }
     func add(_ values: [Double], errors: Int, reads: [Double] = []) {
         lock.lock(); latencies += values; readLatencies += reads; self.errors += errors; lock.unlock()
     }
@@ -114,7 +123,7 @@ func run(
         let thread = Thread {
             defer { group.leave() }
             guard let connection = try? RecClient(socketPath: socket) else { return samples.add([], errors: 1) }
-            var latencies: [Double] = [], reads: [Double] = [], errors = 0, n = 0
+            var latencies: [Double] = [], reads: [Double] = [], errors = 0, n = 0, trace: [String] = []
             while now() < start {}
             while true {
                 var scheduled = now()
@@ -127,10 +136,12 @@ func run(
                 let (text, parameters) = make(client, n)
                 do { try call(connection, id: n + 1, text, parameters) } catch { errors += 1 }
                 latencies.append((now() - scheduled) * 1000)
+                if dumpPath != nil { trace.append(String(format: "%d %.6f %.4f", client, scheduled - start, latencies.last!)) }
                 if !text.hasPrefix("UPSERT") && !text.hasPrefix("EVENT") { reads.append(latencies.last!) }
                 n += 1
             }
             samples.add(latencies, errors: errors, reads: reads)
+            if let dumpPath { samples.dump(trace, to: dumpPath + "." + String(name.map { $0.isLetter || $0.isNumber ? $0 : "_" })) }
         }
         group.enter()
         thread.start()

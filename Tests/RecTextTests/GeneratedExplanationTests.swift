@@ -186,11 +186,45 @@ struct ShopperRequestTests {
         let request = "a gift for my dad who likes fishing, under 30 pounds"
         let parsed = ShopperRequestReader.parse("keywords: fishing gift\nmax_price: 30", request: request)
         #expect(parsed == ShopperRequest(keywords: "fishing gift", maxPrice: 30, source: "model"))
-        #expect(ShopperRequestReader.parse("keywords: fishing gift\nmax_price: 45", request: request)?.maxPrice == nil,
-                "a price the shopper never named is dropped")
+        #expect(ShopperRequestReader.parse("keywords: fishing gift\nmax_price: 45", request: request)?.maxPrice == 30,
+                "a price the shopper never named gives way to the one they did")
+        #expect(ShopperRequestReader.parse("keywords: fishing gift\nmax_price: 45", request: "a gift for my dad who fishes")?
+            .maxPrice == nil, "a price the shopper never named is dropped")
         #expect(ShopperRequestReader.parse("keywords: the product words to search for", request: "xyz") == nil,
                 "keywords with nothing of the request are not a reading of it")
         #expect(ShopperRequestReader.parse("I cannot help with that.", request: request) == nil)
+    }
+
+    @Test func statedPricesAndExclusionsAreReadWithoutTheModel() {
+        let mug = ShopperRequestReader.ruleReading("a red mug for my sister, less than 12 pounds")
+        #expect(mug == ShopperRequest(keywords: "a red mug for my sister", maxPrice: 12, source: "fallback"))
+        let jam = ShopperRequestReader.ruleReading("a jam making set, not the jars")
+        #expect(jam.keywords == "a jam making set" && jam.excluded == ["jars"])
+        #expect(ShopperRequestReader.ruleReading("tea lights but not the glass holders").excluded == ["glass", "holders"])
+        #expect(ShopperRequestReader.ruleReading("a wooden toy, without plastic, max £6").excluded == ["plastic"])
+        #expect(ShopperRequestReader.ruleReading("a wooden toy, without plastic, max £6").maxPrice == 6)
+        let ceiling = ShopperRequestReader.ruleReading("a scarf for no more than 9 pounds")
+        #expect(ceiling.maxPrice == 9 && ceiling.excluded.isEmpty, "a ceiling is not an exclusion")
+        #expect(ShopperRequestReader.ruleReading("a notebook for school").excluded.isEmpty)
+    }
+
+    @Test func readingsDropRepeatsExclusionsAndWordsBorrowedFromTheExamples() {
+        let card = ShopperRequestReader.parse("keywords: wedding card card card card\nmax_price: none", request: "a card for a wedding")
+        #expect(card?.keywords == "wedding card")
+        let wrap = ShopperRequestReader.parse(
+            "keywords: gift wrap dinosaur\nmax_price: 2", request: "gift wrap for a birthday, less than 2 pounds")
+        #expect(wrap == ShopperRequest(keywords: "gift wrap", maxPrice: 2, source: "model"), "no dinosaur from an example")
+        let jars = ShopperRequestReader.parse("keywords: jam making set jars", request: "a jam making set, not the jars")
+        #expect(jars?.keywords == "jam making set" && jars?.excluded == ["jars"])
+        let bag = ShopperRequestReader.parse("keywords: shopping bag that is not paper", request: "a shopping bag that is not paper")
+        #expect(bag?.keywords == "shopping bag" && bag?.excluded == ["paper"])
+        #expect(ShopperRequestReader.parse("keywords: jam-making set", request: "a jam making set")?.keywords == "jam making set")
+        // Much like an example: its related words may be used.
+        let tea = ShopperRequestReader.parse("keywords: tea cosy teapot", request: "something to keep my tea warm")
+        #expect(tea?.keywords == "tea cosy teapot")
+        // The shopper's stated ceiling wins over a reading that missed it.
+        #expect(ShopperRequestReader.parse("keywords: cushion cover", request: "cushion cover for the sofa under 7 pounds")?
+            .maxPrice == 7)
     }
 
     @Test(
@@ -211,6 +245,11 @@ struct ShopperRequestTests {
             #expect(titles.filter { $0.lowercased().contains("garden") || $0.lowercased().contains("hose")
                 || $0.lowercased().contains("shovel") || $0.lowercased().contains("lawn") || $0.lowercased().contains("seeds")
                 || $0.lowercased().contains("plants") }.count >= items.count / 2, "\(titles)")
+            // An exclusion keeps its word out of every result's title.
+            let noHose = try db.query("ASK 'something for my garden, but not a hose' LIMIT 4")
+            #expect(noHose["interpreted"]?["exclude"]?.arrayValue?.compactMap(\.stringValue) == ["hose"], "\(noHose)")
+            let kept = noHose["items"]?.arrayValue?.compactMap { $0["title"]?.stringValue } ?? []
+            #expect(!kept.isEmpty && !kept.contains { $0.lowercased().contains("hose") }, "\(kept)")
             // A user with no events who describes themselves gets results from the text model.
             _ = try db.query("UPSERT USER 'newcomer' SET about = 'I spend my weekends baking Italian pasta'")
             let picks = try db.recommend(RecommendRequest(.user("newcomer"), count: 5))

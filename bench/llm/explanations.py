@@ -195,7 +195,8 @@ if os.environ.get("EXPLAIN_ASK", "1") == "1":
     right, parts = 0, Counter()
     try:
         for request in requests:
-            response = server.ask(f"ASK '{request['text']}' LIMIT 5")
+            quoted = request["text"].replace("'", "''")  # the grammar doubles a quote inside a string
+            response = server.ask(f"ASK '{quoted}' LIMIT 5")
             answer = response.get("result", response)
             got = answer.get("interpreted", {})
             keywords = set(got.get("keywords", "").lower().replace(",", " ").split())

@@ -171,6 +171,7 @@ extension CatalogReading where Self: ~Copyable {
             "keywords": .string(answer.request.keywords), "source": .string(answer.request.source),
         ]
         if let price = answer.request.maxPrice { interpreted["max_price"] = .number(price) }
+        if !answer.request.excluded.isEmpty { interpreted["exclude"] = .array(answer.request.excluded.map { .string($0) }) }
         var items: [QueryValue] = []
         for result in answer.results {
             var members: [String: QueryValue] = [

@@ -3,11 +3,11 @@ import Foundation
 extension CatalogReading where Self: ~Copyable {
     /// Completes a ranked candidate: finds the source items behind it when the model did not say, and renders the
     /// explanation sentence from the provenance. Sentences name only items read from the catalog.
-    func explain(_ candidate: Candidate, _ resolved: ResolvedRequest) throws -> Recommendation {
+    /// `pageSources` holds, for candidates whose model named no sources, the closest sources found for the whole
+    /// page (``closestSources(for:_:)``).
+    func explain(_ candidate: Candidate, _ resolved: ResolvedRequest, pageSources: [UInt32: [UInt32]]) throws -> Recommendation {
         var sources = candidate.sources
-        if sources.isEmpty, ![.popularity, .matching, .profile].contains(candidate.reason) {
-            sources = try closestSources(to: candidate.item, resolved, model: candidate.model)
-        }
+        if sources.isEmpty { sources = pageSources[candidate.item] ?? [] }
         var provenance = Provenance(reason: candidate.reason, items: [], category: nil, neighbours: candidate.neighbours)
         provenance.filledBy = candidate.filledBy
         if case .matching(let phrase) = resolved.request.target { provenance.phrase = phrase }
@@ -46,29 +46,46 @@ extension CatalogReading where Self: ~Copyable {
             provenance: provenance, explanation: Explanation.sentence(provenance))
     }
 
-    /// The history or source items most like `item` in the model's vectors (or the content model's), best first.
-    func closestSources(to item: UInt32, _ resolved: ResolvedRequest, model name: String) throws -> [UInt32] {
+    /// For each candidate of a page whose model named no sources (and whose reason has sources at all), the history
+    /// or source items most like it in its model's vectors (or the content model's), best first. The sources'
+    /// vectors are read once per model, not once per result.
+    func closestSources(for page: [Candidate], _ resolved: ResolvedRequest) throws -> [UInt32: [UInt32]] {
+        let wanting = page.filter { $0.sources.isEmpty && ![.popularity, .matching, .profile].contains($0.reason) }
+        guard !wanting.isEmpty else { return [:] }
         let sources = sourceItems(resolved, limit: 50)
-        guard !sources.isEmpty else { return [] }
-        var spaceRecord = try model(name)
-        if spaceRecord?.space == nil || name == "blend" { spaceRecord = try model(ModelKind.content.rawValue) ?? model(ModelKind.als.rawValue) }
-        guard let spaceName = spaceRecord?.space, let space = try space(spaceName) else { return [sources[0]] }
-        let target: [Float]?
-        if resolved.returnsUsers {
-            target = try storedVector(space, .items, resolved.sourceItems[0])
-        } else {
-            target = try storedVector(space, .items, item)
+        guard !sources.isEmpty else { return [:] }
+        var result: [UInt32: [UInt32]] = [:]
+        for (name, candidates) in Dictionary(grouping: wanting, by: \.model) {
+            var spaceRecord = try model(name)
+            if spaceRecord?.space == nil || name == "blend" {
+                spaceRecord = try model(ModelKind.content.rawValue) ?? model(ModelKind.als.rawValue)
+            }
+            guard let spaceName = spaceRecord?.space, let space = try space(spaceName) else {
+                for candidate in candidates { result[candidate.item] = [sources[0]] }
+                continue
+            }
+            var sourceVectors: [(UInt32, [Float])] = []
+            for source in sources {
+                if let vector = try storedVector(space, .items, source) { sourceVectors.append((source, vector)) }
+            }
+            // Recommending users for items: every candidate is measured against the first source item.
+            let sharedTarget = try resolved.returnsUsers
+                ? resolved.sourceItems.first.flatMap { try storedVector(space, .items, $0) } : nil
+            for candidate in candidates {
+                let target = try resolved.returnsUsers ? sharedTarget : storedVector(space, .items, candidate.item)
+                guard let target, !sourceVectors.isEmpty else {
+                    result[candidate.item] = [sources[0]]
+                    continue
+                }
+                let scored = sourceVectors.map { source, vector in
+                    var dot: Float = 0
+                    for d in 0..<min(vector.count, target.count) { dot += vector[d] * target[d] }
+                    return (source, dot)
+                }
+                result[candidate.item] = scored.sorted { $0.1 > $1.1 }.prefix(6).map(\.0)
+            }
         }
-        guard let target else { return [sources[0]] }
-        var scored: [(UInt32, Float)] = []
-        for source in sources {
-            guard let vector = try storedVector(space, .items, source) else { continue }
-            var dot: Float = 0
-            for d in 0..<min(vector.count, target.count) { dot += vector[d] * target[d] }
-            scored.append((source, dot))
-        }
-        guard !scored.isEmpty else { return [sources[0]] }
-        return scored.sorted { $0.1 > $1.1 }.prefix(6).map(\.0)
+        return result
     }
 }
 

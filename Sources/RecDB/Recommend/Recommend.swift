@@ -52,9 +52,10 @@ extension CatalogReading where Self: ~Copyable {
                 return result
             }
         }
+        let pageSources = try closestSources(for: page, resolved)
         return try page.map { candidate in
             try RequestControl.checkCurrent()
-            return try explain(candidate, resolved)
+            return try explain(candidate, resolved, pageSources: pageSources)
         }
     }
 

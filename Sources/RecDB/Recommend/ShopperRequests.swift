@@ -7,9 +7,19 @@ public struct ShopperRequest: Sendable, Hashable {
     public var keywords: String
     /// A price ceiling the shopper named.
     public var maxPrice: Double?
-    /// `model` when the language model's reading was used, `fallback` when its output did not parse (the raw text
-    /// is searched instead).
+    /// `model` when the language model's reading was used, `fallback` when its output did not parse (the shopper's
+    /// words are searched instead, without the price and exclusion phrases).
     public var source: String
+    /// Words the shopper ruled out ("not paper", "without glitter"): never among the keywords, and no result's title
+    /// has one.
+    public var excluded: [String]
+
+    public init(keywords: String, maxPrice: Double?, source: String, excluded: [String] = []) {
+        self.keywords = keywords
+        self.maxPrice = maxPrice
+        self.source = source
+        self.excluded = excluded
+    }
 }
 
 /// The answer to `ASK`: the request as understood, the items found and a sentence that names only those items.
@@ -38,7 +48,7 @@ extension CatalogReading where Self: ~Copyable {
         var request = request
         var results = try search(request, count: count, inputs: inputs)
         if results.isEmpty && request.source == "model" {
-            request = ShopperRequest(keywords: asked, maxPrice: nil, source: "fallback")
+            request = ShopperRequestReader.ruleReading(asked)
             results = try search(request, count: count, inputs: inputs)
         }
         let titles = results.prefix(3).map { $0.title ?? $0.id }
@@ -54,11 +64,16 @@ extension CatalogReading where Self: ~Copyable {
     }
 
     private func search(_ request: ShopperRequest, count: Int, inputs: ModelInputs?) throws -> [Recommendation] {
-        var recommend = RecommendRequest(.matching(request.keywords), count: count)
+        // Results whose titles name an excluded word are dropped after the search, so ask for a few more.
+        var recommend = RecommendRequest(.matching(request.keywords), count: request.excluded.isEmpty ? count : count * 4)
         if let maxPrice = request.maxPrice {
             recommend.filter = .compare(attribute: "price", .lessOrEqual, .number(maxPrice))
         }
-        return try self.recommend(recommend, inputs: inputs)
+        let results = try self.recommend(recommend, inputs: inputs)
+        guard !request.excluded.isEmpty else { return results }
+        let analyzer = TextAnalyzer()
+        let excluded = Set(analyzer.words(request.excluded.joined(separator: " ")))
+        return Array(results.filter { !analyzer.words($0.title ?? "").contains(where: excluded.contains) }.prefix(count))
     }
 }
 
@@ -71,7 +86,7 @@ enum ShopperRequestReader {
         guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw RecDBError(.invalidArgument, "ASK needs the shopper's request, not an empty text")
         }
-        var request = ShopperRequest(keywords: text, maxPrice: nil, source: "fallback")
+        var request = ruleReading(text)
         if let reading = try? SharedLanguageModel.complete(system: system, examples: examples, user: text, maxTokens: 32),
             let parsed = parse(reading, request: text)
         {
@@ -89,8 +104,107 @@ enum ShopperRequestReader {
         ("birthday present for a boy who loves dinosaurs, max 20", "keywords: dinosaur toy birthday\nmax_price: 20"),
     ]
 
+    /// What the shopper's words say without the model: the price ceiling and exclusions they state, and the rest of
+    /// the words as keywords.
+    static func ruleReading(_ text: String) -> ShopperRequest {
+        let price = statedPrice(in: text)
+        let exclusions = exclusions(in: text)
+        var rest = text
+        for range in [price?.range, exclusions.range].compactMap({ $0 }).sorted(by: { $0.lowerBound > $1.lowerBound }) {
+            rest.removeSubrange(range)
+        }
+        rest = rest.trimmingCharacters(in: CharacterSet(charactersIn: " ,.;:-"))
+        return ShopperRequest(
+            keywords: rest.isEmpty ? text : rest, maxPrice: price?.value, source: "fallback", excluded: exclusions.words)
+    }
+
+    /// Lowercased words of `text` (letters, digits, apostrophes, hyphens inside a word).
+    static func words(_ text: String) -> [String] {
+        text.lowercased().split { !($0.isLetter || $0.isNumber || $0 == "'" || $0 == "-") }.map(String.init)
+    }
+
+    /// Words that start a price ceiling ("under 5 pounds", "less than £12", "max 20").
+    private static let ceilingWords = ["under", "below", "less than", "cheaper than", "max", "maximum", "up to", "at most",
+                                       "no more than", "not more than", "within"]
+    /// Words that start an exclusion ("not paper", "without glitter", "no plastic", "except the jars").
+    private static let exclusionWords: Set<String> = ["not", "without", "except", "excluding", "no"]
+    /// Words that end an exclusion's phrase.
+    private static let phraseEnds: Set<String> = ["and", "or", "but", "for", "to", "under", "below", "less", "max", "with",
+                                                  "that", "which", "please", "in", "on", "at", "than", "more"]
+    /// Words an exclusion skips ("not the jars", "not made of plastic").
+    private static let fillers: Set<String> = ["the", "a", "an", "any", "made", "of", "too", "so", "very", "one", "ones",
+                                               "those", "these", "some", "really"]
+
+    /// The price ceiling the shopper states, with the phrase that states it.
+    static func statedPrice(in text: String) -> (value: Double, range: Range<String.Index>)? {
+        let lower = text.lowercased()
+        let pattern = "(" + ceilingWords.map { NSRegularExpression.escapedPattern(for: $0) }.joined(separator: "|")
+            + ")\\s*(£|\\$|€|eur|gbp|usd)?\\s*([0-9]+(?:\\.[0-9]+)?)\\s*(pounds?|quid|dollars?|euros?|£|\\$|€)?"
+        guard let regex = try? NSRegularExpression(pattern: "\\b" + pattern, options: []),
+            let match = regex.firstMatch(in: lower, range: NSRange(lower.startIndex..., in: lower)),
+            let numberRange = Range(match.range(at: 3), in: lower), let value = Double(lower[numberRange]), value > 0,
+            let whole = Range(match.range, in: text)
+        else { return nil }
+        return (value, whole)
+    }
+
+    /// The words the shopper rules out, with the phrase that does (the first such phrase).
+    static func exclusions(in text: String) -> (words: [String], range: Range<String.Index>?) {
+        var tokens: [(word: String, range: Range<String.Index>)] = []
+        var index = text.startIndex
+        while index < text.endIndex {
+            guard text[index].isLetter || text[index].isNumber else {
+                index = text.index(after: index)
+                continue
+            }
+            var end = index
+            while end < text.endIndex, text[end].isLetter || text[end].isNumber || text[end] == "'" || text[end] == "-" {
+                end = text.index(after: end)
+            }
+            tokens.append((text[index..<end].lowercased(), index..<end))
+            index = end
+        }
+        for (position, token) in tokens.enumerated() where exclusionWords.contains(token.word) {
+            var words: [String] = []
+            var last = token.range
+            for next in tokens[(position + 1)...] {
+                // A comma, full stop or semicolon between words ends the phrase.
+                if text[last.upperBound..<next.range.lowerBound].contains(where: { ",.;:!?".contains($0) }) { break }
+                if phraseEnds.contains(next.word) || exclusionWords.contains(next.word) { break }
+                last = next.range
+                if fillers.contains(next.word) { continue }
+                words.append(next.word)
+                if words.count == 3 { break }
+            }
+            // "no more than 5" is a price, "not" alone is nothing.
+            guard !words.isEmpty, !words.allSatisfy({ Double($0) != nil }) else { continue }
+            // The phrase starts at "but"/"and" when one leads into it ("tea lights but not the glass holders").
+            var start = token.range.lowerBound
+            if position > 0, ["but", "and"].contains(tokens[position - 1].word) { start = tokens[position - 1].range.lowerBound }
+            return (words, start..<last.upperBound)
+        }
+        return ([], nil)
+    }
+
+    /// Words that only link others ("a bag that is not paper"): never keywords on their own.
+    private static let linkWords: Set<String> = exclusionWords.union(["that", "is", "are", "which", "but"])
+
+    /// Words a reading of `request` may not borrow from the worked examples: those of each example's reading that
+    /// the shopper did not write, unless the request is much like that example's (two content words in common).
+    static func borrowedExampleWords(for request: String) -> Set<String> {
+        let analyzer = TextAnalyzer()
+        let asked = Set(analyzer.words(request))
+        var barred = Set<String>()
+        for (exampleRequest, reading) in examples where asked.intersection(analyzer.words(exampleRequest)).count < 2 {
+            barred.formUnion(words(reading).filter { !asked.contains(TextAnalyzer.stem($0)) })
+        }
+        return barred
+    }
+
     /// The request the model's `output` describes, or nil when it does not parse. A price counts only when the
-    /// shopper's own text contains that number (the model may not invent one).
+    /// shopper's own text contains that number (the model may not invent one); a price or exclusion the shopper's
+    /// words state plainly wins over the model's reading. Keywords are each written once, at most eight, without
+    /// excluded words or words borrowed from the worked examples.
     static func parse(_ output: String, request: String) -> ShopperRequest? {
         var keywords: String?
         var maxPrice: Double?
@@ -111,7 +225,22 @@ enum ShopperRequestReader {
         // Grounded: at least one keyword comes from the shopper's own words (the model may add related ones).
         let asked = Set(TextAnalyzer().words(request))
         guard TextAnalyzer().words(keywords).contains(where: asked.contains) else { return nil }
-        return ShopperRequest(keywords: keywords, maxPrice: maxPrice, source: "model")
+        let rules = ruleReading(request)
+        let analyzer = TextAnalyzer()
+        let excluded = Set(analyzer.words(rules.excluded.joined(separator: " ")))
+        let barred = borrowedExampleWords(for: request)
+        var kept: [String] = []
+        // Words, not hyphenated compounds: "jam-making set" searches as "jam making set".
+        let keywordWords = words(keywords).flatMap { $0.split(separator: "-").map(String.init) }
+        for word in keywordWords where !kept.contains(word) && !barred.contains(word) && !linkWords.contains(word) {
+            if analyzer.words(word).contains(where: excluded.contains) { continue }
+            kept.append(word)
+            if kept.count == 8 { break }
+        }
+        guard !kept.isEmpty else { return nil }
+        return ShopperRequest(
+            keywords: kept.joined(separator: " "), maxPrice: rules.maxPrice ?? maxPrice, source: "model",
+            excluded: rules.excluded)
     }
 }
 

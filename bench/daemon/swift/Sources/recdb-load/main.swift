@@ -91,10 +91,8 @@ func jsonString(_ text: String) -> String {
     return out + "\""
 }
 
-/// Sends one request as the wire protocol's JSON envelope and checks that the answer is the success line of this
-/// request id, without decoding its result: Foundation's JSON cost the load generator more CPU than recd spent on
-/// the request, on the same two cores. (`querySync`, which decodes, is what the schema tests use.)
-func call(_ connection: RecClient, id: Int, _ text: String, _ parameters: [String: Any]) throws {
+/// One request as the wire protocol's JSON envelope (no newline).
+func requestLine(id: Int, _ text: String, _ parameters: [String: Any]) -> String {
     var line = "{\"id\":\(id),\"q\":" + jsonString(text)
     if !parameters.isEmpty {
         let members = parameters.map { key, value in
@@ -102,11 +100,24 @@ func call(_ connection: RecClient, id: Int, _ text: String, _ parameters: [Strin
         }
         line += ",\"params\":{" + members.joined(separator: ",") + "}"
     }
-    let answer = try connection.exchange(line + "}")
+    return line + "}"
+}
+
+/// Sends one request as the wire protocol's JSON envelope and checks that the answer is the success line of this
+/// request id, without decoding its result: Foundation's JSON cost the load generator more CPU than recd spent on
+/// the request, on the same two cores. (`querySync`, which decodes, is what the schema tests use.)
+func call(_ connection: RecClient, id: Int, _ text: String, _ parameters: [String: Any]) throws {
+    let answer = try connection.exchange(requestLine(id: id, text, parameters))
     guard answer.hasPrefix("{\"id\":\(id),\"ok\":true") else {
         throw RecDBError(.badResponse, String(answer.prefix(200)))
     }
 }
+
+/// A thread per client connection, blocking on its socket, by default; `LOAD_DRIVER=select`: one thread drives every
+/// connection of a phase (`runMultiplexed`, as wrk does). Measured side by side (README, *Daemon benchmark*), the
+/// select driver leaves recd more CPU (higher saturated throughput) but not a shorter tail, and its paced sends
+/// bunch up when its one thread waits for a core, so the thread per client stays the yardstick.
+let threadPerClient = ProcessInfo.processInfo.environment["LOAD_DRIVER"] != "select"
 
 /// `clients` connections for `seconds`; each sends `make(n)` in a closed loop, or paced at `rate` requests per
 /// second per client (latency then counts from the scheduled send time, so a stall is not hidden).
@@ -119,7 +130,13 @@ func run(
     let cpuBefore = cpuSeconds(recdPID)
     let group = DispatchGroup()
     let start = now() + 0.2
-    for client in 0..<clients {
+    if !threadPerClient {
+        let result = runMultiplexed(
+            socket: socket, clients: clients, seconds: seconds, rate: rate, traced: dumpPath != nil, make)
+        samples.add(result.latencies, errors: result.errors, reads: result.reads)
+        if let dumpPath { samples.dump(result.trace, to: dumpPath + "." + String(name.map { $0.isLetter || $0.isNumber ? $0 : "_" })) }
+    }
+    for client in 0..<(threadPerClient ? clients : 0) {
         let thread = Thread {
             defer { group.leave() }
             guard let connection = try? RecClient(socketPath: socket) else { return samples.add([], errors: 1) }

@@ -83,7 +83,7 @@ enum ClaimLexicon {
         suits suit perfect great nice ideal lovely good best natural choice pick option idea addition companion \
         choose close who
         similar alike style design item items product piece set collection range right now time worth next step \
-        recommended recommend suggest suggests think sure
+        recommended recommend suggest suggests think sure look
         """.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
 
     /// Capitalised words a sentence may open with (their lowercase form is checked like any other word).

@@ -77,6 +77,8 @@ public final class ExplanationGenerator: Sendable {
         var forcedSpans = ProcessInfo.processInfo.environment["RECDB_EXPLAIN_FORCED_SPANS"] != "0"
         var forcedRuns = ProcessInfo.processInfo.environment["RECDB_EXPLAIN_FORCED_RUNS"] != "0"
         var queueLimit = 2
+        var grammar = ExplanationGrammarKind(rawValue: ProcessInfo.processInfo.environment["RECDB_EXPLAIN_GRAMMAR"] ?? "")
+            ?? .phrases
         var deadlineSeconds = Double(ProcessInfo.processInfo.environment["RECDB_EXPLAIN_DEADLINE"] ?? "") ?? 3.0
     }
 
@@ -103,6 +105,12 @@ public final class ExplanationGenerator: Sendable {
         get { settings.withLock { $0.forcedRuns } }
         set { settings.withLock { $0.forcedRuns = newValue } }
     }
+    /// Which grammar the model writes under: `phrases` (default; ``ExplanationPhrases``) or `words`
+    /// (``ExplanationGrammar``), or `RECDB_EXPLAIN_GRAMMAR`.
+    public var grammarKind: ExplanationGrammarKind {
+        get { settings.withLock { $0.grammar } }
+        set { settings.withLock { $0.grammar = newValue } }
+    }
     /// Pages that may wait for the model while another is generated; further pages get templates (`busy`).
     public var queueLimit: Int {
         get { settings.withLock { $0.queueLimit } }
@@ -124,8 +132,8 @@ public final class ExplanationGenerator: Sendable {
     /// target for the cache key. Throws `notFound` when the model is not installed.
     public func explain(_ results: inout [Recommendation], context: String) throws -> Report {
         let started = Date()
-        let (tone, maxTokens, queueLimit, deadlineSeconds, forcedSpans, forcedRuns) = settings.withLock {
-            ($0.tone, $0.maxTokens, $0.queueLimit, $0.deadlineSeconds, $0.forcedSpans, $0.forcedRuns)
+        let (tone, maxTokens, queueLimit, deadlineSeconds, forcedSpans, forcedRuns, grammarKind) = settings.withLock {
+            ($0.tone, $0.maxTokens, $0.queueLimit, $0.deadlineSeconds, $0.forcedSpans, $0.forcedRuns, $0.grammar)
         }
         var report = Report()
         var pending: [(index: Int, key: String, facts: ExplanationFacts)] = []
@@ -135,7 +143,7 @@ public final class ExplanationGenerator: Sendable {
                 report.skipped += 1
                 continue
             }
-            let key = "\(tone.rawValue)|\(context)|\(result.id)|\(facts.hashValue)"
+            let key = "\(grammarKind.rawValue)|\(tone.rawValue)|\(context)|\(result.id)|\(facts.hashValue)"
             if let cached = cache.withLock({ $0[key] }) {
                 report.cached += 1
                 if let sentence = cached.sentence {
@@ -174,8 +182,8 @@ public final class ExplanationGenerator: Sendable {
                 }
                 var timing = Timing()
                 let sentences = try Self.write(
-                    factsList, tone: tone, maxTokens: maxTokens, forced: (forcedSpans, forcedRuns), grammar: rules,
-                    model: model, timing: &timing
+                    factsList, tone: tone, maxTokens: maxTokens, forced: (forcedSpans, forcedRuns),
+                    grammar: grammarKind == .words ? rules : nil, model: model, timing: &timing
                 ) {
                     RequestControl.currentShouldStop || Date() >= deadline
                 }
@@ -228,17 +236,60 @@ public final class ExplanationGenerator: Sendable {
         var promptTokens = 0, generatedTokens = 0, decodeSteps = 0
     }
 
-    /// The sentences for `facts`, decoded together under the grammar, placeholders filled.
+    /// Tokens of the phrase grammar's pieces, kept for the process.
+    private static let phraseTokens = PhraseTokens()
+
+    /// One sentence being decoded, under either grammar.
+    private enum Decoding {
+        case words(GuidedSentence)
+        case phrases(PhraseSentence)
+
+        mutating func next(_ logits: UnsafeMutablePointer<Float>, usedOpeners: inout Set<Int32>) -> GuidedToken {
+            switch self {
+            case .words(var sentence):
+                defer { self = .words(sentence) }
+                return sentence.next(logits, usedOpeners: &usedOpeners)
+            case .phrases(var sentence):
+                defer { self = .phrases(sentence) }
+                return sentence.next(logits, usedOpeners: &usedOpeners)
+            }
+        }
+    }
+
+    /// The sentences for `facts`, decoded together under the word grammar when given, else the phrase grammar;
+    /// placeholders filled.
     private static func write(
         _ facts: [ExplanationFacts], tone: ExplanationTone, maxTokens: Int, forced: (spans: Bool, runs: Bool),
-        grammar: ExplanationGrammar,
+        grammar: ExplanationGrammar?,
         model: any GuidedLanguageModel, timing: inout Timing, shouldStop: () -> Bool
     ) throws -> [String] {
         let prefix = model.tokens(of: ExplanationPrompts.prefix(tone), special: true)
         let suffixes = facts.map { model.tokens(of: ExplanationPrompts.suffix($0), special: true) }
-        var sentences = facts.map {
-            GuidedSentence(
-                grammar: grammar, facts: $0, maxTokens: maxTokens, forcedSpans: forced.spans, forcedRuns: forced.runs)
+        var sentences: [Decoding]
+        let vocabulary: [Int32]
+        var tokenBudget = maxTokens
+        if let grammar {
+            sentences = facts.map {
+                .words(GuidedSentence(
+                    grammar: grammar, facts: $0, maxTokens: maxTokens, forcedSpans: forced.spans, forcedRuns: forced.runs))
+            }
+            vocabulary = grammar.vocabulary
+        } else {
+            let page = PageChoices()
+            let period = phraseTokens.tokens(of: ["."]) { model.tokens(of: $0, special: false) }
+            let candidates = facts.map { facts in
+                let written = ExplanationPhrases.sentences(for: facts, tone: tone).map { sentence in
+                    phraseTokens.tokens(of: sentence) { model.tokens(of: $0, special: false) }
+                }
+                // No shape cites a fact: a bare full stop, which the check refuses as citing none.
+                return written.isEmpty ? [period] : written
+            }
+            tokenBudget = candidates.joined().map(\.count).max() ?? maxTokens
+            vocabulary = Set(candidates.joined().joined()).sorted()
+            let placeholderStart = model.tokens(of: "[ITEM]", special: false).first
+            sentences = candidates.map {
+                .phrases(PhraseSentence(candidates: $0, page: page, placeholderStart: placeholderStart))
+            }
         }
         var usedOpeners = Set<Int32>()
         let started = DispatchTime.now().uptimeNanoseconds
@@ -246,7 +297,7 @@ public final class ExplanationGenerator: Sendable {
         var lastSequence = Int.max
         timing.promptTokens = Set(suffixes).reduce(0) { $0 + $1.count }
         let outputs = try model.generateGuidedBatch(
-            prefix: prefix, suffixes: suffixes, maxTokens: maxTokens, vocabulary: grammar.vocabulary,
+            prefix: prefix, suffixes: suffixes, maxTokens: tokenBudget, vocabulary: vocabulary,
             shouldStop: shouldStop
         ) { sequence, logits in
             if firstChoice == nil { firstChoice = DispatchTime.now().uptimeNanoseconds }

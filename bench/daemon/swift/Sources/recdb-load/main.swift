@@ -66,12 +66,20 @@ final class Samples: @unchecked Sendable {
 }
 
 // 1. In process, one thread, the same statement through the query language.
-let db = try RecDatabase.open(at: folder)
+/// Stops with the error named (a shop written by a newer format than this build, a missing folder) instead of the
+/// signal an uncaught top-level error raises.
+func orExit<T>(_ what: String, _ body: () throws -> T) -> T {
+    do { return try body() } catch {
+        log("recdb-load: \(what): \(error) (rebuild bench/daemon/swift beside the recd that wrote the shop)")
+        exit(1)
+    }
+}
+let db = orExit("opening \(folder)") { try RecDatabase.open(at: folder) }
 var inProcess: [Double] = []
 let inProcessCount = Int(ProcessInfo.processInfo.environment["LOAD_IN_PROCESS"] ?? "") ?? 3000
 for i in 0..<(wanted("recommend") ? inProcessCount : 0) {
     let started = now()
-    _ = try db.query(query, parameters: ["u": .string("u\((i * 7919) % users)")])
+    _ = orExit("the in-process query") { try db.query(query, parameters: ["u": .string("u\((i * 7919) % users)")]) }
     if i >= 200 { inProcess.append((now() - started) * 1000) }
 }
 log(String(format: "in process: p50 %.3f ms, p99 %.3f ms", percentile(inProcess, 0.5), percentile(inProcess, 0.99)))
@@ -303,4 +311,4 @@ let result: [String: Any] = [
     "errors": saturated.samples.errors + paced.samples.errors + events.samples.errors + mixedSaturated.samples.errors
         + mixedPaced.samples.errors + hostile.probe.errors + (underGenerated?.probe.errors ?? 0),
 ]
-print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+print(String(decoding: orExit("the summary") { try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]) }, as: UTF8.self))

@@ -151,12 +151,15 @@ struct SASRecTests {
         p.finalPass = true
         p.seed = 7
         p.epochs = 3
+        p.attentionDropout = 0.3
+        p.cosineDecay = true
         let spec = ModelSpec.sasrec(p)
         #expect(StoredSASRec(parameterTable: StoredSASRec(p).parameterTable) == StoredSASRec(p))
         try TemporaryDirectory.with { folder in
             let db = try Self.makeDatabase(folder)
             let record = try db.refresh(spec, threads: 1).record
             #expect(record.parameters["max_length"] == 10 && record.parameters["final_pass"] == 1)
+            #expect(record.parameters["attention_dropout"] == 0.3 && record.parameters["cosine_decay"] == 1)
             #expect(ModelSpec(record: record) == spec)
             #expect(try ModelSpec.named("sasrec").kind == .sasrec)
         }
@@ -167,6 +170,9 @@ struct SASRecTests {
             let db = try Self.makeDatabase(folder)
             var wrong = Self.small
             wrong.heads = 3
+            expectRecDBError(.invalidArgument) { try db.refresh(.sasrec(wrong), threads: 1) }
+            wrong = Self.small
+            wrong.attentionDropout = 1
             expectRecDBError(.invalidArgument) { try db.refresh(.sasrec(wrong), threads: 1) }
             wrong = Self.small
             wrong.maxLength = 100_000

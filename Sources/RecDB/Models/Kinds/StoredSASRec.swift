@@ -28,7 +28,8 @@ struct StoredSASRec: StoredModel {
             .count("epochs", \.parameters.epochs), .float("learning_rate", \.parameters.learningRate),
             .count("batch_size", \.parameters.batchSize), .float("weight_decay", \.parameters.weightDecay),
             .count("patience", \.parameters.patience), .flag("final_pass", \.parameters.finalPass),
-            .seed("seed", \.parameters.seed),
+            .seed("seed", \.parameters.seed), .float("attention_dropout", \.parameters.attentionDropout),
+            .flag("cosine_decay", \.parameters.cosineDecay),
         ]
     }
 

@@ -14,6 +14,7 @@ public struct ShopperRequest: Sendable, Hashable {
     /// has one.
     public var excluded: [String]
 
+    /// A request as read: keywords, an optional price ceiling, where the reading came from, excluded words.
     public init(keywords: String, maxPrice: Double?, source: String, excluded: [String] = []) {
         self.keywords = keywords
         self.maxPrice = maxPrice

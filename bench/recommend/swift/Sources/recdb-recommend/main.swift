@@ -7,7 +7,8 @@
 //   recdb-recommend DB_FOLDER [ITEMS] [USERS] [QUERIES]
 //
 // Environment: RECOMMEND_SHAPES=9,10 runs only those shapes (1-based); RECOMMEND_REFRESH=itemknn retrains the listed
-// models of an existing shop first (to measure a new storage layout on the same data).
+// models of an existing shop first (to measure a new storage layout on the same data); RECOMMEND_SASREC_DIMENSION=128
+// trains SASRec at that width (default 64).
 import Foundation
 import RecDB
 import RecML
@@ -89,7 +90,11 @@ if ready, let names = ProcessInfo.processInfo.environment["RECOMMEND_REFRESH"] {
 // SASRec serves users with 50-event histories (`h0`…`h499`, a favourite category each): written and trained once,
 // on the whole shop's events, with few epochs (latency does not depend on how well it is trained).
 let historyUsers = 500
-if try db.model("sasrec") == nil {
+/// `RECOMMEND_SASREC_DIMENSION=128` trains (or retrains) SASRec at that width: the accuracy setting of the Sports
+/// search (README, *Sixth run*) costs more per request than the default 64.
+let sasrecDimension = Int(ProcessInfo.processInfo.environment["RECOMMEND_SASREC_DIMENSION"] ?? "") ?? 64
+let storedSASRec = try db.model("sasrec")
+if storedSASRec == nil {
     let perCategory = itemCount / 50
     try db.write { w in
         for h in 0..<historyUsers {
@@ -103,9 +108,12 @@ if try db.model("sasrec") == nil {
             }
         }
     }
+}
+if storedSASRec == nil || storedSASRec?.parameters["dimension"] != Double(sasrecDimension) {
     var sasrec = SASRecModel.Parameters()
     sasrec.epochs = 2
     sasrec.patience = 1
+    sasrec.dimension = sasrecDimension
     let started = Date()
     try db.refresh(.sasrec(sasrec)) { log($0) }
     log(String(format: "trained sasrec in %.1f s", Date().timeIntervalSince(started)))

@@ -21,6 +21,14 @@ public enum Parallel {
         openblas_set_num_threads(Int32(n))
     }
 
+    /// Puts OpenBLAS back at this count (1 unless a training run set more; OpenBLAS itself starts with one thread per
+    /// core). Request-time products, such as SASRec's encode, are small: a second BLAS thread only waits for a core
+    /// that other requests need (at width 128 it made the latency bench's p99 up to ten times worse under load).
+    /// RecDB calls it when a database opens and after each training run that changed it.
+    public static func applyThreadCount() {
+        openblas_set_num_threads(Int32(threadCount))
+    }
+
     /// Runs `body` over `0..<count` split into contiguous ranges, concurrently when `work` is large enough and more
     /// than one thread is allowed. Each index is processed exactly once; `body` must write disjoint outputs.
     static func forEachRange(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {

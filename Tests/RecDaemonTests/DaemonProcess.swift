@@ -34,7 +34,7 @@ final class Daemon: @unchecked Sendable {
         socket = folder + "/s.sock"
         try Self.makeShop(at: database, trained: trained)
         log = URL(fileURLWithPath: folder + "/recd.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let recd = try #require(Self.executable, "recd was not found beside the test bundle")
         if let first = launcher.first {
             process.executableURL = URL(fileURLWithPath: first)

@@ -1,4 +1,5 @@
 import Foundation
+import RecNeural
 
 /// A RecDB database: the catalog of items, users, events and sessions in one LMDB environment.
 ///
@@ -68,6 +69,8 @@ public final class RecDatabase: Sendable {
             throw RecDBError(.notFound, "no RecDB database here; create one with `recctl init`", location: path)
         }
         let env = try Environment.open(at: path, options: storage)
+        // Serving's matrix products run on the calling thread (see `Parallel.applyThreadCount`).
+        Parallel.applyThreadCount()
         return try RecDatabase(environment: env, create: create, options: options)
     }
 

@@ -189,11 +189,11 @@ extension RecDatabase {
                         if let codeBuffer { UnsafeRawPointer(codeBuffer + c * vectorBytes) } else {
                             UnsafeRawPointer(builder.vectors + c * chunk * space.dimension)
                         }
-                    try vectorKey.withUnsafeBytes { key in
+                    _ = try vectorKey.withUnsafeBytes { key in
                         try vectorSchema.ann.putRaw(
                             key: key, value: UnsafeRawBufferPointer(start: vectorStart, count: vectorBytes), in: &txn)
                     }
-                    try linkKey.withUnsafeBytes { key in
+                    _ = try linkKey.withUnsafeBytes { key in
                         try vectorSchema.ann.putRaw(
                             key: key,
                             value: UnsafeRawBufferPointer(start: builder.level0 + c * chunk * builder.level0Slots, count: linkBytes),

@@ -213,7 +213,7 @@ extension CatalogWriter {
             guard ok else { throw RecDBError(.invalidArgument, "vector of \(owner) is zero; cosine needs a direction") }
         }
         var txn = WriteTransaction(continuing: handle)
-        try vector.withUnsafeBytes { bytes in
+        _ = try vector.withUnsafeBytes { bytes in
             try VectorKeys.node(space.id, kind, node).withUnsafeBytes { key in
                 try vectorSchema.vectors.putRaw(key: key, value: bytes, in: &txn)
             }

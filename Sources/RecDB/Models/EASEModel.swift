@@ -1,6 +1,7 @@
 import COpenBLAS
 import Dispatch
 import Foundation
+import RecNeural
 import RecKernels
 
 /// EASE (Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019): an item-to-item weight matrix in
@@ -133,6 +134,7 @@ public struct EASEModel: Recommender {
         for i in 0..<n { g[i * n + i] += lambda }
         progress?(0.05)
         openblas_set_num_threads(Int32(max(1, threads)))
+        defer { Parallel.applyThreadCount() }
         var size = Int32(n), leading = Int32(n), info: Int32 = 0
         var lower: CChar = 76  // "L": column-major lower, the row-major upper triangle
         spotrf_(&lower, &size, g.baseAddress!, &leading, &info, 1)

@@ -76,7 +76,7 @@ package struct GenerationWriter {
     /// Writes one value of a part.
     package func writeValue(_ part: ModelPart, index: UInt32 = 0, _ bytes: [UInt8]) throws {
         let key = ModelSchema.dataKey(model, generation, part, index: index)
-        try database.environment.write { txn in try database.modelSchema.data.put(key, bytes, in: &txn) }
+        _ = try database.environment.write { txn in try database.modelSchema.data.put(key, bytes, in: &txn) }
     }
 
     /// Writes a float part, ``ModelSchema/floatsPerValue`` floats per value (the last holds the rest).

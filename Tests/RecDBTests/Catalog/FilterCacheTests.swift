@@ -67,11 +67,11 @@ struct FilterCacheTests {
     @Test func theChangeLogIsPrunedAndAFilterOlderThanItIsEvaluatedAfresh() throws {
         try TemporaryDirectory.with { folder in
             let db = try folder.createDatabase()
-            try db.write { w in try w.upsertItem("a", attributes: ["price": .number(5)]) }
+            _ = try db.write { w in try w.upsertItem("a", attributes: ["price": .number(5)]) }
             let predicate = ItemPredicate.compare(attribute: "price", .less, .number(10))
             try db.read { r in _ = try r.cachedItems(matching: predicate) }
             for i in 0..<(Int(CatalogWriter.itemChangeHistory) + 100) {
-                try db.write { w in try w.upsertItem("a", attributes: ["price": .number(Double(i % 20))]) }
+                _ = try db.write { w in try w.upsertItem("a", attributes: ["price": .number(Double(i % 20))]) }
             }
             try db.read { r throws in
                 #expect(try r.schema.itemChanges.count(in: r.txn) <= Int(CatalogWriter.itemChangeHistory) + 64)

@@ -117,7 +117,11 @@ enum FaithfulnessCheck {
     static func check(_ sentence: String, facts: ExplanationFacts) -> Verdict {
         var verdict = Verdict()
         // Fact values, longest first, so that a title containing another value is taken whole.
-        let values = facts.slots.map { ($0.value.lowercased(), $0.key) }.sorted { $0.0.count > $1.0.count }
+        // A value's closing full stop may have been dropped before punctuation (see `ExplanationGenerator.fill`).
+        let values = facts.slots.flatMap { slot, value in
+            value.hasSuffix(".") && value.count > 1
+                ? [(value.lowercased(), slot), (String(value.dropLast()).lowercased(), slot)] : [(value.lowercased(), slot)]
+        }.sorted { $0.0.count > $1.0.count }
         // Fact values first (titles may hold commas, digits and capitals), then the statements around them.
         var text = " " + sentence.lowercased() + " "
         for (value, slot) in values where !value.isEmpty {

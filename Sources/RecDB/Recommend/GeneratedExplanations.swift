@@ -314,10 +314,19 @@ public final class ExplanationGenerator: Sendable {
         }
     }
 
-    /// `text` with each placeholder replaced by its fact's value.
+    /// `text` with each placeholder replaced by its fact's value (a value's own closing full stop is dropped before
+    /// the sentence's comma or full stop: "… WHITE HEART., …" reads "… WHITE HEART, …").
     static func fill(_ text: String, facts: ExplanationFacts) -> String {
         var sentence = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        for (slot, value) in facts.slots { sentence = sentence.replacingOccurrences(of: slot.marker, with: value) }
+        for (slot, value) in facts.slots {
+            if value.hasSuffix("."), value.count > 1 {
+                let bare = String(value.dropLast())
+                for mark in [".", ","] {
+                    sentence = sentence.replacingOccurrences(of: slot.marker + mark, with: bare + mark)
+                }
+            }
+            sentence = sentence.replacingOccurrences(of: slot.marker, with: value)
+        }
         return sentence
     }
 

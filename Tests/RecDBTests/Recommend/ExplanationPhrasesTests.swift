@@ -55,6 +55,17 @@ struct ExplanationPhrasesTests {
         #expect(openings.count >= 8, "\(openings)")
     }
 
+    @Test func aTitleEndingInAFullStopIsNotDoubled() {
+        var facts = ExplanationFacts(kind: .collaborative, item: "GREY HEART HOT WATER BOTTLE")
+        facts.source = .init(id: "1", name: "RED WOOLLY HOTTIE WHITE HEART.", event: "purchase", daysAgo: nil,
+                             isLatest: false)
+        let end = ExplanationGenerator.fill("[ITEM] could be a good next pick, since you bought [SOURCE].", facts: facts)
+        #expect(end == "GREY HEART HOT WATER BOTTLE could be a good next pick, since you bought RED WOOLLY HOTTIE WHITE HEART.")
+        let middle = ExplanationGenerator.fill("Since you bought [SOURCE], you may like [ITEM] too.", facts: facts)
+        #expect(middle == "Since you bought RED WOOLLY HOTTIE WHITE HEART, you may like GREY HEART HOT WATER BOTTLE too.")
+        #expect(FaithfulnessCheck.check(end, facts: facts).accepted && FaithfulnessCheck.check(middle, facts: facts).accepted)
+    }
+
     @Test func popularityWithNothingToCiteHasNoSentence() {
         #expect(ExplanationPhrases.sentences(for: ExplanationFacts(kind: .popularity, item: "BOWL"), tone: .friendly).isEmpty)
     }

@@ -107,7 +107,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RecDaemonTests",
-            dependencies: ["RecClient", "RecDaemon", "RecDB", "RecText", "RecML", "RecTestSupport"]
+            dependencies: [
+                "RecClient", "RecDaemon", "RecDB", "RecText", "RecML", "RecTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "RecReplicationTests",

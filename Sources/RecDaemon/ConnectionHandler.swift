@@ -31,6 +31,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var pendingWrite: EventLoopFuture<QueryValue>?
     /// The latest write's hand-over to the writer (after its text is encoded): the next write is handed over after it.
     private var lastSubmission: EventLoopFuture<Void>?
+    /// Since when (uptime nanoseconds) the client has had no answer owed: it connected or got its last one. Light
+    /// reads are served in order of how long their client has waited (``InlineReadQueue``).
+    private var idleSince = DispatchTime.now().uptimeNanoseconds
 
     init(server: ServerContext) {
         self.server = server
@@ -73,8 +76,10 @@ final class ConnectionHandler: ChannelInboundHandler {
             // The last line had no newline and the client is gone: a fragment of a request, never run.
             return
         }
-        let sequence = begin()
         let started = DispatchTime.now().uptimeNanoseconds
+        // A request pipelined behind others has waited since it was read; the first one since the last answer.
+        let waitingSince = nextSequence == nextToWrite ? idleSince : started
+        let sequence = begin()
         guard server.requestStarted() else {
             let failure = RecDBError(.shuttingDown, "the server is shutting down")
             return complete(sequence, Wire.failure(id: "null", failure), context: context)
@@ -101,7 +106,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         let control = RequestControl(timeout: server.policy.readDeadline)
         running[sequence] = control
-        let result = run(request, control: control, eventLoop: context.eventLoop, started: started)
+        let result = run(
+            request, control: control, eventLoop: context.eventLoop, started: started, waitingSince: waitingSince)
         // `result` completes on this channel's event loop, where the handler and its context live.
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
         result.whenComplete { outcome in
@@ -134,7 +140,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Prepares, authorises and runs one request on the lane its kind and cost call for.
     private func run(
-        _ request: Wire.Request, control: RequestControl, eventLoop: EventLoop, started: UInt64
+        _ request: Wire.Request, control: RequestControl, eventLoop: EventLoop, started: UInt64, waitingSince: UInt64
     ) -> EventLoopFuture<QueryValue> {
         let server = self.server
         let role = self.role
@@ -162,7 +168,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         return prepared.flatMap { statement -> EventLoopFuture<QueryValue> in
             let answer = handler.value.dispatch(
                 statement, query: query, parameters: parameters, minSequence: minSequence, role: role,
-                control: control, eventLoop: eventLoop)
+                control: control, eventLoop: eventLoop, waitingSince: waitingSince)
             answer.whenComplete { outcome in
                 let nanoseconds = DispatchTime.now().uptimeNanoseconds - started
                 let failed = if case .failure = outcome { true } else { false }
@@ -177,7 +183,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// with `minSequence` waits until this node has applied that stream sequence.
     private func dispatch(
         _ statement: Statement, query: String, parameters: [String: QueryValue], minSequence: UInt64?, role: Role,
-        control: RequestControl, eventLoop: EventLoop
+        control: RequestControl, eventLoop: EventLoop, waitingSince: UInt64
     ) -> EventLoopFuture<QueryValue> {
         let server = self.server
         let handler = NIOLoopBound(self, eventLoop: eventLoop)
@@ -194,7 +200,10 @@ final class ConnectionHandler: ChannelInboundHandler {
                 let applied = replica.waitForSequence(sequence, deadline: server.policy.readDeadline, on: eventLoop)
                 before = before.map { $0.flatMap { applied } } ?? applied
             }
-            guard let before else { return Self.read(statement, control: control, server: server, eventLoop: eventLoop) }
+            guard let before else {
+                return Self.read(
+                    statement, control: control, server: server, eventLoop: eventLoop, waitingSince: waitingSince)
+            }
             return before.flatMap { Self.read(statement, control: control, server: server, eventLoop: eventLoop) }
         case .write where server.replica != nil, .admin where server.replica != nil && statement.isRefresh:
             // Replicated: published to the log in this connection's order, answered once acknowledged and applied
@@ -255,9 +264,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// A light read inline on the event loop (or on the reader pool), or on the heavy lane when it may take long
-    /// (answered `busy` when that is full). The HTTP side's queries run here too.
+    /// (answered `busy` when that is full). The HTTP side's queries run here too. Inline reads asked on their event
+    /// loop run after its I/O, longest-waiting client first (`waitingSince`, uptime nanoseconds; now when nil).
     static func read(
-        _ statement: Statement, control: RequestControl, server: ServerContext, eventLoop: EventLoop
+        _ statement: Statement, control: RequestControl, server: ServerContext, eventLoop: EventLoop,
+        waitingSince: UInt64? = nil
     ) -> EventLoopFuture<QueryValue> {
         server.track(control)
         let work: EventLoopFuture<QueryValue>
@@ -274,8 +285,21 @@ final class ConnectionHandler: ChannelInboundHandler {
                 defer { server.leaveHeavyLane() }
                 return try server.database.execute(statement, control: control)
             }
+        } else if server.policy.lightReads == .inline, eventLoop.inEventLoop {
+            // On this event loop, after its I/O, oldest first: the answer is written without a hop to another
+            // thread and back.
+            let promise = eventLoop.makePromise(of: QueryValue.self)
+            let since = waitingSince ?? DispatchTime.now().uptimeNanoseconds
+            InlineReadQueue.current(on: eventLoop).enqueue(waitingSince: since) {
+                do {
+                    promise.succeed(try server.database.execute(statement, control: control))
+                } catch {
+                    promise.fail(error)
+                }
+            }
+            work = promise.futureResult
         } else if server.policy.lightReads == .inline {
-            // On this event loop, at once: the answer is written without a hop to another thread and back.
+            // Asked off the event loop (the HTTP side): run here, at once.
             do {
                 work = eventLoop.makeSucceededFuture(try server.database.execute(statement, control: control))
             } catch {
@@ -306,6 +330,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             wrote = true
         }
         if wrote { context.flush() }
+        if nextToWrite == nextSequence { idleSince = DispatchTime.now().uptimeNanoseconds }
         applyBackpressure(context: context)
         closeIfDone(context: context)
     }

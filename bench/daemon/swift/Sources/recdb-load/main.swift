@@ -81,8 +81,11 @@ for i in 0..<(wanted("recommend") ? inProcessCount : 0) {
     let started = now()
     _ = orExit("the in-process query") { try db.query(query, parameters: ["u": .string("u\((i * 7919) % users)")]) }
     if i >= 200 { inProcess.append((now() - started) * 1000) }
+    if i >= 200, inProcess.last! > 0.8, ProcessInfo.processInfo.environment["LOAD_SLOW"] != nil { log("slow u\((i * 7919) % users) \(inProcess.last!)") }
 }
-log(String(format: "in process: p50 %.3f ms, p99 %.3f ms", percentile(inProcess, 0.5), percentile(inProcess, 0.99)))
+log(String(
+    format: "in process: p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms", percentile(inProcess, 0.5),
+    percentile(inProcess, 0.99), percentile(inProcess, 0.999), inProcess.max() ?? 0))
 
 /// `text` as a JSON string literal.
 func jsonString(_ text: String) -> String {
@@ -161,7 +164,7 @@ func run(
                 let (text, parameters) = make(client, n)
                 do { try call(connection, id: n + 1, text, parameters) } catch { errors += 1 }
                 latencies.append((now() - scheduled) * 1000)
-                if dumpPath != nil { trace.append(String(format: "%d %.6f %.4f", client, scheduled - start, latencies.last!)) }
+                if dumpPath != nil { trace.append(String(format: "%d %.6f %.4f %.6f", client, scheduled - start, latencies.last!, scheduled)) }
                 if !text.hasPrefix("UPSERT") && !text.hasPrefix("EVENT") { reads.append(latencies.last!) }
                 n += 1
             }
@@ -183,8 +186,11 @@ func run(
 }
 
 let recommend: @Sendable (Int, Int) -> (String, [String: Any]) = { client, n in (query, ["u": "u\((client * 7919 + n * 31) % users)"]) }
+/// `LOAD_PACED_RATE=N` paces the second recommend phase at N requests/s (for A/B runs at one rate); by default it
+/// runs at half the closed loop's throughput.
+let fixedPacedRate = ProcessInfo.processInfo.environment["LOAD_PACED_RATE"].flatMap(Double.init)
 let saturated = run("recommend, \(clients) clients, closed loop", phase: "recommend", rate: nil, recommend)
-let pacedRate = saturated.qps > 0 ? saturated.qps * 0.5 : 2000
+let pacedRate = fixedPacedRate ?? (saturated.qps > 0 ? saturated.qps * 0.5 : 2000)
 let paced = run(
     "recommend, \(clients) clients at \(Int(pacedRate)) requests/s", phase: "recommend", rate: pacedRate / Double(clients),
     recommend)

@@ -18,6 +18,11 @@ Sets (metric):
   gauss128   100,000 x 128 isotropic Gaussian (l2): no structure, the hard case for graphs
   lowrank64  100,000 x 64 "recommendation-like" (ip, not normalised): item = rank-16 factor x random 16x64
              projection + small noise, rescaled to a log-normal popularity norm; queries = user vectors of the model
+  real384    real vectors: every distinct item text in ../shared/datasets (MovieLens titles and genres, Amazon
+             Office titles, categories and descriptions, Online Retail product descriptions; about 8,000) encoded by
+             RecDB's own MiniLM (--encoder: bench/ann/swift's recdb-encode), unit length (ip); 1,000 of them, drawn
+             at random, are the queries and the rest the base. Left out with a note when the data sets or the
+             encoder are missing.
 
 --small divides every N by 10 (the queries stay 1000). A set whose files exist with the same parameters is kept.
 """
@@ -40,7 +45,10 @@ SETS = {
     "mix32_1m": ("mixture", 1_000_000, 32, "ip", 2),
     "gauss128": ("gauss", 100_000, 128, "l2", 3),
     "lowrank64": ("lowrank", 100_000, 64, "ip", 4),
+    "real384": ("text", 0, 384, "ip", 5),
 }
+# real384: the longest description kept per item text (MiniLM reads at most 256 word pieces anyway).
+TEXT_DESCRIPTION_CHARS = 400
 
 # Gaussian mixture: unit-norm centres, isotropic noise whose norm is MIX_NOISE times the centre's, then each row is
 # L2-normalised. 1.0 puts a point about 45 degrees off its centre: the clusters are visible but overlap.
@@ -100,6 +108,68 @@ def gen_lowrank(rng, n, d):
     items *= np.exp(LOWRANK_POP_SIGMA * rng.standard_normal(n)).astype(np.float32)[:, None]
     users = draw(NQ)
     return items, users, {}
+
+
+def item_texts(datasets):
+    """Every distinct item text of the data sets that have text, in a fixed order; {source: count} beside it."""
+    import csv
+    import gzip
+    texts, counts, seen = [], {}, set()
+
+    def add(source, text):
+        text = " ".join(text.split())
+        if len(text) < 3 or text in seen:
+            return
+        seen.add(text)
+        texts.append(text)
+        counts[source] = counts.get(source, 0) + 1
+
+    with open(os.path.join(datasets, "ml-100k", "ml-100k.item"), encoding="latin-1") as f:
+        next(f)
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) >= 2:
+                year = f" ({parts[2]})" if len(parts) > 2 and parts[2] else ""
+                genres = f". {parts[3]}" if len(parts) > 3 and parts[3] else ""
+                add("ml-100k", parts[1] + year + genres)
+    with gzip.open(os.path.join(datasets, "amazon-office-lcrec", "Office.item.json.gz"), "rt", encoding="utf-8") as f:
+        items = json.load(f)
+    for key in sorted(items, key=lambda k: int(k) if k.isdigit() else k):
+        it = items[key]
+        title = (it.get("title") or "").strip()
+        if title:
+            extra = [x for x in ((it.get("categories") or "").strip(),
+                                 (it.get("description") or "").strip()[:TEXT_DESCRIPTION_CHARS]) if x]
+            add("amazon-office", ". ".join([title] + extra))
+    with gzip.open(os.path.join(datasets, "online-retail-uci", "online_retail.csv.gz"), "rt", encoding="utf-8",
+                   errors="replace") as f:
+        described = {}
+        for row in csv.DictReader(f):
+            code, text = row.get("StockCode", ""), (row.get("Description") or "").strip()
+            if code and text and code not in described and any(c.isalpha() for c in text):
+                described[code] = text
+    for code in sorted(described):
+        add("online-retail", described[code].capitalize())
+    return texts, counts
+
+
+def gen_text(rng, out, datasets, encoder):
+    """real384: the item texts encoded by RecDB's MiniLM, split into queries and base at random."""
+    import subprocess
+    texts, counts = item_texts(datasets)
+    path = os.path.join(out, "real384.texts.txt")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write("\n".join(texts) + "\n")
+    os.replace(path + ".tmp", path)
+    vectors = os.path.join(out, "real384.all.npy")
+    log(f"real384: encoding {len(texts)} texts ({counts}) with {encoder}")
+    subprocess.run([encoder, path, vectors], check=True)
+    allv = np.load(vectors).astype(np.float32)
+    if allv.shape != (len(texts), 384):
+        sys.exit(f"datasets: {vectors} has shape {allv.shape}, expected ({len(texts)}, 384)")
+    order = rng.permutation(len(texts))
+    queries, base = allv[order[:NQ]], allv[order[NQ:]]
+    return base, queries, {"texts": len(texts), "sources": counts}
 
 
 def exact_topk(base, queries, metric, masks=None, k=K, block=None):
@@ -197,20 +267,31 @@ def save(path, arr):
     os.replace(tmp, path)
 
 
-def build(out, name, small, force=False):
+def build(out, name, small, force=False, datasets=None, encoder=None):
     p = params_for(name, small)
+    if p["kind"] == "text":
+        missing = [x for x in ("ml-100k", "amazon-office-lcrec", "online-retail-uci")
+                   if not datasets or not os.path.isdir(os.path.join(datasets, x))]
+        if missing or not encoder or not os.access(encoder, os.X_OK):
+            log(f"{name}: skipped: " + (f"{datasets}/{', '.join(missing)} missing" if missing
+                                        else "no encoder (--encoder: bench/ann/swift's recdb-encode)"))
+            return False
     meta_path = os.path.join(out, f"{name}.meta.json")
     files = ["base", "queries", "gt"] + (["filters", "filtered_gt", "labels"] if name == "mix64" else [])
     if not force and os.path.exists(meta_path):
         with open(meta_path) as f:
             old = json.load(f)
-        if {k: old.get(k) for k in p} == p and all(os.path.exists(os.path.join(out, f"{name}.{x}.npy")) for x in files):
-            log(f"{name}: up to date ({p['n']} x {p['dim']}, {p['metric']})")
-            return
+        same = {k: v for k, v in p.items() if not (k == "n" and p["kind"] == "text")}
+        if {k: old.get(k) for k in same} == same and all(os.path.exists(os.path.join(out, f"{name}.{x}.npy")) for x in files):
+            log(f"{name}: up to date ({old.get('n')} x {p['dim']}, {p['metric']})")
+            return True
     t0 = time.time()
     rng = np.random.default_rng(p["seed"])
-    gen = {"mixture": gen_mixture, "gauss": gen_gauss, "lowrank": gen_lowrank}[p["kind"]]
-    base, queries, extra = gen(rng, p["n"], p["dim"])
+    if p["kind"] == "text":
+        base, queries, extra = gen_text(rng, out, datasets, encoder)
+    else:
+        gen = {"mixture": gen_mixture, "gauss": gen_gauss, "lowrank": gen_lowrank}[p["kind"]]
+        base, queries, extra = gen(rng, p["n"], p["dim"])
     base = np.ascontiguousarray(base, np.float32)
     queries = np.ascontiguousarray(queries, np.float32)
     log(f"{name}: generated {base.shape[0]} x {base.shape[1]} in {time.time() - t0:.1f} s; exact top-{K}...")
@@ -218,6 +299,8 @@ def build(out, name, small, force=False):
     gt = exact_topk(base, queries, p["metric"])
     log(f"{name}: ground truth in {time.time() - t1:.1f} s")
     stats = {"distinct_gt_ids": int(len(np.unique(gt)))}
+    if p["kind"] == "text":
+        stats.update(n=int(base.shape[0]), texts=extra["texts"], sources=extra["sources"])
     if name == "mix64":
         masks, fmeta = make_filters(rng, p["n"], extra["labels"], extra["qlabels"], queries, extra["centres"])
         t1 = time.time()
@@ -236,6 +319,7 @@ def build(out, name, small, force=False):
         json.dump({**p, **stats}, f, indent=1)
     os.replace(meta_path + ".tmp", meta_path)
     log(f"{name}: written in {time.time() - t0:.1f} s")
+    return True
 
 
 def main():
@@ -245,16 +329,24 @@ def main():
     ap.add_argument("--small", action="store_true", help="N / 10")
     ap.add_argument("--skip-1m", action="store_true", help="leave out mix32_1m")
     ap.add_argument("--force", action="store_true", help="regenerate even when up to date")
+    ap.add_argument("--datasets", default="../shared/datasets", help="the real data sets (real384's texts)")
+    ap.add_argument("--encoder", help="recdb-encode (bench/ann/swift), for real384")
+    ap.add_argument("--built", help="write the names of the sets that are ready here, one per line")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     names = [s for s in a.sets.split(",") if s]
     for s in names:
         if s not in SETS:
             sys.exit(f"datasets: unknown set {s!r} (known: {', '.join(SETS)})")
+    ready = []
     for s in names:
         if s == "mix32_1m" and a.skip_1m:
             continue
-        build(a.out, s, a.small, a.force)
+        if build(a.out, s, a.small, a.force, a.datasets, a.encoder):
+            ready.append(s)
+    if a.built:
+        with open(a.built, "w") as f:
+            f.write("".join(x + "\n" for x in ready))
 
 
 if __name__ == "__main__":

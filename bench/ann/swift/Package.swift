@@ -12,7 +12,12 @@ let package = Package(
             name: "recdb-ann",
             dependencies: [.product(name: "RecDB", package: "RecDB")],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
-        )
+        ),
+        // The real384 set's vectors: item texts encoded by RecDB's own MiniLM.
+        .executableTarget(
+            name: "recdb-encode",
+            dependencies: [.product(name: "RecML", package: "RecDB")]
+        ),
     ],
     swiftLanguageModes: [.v5]
 )

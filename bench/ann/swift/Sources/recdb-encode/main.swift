@@ -1,0 +1,55 @@
+// Encodes texts with RecDB's own text model (MiniLM, run in Swift by RecML) for bench/ann's real384 set.
+//
+//   recdb-encode TEXTS OUT.npy [THREADS]
+//
+// TEXTS has one text per line (UTF-8); OUT.npy gets one unit-length row per line, N x 384 float32 (C order, .npy
+// format 1.0). MiniLM must be installed (`recctl models install minilm`).
+import Foundation
+import RecML
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("recdb-encode: \(message)\n".utf8))
+    exit(1)
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 3 else { fail("usage: recdb-encode TEXTS OUT.npy [THREADS]") }
+let threads = arguments.count > 3 ? Int(arguments[3]) ?? 2 : 2
+let texts: [String]
+do {
+    texts = try String(contentsOfFile: arguments[1], encoding: .utf8).split(separator: "\n").map(String.init)
+} catch {
+    fail("cannot read \(arguments[1]): \(error)")
+}
+guard !texts.isEmpty else { fail("\(arguments[1]) has no texts") }
+let encoder: MiniLMEncoder
+do {
+    encoder = try MiniLMEncoder.installed()
+} catch {
+    fail("\(error)")
+}
+let started = Date()
+var body = [Float]()
+body.reserveCapacity(texts.count * encoder.dimension)
+let chunk = 512
+for start in stride(from: 0, to: texts.count, by: chunk) {
+    for row in encoder.encode(Array(texts[start..<min(start + chunk, texts.count)]), threads: threads) {
+        body.append(contentsOf: row)
+    }
+}
+let seconds = Date().timeIntervalSince(started)
+// .npy 1.0: magic, version, header length, a dict padded with spaces to a multiple of 64 bytes with a newline.
+var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(texts.count), \(encoder.dimension)), }"
+while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+header += "\n"
+var file = Data([0x93]) + Data("NUMPY".utf8) + Data([1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
+file += Data(header.utf8)
+body.withUnsafeBytes { file += Data($0) }
+do {
+    try file.write(to: URL(fileURLWithPath: arguments[2]), options: .atomic)
+} catch {
+    fail("cannot write \(arguments[2]): \(error)")
+}
+FileHandle.standardError.write(Data(String(
+    format: "recdb-encode: %d texts in %.1f s (%.0f texts/s, %d threads)\n", texts.count, seconds,
+    Double(texts.count) / seconds, threads).utf8))

@@ -90,6 +90,20 @@ public struct Database<Key: ByteCodec, Value: ByteCodec>: Sendable {
         try Self.put(txn.handle.pointer, dbi, name, key, value, flags)
     }
 
+    /// Stores raw bytes under a raw key, appending (`MDB_APPEND`) when the key sorts after every key already
+    /// stored, else as ``putRaw(key:value:in:flags:)`` does. Written in key order, large values then fill their
+    /// pages: a plain put splits a full last page into one node and one plus the new node, so values over a third of
+    /// a page (a 384-dimension float32 vector, 1.5 KB) end up one per 4 KB page; an append starts the new page with
+    /// the new node alone and leaves the full page full (two to a page).
+    public func putRawInKeyOrder(
+        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, in txn: inout WriteTransaction
+    ) throws {
+        // Under MDB_APPEND, LMDB answers MDB_KEYEXIST, writing nothing, when the key is not after the last one.
+        if try !Self.put(txn.handle.pointer, dbi, name, key, value, .append) {
+            try Self.put(txn.handle.pointer, dbi, name, key, value, [])
+        }
+    }
+
     @inline(__always)
     private static func put(
         _ handle: OpaquePointer, _ dbi: MDB_dbi, _ name: String, _ key: UnsafeRawBufferPointer,

@@ -213,9 +213,11 @@ extension CatalogWriter {
             guard ok else { throw RecDBError(.invalidArgument, "vector of \(owner) is zero; cosine needs a direction") }
         }
         var txn = WriteTransaction(continuing: handle)
-        _ = try vector.withUnsafeBytes { bytes in
+        try vector.withUnsafeBytes { bytes in
             try VectorKeys.node(space.id, kind, node).withUnsafeBytes { key in
-                try vectorSchema.vectors.putRaw(key: key, value: bytes, in: &txn)
+                // Nodes are numbered in order of arrival, so new vectors come in key order: appended, they fill
+                // their pages (two 384-dimension vectors to a page, not one).
+                try vectorSchema.vectors.putRawInKeyOrder(key: key, value: bytes, in: &txn)
             }
         }
         try markDirty(space: space, kind: kind, node: node)

@@ -147,7 +147,6 @@ final class HNSWBuilder: @unchecked Sendable {
     @inline(__always) private func lock(_ node: UInt32) { pthread_mutex_lock(locks + (Int(node) & lockMask)) }
     @inline(__always) private func unlock(_ node: UInt32) { pthread_mutex_unlock(locks + (Int(node) & lockMask)) }
 
-    /// Copies a node's list at `level` under its lock.
     /// Copies a node's links at `level` into `buffer` (room for 1 + M0) under the node's lock; returns them.
     @inline(__always)
     private func copyList(_ node: UInt32, level: Int, into buffer: UnsafeMutablePointer<UInt32>)

@@ -127,11 +127,21 @@ public final class RecClient: Sendable {
                 buffer.removeSubrange(...newline)
                 return String(decoding: line, as: UTF8.self)
             }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            // Wait in poll, not in recv: a thread blocked in recv is also woken each time the server reads our
+            // request (the socket's write-space wake-up), for nothing; poll wakes only when there is an answer.
+            var waiting = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&waiting, 1, -1) < 0 {
+                if errno == EINTR { continue }
+                throw RecDBError(.closed, "waiting for the server's answer: \(String(cString: strerror(errno)))")
+            }
+            // Into scratch space on the stack: nothing to allocate or zero per read.
+            let count = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 65536) { scratch -> Int in
+                let count = recv(fd, scratch.baseAddress, scratch.count, 0)
+                if count > 0 { buffer.append(contentsOf: scratch[..<count]) }
+                return count
+            }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { throw RecDBError(.closed, "the server closed the connection") }
-            buffer.append(contentsOf: chunk[..<count])
         }
     }
 }

@@ -176,14 +176,17 @@ public final class ExplanationGenerator: Sendable {
         do {
             written = try SharedLanguageModel.with { [self] model in
                 guard Date() < deadline else { return nil }
-                let rules = self.grammar.withLock { rules in
-                    if rules == nil { rules = ExplanationGrammar(tokens: { model.tokens(of: $0, special: false) }) }
-                    return rules!
-                }
+                // The word grammar is built (once per process) only when it is the one in use.
+                let rules: ExplanationGrammar? =
+                    grammarKind == .words
+                    ? self.grammar.withLock { rules in
+                        if rules == nil { rules = ExplanationGrammar(tokens: { model.tokens(of: $0, special: false) }) }
+                        return rules!
+                    } : nil
                 var timing = Timing()
                 let sentences = try Self.write(
                     factsList, tone: tone, maxTokens: maxTokens, forced: (forcedSpans, forcedRuns),
-                    grammar: grammarKind == .words ? rules : nil, model: model, timing: &timing
+                    grammar: rules, model: model, timing: &timing
                 ) {
                     RequestControl.currentShouldStop || Date() >= deadline
                 }

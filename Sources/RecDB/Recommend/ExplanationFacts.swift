@@ -223,3 +223,12 @@ extension ExplanationFacts {
         return .object(members)
     }
 }
+
+extension ExplanationFacts {
+    /// A fact value without its own closing full stop ("WHITE HEART." → "WHITE HEART"), or nil when it has none: a
+    /// sentence drops that stop before its own comma or full stop (``ExplanationGenerator/fill(_:facts:)``), and the
+    /// faithfulness check accepts the value either way.
+    static func withoutClosingFullStop(_ value: String) -> String? {
+        value.hasSuffix(".") && value.count > 1 ? String(value.dropLast()) : nil
+    }
+}

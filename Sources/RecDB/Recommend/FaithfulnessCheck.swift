@@ -119,8 +119,7 @@ enum FaithfulnessCheck {
         // Fact values, longest first, so that a title containing another value is taken whole.
         // A value's closing full stop may have been dropped before punctuation (see `ExplanationGenerator.fill`).
         let values = facts.slots.flatMap { slot, value in
-            value.hasSuffix(".") && value.count > 1
-                ? [(value.lowercased(), slot), (String(value.dropLast()).lowercased(), slot)] : [(value.lowercased(), slot)]
+            ([value] + [ExplanationFacts.withoutClosingFullStop(value)].compactMap { $0 }).map { ($0.lowercased(), slot) }
         }.sorted { $0.0.count > $1.0.count }
         // Fact values first (titles may hold commas, digits and capitals), then the statements around them.
         var text = " " + sentence.lowercased() + " "

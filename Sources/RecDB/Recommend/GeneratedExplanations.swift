@@ -322,8 +322,7 @@ public final class ExplanationGenerator: Sendable {
     static func fill(_ text: String, facts: ExplanationFacts) -> String {
         var sentence = text.trimmingCharacters(in: .whitespacesAndNewlines)
         for (slot, value) in facts.slots {
-            if value.hasSuffix("."), value.count > 1 {
-                let bare = String(value.dropLast())
+            if let bare = ExplanationFacts.withoutClosingFullStop(value) {
                 for mark in [".", ","] {
                     sentence = sentence.replacingOccurrences(of: slot.marker + mark, with: bare + mark)
                 }

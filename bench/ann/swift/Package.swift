@@ -8,15 +8,17 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [.package(name: "RecDB", path: "../../..")],
     targets: [
+        // Reading and writing NumPy .npy arrays, for both executables.
+        .target(name: "BenchNPY"),
         .executableTarget(
             name: "recdb-ann",
-            dependencies: [.product(name: "RecDB", package: "RecDB")],
+            dependencies: ["BenchNPY", .product(name: "RecDB", package: "RecDB")],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
         ),
         // The real384 set's vectors: item texts encoded by RecDB's own MiniLM.
         .executableTarget(
             name: "recdb-encode",
-            dependencies: [.product(name: "RecML", package: "RecDB")]
+            dependencies: ["BenchNPY", .product(name: "RecML", package: "RecDB")]
         ),
     ],
     swiftLanguageModes: [.v5]

@@ -1,12 +1,12 @@
 import Foundation
 
 /// A NumPy `.npy` array of float32 or int32 (little-endian, C order), read whole.
-struct NPYArray {
-    var shape: [Int]
-    var floats: [Float] = []
-    var ints: [Int32] = []
+public struct NPYArray {
+    public var shape: [Int]
+    public var floats: [Float] = []
+    public var ints: [Int32] = []
 
-    init(path: String) throws {
+    public init(path: String) throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         guard data.count > 10, data.prefix(6) == Data([0x93]) + Data("NUMPY".utf8) else {
             throw BenchError("\(path): not an .npy file")
@@ -43,20 +43,32 @@ struct NPYArray {
         }
     }
 
-    var rows: Int { shape.first ?? 0 }
-    var columns: Int { shape.count > 1 ? shape[1...].reduce(1, *) : 1 }
+    public var rows: Int { shape.first ?? 0 }
+    public var columns: Int { shape.count > 1 ? shape[1...].reduce(1, *) : 1 }
 
-    func row(_ i: Int) -> ArraySlice<Float> { floats[i * columns..<(i + 1) * columns] }
+    public func row(_ i: Int) -> ArraySlice<Float> { floats[i * columns..<(i + 1) * columns] }
+
+    /// Writes a two-dimensional float32 array (`rows` × `values.count / rows`) as `.npy` format 1.0.
+    public static func write(_ values: [Float], rows: Int, to path: String) throws {
+        let columns = rows > 0 ? values.count / rows : 0
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(rows), \(columns)), }"
+        // Magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64.
+        header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
+        var data = Data([0x93]) + Data("NUMPY".utf8) + Data([1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
+        data.append(Data(header.utf8))
+        values.withUnsafeBytes { data.append(contentsOf: $0) }
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
 }
 
-struct BenchError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct BenchError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 extension NPYArray {
     /// The same integers viewed as rows of `rowLength` (for F × Q × K ground truth).
-    static func reshaped(_ array: NPYArray, rowLength: Int) -> NPYArray {
+    public static func reshaped(_ array: NPYArray, rowLength: Int) -> NPYArray {
         var copy = array
         copy.shape = [array.ints.count / rowLength, rowLength]
         return copy

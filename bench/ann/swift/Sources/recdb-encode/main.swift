@@ -4,6 +4,7 @@
 //
 // TEXTS has one text per line (UTF-8); OUT.npy gets one unit-length row per line, N x 384 float32 (C order, .npy
 // format 1.0). MiniLM must be installed (`recctl models install minilm`).
+import BenchNPY
 import Foundation
 import RecML
 
@@ -38,15 +39,8 @@ for start in stride(from: 0, to: texts.count, by: chunk) {
     }
 }
 let seconds = Date().timeIntervalSince(started)
-// .npy 1.0: magic, version, header length, a dict padded with spaces to a multiple of 64 bytes with a newline.
-var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(texts.count), \(encoder.dimension)), }"
-while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
-header += "\n"
-var file = Data([0x93]) + Data("NUMPY".utf8) + Data([1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
-file += Data(header.utf8)
-body.withUnsafeBytes { file += Data($0) }
 do {
-    try file.write(to: URL(fileURLWithPath: arguments[2]), options: .atomic)
+    try NPYArray.write(body, rows: texts.count, to: arguments[2])
 } catch {
     fail("cannot write \(arguments[2]): \(error)")
 }

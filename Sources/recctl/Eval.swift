@@ -8,10 +8,12 @@ extension RecCtl {
             abstract: "Train models on a split of the events and compare them with full-ranking metrics at K.",
             discussion: """
                 Splits: leave-last-out (per user: last interaction test, the one before validation) or temporal \
-                (80/10/10 by time). Every item a user has not met in training is ranked; no sampled negatives; \
-                the validation item stays a candidate when the test part is scored. Models see each user's \
-                training history as RECOMMEND reads it (newest events in time order: the latest visit for session \
-                models, the recency profile for content and text), and blends and chains combine as served. \
+                (80/10/10 by time). Models train on the training part. Every item a user has not met in their \
+                history is ranked; no sampled negatives. Models see each user's history as RECOMMEND reads it \
+                (newest events in time order: the latest visit for session models, the recency profile for content \
+                and text), and blends and chains combine as served: when the test part is scored the history holds \
+                the training and validation events (the standard protocol; --test-history training-only withholds \
+                the validation events), when the validation part is scored the training events. \
                 The text model reads the vectors `recctl refresh text` stored; only items without one are encoded. \
                 Columns: precision, recall, F1, NDCG, MRR and hit rate at K, catalog coverage, intra-list \
                 diversity, novelty, training time; cold = users with at most 3 training interactions.
@@ -34,6 +36,10 @@ extension RecCtl {
         @Option(help: "Threads for training and evaluation.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
         @Flag(help: "Evaluate on the validation part instead of the test part.") var validation = false
         @Option(
+            name: .customLong("test-history"),
+            help: "What a user's history holds when the test part is scored: with-validation (default) or training-only.")
+        var testHistory: String = Evaluator.TestHistory.withValidation.rawValue
+        @Option(
             help: """
                 Comma-separated stored ALS models to score as they are, without training (factors imported from \
                 Spark trained on this split's training part: `recctl export events --split`).
@@ -44,6 +50,9 @@ extension RecCtl {
             try running(json: options.json) {
                 guard let kind = EvaluationSplit.Kind(rawValue: split) else {
                     throw ValidationError("--split must be leave-last-out, temporal or cold-items")
+                }
+                guard let history = Evaluator.TestHistory(rawValue: testHistory) else {
+                    throw ValidationError("--test-history must be with-validation or training-only")
                 }
                 let specs = try ModelExpression.parseList(models).map { try parameters.spec($0.description) }
                 let db = try options.open()
@@ -65,7 +74,8 @@ extension RecCtl {
                 }
                 let storedNames = stored.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
                 let (splitInfo, rows) = try db.evaluate(
-                    specs, stored: storedNames, split: kind, k: k, threads: max(1, threads), onValidation: validation)
+                    specs, stored: storedNames, split: kind, k: k, threads: max(1, threads), onValidation: validation,
+                    testHistory: history)
                 // Models that are stored remember their latest test-set evaluation (recctl models shows it).
                 if !validation {
                     for row in rows where try db.model(row.spec.name) != nil {
@@ -81,13 +91,14 @@ extension RecCtl {
                         return object
                     }
                     printJSON([
-                        "split": kind.rawValue, "k": k, "test_users": splitInfo.test.count,
+                        "split": kind.rawValue, "k": k, "test_history": history.rawValue, "test_users": splitInfo.test.count,
                         "skipped_users": splitInfo.skippedUsers, "results": results,
                     ])
                     return
                 }
                 print("Split \(kind.rawValue): \(formatCount(splitInfo.train.count)) training interactions, "
-                    + "\(formatCount(splitInfo.test.count)) test users (\(splitInfo.skippedUsers) skipped: test item seen in training)")
+                    + "\(formatCount(splitInfo.test.count)) test users (\(splitInfo.skippedUsers) skipped: test item seen in training)"
+                    + (validation ? "" : "; test histories: \(history == .withValidation ? "training and validation events" : "training events only")"))
                 let header = ["model", "P@\(k)", "R@\(k)", "F1@\(k)", "NDCG@\(k)", "MRR@\(k)", "HR@\(k)", "cover", "divers",
                               "novelty", "cold NDCG (users)", "cold-item HR (users)", "train s"]
                 let width = max(12, rows.map(\.result.model.count).max() ?? 0)

@@ -41,6 +41,10 @@ extension RecCtl.Report {
         @Flag(help: "Score every row on the validation part instead of the test part (for choosing settings).")
         var validation = false
         @Option(
+            name: .customLong("test-history"),
+            help: "What a user's history holds when the test part is scored: with-validation (default) or training-only.")
+        var testHistory: String = Evaluator.TestHistory.withValidation.rawValue
+        @Option(
             name: .customLong("set"),
             help: "A parameter for a kind before training, as KIND.NAME=VALUE (repeatable): --set sasrec.epochs=20.")
         var settings: [String] = []
@@ -70,6 +74,10 @@ extension RecCtl.Report {
                 }
                 settings.k = k
                 settings.onValidation = validation
+                guard let history = Evaluator.TestHistory(rawValue: testHistory) else {
+                    throw ValidationError("--test-history must be with-validation or training-only")
+                }
+                settings.testHistory = history
                 settings.threads = max(1, threads)
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                 let db = try openOrImport()

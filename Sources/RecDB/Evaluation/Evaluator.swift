@@ -64,18 +64,62 @@ struct EvaluationPartial {
     var recallAt: [Double] = []
 }
 
-/// Full-ranking offline evaluation: every item the user has not met in training is a candidate (no sampled
-/// negatives; a validation item stays one when the test part is scored); training items are excluded from the
-/// lists. Models get each user's training history as serving reads it (``UserHistory``: the newest events in time
-/// order, beside the summed row).
+/// Full-ranking offline evaluation: every item the user has not met in their history is a candidate (no sampled
+/// negatives); the items met are excluded from the lists. Models train on the training part and get each user's
+/// history as serving reads it (``UserHistory``: the newest events in time order, beside the summed row): the
+/// training events when the validation part is scored, and by default (``TestHistory/withValidation``, the standard
+/// protocol) the training and validation events when the test part is.
 public struct Evaluator: Sendable {
+    /// What a user's history holds when the test part is scored.
+    public enum TestHistory: String, Sendable, CaseIterable {
+        /// The training and validation events (the standard protocol): the models, trained on the training part,
+        /// see the validation events as `RECOMMEND` sees events that arrived after the last refresh. A test item the
+        /// user already met in validation is then not scored (it is in the history, so never a candidate).
+        case withValidation = "with-validation"
+        /// The training events only: the validation events are withheld from the history, a gap before the test.
+        case trainingOnly = "training-only"
+    }
+
+    /// The rows, events and exclusions one kind of history is read from.
+    struct HistorySource: Sendable {
+        /// The events, sorted by user then time.
+        let log: InteractionLog
+        /// Summed interactions per user (pairs whose weights sum to ≤ 0 left out).
+        let rows: InteractionMatrix
+        /// Every item each user met, whatever the weights sum to.
+        let met: InteractionMatrix
+        /// Each user's range of `log`; empty for users without events.
+        let ranges: [Range<Int>]
+
+        init(_ log: InteractionLog) {
+            self.log = log
+            var ranges = [Range<Int>](repeating: 0..<0, count: log.userLimit)
+            for (user, range) in log.userRanges() {
+                if Int(user) >= ranges.count {
+                    ranges += [Range<Int>](repeating: 0..<0, count: Int(user) + 1 - ranges.count)
+                }
+                ranges[Int(user)] = range
+            }
+            self.ranges = ranges
+            rows = InteractionMatrix(log)
+            var everyPair = log
+            everyPair.weights = everyPair.weights.map { _ in 1 }
+            met = InteractionMatrix(everyPair)
+        }
+    }
+
     /// The split evaluated: the models train on `split.train` and are scored on its test or validation part.
     public let split: EvaluationSplit
     /// Summed training interactions per user (pairs whose weights sum to ≤ 0 left out): the models' `history` rows.
     public let train: InteractionMatrix
-    /// Every item each user met in training, whatever the weights sum to (a purchase then a return sums to 0 and
-    /// is not in `train`, but is met all the same): these never make a list.
-    let met: InteractionMatrix
+    /// The training events: the histories of ``history(of:)`` and of the validation part. Its `met` rows hold every
+    /// item each user met in training, whatever the weights sum to (a purchase then a return sums to 0 and is not in
+    /// `train`, but is met all the same): these never make a list.
+    let training: HistorySource
+    /// The histories the test part is scored with: `training`, or training and validation events.
+    let atTest: HistorySource
+    /// What a user's history holds when the test part is scored.
+    public let testHistory: TestHistory
     /// List length K (default 10); every user's list holds at most K items.
     public let k: Int
     /// Items the catalog holds (coverage's denominator).
@@ -86,8 +130,6 @@ public struct Evaluator: Sendable {
     let popularityShare: [Double]
     /// Training users per item; 0 marks a cold item.
     let itemTrainingCounts: [Int]
-    /// Each user's range of `split.train` (sorted by user then time); empty for users without training events.
-    let trainRanges: [Range<Int>]
     /// The inactivity gap that ends a visit, as the database splits sessions.
     public let sessionGap: Int64
     /// Cut-offs at which recall is also reported (``EvaluationResult/recallAt``); the ranking goes as deep as the
@@ -101,31 +143,27 @@ public struct Evaluator: Sendable {
     /// `catalogItems` is coverage's denominator; `itemFeatures` (category and tag sets) serve diversity when a model
     /// has no vectors; `sessionGap` (milliseconds, default 30 minutes) ends a visit in each user's history;
     /// `recallCurve` lists extra cut-offs for recall (e.g. `[1, 5, 10, 20, 50]`); `diversityByFeatures` measures
-    /// every model's diversity on category and tag sets.
+    /// every model's diversity on category and tag sets; `testHistory` says whether the validation events join the
+    /// histories the test part is scored with (the default, the standard protocol).
     public init(
         split: EvaluationSplit, k: Int = 10, catalogItems: Int, itemFeatures: [UInt32: Set<String>] = [:],
-        sessionGap: Int64 = 30 * 60 * 1000, recallCurve: [Int] = [], diversityByFeatures: Bool = false
+        sessionGap: Int64 = 30 * 60 * 1000, recallCurve: [Int] = [], diversityByFeatures: Bool = false,
+        testHistory: TestHistory = .withValidation
     ) {
         self.diversityByFeatures = diversityByFeatures
         self.split = split
         self.k = k
         self.recallCurve = Set(recallCurve.filter { $0 > 0 }).sorted()
         self.sessionGap = sessionGap
-        var ranges = [Range<Int>](repeating: 0..<0, count: split.train.userLimit)
-        for (user, range) in split.train.userRanges() {
-            if Int(user) >= ranges.count {
-                ranges += [Range<Int>](repeating: 0..<0, count: Int(user) + 1 - ranges.count)
-            }
-            ranges[Int(user)] = range
-        }
-        trainRanges = ranges
+        self.testHistory = testHistory
         self.catalogItems = catalogItems
         self.itemFeatures = itemFeatures
-        let matrix = InteractionMatrix(split.train)
+        training = HistorySource(split.train)
+        atTest =
+            testHistory == .withValidation && split.validationEvents.count > 0
+            ? HistorySource(split.train.merged(with: split.validationEvents)) : training
+        let matrix = training.rows
         train = matrix
-        var everyPair = split.train
-        everyPair.weights = everyPair.weights.map { _ in 1 }
-        met = InteractionMatrix(everyPair)
         var users = [Int](repeating: 0, count: matrix.columns)
         var active = 0
         for u in 0..<matrix.rows {
@@ -142,6 +180,8 @@ public struct Evaluator: Sendable {
     public func evaluate(_ model: some Recommender, onValidation: Bool = false, threads: Int = 2) -> EvaluationResult {
         let started = Date()
         let heldOut = onValidation ? split.validation : split.test
+        let source = onValidation ? training : atTest
+        let historyHasValidation = !onValidation && testHistory == .withValidation && split.validationEvents.count > 0
         let users = heldOut.keys.sorted()
         let itemCount = train.columns
         let workers = max(1, min(threads, users.count))
@@ -160,8 +200,11 @@ public struct Evaluator: Sendable {
             while index < users.count {
                 defer { index += workers }
                 let user = users[index]
-                guard let relevant = heldOut[user], !relevant.isEmpty else { continue }
-                let history = history(of: user)
+                let history = history(of: user, from: source)
+                // A test item the user also met in validation is in the history, so never a candidate: not scored.
+                let held = heldOut[user] ?? []
+                let relevant = historyHasValidation ? held.filter { !history.met.contains($0) } : held
+                guard !relevant.isEmpty else { continue }
                 let deep = ranking(for: user, history: history, model: model, scores: scores, depth: depth)
                 let top = Array(deep.prefix(k))
                 let relevantSet = Set(relevant)
@@ -184,7 +227,7 @@ public struct Evaluator: Sendable {
                 partial.mrr += firstRank > 0 ? 1 / Double(firstRank) : 0
                 partial.hits += hits > 0 ? 1 : 0
                 partial.users += 1
-                if history.items.count <= 3 {
+                if trainingItems(of: user) <= 3 {
                     partial.coldUsers += 1
                     partial.coldNDCG += ideal > 0 ? dcg / ideal : 0
                     partial.coldRecall += recall
@@ -271,13 +314,21 @@ public struct Evaluator: Sendable {
         return result
     }
 
-    /// What the models are given of `user`: the summed training row and the newest ``UserHistory/window``
-    /// training events, newest first (as the history index of a database holding the training part returns them).
-    public func history(of user: UInt32) -> UserHistory {
+    /// What the models are given of `user` when the validation part is scored: the summed training row and the
+    /// newest ``UserHistory/window`` training events, newest first (as the history index of a database holding the
+    /// training part returns them).
+    public func history(of user: UInt32) -> UserHistory { history(of: user, from: training) }
+
+    /// Distinct items `user` has in the training part (summed weight > 0): ≤ 3 makes a cold user.
+    func trainingItems(of user: UInt32) -> Int { Int(user) < train.rows ? train.row(Int(user)).indices.count : 0 }
+
+    /// `user`'s history read from `source`.
+    func history(of user: UInt32, from source: HistorySource) -> UserHistory {
+        let rows = source.rows
         let row: (indices: ArraySlice<UInt32>, values: ArraySlice<Float>) =
-            Int(user) < train.rows ? train.row(Int(user)) : ([], [])
-        let range = Int(user) < trainRanges.count ? trainRanges[Int(user)] : 0..<0
-        let log = split.train
+            Int(user) < rows.rows ? rows.row(Int(user)) : ([], [])
+        let range = Int(user) < source.ranges.count ? source.ranges[Int(user)] : 0..<0
+        let log = source.log
         var recent: [HistoryEntry] = []
         recent.reserveCapacity(min(range.count, UserHistory.window))
         for index in range.reversed().prefix(UserHistory.window) {
@@ -286,7 +337,7 @@ public struct Evaluator: Sendable {
                     timestamp: Timestamp(milliseconds: log.times[index]), sequence: UInt64(index),
                     itemID: log.items[index], sessionID: index < log.sessions.count ? log.sessions[index] : 0))
         }
-        let met = Int(user) < self.met.rows ? self.met.row(Int(user)).indices : []
+        let met = Int(user) < source.met.rows ? source.met.row(Int(user)).indices : []
         return UserHistory(items: row.indices, weights: row.values, recent: recent, met: met, sessionGap: sessionGap)
     }
 

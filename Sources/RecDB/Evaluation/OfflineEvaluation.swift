@@ -17,20 +17,23 @@ extension RecDatabase {
     ///
     /// `stored` names stored ALS models whose active generation is scored as it is, without training (factors
     /// imported from Spark, ``storedFactorModel(_:)``): fair only when that generation was trained on this split's
-    /// training part (`recctl export events --split`).
+    /// training part (`recctl export events --split`). `testHistory` says what a user's history holds when the test
+    /// part is scored (``Evaluator/TestHistory``).
     public func evaluate(
         _ models: [ModelSpec], stored: [String] = [], split kind: EvaluationSplit.Kind, k: Int = 10,
-        threads: Int = 2, onValidation: Bool = false
+        threads: Int = 2, onValidation: Bool = false, testHistory: Evaluator.TestHistory = .withValidation
     ) throws -> (split: EvaluationSplit, rows: [ModelEvaluation]) {
         try evaluate(
-            models, stored: stored, split: kind, k: k, threads: threads, onValidation: onValidation, continueAfter: nil)
+            models, stored: stored, split: kind, k: k, threads: threads, onValidation: onValidation,
+            testHistory: testHistory, continueAfter: nil)
     }
 
-    /// ``evaluate(_:split:k:threads:onValidation:)``, calling `continueAfter` with each row as it is scored: the
-    /// models after a row for which it returns false are not trained.
+    /// ``evaluate(_:stored:split:k:threads:onValidation:testHistory:)``, calling `continueAfter` with each row as it
+    /// is scored: the models after a row for which it returns false are not trained.
     func evaluate(
         _ models: [ModelSpec], stored: [String] = [], split kind: EvaluationSplit.Kind, k: Int, threads: Int,
-        onValidation: Bool, continueAfter: ((ModelEvaluation) -> Bool)?
+        onValidation: Bool, testHistory: Evaluator.TestHistory = .withValidation,
+        continueAfter: ((ModelEvaluation) -> Bool)?
     ) throws -> (split: EvaluationSplit, rows: [ModelEvaluation]) {
         let storedModels = try stored.map { name in (name, try storedFactorModel(name)) }
         let models = try models.map { try composedSpec($0) }
@@ -40,7 +43,8 @@ extension RecDatabase {
         guard log.count > 0 else { throw RecDBError(.notFound, "the database has no events to evaluate on") }
         let split = EvaluationSplit(log, kind: kind)
         let evaluator = Evaluator(
-            split: split, k: k, catalogItems: items, itemFeatures: features, sessionGap: sessionGap)
+            split: split, k: k, catalogItems: items, itemFeatures: features, sessionGap: sessionGap,
+            testHistory: testHistory)
         var rows: [ModelEvaluation] = []
         for spec in models { try spec.checkTrainable(on: split.train) }
         for spec in models {

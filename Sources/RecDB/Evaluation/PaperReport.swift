@@ -30,6 +30,9 @@ public struct PaperProtocol: Sendable {
     /// Whether rows are scored on the validation part instead of the test part (for choosing settings; the learned
     /// blend is then scored on the users it was fit on).
     public var onValidation = false
+    /// What a user's history holds when the test part is scored (default: the training and validation events,
+    /// the standard protocol).
+    public var testHistory = Evaluator.TestHistory.withValidation
 
     /// The defaults: every model, 3 seeds, K 10, 5-core.
     public init() {}

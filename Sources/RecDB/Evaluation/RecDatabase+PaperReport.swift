@@ -3,7 +3,8 @@ import Foundation
 extension RecDatabase {
     /// Runs the paper's protocol on this database's events, from one read snapshot: the `core`-core of the log,
     /// split per user in time order 80/10/10 (``EvaluationSplit/Kind/perUser``); every model of `settings` trained on
-    /// the training part and ranked with full ranking on the test part as `RECOMMEND` ranks (``Evaluator``), once
+    /// the training part and ranked with full ranking on the test part as `RECOMMEND` ranks (``Evaluator``; by
+    /// default the histories hold the validation events too, ``PaperProtocol/testHistory``), once
     /// per seed; HyGenRec (``LearnedBlendModel``) learns its weights on the validation part from the same seed's
     /// trained parts; its ablation drops one part at a time and, last, replaces the learned weights by equal ones.
     /// `progress` hears a line per finished run.
@@ -45,7 +46,7 @@ extension RecDatabase {
         let split = EvaluationSplit(log, kind: .perUser)
         let evaluator = Evaluator(
             split: split, k: settings.k, catalogItems: items, itemFeatures: features, sessionGap: sessionGap,
-            recallCurve: settings.recallCurve, diversityByFeatures: true)
+            recallCurve: settings.recallCurve, diversityByFeatures: true, testHistory: settings.testHistory)
         let coreUsers = Set(log.users).count, coreItems = Set(log.items).count
         // Trained models per (name, seed); models without a seed are trained once and reused for every seed.
         var trained: [String: [Int: (model: any Recommender, seconds: Double)]] = [:]
@@ -145,8 +146,11 @@ extension RecDatabase {
         let description = """
             \(settings.core)-core (users and items with ≥ \(settings.core) interactions, repeated until stable); \
             per-user chronological 80/10/10 split (each user's first 80 % of interactions train, next 10 % \
-            validate, last 10 %, at least one, test); full ranking over every item the user has not met in \
-            training; P, R, NDCG, HR at \(settings.k); diversity = 1 − mean pairwise Jaccard similarity of the \
+            validate, last 10 %, at least one, test); models trained on the training part; \
+            \(settings.onValidation || settings.testHistory == .trainingOnly
+                ? "histories of training events only"
+                : "at test, histories of training and validation events (the standard protocol)"); full ranking \
+            over every item the user has not met in their history; P, R, NDCG, HR at \(settings.k); diversity = 1 − mean pairwise Jaccard similarity of the \
             items' category and tag sets; novelty = mean −log2 of an item's share of training users; cold users = \
             ≤ \(LearnedBlendModel.coldLimit) training interactions; cold items = held-out items with no training \
             interaction; \(settings.seeds) seed(s) per model (seed 42 + s; models without a seed run once); \

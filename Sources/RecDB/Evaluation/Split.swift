@@ -26,6 +26,10 @@ public struct EvaluationSplit: Sendable {
     public var test: [UInt32: [UInt32]]
     /// Users left out of the test because their held-out items all appeared in their training history.
     public var skippedUsers = 0
+    /// The validation part's events (sorted by user, then time), whatever their weight. Under the standard protocol
+    /// they join each user's history when the test part is scored (``Evaluator/TestHistory``), while the models
+    /// stay trained on ``train`` alone — as events that arrived after the last refresh reach `RECOMMEND`.
+    public var validationEvents = InteractionLog()
 
     /// Splits `log` (sorted by user then time).
     public init(_ log: InteractionLog, kind: Kind) {
@@ -43,6 +47,8 @@ public struct EvaluationSplit: Sendable {
                 heldOut.append((user, log.items[last - 1], log.items[last], range.lowerBound..<(last - 1)))
             }
             train = log.filter { keep[$0] }
+            let validationIndices = Set(heldOut.map(\.trainRange.upperBound))
+            validationEvents = log.filter { validationIndices.contains($0) }
             for entry in heldOut {
                 let seen = Set(entry.trainRange.map { log.items[$0] })
                 if !seen.contains(entry.validation) { validation[entry.user] = [entry.validation] }
@@ -53,12 +59,13 @@ public struct EvaluationSplit: Sendable {
                 }
             }
         case .perUser:
-            (train, validation, test, skippedUsers) = Self.perUserParts(of: log)
+            (train, validationEvents, validation, test, skippedUsers) = Self.perUserParts(of: log)
         case .temporal:
             let sortedTimes = log.times.sorted()
             let trainEnd = sortedTimes.isEmpty ? 0 : sortedTimes[min(sortedTimes.count - 1, sortedTimes.count * 8 / 10)]
             let validationEnd = sortedTimes.isEmpty ? 0 : sortedTimes[min(sortedTimes.count - 1, sortedTimes.count * 9 / 10)]
             train = log.filter { log.times[$0] < trainEnd }
+            validationEvents = log.filter { log.times[$0] >= trainEnd && log.times[$0] < validationEnd }
             var seen: [UInt32: Set<UInt32>] = [:]
             for index in 0..<train.count { seen[train.users[index], default: []].insert(train.items[index]) }
             var validationSets: [UInt32: Set<UInt32>] = [:], testSets: [UInt32: Set<UInt32>] = [:]
@@ -88,6 +95,7 @@ public struct EvaluationSplit: Sendable {
                 return bucket < 10 ? 2 : bucket < 15 ? 1 : 0
             }
             train = log.filter { part(log.items[$0]) == 0 }
+            validationEvents = log.filter { part(log.items[$0]) == 1 }
             var trainUsers = Set<UInt32>()
             for user in train.users { trainUsers.insert(user) }
             var validationSets: [UInt32: Set<UInt32>] = [:], testSets: [UInt32: Set<UInt32>] = [:]
@@ -105,10 +113,11 @@ public struct EvaluationSplit: Sendable {
 }
 
 extension EvaluationSplit {
-    /// The parts of the per-user chronological 80/10/10 division (``Kind/perUser``): training log, validation and
-    /// test items per user, and the users whose test items all appeared in their training part.
+    /// The parts of the per-user chronological 80/10/10 division (``Kind/perUser``): training log, validation
+    /// events, validation and test items per user, and the users whose test items all appeared in their training
+    /// part.
     private static func perUserParts(of log: InteractionLog)
-        -> (InteractionLog, [UInt32: [UInt32]], [UInt32: [UInt32]], Int)
+        -> (InteractionLog, InteractionLog, [UInt32: [UInt32]], [UInt32: [UInt32]], Int)
     {
         var validation: [UInt32: [UInt32]] = [:], test: [UInt32: [UInt32]] = [:], skippedUsers = 0
         var keep = [Bool](repeating: true, count: log.count)
@@ -121,6 +130,11 @@ extension EvaluationSplit {
             heldOut.append((user, range.lowerBound..<validationStart, validationStart..<testStart, testStart..<range.upperBound))
         }
         let train = log.filter { keep[$0] }
+        var inValidation = [Bool](repeating: false, count: log.count)
+        for entry in heldOut {
+            for index in entry.validation { inValidation[index] = true }
+        }
+        let validationEvents = log.filter { inValidation[$0] }
         for entry in heldOut {
             let seen = Set(entry.trainRange.map { log.items[$0] })
             func unseen(_ range: Range<Int>) -> [UInt32] {
@@ -130,6 +144,6 @@ extension EvaluationSplit {
             if !validationItems.isEmpty { validation[entry.user] = validationItems }
             if testItems.isEmpty { skippedUsers += 1 } else { test[entry.user] = testItems }
         }
-        return (train, validation, test, skippedUsers)
+        return (train, validationEvents, validation, test, skippedUsers)
     }
 }

@@ -48,6 +48,33 @@ public struct InteractionLog: Sendable {
         return result
     }
 
+    /// This log and `other` (both sorted by user, then time) as one log in the same order; on equal user and time this
+    /// log's interaction comes first. Limits are the larger of the two.
+    public func merged(with other: InteractionLog) -> InteractionLog {
+        var result = InteractionLog()
+        result.userLimit = max(userLimit, other.userLimit)
+        result.itemLimit = max(itemLimit, other.itemLimit)
+        var i = 0, j = 0
+        func take(_ log: InteractionLog, _ index: Int) {
+            result.append(
+                user: log.users[index], item: log.items[index], weight: log.weights[index], time: log.times[index],
+                session: index < log.sessions.count ? log.sessions[index] : 0)
+        }
+        while i < count || j < other.count {
+            let fromOther =
+                i == count
+                || (j < other.count && (other.users[j], other.times[j]) < (users[i], times[i]))
+            if fromOther {
+                take(other, j)
+                j += 1
+            } else {
+                take(self, i)
+                i += 1
+            }
+        }
+        return result
+    }
+
     /// The ranges of each user's interactions (the log is sorted by user).
     public func userRanges() -> [(user: UInt32, range: Range<Int>)] {
         var ranges: [(UInt32, Range<Int>)] = []

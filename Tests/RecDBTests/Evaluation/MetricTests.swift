@@ -157,4 +157,44 @@ struct MetricTests {
         let all = scores.withUnsafeMutableBufferPointer { Evaluator.topK($0, k: 10) }
         #expect(all == [2, 4, 0, 3])
     }
+
+    /// Recommends the item after the user's newest one (id + 1), then the ones after that: a sequence model in
+    /// miniature, so the list shows which events the history held.
+    struct NextAfterNewest: Recommender {
+        let name = "next"
+
+        func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
+            guard let newest = history.recent.first?.itemID else { return }
+            for i in 0..<scores.count where i > Int(newest) { scores[i] = 1 / Float(i - Int(newest)) }
+        }
+    }
+
+    /// Under the standard protocol the validation events join the histories the test part is scored with, and the
+    /// models stay trained on the training part; `training-only` withholds them (a gap before the test). A test item
+    /// the user already met in validation is not scored; cold users are counted on training events either way.
+    @Test func testHistoriesHoldTheValidationEventsUnlessWithheld() {
+        // user 0: 1 2 3 | 4 | 5 — user 1: 1 2 | 6 | 6 again (the test item was met in validation).
+        let log = InteractionLog.of(
+            [
+                (0, 1, 1, 10), (0, 2, 1, 11), (0, 3, 1, 12), (0, 4, 1, 13), (0, 5, 1, 14),
+                (1, 1, 1, 20), (1, 2, 1, 21), (1, 6, 1, 22), (1, 6, 1, 23),
+            ], users: 2, items: 8)
+        let split = EvaluationSplit(log, kind: .leaveLastOut)
+        #expect(split.test == [0: [5], 1: [6]])
+        let standard = Evaluator(split: split, k: 1, catalogItems: 8)
+        #expect(standard.testHistory == .withValidation)
+        let withValidation = standard.evaluate(NextAfterNewest())
+        #expect(withValidation.users == 1, "user 1's test item is in their history: not scored")
+        Self.expectClose(withValidation.hitRate, 1, "after 4 (validation) comes 5 (test)")
+        #expect(withValidation.coldStart?.users == 1, "user 0 has 3 training items: cold on training events")
+        let withheld = Evaluator(split: split, k: 1, catalogItems: 8, testHistory: .trainingOnly)
+            .evaluate(NextAfterNewest())
+        #expect(withheld.users == 2)
+        Self.expectClose(withheld.hitRate, 0, "after 3 comes 4, the withheld validation item; after 2 comes 3")
+        // The validation part is scored with training histories whatever the setting: user 0 (after 3 comes 4)
+        // hits, user 1 (after 2 comes 3, not 6) does not.
+        Self.expectClose(standard.evaluate(NextAfterNewest(), onValidation: true).hitRate, 0.5, "validation")
+        #expect(standard.history(of: 0).recent.map(\.itemID) == [3, 2, 1])
+    }
 }
+

@@ -82,4 +82,31 @@ struct SplitTests {
         #expect(split.validation == [0: [5]])
         #expect(split.test.isEmpty)
     }
+
+    /// The validation span's events, which join the histories of the test part under the standard protocol, are
+    /// exactly the events left out of training and of the test; merged back with training, they give the log
+    /// without its test events, in the log's order.
+    @Test func validationEventsAreTheSpanBetweenTrainingAndTest() {
+        let log = InteractionLog.of(
+            [
+                (0, 1, 1, 10), (0, 2, 1, 11), (0, 3, 1, 12), (0, 4, 1, 13),
+                (1, 1, 1, 20), (1, 5, 1, 21),
+                (2, 5, 1, 30), (2, 6, 1, 31), (2, 5, 1, 32),
+            ], users: 3, items: 7)
+        let lastOut = EvaluationSplit(log, kind: .leaveLastOut)
+        #expect(lastOut.validationEvents.users == [0, 2] && lastOut.validationEvents.items == [3, 6])
+        #expect(lastOut.validationEvents.times == [12, 31])
+        let merged = lastOut.train.merged(with: lastOut.validationEvents)
+        #expect(merged.users == [0, 0, 0, 1, 1, 2, 2] && merged.items == [1, 2, 3, 1, 5, 5, 6])
+        #expect(merged.times == [10, 11, 12, 20, 21, 30, 31])
+        #expect(merged.userLimit == 3 && merged.itemLimit == 7)
+
+        // Per user 80/10/10: 20 events of user 0 → 16 train, 2 validation (t 16, 17), 2 test.
+        let long = InteractionLog.of((0..<20).map { (0, UInt32($0), 1, Int64($0)) }, users: 1, items: 20)
+        let perUser = EvaluationSplit(long, kind: .perUser)
+        #expect(perUser.train.count == 16 && perUser.validationEvents.times == [16, 17])
+        #expect(perUser.validation == [0: [16, 17]] && perUser.test == [0: [18, 19]])
+        #expect(perUser.train.merged(with: perUser.validationEvents).times == (0..<18).map { Int64($0) })
+    }
 }
+

@@ -76,6 +76,9 @@ public struct ServingParity {
     public let served: RecDatabase
     /// The leave-last-out split of `full`.
     public let split: EvaluationSplit
+    /// Each user's second-to-last event, the split's validation part: written to ``served`` after its models are
+    /// refreshed, it makes the test part's histories (``Evaluator/TestHistory/withValidation``).
+    public let validationEvents: [Event]
     /// The catalog's items, for the models that train on them.
     public let catalog: [Item]
     /// The evaluator over ``split``: what ranks offline.
@@ -101,6 +104,10 @@ public struct ServingParity {
             let own = byUser[e.user]!
             return own.firstIndex { $0.item == e.item }! < own.count - 2
         }
+        validationEvents = Self.events.filter { e in
+            let own = byUser[e.user]!
+            return own.firstIndex { $0.item == e.item }! == own.count - 2
+        }
         served = try RecDatabase.open(at: folder.appending("train"), create: true, options: options)
         try Self.writeItems(served)
         try Self.writeEvents(served, trainingEvents)
@@ -110,13 +117,15 @@ public struct ServingParity {
     /// For every held-out user, expects `model`'s offline top 10 to equal the items `statement` (with `$u` the user)
     /// serves, and hands `check` each served answer's items; returns how many users were compared.
     @discardableResult
+    /// With `atTest` the offline ranking is the test part's (validation events in the history), for a ``served``
+    /// that holds them.
     public func expectOfflineEqualsServed(
-        _ model: any Recommender, statement: String, name: String, check: ([QueryValue]) -> Void = { _ in },
-        sourceLocation: SourceLocation = #_sourceLocation
+        _ model: any Recommender, statement: String, name: String, atTest: Bool = false,
+        check: ([QueryValue]) -> Void = { _ in }, sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> Int {
         var compared = 0
         for user in split.test.keys.sorted() {
-            let offline = evaluator.ranking(for: user, model: model).map { "i\($0)" }
+            let offline = evaluator.ranking(for: user, model: model, atTest: atTest).map { "i\($0)" }
             let id = try #require(try full.read { r in try r.externalUserID(user) })
             let answer = try served.query(statement, parameters: ["u": .string(id)])
             let items = try #require(answer["items"]?.arrayValue, sourceLocation: sourceLocation)

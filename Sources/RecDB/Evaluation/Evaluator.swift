@@ -338,7 +338,10 @@ public struct Evaluator: Sendable {
                     itemID: log.items[index], sessionID: index < log.sessions.count ? log.sessions[index] : 0))
         }
         let met = Int(user) < source.met.rows ? source.met.row(Int(user)).indices : []
-        return UserHistory(items: row.indices, weights: row.values, recent: recent, met: met, sessionGap: sessionGap)
+        var history = UserHistory(items: row.indices, weights: row.values, recent: recent, met: met, sessionGap: sessionGap)
+        let trainingRange = Int(user) < training.ranges.count ? training.ranges[Int(user)] : 0..<0
+        history.newSinceTraining = range.count > trainingRange.count
+        return history
     }
 
     /// `model`'s top K for `user` (best first), leaving out every item the user met in training; `scores` is
@@ -353,11 +356,12 @@ public struct Evaluator: Sendable {
         return Self.topK(scores, k: depth ?? k)
     }
 
-    /// `model`'s top K for `user`, best first: the list the metrics score.
-    public func ranking(for user: UInt32, model: some Recommender) -> [UInt32] {
+    /// `model`'s top K for `user`, best first: the list the metrics score on the validation part, or with `atTest`
+    /// on the test part (the history ``testHistory`` says).
+    public func ranking(for user: UInt32, model: some Recommender, atTest: Bool = false) -> [UInt32] {
         let scores = UnsafeMutableBufferPointer<Float>.allocate(capacity: train.columns)
         defer { scores.deallocate() }
-        return ranking(for: user, history: history(of: user), model: model, scores: scores)
+        return ranking(for: user, history: history(of: user, from: atTest ? self.atTest : training), model: model, scores: scores)
     }
 
     /// The indices of the `k` largest finite scores, best first (ties by lower id): ``TopScores/indices(_:k:)``.

@@ -80,6 +80,8 @@ public struct IRGANModel: Recommender {
     public let rewards: [Double]
     /// Wall-clock seconds the training in `init` took, pre-training included.
     public let trainingSeconds: Double
+    /// Folds in users with events since training, as serving does (BPR's layout: the bias column not solved).
+    let foldIn: FactorFoldIn
 
     /// Trains on `log` now (blocking): BPR pre-training on `threads` workers, then the adversarial rounds.
     /// `progress` is called with the fraction done, in (0, 1].
@@ -102,14 +104,20 @@ public struct IRGANModel: Recommender {
         }
         userFactors = game.generatorUsers.array
         itemFactors = game.generatorItems.array
+        let f = parameters.pretraining.factors + 1
+        foldIn = FactorFoldIn(
+            items: itemFactors, dimension: f, solved: f - 1, regularization: parameters.pretraining.regularization,
+            alpha: 1)
         self.rewards = rewards
         trainingSeconds = Date().timeIntervalSince(started)
     }
 
-    /// The generator's score: the user's row (trailing 1) times each item's row (trailing bias).
+    /// The generator's score: the user's row (trailing 1) times each item's row (trailing bias); a user with events
+    /// since training is folded in from the history.
     public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
         FactorScoring.score(
-            user: user, users: userFactors, items: itemFactors, factors: parameters.pretraining.factors + 1, into: scores)
+            user: user, history: history, users: userFactors, items: itemFactors,
+            factors: parameters.pretraining.factors + 1, foldIn: foldIn, into: scores)
     }
 
     /// The generator's latent vector of the item, without its bias; nil for an item id past the log's item limit.

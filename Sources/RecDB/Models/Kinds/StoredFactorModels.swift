@@ -201,15 +201,15 @@ extension CatalogReading where Self: ~Copyable {
     }
 
     /// The user's vector: stored by the last refresh, or folded in from the current history when the user has
-    /// events since (or none was stored).
+    /// events since (or none was stored). In BPR's layout (`biasColumn`) a stored vector is kept even then: a
+    /// least-squares solve against pairwise-ranking factors ranks far worse than the trained vector.
     func userVector(
         _ record: ModelRecord, _ space: EmbeddingSpace, _ resolved: ResolvedRequest, biasColumn: Bool
     ) throws -> [Float]? {
         guard let user = resolved.userID else { return nil }
         let newest = resolved.history.first?.sequence ?? 0
-        if let trainedThrough = record.lastEventSequence, newest <= trainedThrough,
-            let stored = try storedVector(space, .users, user)
-        {
+        let current = biasColumn || record.lastEventSequence.map { newest <= $0 } == true
+        if current, let stored = try storedVector(space, .users, user) {
             return stored
         }
         guard !resolved.history.isEmpty else { return nil }

@@ -38,7 +38,7 @@ extension RecCtl {
         @Option(
             name: .customLong("test-history"),
             help: "What a user's history holds when the test part is scored: with-validation (default) or training-only.")
-        var testHistory: String = Evaluator.TestHistory.withValidation.rawValue
+        var testHistory: Evaluator.TestHistory = .withValidation
         @Option(
             help: """
                 Comma-separated stored ALS models to score as they are, without training (factors imported from \
@@ -50,9 +50,6 @@ extension RecCtl {
             try running(json: options.json) {
                 guard let kind = EvaluationSplit.Kind(rawValue: split) else {
                     throw ValidationError("--split must be leave-last-out, temporal or cold-items")
-                }
-                guard let history = Evaluator.TestHistory(rawValue: testHistory) else {
-                    throw ValidationError("--test-history must be with-validation or training-only")
                 }
                 let specs = try ModelExpression.parseList(models).map { try parameters.spec($0.description) }
                 let db = try options.open()
@@ -75,7 +72,7 @@ extension RecCtl {
                 let storedNames = stored.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
                 let (splitInfo, rows) = try db.evaluate(
                     specs, stored: storedNames, split: kind, k: k, threads: max(1, threads), onValidation: validation,
-                    testHistory: history)
+                    testHistory: testHistory)
                 // Models that are stored remember their latest test-set evaluation (recctl models shows it).
                 if !validation {
                     for row in rows where try db.model(row.spec.name) != nil {
@@ -91,14 +88,14 @@ extension RecCtl {
                         return object
                     }
                     printJSON([
-                        "split": kind.rawValue, "k": k, "test_history": history.rawValue, "test_users": splitInfo.test.count,
+                        "split": kind.rawValue, "k": k, "test_history": testHistory.rawValue, "test_users": splitInfo.test.count,
                         "skipped_users": splitInfo.skippedUsers, "results": results,
                     ])
                     return
                 }
                 print("Split \(kind.rawValue): \(formatCount(splitInfo.train.count)) training interactions, "
                     + "\(formatCount(splitInfo.test.count)) test users (\(splitInfo.skippedUsers) skipped: test item seen in training)"
-                    + (validation ? "" : "; test histories: \(history == .withValidation ? "training and validation events" : "training events only")"))
+                    + (validation ? "" : "; test histories: \(testHistory == .withValidation ? "training and validation events" : "training events only")"))
                 let header = ["model", "P@\(k)", "R@\(k)", "F1@\(k)", "NDCG@\(k)", "MRR@\(k)", "HR@\(k)", "cover", "divers",
                               "novelty", "cold NDCG (users)", "cold-item HR (users)", "train s"]
                 let width = max(12, rows.map(\.result.model.count).max() ?? 0)
@@ -163,3 +160,6 @@ enum TuneRows {
         ]
     }
 }
+
+/// `--test-history with-validation|training-only` (its raw values; anything else is a usage error listing them).
+extension Evaluator.TestHistory: ExpressibleByArgument {}

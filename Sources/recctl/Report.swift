@@ -43,7 +43,7 @@ extension RecCtl.Report {
         @Option(
             name: .customLong("test-history"),
             help: "What a user's history holds when the test part is scored: with-validation (default) or training-only.")
-        var testHistory: String = Evaluator.TestHistory.withValidation.rawValue
+        var testHistory: Evaluator.TestHistory = .withValidation
         @Option(
             name: .customLong("set"),
             help: "A parameter for a kind before training, as KIND.NAME=VALUE (repeatable): --set sasrec.epochs=20.")
@@ -74,10 +74,7 @@ extension RecCtl.Report {
                 }
                 settings.k = k
                 settings.onValidation = validation
-                guard let history = Evaluator.TestHistory(rawValue: testHistory) else {
-                    throw ValidationError("--test-history must be with-validation or training-only")
-                }
-                settings.testHistory = history
+                settings.testHistory = testHistory
                 settings.threads = max(1, threads)
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                 let db = try openOrImport()

@@ -45,6 +45,7 @@ struct ModelCommandTests {
             ).json
             #expect(eval["split"] as? String == "leave-last-out")
             #expect(eval["k"] as? Int == 3)
+            #expect(eval["test_history"] as? String == "with-validation", "the standard protocol by default")
             // Every user has 5 ratings and its last movie is new to it.
             #expect(eval["test_users"] as? Int == 6)
             #expect(eval["skipped_users"] as? Int == 0)
@@ -82,6 +83,12 @@ struct ModelCommandTests {
                 "eval", "--db", db, "--json", "--models", "popularity", "--split", "temporal"
             ).json
             #expect(temporal["split"] as? String == "temporal" && temporal["test_users"] as? Int == 3, "\(temporal)")
+            let withheld = try RecCtl.succeed(
+                "eval", "--db", db, "--json", "--models", "popularity", "--test-history", "training-only"
+            ).json
+            #expect(withheld["test_history"] as? String == "training-only", "\(withheld)")
+            let badHistory = try RecCtl.run("eval", "--db", db, "--test-history", "all")
+            #expect(badHistory.status == 64 && badHistory.stderr.contains("with-validation"), "\(badHistory)")
 
             #expect(try RecCtl.fail("eval", "--db", db, "--models", "popularity,svd").contains("unknown model 'svd'"))
             // A usage error, as argument-parser reports them.

@@ -7,12 +7,13 @@ import RecML
 /// `EXPLAIN GENERATED` or `ASK` links this module and calls ``install()`` once at start; `recd` and `recctl` do.
 public enum RecText {
     /// Installs ``RecTextRuntime`` as the engine's text runtime and registers the kinds built on it (`text`,
-    /// `llmprofile`, `textadapter`) with the engine's model registry (idempotent).
+    /// `llmprofile`, `textadapter`, `pseudoreview`) with the engine's model registry (idempotent).
     public static func install() {
         TextFeatures.install(RecTextRuntime())
         ModelRegistry.register(StoredText.self)
         ModelRegistry.register(StoredLLMProfiles.self)
         ModelRegistry.register(StoredTextAdapter.self)
+        ModelRegistry.register(StoredPseudoReviews.self)
     }
 }
 

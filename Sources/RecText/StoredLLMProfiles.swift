@@ -143,24 +143,28 @@ struct LLMProfileModel: Recommender {
 extension CatalogReading where Self: ~Copyable {
     /// The profile the active `llmprofile` model generated for a user, or nil (no such model, or no profile).
     func generatedProfile(ofUserID user: UInt32) throws -> GeneratedProfile? {
-        guard let record = try model(StoredLLMProfiles.kind.rawValue), record.kind == .llmProfile,
-            record.generation > 0
-        else { return nil }
-        let profiles = try cachedModelValues(record, part: .generatedProfiles) { values -> [UInt32: GeneratedProfile] in
-            var byUser: [UInt32: GeneratedProfile] = [:]
+        try generatedTexts(of: StoredLLMProfiles.kind, part: .generatedProfiles, what: "profiles", key: \.user)?[user]
+    }
+
+    /// The generated texts (profiles, pseudo-reviews) the active model of `kind` stores in `part` as JSON arrays,
+    /// keyed by `key` and decoded once per generation; nil when no such model is trained. `corrupted` naming the
+    /// model and `what` when a value does not decode.
+    func generatedTexts<Text: Decodable & Sendable>(
+        of kind: ModelKind, part: ModelPart, what: String, key: (Text) -> UInt32
+    ) throws -> [UInt32: Text]? {
+        guard let record = try model(kind.rawValue), record.kind == kind, record.generation > 0 else { return nil }
+        return try cachedModelValues(record, part: part) { values -> [UInt32: Text] in
+            var byKey: [UInt32: Text] = [:]
             for value in values {
                 do {
-                    for profile in try JSONDecoder().decode([GeneratedProfile].self, from: Data(value)) {
-                        byUser[profile.user] = profile
-                    }
+                    for text in try JSONDecoder().decode([Text].self, from: Data(value)) { byKey[key(text)] = text }
                 } catch {
                     throw RecDBError(
-                        .corrupted, "llmprofile '\(record.name)' generation \(record.generation): profiles do not decode",
+                        .corrupted, "\(kind.rawValue) '\(record.name)' generation \(record.generation): \(what) do not decode",
                         cause: error)
                 }
             }
-            return byUser
+            return byKey
         }
-        return profiles[user]
     }
 }

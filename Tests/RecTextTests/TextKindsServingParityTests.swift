@@ -7,7 +7,7 @@ import Testing
 @testable import RecText
 
 /// Offline evaluation ranks what `RECOMMEND` serves for the kinds built on MiniLM's item vectors (`llmprofile`,
-/// `textadapter`), on ``ServingParity``'s shop: each held-out user's offline top 10 equals the list the database
+/// `textadapter`, `pseudoreview`), on ``ServingParity``'s shop: each held-out user's offline top 10 equals the list the database
 /// holding only the training events serves, with the model refreshed there. Needs `recctl models install minilm`.
 @Suite("Text kinds: offline evaluation equals serving", .serialized)
 struct TextKindsServingParityTests {
@@ -31,11 +31,24 @@ struct TextKindsServingParityTests {
         return adapter
     }
 
-    @Test(arguments: ["llmprofile", "textadapter"])
+    /// Sentences for the fixture's items with at most 3 training events (short ones, to keep the test quick).
+    static var fewReviews: StoredPseudoReviews {
+        var reviews = StoredPseudoReviews()
+        reviews.maxEvents = 3
+        reviews.maxTokens = 12
+        return reviews
+    }
+
+    @Test(arguments: ["llmprofile", "textadapter", "pseudoreview"])
     func offlineTopTenIsTheServedList(kind: String) throws {
         try TemporaryDirectory.with { folder in
             let parity = try ServingParity(in: folder)
-            let spec = kind == "llmprofile" ? ModelSpec(Self.everyUserProfiled) : ModelSpec(Self.smallAdapter)
+            let spec =
+                switch kind {
+                case "llmprofile": ModelSpec(Self.everyUserProfiled)
+                case "textadapter": ModelSpec(Self.smallAdapter)
+                default: ModelSpec(Self.fewReviews)
+                }
             try parity.served.refresh(spec, threads: 1)
             let model = spec.train(
                 on: parity.split.train, threads: 1, items: parity.catalog, sessionGap: parity.full.sessionGap)

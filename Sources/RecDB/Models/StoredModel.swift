@@ -72,6 +72,15 @@ package protocol StoredModel: Sendable, Hashable {
 
     /// The member of `SHOW USER`'s answer that ``userFact(ofUserID:in:)`` fills.
     static var userFactName: String { get }
+
+    /// What `SHOW ITEM` shows of the item from the kind's active model, under ``itemFactName`` (the `pseudoreview`
+    /// kind's generated sentence); nil when the kind keeps nothing about items to show.
+    static func itemFact<Reader: CatalogReading & ~Copyable>(
+        ofItemID item: UInt32, in reader: borrowing Reader
+    ) throws -> QueryValue?
+
+    /// The member of `SHOW ITEM`'s answer that ``itemFact(ofItemID:in:)`` fills.
+    static var itemFactName: String { get }
 }
 
 extension StoredModel {
@@ -95,6 +104,12 @@ extension StoredModel {
     ) throws -> QueryValue? { nil }
 
     package static var userFactName: String { kind.rawValue }
+
+    package static func itemFact<Reader: CatalogReading & ~Copyable>(
+        ofItemID item: UInt32, in reader: borrowing Reader
+    ) throws -> QueryValue? { nil }
+
+    package static var itemFactName: String { kind.rawValue }
 
     /// The parameters as stored in the record, from ``parameters``.
     var parameterTable: [String: Double] {

@@ -146,10 +146,14 @@ extension CatalogReading where Self: ~Copyable {
         case .showExperiments: return .value(try showExperiments())
         case .showItem(let id):
             guard let item = try item(id) else { throw RecDBError(.notFound, "unknown item '\(id)'") }
-            return .value([
+            var members: [String: QueryValue] = [
                 "id": .string(item.id), "internal_id": .number(Double(item.internalID)),
                 "attributes": QueryValue(item.attributes),
-            ])
+            ]
+            for kind in ModelRegistry.kinds {
+                if let fact = try kind.itemFact(ofItemID: item.internalID, in: self) { members[kind.itemFactName] = fact }
+            }
+            return .value(.object(members))
         case .showUser(let id, let withHistory, let limit):
             guard let user = try user(id) else { throw RecDBError(.notFound, "unknown user '\(id)'") }
             var members: [String: QueryValue] = [

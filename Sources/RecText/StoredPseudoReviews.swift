@@ -45,6 +45,19 @@ struct StoredPseudoReviews: StoredModel {
 
     init() {}
 
+    /// `recctl tune pseudoreview`: the sentence's weight (¼, ½, 1) × cold items only or every item (sentences are
+    /// cached in the process, so each is written once).
+    var tuningGrid: [Self] {
+        [0, 1_000_000].flatMap { maxEvents in
+            [Float(0.25), 0.5, 1].map { weight in
+                var grid = self
+                grid.maxEvents = maxEvents
+                grid.weight = weight
+                return grid
+            }
+        }
+    }
+
     func validateParameters() throws {
         guard maxEvents >= 0, maxItems >= 1, (4...200).contains(maxTokens), weight >= 0, weight <= 10 else {
             throw RecDBError(

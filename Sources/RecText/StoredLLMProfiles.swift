@@ -84,11 +84,7 @@ struct StoredLLMProfiles: StoredModel {
         try generation.writeItemVectors(model.text.itemVectors, dimension: model.text.dimension)
         try generation.writeUserVectors(model.vectors)
         try generation.buildItemIndex()
-        let perValue = Self.profilesPerValue
-        for (index, start) in stride(from: 0, to: model.profiles.count, by: perValue).enumerated() {
-            let chunk = Array(model.profiles[start..<min(model.profiles.count, start + perValue)])
-            try generation.writeValue(.generatedProfiles, index: UInt32(index), Array(try JSONEncoder().encode(chunk)))
-        }
+        try generation.writeJSONArrays(.generatedProfiles, model.profiles, perValue: Self.profilesPerValue)
     }
 
     /// `SHOW USER` shows the user's profile as `generated_profile`.
@@ -138,6 +134,17 @@ struct LLMProfileModel: Recommender {
     }
 
     func itemVector(_ item: UInt32) -> [Float]? { text.itemVector(item) }
+}
+
+extension GenerationWriter {
+    /// `values` (generated texts with their provenance) as JSON arrays of at most `perValue` each, at indices 0, 1, …
+    /// of `part`; read back by ``CatalogReading/generatedTexts(of:part:what:key:)``.
+    func writeJSONArrays<Value: Encodable>(_ part: ModelPart, _ values: [Value], perValue: Int) throws {
+        for (index, start) in stride(from: 0, to: values.count, by: perValue).enumerated() {
+            let chunk = Array(values[start..<min(values.count, start + perValue)])
+            try writeValue(part, index: UInt32(index), Array(try JSONEncoder().encode(chunk)))
+        }
+    }
 }
 
 extension CatalogReading where Self: ~Copyable {

@@ -92,11 +92,7 @@ struct StoredPseudoReviews: StoredModel {
         guard let model = trained as? PseudoReviewModel else { return }
         try generation.writeItemVectors(model.text.itemVectors, dimension: model.text.dimension)
         try generation.buildItemIndex()
-        let perValue = Self.reviewsPerValue
-        for (index, start) in stride(from: 0, to: model.reviews.count, by: perValue).enumerated() {
-            let chunk = Array(model.reviews[start..<min(model.reviews.count, start + perValue)])
-            try generation.writeValue(.generatedReviews, index: UInt32(index), Array(try JSONEncoder().encode(chunk)))
-        }
+        try generation.writeJSONArrays(.generatedReviews, model.reviews, perValue: Self.reviewsPerValue)
     }
 
     /// `SHOW ITEM` shows the item's sentence as `generated_review`.

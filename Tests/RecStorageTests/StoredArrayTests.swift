@@ -75,7 +75,7 @@ struct StoredArrayTests {
         try TemporaryDirectory.with { folder in
             let env = try Environment.open(at: folder.path)
             let data = try env.database("model_data", key: BytesCodec.self, value: BytesCodec.self)
-            try env.write { txn in try data.put([1, 2, 3], [0, 0, 128, 63, 0], in: &txn) }
+            try env.write { txn in _ = try data.put([1, 2, 3], [0, 0, 128, 63, 0], in: &txn) }
             try env.read { txn throws in
                 let error = #expect(throws: RecDBError.self) {
                     _ = try data.withArray([1, 2, 3], as: Float.self, .upTo(4), in: txn, "test") { Array($0) }

@@ -39,7 +39,7 @@ struct TextModelTests {
 
             // A new item is encoded in the transaction that writes it: MATCHING finds it at once.
             try db.write { w in
-                try w.upsertItem(
+                _ = try w.upsertItem(
                     "kayak", attributes: ["title": .string("Inflatable kayak with paddle"), "category": .string("Outdoor")])
             }
             #expect(try db.read { r in try r.vector(space: space, .items, id: "kayak") } != nil)

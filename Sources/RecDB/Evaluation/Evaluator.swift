@@ -120,6 +120,8 @@ public struct Evaluator: Sendable {
     let atTest: HistorySource
     /// What a user's history holds when the test part is scored.
     public let testHistory: TestHistory
+    /// Whether `atTest` holds validation events (the standard protocol, and a split that has some).
+    let testHistoriesHoldValidation: Bool
     /// List length K (default 10); every user's list holds at most K items.
     public let k: Int
     /// Items the catalog holds (coverage's denominator).
@@ -159,9 +161,9 @@ public struct Evaluator: Sendable {
         self.catalogItems = catalogItems
         self.itemFeatures = itemFeatures
         training = HistorySource(split.train)
+        testHistoriesHoldValidation = testHistory == .withValidation && split.validationEvents.count > 0
         atTest =
-            testHistory == .withValidation && split.validationEvents.count > 0
-            ? HistorySource(split.train.merged(with: split.validationEvents)) : training
+            testHistoriesHoldValidation ? HistorySource(split.train.merged(with: split.validationEvents)) : training
         let matrix = training.rows
         train = matrix
         var users = [Int](repeating: 0, count: matrix.columns)
@@ -181,7 +183,7 @@ public struct Evaluator: Sendable {
         let started = Date()
         let heldOut = onValidation ? split.validation : split.test
         let source = onValidation ? training : atTest
-        let historyHasValidation = !onValidation && testHistory == .withValidation && split.validationEvents.count > 0
+        let historyHasValidation = !onValidation && testHistoriesHoldValidation
         let users = heldOut.keys.sorted()
         let itemCount = train.columns
         let workers = max(1, min(threads, users.count))

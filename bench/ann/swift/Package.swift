@@ -6,19 +6,17 @@ import PackageDescription
 let package = Package(
     name: "recdb-ann",
     platforms: [.macOS(.v15)],
-    dependencies: [.package(name: "RecDB", path: "../../..")],
+    dependencies: [.package(name: "RecDB", path: "../../.."), .package(path: "../../npy")],
     targets: [
-        // Reading and writing NumPy .npy arrays, for both executables.
-        .target(name: "BenchNPY"),
         .executableTarget(
             name: "recdb-ann",
-            dependencies: ["BenchNPY", .product(name: "RecDB", package: "RecDB")],
+            dependencies: [.product(name: "BenchNPY", package: "npy"), .product(name: "RecDB", package: "RecDB")],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
         ),
         // The real384 set's vectors: item texts encoded by RecDB's own MiniLM.
         .executableTarget(
             name: "recdb-encode",
-            dependencies: ["BenchNPY", .product(name: "RecML", package: "RecDB")]
+            dependencies: [.product(name: "BenchNPY", package: "npy"), .product(name: "RecML", package: "RecDB")]
         ),
     ],
     swiftLanguageModes: [.v5]

@@ -6,11 +6,17 @@ import PackageDescription
 let package = Package(
     name: "recdb-models",
     platforms: [.macOS(.v15)],
-    dependencies: [.package(name: "RecDB", path: "../../..")],
+    dependencies: [
+        .package(name: "RecDB", path: "../../.."),
+        // The .npy reader and writer shared with bench/ann/swift.
+        .package(path: "../../npy"),
+    ],
     targets: [
         .executableTarget(
             name: "recdb-models",
-            dependencies: [.product(name: "RecDB", package: "RecDB")],
+            dependencies: [
+                .product(name: "RecDB", package: "RecDB"), .product(name: "BenchNPY", package: "npy"),
+            ],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
         )
     ],

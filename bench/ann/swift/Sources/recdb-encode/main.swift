@@ -40,7 +40,7 @@ for start in stride(from: 0, to: texts.count, by: chunk) {
 }
 let seconds = Date().timeIntervalSince(started)
 do {
-    try NPYArray.write(body, rows: texts.count, to: arguments[2])
+    try NPYArray.write(body, shape: [texts.count, texts.isEmpty ? 0 : body.count / texts.count], to: arguments[2])
 } catch {
     fail("cannot write \(arguments[2]): \(error)")
 }

@@ -1,3 +1,4 @@
+import BenchNPY
 import Foundation
 import RecDB
 

@@ -41,6 +41,9 @@ public struct NPYArray {
         } else {
             throw BenchError("\(path): unsupported dtype in \(header)")
         }
+        guard max(floats.count, ints.count) == shape.reduce(1, *) else {
+            throw BenchError("\(path): \(max(floats.count, ints.count)) values for shape \(shape)")
+        }
     }
 
     public var rows: Int { shape.first ?? 0 }
@@ -48,10 +51,19 @@ public struct NPYArray {
 
     public func row(_ i: Int) -> ArraySlice<Float> { floats[i * columns..<(i + 1) * columns] }
 
-    /// Writes a two-dimensional float32 array (`rows` × `values.count / rows`) as `.npy` format 1.0.
-    public static func write(_ values: [Float], rows: Int, to path: String) throws {
-        let columns = rows > 0 ? values.count / rows : 0
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(rows), \(columns)), }"
+    /// Writes a float32 or int32 array of `shape` (C order) as `.npy` format 1.0.
+    public static func write<T>(_ values: [T], shape: [Int], to path: String) throws {
+        let dtype: String
+        switch T.self {
+        case is Float.Type: dtype = "<f4"
+        case is Int32.Type: dtype = "<i4"
+        default: throw BenchError("NPYArray.write: float32 or int32 only")
+        }
+        guard shape.reduce(1, *) == values.count else {
+            throw BenchError("NPYArray.write: \(values.count) values for shape \(shape)")
+        }
+        let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '\(dtype)', 'fortran_order': False, 'shape': \(shapeText), }"
         // Magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64.
         header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
         var data = Data([0x93]) + Data("NUMPY".utf8) + Data([1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
